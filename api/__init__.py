@@ -1,0 +1,1 @@
+"""The thin FastAPI layer partner systems call: validates, talks to Temporal, answers."""

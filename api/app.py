@@ -1,0 +1,38 @@
+"""The FastAPI application: `create_app()` and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.routes import calendar, cases, health, notifications
+from infra.settings import Settings
+from infra.temporal import connect
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    """Build the app; tests pass their own settings and Temporal client."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings or Settings()
+        app.state.settings = s
+        # Lazy: the API starts and answers /readyz with 503 while Temporal is down.
+        app.state.temporal = client or await connect(s, lazy=True)
+        yield
+
+    app = FastAPI(
+        title="cspr",
+        summary="Child Safeguarding Practice Reviews: the North Lincolnshire procedure",
+        version="0.1.0",
+        lifespan=lifespan,
+        responses={422: {"model": errors.Problem, "description": "Invalid content"}},
+    )
+    errors.install(app)
+    for module in (health, notifications, cases, calendar):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,122 @@
+"""One error envelope for every failure: RFC 9457 problem+json, naming field and reason.
+
+Temporal's typed exceptions are mapped here, never by matching message strings. Nothing from
+the request body (a child's data) is echoed back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+logger = logging.getLogger("cspr.api")
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = "5"
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] = []
+
+
+class ApiError(Exception):
+    """The base of every error the API raises on purpose."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None,
+                 errors: list[FieldError] | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail or title)
+        self.problem = Problem(title=title, status=status, detail=detail, errors=errors or [])
+        self.headers = headers
+
+
+def invalid(field: str, reason: str) -> ApiError:
+    return ApiError(422, "Invalid request", f"{field}: {reason}",
+                    [FieldError(field=field, reason=reason)])
+
+
+def not_found(case_id: str) -> ApiError:
+    return ApiError(404, "Case not found", f"no case {case_id}")
+
+
+def unavailable(what: str) -> ApiError:
+    return ApiError(503, "Service unavailable", f"{what} cannot be reached; try again",
+                    headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
+def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None:
+    """Map a Temporal client error to the API's error, or None if it is not one we know."""
+    if isinstance(exc, WorkflowAlreadyStartedError):
+        return ApiError(409, "Case already exists", f"a case {exc.workflow_id} already exists")
+    if isinstance(exc, WorkflowUpdateFailedError) and isinstance(exc.cause, ApplicationError):
+        cause = exc.cause
+        details: dict[str, Any] = cause.details[0] if cause.details else {}
+        if cause.type == "StepNotOpen":
+            return ApiError(409, "Step not open", cause.message,
+                            [FieldError(field="step", reason=str(details.get("reason", "")))])
+        if cause.type == "InvalidRecord":
+            return invalid(str(details.get("field", "")), str(details.get("reason", "")))
+    if isinstance(exc, WorkflowQueryFailedError):
+        return ApiError(503, "Case not readable", "the case could not be read; try again",
+                        headers={"Retry-After": RETRY_AFTER_SECONDS})
+    if isinstance(exc, RPCError):
+        if exc.status is RPCStatusCode.NOT_FOUND and case_id is not None:
+            return not_found(case_id)
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return unavailable("Temporal")
+    return None
+
+
+def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem.model_dump(exclude_none=True), status_code=problem.status,
+                        media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _response(exc.problem, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(field=".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                       reason=str(e["msg"]))
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
+        return _response(Problem(title="Invalid request", status=422, detail=detail,
+                                 errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _response(Problem(title=str(exc.detail), status=exc.status_code),
+                         dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        mapped = from_temporal(exc)
+        if mapped is not None:
+            return _response(mapped.problem, mapped.headers)
+        # The type only: a message could carry a child's data.
+        logger.error("unexpected error %s", type(exc).__name__)
+        return _response(Problem(title="Internal error", status=500,
+                                 detail="the request failed; it has been logged"))

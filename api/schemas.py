@@ -1,0 +1,125 @@
+"""What the API takes and gives, separate from the workflow's own state."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.calendar import london_date
+from domain.case import CaseState, Outcome, Stage, StepState, StepStatus
+from domain.notification import Child, Incident, Name, Notification
+from domain.procedure import Clock, DeadlineKind, Procedure, Step
+
+CASE_ID_PATTERN = r"^CSPR-\d{4}-[A-Z0-9]{4,12}$"
+
+
+class NotificationCreate(BaseModel):
+    """Doc 1: a notification of a serious child safeguarding incident."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "notifying_agency": "Humberside Police",
+        "incident": {"date": "2026-11-20", "harm": "serious_harm",
+                     "abuse_or_neglect": "suspected"},
+        "children": [{"reference": "NL-123456", "looked_after": False}],
+    }]})
+
+    received_at: AwareDatetime | None = Field(
+        None, description="When the MARS team received it; defaults to now, never in the future"
+    )
+    case_id: str | None = Field(
+        None, pattern=CASE_ID_PATTERN,
+        description="Only for a case already open before it was entered here; else allocated",
+    )
+    notifying_agency: Name
+    incident: Incident
+    children: list[Child] = Field(min_length=1, max_length=4)
+
+    def to_notification(self, received_at: datetime) -> Notification:
+        return Notification(received_at=received_at, notifying_agency=self.notifying_agency,
+                            incident=self.incident, children=self.children)
+
+
+class DeadlineRead(BaseModel):
+    kind: DeadlineKind
+    clock: Clock
+    working_days: int
+    due_date: date | None
+
+
+class PartRead(BaseModel):
+    party: str
+    completed_on: date | None
+
+
+class StepRead(BaseModel):
+    step: Step
+    title: str
+    who: str
+    statutory: bool
+    due_date: date | None
+    status: StepStatus
+    completed_on: date | None
+    deadlines: list[DeadlineRead]
+    parties: list[PartRead] = Field(
+        default_factory=list, description="Each partner's or agency's part, where all must record"
+    )
+
+
+class EventRead(BaseModel):
+    at: datetime
+    kind: str
+    step: Step | None
+    detail: str
+
+
+class CaseRead(BaseModel):
+    case_id: str
+    kind: str = "serious_incident"
+    procedure_version: str
+    stage: Stage
+    outcome: Outcome | None
+    overdue: bool
+    next_deadline: datetime | None
+    clocks: dict[Clock, date]
+    notification: Notification
+    steps: list[StepRead]
+    events: list[EventRead]
+
+    @classmethod
+    def of(cls, case: CaseState, proc: Procedure) -> CaseRead:
+        return cls(
+            case_id=case.case_id, procedure_version=case.procedure_version, stage=case.stage,
+            outcome=case.outcome, overdue=case.overdue, next_deadline=case.next_deadline(),
+            clocks=case.clock_dates, notification=case.notification,
+            steps=[_step(s, proc) for s in case.steps],
+            events=[EventRead(at=e.at, kind=e.kind.value, step=e.step, detail=e.detail)
+                    for e in case.events],
+        )
+
+
+def _completed_on(on: date | None, at: datetime | None) -> date | None:
+    if on is not None:
+        return on
+    return london_date(at) if at is not None else None
+
+
+def _step(s: StepState, proc: Procedure) -> StepRead:
+    spec = proc.spec(s.step)
+    c = s.completion
+    return StepRead(
+        step=s.step, title=spec.title, who=spec.who, statutory=s.statutory,
+        due_date=s.due_date, status=s.status,
+        completed_on=_completed_on(c.completed_on, c.completed_at) if c else None,
+        deadlines=[DeadlineRead(kind=d.kind, clock=d.clock, working_days=d.working_days,
+                                due_date=d.due_date) for d in s.deadlines],
+        parties=[
+            PartRead(party=party, completed_on=_completed_on(p.completed_on, p.completed_at)
+                     if (p := s.part(party)) else None)
+            for party in s.expected_parties
+        ],
+    )
+
+
+class WorkingDay(BaseModel):
+    date: date

@@ -1,0 +1,487 @@
+"""A serious-incident case as a state machine: which step is open, what a record changes.
+
+Pure and deterministic: the workflow feeds it records and the time (`workflow.now()`), and
+carries out the effects it returns (due dates to compute, events to record).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, Field, computed_field
+
+from domain.calendar import latest_london_date
+from domain.decisions import (
+    AgencyReport,
+    AgencyRequests,
+    DspDecision,
+    InformPartners,
+    PanelDecision,
+    PanelNotification,
+    PanelResponse,
+    RapidReviewMeeting,
+    RapidReviewOutcome,
+    RapidReviewReport,
+    RapidReviewSignoff,
+    RapidReviewSubmission,
+    RecordBase,
+    SslRecommendation,
+    StepRecord,
+    WellbeingSessions,
+)
+from domain.notification import Notification
+from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
+
+
+class Stage(StrEnum):
+    NOTIFIED = "notified"  # waiting for the MARS team to inform the partners
+    SSL_RECOMMENDATION = "ssl_recommendation"
+    DSP_DECISION = "dsp_decision"
+    DIFFERENCE_OF_OPINION = "difference_of_opinion"
+    RAPID_REVIEW = "rapid_review"
+    AWAITING_PANEL_RESPONSE = "awaiting_panel_response"
+    LOCAL_REVIEW = "local_review"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    CRITERIA_NOT_MET = "criteria_not_met"
+    LOCAL_REVIEW = "local_review"
+    NATIONAL_REVIEW = "national_review"
+    NO_FURTHER_REVIEW = "no_further_review"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    DONE_LATE = "done_late"
+    OVERDUE = "overdue"
+    NOT_REQUIRED = "not_required"
+
+
+class EventKind(StrEnum):
+    RECORDED = "recorded"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    STAGE = "stage"
+    DIFFERENCE_OF_OPINION = "difference_of_opinion"
+    SIGNAL_REJECTED = "signal_rejected"
+
+
+class StepNotOpen(Exception):
+    """The step cannot be recorded at the case's stage, or is already recorded."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+class InvalidRecord(Exception):
+    """The record's content is wrong for this case."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class ClockPoint(BaseModel):
+    """When a clock started: a date someone gave, or else the instant it was recorded."""
+
+    on: date | None = None
+    at: AwareDatetime | None = None
+
+
+class DeadlineState(BaseModel):
+    clock: Clock
+    working_days: int
+    kind: DeadlineKind
+    due_date: date | None = None
+    deadline_at: AwareDatetime | None = None  # end of the due date in London
+    remind_at: AwareDatetime | None = None
+    reminded: bool = False
+    escalated: bool = False
+
+    def passed_by(self, on: date | None, at: datetime) -> bool:
+        if self.due_date is None or self.deadline_at is None:
+            return False
+        return on > self.due_date if on is not None else at >= self.deadline_at
+
+
+class Completion(BaseModel):
+    party: str | None = None
+    completed_on: date | None = None  # given by the person recording, for a late entry
+    completed_at: AwareDatetime  # when it entered the case
+
+
+class StepState(BaseModel):
+    step: Step
+    statutory: bool
+    parties: Parties
+    deadlines: list[DeadlineState]
+    expected_parties: list[str] = Field(default_factory=list)
+    parts: list[Completion] = Field(default_factory=list)
+    completion: Completion | None = None
+    not_required: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def due_date(self) -> date | None:
+        dates = [d.due_date for d in self.deadlines if d.due_date is not None]
+        return min(dates) if dates else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> StepStatus:
+        if self.not_required:
+            return StepStatus.NOT_REQUIRED
+        if self.completion is not None:
+            c = self.completion
+            late = any(d.passed_by(c.completed_on, c.completed_at) for d in self.deadlines)
+            return StepStatus.DONE_LATE if late else StepStatus.DONE
+        if any(d.escalated for d in self.deadlines):
+            return StepStatus.OVERDUE
+        return StepStatus.PENDING
+
+    @property
+    def open(self) -> bool:
+        return self.completion is None and not self.not_required
+
+    def part(self, party: str) -> Completion | None:
+        return next((p for p in self.parts if p.party == party), None)
+
+
+class CaseEvent(BaseModel):
+    """Something that happened to the case. `detail` never holds personal data."""
+
+    at: AwareDatetime
+    kind: EventKind
+    step: Step | None = None
+    detail: str = ""
+
+
+class DueDate(BaseModel):
+    """A step's due date on one clock, as the calendar computed it."""
+
+    step: Step
+    due_date: date
+    deadline_at: AwareDatetime
+    remind_at: AwareDatetime
+
+
+class Alert(BaseModel):
+    """A reminder or an escalation that has come due."""
+
+    kind: EventKind
+    step: Step
+    deadline: DeadlineState
+
+
+_RAPID_REVIEW_STEPS = (
+    Step.PANEL_NOTIFICATION, Step.AGENCY_REQUESTS, Step.AGENCY_REPORTS,
+    Step.RAPID_REVIEW_MEETING, Step.RAPID_REVIEW_REPORT, Step.RAPID_REVIEW_SIGNOFF,
+    Step.WELLBEING_SESSIONS, Step.RAPID_REVIEW_SUBMISSION, Step.PANEL_RESPONSE,
+)
+_PARTNERS = [p.value for p in Partner]
+
+
+class CaseState(BaseModel):
+    case_id: str
+    procedure_version: str
+    notification: Notification
+    stage: Stage = Stage.NOTIFIED
+    outcome: Outcome | None = None
+    clock_dates: dict[Clock, date] = Field(default_factory=dict)
+    steps: list[StepState]
+    records: list[StepRecord] = Field(default_factory=list)
+    events: list[CaseEvent] = Field(default_factory=list)
+
+    @classmethod
+    def open_case(cls, case_id: str, proc: Procedure, notification: Notification) -> CaseState:
+        steps = [
+            StepState(
+                step=spec.step,
+                statutory=spec.statutory,
+                parties=spec.parties,
+                deadlines=[DeadlineState(clock=d.clock, working_days=d.working_days, kind=d.kind)
+                           for d in spec.deadlines],
+                expected_parties=_PARTNERS if spec.parties is Parties.EACH_PARTNER else [],
+            )
+            for spec in proc.steps
+        ]
+        return cls(case_id=case_id, procedure_version=proc.version,
+                   notification=notification, steps=steps)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def step(self, step: Step) -> StepState:
+        return next(s for s in self.steps if s.step == step)
+
+    @property
+    def closed(self) -> bool:
+        return self.stage is Stage.CLOSED
+
+    @property
+    def overdue(self) -> bool:
+        return not self.closed and any(s.status is StepStatus.OVERDUE for s in self.steps)
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline of an open step that has not yet passed."""
+        pending = [d.deadline_at for s in self.steps if s.open for d in s.deadlines
+                   if d.deadline_at is not None and not d.escalated]
+        return min(pending) if pending else None
+
+    def dsp_decisions(self) -> dict[str, DspDecision]:
+        latest: dict[str, DspDecision] = {}
+        for r in self.records:
+            if isinstance(r, DspDecision):
+                latest[r.partner.value] = r
+        return latest
+
+    def meeting(self) -> RapidReviewMeeting | None:
+        return next((r for r in self.records if isinstance(r, RapidReviewMeeting)), None)
+
+    # -- deadlines ---------------------------------------------------------------------
+
+    def set_due_dates(self, clock: Clock, clock_date: date, due: list[DueDate]) -> None:
+        """Take the due dates the calendar activity computed for one clock."""
+        self.clock_dates[clock] = clock_date
+        for computed in due:
+            for d in self.step(computed.step).deadlines:
+                if d.clock is clock:
+                    d.due_date = computed.due_date
+                    d.deadline_at = computed.deadline_at
+                    d.remind_at = computed.remind_at
+
+    def steps_on_clock(self, clock: Clock) -> list[Step]:
+        return [s.step for s in self.steps if any(d.clock is clock for d in s.deadlines)]
+
+    def due_alerts(self, now: datetime) -> list[Alert]:
+        """Reminders and escalations due at `now`, each marked so it fires only once."""
+        alerts: list[Alert] = []
+        if self.closed:
+            return alerts
+        for s in self.steps:
+            if not s.open:
+                continue
+            for d in s.deadlines:
+                if d.deadline_at is None:
+                    continue
+                if not d.escalated and now >= d.deadline_at:
+                    # Principle 3: a passed deadline marks the step overdue and escalates; the
+                    # case keeps waiting for the record. No reminder once it is overdue.
+                    d.escalated = d.reminded = True
+                    alerts.append(Alert(kind=EventKind.OVERDUE, step=s.step, deadline=d))
+                elif not d.reminded and d.remind_at is not None and now >= d.remind_at:
+                    d.reminded = True
+                    alerts.append(Alert(kind=EventKind.REMINDER, step=s.step, deadline=d))
+        for a in alerts:
+            self._event(now, a.kind, a.step,
+                        f"{a.deadline.kind.value} deadline {a.deadline.due_date}")
+        return alerts
+
+    def next_alert_at(self) -> datetime | None:
+        if self.closed:
+            return None
+        times: list[datetime] = []
+        for s in self.steps:
+            if not s.open:
+                continue
+            for d in s.deadlines:
+                if d.deadline_at is not None and not d.escalated:
+                    times.append(d.deadline_at)
+                if d.remind_at is not None and not d.reminded:
+                    times.append(d.remind_at)
+        return min(times) if times else None
+
+    # -- recording ---------------------------------------------------------------------
+
+    def check(self, record: StepRecord, now: datetime) -> None:
+        """Raise StepNotOpen or InvalidRecord if `record` cannot be made now."""
+        self._check_dates(record, now)
+        step = Step(record.step)
+        state = self.step(step)
+        stage = self.stage
+
+        def require(ok: bool, reason: str) -> None:
+            if not ok:
+                raise StepNotOpen(step.value, reason)
+
+        require(not self.closed, "the case is closed")
+        if step is not Step.DSP_DECISION and step is not Step.PANEL_RESPONSE:
+            require(state.completion is None and not state.not_required, "already recorded")
+
+        match record:
+            case InformPartners():
+                require(stage is Stage.NOTIFIED, f"not open at stage {stage}")
+            case SslRecommendation():
+                require(stage is Stage.SSL_RECOMMENDATION, f"not open at stage {stage}")
+            case DspDecision(partner=partner):
+                if stage is Stage.DSP_DECISION:
+                    require(state.part(partner.value) is None,
+                            f"already recorded for {partner.value}")
+                else:
+                    # Panel guidance 2.4: partners who disagree settle it and record again.
+                    require(stage is Stage.DIFFERENCE_OF_OPINION, f"not open at stage {stage}")
+            case PanelNotification(notified_at=notified_at):
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+                if notified_at > now:
+                    raise InvalidRecord("notified_at", "is in the future")
+                if notified_at < self.notification.received_at:
+                    raise InvalidRecord("notified_at", "is before the notification was received")
+            case AgencyRequests():
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+            case AgencyReport(agency=agency):
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+                require(self.step(Step.AGENCY_REQUESTS).completion is not None,
+                        "no agency has been asked for a report yet")
+                key = _agency_key(state, agency)
+                if key is None:
+                    raise InvalidRecord("agency", "was not asked for a report in this case")
+                require(state.part(key) is None, "this agency's report is already recorded")
+            case RapidReviewMeeting():
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+                require(self.step(Step.AGENCY_REQUESTS).completion is not None,
+                        "the agencies have not been asked for reports yet")
+            case RapidReviewReport():
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+                require(self.step(Step.RAPID_REVIEW_MEETING).completion is not None,
+                        "the rapid review meeting is not recorded yet")
+            case RapidReviewSignoff(partner=partner):
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+                require(self.step(Step.RAPID_REVIEW_REPORT).completion is not None,
+                        "the rapid review report is not recorded yet")
+                require(state.part(partner.value) is None,
+                        f"already signed off by {partner.value}")
+            case WellbeingSessions():
+                require(stage in (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
+                                  Stage.LOCAL_REVIEW), f"not open at stage {stage}")
+            case RapidReviewSubmission():
+                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
+                require(self.step(Step.RAPID_REVIEW_SIGNOFF).completion is not None,
+                        "the DSPs have not all signed the report off")
+                require(self.step(Step.PANEL_NOTIFICATION).completion is not None,
+                        "the Panel has not been notified of the incident")
+            case PanelResponse():
+                require(stage in (Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW),
+                        f"not open at stage {stage}")
+                require(state.completion is None, "already recorded")
+
+    def _check_dates(self, record: RecordBase, now: datetime) -> None:
+        on = record.completed_on
+        if on is None:
+            return
+        if on > latest_london_date(now):
+            raise InvalidRecord("completed_on", "is in the future")
+        received = self.clock_dates.get(Clock.RECEIVED, self.notification.received_at.date())
+        if on < received:
+            raise InvalidRecord("completed_on", "is before the notification was received")
+
+    def apply(self, record: StepRecord, now: datetime) -> list[tuple[Clock, ClockPoint]]:
+        """Record a validated `record` at `now`; returns the clocks it starts."""
+        self.records.append(record)
+        step = Step(record.step)
+        state = self.step(step)
+        done = Completion(completed_on=record.completed_on, completed_at=now)
+        detail = getattr(getattr(record, "partner", None), "value", "")
+        self._event(now, EventKind.RECORDED, step, detail)
+        clocks: list[tuple[Clock, ClockPoint]] = []
+
+        match record:
+            case InformPartners():
+                state.completion = done
+                self._move(now, Stage.SSL_RECOMMENDATION)
+            case SslRecommendation():
+                state.completion = done
+                self._move(now, Stage.DSP_DECISION)
+            case DspDecision(partner=partner):
+                state.parts = [p for p in state.parts if p.party != partner.value]
+                state.parts.append(done.model_copy(update={"party": partner.value}))
+                clocks += self._dsp_outcome(state, now)
+            case PanelNotification(notified_at=notified_at):
+                state.completion = Completion(completed_at=notified_at)
+                clocks.append((Clock.PANEL_NOTIFIED, ClockPoint(at=notified_at)))
+            case AgencyRequests(agencies=agencies):
+                state.completion = done
+                self.step(Step.AGENCY_REPORTS).expected_parties = list(agencies)
+            case AgencyReport(agency=agency):
+                state.parts.append(done.model_copy(update={"party": _agency_key(state, agency)}))
+                self._complete_when_all_parts(state, done)
+            case RapidReviewSignoff(partner=partner):
+                state.parts.append(done.model_copy(update={"party": partner.value}))
+                self._complete_when_all_parts(state, done)
+            case WellbeingSessions(relevant=relevant):
+                state.completion = done
+                state.not_required = not relevant
+            case RapidReviewSubmission():
+                state.completion = done
+                meeting = self.meeting()
+                if meeting is not None and meeting.outcome is RapidReviewOutcome.LOCAL_REVIEW:
+                    self.outcome = Outcome.LOCAL_REVIEW
+                    self._move(now, Stage.LOCAL_REVIEW)
+                else:
+                    self._move(now, Stage.AWAITING_PANEL_RESPONSE)
+            case PanelResponse(decision=decision):
+                if decision is PanelDecision.MORE_INFORMATION_REQUESTED:
+                    return clocks
+                state.completion = done
+                if decision is PanelDecision.NATIONAL_REVIEW:
+                    self._close(now, Outcome.NATIONAL_REVIEW)
+                elif self.stage is Stage.AWAITING_PANEL_RESPONSE:
+                    self._close(now, Outcome.NO_FURTHER_REVIEW)
+            case RapidReviewMeeting() | RapidReviewReport():
+                state.completion = done
+        return clocks
+
+    def _dsp_outcome(self, state: StepState, now: datetime) -> list[tuple[Clock, ClockPoint]]:
+        decisions = self.dsp_decisions()
+        if len(decisions) < len(_PARTNERS):
+            return []
+        votes = {d.criteria_met for d in decisions.values()}
+        if len(votes) > 1:
+            if self.stage is not Stage.DIFFERENCE_OF_OPINION:
+                self._event(now, EventKind.DIFFERENCE_OF_OPINION, Step.DSP_DECISION,
+                            "the partners disagree on whether the criteria are met")
+                self._move(now, Stage.DIFFERENCE_OF_OPINION)
+            return []
+        last = max(state.parts, key=lambda p: p.completed_at)
+        state.completion = last.model_copy(update={"party": None})
+        if votes == {False}:
+            self._close(now, Outcome.CRITERIA_NOT_MET)
+            return []
+        self._move(now, Stage.RAPID_REVIEW)
+        # Clock D: the date of the decision to undertake a rapid review. Given dates are
+        # the partners' own; otherwise the day the last decision was recorded.
+        given = [p.completed_on for p in state.parts if p.completed_on is not None]
+        point = (ClockPoint(on=max(given)) if len(given) == len(state.parts)
+                 else ClockPoint(at=last.completed_at))
+        return [(Clock.RAPID_REVIEW_DECISION, point)]
+
+    def _complete_when_all_parts(self, state: StepState, done: Completion) -> None:
+        recorded = {p.party for p in state.parts}
+        if recorded >= set(state.expected_parties):
+            state.completion = done
+
+    def _move(self, now: datetime, stage: Stage) -> None:
+        self.stage = stage
+        self._event(now, EventKind.STAGE, None, stage.value)
+
+    def _close(self, now: datetime, outcome: Outcome) -> None:
+        self.outcome = outcome
+        if outcome is Outcome.CRITERIA_NOT_MET:
+            for step in _RAPID_REVIEW_STEPS:
+                self.step(step).not_required = True
+        self._move(now, Stage.CLOSED)
+
+    def reject_signal(self, now: datetime, step: Step, reason: str) -> None:
+        self._event(now, EventKind.SIGNAL_REJECTED, step, reason)
+
+    def _event(self, now: datetime, kind: EventKind, step: Step | None, detail: str) -> None:
+        self.events.append(CaseEvent(at=now, kind=kind, step=step, detail=detail))
+
+
+def _agency_key(state: StepState, agency: str) -> str | None:
+    """The agency's name as it was asked, matched without regard to case."""
+    return next((a for a in state.expected_parties if a.casefold() == agency.casefold()), None)

@@ -1,0 +1,162 @@
+"""The records each step takes: Doc 4 Parts A and B, the Panel reference, the rapid review.
+
+Content rules live here; whether a record may be made at the case's stage is in `domain.case`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from domain.notification import Name, Reference, Text
+from domain.procedure import Partner
+
+
+class RecordBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    completed_on: date | None = Field(
+        None,
+        description="The date the step was done, if not today (late entry); never in the future",
+    )
+
+
+class InformPartners(RecordBase):
+    """Doc 2 sent to the DSPs and Doc 3 to the SSLs."""
+
+    step: Literal["inform_partners"] = "inform_partners"
+
+
+class SslRecommendation(RecordBase):
+    """Doc 4 Part A: the SSLs' recommendation to the partners."""
+
+    step: Literal["ssl_recommendation"] = "ssl_recommendation"
+    criteria_met: bool
+    recommend_panel_notification: bool
+    rationale: Text
+
+
+class DspDecision(RecordBase):
+    """Doc 4 Part B: one partner's decision; all three must agree."""
+
+    step: Literal["dsp_decision"] = "dsp_decision"
+    partner: Partner
+    criteria_met: bool
+    rationale: Text
+
+
+class PanelNotification(RecordBase):
+    """The local authority's notification through the national notification system."""
+
+    step: Literal["panel_notification"] = "panel_notification"
+    notified_at: AwareDatetime
+    reference: Reference
+
+
+class AgencyRequests(RecordBase):
+    """Letters and the agency report template sent to each agency involved."""
+
+    step: Literal["agency_requests"] = "agency_requests"
+    agencies: list[Name] = Field(min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> AgencyRequests:
+        if len({a.casefold() for a in self.agencies}) != len(self.agencies):
+            raise ValueError("agencies: an agency is named twice")
+        return self
+
+
+class AgencyReport(RecordBase):
+    """One agency's report for the rapid review."""
+
+    step: Literal["agency_reports"] = "agency_reports"
+    agency: Name
+
+
+class RapidReviewOutcome(StrEnum):
+    LOCAL_REVIEW = "local_review"
+    NATIONAL_REVIEW_RECOMMENDED = "national_review_recommended"
+    NO_FURTHER_REVIEW = "no_further_review"
+
+
+class RapidReviewMeeting(RecordBase):
+    """The meeting's recommendations and its decision on a review."""
+
+    step: Literal["rapid_review_meeting"] = "rapid_review_meeting"
+    recommendations: list[Text] = Field(min_length=1, max_length=50)
+    outcome: RapidReviewOutcome
+    rationale: Text
+
+
+class RapidReviewReport(RecordBase):
+    """The chair's report for the Panel, on the Rapid Review Report template."""
+
+    step: Literal["rapid_review_report"] = "rapid_review_report"
+
+
+class RapidReviewSignoff(RecordBase):
+    """One DSP's signature on the rapid review report."""
+
+    step: Literal["rapid_review_signoff"] = "rapid_review_signoff"
+    partner: Partner
+
+
+class WellbeingSessions(RecordBase):
+    """Reflective wellbeing sessions held, or recorded as not relevant."""
+
+    step: Literal["wellbeing_sessions"] = "wellbeing_sessions"
+    relevant: bool
+
+
+class RapidReviewSubmission(RecordBase):
+    """The report and Doc 12 sent to the Panel."""
+
+    step: Literal["rapid_review_submission"] = "rapid_review_submission"
+
+
+class PanelDecision(StrEnum):
+    NATIONAL_REVIEW = "national_review"
+    NO_NATIONAL_REVIEW = "no_national_review"
+    MORE_INFORMATION_REQUESTED = "more_information_requested"
+
+
+class PanelResponse(RecordBase):
+    """The Panel's response to the rapid review."""
+
+    step: Literal["panel_response"] = "panel_response"
+    decision: PanelDecision
+    notes: Text | None = None
+
+
+StepRecord = Annotated[
+    InformPartners
+    | SslRecommendation
+    | DspDecision
+    | PanelNotification
+    | AgencyRequests
+    | AgencyReport
+    | RapidReviewMeeting
+    | RapidReviewReport
+    | RapidReviewSignoff
+    | WellbeingSessions
+    | RapidReviewSubmission
+    | PanelResponse,
+    Field(discriminator="step"),
+]
+
+RECORD_TYPES: tuple[type[RecordBase], ...] = (
+    InformPartners, SslRecommendation, DspDecision, PanelNotification, AgencyRequests,
+    AgencyReport, RapidReviewMeeting, RapidReviewReport, RapidReviewSignoff,
+    WellbeingSessions, RapidReviewSubmission, PanelResponse,
+)
+
+
+class Decision(BaseModel):
+    """The message a workflow update or signal carries: one step's record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    record: StepRecord

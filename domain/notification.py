@@ -1,0 +1,65 @@
+"""A notification of a serious child safeguarding incident (Doc 1)."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from domain.calendar import latest_london_date
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w\-/.]+$"),
+]
+
+
+class Harm(StrEnum):
+    DEATH = "death"
+    SERIOUS_HARM = "serious_harm"
+
+
+class AbuseOrNeglect(StrEnum):
+    KNOWN = "known"
+    SUSPECTED = "suspected"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Incident(Strict):
+    date: date
+    harm: Harm
+    abuse_or_neglect: AbuseOrNeglect
+    summary: Text | None = None
+
+
+class Child(Strict):
+    reference: Reference = Field(description="The notifier's reference for the child")
+    date_of_birth: date | None = None
+    looked_after: bool | None = Field(None, description="Looked after by a local authority")
+    care_leaver: bool | None = None
+
+
+class Notification(Strict):
+    received_at: AwareDatetime = Field(description="When the MARS team received Doc 1")
+    notifying_agency: Name
+    incident: Incident
+    children: list[Child] = Field(min_length=1, max_length=4)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Notification:
+        refs = [c.reference for c in self.children]
+        if len(set(refs)) != len(refs):
+            raise ValueError("children: each child's reference must be different")
+        for child in self.children:
+            if child.date_of_birth and child.date_of_birth > self.incident.date:
+                raise ValueError("children: a date of birth is after the incident date")
+        if self.incident.date > latest_london_date(self.received_at):
+            raise ValueError("incident.date: after the notification was received")
+        return self

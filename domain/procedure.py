@@ -1,0 +1,135 @@
+"""The procedure as data: the steps, their clocks and working-day offsets, statutory or local.
+
+Source: North Lincolnshire CSPR procedure, Appendix 1, Flowcharts 1 and 2, and the Panel's
+June 2025 guidance. Each case pins the version it started under, so a later edition of the
+procedure never changes the deadlines of a case already running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Clock(StrEnum):
+    """The dates the procedure counts working days from."""
+
+    RECEIVED = "R"  # the MARS team received the notification (Doc 1)
+    RAPID_REVIEW_DECISION = "D"  # the DSPs decided to undertake a rapid review
+    PANEL_NOTIFIED = "P"  # the local authority notified the national Panel
+
+
+class DeadlineKind(StrEnum):
+    LOCAL = "local"  # North Lincolnshire's own target
+    STATUTORY = "statutory"  # set by law or national guidance
+
+
+class Partner(StrEnum):
+    """The three safeguarding partners (Panel guidance 2.4: all three must agree)."""
+
+    LOCAL_AUTHORITY = "local_authority"
+    HEALTH = "health"
+    POLICE = "police"
+
+
+class Step(StrEnum):
+    INFORM_PARTNERS = "inform_partners"
+    SSL_RECOMMENDATION = "ssl_recommendation"
+    DSP_DECISION = "dsp_decision"
+    PANEL_NOTIFICATION = "panel_notification"
+    AGENCY_REQUESTS = "agency_requests"
+    AGENCY_REPORTS = "agency_reports"
+    RAPID_REVIEW_MEETING = "rapid_review_meeting"
+    RAPID_REVIEW_REPORT = "rapid_review_report"
+    RAPID_REVIEW_SIGNOFF = "rapid_review_signoff"
+    WELLBEING_SESSIONS = "wellbeing_sessions"
+    RAPID_REVIEW_SUBMISSION = "rapid_review_submission"
+    PANEL_RESPONSE = "panel_response"
+
+
+class Parties(StrEnum):
+    """Who must each record a step before it is complete."""
+
+    ONE = "one"
+    EACH_PARTNER = "each_partner"
+    EACH_AGENCY = "each_agency"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    clock: Clock
+    working_days: int
+    kind: DeadlineKind
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    step: Step
+    title: str
+    who: str
+    record: str
+    deadlines: tuple[Deadline, ...]
+    parties: Parties = Parties.ONE
+
+    @property
+    def statutory(self) -> bool:
+        return any(d.kind is DeadlineKind.STATUTORY for d in self.deadlines)
+
+
+@dataclass(frozen=True)
+class Procedure:
+    version: str
+    steps: tuple[StepSpec, ...]
+
+    def spec(self, step: Step) -> StepSpec:
+        for spec in self.steps:
+            if spec.step is step:
+                return spec
+        raise KeyError(step)
+
+
+_L, _S = DeadlineKind.LOCAL, DeadlineKind.STATUTORY
+_R, _D, _P = Clock.RECEIVED, Clock.RAPID_REVIEW_DECISION, Clock.PANEL_NOTIFIED
+
+NL_CSPR_2025_06 = Procedure(
+    version="nl-cspr-2025-06",
+    steps=(
+        # Flowchart 1: notification and decision making.
+        StepSpec(Step.INFORM_PARTNERS, "Inform the partners", "MARS team",
+                 "Doc 2 to the DSPs, Doc 3 to the SSLs", (Deadline(_R, 1, _L),)),
+        StepSpec(Step.SSL_RECOMMENDATION, "SSL recommendation", "SSLs",
+                 "Doc 4 Part A", (Deadline(_R, 3, _L),)),
+        StepSpec(Step.DSP_DECISION, "DSP decision", "DSPs (all three must agree)",
+                 "Doc 4 Part B", (Deadline(_R, 4, _L),), Parties.EACH_PARTNER),
+        StepSpec(Step.PANEL_NOTIFICATION, "Notify the national Panel", "local authority",
+                 "reference from the national notification system", (Deadline(_R, 5, _S),)),
+        # Flowchart 2: the rapid review.
+        StepSpec(Step.AGENCY_REQUESTS, "Letters and report template to the agencies",
+                 "MARS team", "rapid review request letters", (Deadline(_D, 1, _L),)),
+        StepSpec(Step.AGENCY_REPORTS, "Agency reports returned", "each agency",
+                 "agency report for rapid review", (Deadline(_D, 5, _L),), Parties.EACH_AGENCY),
+        StepSpec(Step.RAPID_REVIEW_MEETING, "Rapid review meeting", "CSPR group",
+                 "recommendations and the decision on a review", (Deadline(_D, 6, _L),)),
+        StepSpec(Step.RAPID_REVIEW_REPORT, "Rapid review report", "chair of the rapid review",
+                 "Rapid Review Report", (Deadline(_D, 11, _L),)),
+        # No target of its own: the DSPs must sign the report off before it is submitted.
+        StepSpec(Step.RAPID_REVIEW_SIGNOFF, "DSP sign-off of the report", "DSPs",
+                 "signatures on the Rapid Review Report", (Deadline(_D, 15, _L),),
+                 Parties.EACH_PARTNER),
+        StepSpec(Step.WELLBEING_SESSIONS, "Reflective wellbeing sessions (where relevant)",
+                 "MARS team", "sessions held or not relevant", (Deadline(_D, 14, _L),)),
+        StepSpec(Step.RAPID_REVIEW_SUBMISSION, "Rapid review submitted to the Panel",
+                 "MARS team", "report and Doc 12 to the Panel",
+                 (Deadline(_D, 15, _L), Deadline(_P, 15, _S))),
+        # The Panel decides on a national review on its own timetable.
+        StepSpec(Step.PANEL_RESPONSE, "The Panel's response", "national Panel",
+                 "the Panel's decision on a national review", ()),
+    ),
+)
+
+PROCEDURES: dict[str, Procedure] = {NL_CSPR_2025_06.version: NL_CSPR_2025_06}
+CURRENT_PROCEDURE = NL_CSPR_2025_06
+
+
+def procedure(version: str) -> Procedure:
+    return PROCEDURES[version]

@@ -1,0 +1,83 @@
+"""Session-scoped Temporal environments: the time-skipping server and a real dev server."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.app import create_app
+from domain.calendar import WorkingDayCalendar
+from infra.binaries import temporal_cli, temporal_test_server
+from infra.codec import EncryptionCodec
+from infra.settings import Settings
+from infra.temporal import data_converter
+from worker import build_worker
+from workflows import search_attributes as sa
+
+# A fixed key for tests only: the committed replay histories were recorded with it.
+TEST_KEYS = "test-key-1:" + base64.b64encode(bytes(range(32))).decode()
+CODEC = EncryptionCodec.from_setting(TEST_KEYS)
+CONVERTER = data_converter(CODEC)
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=CONVERTER
+    )
+    # Register first: an unknown search attribute makes a workflow task retry forever.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+                for key in sa.ALL
+            },
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=CONVERTER,
+        search_attributes=sa.ALL,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+def new_worker(client: Client, calendar: WorkingDayCalendar | None = None) -> Worker:
+    """A worker on a task queue of its own, so tests never take each other's tasks."""
+    return build_worker(client, f"tq-{uuid.uuid4()}", calendar or WorkingDayCalendar())
+
+
+@pytest.fixture(scope="session")
+async def dev_worker(dev_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
+    async with new_worker(dev_env.client) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+async def api(dev_env: WorkflowEnvironment, dev_worker: Worker) -> AsyncIterator[AsyncClient]:
+    """The real API on the real dev server, with a worker running the real workflows."""
+    settings = Settings(encryption_keys=TEST_KEYS, task_queue=dev_worker.task_queue)
+    app = create_app(settings, dev_env.client)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://cspr.test") as http,
+    ):
+        yield http

@@ -1,0 +1,78 @@
+"""Builders for notifications and decisions, and a helper to drive a case in tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from temporalio.client import Client, WorkflowHandle
+
+from domain.case import CaseState
+from domain.decisions import Decision, StepRecord
+from domain.notification import Notification
+from domain.procedure import CURRENT_PROCEDURE
+from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
+
+CHILD_REFERENCE = "CHILD-REF-ZX81-7731"
+_RECORD = TypeAdapter[StepRecord](StepRecord)
+
+
+def notification(received_at: datetime, **overrides: Any) -> Notification:
+    body: dict[str, Any] = {
+        "received_at": received_at,
+        "notifying_agency": "Humberside Police",
+        "incident": {
+            "date": (received_at - timedelta(days=1)).date(),
+            "harm": "serious_harm",
+            "abuse_or_neglect": "suspected",
+            "summary": "Admitted to hospital with unexplained injuries.",
+        },
+        "children": [{"reference": CHILD_REFERENCE, "date_of_birth": date(2019, 3, 4),
+                      "looked_after": False}],
+    }
+    body.update(overrides)
+    return Notification.model_validate(body)
+
+
+def record(step: str, **fields: Any) -> StepRecord:
+    return _RECORD.validate_python({"step": step, **fields})
+
+
+def decision(step: str, **fields: Any) -> Decision:
+    return Decision(record=record(step, **fields))
+
+
+async def start_case(
+    client: Client, task_queue: str, case_id: str, received_at: datetime
+) -> WorkflowHandle[SeriousIncidentWorkflow, Any]:
+    return await client.start_workflow(
+        SeriousIncidentWorkflow.run,
+        CaseInput(case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
+                  notification=notification(received_at)),
+        id=case_id,
+        task_queue=task_queue,
+    )
+
+
+async def signal(handle: WorkflowHandle[SeriousIncidentWorkflow, Any], step: str,
+                 **fields: Any) -> None:
+    await handle.signal("record", decision(step, **fields))
+
+
+async def case_when(
+    handle: WorkflowHandle[SeriousIncidentWorkflow, Any],
+    ready: Callable[[CaseState], bool],
+    within: float = 10.0,
+) -> CaseState:
+    """Query the case until `ready` holds (a signal is applied asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        case = await handle.query(SeriousIncidentWorkflow.case)
+        if ready(case):
+            return case
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"case never became ready; stage={case.stage}")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,42 @@
+"""Run the cspr worker: the case workflows and their activities on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.case_events import record_case_event
+from domain.calendar import WorkingDayCalendar
+from infra.settings import Settings
+from infra.temporal import connect
+from workflows.serious_incident import SeriousIncidentWorkflow
+
+WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow,)
+
+
+def build_worker(client: Client, task_queue: str, calendar: WorkingDayCalendar) -> Worker:
+    calendar_activities = CalendarActivities(calendar)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[calendar_activities.compute_due_dates, record_case_event],
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    client = await connect(settings)
+    worker = build_worker(client, settings.task_queue, WorkingDayCalendar())
+    logging.getLogger("cspr.worker").info("worker polling task queue %s", settings.task_queue)
+    await worker.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

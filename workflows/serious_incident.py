@@ -1,0 +1,157 @@
+"""One notification of a serious child safeguarding incident, to the rapid review's outcome.
+
+Appendix 1, Flowcharts 1 and 2. Decisions arrive as the `record` update (validated first) or
+the `record` signal; deadlines are timers that remind and escalate but never block the case.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import DueDatesInput, DueDatesResult
+    from activities.case_events import CaseEventInput
+    from domain.case import CaseState, ClockPoint, InvalidRecord, Outcome, StepNotOpen
+    from domain.decisions import Decision, StepRecord
+    from domain.notification import Notification
+    from domain.procedure import Clock, Step, procedure
+    from workflows import search_attributes as sa
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+class CaseInput(BaseModel):
+    case_id: str
+    procedure_version: str
+    notification: Notification
+
+
+class CaseResult(BaseModel):
+    case_id: str
+    outcome: Outcome | None
+
+
+@workflow.defn(name="SeriousIncident")
+class SeriousIncidentWorkflow:
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._case = CaseState.open_case(
+            input.case_id, procedure(input.procedure_version), input.notification
+        )
+        self._changed = False
+        self._events_sent = 0
+        self._published: list[object] = []
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseResult:
+        await self._start_clock(Clock.RECEIVED, ClockPoint(at=input.notification.received_at))
+        while True:
+            self._case.due_alerts(workflow.now())
+            self._publish()
+            await self._send_events()
+            if self._case.closed:
+                break
+            self._changed = False
+            next_alert = self._case.next_alert_at()
+            timeout = None if next_alert is None else next_alert - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._send_events()
+        return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome)
+
+    @workflow.query
+    def case(self) -> CaseState:
+        """The whole case: stage, steps with due dates and status, records, events."""
+        return self._case
+
+    @workflow.update(name="opened")
+    async def opened(self) -> CaseState:
+        """The case once its first due dates are set: the answer to update-with-start."""
+        await workflow.wait_condition(lambda: Clock.RECEIVED in self._case.clock_dates)
+        return self._case
+
+    @workflow.update(name="record")
+    async def record(self, decision: Decision) -> CaseState:
+        """Record one step's decision; rejected before it enters history if not open or invalid."""
+        await self._record(decision.record)
+        return self._case
+
+    @record.validator
+    def _validate_record(self, decision: Decision) -> None:
+        try:
+            self._case.check(decision.record, workflow.now())
+        except StepNotOpen as e:
+            raise ApplicationError(
+                str(e), {"step": e.step, "reason": e.reason}, type="StepNotOpen",
+                non_retryable=True,
+            ) from None
+        except InvalidRecord as e:
+            raise ApplicationError(
+                str(e), {"field": e.field, "reason": e.reason}, type="InvalidRecord",
+                non_retryable=True,
+            ) from None
+
+    @workflow.signal(name="record")
+    async def record_signal(self, decision: Decision) -> None:
+        """The same decision from a partner system or an operator; a bad one is logged, not kept."""
+        try:
+            self._case.check(decision.record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, e)
+            self._case.reject_signal(workflow.now(), Step(decision.record.step), str(e))
+            self._changed = True
+            return
+        await self._record(decision.record)
+
+    async def _record(self, record: StepRecord) -> None:
+        for clock, point in self._case.apply(record, workflow.now()):
+            await self._start_clock(clock, point)
+        self._publish()
+        self._changed = True
+
+    async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
+        result = await workflow.execute_activity(
+            "compute_due_dates",
+            DueDatesInput(
+                procedure_version=self._case.procedure_version, clock=clock, start=point,
+                steps=self._case.steps_on_clock(clock),
+            ),
+            result_type=DueDatesResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self._case.set_due_dates(clock, result.clock_date, result.due)
+        self._changed = True
+
+    async def _send_events(self) -> None:
+        while self._events_sent < len(self._case.events):
+            event = self._case.events[self._events_sent]
+            self._events_sent += 1
+            await workflow.execute_activity(
+                "record_case_event",
+                CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
+                               kind=event.kind, step=event.step, detail=event.detail),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+
+    def _publish(self) -> None:
+        """Upsert the search attributes when they change."""
+        case = self._case
+        next_deadline = case.next_deadline()
+        values: list[object] = [case.case_id, case.stage.value, next_deadline, case.overdue]
+        if values == self._published:
+            return
+        self._published = values
+        workflow.upsert_search_attributes([
+            sa.CASE_ID.value_set(case.case_id),
+            sa.STAGE.value_set(case.stage.value),
+            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
+            else sa.NEXT_DEADLINE.value_unset(),
+            sa.OVERDUE.value_set(case.overdue),
+        ])
