@@ -29,8 +29,10 @@ CODEC = EncryptionCodec.from_setting(TEST_KEYS)
 CONVERTER = data_converter(CODEC)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own: its clock is not shared with other tests, and
+    a case left waiting on a timer cannot stall another test's skip (it does on a shared one)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(), data_converter=CONVERTER
     )
