@@ -7,12 +7,14 @@ the request body (a child's data) is echoed back.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -83,6 +85,36 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return unavailable("Temporal")
     return None
+
+
+def from_validation(exc: ValidationError) -> ApiError:
+    """A model's own consistency rule ("field: reason") as a 422 naming the field."""
+    errors = []
+    for e in exc.errors():
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        field, sep, reason = msg.partition(": ")
+        loc = ".".join(str(p) for p in e["loc"])
+        errors.append(FieldError(field=field, reason=reason) if sep and not loc
+                      else FieldError(field=loc or "body", reason=msg))
+    detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
+    return ApiError(422, "Invalid request", detail, errors)
+
+
+@asynccontextmanager
+async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
+    """Turn what the Temporal client raises into the API's errors."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except RuntimeError:
+        # The SDK's core raises RuntimeError when a (lazy) client cannot connect at all.
+        raise unavailable("Temporal") from None
+    except Exception as e:
+        mapped = from_temporal(e, case_id)
+        if mapped is None:
+            raise
+        raise mapped from None
 
 
 def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:

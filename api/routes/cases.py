@@ -6,11 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import TemporalClient
-from api.errors import ApiError, Problem, from_temporal
+from api.errors import ApiError, Problem, temporal_errors
 from api.schemas import CASE_ID_PATTERN, CaseRead
 from domain.case import CaseState
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
@@ -33,32 +31,32 @@ def _read(case: CaseState) -> CaseRead:
 async def get_case(case_id: CaseId, client: TemporalClient) -> CaseRead:
     """The case: its stage, and each step with its due date, status and completion."""
     handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
-    try:
+    async with temporal_errors(case_id):
         case = await handle.query(SeriousIncidentWorkflow.case)
-    except (RPCError, WorkflowQueryFailedError) as e:
-        raise from_temporal(e, case_id) or e from None
     return _read(case)
 
 
 async def _record(client: TemporalClient, case_id: str, record: RecordBase) -> CaseRead:
     handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
     try:
-        case = await handle.execute_update(
-            "record", Decision.model_validate({"record": record}), result_type=CaseState
-        )
-    except (RPCError, WorkflowUpdateFailedError) as e:
-        if isinstance(e, RPCError) and e.status is RPCStatusCode.NOT_FOUND:
+        async with temporal_errors(case_id):
+            case = await handle.execute_update(
+                "record", Decision.model_validate({"record": record}), result_type=CaseState
+            )
+    except ApiError as e:
+        if e.problem.status == 404:
             raise await _missing_or_closed(client, case_id) from None
-        raise from_temporal(e, case_id) or e from None
+        raise
     return _read(case)
 
 
 async def _missing_or_closed(client: TemporalClient, case_id: str) -> ApiError:
     """An update to a closed workflow is NOT_FOUND too: tell the two apart."""
     try:
-        await client.get_workflow_handle(case_id).describe()
-    except RPCError as e:
-        return from_temporal(e, case_id) or ApiError(404, "Case not found")
+        async with temporal_errors(case_id):
+            await client.get_workflow_handle(case_id).describe()
+    except ApiError as e:
+        return e
     return ApiError(409, "Step not open", f"{case_id}: the case is closed")
 
 

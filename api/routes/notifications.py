@@ -7,18 +7,17 @@ import secrets
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from pydantic import ValidationError
+from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from api.deps import AppSettings, TemporalClient
-from api.errors import Problem, from_temporal, invalid
+from api.errors import Problem, from_validation, invalid, temporal_errors
 from api.schemas import CaseRead, NotificationCreate
 from domain.case import CaseState, Stage
 from domain.procedure import CURRENT_PROCEDURE
@@ -47,8 +46,8 @@ async def create_notification(
         raise invalid("received_at", "is in the future")
     try:
         notification = body.to_notification(received_at)
-    except ValueError as e:
-        raise invalid("body", str(e).splitlines()[-1]) from None
+    except ValidationError as e:
+        raise from_validation(e) from None
     case_id = body.case_id or new_case_id(now)
     start = WithStartWorkflowOperation(
         SeriousIncidentWorkflow.run,
@@ -65,13 +64,14 @@ async def create_notification(
         ]),
     )
     try:
-        # Update-with-start answers once the due dates are set, so the reply shows them.
-        case = await client.execute_update_with_start_workflow(
-            "opened", start_workflow_operation=start, result_type=CaseState
-        )
-    except (WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as e:
-        with contextlib.suppress(Exception):  # the start's own outcome: the same failure
-            await start.workflow_handle()
-        raise from_temporal(e) or e from None
+        async with temporal_errors():
+            # Update-with-start answers once the due dates are set, so the reply shows them.
+            case = await client.execute_update_with_start_workflow(
+                "opened", start_workflow_operation=start, result_type=CaseState
+            )
+    finally:
+        if start._workflow_handle.done():  # the start's own outcome: the same failure
+            with contextlib.suppress(Exception):
+                await start.workflow_handle()
     response.headers["Location"] = f"/v1/cases/{case_id}"
     return CaseRead.of(case, CURRENT_PROCEDURE)

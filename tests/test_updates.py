@@ -1,0 +1,122 @@
+"""Decisions as Workflow Updates on the real dev server: validated before they enter history."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.case import CaseState, Stage, StepStatus
+from domain.procedure import Step
+from tests.factories import CHILD_REFERENCE, decision, start_case
+from workflows import search_attributes as sa
+from workflows.serious_incident import SeriousIncidentWorkflow
+
+
+def case_id() -> str:
+    return f"CSPR-2026-{uuid.uuid4().hex[:8].upper()}"
+
+
+async def update(handle: object, step: str, **fields: object) -> CaseState:
+    return await handle.execute_update(  # type: ignore[attr-defined, no-any-return]
+        SeriousIncidentWorkflow.record, decision(step, **fields)
+    )
+
+
+async def accepted_updates(handle: object) -> int:
+    history = await handle.fetch_history()  # type: ignore[attr-defined]
+    return sum(1 for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+
+
+async def test_update_accepted_returns_the_case_and_a_rejected_one_leaves_no_trace(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
+                              datetime.now(UTC))
+    with pytest.raises(WorkflowUpdateFailedError) as wrong_stage:
+        await update(handle, "dsp_decision", partner="police", criteria_met=True,
+                     rationale="Too early")
+    cause = wrong_stage.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "StepNotOpen"
+    assert cause.details[0]["step"] == "dsp_decision"
+
+    case = await update(handle, "inform_partners")
+    assert case.stage is Stage.SSL_RECOMMENDATION
+    assert case.step(Step.INFORM_PARTNERS).status is StepStatus.DONE
+
+    with pytest.raises(WorkflowUpdateFailedError) as twice:
+        await update(handle, "inform_partners")
+    assert isinstance(twice.value.cause, ApplicationError)
+    assert twice.value.cause.type == "StepNotOpen"
+
+    future = (datetime.now(UTC) + timedelta(days=3)).date()
+    with pytest.raises(WorkflowUpdateFailedError) as bad_date:
+        await update(handle, "ssl_recommendation", criteria_met=True,
+                     recommend_panel_notification=True, rationale="x", completed_on=future)
+    assert isinstance(bad_date.value.cause, ApplicationError)
+    assert bad_date.value.cause.type == "InvalidRecord"
+    assert bad_date.value.cause.details[0] == {"field": "completed_on",
+                                                "reason": "is in the future"}
+
+    # Only the one accepted update is in the history; the three rejected never entered it.
+    assert await accepted_updates(handle) == 1
+    case = await handle.query(SeriousIncidentWorkflow.case)
+    assert len(case.records) == 1
+    await handle.terminate("test over")
+
+
+async def test_signal_and_update_record_the_same_decision(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
+                              datetime.now(UTC))
+    await handle.signal("record", decision("inform_partners"))
+    case = await update(handle, "ssl_recommendation", criteria_met=True,
+                        recommend_panel_notification=True, rationale="Criteria met")
+    assert [r.step for r in case.records] == ["inform_partners", "ssl_recommendation"]
+    assert case.stage is Stage.DSP_DECISION
+    await handle.terminate("test over")
+
+
+async def wait_visible(client: Client, query: str, expected: int) -> int:
+    """Visibility is eventually consistent: poll briefly."""
+    count = 0
+    for _ in range(100):
+        count = (await client.count_workflows(query)).count
+        if count == expected:
+            break
+        await asyncio.sleep(0.1)
+    return count
+
+
+async def test_operations_find_cases_by_stage_and_overdue(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    on_time, late = case_id(), case_id()
+    now = datetime.now(UTC)
+    h1 = await start_case(dev_env.client, dev_worker.task_queue, on_time, now)
+    h2 = await start_case(dev_env.client, dev_worker.task_queue, late, now - timedelta(days=20))
+    await update(h1, "inform_partners")
+    both = f"{sa.CASE_ID.name} IN ('{on_time}', '{late}')"
+    assert await wait_visible(
+        dev_env.client, f"{both} AND {sa.STAGE.name} = 'ssl_recommendation'", 1) == 1
+    assert await wait_visible(dev_env.client, f"{both} AND {sa.OVERDUE.name} = true", 1) == 1
+    description = await h2.describe()
+    attrs = description.typed_search_attributes
+    assert attrs.get(sa.CASE_ID) == late
+    assert attrs.get(sa.STAGE) == "notified"
+    assert attrs.get(sa.OVERDUE) is True
+    assert (await h1.describe()).typed_search_attributes.get(sa.NEXT_DEADLINE) is not None
+    # Nothing personal in what operations see.
+    assert CHILD_REFERENCE not in str(description.raw_description)
+    for h in (h1, h2):
+        await h.terminate("test over")
