@@ -1,0 +1,150 @@
+"""`make run` end to end: `python -m infra.dev` starts the whole service, takes a notification,
+stops on Ctrl-C, and keeps its cases and key across a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def _free_ports(n: int) -> list[int]:
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ")".
+            fields = stat_file.read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat_file.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class DevRun:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, api: str) -> None:
+        self.process, self.log, self.api = process, log, api
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:]
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"infra.dev exited early:\n{self.output()}"
+            try:
+                if all(httpx.get(f"{self.api}{path}", timeout=2).status_code == 200
+                       for path in ("/healthz", "/readyz")):
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        pytest.fail(f"not ready within {START_TIMEOUT_S} s:\n{self.output()}")
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"did not stop within {STOP_TIMEOUT_S} s of SIGINT:\n{self.output()}")
+
+
+@contextmanager
+def dev_run(env: dict[str, str], log: Path, api: str) -> Iterator[DevRun]:
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "infra.dev"], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    children: set[int] = set()
+    try:
+        run = DevRun(process, log, api)
+        run.wait_ready()
+        children = _children(process.pid)
+        yield run
+    finally:
+        if process.poll() is None:  # the test failed half way: leave nothing running
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for pid in children | _children(process.pid):
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
+    temporal_port, ui_port, api_port = _free_ports(3)
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSPR_")}
+    env |= {"CSPR_DATA_DIR": str(data_dir), "CSPR_DEV_TEMPORAL_PORT": str(temporal_port),
+            "CSPR_DEV_UI_PORT": str(ui_port), "CSPR_API_PORT": str(api_port)}
+    api = f"http://127.0.0.1:{api_port}"
+    log = tmp_path / "dev.log"
+    key_file = data_dir / "dev-encryption-key"
+
+    with dev_run(env, log, api) as run:
+        children = _children(run.process.pid)
+        assert len(children) == 3, run.output()  # Temporal, worker, API
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
+        yesterday = (date.today() - timedelta(days=1)).isoformat()
+        created = httpx.post(f"{api}/v1/notifications", timeout=30, json={
+            "notifying_agency": "Humberside Police",
+            "incident": {"date": yesterday, "harm": "serious_harm",
+                         "abuse_or_neglect": "suspected"},
+            "children": [{"reference": "NL-1"}],
+        })
+        assert created.status_code == 201, created.text
+        case_id = created.json()["case_id"]
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        key = key_file.read_text()
+        assert key.startswith("dev-1:")
+
+        assert run.interrupt() == 0, run.output()
+        assert not any(_alive(pid) for pid in children), run.output()
+        assert not any(_listening(p) for p in (temporal_port, ui_port, api_port))
+
+    with dev_run(env, log, api) as run:
+        case = httpx.get(f"{api}/v1/cases/{case_id}", timeout=30)
+        assert case.status_code == 200, case.text
+        assert case.json()["case_id"] == case_id
+        assert key_file.read_text() == key
+        assert run.interrupt() == 0, run.output()
