@@ -138,8 +138,10 @@ class StepState(BaseModel):
         if self.not_required:
             return StepStatus.NOT_REQUIRED
         if self.completion is not None:
-            c = self.completion
-            late = any(d.passed_by(c.completed_on, c.completed_at) for d in self.deadlines)
+            # A step each partner or agency records is late if any of them was late.
+            done = self.parts or [self.completion]
+            late = any(d.passed_by(c.completed_on, c.completed_at)
+                       for c in done for d in self.deadlines)
             return StepStatus.DONE_LATE if late else StepStatus.DONE
         if any(d.escalated for d in self.deadlines):
             return StepStatus.OVERDUE
@@ -300,7 +302,6 @@ class CaseState(BaseModel):
 
     def check(self, record: StepRecord, now: datetime) -> None:
         """Raise StepNotOpen or InvalidRecord if `record` cannot be made now."""
-        self._check_dates(record, now)
         step = Step(record.step)
         state = self.step(step)
         stage = self.stage
@@ -310,6 +311,9 @@ class CaseState(BaseModel):
                 raise StepNotOpen(step.value, reason)
 
         require(not self.closed, "the case is closed")
+        # Dates are checked against clock R, known once the case has opened (milliseconds).
+        require(Clock.RECEIVED in self.clock_dates, "the case is still opening; try again")
+        self._check_dates(record, now)
         if step is not Step.DSP_DECISION and step is not Step.PANEL_RESPONSE:
             require(state.completion is None and not state.not_required, "already recorded")
 
@@ -375,8 +379,7 @@ class CaseState(BaseModel):
             return
         if on > latest_london_date(now):
             raise InvalidRecord("completed_on", "is in the future")
-        received = self.clock_dates.get(Clock.RECEIVED, self.notification.received_at.date())
-        if on < received:
+        if on < self.clock_dates[Clock.RECEIVED]:
             raise InvalidRecord("completed_on", "is before the notification was received")
 
     def apply(self, record: StepRecord, now: datetime) -> list[tuple[Clock, ClockPoint]]:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from domain.calendar import latest_london_date
+from domain.calendar import london_date
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -60,6 +60,6 @@ class Notification(Strict):
         for child in self.children:
             if child.date_of_birth and child.date_of_birth > self.incident.date:
                 raise ValueError("children: a date of birth is after the incident date")
-        if self.incident.date > latest_london_date(self.received_at):
+        if self.incident.date > london_date(self.received_at):
             raise ValueError("incident.date: after the notification was received")
         return self

@@ -31,6 +31,8 @@ def parse_keys(setting: str) -> list[tuple[str, bytes]]:
             raise ValueError(f"encryption key {key_id!r} is not valid base64") from None
         if len(key) != 32:
             raise ValueError(f"encryption key {key_id!r} must be 32 bytes (AES-256)")
+        if key_id in (k for k, _ in keys):
+            raise ValueError(f"encryption key id {key_id!r} is given twice")
         keys.append((key_id, key))
     return keys
 

@@ -24,6 +24,10 @@ def case_id() -> str:
     return f"CSPR-2026-{uuid.uuid4().hex[:8].upper()}"
 
 
+async def opened(handle: object) -> None:
+    await handle.execute_update(SeriousIncidentWorkflow.opened)  # type: ignore[attr-defined]
+
+
 async def update(handle: object, step: str, **fields: object) -> CaseState:
     return await handle.execute_update(  # type: ignore[attr-defined, no-any-return]
         SeriousIncidentWorkflow.record, decision(step, **fields)
@@ -41,6 +45,7 @@ async def test_update_accepted_returns_the_case_and_a_rejected_one_leaves_no_tra
 ) -> None:
     handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
                               datetime.now(UTC))
+    await opened(handle)
     with pytest.raises(WorkflowUpdateFailedError) as wrong_stage:
         await update(handle, "dsp_decision", partner="police", criteria_met=True,
                      rationale="Too early")
@@ -67,8 +72,8 @@ async def test_update_accepted_returns_the_case_and_a_rejected_one_leaves_no_tra
     assert bad_date.value.cause.details[0] == {"field": "completed_on",
                                                 "reason": "is in the future"}
 
-    # Only the one accepted update is in the history; the three rejected never entered it.
-    assert await accepted_updates(handle) == 1
+    # Only "opened" and the one accepted record are in history; the rejected never entered it.
+    assert await accepted_updates(handle) == 2
     case = await handle.query(SeriousIncidentWorkflow.case)
     assert len(case.records) == 1
     await handle.terminate("test over")
@@ -79,7 +84,8 @@ async def test_signal_and_update_record_the_same_decision(
 ) -> None:
     handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
                               datetime.now(UTC))
-    await handle.signal("record", decision("inform_partners"))
+    await handle.signal("record", decision("inform_partners"))  # waits for the case to open
+    await opened(handle)
     case = await update(handle, "ssl_recommendation", criteria_met=True,
                         recommend_panel_notification=True, rationale="Criteria met")
     assert [r.step for r in case.records] == ["inform_partners", "ssl_recommendation"]
@@ -105,6 +111,7 @@ async def test_operations_find_cases_by_stage_and_overdue(
     now = datetime.now(UTC)
     h1 = await start_case(dev_env.client, dev_worker.task_queue, on_time, now)
     h2 = await start_case(dev_env.client, dev_worker.task_queue, late, now - timedelta(days=20))
+    await opened(h1)
     await update(h1, "inform_partners")
     both = f"{sa.CASE_ID.name} IN ('{on_time}', '{late}')"
     assert await wait_visible(

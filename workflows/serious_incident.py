@@ -74,8 +74,11 @@ class SeriousIncidentWorkflow:
     @workflow.update(name="opened")
     async def opened(self) -> CaseState:
         """The case once its first due dates are set: the answer to update-with-start."""
-        await workflow.wait_condition(lambda: Clock.RECEIVED in self._case.clock_dates)
+        await workflow.wait_condition(self._opened)
         return self._case
+
+    def _opened(self) -> bool:
+        return Clock.RECEIVED in self._case.clock_dates
 
     @workflow.update(name="record")
     async def record(self, decision: Decision) -> CaseState:
@@ -101,6 +104,7 @@ class SeriousIncidentWorkflow:
     @workflow.signal(name="record")
     async def record_signal(self, decision: Decision) -> None:
         """The same decision from a partner system or an operator; a bad one is logged, not kept."""
+        await workflow.wait_condition(self._opened)
         try:
             self._case.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:

@@ -1,0 +1,137 @@
+"""Record the workflow histories the replay test guards (run by hand, then commit the JSON).
+
+    .venv/bin/python -m tests.histories.record
+
+Record again only to add a scenario: the point of the committed files is that histories made
+by older code keep replaying on newer code. Payloads are encrypted with the tests' fixed key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain.calendar import WorkingDayCalendar
+from domain.case import CaseState
+from infra.binaries import temporal_cli, temporal_test_server
+from tests.conftest import CONVERTER
+from tests.factories import decision, start_case
+from tests.scenarios import rapid_review_to_submission
+from worker import build_worker
+from workflows import search_attributes as sa
+from workflows.serious_incident import SeriousIncidentWorkflow
+
+HERE = Path(__file__).parent
+Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
+Scenario = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
+PARTNERS = ("local_authority", "health", "police")
+
+
+def by_signal(handle: Handle) -> Callable[..., Awaitable[None]]:
+    async def send(step: str, **fields: Any) -> None:
+        await handle.signal("record", decision(step, **fields))
+        await asyncio.sleep(0.3)  # let the worker apply it before the clock moves
+    return send
+
+
+def by_update(handle: Handle) -> Callable[..., Awaitable[None]]:
+    async def send(step: str, **fields: Any) -> None:
+        await handle.execute_update("record", decision(step, **fields), result_type=CaseState)
+    return send
+
+
+async def to_rapid_review(send: Callable[..., Awaitable[None]]) -> None:
+    await send("inform_partners")
+    await send("ssl_recommendation", criteria_met=True, recommend_panel_notification=True,
+               rationale="Criteria met")
+    for partner in PARTNERS:
+        await send("dsp_decision", partner=partner, criteria_met=True, rationale="Agreed")
+
+
+async def timeline_with_overdue_steps_to_national_review(
+    env: WorkflowEnvironment, handle: Handle
+) -> None:
+    send = by_signal(handle)
+    await send("inform_partners")
+    await env.sleep(timedelta(days=6))  # reminders, then the SSL and DSP steps overdue
+    await send("ssl_recommendation", criteria_met=True, recommend_panel_notification=True,
+               rationale="Criteria met")
+    for partner in PARTNERS:
+        await send("dsp_decision", partner=partner, criteria_met=True, rationale="Agreed")
+    await send("panel_notification", notified_at=await env.get_current_time(),
+               reference="CSPN-1")
+    await env.sleep(timedelta(days=9))
+    await rapid_review_to_submission(send, ["Council", "NHS Trust"])
+    await send("panel_response", decision="national_review")
+
+
+async def disagreement_then_not_met(env: WorkflowEnvironment, handle: Handle) -> None:
+    send = by_signal(handle)
+    await send("inform_partners")
+    await send("ssl_recommendation", criteria_met=False, recommend_panel_notification=False,
+               rationale="Accidental")
+    await send("dsp_decision", partner="local_authority", criteria_met=True, rationale="Met")
+    await send("dsp_decision", partner="health", criteria_met=False, rationale="Not met")
+    await send("dsp_decision", partner="police", criteria_met=False, rationale="Not met")
+    await send("rapid_review_submission")  # out of turn: rejected, recorded as such
+    await env.sleep(timedelta(days=8))
+    await send("dsp_decision", partner="local_authority", criteria_met=False,
+               rationale="Persuaded")
+
+
+async def updates_to_local_review(_: WorkflowEnvironment, handle: Handle) -> None:
+    await handle.execute_update("opened", result_type=CaseState)
+    send = by_update(handle)
+    await to_rapid_review(send)
+    await send("panel_notification", notified_at=datetime.now(UTC), reference="CSPN-2")
+    await rapid_review_to_submission(send, ["Council"])
+    await send("panel_response", decision="more_information_requested")
+
+
+TIME_SKIPPING: dict[str, Scenario] = {
+    "timeline_with_overdue_steps_to_national_review":
+        timeline_with_overdue_steps_to_national_review,
+    "disagreement_then_not_met": disagreement_then_not_met,
+}
+DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
+
+
+async def record(env: WorkflowEnvironment, scenarios: dict[str, Scenario]) -> None:
+    async with build_worker(env.client, f"record-{uuid.uuid4()}", WorkingDayCalendar()) as w:
+        for name, scenario in scenarios.items():
+            handle = await start_case(env.client, w.task_queue, f"CSPR-2026-{name[:8].upper()}",
+                                      await env.get_current_time())
+            await asyncio.sleep(0.3)
+            await scenario(env, handle)
+            await asyncio.sleep(0.5)
+            history = await handle.fetch_history()
+            (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+
+
+async def main() -> None:
+    ts = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=CONVERTER)
+    await ts.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=ts.client.namespace,
+        search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
+                           for k in sa.ALL}))
+    async with ts:
+        await record(ts, TIME_SKIPPING)
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), data_converter=CONVERTER,
+        search_attributes=sa.ALL) as dev:
+        await record(dev, DEV_SERVER)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
