@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Sequence
 
 from temporalio.client import Client
@@ -31,11 +32,18 @@ def build_worker(client: Client, task_queue: str, calendar: WorkingDayCalendar) 
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log = logging.getLogger("cspr.worker")
     settings = Settings()
     client = await connect(settings)
-    worker = build_worker(client, settings.task_queue, WorkingDayCalendar())
-    logging.getLogger("cspr.worker").info("worker polling task queue %s", settings.task_queue)
-    await worker.run()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with build_worker(client, settings.task_queue, WorkingDayCalendar()):
+        log.info("worker polling task queue %s", settings.task_queue)
+        await stop.wait()
+        # Leaving the block shuts the worker down gracefully: running activities finish.
+        log.info("worker stopping")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
                 "CSPR_ENCRYPTION_KEYS is not set: children's data is never sent to Temporal "
                 "in clear (make run creates a development key in .data/)"
             )
-        parse_keys(self.encryption_keys)
+        keys = parse_keys(self.encryption_keys)
+        if self.environment == "production" and keys[0][0].startswith("dev"):
+            raise ValueError("CSPR_ENCRYPTION_KEYS: a development key cannot encrypt in production")
         return self
 
     @cached_property
