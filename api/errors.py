@@ -7,7 +7,7 @@ the request body (a child's data) is echoed back.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -87,17 +87,21 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
     return None
 
 
-def from_validation(exc: ValidationError) -> ApiError:
-    """A model's own consistency rule ("field: reason") as a 422 naming the field."""
-    errors = []
-    for e in exc.errors():
+def field_errors(errors: Sequence[Any], skip: tuple[str, ...] = ()) -> ApiError:
+    """Pydantic's errors as a 422 naming each field; a model's own rule says "field: reason"."""
+    found = []
+    for e in errors:
         msg = str(e["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in e["loc"] if p not in skip)
         field, sep, reason = msg.partition(": ")
-        loc = ".".join(str(p) for p in e["loc"])
-        errors.append(FieldError(field=field, reason=reason) if sep and not loc
-                      else FieldError(field=loc or "body", reason=msg))
-    detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
-    return ApiError(422, "Invalid request", detail, errors)
+        found.append(FieldError(field=field, reason=reason) if sep and not loc
+                     else FieldError(field=loc or "body", reason=msg))
+    detail = "; ".join(f"{e.field}: {e.reason}" for e in found)
+    return ApiError(422, "Invalid request", detail, found)
+
+
+def from_validation(exc: ValidationError) -> ApiError:
+    return field_errors(exc.errors())
 
 
 @asynccontextmanager
@@ -129,14 +133,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(field=".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
-                       reason=str(e["msg"]))
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e.field}: {e.reason}" for e in errors)
-        return _response(Problem(title="Invalid request", status=422, detail=detail,
-                                 errors=errors))
+        error = field_errors(exc.errors(), skip=("body", "query", "path"))
+        return _response(error.problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -231,6 +231,8 @@ class CaseState(BaseModel):
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline of an open step that has not yet passed."""
+        if self.closed:
+            return None
         pending = [d.deadline_at for s in self.steps if s.open for d in s.deadlines
                    if d.deadline_at is not None and not d.escalated]
         return min(pending) if pending else None

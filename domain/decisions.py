@@ -55,6 +55,12 @@ class PanelNotification(RecordBase):
     notified_at: AwareDatetime
     reference: Reference
 
+    @model_validator(mode="after")
+    def _one_date(self) -> PanelNotification:
+        if self.completed_on is not None:
+            raise ValueError("completed_on: not used here; notified_at is when it was done")
+        return self
+
 
 class AgencyRequests(RecordBase):
     """Letters and the agency report template sent to each agency involved."""

@@ -185,6 +185,9 @@ async def test_steps_out_of_turn_are_409_and_bad_content_422(api: AsyncClient) -
                    422, "criteria_met")
     await ok(api, case_id, "ssl-recommendation", criteria_met=True,
              recommend_panel_notification=True, rationale="x")
+    assert_problem(await post(api, case_id, "panel-notification", reference="X",
+                              notified_at=datetime.now(UTC).isoformat(),
+                              completed_on="2026-01-01"), 422, "completed_on")
     assert_problem(await post(api, case_id, "dsp-decision", partner="fire_service",
                               criteria_met=True, rationale="x"), 422, "partner")
     await ok(api, case_id, "dsp-decision", partner="police", criteria_met=True, rationale="x")

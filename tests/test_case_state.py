@@ -854,9 +854,6 @@ def test_a_closed_case_gives_no_alerts() -> None:
     assert not case.overdue
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: CaseState.next_deadline does not check `closed` (next_alert_at and overdue do), so a "
-    "closed case with a step left open still publishes a NextDeadline search attribute"))
 def test_a_closed_case_has_no_next_deadline() -> None:
     path = [p for p in happy_path(RapidReviewOutcome.NO_FURTHER_REVIEW)
             if not isinstance(p[0], WellbeingSessions)]
