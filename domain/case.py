@@ -6,13 +6,16 @@ carries out the effects it returns (due dates to compute, events to record).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field, computed_field
+from pydantic import AwareDatetime, BaseModel, Field, PrivateAttr, computed_field
 
 from domain.calendar import latest_london_date
 from domain.decisions import (
+    Actor,
     AgencyReport,
     AgencyRequests,
     DspDecision,
@@ -67,6 +70,15 @@ class EventKind(StrEnum):
     STAGE = "stage"
     DIFFERENCE_OF_OPINION = "difference_of_opinion"
     SIGNAL_REJECTED = "signal_rejected"
+
+
+class Channel(StrEnum):
+    """How an event reached the case (for the audit trail)."""
+
+    API = "api"  # a validated update, from the REST API or an SDK client
+    SIGNAL = "signal"  # a partner system's or an operator's signal
+    TIMER = "timer"  # a reminder or an escalation
+    SYSTEM = "system"  # the case opening
 
 
 class StepNotOpen(Exception):
@@ -162,6 +174,8 @@ class CaseEvent(BaseModel):
     kind: EventKind
     step: Step | None = None
     detail: str = ""
+    channel: Channel = Channel.SYSTEM
+    actor: Actor | None = None
 
 
 class DueDate(BaseModel):
@@ -199,6 +213,8 @@ class CaseState(BaseModel):
     steps: list[StepState]
     records: list[StepRecord] = Field(default_factory=list)
     events: list[CaseEvent] = Field(default_factory=list)
+    # How the change being applied arrived, stamped on the events it makes.
+    _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
     def open_case(cls, case_id: str, proc: Procedure, notification: Notification) -> CaseState:
@@ -281,9 +297,10 @@ class CaseState(BaseModel):
                 elif not d.reminded and d.remind_at is not None and now >= d.remind_at:
                     d.reminded = True
                     alerts.append(Alert(kind=EventKind.REMINDER, step=s.step, deadline=d))
-        for a in alerts:
-            self._event(now, a.kind, a.step,
-                        f"{a.deadline.kind.value} deadline {a.deadline.due_date}")
+        with self._from(Channel.TIMER, None):
+            for a in alerts:
+                self._event(now, a.kind, a.step,
+                            f"{a.deadline.kind.value} deadline {a.deadline.due_date}")
         return alerts
 
     def next_alert_at(self) -> datetime | None:
@@ -384,8 +401,23 @@ class CaseState(BaseModel):
         if on < self.clock_dates[Clock.RECEIVED]:
             raise InvalidRecord("completed_on", "is before the notification was received")
 
-    def apply(self, record: StepRecord, now: datetime) -> list[tuple[Clock, ClockPoint]]:
+    def apply(
+        self, record: StepRecord, now: datetime, channel: Channel = Channel.API,
+        actor: Actor | None = None,
+    ) -> list[tuple[Clock, ClockPoint]]:
         """Record a validated `record` at `now`; returns the clocks it starts."""
+        with self._from(channel, actor):
+            return self._apply(record, now)
+
+    @contextmanager
+    def _from(self, channel: Channel, actor: Actor | None) -> Iterator[None]:
+        self._source = (channel, actor)
+        try:
+            yield
+        finally:
+            self._source = (Channel.SYSTEM, None)
+
+    def _apply(self, record: StepRecord, now: datetime) -> list[tuple[Clock, ClockPoint]]:
         self.records.append(record)
         step = Step(record.step)
         state = self.step(step)
@@ -480,11 +512,14 @@ class CaseState(BaseModel):
                 self.step(step).not_required = True
         self._move(now, Stage.CLOSED)
 
-    def reject_signal(self, now: datetime, step: Step, reason: str) -> None:
-        self._event(now, EventKind.SIGNAL_REJECTED, step, reason)
+    def reject_signal(self, now: datetime, step: Step, reason: str, actor: Actor | None) -> None:
+        with self._from(Channel.SIGNAL, actor):
+            self._event(now, EventKind.SIGNAL_REJECTED, step, reason)
 
     def _event(self, now: datetime, kind: EventKind, step: Step | None, detail: str) -> None:
-        self.events.append(CaseEvent(at=now, kind=kind, step=step, detail=detail))
+        channel, actor = self._source
+        self.events.append(CaseEvent(at=now, kind=kind, step=step, detail=detail,
+                                     channel=channel, actor=actor))
 
 
 def _agency_key(state: StepState, agency: str) -> str | None:

@@ -160,9 +160,20 @@ RECORD_TYPES: tuple[type[RecordBase], ...] = (
 )
 
 
+class Actor(BaseModel):
+    """Who made a record: the subject, role and organisation of their token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: Name
+    role: Name
+    organisation: Name | None = None
+
+
 class Decision(BaseModel):
-    """The message a workflow update or signal carries: one step's record."""
+    """The message a workflow update or signal carries: one step's record, and who made it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     record: StepRecord
+    actor: Actor | None = None

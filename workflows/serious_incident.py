@@ -15,8 +15,15 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DueDatesInput, DueDatesResult
     from activities.case_events import CaseEventInput
-    from domain.case import CaseState, ClockPoint, InvalidRecord, Outcome, StepNotOpen
-    from domain.decisions import Decision, StepRecord
+    from domain.case import (
+        CaseState,
+        Channel,
+        ClockPoint,
+        InvalidRecord,
+        Outcome,
+        StepNotOpen,
+    )
+    from domain.decisions import Decision
     from domain.notification import Notification
     from domain.procedure import Clock, Step, procedure
     from workflows import search_attributes as sa
@@ -83,7 +90,7 @@ class SeriousIncidentWorkflow:
     @workflow.update(name="record")
     async def record(self, decision: Decision) -> CaseState:
         """Record one step's decision; rejected before it enters history if not open or invalid."""
-        await self._record(decision.record)
+        await self._record(decision, Channel.API)
         return self._case
 
     @record.validator
@@ -109,13 +116,15 @@ class SeriousIncidentWorkflow:
             self._case.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, e)
-            self._case.reject_signal(workflow.now(), Step(decision.record.step), str(e))
+            self._case.reject_signal(workflow.now(), Step(decision.record.step), str(e),
+                                     decision.actor)
             self._changed = True
             return
-        await self._record(decision.record)
+        await self._record(decision, Channel.SIGNAL)
 
-    async def _record(self, record: StepRecord) -> None:
-        for clock, point in self._case.apply(record, workflow.now()):
+    async def _record(self, decision: Decision, channel: Channel) -> None:
+        clocks = self._case.apply(decision.record, workflow.now(), channel, decision.actor)
+        for clock, point in clocks:
             await self._start_clock(clock, point)
         self._publish()
         self._changed = True
