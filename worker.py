@@ -12,21 +12,27 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.case_events import record_case_event
+from activities.case_store import CaseStoreActivities
 from domain.calendar import WorkingDayCalendar
 from infra.settings import Settings
 from infra.temporal import connect
+from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow,)
 
 
-def build_worker(client: Client, task_queue: str, calendar: WorkingDayCalendar) -> Worker:
+def build_worker(
+    client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker
+) -> Worker:
     calendar_activities = CalendarActivities(calendar)
+    store_activities = CaseStoreActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=[calendar_activities.compute_due_dates, record_case_event],
+        activities=[calendar_activities.compute_due_dates, record_case_event,
+                    store_activities.project_case],
     )
 
 
@@ -39,11 +45,14 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, settings.task_queue, WorkingDayCalendar()):
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
         # Leaving the block shuts the worker down gracefully: running activities finish.
         log.info("worker stopping")
+    await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class EventKind(StrEnum):
     STAGE = "stage"
     DIFFERENCE_OF_OPINION = "difference_of_opinion"
     SIGNAL_REJECTED = "signal_rejected"
+    POSSIBLE_DUPLICATE = "possible_duplicate"
 
 
 class Channel(StrEnum):
@@ -511,6 +512,10 @@ class CaseState(BaseModel):
             for step in _RAPID_REVIEW_STEPS:
                 self.step(step).not_required = True
         self._move(now, Stage.CLOSED)
+
+    def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
+        """Tell the MARS team this may be a case they already have (same child and incident)."""
+        self._event(now, EventKind.POSSIBLE_DUPLICATE, None, " ".join(case_ids))
 
     def reject_signal(self, now: datetime, step: Step, reason: str, actor: Actor | None) -> None:
         with self._from(Channel.SIGNAL, actor):

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "cspr"
+    # The case store: SQLite for `make run`, PostgreSQL (asyncpg) in production and CI.
+    database_url: str = "sqlite+aiosqlite:///.data/cspr.db"
     # "key-id:base64-key" pairs, comma separated; the first encrypts, all decrypt (rotation).
     encryption_keys: str = Field("", repr=False)
     api_host: str = "127.0.0.1"

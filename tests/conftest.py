@@ -20,6 +20,8 @@ from infra.binaries import temporal_cli, temporal_test_server
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
 from infra.temporal import data_converter
+from store.db import Sessionmaker, make_sessionmaker
+from tests.database import drop, test_database
 from worker import build_worker
 from workflows import search_attributes as sa
 
@@ -62,14 +64,26 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-def new_worker(client: Client, calendar: WorkingDayCalendar | None = None) -> Worker:
+@pytest.fixture(scope="session")
+async def sessions(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessionmaker]:
+    """The case store on a fresh, migrated PostgreSQL schema of this run's own."""
+    engine, schema, url = await test_database(tmp_path_factory.mktemp("db"))
+    yield make_sessionmaker(engine)
+    await drop(engine, schema, url)
+
+
+def new_worker(
+    client: Client, sessions: Sessionmaker, calendar: WorkingDayCalendar | None = None
+) -> Worker:
     """A worker on a task queue of its own, so tests never take each other's tasks."""
-    return build_worker(client, f"tq-{uuid.uuid4()}", calendar or WorkingDayCalendar())
+    return build_worker(client, f"tq-{uuid.uuid4()}", calendar or WorkingDayCalendar(), sessions)
 
 
 @pytest.fixture(scope="session")
-async def dev_worker(dev_env: WorkflowEnvironment) -> AsyncIterator[Worker]:
-    async with new_worker(dev_env.client) as worker:
+async def dev_worker(
+    dev_env: WorkflowEnvironment, sessions: Sessionmaker
+) -> AsyncIterator[Worker]:
+    async with new_worker(dev_env.client, sessions) as worker:
         yield worker
 
 

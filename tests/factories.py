@@ -46,12 +46,12 @@ def decision(step: str, **fields: Any) -> Decision:
 
 
 async def start_case(
-    client: Client, task_queue: str, case_id: str, received_at: datetime
+    client: Client, task_queue: str, case_id: str, received_at: datetime, **overrides: Any
 ) -> WorkflowHandle[SeriousIncidentWorkflow, Any]:
     return await client.start_workflow(
         SeriousIncidentWorkflow.run,
         CaseInput(case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
-                  notification=notification(received_at)),
+                  notification=notification(received_at, **overrides)),
         id=case_id,
         task_queue=task_queue,
     )

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.case import CaseState, EventKind, Outcome, Stage, StepStatus
 from domain.procedure import Clock, Step
+from store.db import Sessionmaker
 from tests.conftest import new_worker
 from tests.factories import case_when, signal, start_case
 from tests.scenarios import (
@@ -49,7 +50,7 @@ async def opened(handle: Handle) -> CaseState:
 
 
 async def test_whole_timeline_over_christmas_with_reminders_and_escalations(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
 ) -> None:
     monday = next_monday_21_december(await time_env.get_current_time())
     y = monday.year
@@ -60,7 +61,7 @@ async def test_whole_timeline_over_christmas_with_reminders_and_escalations(
     def jan(d: int) -> date:
         return date(y + 1, 1, d)
 
-    async with new_worker(time_env.client) as worker:
+    async with new_worker(time_env.client, sessions) as worker:
         await travel_to(time_env, at_london(monday, 10))
         handle = await start_case(time_env.client, worker.task_queue, f"CSPR-{y}-XMAS01",
                                   await time_env.get_current_time())
@@ -164,10 +165,12 @@ async def test_whole_timeline_over_christmas_with_reminders_and_escalations(
         await handle.terminate("test over")
 
 
-async def test_easter_timeline_and_a_difference_of_opinion(time_env: WorkflowEnvironment) -> None:
+async def test_easter_timeline_and_a_difference_of_opinion(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker
+) -> None:
     wednesday = next_wednesday_before_easter(await time_env.get_current_time())
     good_friday, easter_monday = wednesday + timedelta(days=2), wednesday + timedelta(days=5)
-    async with new_worker(time_env.client) as worker:
+    async with new_worker(time_env.client, sessions) as worker:
         await travel_to(time_env, at_london(wednesday, 16))
         handle = await start_case(time_env.client, worker.task_queue,
                                   f"CSPR-{wednesday.year}-EASTR1",
@@ -215,9 +218,9 @@ async def test_easter_timeline_and_a_difference_of_opinion(time_env: WorkflowEnv
 
 
 async def test_partners_agree_criteria_not_met_closes_the_case(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
 ) -> None:
-    async with new_worker(time_env.client) as worker:
+    async with new_worker(time_env.client, sessions) as worker:
         handle = await start_case(time_env.client, worker.task_queue, "CSPR-2026-NOTMET",
                                   await time_env.get_current_time())
         await opened(handle)
@@ -237,9 +240,11 @@ async def test_partners_agree_criteria_not_met_closes_the_case(
         assert all(r.rationale for r in case.dsp_decisions().values())
 
 
-async def test_back_dated_receipt_is_overdue_at_once(time_env: WorkflowEnvironment) -> None:
+async def test_back_dated_receipt_is_overdue_at_once(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker
+) -> None:
     now = await time_env.get_current_time()
-    async with new_worker(time_env.client) as worker:
+    async with new_worker(time_env.client, sessions) as worker:
         handle = await start_case(time_env.client, worker.task_queue, "CSPR-2026-LATE01",
                                   now - timedelta(days=30))
         case = await case_when(handle, lambda c: len(alerts(c, EventKind.OVERDUE)) == 4)
@@ -256,8 +261,10 @@ async def test_back_dated_receipt_is_overdue_at_once(time_env: WorkflowEnvironme
         await handle.terminate("test over")
 
 
-async def test_signal_at_the_wrong_stage_changes_nothing(time_env: WorkflowEnvironment) -> None:
-    async with new_worker(time_env.client) as worker:
+async def test_signal_at_the_wrong_stage_changes_nothing(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker
+) -> None:
+    async with new_worker(time_env.client, sessions) as worker:
         handle = await start_case(time_env.client, worker.task_queue, "CSPR-2026-WRONG1",
                                   await time_env.get_current_time())
         await opened(handle)

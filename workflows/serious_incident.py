@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DueDatesInput, DueDatesResult
     from activities.case_events import CaseEventInput
+    from activities.case_store import ProjectionInput, ProjectionResult
     from domain.case import (
         CaseState,
         Channel,
@@ -50,15 +51,24 @@ class SeriousIncidentWorkflow:
             input.case_id, procedure(input.procedure_version), input.notification
         )
         self._changed = False
+        self._open = False
         self._events_sent = 0
+        self._events_projected = 0
         self._published: list[object] = []
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:
         await self._start_clock(Clock.RECEIVED, ClockPoint(at=input.notification.received_at))
+        duplicates = await self._project()
+        if duplicates:
+            self._case.flag_possible_duplicates(workflow.now(), duplicates)
+            await self._project()
+        self._open = True
         while True:
             self._case.due_alerts(workflow.now())
             self._publish()
+            if len(self._case.events) != self._events_projected:
+                await self._project()
             await self._send_events()
             if self._case.closed:
                 break
@@ -85,7 +95,7 @@ class SeriousIncidentWorkflow:
         return self._case
 
     def _opened(self) -> bool:
-        return Clock.RECEIVED in self._case.clock_dates
+        return self._open
 
     @workflow.update(name="record")
     async def record(self, decision: Decision) -> CaseState:
@@ -127,7 +137,22 @@ class SeriousIncidentWorkflow:
         for clock, point in clocks:
             await self._start_clock(clock, point)
         self._publish()
+        # Read your writes: the case store has the record before the caller hears back.
+        await self._project()
         self._changed = True
+
+    async def _project(self) -> list[str]:
+        """Write the case and its new audit events to the case store; returns likely duplicates."""
+        if not workflow.patched("case-store"):
+            return []  # a case started before the case store existed
+        self._events_projected = len(self._case.events)
+        result = await workflow.execute_activity(
+            "project_case",
+            ProjectionInput(case=self._case, version=workflow.info().get_current_history_length()),
+            result_type=ProjectionResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        return list(result.possible_duplicates)
 
     async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
         result = await workflow.execute_activity(

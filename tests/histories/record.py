@@ -1,15 +1,18 @@
 """Record the workflow histories the replay test guards (run by hand, then commit the JSON).
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record TAG
 
-Record again only to add a scenario: the point of the committed files is that histories made
-by older code keep replaying on newer code. Payloads are encrypted with the tests' fixed key.
+Files are named `<scenario>.<TAG>.json`: record a new tag when the workflow changes (v1: before
+the case store; v2: with it) and keep the old files, so histories made by older code keep
+replaying on newer code. Payloads are encrypted with the tests' fixed key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -24,7 +27,9 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState
 from infra.binaries import temporal_cli, temporal_test_server
+from store.db import Sessionmaker, make_sessionmaker
 from tests.conftest import CONVERTER
+from tests.database import drop, test_database
 from tests.factories import decision, start_case
 from tests.scenarios import rapid_review_to_submission
 from worker import build_worker
@@ -106,8 +111,11 @@ TIME_SKIPPING: dict[str, Scenario] = {
 DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
 
 
-async def record(env: WorkflowEnvironment, scenarios: dict[str, Scenario]) -> None:
-    async with build_worker(env.client, f"record-{uuid.uuid4()}", WorkingDayCalendar()) as w:
+async def record(
+    env: WorkflowEnvironment, scenarios: dict[str, Scenario], sessions: Sessionmaker, tag: str
+) -> None:
+    async with build_worker(env.client, f"record-{uuid.uuid4()}", WorkingDayCalendar(),
+                            sessions) as w:
         for name, scenario in scenarios.items():
             handle = await start_case(env.client, w.task_queue, f"CSPR-2026-{name[:8].upper()}",
                                       await env.get_current_time())
@@ -115,23 +123,28 @@ async def record(env: WorkflowEnvironment, scenarios: dict[str, Scenario]) -> No
             await scenario(env, handle)
             await asyncio.sleep(0.5)
             history = await handle.fetch_history()
-            (HERE / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+            (HERE / f"{name}.{tag}.json").write_text(
+                json.dumps(history.to_json_dict(), indent=1))
 
 
-async def main() -> None:
-    ts = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(), data_converter=CONVERTER)
-    await ts.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=ts.client.namespace,
-        search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
-                           for k in sa.ALL}))
-    async with ts:
-        await record(ts, TIME_SKIPPING)
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), data_converter=CONVERTER,
-        search_attributes=sa.ALL) as dev:
-        await record(dev, DEV_SERVER)
+async def main(tag: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, schema, url = await test_database(Path(tmp))
+        sessions = make_sessionmaker(engine)
+        ts = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=temporal_test_server(), data_converter=CONVERTER)
+        await ts.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+            namespace=ts.client.namespace,
+            search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
+                               for k in sa.ALL}))
+        async with ts:
+            await record(ts, TIME_SKIPPING, sessions, tag)
+        async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), data_converter=CONVERTER,
+            search_attributes=sa.ALL) as dev:
+            await record(dev, DEV_SERVER, sessions, tag)
+        await drop(engine, schema, url)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1]))

@@ -1,0 +1,117 @@
+"""Writing a case's projection and audit trail to the case store, idempotently.
+
+A retried or replayed activity writes nothing twice: the case row only moves forward (its
+version is the workflow's history length when it projected), audit rows are keyed by their
+sequence in the case, and children are written once, when the case is first stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from domain.calendar import london_date
+from domain.case import CaseState
+from store.db import Sessionmaker
+from store.models import AuditEvent, Case, CaseStep, Child
+
+
+class ProjectionInput(BaseModel):
+    case: CaseState
+    version: int
+
+
+class ProjectionResult(BaseModel):
+    """Other cases for the same child and incident date: likely duplicates of this one."""
+
+    possible_duplicates: list[str] = []
+
+
+class CaseStoreActivities:
+    def __init__(self, sessions: Sessionmaker) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="project_case")
+    async def project_case(self, input: ProjectionInput) -> ProjectionResult:
+        """Store the case as the workflow sees it now, with its new audit events."""
+        async with self._sessions.begin() as session:
+            return await project(session, input.case, input.version)
+
+
+async def project(session: AsyncSession, case: CaseState, version: int) -> ProjectionResult:
+    row = await session.get(Case, case.case_id, with_for_update=True)
+    new = row is None
+    if row is None:
+        row = Case(case_id=case.case_id, kind="serious_incident",
+                   received_at=case.notification.received_at,
+                   incident_date=case.notification.incident.date, possible_duplicate_of=[])
+        session.add(row)
+    if new or row.version < version:
+        row.procedure_version = case.procedure_version
+        row.stage = case.stage.value
+        row.outcome = case.outcome.value if case.outcome else None
+        row.overdue = case.overdue
+        row.next_deadline = case.next_deadline()
+        row.version = version
+        row.snapshot = case.model_dump(mode="json")
+        row.updated_at = datetime.now(UTC)
+        await session.flush()
+        await _write_steps(session, case)
+    if new:
+        row.possible_duplicate_of = await _duplicates(session, case)
+        for position, child in enumerate(case.notification.children):
+            session.add(Child(case_id=case.case_id, position=position,
+                              reference=child.reference, date_of_birth=child.date_of_birth,
+                              looked_after=child.looked_after, care_leaver=child.care_leaver))
+    await _write_events(session, case)
+    return ProjectionResult(possible_duplicates=row.possible_duplicate_of)
+
+
+async def _write_steps(session: AsyncSession, case: CaseState) -> None:
+    await session.execute(delete(CaseStep).where(CaseStep.case_id == case.case_id))
+    session.add_all(
+        CaseStep(case_id=case.case_id, step=s.step.value, due_date=s.due_date,
+                 statutory=s.statutory, status=s.status.value,
+                 completed_on=(s.completion.completed_on or london_date(s.completion.completed_at))
+                 if s.completion else None)
+        for s in case.steps
+    )
+
+
+async def _write_events(session: AsyncSession, case: CaseState) -> None:
+    if not case.events:
+        return
+    rows: list[dict[str, Any]] = [
+        {"case_id": case.case_id, "sequence": n, "at": e.at, "kind": e.kind.value,
+         "step": e.step.value if e.step else None, "detail": e.detail,
+         "channel": e.channel.value,
+         "actor_subject": e.actor.subject if e.actor else None,
+         "actor_role": e.actor.role if e.actor else None,
+         "actor_organisation": e.actor.organisation if e.actor else None}
+        for n, e in enumerate(case.events, start=1)
+    ]
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)
+    await session.execute(
+        insert(AuditEvent).values(rows).on_conflict_do_nothing(
+            index_elements=["case_id", "sequence"])
+    )
+
+
+async def _duplicates(session: AsyncSession, case: CaseState) -> list[str]:
+    """Cases already stored for one of these children with the same incident date."""
+    references = [c.reference for c in case.notification.children]
+    found = await session.scalars(
+        select(Case.case_id).join(Child, Child.case_id == Case.case_id)
+        .where(Child.reference.in_(references),
+               Case.incident_date == case.notification.incident.date,
+               Case.case_id != case.case_id)
+        .distinct().order_by(Case.case_id)
+    )
+    return list(found)

@@ -1,0 +1,156 @@
+"""SQLAlchemy models of the case store. Temporal holds a running case; this holds it for years."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    TIMESTAMP,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Instant = TIMESTAMP(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class Case(Base):
+    """A case as the workflow last projected it; `snapshot` is the whole case state."""
+
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    procedure_version: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    overdue: Mapped[bool] = mapped_column(Boolean, index=True)
+    next_deadline: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    received_at: Mapped[datetime] = mapped_column(Instant)
+    incident_date: Mapped[date] = mapped_column(Date)
+    possible_duplicate_of: Mapped[list[str]] = mapped_column(Json, default=list)
+    # The number of events the projection has applied: a stale write never overwrites a newer.
+    version: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+
+    children: Mapped[list[Child]] = relationship(lazy="raise", order_by="Child.position")
+    steps: Mapped[list[CaseStep]] = relationship(lazy="raise")
+
+
+class Child(Base):
+    """A child named in a notification (up to four)."""
+
+    __tablename__ = "children"
+    __table_args__ = (UniqueConstraint("case_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(64), index=True)
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    looked_after: Mapped[bool | None] = mapped_column(Boolean)
+    care_leaver: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class CaseStep(Base):
+    """One step of a case, for the lists of what falls due."""
+
+    __tablename__ = "case_steps"
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(40), primary_key=True)
+    due_date: Mapped[date | None] = mapped_column(Date, index=True)
+    statutory: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    completed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class AuditEvent(Base):
+    """The append-only audit trail: who did what to a case, when, and through which channel."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("case_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="RESTRICT"),
+                                         index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(Instant)
+    kind: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    actor_subject: Mapped[str | None] = mapped_column(String(200))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    actor_organisation: Mapped[str | None] = mapped_column(String(200))
+
+
+class CaseNumber(Base):
+    """The last case number given out in a year: CSPR-2026-0007 is the seventh of 2026."""
+
+    __tablename__ = "case_numbers"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Organisation(Base):
+    """A partner or agency in the directory that letters and reminders go to."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # partner or agency
+    partner: Mapped[str | None] = mapped_column(String(32))  # local_authority, health, police
+
+    people: Mapped[list[Person]] = relationship(lazy="raise")
+
+
+class Person(Base):
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(32))  # mars_team, ssl, dsp, agency, ...
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class IdempotencyRecord(Base):
+    """The answer given to a POST with an Idempotency-Key, returned again for a repeat."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    method_path: Mapped[str] = mapped_column(String(300))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(Instant)
