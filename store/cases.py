@@ -1,0 +1,78 @@
+"""Reading the case store, and allocating case numbers. Plain functions that take a session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import AuditEvent, Case, CaseNumber, CaseStep
+
+OPEN_STATUSES = ("pending", "overdue")
+
+
+async def allocate_case_number(session: AsyncSession, year: int) -> int:
+    """The next number of the year. The row stays locked until the caller's transaction ends,
+    so numbers are given out one at a time, and a rolled-back start leaves no gap."""
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sqlite.insert)
+    upsert = insert(CaseNumber).values(year=year, last=1).on_conflict_do_update(
+        index_elements=[CaseNumber.year], set_={"last": CaseNumber.last + 1}
+    ).returning(CaseNumber.last)
+    number: int = (await session.execute(upsert)).scalar_one()
+    return number
+
+
+async def case_snapshot(session: AsyncSession, case_id: str) -> dict[str, Any] | None:
+    row = await session.get(Case, case_id)
+    return row.snapshot if row else None
+
+
+def _open_step_due(*conditions: Any) -> Any:
+    return exists().where(CaseStep.case_id == Case.case_id,
+                          CaseStep.status.in_(OPEN_STATUSES), *conditions)
+
+
+async def list_cases(
+    session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
+    kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
+    limit: int = 50, offset: int = 0,
+) -> tuple[Sequence[Case], int]:
+    """Cases matching every filter given, newest first, and how many match in all."""
+    query = select(Case)
+    if stage is not None:
+        query = query.where(Case.stage == stage)
+    if overdue is not None:
+        query = query.where(Case.overdue.is_(overdue))
+    if kind is not None:
+        query = query.where(Case.kind == kind)
+    if due_before is not None:
+        query = query.where(_open_step_due(CaseStep.due_date <= due_before))
+    if due_after is not None:
+        query = query.where(_open_step_due(CaseStep.due_date >= due_after))
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(Case.received_at.desc(), Case.case_id).limit(limit).offset(offset))
+    return rows.all(), total
+
+
+async def case_events(session: AsyncSession, case_id: str) -> Sequence[AuditEvent]:
+    rows = await session.scalars(
+        select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.sequence))
+    return rows.all()
+
+
+async def deadlines(
+    session: AsyncSession, start: date, end: date
+) -> Sequence[tuple[CaseStep, str]]:
+    """Open steps falling due from `start` to `end`, with their case's stage, soonest first."""
+    rows = await session.execute(
+        select(CaseStep, Case.stage).join(Case, Case.case_id == CaseStep.case_id)
+        .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
+               CaseStep.due_date <= end, Case.stage != "closed")
+        .order_by(CaseStep.due_date, CaseStep.case_id, CaseStep.step))
+    return [(step, stage) for step, stage in rows.tuples()]
