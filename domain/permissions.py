@@ -1,0 +1,146 @@
+"""Who may do what: the roles of the procedure and what each may record and read.
+
+One definition for the API and the workflows. Source: the procedure's "who" for each step
+(Appendix 1, Flowcharts 1 and 2) and DESIGN.md's table of users. Pure data and functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.decisions import StepRecord
+from domain.procedure import Partner, Step
+
+
+class Role(StrEnum):
+    """A token's `role` claim."""
+
+    MARS_TEAM = "mars_team"  # Children's MARS team: records notifications, coordinates
+    SSL = "ssl"  # a Safeguarding Senior Lead of one partner
+    DSP = "dsp"  # a Delegated Safeguarding Partner of one partner
+    AGENCY = "agency"  # an agency involved in a case
+    REVIEWER = "reviewer"  # the LCSPR reviewer
+    BOARD = "board"  # CSPR group, Safeguarding Partnership Meeting, MARS Board
+    AUDITOR = "auditor"  # reads everything, changes nothing
+    ADMIN = "admin"  # operations: reads, records no decision
+
+
+# A token's `org` claim: SSLs and DSPs act for one partner, an agency for itself.
+PARTNER_ROLES: frozenset[Role] = frozenset({Role.SSL, Role.DSP})
+ORGANISATION_ROLES: frozenset[Role] = PARTNER_ROLES | {Role.AGENCY}
+
+NOTIFY_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+# Agencies are kept out for now: a case holds the partners' and the other agencies' records.
+READ_CASE_ROLES: frozenset[Role] = frozenset({
+    Role.MARS_TEAM, Role.SSL, Role.DSP, Role.REVIEWER, Role.BOARD, Role.AUDITOR, Role.ADMIN,
+})
+CALENDAR_ROLES: frozenset[Role] = frozenset(Role)
+
+
+class OrgRule(StrEnum):
+    """What a recording role's organisation must be, beside the role itself."""
+
+    ANY = "any"
+    OWN_PARTNER = "own_partner"  # the record's `partner` is the token's org
+    LOCAL_AUTHORITY = "local_authority"  # the token's org is the local authority
+    OWN_AGENCY = "own_agency"  # the record's `agency` is the token's org, in any case
+
+
+_M, _SSL, _DSP, _AGENCY = Role.MARS_TEAM, Role.SSL, Role.DSP, Role.AGENCY
+_MARS_ONLY: Mapping[Role, OrgRule] = {_M: OrgRule.ANY}
+
+# Step -> the roles that may record it, each with the rule on its organisation.
+RECORD_RULES: Mapping[Step, Mapping[Role, OrgRule]] = {
+    Step.INFORM_PARTNERS: _MARS_ONLY,
+    Step.SSL_RECOMMENDATION: {_SSL: OrgRule.ANY},  # Doc 4 Part A: the SSLs' joint record
+    Step.DSP_DECISION: {_DSP: OrgRule.OWN_PARTNER},  # Doc 4 Part B: each partner its own
+    # Statutory: the local authority notifies the Panel; the MARS team records it for them.
+    Step.PANEL_NOTIFICATION: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},
+    Step.AGENCY_REQUESTS: _MARS_ONLY,
+    # Each agency returns its own report; the MARS team may record one on its behalf.
+    Step.AGENCY_REPORTS: {_AGENCY: OrgRule.OWN_AGENCY, _M: OrgRule.ANY},
+    Step.RAPID_REVIEW_MEETING: _MARS_ONLY,
+    Step.RAPID_REVIEW_REPORT: _MARS_ONLY,
+    Step.RAPID_REVIEW_SIGNOFF: {_DSP: OrgRule.OWN_PARTNER},
+    Step.WELLBEING_SESSIONS: _MARS_ONLY,
+    Step.RAPID_REVIEW_SUBMISSION: _MARS_ONLY,
+    Step.PANEL_RESPONSE: _MARS_ONLY,
+}
+
+# The record's field each rule compares with the token's org.
+_RULE_FIELD: Mapping[OrgRule, str] = {OrgRule.OWN_PARTNER: "partner",
+                                      OrgRule.OWN_AGENCY: "agency"}
+
+ORG_RULE_TEXT: Mapping[OrgRule, str] = {
+    OrgRule.ANY: "",
+    OrgRule.OWN_PARTNER: "for their own organisation only: `partner` must be the token's `org`",
+    OrgRule.LOCAL_AUTHORITY: "of the local authority only: the token's `org` is "
+                             "`local_authority`",
+    OrgRule.OWN_AGENCY: "its own report only: `agency` must be the token's `org`, in any "
+                        "letter case",
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a principal may not do something; never holds the request's data."""
+
+    reason: str
+    field: str | None = None
+
+
+def organisation_refusal(role: Role, organisation: str | None) -> Refusal | None:
+    """Whether a token's org fits its role: SSLs and DSPs name a partner, agencies themselves."""
+    if role in ORGANISATION_ROLES and not (organisation and organisation.strip()):
+        return Refusal(f"the {role} role needs an org", "org")
+    if role in PARTNER_ROLES and organisation not in {p.value for p in Partner}:
+        return Refusal(f"the {role} role's org is one of "
+                       + ", ".join(p.value for p in Partner), "org")
+    return None
+
+
+def can_notify(role: Role) -> bool:
+    return role in NOTIFY_ROLES
+
+
+def can_read_case(role: Role) -> bool:
+    return role in READ_CASE_ROLES
+
+
+def can_use_calendar(role: Role) -> bool:
+    return role in CALENDAR_ROLES
+
+
+def recorders(step: Step) -> Mapping[Role, OrgRule]:
+    return RECORD_RULES[step]
+
+
+def can_record_step(role: Role, step: Step) -> bool:
+    """Whether the role records this step at all, whatever the record says."""
+    return role in RECORD_RULES[step]
+
+
+def can_record(role: Role, organisation: str | None, record: StepRecord) -> Refusal | None:
+    """None if this role and org may make this record, else why not."""
+    step = Step(record.step)
+    rule = RECORD_RULES[step].get(role)
+    if rule is None:
+        return Refusal(f"the {role} role cannot record {step.value}")
+    if rule is OrgRule.ANY:
+        return None
+    if rule is OrgRule.LOCAL_AUTHORITY:
+        if organisation == Partner.LOCAL_AUTHORITY:
+            return None
+        return Refusal(f"{step.value} is recorded by the local authority's {role} only")
+    field = _RULE_FIELD[rule]
+    value = str(getattr(record, field))
+    if rule is OrgRule.OWN_AGENCY:
+        mine = organisation is not None and value.casefold() == organisation.casefold()
+    else:
+        mine = value == organisation
+    if mine:
+        return None
+    return Refusal(f"the {role} role records {step.value} only for its own organisation: "
+                   f"{field} must be the token's org", field)
