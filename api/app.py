@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api import errors
+from api.auth import TokenVerifier
 from api.routes import calendar, cases, health, notifications
 from infra.settings import Settings
 from infra.temporal import connect
@@ -21,6 +22,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or Settings()
         app.state.settings = s
+        # Refuses to start without a way to check bearer tokens.
+        app.state.token_verifier = TokenVerifier.from_settings(s)
         # Lazy: the API starts and answers /readyz with 503 while Temporal is down.
         app.state.temporal = client or await connect(s, lazy=True)
         yield

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.codec import EncryptionCodec, parse_keys
 
+DEV_SECRET_PREFIX = "dev-"
+MIN_SECRET_BYTES = 32  # HS256: no shorter than its hash (RFC 7518, 3.2)
+
+
+def jwt_algorithm(public_key_pem: str) -> str:
+    """RS256 for an RSA public key, ES256 for a P-256 one; ValueError naming the setting else."""
+    try:
+        key = serialization.load_pem_public_key(public_key_pem.encode())
+    except ValueError:
+        raise ValueError("CSPR_JWT_PUBLIC_KEY: not a PEM public key") from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "ES256"
+    raise ValueError("CSPR_JWT_PUBLIC_KEY: an RSA key of 2048 bits or more, or an EC P-256 key")
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CSPR_", frozen=True)
+    # Errors never quote the input: it holds the keys and the token secret.
+    model_config = SettingsConfigDict(env_prefix="CSPR_", frozen=True, hide_input_in_errors=True)
 
     environment: str = Field("development", description="development or production")
     temporal_address: str = "127.0.0.1:7233"
@@ -23,6 +42,13 @@ class Settings(BaseSettings):
     encryption_keys: str = Field("", repr=False)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Bearer tokens (JWT): one way to check them. A shared secret (HS256) for development; in
+    # production the identity provider's public key (PEM, RS256 or ES256) or its JWKS URL.
+    jwt_secret: str = Field("", repr=False)
+    jwt_public_key: str = ""
+    jwt_jwks_url: str = ""
+    jwt_audience: str = "cspr"
+    jwt_issuer: str = "cspr-dev"
 
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:
@@ -35,6 +61,34 @@ class Settings(BaseSettings):
         if self.environment == "production" and keys[0][0].startswith("dev"):
             raise ValueError("CSPR_ENCRYPTION_KEYS: a development key cannot encrypt in production")
         return self
+
+    @model_validator(mode="after")
+    def _jwt_valid(self) -> Settings:
+        given = [name for name, value in (("CSPR_JWT_SECRET", self.jwt_secret),
+                                          ("CSPR_JWT_PUBLIC_KEY", self.jwt_public_key),
+                                          ("CSPR_JWT_JWKS_URL", self.jwt_jwks_url)) if value]
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)}: set only one way to check tokens")
+        production = self.environment == "production"
+        if self.jwt_secret:
+            if production and self.jwt_secret.startswith(DEV_SECRET_PREFIX):
+                raise ValueError("CSPR_JWT_SECRET: a development secret cannot sign tokens in "
+                                 "production; set CSPR_JWT_PUBLIC_KEY or CSPR_JWT_JWKS_URL")
+            if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(f"CSPR_JWT_SECRET: at least {MIN_SECRET_BYTES} bytes")
+        if self.jwt_public_key:
+            jwt_algorithm(self.jwt_public_key)
+        if production and self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
+            raise ValueError("CSPR_JWT_JWKS_URL: https only in production")
+        return self
+
+    def require_token_check(self) -> None:
+        """The API refuses to start unless it can check tokens (the worker does not need to)."""
+        if not (self.jwt_secret or self.jwt_public_key or self.jwt_jwks_url):
+            raise ValueError(
+                "no way to check tokens: set CSPR_JWT_PUBLIC_KEY or CSPR_JWT_JWKS_URL (or, in "
+                "development, CSPR_JWT_SECRET: make run creates one in .data/)"
+            )
 
     @cached_property
     def codec(self) -> EncryptionCodec:

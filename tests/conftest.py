@@ -1,4 +1,5 @@
-"""Session-scoped Temporal environments: the time-skipping server and a real dev server."""
+"""Session-scoped Temporal environments: the time-skipping server and a real dev server; the
+API on the dev server, and bearer tokens for each role."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -15,7 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.auth import issue_token
 from domain.calendar import WorkingDayCalendar
+from domain.permissions import Role
 from infra.binaries import temporal_cli, temporal_test_server
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
@@ -29,6 +33,18 @@ from workflows import search_attributes as sa
 TEST_KEYS = "test-key-1:" + base64.b64encode(bytes(range(32))).decode()
 CODEC = EncryptionCodec.from_setting(TEST_KEYS)
 CONVERTER = data_converter(CODEC)
+# The tests' own token secret (HS256); the audience and issuer are the settings' defaults.
+TEST_JWT_SECRET = "test-jwt-secret-" + "0123456789abcdef" * 2
+
+
+def token(role: str, org: str | None = None) -> str:
+    return issue_token(TEST_JWT_SECRET, role=Role(role), organisation=org,
+                       subject=f"{role}-tester@cspr.test")
+
+
+def as_role(role: str, org: str | None = None) -> dict[str, str]:
+    """Request headers carrying a token of this role (and organisation)."""
+    return {"Authorization": f"Bearer {token(role, org)}"}
 
 
 @pytest.fixture
@@ -88,12 +104,30 @@ async def dev_worker(
 
 
 @pytest.fixture(scope="session")
-async def api(dev_env: WorkflowEnvironment, dev_worker: Worker) -> AsyncIterator[AsyncClient]:
+async def api_app(dev_env: WorkflowEnvironment, dev_worker: Worker) -> AsyncIterator[FastAPI]:
     """The real API on the real dev server, with a worker running the real workflows."""
-    settings = Settings(encryption_keys=TEST_KEYS, task_queue=dev_worker.task_queue)
+    settings = Settings(encryption_keys=TEST_KEYS, task_queue=dev_worker.task_queue,
+                        jwt_secret=TEST_JWT_SECRET)
     app = create_app(settings, dev_env.client)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://cspr.test") as http,
-    ):
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def http_client(app: FastAPI, headers: dict[str, str] | None = None) -> AsyncClient:
+    return AsyncClient(transport=ASGITransport(app=app), base_url="http://cspr.test",
+                       headers=headers)
+
+
+@pytest.fixture(scope="session")
+async def api(api_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """A client of the API sending the MARS team's token; pass `headers=as_role(...)` for
+    another role."""
+    async with http_client(api_app, as_role("mars_team")) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+async def anonymous(api_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """A client of the API sending no token."""
+    async with http_client(api_app) as http:
         yield http

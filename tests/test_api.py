@@ -15,10 +15,15 @@ from api.app import create_app
 from domain.decisions import RECORD_TYPES
 from infra.settings import Settings
 from infra.temporal import data_converter
-from tests.conftest import CODEC, TEST_KEYS
+from tests.conftest import CODEC, TEST_JWT_SECRET, TEST_KEYS, as_role
 
 REFERENCE = "NL-REF-API-5521"
 PARTNERS = ("local_authority", "health", "police")
+SSL = as_role("ssl", "health")
+
+
+def dsp(partner: str) -> dict[str, str]:
+    return as_role("dsp", partner)
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -39,12 +44,15 @@ async def new_case(api: AsyncClient, **overrides: Any) -> str:
     return case_id
 
 
-async def post(api: AsyncClient, case_id: str, step: str, **fields: Any) -> Response:
-    return await api.post(f"/v1/cases/{case_id}/{step}", json=fields)
+async def post(api: AsyncClient, case_id: str, step: str,
+               headers: dict[str, str] | None = None, **fields: Any) -> Response:
+    """Record a step, as the MARS team unless `headers` carry another role's token."""
+    return await api.post(f"/v1/cases/{case_id}/{step}", json=fields, headers=headers)
 
 
-async def ok(api: AsyncClient, case_id: str, step: str, **fields: Any) -> dict[str, Any]:
-    response = await post(api, case_id, step, **fields)
+async def ok(api: AsyncClient, case_id: str, step: str,
+             headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    response = await post(api, case_id, step, headers, **fields)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -130,25 +138,28 @@ async def test_a_second_start_of_the_same_case_is_refused(api: AsyncClient) -> N
 async def test_a_whole_case_through_the_api_to_the_rapid_review_outcome(api: AsyncClient) -> None:
     case_id = await new_case(api)
     await ok(api, case_id, "inform-partners")
-    await ok(api, case_id, "ssl-recommendation", criteria_met=True,
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
              recommend_panel_notification=True, rationale="Criteria met")
     for partner in PARTNERS:
-        case = await ok(api, case_id, "dsp-decision", partner=partner, criteria_met=True,
-                        rationale="Agreed")
+        case = await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
+                        criteria_met=True, rationale="Agreed")
     assert case["stage"] == "rapid_review"
     assert steps(case)["agency_requests"]["due_date"] is not None
     assert [p["party"] for p in steps(case)["dsp_decision"]["parties"]] == list(PARTNERS)
-    await ok(api, case_id, "panel-notification", notified_at=datetime.now(UTC).isoformat(),
-             reference="CSPN-2026-123")
+    # Statutory: the local authority notifies the Panel.
+    await ok(api, case_id, "panel-notification", dsp("local_authority"),
+             notified_at=datetime.now(UTC).isoformat(), reference="CSPN-2026-123")
     await ok(api, case_id, "agency-requests", agencies=["Council", "Police", "NHS Trust"])
-    for agency in ("council", "Police", "NHS Trust"):
+    # An agency returns its own report (its name in any case); the MARS team records the rest.
+    await ok(api, case_id, "agency-reports", as_role("agency", "POLICE"), agency="Police")
+    for agency in ("council", "NHS Trust"):
         case = await ok(api, case_id, "agency-reports", agency=agency)
     assert steps(case)["agency_reports"]["status"] == "done"
     await ok(api, case_id, "rapid-review-meeting", recommendations=["Joint training"],
              outcome="no_further_review", rationale="Learning is already in hand")
     await ok(api, case_id, "rapid-review-report")
     for partner in PARTNERS:
-        await ok(api, case_id, "rapid-review-signoff", partner=partner)
+        await ok(api, case_id, "rapid-review-signoff", dsp(partner), partner=partner)
     await ok(api, case_id, "wellbeing-sessions", relevant=True)
     case = await ok(api, case_id, "rapid-review-submission")
     assert case["stage"] == "awaiting_panel_response"
@@ -170,28 +181,29 @@ async def test_a_whole_case_through_the_api_to_the_rapid_review_outcome(api: Asy
 
 async def test_steps_out_of_turn_are_409_and_bad_content_422(api: AsyncClient) -> None:
     case_id = await new_case(api)
-    assert_problem(await post(api, case_id, "dsp-decision", partner="police",
+    assert_problem(await post(api, case_id, "dsp-decision", dsp("police"), partner="police",
                               criteria_met=True, rationale="x"), 409, "step")
     assert_problem(await post(api, case_id, "rapid-review-submission"), 409)
     await ok(api, case_id, "inform-partners")
     assert_problem(await post(api, case_id, "inform-partners"), 409)
-    assert_problem(await post(api, case_id, "ssl-recommendation", criteria_met=True,
+    assert_problem(await post(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
                               recommend_panel_notification=True, rationale=""), 422, "rationale")
-    assert_problem(await post(api, case_id, "ssl-recommendation", criteria_met=True,
+    assert_problem(await post(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
                               recommend_panel_notification=True, rationale="x",
                               completed_on="2001-01-01"), 422, "completed_on")
-    assert_problem(await post(api, case_id, "ssl-recommendation", criteria_met="maybe",
+    assert_problem(await post(api, case_id, "ssl-recommendation", SSL, criteria_met="maybe",
                               recommend_panel_notification=True, rationale="x"),
                    422, "criteria_met")
-    await ok(api, case_id, "ssl-recommendation", criteria_met=True,
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
              recommend_panel_notification=True, rationale="x")
     assert_problem(await post(api, case_id, "panel-notification", reference="X",
                               notified_at=datetime.now(UTC).isoformat(),
                               completed_on="2026-01-01"), 422, "completed_on")
-    assert_problem(await post(api, case_id, "dsp-decision", partner="fire_service",
+    assert_problem(await post(api, case_id, "dsp-decision", dsp("police"), partner="fire_service",
                               criteria_met=True, rationale="x"), 422, "partner")
-    await ok(api, case_id, "dsp-decision", partner="police", criteria_met=True, rationale="x")
-    assert_problem(await post(api, case_id, "dsp-decision", partner="police",
+    await ok(api, case_id, "dsp-decision", dsp("police"), partner="police", criteria_met=True,
+             rationale="x")
+    assert_problem(await post(api, case_id, "dsp-decision", dsp("police"), partner="police",
                               criteria_met=True, rationale="x"), 409)
     case = (await api.get(f"/v1/cases/{case_id}")).json()
     assert case["stage"] == "dsp_decision"
@@ -208,17 +220,18 @@ async def test_unknown_case_is_404_and_a_malformed_id_422(api: AsyncClient) -> N
 async def test_partners_who_disagree_then_agree(api: AsyncClient) -> None:
     case_id = await new_case(api)
     await ok(api, case_id, "inform-partners")
-    await ok(api, case_id, "ssl-recommendation", criteria_met=True,
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
              recommend_panel_notification=True, rationale="x")
-    await ok(api, case_id, "dsp-decision", partner="local_authority", criteria_met=True,
-             rationale="Met")
-    await ok(api, case_id, "dsp-decision", partner="health", criteria_met=False,
+    await ok(api, case_id, "dsp-decision", dsp("local_authority"), partner="local_authority",
+             criteria_met=True, rationale="Met")
+    await ok(api, case_id, "dsp-decision", dsp("health"), partner="health", criteria_met=False,
              rationale="Not met")
-    case = await ok(api, case_id, "dsp-decision", partner="police", criteria_met=False,
-                    rationale="Not met")
+    case = await ok(api, case_id, "dsp-decision", dsp("police"), partner="police",
+                    criteria_met=False, rationale="Not met")
     assert case["stage"] == "difference_of_opinion"
     assert any(e["kind"] == "difference_of_opinion" for e in case["events"])
-    case = await ok(api, case_id, "dsp-decision", partner="local_authority", criteria_met=False,
+    case = await ok(api, case_id, "dsp-decision", dsp("local_authority"),
+                    partner="local_authority", criteria_met=False,
                     rationale="Persuaded: accidental")
     assert case["stage"] == "closed"
     assert case["outcome"] == "criteria_not_met"
@@ -254,10 +267,11 @@ async def test_not_ready_without_temporal() -> None:
         port = s.getsockname()[1]  # nothing listens here once closed
     client = await Client.connect(f"127.0.0.1:{port}", lazy=True,
                                   data_converter=data_converter(CODEC))
-    app = create_app(Settings(encryption_keys=TEST_KEYS), client)
+    app = create_app(Settings(encryption_keys=TEST_KEYS, jwt_secret=TEST_JWT_SECRET), client)
     async with (
         app.router.lifespan_context(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://cspr.test") as http,
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://cspr.test",
+                    headers=as_role("mars_team")) as http,
     ):
         assert (await http.get("/healthz")).status_code == 200
         response = await http.get("/readyz")
@@ -272,5 +286,6 @@ async def test_openapi_documents_every_step(api: AsyncClient) -> None:
     for record_type in RECORD_TYPES:
         step = record_type.model_fields["step"].default.replace("_", "-")
         operation = spec["paths"][f"/v1/cases/{{case_id}}/{step}"]["post"]
-        assert {"200", "404", "409", "422"} <= set(operation["responses"])
+        assert {"200", "401", "403", "404", "409", "422"} <= set(operation["responses"])
         assert operation["description"]
+        assert operation["security"] == [{"HTTPBearer": []}]

@@ -5,44 +5,65 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
-from api.deps import TemporalClient
+from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
+from api.deps import TemporalClient, requires
 from api.errors import ApiError, Problem, temporal_errors
 from api.schemas import CASE_ID_PATTERN, CaseRead
 from domain.case import CaseState
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
-from domain.procedure import procedure
+from domain.permissions import (
+    ORG_RULE_TEXT,
+    READ_CASE_ROLES,
+    Role,
+    can_read_case,
+    can_record,
+    can_record_step,
+    recorders,
+)
+from domain.procedure import Step, procedure
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
     404: {"model": Problem, "description": "No such case"},
     503: {"model": Problem, "description": "Temporal cannot be reached"},
 }
+Reader = Annotated[Principal, Depends(requires(can_read_case, "read a case"))]
 
 
 def _read(case: CaseState) -> CaseRead:
     return CaseRead.of(case, procedure(case.procedure_version))
 
 
-@router.get("/{case_id}", response_model=CaseRead, responses=_ERRORS)
-async def get_case(case_id: CaseId, client: TemporalClient) -> CaseRead:
-    """The case: its stage, and each step with its due date, status and completion."""
+@router.get(
+    "/{case_id}", response_model=CaseRead, responses=_ERRORS,
+    description="The case: its stage, and each step with its due date, status and completion."
+    f"\n\n{who_may(READ_CASE_ROLES)} Agencies may not read a case for now (403): a case "
+    "holds the partners' and the other agencies' records.",
+)
+async def get_case(case_id: CaseId, client: TemporalClient, _: Reader) -> CaseRead:
+    """One case, for the roles in `READ_CASE_ROLES`."""
     handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
     async with temporal_errors(case_id):
         case = await handle.query(SeriousIncidentWorkflow.case)
     return _read(case)
 
 
-async def _record(client: TemporalClient, case_id: str, record: RecordBase) -> CaseRead:
+async def _record(
+    client: TemporalClient, case_id: str, record: RecordBase, principal: Principal
+) -> CaseRead:
+    decision = Decision.model_validate({"record": record, "actor": principal.actor()})
+    # The organisation rules need the record: the DSP's own partner, the agency's own report.
+    if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
+        raise forbidden(refusal)
     handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
     try:
         async with temporal_errors(case_id):
-            case = await handle.execute_update(
-                "record", Decision.model_validate({"record": record}), result_type=CaseState
-            )
+            case = await handle.execute_update("record", decision, result_type=CaseState)
     except ApiError as e:
         if e.problem.status == 404:
             raise await _missing_or_closed(client, case_id) from None
@@ -60,25 +81,36 @@ async def _missing_or_closed(client: TemporalClient, case_id: str) -> ApiError:
     return ApiError(409, "Step not open", f"{case_id}: the case is closed")
 
 
-def _route(record_type: type[RecordBase]) -> Callable[..., Awaitable[CaseRead]]:
-    async def record(case_id: CaseId, body: Any, client: TemporalClient) -> CaseRead:
-        return await _record(client, case_id, body)
+def _route(record_type: type[RecordBase], step: Step) -> Callable[..., Awaitable[CaseRead]]:
+    async def record(case_id: CaseId, body: Any, client: TemporalClient,
+                     principal: Any) -> CaseRead:
+        return await _record(client, case_id, body, principal)
 
-    record.__annotations__ = {"case_id": CaseId, "body": record_type,
-                              "client": TemporalClient, "return": CaseRead}
-    record.__doc__ = record_type.__doc__
+    def may_record(role: Role) -> bool:
+        return can_record_step(role, step)
+
+    recorder = Annotated[Principal, Depends(requires(may_record, f"record {step.value}"))]
+    record.__annotations__ = {"case_id": CaseId, "body": record_type, "client": TemporalClient,
+                              "principal": recorder, "return": CaseRead}
     return record
 
 
+def _description(record_type: type[RecordBase], step: Step) -> str:
+    rules = recorders(step)
+    notes = {role: ORG_RULE_TEXT[rule] for role, rule in rules.items()}
+    return f"{record_type.__doc__}\n\n{who_may(rules, notes)}"
+
+
 for _type in RECORD_TYPES:
-    _step = _type.model_fields["step"].default
+    _step = Step(_type.model_fields["step"].default)
     router.add_api_route(
         f"/{{case_id}}/{_step.replace('_', '-')}",
-        _route(_type),
+        _route(_type, _step),
         methods=["POST"],
         response_model=CaseRead,
         name=f"record_{_step}",
         summary=f"Record {_step.replace('_', ' ')}",
+        description=_description(_type, _step),
         responses={**_ERRORS, 409: {
             "model": Problem,
             "description": "Step not open at this stage, or already recorded",

@@ -6,7 +6,7 @@ import contextlib
 import secrets
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import ValidationError
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import (
@@ -16,10 +16,12 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 
-from api.deps import AppSettings, TemporalClient
+from api.auth import AUTH_RESPONSES, who_may
+from api.deps import AppSettings, TemporalClient, requires
 from api.errors import Problem, from_validation, invalid, temporal_errors
 from api.schemas import CaseRead, NotificationCreate
 from domain.case import CaseState, Stage
+from domain.permissions import NOTIFY_ROLES, can_notify
 from domain.procedure import CURRENT_PROCEDURE
 from workflows import search_attributes as sa
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
@@ -34,7 +36,11 @@ def new_case_id(now: datetime) -> str:
 
 @router.post(
     "/notifications", status_code=201, response_model=CaseRead,
-    responses={409: {"model": Problem, "description": "A case with this id already exists"}},
+    responses={**AUTH_RESPONSES,
+               409: {"model": Problem, "description": "A case with this id already exists"}},
+    dependencies=[Depends(requires(can_notify, "record a notification"))],
+    description="Record a notification (Doc 1) and start its case; the timeline runs from its "
+                f"receipt.\n\n{who_may(NOTIFY_ROLES)}",
 )
 async def create_notification(
     body: NotificationCreate, client: TemporalClient, settings: AppSettings, response: Response

@@ -1,0 +1,253 @@
+"""Who may do what, through the real API: every endpoint against every role (and organisation).
+
+The table below is written out by hand from the procedure, not derived from
+`domain.permissions`, so the two check each other. Allowed means the request gets past
+authorisation: its answer then depends on the case's stage (200, 201, 409 or 422).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient, Response
+from temporalio.testing import WorkflowEnvironment
+
+from domain.case import EventKind
+from domain.decisions import AgencyReport, DspDecision, PanelNotification, RapidReviewSignoff
+from domain.permissions import (
+    RECORD_RULES,
+    Role,
+    can_read_case,
+    can_record,
+    can_record_step,
+    organisation_refusal,
+)
+from domain.procedure import Partner, Step
+from tests.conftest import as_role
+from workflows.serious_incident import SeriousIncidentWorkflow
+
+CASE = "{case}"
+NOW = "{now}"  # in a body: the time it is sent
+AGENCY = "North Lincolnshire Council"
+OTHER_AGENCY = "NHS Trust"
+# The agency named in the agency-reports body: the first agency's name in another case.
+REPORTED_AGENCY = "north lincolnshire council"
+
+# label -> (role, org)
+PRINCIPALS: dict[str, tuple[str, str | None]] = {
+    "mars_team": ("mars_team", None),
+    "ssl:local_authority": ("ssl", "local_authority"),
+    "ssl:health": ("ssl", "health"),
+    "dsp:local_authority": ("dsp", "local_authority"),
+    "dsp:health": ("dsp", "health"),
+    "dsp:police": ("dsp", "police"),
+    f"agency:{AGENCY}": ("agency", AGENCY),
+    f"agency:{OTHER_AGENCY}": ("agency", OTHER_AGENCY),
+    "reviewer": ("reviewer", None),
+    "board": ("board", None),
+    "auditor": ("auditor", None),
+    "admin": ("admin", None),
+}
+ALL = frozenset(PRINCIPALS)
+READERS = ALL - {f"agency:{AGENCY}", f"agency:{OTHER_AGENCY}"}
+MARS = frozenset({"mars_team"})
+SSLS = frozenset({"ssl:local_authority", "ssl:health"})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    allowed: frozenset[str]
+    params: dict[str, Any] | None = None
+
+
+def _notification() -> dict[str, Any]:
+    return {
+        "notifying_agency": "Humberside Police",
+        "incident": {"date": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+                     "harm": "serious_harm", "abuse_or_neglect": "suspected"},
+        "children": [{"reference": "NL-PERM-1"}],
+    }
+
+
+def _record(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
+    return Endpoint(step, "POST", f"/v1/cases/{CASE}/{step}", body, allowed)
+
+
+ENDPOINTS = [
+    Endpoint("notifications", "POST", "/v1/notifications", _notification(), MARS),
+    Endpoint("get-case", "GET", f"/v1/cases/{CASE}", None, READERS),
+    Endpoint("working-days", "GET", "/v1/calendar/working-days", None, ALL,
+             {"start": "2026-12-24", "days": 1}),
+    _record("inform-partners", MARS),
+    _record("ssl-recommendation", SSLS, criteria_met=True, recommend_panel_notification=True,
+            rationale="Criteria met"),
+    _record("dsp-decision", frozenset({"dsp:health"}), partner="health", criteria_met=True,
+            rationale="Agreed"),
+    _record("panel-notification", frozenset({"mars_team", "dsp:local_authority"}),
+            notified_at=NOW, reference="CSPN-PERM-1"),
+    _record("agency-requests", MARS, agencies=[AGENCY, OTHER_AGENCY]),
+    _record("agency-reports", frozenset({"mars_team", f"agency:{AGENCY}"}),
+            agency=REPORTED_AGENCY),
+    _record("rapid-review-meeting", MARS, recommendations=["Joint training"],
+            outcome="local_review", rationale="Learning for two agencies"),
+    _record("rapid-review-report", MARS),
+    _record("rapid-review-signoff", frozenset({"dsp:police"}), partner="police"),
+    _record("wellbeing-sessions", MARS, relevant=False),
+    _record("rapid-review-submission", MARS),
+    _record("panel-response", MARS, decision="more_information_requested"),
+]
+
+
+def test_the_table_covers_every_route_and_role() -> None:
+    recorded = {e.name.replace("-", "_") for e in ENDPOINTS
+                if e.path.startswith(f"/v1/cases/{CASE}/")}
+    assert recorded == {s.value for s in Step}
+    assert {role for role, _ in PRINCIPALS.values()} == {r.value for r in Role}
+
+
+@pytest.fixture(scope="module")
+async def case_id(api: AsyncClient) -> str:
+    """A case at the rapid review, with two agencies asked for reports."""
+    created = await api.post("/v1/notifications", json=_notification())
+    assert created.status_code == 201, created.text
+    case: str = created.json()["case_id"]
+    steps: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+        ("inform-partners", as_role("mars_team"), {}),
+        ("ssl-recommendation", as_role("ssl", "police"),
+         {"criteria_met": True, "recommend_panel_notification": True, "rationale": "Met"}),
+        *[("dsp-decision", as_role("dsp", p.value),
+           {"partner": p.value, "criteria_met": True, "rationale": "Met"})
+          for p in (Partner.LOCAL_AUTHORITY, Partner.POLICE)],
+    ]
+    for step, headers, body in steps:
+        response = await api.post(f"/v1/cases/{case}/{step}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    return case
+
+
+async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
+               headers: dict[str, str] | None = None) -> Response:
+    body = endpoint.body and {k: datetime.now(UTC).isoformat() if v == NOW else v
+                              for k, v in endpoint.body.items()}
+    return await client.request(endpoint.method, endpoint.path.replace(CASE, case_id),
+                                json=body, params=endpoint.params, headers=headers)
+
+
+def assert_forbidden(response: Response) -> dict[str, Any]:
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == 403
+    assert REPORTED_AGENCY not in response.text.casefold()
+    assert "NL-PERM-1" not in response.text
+    return problem
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+async def test_no_token_is_401(anonymous: AsyncClient, case_id: str, endpoint: Endpoint) -> None:
+    response = await send(anonymous, endpoint, case_id)
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("endpoint", "who"), [
+    pytest.param(e, who, id=f"{e.name}-as-{who}") for e in ENDPOINTS for who in PRINCIPALS
+])
+async def test_every_endpoint_as_every_role(
+    api: AsyncClient, case_id: str, endpoint: Endpoint, who: str
+) -> None:
+    response = await send(api, endpoint, case_id, as_role(*PRINCIPALS[who]))
+    if who in endpoint.allowed:
+        assert response.status_code in {200, 201, 409, 422}, response.text
+    else:
+        assert_forbidden(response)
+
+
+async def test_the_wrong_organisation_is_told_which_field(api: AsyncClient, case_id: str) -> None:
+    path = f"/v1/cases/{case_id}"
+    problem = assert_forbidden(await api.post(
+        f"{path}/dsp-decision", headers=as_role("dsp", "police"),
+        json={"partner": "health", "criteria_met": True, "rationale": "Agreed"}))
+    assert [e["field"] for e in problem["errors"]] == ["partner"]
+    problem = assert_forbidden(await api.post(
+        f"{path}/agency-reports", headers=as_role("agency", OTHER_AGENCY),
+        json={"agency": REPORTED_AGENCY}))
+    assert [e["field"] for e in problem["errors"]] == ["agency"]
+    problem = assert_forbidden(await api.post(
+        f"{path}/panel-notification", headers=as_role("dsp", "health"),
+        json={"notified_at": datetime.now(UTC).isoformat(), "reference": "CSPN-PERM-2"}))
+    assert "local authority" in problem["detail"]
+
+
+async def test_a_role_that_may_not_record_is_refused_before_the_body_is_read(
+    api: AsyncClient, case_id: str
+) -> None:
+    response = await api.post(f"/v1/cases/{case_id}/dsp-decision", headers=as_role("board"),
+                              json={"partner": "nobody", "criteria_met": "perhaps"})
+    assert_forbidden(response)
+
+
+async def test_refused_records_never_reach_the_case(api: AsyncClient) -> None:
+    created = await api.post("/v1/notifications", json=_notification())
+    case_id = created.json()["case_id"]
+    before = (await api.get(f"/v1/cases/{case_id}")).json()["events"]
+    for endpoint in ENDPOINTS:
+        if endpoint.method != "POST" or endpoint.name == "notifications":
+            continue
+        for who in PRINCIPALS.keys() - endpoint.allowed:
+            assert_forbidden(await send(api, endpoint, case_id, as_role(*PRINCIPALS[who])))
+    assert (await api.get(f"/v1/cases/{case_id}")).json()["events"] == before
+
+
+async def test_each_record_names_who_made_it(
+    case_id: str, dev_env: WorkflowEnvironment
+) -> None:
+    handle = dev_env.client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
+    case = await handle.query(SeriousIncidentWorkflow.case)
+    actors = {(e.actor.role, e.actor.organisation, e.actor.subject)
+              for e in case.events
+              if e.kind is EventKind.RECORDED and e.step is Step.DSP_DECISION and e.actor}
+    assert {("dsp", "local_authority", "dsp-tester@cspr.test"),
+            ("dsp", "police", "dsp-tester@cspr.test")} <= actors
+
+
+# The rules themselves, without the API.
+
+def test_the_rules_of_each_step() -> None:
+    assert set(RECORD_RULES) == set(Step)
+    for role in (Role.ADMIN, Role.AUDITOR, Role.BOARD, Role.REVIEWER):
+        assert not any(can_record_step(role, step) for step in Step), role
+    assert can_read_case(Role.AUDITOR)
+    assert not can_read_case(Role.AGENCY)
+    assert can_record_step(Role.MARS_TEAM, Step.AGENCY_REPORTS)
+    assert not can_record_step(Role.MARS_TEAM, Step.DSP_DECISION)
+    assert not can_record_step(Role.SSL, Step.DSP_DECISION)
+
+
+def test_organisations() -> None:
+    decision = DspDecision(partner=Partner.HEALTH, criteria_met=True, rationale="x")
+    assert can_record(Role.DSP, "health", decision) is None
+    refusal = can_record(Role.DSP, "police", decision)
+    assert refusal is not None
+    assert refusal.field == "partner"
+    assert can_record(Role.DSP, None, RapidReviewSignoff(partner=Partner.POLICE)) is not None
+    report = AgencyReport(agency="NHS Trust")
+    assert can_record(Role.AGENCY, "nhs TRUST", report) is None
+    assert can_record(Role.AGENCY, "NHS Trust Two", report) is not None
+    assert can_record(Role.MARS_TEAM, None, report) is None
+    panel = PanelNotification(notified_at=datetime.now(UTC), reference="R1")
+    assert can_record(Role.DSP, "local_authority", panel) is None
+    assert can_record(Role.DSP, "police", panel) is not None
+    assert can_record(Role.ADMIN, None, panel) is not None
+    assert organisation_refusal(Role.DSP, None) is not None
+    assert organisation_refusal(Role.SSL, "fire_service") is not None
+    assert organisation_refusal(Role.AGENCY, "  ") is not None
+    assert organisation_refusal(Role.AGENCY, "Any Agency Ltd") is None
+    assert organisation_refusal(Role.MARS_TEAM, None) is None
