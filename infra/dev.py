@@ -2,7 +2,8 @@
 
 Starts the Temporal dev server (state in `.data/temporal.db`, so cases survive a restart), the
 worker and the API, each as a child process, and stops all three on Ctrl-C. On the first run it
-creates a development encryption key in `.data/dev-encryption-key`.
+creates a development encryption key in `.data/dev-encryption-key` and a development secret for
+bearer tokens in `.data/dev-jwt-secret` (`cspr token` signs with it).
 
 Environment (all optional):
 
@@ -14,7 +15,9 @@ Environment (all optional):
 | CSPR_DEV_TEMPORAL_LOG_LEVEL | error | the dev server's log level (debug, info, warn, error) |
 | CSPR_API_HOST, CSPR_API_PORT | 127.0.0.1, 8000 | the API (see `infra.settings`) |
 | CSPR_ENCRYPTION_KEYS | the dev key | used instead of the dev key when set |
+| CSPR_JWT_SECRET | the dev secret | used instead of the dev secret when set |
 
+With CSPR_JWT_PUBLIC_KEY or CSPR_JWT_JWKS_URL set, the API checks tokens with that instead.
 Everything else (`CSPR_TEMPORAL_NAMESPACE`, `CSPR_TASK_QUEUE`, ...) is passed to the worker and
 the API as it is; `CSPR_TEMPORAL_ADDRESS` is always set to the dev server started here.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -42,13 +46,14 @@ from temporalio.service import RPCError
 
 from infra.binaries import temporal_cli
 from infra.codec import new_key_setting, parse_keys
-from infra.settings import Settings
+from infra.settings import DEV_SECRET_PREFIX, Settings
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 KEY_FILE = "dev-encryption-key"
 DEV_KEY_ID = "dev-1"
+JWT_SECRET_FILE = "dev-jwt-secret"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 POLL_S = 0.25
@@ -81,6 +86,8 @@ class DevConfig:
     task_queue: str
     encryption_keys: str
     key_source: str
+    jwt_secret: str
+    jwt_source: str
 
     @property
     def temporal_address(self) -> str:
@@ -132,15 +139,48 @@ def dev_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def dev_jwt_secret(data_dir: Path) -> str:
+    """The development secret for bearer tokens, created on the first run (0600), never
+    overwritten; production refuses it by its prefix."""
+    path = data_dir / JWT_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+        if not secret.startswith(DEV_SECRET_PREFIX):
+            raise DevError(f"{path} is not a development secret (it must start with "
+                           f"{DEV_SECRET_PREFIX!r}): move it away for a new one") from None
+        return secret
+    with os.fdopen(fd, "w") as f:
+        f.write(DEV_SECRET_PREFIX + secrets.token_urlsafe(32) + "\n")
+    print(f"Created a development token secret in {path}", flush=True)
+    return path.read_text().strip()
+
+
+def data_dir_of(env: Mapping[str, str]) -> Path:
+    return Path(env.get("CSPR_DATA_DIR") or ROOT / ".data").resolve()
+
+
+def _jwt_secret(env: Mapping[str, str], data_dir: Path) -> tuple[str, str]:
+    """The secret to pass to the API, and where it came from."""
+    if env.get("CSPR_JWT_SECRET"):
+        return env["CSPR_JWT_SECRET"], "CSPR_JWT_SECRET"
+    for name in ("CSPR_JWT_PUBLIC_KEY", "CSPR_JWT_JWKS_URL"):
+        if env.get(name):
+            return "", name
+    return dev_jwt_secret(data_dir), str(data_dir / JWT_SECRET_FILE)
+
+
 def load_config(env: Mapping[str, str]) -> DevConfig:
-    data_dir = Path(env.get("CSPR_DATA_DIR") or ROOT / ".data").resolve()
+    data_dir = data_dir_of(env)
     data_dir.mkdir(parents=True, exist_ok=True)
     if env.get("CSPR_ENCRYPTION_KEYS"):
         keys, key_source = env["CSPR_ENCRYPTION_KEYS"], "CSPR_ENCRYPTION_KEYS"
     else:
         keys, key_source = dev_key(data_dir), str(data_dir / KEY_FILE)
+    jwt_secret, jwt_source = _jwt_secret(env, data_dir)
     try:
-        settings = Settings(encryption_keys=keys)
+        settings = Settings(encryption_keys=keys, jwt_secret=jwt_secret)
     except ValueError as e:
         raise DevError(f"invalid configuration: {e}") from None
     return DevConfig(
@@ -154,6 +194,8 @@ def load_config(env: Mapping[str, str]) -> DevConfig:
         task_queue=settings.task_queue,
         encryption_keys=keys,
         key_source=key_source,
+        jwt_secret=jwt_secret,
+        jwt_source=jwt_source,
     )
 
 
@@ -176,8 +218,11 @@ def temporal_command(config: DevConfig) -> list[str]:
 
 
 def child_env(config: DevConfig, env: Mapping[str, str]) -> dict[str, str]:
-    return {**env, "CSPR_ENCRYPTION_KEYS": config.encryption_keys,
-            "CSPR_TEMPORAL_ADDRESS": config.temporal_address}
+    child = {**env, "CSPR_ENCRYPTION_KEYS": config.encryption_keys,
+             "CSPR_TEMPORAL_ADDRESS": config.temporal_address}
+    if config.jwt_secret:
+        child["CSPR_JWT_SECRET"] = config.jwt_secret
+    return child
 
 
 def api_command(config: DevConfig) -> list[str]:
@@ -295,6 +340,8 @@ def print_banner(config: DevConfig) -> None:
                           f"task queue {config.task_queue})"),
         ("State", f"{config.data_dir} (temporal.db)"),
         ("Encryption key", config.key_source),
+        ("Token secret", config.jwt_source),
+        ("A token", ".venv/bin/cspr token --role mars_team (see README, Tokens and roles)"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = ["", "cspr is running. Ctrl-C stops it.", ""]

@@ -1,5 +1,6 @@
-"""`make run` end to end: `python -m infra.dev` starts the whole service, takes a notification,
-stops on Ctrl-C, and keeps its cases and key across a restart."""
+"""`make run` end to end: `python -m infra.dev` starts the whole service, takes a notification
+with a token from `cspr token`, stops on Ctrl-C, and keeps its cases, key and token secret
+across a restart."""
 
 from __future__ import annotations
 
@@ -111,6 +112,14 @@ def dev_run(env: dict[str, str], log: Path, api: str) -> Iterator[DevRun]:
                 os.kill(pid, signal.SIGKILL)
 
 
+def _token(env: dict[str, str], role: str) -> str:
+    """`cspr token` as a developer runs it, beside `make run`."""
+    done = subprocess.run([sys.executable, "-m", "infra.cli", "token", "--role", role],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
     temporal_port, ui_port, api_port = _free_ports(3)
     data_dir = tmp_path / "data"
@@ -120,31 +129,42 @@ def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
     api = f"http://127.0.0.1:{api_port}"
     log = tmp_path / "dev.log"
     key_file = data_dir / "dev-encryption-key"
+    secret_file = data_dir / "dev-jwt-secret"
 
     with dev_run(env, log, api) as run:
         children = _children(run.process.pid)
         assert len(children) == 3, run.output()  # Temporal, worker, API
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
         yesterday = (date.today() - timedelta(days=1)).isoformat()
-        created = httpx.post(f"{api}/v1/notifications", timeout=30, json={
+        notification = {
             "notifying_agency": "Humberside Police",
             "incident": {"date": yesterday, "harm": "serious_harm",
                          "abuse_or_neglect": "suspected"},
             "children": [{"reference": "NL-1"}],
-        })
+        }
+        refused = httpx.post(f"{api}/v1/notifications", timeout=30, json=notification)
+        assert refused.status_code == 401, refused.text
+        mars = {"Authorization": f"Bearer {_token(env, 'mars_team')}"}
+        created = httpx.post(f"{api}/v1/notifications", timeout=30, json=notification,
+                             headers=mars)
         assert created.status_code == 201, created.text
         case_id = created.json()["case_id"]
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         key = key_file.read_text()
         assert key.startswith("dev-1:")
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        secret = secret_file.read_text()
+        assert secret.startswith("dev-")
 
         assert run.interrupt() == 0, run.output()
         assert not any(_alive(pid) for pid in children), run.output()
         assert not any(_listening(p) for p in (temporal_port, ui_port, api_port))
 
     with dev_run(env, log, api) as run:
-        case = httpx.get(f"{api}/v1/cases/{case_id}", timeout=30)
+        # The same secret: a token from before the restart still works.
+        case = httpx.get(f"{api}/v1/cases/{case_id}", timeout=30, headers=mars)
         assert case.status_code == 200, case.text
         assert case.json()["case_id"] == case_id
         assert key_file.read_text() == key
+        assert secret_file.read_text() == secret
         assert run.interrupt() == 0, run.output()
