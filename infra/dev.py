@@ -16,6 +16,7 @@ Environment (all optional):
 | CSPR_API_HOST, CSPR_API_PORT | 127.0.0.1, 8000 | the API (see `infra.settings`) |
 | CSPR_ENCRYPTION_KEYS | the dev key | used instead of the dev key when set |
 | CSPR_JWT_SECRET | the dev secret | used instead of the dev secret when set |
+| CSPR_DATABASE_URL | SQLite in the data dir | the case store (migrated before the worker starts) |
 
 With CSPR_JWT_PUBLIC_KEY or CSPR_JWT_JWKS_URL set, the API checks tokens with that instead.
 Everything else (`CSPR_TEMPORAL_NAMESPACE`, `CSPR_TASK_QUEUE`, ...) is passed to the worker and
@@ -222,7 +223,18 @@ def child_env(config: DevConfig, env: Mapping[str, str]) -> dict[str, str]:
              "CSPR_TEMPORAL_ADDRESS": config.temporal_address}
     if config.jwt_secret:
         child["CSPR_JWT_SECRET"] = config.jwt_secret
+    # The embedded case store: SQLite beside Temporal's database, unless one is configured.
+    child.setdefault("CSPR_DATABASE_URL", f"sqlite+aiosqlite:///{config.data_dir / 'cspr.db'}")
     return child
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """Bring the case store's schema up to date (alembic upgrade head)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "upgrade", "head"],
+        env=dict(env), cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DevError(f"the case store migration failed:\n{done.stderr.strip()}")
 
 
 def api_command(config: DevConfig) -> list[str]:
@@ -371,7 +383,14 @@ def run(env: Mapping[str, str]) -> int:
     if env.get("CSPR_TEMPORAL_ADDRESS", config.temporal_address) != config.temporal_address:
         print(f"Note: CSPR_TEMPORAL_ADDRESS={env['CSPR_TEMPORAL_ADDRESS']} is ignored: the worker "
               f"and the API use the Temporal started here, {config.temporal_address}", flush=True)
-    supervisor = Supervisor(child_env(config, env))
+    children_env = child_env(config, env)
+    print("Migrating the case store", flush=True)
+    try:
+        migrate(children_env)
+    except DevError as e:
+        print(f"cspr: {e}", file=sys.stderr, flush=True)
+        return 1
+    supervisor = Supervisor(children_env)
     signal.signal(signal.SIGINT, supervisor.request_stop)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     try:
