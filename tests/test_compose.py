@@ -1,0 +1,476 @@
+"""The production recipe (docker-compose.yml, Dockerfile, deploy/) agrees with the code: settings,
+search attributes, ports, packages. No Docker engine is needed: the files are read as data, the
+two scripts run against the Temporal dev server, and `docker compose config` runs when a
+Compose v2+ CLI is installed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from infra.binaries import temporal_cli
+from infra.codec import new_key_setting
+from infra.settings import Settings
+from workflows import search_attributes
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
+REGISTER_SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
+WORKER_HEALTHCHECK = ROOT / "deploy" / "worker_healthcheck.py"
+
+APP_IMAGE = "cspr"
+ONE_SHOT = {"temporal-register", "migrate"}
+# Never in the file itself, and never with a fallback value.
+SECRETS = {"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "CSPR_ENCRYPTION_KEYS"}
+SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|KEYS")
+REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*):\?[^}]+\}$")
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*)(?P<rest>[^}]*)\}")
+PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?P<tag>\d+(\.\d+)+[A-Za-z0-9._-]*)$")
+
+Service = dict[str, Any]
+
+
+def _compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _services() -> dict[str, Service]:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _env(service: Service) -> dict[str, str]:
+    environment = service.get("environment", {})
+    assert isinstance(environment, dict), "environment as a mapping, so merges stay readable"
+    return {str(k): "" if v is None else str(v) for k, v in environment.items()}
+
+
+def _app_services() -> dict[str, Service]:
+    return {name: s for name, s in _services().items()
+            if str(s["image"]).split(":")[0] == APP_IMAGE}
+
+
+def _strings(node: object) -> list[str]:
+    """Every string value in the compose file (what compose interpolates; not its comments)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in _strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in _strings(item)]
+    return []
+
+
+def _variables() -> list[re.Match[str]]:
+    return [m for text in _strings(_compose()) for m in VARIABLE.finditer(text)]
+
+
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _setting_default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
+def _port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def _container_ports(service: Service) -> set[int]:
+    """The container side of each `ports:` entry ("[ip:]host:container")."""
+    return {int(str(p).rsplit(":", 1)[1]) for p in service.get("ports", [])}
+
+
+# --- The compose file, as data ----------------------------------------------------------------
+
+
+def test_every_image_is_pinned_to_a_version() -> None:
+    for name, service in _services().items():
+        image = str(service["image"])
+        match = PINNED.match(image)
+        assert match, f"{name}: {image!r} is not pinned to a version tag"
+        assert "latest" not in match["tag"], f"{name}: {image!r}"
+
+
+def test_the_app_image_is_built_here_and_tagged_with_the_project_version() -> None:
+    version = _pyproject()["project"]["version"]
+    apps = _app_services()
+    assert set(apps) == {"migrate", "worker", "api"}
+    for name, service in apps.items():
+        assert service["image"] == f"{APP_IMAGE}:{version}", name
+        assert service["build"] == ".", name
+
+
+def test_long_running_services_have_healthchecks_and_one_shots_do_not_restart() -> None:
+    for name, service in _services().items():
+        if name in ONE_SHOT:
+            assert service["restart"] == "no", name
+            continue
+        healthcheck = service.get("healthcheck", {})
+        assert healthcheck.get("test"), name
+        assert not healthcheck.get("disable"), name
+        assert service["restart"] == "unless-stopped", name
+
+
+def test_services_wait_for_what_they_need() -> None:
+    services = _services()
+    healthy, completed = "service_healthy", "service_completed_successfully"
+    after_setup = {"temporal": healthy, "temporal-register": completed, "migrate": completed}
+    expected = {
+        "postgresql": {},
+        "temporal": {"postgresql": healthy},
+        "temporal-register": {"temporal": healthy},
+        "temporal-ui": {"temporal": healthy},
+        "migrate": {"postgresql": healthy},
+        "worker": after_setup,
+        "api": after_setup,
+    }
+    actual = {name: {dep: spec["condition"] for dep, spec in s.get("depends_on", {}).items()}
+              for name, s in services.items()}
+    assert actual == expected
+    for name, deps in actual.items():
+        for dep, condition in deps.items():
+            if condition == healthy:
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy"
+            else:
+                assert dep in ONE_SHOT, f"{name} waits for {dep} to complete"
+
+
+def test_app_services_set_only_settings_that_exist() -> None:
+    known = {f"CSPR_{name.upper()}" for name in Settings.model_fields}
+    for name, service in _app_services().items():
+        unknown = set(_env(service)) - known
+        assert not unknown, f"{name}: {sorted(unknown)} are not fields of infra.settings.Settings"
+
+
+def test_app_services_are_configured_for_production() -> None:
+    services = _services()
+    shared = {"CSPR_ENVIRONMENT", "CSPR_TEMPORAL_ADDRESS", "CSPR_TEMPORAL_NAMESPACE",
+              "CSPR_DATABASE_URL", "CSPR_ENCRYPTION_KEYS"}
+    tokens = {"CSPR_JWT_JWKS_URL", "CSPR_JWT_PUBLIC_KEY", "CSPR_JWT_AUDIENCE", "CSPR_JWT_ISSUER"}
+    assert set(_env(services["worker"])) == shared
+    # The API alone checks tokens, always with the identity provider's key: a shared secret
+    # (CSPR_JWT_SECRET) is for development.
+    assert set(_env(services["api"])) == shared | tokens
+    # The migrations need the database and nothing else: not the encryption keys.
+    assert set(_env(services["migrate"])) == {"CSPR_DATABASE_URL"}
+    for name in ("worker", "api"):
+        assert _env(services[name])["CSPR_ENVIRONMENT"] == "production"
+    urls = {_env(services[name])["CSPR_DATABASE_URL"] for name in ("migrate", "worker", "api")}
+    assert len(urls) == 1
+    assert urls.pop().startswith("postgresql+asyncpg://cspr:${POSTGRES_PASSWORD:?")
+
+
+def test_secrets_come_only_from_the_environment_and_are_required() -> None:
+    referenced = {m["name"] for m in _variables()}
+    assert referenced >= SECRETS
+    for match in _variables():
+        if match["name"] in SECRETS:
+            assert match["rest"].startswith(":?"), f"{match[0]}: no default for a secret"
+            assert match["rest"][2:], f"{match[0]}: say what to set"
+    for name, service in _services().items():
+        for key, value in _env(service).items():
+            if SECRET_NAME.search(key):
+                assert REQUIRED.match(value), f"{name}: {key} must be ${{VAR:?message}}"
+
+
+def test_the_env_example_documents_every_variable_and_holds_no_secret() -> None:
+    defined: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            defined[key] = value
+    referenced = {m["name"] for m in _variables()}
+    assert set(defined) == referenced
+    for name in SECRETS:
+        assert defined[name] == "", f"{name} has a value in {ENV_EXAMPLE.name}"
+    # Where compose has a default, the example shows the same one.
+    for match in _variables():
+        if match["rest"].startswith(":-") and match["rest"][2:]:
+            assert defined[match["name"]] == match["rest"][2:], match["name"]
+
+
+def test_the_registered_search_attributes_are_the_workflows_ones() -> None:
+    register = _services()["temporal-register"]
+    env = _env(register)
+    registered = dict(item.split("=", 1) for item in env["SEARCH_ATTRIBUTES"].split())
+    # The CLI's type names: KEYWORD_LIST -> KeywordList, DATETIME -> Datetime, ...
+    expected = {
+        key.name: "".join(p.capitalize() for p in key.indexed_value_type.name.split("_"))
+        for key in search_attributes.ALL
+    }
+    assert registered == expected
+    assert env["TEMPORAL_ADDRESS"] == _env(_services()["api"])["CSPR_TEMPORAL_ADDRESS"]
+    assert register["entrypoint"] == ["sh", "/deploy/register-search-attributes.sh"]
+
+
+def test_ports_and_addresses_agree_with_the_settings() -> None:
+    services = _services()
+    api_port = _setting_default("api_port")
+    temporal_port = _port(_setting_default("temporal_address"))
+    assert _container_ports(services["api"]) == {api_port}
+    assert f"http://localhost:{api_port}/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert _container_ports(services["temporal"]) == {temporal_port}
+    assert _container_ports(services["temporal-ui"]) == {8080}
+    for name in ("worker", "api"):
+        assert _env(services[name])["CSPR_TEMPORAL_ADDRESS"] == f"temporal:{temporal_port}"
+        assert _env(services[name])["CSPR_TEMPORAL_NAMESPACE"] == (
+            f"${{CSPR_TEMPORAL_NAMESPACE:-{_setting_default('temporal_namespace')}}}")
+    ui = _env(services["temporal-ui"])
+    assert ui["TEMPORAL_ADDRESS"] == f"temporal:{temporal_port}"
+    assert ui["TEMPORAL_CODEC_ENDPOINT"].endswith(f"http://localhost:{api_port}/v1/codec}}")
+    assert _dockerfile().cmd[-2:] == ["--port", str(api_port)]
+
+
+def test_bind_mounts_are_files_of_this_repository() -> None:
+    for name, service in _services().items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).is_file(), f"{name}: {source} does not exist"
+
+
+# --- The Dockerfile ---------------------------------------------------------------------------
+
+
+@dataclass
+class Dockerfile:
+    instructions: list[tuple[str, str]]
+
+    def args(self, keyword: str) -> list[str]:
+        return [args for k, args in self.instructions if k == keyword]
+
+    @property
+    def copied(self) -> set[str]:
+        """The sources of every COPY, without trailing slashes."""
+        sources: set[str] = set()
+        for args in self.args("COPY"):
+            words = [w for w in shlex.split(args) if not w.startswith("--")]
+            sources |= {w.rstrip("/") for w in words[:-1]}
+        return sources
+
+    @property
+    def cmd(self) -> list[str]:
+        (args,) = self.args("CMD")
+        command = json.loads(args)
+        assert isinstance(command, list)
+        return [str(word) for word in command]
+
+
+def _dockerfile() -> Dockerfile:
+    lines: list[str] = []
+    pending = ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        lines.append(pending + line)
+        pending = ""
+    instructions = []
+    for line in lines:
+        keyword, _, args = line.partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+    return Dockerfile(instructions)
+
+
+def test_the_base_image_is_pinned_to_the_projects_python() -> None:
+    (base,) = _dockerfile().args("FROM")
+    match = re.fullmatch(r"python:(\d+)\.(\d+)\.(\d+)-slim-[a-z]+", base)
+    assert match, f"FROM {base}: pin an exact python:X.Y.Z-slim-<debian> tag"
+    assert f"{match[1]}.{match[2]}" == _pyproject()["tool"]["mypy"]["python_version"]
+
+
+def test_the_image_holds_every_package_and_runs_as_another_user() -> None:
+    dockerfile = _dockerfile()
+    setuptools = _pyproject()["tool"]["setuptools"]
+    needed = {*setuptools["packages"], *(f"{m}.py" for m in setuptools["py-modules"]),
+              "alembic.ini", "store", "pyproject.toml", "deploy/worker_healthcheck.py"}
+    assert needed <= dockerfile.copied, f"not copied: {sorted(needed - dockerfile.copied)}"
+    (user,) = dockerfile.args("USER")
+    assert not user.startswith(("root", "0")), user
+    installs = [a for a in dockerfile.args("RUN") if "pip install" in a]
+    assert installs
+    assert not any("[dev]" in a or "-e " in a for a in installs), "no dev extras, no editable"
+    assert dockerfile.cmd == ["uvicorn", "api.app:create_app", "--factory",
+                              "--host", "0.0.0.0", "--port", "8000"]
+
+
+def test_the_build_context_lets_in_exactly_what_is_copied() -> None:
+    patterns = [p for p in (ROOT / ".dockerignore").read_text().splitlines()
+                if p and not p.startswith("#")]
+    assert patterns[0] == "*", "an allowlist: ignore everything, then let in what is copied"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert allowed == _dockerfile().copied
+
+
+def test_the_worker_runs_the_same_image_and_the_health_check_it_copies() -> None:
+    services = _services()
+    assert services["worker"]["command"] == ["python", "worker.py"]
+    assert services["worker"]["healthcheck"]["test"] == [
+        "CMD", "python", str(WORKER_HEALTHCHECK.relative_to(ROOT))]
+    assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
+    assert "command" not in services["api"], "the image's CMD runs the API"
+
+
+# --- With a Compose CLI, when there is one ----------------------------------------------------
+
+
+def _compose_cli() -> list[str] | None:
+    """`docker compose` (the plugin) or a `docker-compose` of v2 or later; None without one."""
+    candidates: list[list[str]] = []
+    if shutil.which("docker"):
+        candidates.append(["docker", "compose"])
+    if shutil.which("docker-compose"):
+        candidates.append(["docker-compose"])
+    for cli in candidates:
+        result = subprocess.run([*cli, "version", "--short"], capture_output=True, text=True,
+                                check=False)
+        major = result.stdout.strip().lstrip("v").split(".")[0]
+        if result.returncode == 0 and major.isdigit() and int(major) >= 2:
+            return cli
+    return None
+
+
+def _without_cspr(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of this process, without a developer's own settings."""
+    return {k: v for k, v in env.items()
+            if not k.startswith("CSPR_") and k not in SECRETS and not k.startswith("COMPOSE_")}
+
+
+def test_compose_accepts_the_file_and_refuses_to_start_without_secrets(tmp_path: Path) -> None:
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no Compose v2+ CLI installed (docker compose plugin or docker-compose)")
+    # --env-file to an empty file: a developer's own .env does not hide a missing secret.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    command = [*cli, "--file", str(COMPOSE_FILE), "--env-file", str(empty), "config", "--quiet"]
+    base = _without_cspr(os.environ)
+    refused = subprocess.run(command, env=base, capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    for name in SECRETS:
+        assert name in refused.stderr
+    values = {"POSTGRES_PASSWORD": "p", "TEMPORAL_DB_PASSWORD": "t",
+              "CSPR_ENCRYPTION_KEYS": "prod-1:k", "CSPR_JWT_AUDIENCE": "cspr",
+              "CSPR_JWT_ISSUER": "https://idp.example"}
+    accepted = subprocess.run(command, env={**base, **values}, capture_output=True, text=True,
+                              check=False)
+    assert accepted.returncode == 0, accepted.stderr
+
+
+# --- The scripts, against the Temporal dev server ---------------------------------------------
+
+
+async def _run(*command: str, env: Mapping[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *command, env=dict(env), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_registering_search_attributes_twice_is_fine_and_a_type_clash_is_not(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    namespace = f"compose-{uuid.uuid4().hex[:8]}"
+    await dev_env.client.workflow_service.register_namespace(RegisterNamespaceRequest(
+        namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
+    compose_env = _env(_services()["temporal-register"])
+    env = {
+        **_without_cspr(os.environ),
+        "PATH": f"{Path(temporal_cli()).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": namespace,
+        "SEARCH_ATTRIBUTES": compose_env["SEARCH_ATTRIBUTES"],
+    }
+    for _ in range(2):
+        code, output = await _run("sh", str(REGISTER_SCRIPT), env=env)
+        assert code == 0, output
+    clash = {**env, "SEARCH_ATTRIBUTES": "CsprCaseId=Bool"}
+    code, output = await _run("sh", str(REGISTER_SCRIPT), env=clash)
+    assert code != 0, output
+    assert "CsprCaseId" in output
+
+
+async def test_the_worker_health_check_sees_this_hosts_worker_polling(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    env = {
+        **_without_cspr(os.environ),
+        "PYTHONPATH": str(ROOT),  # as the Dockerfile sets it
+        "CSPR_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "CSPR_TEMPORAL_NAMESPACE": dev_env.client.namespace,
+        "CSPR_TASK_QUEUE": dev_worker.task_queue,
+        "CSPR_ENCRYPTION_KEYS": new_key_setting("test-1"),
+    }
+    command = (sys.executable, str(WORKER_HEALTHCHECK))
+    for _ in range(20):  # the worker's first poll may not have reached the server yet
+        code, output = await _run(*command, env=env)
+        if code == 0:
+            break
+        await asyncio.sleep(0.5)
+    assert code == 0, output
+    idle = {**env, "CSPR_TASK_QUEUE": f"nobody-{uuid.uuid4()}"}
+    code, output = await _run(*command, env=idle)
+    assert code == 1
+    assert "no worker of this container polls" in output
+
+
+def test_the_register_script_takes_already_exists_as_done_and_stops_on_other_errors(
+    tmp_path: Path,
+) -> None:
+    """Servers answer an attribute registered twice with success or with "already exists",
+    depending on their version: both are done; anything else is a failure."""
+    cli = tmp_path / "temporal"
+    cli.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        '  *"search-attribute list"*) exit 0 ;;\n'
+        '  *CsprCaseId*) echo "Error: Search attribute CsprCaseId already exists." >&2 ;;\n'
+        '  *) echo "Error: connection refused" >&2 ;;\n'
+        "esac\n"
+        "exit 1\n"
+    )
+    cli.chmod(0o755)
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}",
+           "TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "default"}
+
+    def register(attributes: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(REGISTER_SCRIPT)], capture_output=True, text=True,
+                              env={**env, "SEARCH_ATTRIBUTES": attributes}, check=False)
+
+    done = register("CsprCaseId=Keyword")
+    assert done.returncode == 0, done.stderr
+    assert "already registered" in done.stdout
+    failed = register("CsprCaseId=Keyword CsprStage=Keyword")
+    assert failed.returncode == 1
+    assert "connection refused" in failed.stderr
