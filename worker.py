@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -33,6 +34,8 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=[calendar_activities.compute_due_dates, record_case_event,
                     store_activities.project_case],
+        # On shutdown, running activities get this long to finish before they are cancelled.
+        graceful_shutdown_timeout=timedelta(seconds=30),
     )
 
 

@@ -8,16 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, Field, PrivateAttr, computed_field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    computed_field,
+)
 
 from domain.calendar import latest_london_date
 from domain.decisions import (
     Actor,
     AgencyReport,
     AgencyRequests,
+    Decision,
+    DecisionMessage,
     DspDecision,
     InformPartners,
     PanelDecision,
@@ -196,6 +205,26 @@ class Alert(BaseModel):
     deadline: DeadlineState
 
 
+_AFTER_SUBMISSION = (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW)
+# The stages at which each step may be recorded (Flowcharts 1 and 2).
+OPEN_AT: dict[Step, tuple[Stage, ...]] = {
+    Step.INFORM_PARTNERS: (Stage.NOTIFIED,),
+    Step.SSL_RECOMMENDATION: (Stage.SSL_RECOMMENDATION,),
+    Step.DSP_DECISION: (Stage.DSP_DECISION, Stage.DIFFERENCE_OF_OPINION),
+    Step.PANEL_NOTIFICATION: (Stage.RAPID_REVIEW,),
+    Step.AGENCY_REQUESTS: (Stage.RAPID_REVIEW,),
+    # A late report is still taken after the submission, or the gap stays overdue for good.
+    Step.AGENCY_REPORTS: _AFTER_SUBMISSION,
+    Step.RAPID_REVIEW_MEETING: (Stage.RAPID_REVIEW,),
+    Step.RAPID_REVIEW_REPORT: (Stage.RAPID_REVIEW,),
+    Step.RAPID_REVIEW_SIGNOFF: (Stage.RAPID_REVIEW,),
+    Step.WELLBEING_SESSIONS: _AFTER_SUBMISSION,
+    Step.RAPID_REVIEW_SUBMISSION: (Stage.RAPID_REVIEW,),
+    Step.PANEL_RESPONSE: (Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW),
+}
+# A partner's clock may run a little ahead of Temporal's: "now" from them is not the future.
+CLOCK_SKEW = timedelta(minutes=5)
+
 _RAPID_REVIEW_STEPS = (
     Step.PANEL_NOTIFICATION, Step.AGENCY_REQUESTS, Step.AGENCY_REPORTS,
     Step.RAPID_REVIEW_MEETING, Step.RAPID_REVIEW_REPORT, Step.RAPID_REVIEW_SIGNOFF,
@@ -334,31 +363,22 @@ class CaseState(BaseModel):
         # Dates are checked against clock R, known once the case has opened (milliseconds).
         require(Clock.RECEIVED in self.clock_dates, "the case is still opening; try again")
         self._check_dates(record, now)
-        if step is not Step.DSP_DECISION and step is not Step.PANEL_RESPONSE:
+        if step is not Step.DSP_DECISION:
             require(state.completion is None and not state.not_required, "already recorded")
 
+        require(stage in OPEN_AT[step], f"not open at stage {stage}")
+
         match record:
-            case InformPartners():
-                require(stage is Stage.NOTIFIED, f"not open at stage {stage}")
-            case SslRecommendation():
-                require(stage is Stage.SSL_RECOMMENDATION, f"not open at stage {stage}")
-            case DspDecision(partner=partner):
-                if stage is Stage.DSP_DECISION:
-                    require(state.part(partner.value) is None,
-                            f"already recorded for {partner.value}")
-                else:
-                    # Panel guidance 2.4: partners who disagree settle it and record again.
-                    require(stage is Stage.DIFFERENCE_OF_OPINION, f"not open at stage {stage}")
+            case DspDecision(partner=partner) if stage is Stage.DSP_DECISION:
+                # At DIFFERENCE_OF_OPINION a partner records again (Panel guidance 2.4).
+                require(state.part(partner.value) is None,
+                        f"already recorded for {partner.value}")
             case PanelNotification(notified_at=notified_at):
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
-                if notified_at > now:
+                if notified_at > now + CLOCK_SKEW:
                     raise InvalidRecord("notified_at", "is in the future")
                 if notified_at < self.notification.received_at:
                     raise InvalidRecord("notified_at", "is before the notification was received")
-            case AgencyRequests():
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
             case AgencyReport(agency=agency):
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
                 require(self.step(Step.AGENCY_REQUESTS).completion is not None,
                         "no agency has been asked for a report yet")
                 key = _agency_key(state, agency)
@@ -366,32 +386,21 @@ class CaseState(BaseModel):
                     raise InvalidRecord("agency", "was not asked for a report in this case")
                 require(state.part(key) is None, "this agency's report is already recorded")
             case RapidReviewMeeting():
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
                 require(self.step(Step.AGENCY_REQUESTS).completion is not None,
                         "the agencies have not been asked for reports yet")
             case RapidReviewReport():
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
                 require(self.step(Step.RAPID_REVIEW_MEETING).completion is not None,
                         "the rapid review meeting is not recorded yet")
             case RapidReviewSignoff(partner=partner):
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
                 require(self.step(Step.RAPID_REVIEW_REPORT).completion is not None,
                         "the rapid review report is not recorded yet")
                 require(state.part(partner.value) is None,
                         f"already signed off by {partner.value}")
-            case WellbeingSessions():
-                require(stage in (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
-                                  Stage.LOCAL_REVIEW), f"not open at stage {stage}")
             case RapidReviewSubmission():
-                require(stage is Stage.RAPID_REVIEW, f"not open at stage {stage}")
                 require(self.step(Step.RAPID_REVIEW_SIGNOFF).completion is not None,
                         "the DSPs have not all signed the report off")
                 require(self.step(Step.PANEL_NOTIFICATION).completion is not None,
                         "the Panel has not been notified of the incident")
-            case PanelResponse():
-                require(stage in (Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW),
-                        f"not open at stage {stage}")
-                require(state.completion is None, "already recorded")
 
     def _check_dates(self, record: RecordBase, now: datetime) -> None:
         on = record.completed_on
@@ -517,7 +526,9 @@ class CaseState(BaseModel):
         """Tell the MARS team this may be a case they already have (same child and incident)."""
         self._event(now, EventKind.POSSIBLE_DUPLICATE, None, " ".join(case_ids))
 
-    def reject_signal(self, now: datetime, step: Step, reason: str, actor: Actor | None) -> None:
+    def reject_signal(
+        self, now: datetime, step: Step | None, reason: str, actor: Actor | None
+    ) -> None:
         with self._from(Channel.SIGNAL, actor):
             self._event(now, EventKind.SIGNAL_REJECTED, step, reason)
 
@@ -525,6 +536,18 @@ class CaseState(BaseModel):
         channel, actor = self._source
         self.events.append(CaseEvent(at=now, kind=kind, step=step, detail=detail,
                                      channel=channel, actor=actor))
+
+
+def parse_decision(message: DecisionMessage) -> Decision:
+    """Validate a message; InvalidRecord names the first bad field, never its value."""
+    try:
+        return Decision.model_validate(message.model_dump())
+    except ValidationError as e:
+        error = e.errors()[0]
+        # The location is ("record", <step>, field...) for a record: keep the field.
+        skip = {"record", str(message.record.get("step"))}
+        field = ".".join(str(p) for p in error["loc"] if p not in skip) or "record"
+        raise InvalidRecord(field, str(error["msg"])) from None
 
 
 def _agency_key(state: StepState, agency: str) -> str | None:

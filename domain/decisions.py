@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -171,9 +171,23 @@ class Actor(BaseModel):
 
 
 class Decision(BaseModel):
-    """The message a workflow update or signal carries: one step's record, and who made it."""
+    """One step's record, and who made it: a message once it has been validated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     record: StepRecord
     actor: Actor | None = None
+
+
+class DecisionMessage(BaseModel):
+    """What an update or signal carries, before validation.
+
+    Deliberately loose: the workflow validates it against `Decision` itself, so a malformed
+    message is refused by name (and never logged with its content), and rules made stricter
+    later never stop an old history's messages from decoding on replay.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    record: dict[str, Any] = Field(default_factory=dict)
+    actor: dict[str, Any] | None = None

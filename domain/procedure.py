@@ -112,10 +112,10 @@ NL_CSPR_2025_06 = Procedure(
                  "recommendations and the decision on a review", (Deadline(_D, 6, _L),)),
         StepSpec(Step.RAPID_REVIEW_REPORT, "Rapid review report", "chair of the rapid review",
                  "Rapid Review Report", (Deadline(_D, 11, _L),)),
-        # No target of its own: the DSPs must sign the report off before it is submitted.
+        # No target of its own in Flowchart 2: the DSPs sign the report off between the
+        # report (D+11) and the submission (D+15), which cannot go before they have.
         StepSpec(Step.RAPID_REVIEW_SIGNOFF, "DSP sign-off of the report", "DSPs",
-                 "signatures on the Rapid Review Report", (Deadline(_D, 15, _L),),
-                 Parties.EACH_PARTNER),
+                 "signatures on the Rapid Review Report", (), Parties.EACH_PARTNER),
         StepSpec(Step.WELLBEING_SESSIONS, "Reflective wellbeing sessions (where relevant)",
                  "MARS team", "sessions held or not relevant", (Deadline(_D, 14, _L),)),
         StepSpec(Step.RAPID_REVIEW_SUBMISSION, "Rapid review submitted to the Panel",

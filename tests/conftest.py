@@ -47,6 +47,19 @@ def as_role(role: str, org: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, org)}"}
 
 
+async def register_search_attributes(client: Client) -> None:
+    """Register first: an unknown search attribute makes a workflow task retry forever."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+                for key in sa.ALL
+            },
+        )
+    )
+
+
 @pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of the test's own: its clock is not shared with other tests, and
@@ -54,16 +67,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(), data_converter=CONVERTER
     )
-    # Register first: an unknown search attribute makes a workflow task retry forever.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-                for key in sa.ALL
-            },
-        )
-    )
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 

@@ -53,6 +53,8 @@ _R, _D, _P = Clock.RECEIVED, Clock.RAPID_REVIEW_DECISION, Clock.PANEL_NOTIFIED
         (Step.AGENCY_REPORTS, (Deadline(_D, 5, _L),)),
         (Step.RAPID_REVIEW_MEETING, (Deadline(_D, 6, _L),)),
         (Step.RAPID_REVIEW_REPORT, (Deadline(_D, 11, _L),)),
+        # No target of its own in Flowchart 2: it gates the submission instead.
+        (Step.RAPID_REVIEW_SIGNOFF, ()),
         (Step.WELLBEING_SESSIONS, (Deadline(_D, 14, _L),)),
         (Step.RAPID_REVIEW_SUBMISSION, (Deadline(_D, 15, _L), Deadline(_P, 15, _S))),
         (Step.PANEL_RESPONSE, ()),
@@ -134,8 +136,6 @@ def test_clock_d_given_as_a_date_across_easter_2025() -> None:
          utc(2025, 4, 28, 8)),
         # Mon 5 May is the early May bank holiday: the reminder goes on Tue 6 May.
         (Step.RAPID_REVIEW_REPORT, date(2025, 5, 7), utc(2025, 5, 7, 23), utc(2025, 5, 6, 8)),
-        (Step.RAPID_REVIEW_SIGNOFF, date(2025, 5, 13), utc(2025, 5, 13, 23),
-         utc(2025, 5, 12, 8)),
         (Step.WELLBEING_SESSIONS, date(2025, 5, 12), utc(2025, 5, 12, 23), utc(2025, 5, 9, 8)),
         # Clock D only: the submission's P+15 statutory deadline is not computed here.
         (Step.RAPID_REVIEW_SUBMISSION, date(2025, 5, 13), utc(2025, 5, 13, 23),

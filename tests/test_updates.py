@@ -13,7 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.case import CaseState, Stage, StepStatus
+from domain.case import CaseState, EventKind, Stage, StepStatus
+from domain.decisions import DecisionMessage
 from domain.procedure import Step
 from tests.factories import CHILD_REFERENCE, decision, start_case
 from workflows import search_attributes as sa
@@ -127,3 +128,30 @@ async def test_operations_find_cases_by_stage_and_overdue(
     assert CHILD_REFERENCE not in str(description.raw_description)
     for h in (h1, h2):
         await h.terminate("test over")
+
+
+async def test_a_malformed_message_is_refused_by_field_name_only(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
+                              datetime.now(UTC))
+    await opened(handle)
+    secret = "Child JOHN SMITH age 3"
+    bad = DecisionMessage(record={"step": "inform_partners", "note": secret})
+    await handle.signal("record", bad)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("record", bad, result_type=CaseState)
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "InvalidRecord"
+    assert refused.value.cause.details[0]["field"] == "note"
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update("record", DecisionMessage(record={"step": "no_such_step"}),
+                                    result_type=CaseState)
+
+    case = await handle.query(SeriousIncidentWorkflow.case)
+    rejected = [e for e in case.events if e.kind is EventKind.SIGNAL_REJECTED]
+    assert [(e.step, e.detail.split(":")[0]) for e in rejected] == [
+        (Step.INFORM_PARTNERS, "note")]
+    assert secret not in case.model_dump_json()
+    assert case.stage is Stage.NOTIFIED
+    await handle.terminate("test over")

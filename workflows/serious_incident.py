@@ -23,8 +23,9 @@ with workflow.unsafe.imports_passed_through():
         InvalidRecord,
         Outcome,
         StepNotOpen,
+        parse_decision,
     )
-    from domain.decisions import Decision
+    from domain.decisions import Decision, DecisionMessage
     from domain.notification import Notification
     from domain.procedure import Clock, Step, procedure
     from workflows import search_attributes as sa
@@ -98,15 +99,15 @@ class SeriousIncidentWorkflow:
         return self._open
 
     @workflow.update(name="record")
-    async def record(self, decision: Decision) -> CaseState:
+    async def record(self, message: DecisionMessage) -> CaseState:
         """Record one step's decision; rejected before it enters history if not open or invalid."""
-        await self._record(decision, Channel.API)
+        await self._record(parse_decision(message), Channel.API)
         return self._case
 
     @record.validator
-    def _validate_record(self, decision: Decision) -> None:
+    def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._case.check(decision.record, workflow.now())
+            self._case.check(parse_decision(message).record, workflow.now())
         except StepNotOpen as e:
             raise ApplicationError(
                 str(e), {"step": e.step, "reason": e.reason}, type="StepNotOpen",
@@ -119,15 +120,19 @@ class SeriousIncidentWorkflow:
             ) from None
 
     @workflow.signal(name="record")
-    async def record_signal(self, decision: Decision) -> None:
-        """The same decision from a partner system or an operator; a bad one is logged, not kept."""
-        await workflow.wait_condition(self._opened)
+    async def record_signal(self, message: DecisionMessage) -> None:
+        """The same decision from a partner system or an operator; a bad one is noted, not kept."""
+        if not self._opened():
+            await workflow.wait_condition(self._opened)
         try:
+            decision = parse_decision(message)
             self._case.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
+            # The reason names the step or field only: a message's content may be personal.
             workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, e)
-            self._case.reject_signal(workflow.now(), Step(decision.record.step), str(e),
-                                     decision.actor)
+            step = message.record.get("step")
+            self._case.reject_signal(workflow.now(), Step(step) if step in set(Step) else None,
+                                     str(e), None)
             self._changed = True
             return
         await self._record(decision, Channel.SIGNAL)

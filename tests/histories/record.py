@@ -19,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,7 +26,7 @@ from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState
 from infra.binaries import temporal_cli, temporal_test_server
 from store.db import Sessionmaker, make_sessionmaker
-from tests.conftest import CONVERTER
+from tests.conftest import CONVERTER, register_search_attributes
 from tests.database import drop, test_database
 from tests.factories import decision, start_case
 from tests.scenarios import rapid_review_to_submission
@@ -128,15 +126,14 @@ async def record(
 
 
 async def main(tag: str) -> None:
+    if any(HERE.glob(f"*.{tag}.json")):
+        raise SystemExit(f"histories tagged {tag} exist: they guard old code; choose a new tag")
     with tempfile.TemporaryDirectory() as tmp:
         engine, schema, url = await test_database(Path(tmp))
         sessions = make_sessionmaker(engine)
         ts = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=temporal_test_server(), data_converter=CONVERTER)
-        await ts.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-            namespace=ts.client.namespace,
-            search_attributes={k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
-                               for k in sa.ALL}))
+        await register_search_attributes(ts.client)
         async with ts:
             await record(ts, TIME_SKIPPING, sessions, tag)
         async with await WorkflowEnvironment.start_local(
