@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, cast
 
@@ -67,7 +67,7 @@ class TokenVerifier:
     audience: str
     issuer: str
     algorithms: tuple[str, ...]
-    key: str | None = None
+    key: str | None = field(default=None, repr=False)  # the shared secret, or a public key
     jwks: jwt.PyJWKClient | None = None
 
     @classmethod

@@ -71,6 +71,11 @@ def refused(token: str, verifier: TokenVerifier = VERIFIER) -> str:
 
 # Tokens.
 
+def test_the_verifier_never_shows_its_secret() -> None:
+    assert TEST_JWT_SECRET not in repr(VERIFIER)
+    assert TEST_JWT_SECRET not in repr(settings())
+
+
 def test_a_good_token_gives_its_principal() -> None:
     assert verify_token(signed(), VERIFIER) == Principal("dsp-1@health.test", Role.DSP, "health")
     issued = issue_token(TEST_JWT_SECRET, role=Role.MARS_TEAM, subject="coordinator-1")
