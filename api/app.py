@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenVerifier
-from api.routes import calendar, cases, health, notifications
+from api.routes import calendar, cases, health, notifications, reports
 from infra.settings import Settings
 from infra.temporal import connect
+from store.db import Sessionmaker, make_engine, make_sessionmaker
 
 
-def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
-    """Build the app; tests pass their own settings and Temporal client."""
+def create_app(
+    settings: Settings | None = None, client: Client | None = None,
+    sessions: Sessionmaker | None = None,
+) -> FastAPI:
+    """Build the app; tests pass their own settings, Temporal client and case store."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -26,7 +32,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         app.state.token_verifier = TokenVerifier.from_settings(s)
         # Lazy: the API starts and answers /readyz with 503 while Temporal is down.
         app.state.temporal = client or await connect(s, lazy=True)
+        engine = make_engine(s.database_url) if sessions is None else None
+        app.state.sessions = sessions or make_sessionmaker(cast(AsyncEngine, engine))
         yield
+        if engine is not None:
+            await engine.dispose()
 
     app = FastAPI(
         title="cspr",
@@ -36,6 +46,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         responses={422: {"model": errors.Problem, "description": "Invalid content"}},
     )
     errors.install(app)
-    for module in (health, notifications, cases, calendar):
+    for module in (health, notifications, reports, cases, calendar):
         app.include_router(module.router)
     return app
+

@@ -6,17 +6,24 @@ the request body (a child's data) is echoed back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -64,6 +71,12 @@ def unavailable(what: str) -> ApiError:
                     headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
+def not_answered() -> ApiError:
+    return ApiError(503, "Service unavailable",
+                    "the case did not answer in time; check it before trying again",
+                    headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
 def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None:
     """Map a Temporal client error to the API's error, or None if it is not one we know."""
     if isinstance(exc, WorkflowAlreadyStartedError):
@@ -76,6 +89,8 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
                             [FieldError(field="step", reason=str(details.get("reason", "")))])
         if cause.type == "InvalidRecord":
             return invalid(str(details.get("field", "")), str(details.get("reason", "")))
+    if isinstance(exc, (WorkflowUpdateRPCTimeoutOrCancelledError, RPCTimeoutOrCancelledError)):
+        return not_answered()
     if isinstance(exc, WorkflowQueryFailedError):
         return ApiError(503, "Case not readable", "the case could not be read; try again",
                         headers={"Retry-After": RETRY_AFTER_SECONDS})
@@ -104,13 +119,21 @@ def from_validation(exc: ValidationError) -> ApiError:
     return field_errors(exc.errors())
 
 
+# A call Temporal has not answered by then (no worker, a stuck activity) gets a 503 rather than
+# holding the partner system's connection open; an update sent may still be applied later.
+TEMPORAL_TIMEOUT = 15.0
+
+
 @asynccontextmanager
 async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
-    """Turn what the Temporal client raises into the API's errors."""
+    """Turn what the Temporal client raises into the API's errors. Wrap client calls only."""
     try:
-        yield
+        async with asyncio.timeout(TEMPORAL_TIMEOUT):
+            yield
     except ApiError:
         raise
+    except TimeoutError:
+        raise not_answered() from None
     except RuntimeError:
         # The SDK's core raises RuntimeError when a (lazy) client cannot connect at all.
         raise unavailable("Temporal") from None
@@ -119,6 +142,16 @@ async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
         if mapped is None:
             raise
         raise mapped from None
+
+
+@asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """The case store unreachable is 503, like Temporal; nothing of the query is shown."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, OSError) as e:
+        logger.warning("case store unreachable: %s", type(e).__name__)
+        raise unavailable("The case store") from None
 
 
 def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -141,12 +174,19 @@ def install(app: FastAPI) -> None:
         return _response(Problem(title=str(exc.detail), status=exc.status_code),
                          dict(exc.headers) if exc.headers else None)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        mapped = from_temporal(exc)
-        if mapped is not None:
-            return _response(mapped.problem, mapped.headers)
-        # The type only: a message could carry a child's data.
-        logger.error("unexpected error %s", type(exc).__name__)
-        return _response(Problem(title="Internal error", status=500,
-                                 detail="the request failed; it has been logged"))
+    @app.middleware("http")
+    async def _unexpected(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # A middleware, not an exception handler: Starlette re-raises after a handler for
+        # Exception, and the server would then log the message, which may hold a child's data.
+        try:
+            return await call_next(request)
+        except Exception as exc:
+            mapped = from_temporal(exc)
+            if mapped is not None:
+                return _response(mapped.problem, mapped.headers)
+            logger.error("unexpected error %s on %s %s", type(exc).__name__, request.method,
+                         request.url.path)
+            return _response(Problem(title="Internal error", status=500,
+                                     detail="the request failed; it has been logged"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -11,6 +11,8 @@ from domain.case import CaseState, Outcome, Stage, StepState, StepStatus
 from domain.notification import Child, Incident, Name, Notification
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 
+# No case of this service was received before the statutory scheme it runs existed.
+EARLIEST_RECEIPT = datetime(2000, 1, 1, tzinfo=UTC)
 CASE_ID_PATTERN = r"^CSPR-\d{4}-[A-Z0-9]{4,12}$"
 
 
@@ -25,7 +27,8 @@ class NotificationCreate(BaseModel):
     }]})
 
     received_at: AwareDatetime | None = Field(
-        None, description="When the MARS team received it; defaults to now, never in the future"
+        None, ge=EARLIEST_RECEIPT,
+        description="When the MARS team received it; defaults to now, never in the future",
     )
     case_id: str | None = Field(
         None, pattern=CASE_ID_PATTERN,
@@ -123,3 +126,53 @@ def _step(s: StepState, proc: Procedure) -> StepRead:
 
 class WorkingDay(BaseModel):
     date: date
+
+
+class CaseSummary(BaseModel):
+    """A case in a list, from the case store."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    case_id: str
+    kind: str
+    stage: Stage
+    outcome: Outcome | None
+    overdue: bool
+    next_deadline: datetime | None
+    received_at: datetime
+    possible_duplicate_of: list[str] = Field(
+        description="Other cases for the same child and incident date: likely duplicates")
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int = Field(description="How many cases match the filters in all")
+    limit: int
+    offset: int
+
+
+class AuditEventRead(BaseModel):
+    """One line of a case's audit trail: who did what, when, through which channel."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    sequence: int
+    at: datetime
+    kind: str
+    step: str | None
+    detail: str
+    channel: str
+    actor_subject: str | None
+    actor_role: str | None
+    actor_organisation: str | None
+
+
+class DeadlineItem(BaseModel):
+    """An open step falling due."""
+
+    case_id: str
+    stage: Stage
+    step: Step
+    due_date: date
+    statutory: bool
+    status: StepStatus

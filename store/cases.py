@@ -75,4 +75,4 @@ async def deadlines(
         .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
                CaseStep.due_date <= end, Case.stage != "closed")
         .order_by(CaseStep.due_date, CaseStep.case_id, CaseStep.step))
-    return [(step, stage) for step, stage in rows.tuples()]
+    return [(step, stage) for step, stage in rows]

@@ -108,11 +108,14 @@ async def dev_worker(
 
 
 @pytest.fixture(scope="session")
-async def api_app(dev_env: WorkflowEnvironment, dev_worker: Worker) -> AsyncIterator[FastAPI]:
-    """The real API on the real dev server, with a worker running the real workflows."""
+async def api_app(
+    dev_env: WorkflowEnvironment, dev_worker: Worker, sessions: Sessionmaker
+) -> AsyncIterator[FastAPI]:
+    """The real API on the real dev server and case store, with a worker running the real
+    workflows."""
     settings = Settings(encryption_keys=TEST_KEYS, task_queue=dev_worker.task_queue,
                         jwt_secret=TEST_JWT_SECRET)
-    app = create_app(settings, dev_env.client)
+    app = create_app(settings, dev_env.client, sessions)
     async with app.router.lifespan_context(app):
         yield app
 

@@ -8,14 +8,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+from api import errors
 from api.app import create_app
 from domain.decisions import RECORD_TYPES
 from infra.settings import Settings
 from infra.temporal import data_converter
-from tests.conftest import CODEC, TEST_JWT_SECRET, TEST_KEYS, as_role
+from store.db import Sessionmaker
+from tests.conftest import CODEC, TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
 
 REFERENCE = "NL-REF-API-5521"
 PARTNERS = ("local_authority", "health", "police")
@@ -289,3 +293,33 @@ async def test_openapi_documents_every_step(api: AsyncClient) -> None:
         assert {"200", "401", "403", "404", "409", "422"} <= set(operation["responses"])
         assert operation["description"]
         assert operation["security"] == [{"HTTPBearer": []}]
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/v1/calendar/working-days?start=9999-12-24&days=10", "start"),
+    ("/v1/calendar/working-days?start=0001-01-01&days=-1", "start"),
+])
+async def test_dates_out_of_range_are_422_not_500(api: AsyncClient, path: str,
+                                                  field: str) -> None:
+    assert_problem(await api.get(path), 422, field)
+
+
+async def test_an_ancient_receipt_is_422_not_500(api: AsyncClient) -> None:
+    response = await api.post("/v1/notifications", json=body(received_at="0001-01-01T00:00:00Z"))
+    assert_problem(response, 422, "received_at")
+
+
+async def test_no_worker_answering_is_503_not_a_hang(
+    api_app: FastAPI, dev_env: WorkflowEnvironment, sessions: Sessionmaker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(errors, "TEMPORAL_TIMEOUT", 1.0)
+    settings = Settings(encryption_keys=TEST_KEYS, jwt_secret=TEST_JWT_SECRET,
+                        task_queue=f"nobody-polls-{datetime.now(UTC).timestamp()}")
+    app = create_app(settings, dev_env.client, sessions)
+    async with app.router.lifespan_context(app), http_client(app, as_role("mars_team")) as http:
+        response = await http.post("/v1/notifications", json=body())
+    problem = assert_problem(response, 503)
+    assert "did not answer in time" in problem["detail"]
+    assert response.headers["retry-after"]
+    assert api_app is not None

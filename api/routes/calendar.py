@@ -24,7 +24,8 @@ _CALENDAR = WorkingDayCalendar()
                 f"skipped.\n\n{who_may(CALENDAR_ROLES)}",
 )
 async def working_days(
-    start: Annotated[date, Query(description="The date counted from (YYYY-MM-DD)")],
+    start: Annotated[date, Query(ge=date(1900, 1, 1), le=date(2199, 12, 31),
+                                 description="The date counted from (YYYY-MM-DD)")],
     days: Annotated[int, Query(ge=-366, le=366,
                                description="Working days after start; negative for before")],
 ) -> WorkingDay:

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
-from api.deps import TemporalClient, requires
+from api.deps import Session, Sessions, TemporalClient, requires
 from api.errors import ApiError, Problem, temporal_errors
+from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN, CaseRead
 from domain.case import CaseState
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
@@ -23,6 +25,7 @@ from domain.permissions import (
     recorders,
 )
 from domain.procedure import Step, procedure
+from store.cases import case_snapshot
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -45,11 +48,22 @@ def _read(case: CaseState) -> CaseRead:
     f"\n\n{who_may(READ_CASE_ROLES)} Agencies may not read a case for now (403): a case "
     "holds the partners' and the other agencies' records.",
 )
-async def get_case(case_id: CaseId, client: TemporalClient, _: Reader) -> CaseRead:
+async def get_case(
+    case_id: CaseId, client: TemporalClient, session: Session, _: Reader
+) -> CaseRead:
     """One case, for the roles in `READ_CASE_ROLES`."""
     handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
-    async with temporal_errors(case_id):
-        case = await handle.query(SeriousIncidentWorkflow.case)
+    try:
+        async with temporal_errors(case_id):
+            case = await handle.query(SeriousIncidentWorkflow.case)
+    except ApiError as e:
+        # Temporal keeps a closed case for days; the case store keeps it for years.
+        if e.problem.status != 404:
+            raise
+        snapshot = await case_snapshot(session, case_id)
+        if snapshot is None:
+            raise
+        case = CaseState.model_validate(snapshot)
     return _read(case)
 
 
@@ -81,17 +95,23 @@ async def _missing_or_closed(client: TemporalClient, case_id: str) -> ApiError:
     return ApiError(409, "Step not open", f"{case_id}: the case is closed")
 
 
-def _route(record_type: type[RecordBase], step: Step) -> Callable[..., Awaitable[CaseRead]]:
-    async def record(case_id: CaseId, body: Any, client: TemporalClient,
-                     principal: Any) -> CaseRead:
-        return await _record(client, case_id, body, principal)
+def _route(
+    record_type: type[RecordBase], step: Step
+) -> Callable[..., Awaitable[CaseRead | JSONResponse]]:
+    async def record(case_id: CaseId, body: Any, client: TemporalClient, sessions: Sessions,
+                     principal: Any, key: IdempotencyKey = None) -> CaseRead | JSONResponse:
+        return await once(
+            sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
+            body.model_dump(mode="json"), 200,
+            lambda: _record(client, case_id, body, principal))
 
     def may_record(role: Role) -> bool:
         return can_record_step(role, step)
 
     recorder = Annotated[Principal, Depends(requires(may_record, f"record {step.value}"))]
     record.__annotations__ = {"case_id": CaseId, "body": record_type, "client": TemporalClient,
-                              "principal": recorder, "return": CaseRead}
+                              "sessions": Sessions, "principal": recorder,
+                              "key": IdempotencyKey, "return": CaseRead | JSONResponse}
     return record
 
 

@@ -1,0 +1,81 @@
+"""Lists from the case store: cases by stage and deadline, a case's audit trail, the week's
+deadlines. The store is the permanent record, so these answer for closed cases too."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth import AUTH_RESPONSES, Principal, who_may
+from api.deps import Session, requires
+from api.errors import Problem, invalid, not_found
+from api.routes.cases import CaseId
+from api.schemas import AuditEventRead, CasePage, CaseSummary, DeadlineItem
+from domain.case import Stage, StepStatus
+from domain.permissions import READ_CASE_ROLES, can_read_case
+from domain.procedure import Step
+from store import cases as store
+from store.models import Case
+
+router = APIRouter(prefix="/v1", tags=["case store"])
+Reader = Annotated[Principal, Depends(requires(can_read_case, "read cases"))]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    503: {"model": Problem, "description": "The case store cannot be reached"},
+}
+_ROLES = who_may(READ_CASE_ROLES)
+
+
+@router.get("/cases", response_model=CasePage, responses=_ERRORS,
+            description=f"Cases, newest first, filtered by every parameter given.\n\n{_ROLES}")
+async def list_cases(
+    session: Session, _: Reader,
+    stage: Stage | None = None,
+    overdue: Annotated[bool | None, Query(description="Only cases with (or without) an "
+                                                      "overdue step")] = None,
+    kind: Annotated[str | None, Query(examples=["serious_incident"])] = None,
+    due_before: Annotated[date | None, Query(description="With an open step due on or "
+                                                         "before this date")] = None,
+    due_after: Annotated[date | None, Query(description="With an open step due on or "
+                                                        "after this date")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
+    """Cases from the case store, with filters and pagination."""
+    rows, total = await store.list_cases(
+        session, stage=stage.value if stage else None, overdue=overdue, kind=kind,
+        due_before=due_before, due_after=due_after, limit=limit, offset=offset)
+    return CasePage(items=[CaseSummary.model_validate(r) for r in rows], total=total,
+                    limit=limit, offset=offset)
+
+
+@router.get("/cases/{case_id}/events", response_model=list[AuditEventRead],
+            responses={**_ERRORS, 404: {"model": Problem, "description": "No such case"}},
+            description=f"The case's audit trail, oldest first.\n\n{_ROLES}")
+async def case_events(case_id: CaseId, session: Session, _: Reader) -> list[AuditEventRead]:
+    """Who did what to the case, when, and through which channel (API, signal or timer)."""
+    if await session.get(Case, case_id) is None:
+        raise not_found(case_id)
+    return [AuditEventRead.model_validate(e) for e in await store.case_events(session, case_id)]
+
+
+@router.get("/deadlines", response_model=list[DeadlineItem], responses=_ERRORS,
+            description=f"Open steps falling due between two dates, soonest first: the MARS "
+                        f"team's week.\n\n{_ROLES}")
+async def deadlines(
+    session: Session, _: Reader,
+    from_: Annotated[date, Query(alias="from", description="First due date (YYYY-MM-DD)")],
+    to: Annotated[date, Query(description="Last due date (YYYY-MM-DD)")],
+) -> list[DeadlineItem]:
+    """The steps falling due from `from` to `to`."""
+    if to < from_:
+        raise invalid("to", "is before from")
+    if (to - from_).days > 366:
+        raise invalid("to", "is more than a year after from")
+    return [
+        DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step),
+                     due_date=s.due_date, statutory=s.statutory, status=StepStatus(s.status))
+        for s, stage in await store.deadlines(session, from_, to) if s.due_date is not None
+    ]
