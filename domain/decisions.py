@@ -15,6 +15,11 @@ from domain.notification import Name, Reference, Text
 from domain.procedure import Partner
 
 
+def _example(**fields: Any) -> ConfigDict:
+    """A record's example body for the OpenAPI document."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})
+
+
 class RecordBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,6 +38,12 @@ class InformPartners(RecordBase):
 class SslRecommendation(RecordBase):
     """Doc 4 Part A: the SSLs' recommendation to the partners."""
 
+    model_config = _example(
+        criteria_met=True,
+        recommend_panel_notification=True,
+        rationale="Unexplained injuries; two agencies involved",
+    )
+
     step: Literal["ssl_recommendation"] = "ssl_recommendation"
     criteria_met: bool
     recommend_panel_notification: bool
@@ -42,6 +53,8 @@ class SslRecommendation(RecordBase):
 class DspDecision(RecordBase):
     """Doc 4 Part B: one partner's decision; all three must agree."""
 
+    model_config = _example(partner="police", criteria_met=True, rationale="Agree with the SSLs")
+
     step: Literal["dsp_decision"] = "dsp_decision"
     partner: Partner
     criteria_met: bool
@@ -50,6 +63,8 @@ class DspDecision(RecordBase):
 
 class PanelNotification(RecordBase):
     """The local authority's notification through the national notification system."""
+
+    model_config = _example(notified_at="2026-11-27T10:15:00Z", reference="CSPN-2026-0123")
 
     step: Literal["panel_notification"] = "panel_notification"
     notified_at: AwareDatetime
@@ -65,6 +80,10 @@ class PanelNotification(RecordBase):
 class AgencyRequests(RecordBase):
     """Letters and the agency report template sent to each agency involved."""
 
+    model_config = _example(
+        agencies=["North Lincolnshire Council", "Northern Lincolnshire and Goole NHS Trust"],
+    )
+
     step: Literal["agency_requests"] = "agency_requests"
     agencies: list[Name] = Field(min_length=1, max_length=40)
 
@@ -78,6 +97,8 @@ class AgencyRequests(RecordBase):
 class AgencyReport(RecordBase):
     """One agency's report for the rapid review."""
 
+    model_config = _example(agency="North Lincolnshire Council")
+
     step: Literal["agency_reports"] = "agency_reports"
     agency: Name
 
@@ -90,6 +111,12 @@ class RapidReviewOutcome(StrEnum):
 
 class RapidReviewMeeting(RecordBase):
     """The meeting's recommendations and its decision on a review."""
+
+    model_config = _example(
+        recommendations=["Joint training on bruising in non-mobile infants"],
+        outcome="local_review",
+        rationale="Learning for two agencies",
+    )
 
     step: Literal["rapid_review_meeting"] = "rapid_review_meeting"
     recommendations: list[Text] = Field(min_length=1, max_length=50)
@@ -106,12 +133,16 @@ class RapidReviewReport(RecordBase):
 class RapidReviewSignoff(RecordBase):
     """One DSP's signature on the rapid review report."""
 
+    model_config = _example(partner="health")
+
     step: Literal["rapid_review_signoff"] = "rapid_review_signoff"
     partner: Partner
 
 
 class WellbeingSessions(RecordBase):
     """Reflective wellbeing sessions held, or recorded as not relevant."""
+
+    model_config = _example(relevant=False)
 
     step: Literal["wellbeing_sessions"] = "wellbeing_sessions"
     relevant: bool
@@ -131,6 +162,8 @@ class PanelDecision(StrEnum):
 
 class PanelResponse(RecordBase):
     """The Panel's response to the rapid review."""
+
+    model_config = _example(decision="no_national_review")
 
     step: Literal["panel_response"] = "panel_response"
     decision: PanelDecision

@@ -293,6 +293,12 @@ async def test_openapi_documents_every_step(api: AsyncClient) -> None:
         assert {"200", "401", "403", "404", "409", "422"} <= set(operation["responses"])
         assert operation["description"]
         assert operation["security"] == [{"HTTPBearer": []}]
+        schema_name = operation["requestBody"]["content"]["application/json"]["schema"][
+            "$ref"].rsplit("/", 1)[1]
+        schema = spec["components"]["schemas"][schema_name]
+        required = set(schema.get("required", [])) - {"step"}
+        if required:  # a body with fields to fill shows a partner system an example
+            assert required <= set(schema["examples"][0]), schema_name
 
 
 @pytest.mark.parametrize(("path", "field"), [
