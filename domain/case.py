@@ -73,6 +73,7 @@ class StepStatus(StrEnum):
 
 
 class EventKind(StrEnum):
+    NOTIFIED = "notified"  # the case opened on a notification: who made it
     RECORDED = "recorded"
     REMINDER = "reminder"
     OVERDUE = "overdue"
@@ -88,7 +89,7 @@ class Channel(StrEnum):
     API = "api"  # a validated update, from the REST API or an SDK client
     SIGNAL = "signal"  # a partner system's or an operator's signal
     TIMER = "timer"  # a reminder or an escalation
-    SYSTEM = "system"  # the case opening
+    SYSTEM = "system"  # the case itself, or a notification whose maker is not known
 
 
 class StepNotOpen(Exception):
@@ -521,6 +522,12 @@ class CaseState(BaseModel):
             for step in _RAPID_REVIEW_STEPS:
                 self.step(step).not_required = True
         self._move(now, Stage.CLOSED)
+
+    def notified(self, now: datetime, actor: Actor | None) -> None:
+        """Open the audit trail with who made the notification: through the API (their token's
+        actor), or the system when no one is named (a case started directly on Temporal)."""
+        with self._from(Channel.API if actor is not None else Channel.SYSTEM, actor):
+            self._event(now, EventKind.NOTIFIED, None, "")
 
     def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
         """Tell the MARS team this may be a case they already have (same child and incident)."""

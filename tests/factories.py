@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from temporalio.client import Client, WorkflowHandle
 
 from domain.case import CaseState
-from domain.decisions import Decision, StepRecord
+from domain.decisions import Actor, Decision, StepRecord
 from domain.notification import Notification
 from domain.procedure import CURRENT_PROCEDURE
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
@@ -41,17 +41,19 @@ def record(step: str, **fields: Any) -> StepRecord:
     return _RECORD.validate_python({"step": step, **fields})
 
 
-def decision(step: str, **fields: Any) -> Decision:
-    return Decision(record=record(step, **fields))
+def decision(step: str, actor: Actor | None = None, **fields: Any) -> Decision:
+    return Decision(record=record(step, **fields), actor=actor)
 
 
 async def start_case(
-    client: Client, task_queue: str, case_id: str, received_at: datetime, **overrides: Any
+    client: Client, task_queue: str, case_id: str, received_at: datetime,
+    actor: Actor | None = None, **overrides: Any,
 ) -> WorkflowHandle[SeriousIncidentWorkflow, Any]:
+    """Start a case as the API does; `actor` is the notifier, `overrides` the notification's."""
     return await client.start_workflow(
         SeriousIncidentWorkflow.run,
         CaseInput(case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
-                  notification=notification(received_at, **overrides)),
+                  notification=notification(received_at, **overrides), actor=actor),
         id=case_id,
         task_queue=task_queue,
     )

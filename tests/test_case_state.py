@@ -19,6 +19,7 @@ from activities.calendar import DueDatesInput, due_dates
 from domain.calendar import WorkingDayCalendar
 from domain.case import (
     CaseState,
+    Channel,
     ClockPoint,
     EventKind,
     InvalidRecord,
@@ -28,6 +29,7 @@ from domain.case import (
     StepStatus,
 )
 from domain.decisions import (
+    Actor,
     AgencyReport,
     AgencyRequests,
     DspDecision,
@@ -910,3 +912,23 @@ def test_case_state_survives_a_json_round_trip() -> None:
     again = CaseState.model_validate_json(case.model_dump_json())
     assert again == case
     assert again.step(Step.AGENCY_REPORTS).parts == case.step(Step.AGENCY_REPORTS).parts
+
+
+def test_the_notification_opens_the_audit_trail_with_who_made_it() -> None:
+    case = new_case()
+    mars = Actor(subject="mars-1@cspr.test", role="mars_team")
+    case.notified(RECEIVED_AT, mars)
+    record(case, InformPartners(), nov(2, 14))
+    first = case.events[0]
+    assert (first.kind, first.at, first.step, first.detail, first.channel, first.actor) == (
+        EventKind.NOTIFIED, RECEIVED_AT, None, "", Channel.API, mars)
+    # The events after it are stamped by their own source, not the notifier's.
+    assert [(e.kind, e.channel, e.actor) for e in case.events[1:]] == [
+        (EventKind.RECORDED, Channel.API, None), (EventKind.STAGE, Channel.API, None)]
+
+
+def test_a_notification_naming_no_one_is_the_system_s() -> None:
+    case = new_case()
+    case.notified(RECEIVED_AT, None)
+    assert [(e.kind, e.channel, e.actor) for e in case.events] == [
+        (EventKind.NOTIFIED, Channel.SYSTEM, None)]

@@ -92,6 +92,35 @@ async def test_each_decision_is_in_the_store_when_the_update_returns(
     await handle.terminate("test over")
 
 
+async def test_the_audit_trail_starts_with_who_made_the_notification(
+    dev_env: WorkflowEnvironment, dev_worker: Worker, sessions: Sessionmaker
+) -> None:
+    notifier = Actor(subject="mars-notifier-1@cspr.test", role="mars_team")
+    by_api, direct = case_id(), case_id()
+    # Children of their own: a case for another test's child would be flagged a duplicate.
+    h1 = await start_case(dev_env.client, dev_worker.task_queue, by_api, datetime.now(UTC),
+                          actor=notifier, children=[{"reference": f"N-{uuid.uuid4().hex[:8]}"}])
+    h2 = await start_case(dev_env.client, dev_worker.task_queue, direct, datetime.now(UTC),
+                          children=[{"reference": f"N-{uuid.uuid4().hex[:8]}"}])
+    for h in (h1, h2):
+        await h.execute_update("opened", result_type=CaseState)
+    await update(h1, "inform_partners")
+
+    def row(e: AuditEvent) -> tuple[object, ...]:
+        return (e.sequence, e.kind, e.step, e.channel, e.actor_subject, e.actor_role,
+                e.actor_organisation)
+
+    events = await audit(sessions, by_api)
+    assert row(events[0]) == (1, "notified", None, "api", "mars-notifier-1@cspr.test",
+                              "mars_team", None)
+    assert [e.kind for e in events] == ["notified", "recorded", "stage"]
+    # A case started on Temporal directly names no notifier: the system opened it.
+    [opened] = await audit(sessions, direct)
+    assert row(opened) == (1, "notified", None, "system", None, None, None)
+    for h in (h1, h2):
+        await h.terminate("test over")
+
+
 async def test_projection_is_idempotent_and_never_goes_back(
     dev_env: WorkflowEnvironment, dev_worker: Worker, sessions: Sessionmaker
 ) -> None:

@@ -6,13 +6,14 @@ tests/test_updates.py drives them on the dev server). Each test moves the shared
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.case import CaseState, EventKind, Outcome, Stage, StepStatus
+from domain.case import CaseState, Channel, EventKind, Outcome, Stage, StepStatus
 from domain.procedure import Clock, Step
 from store.db import Sessionmaker
 from tests.conftest import new_worker
@@ -265,14 +266,22 @@ async def test_signal_at_the_wrong_stage_changes_nothing(
     time_env: WorkflowEnvironment, sessions: Sessionmaker
 ) -> None:
     async with new_worker(time_env.client, sessions) as worker:
+        # A child of its own: a case for another test's child is flagged a likely duplicate.
         handle = await start_case(time_env.client, worker.task_queue, "CSPR-2026-WRONG1",
-                                  await time_env.get_current_time())
+                                  await time_env.get_current_time(),
+                                  children=[{"reference": f"WRONG-{uuid.uuid4().hex[:8]}"}])
         await opened(handle)
         await signal(handle, "rapid_review_submission")
         await signal(handle, "dsp_decision", partner="police", criteria_met=True,
                      rationale="Too early")
         case = await case_when(handle, lambda c: len(alerts(c, EventKind.SIGNAL_REJECTED)) == 2)
         assert case.stage is Stage.NOTIFIED
+        # Only the opening (no notifier named: the system's) and the two refusals.
+        assert [(e.kind, e.step, e.channel) for e in case.events] == [
+            (EventKind.NOTIFIED, None, Channel.SYSTEM),
+            (EventKind.SIGNAL_REJECTED, Step.RAPID_REVIEW_SUBMISSION, Channel.SIGNAL),
+            (EventKind.SIGNAL_REJECTED, Step.DSP_DECISION, Channel.SIGNAL),
+        ]
         assert case.records == []
         assert all(status(case, s.step) is StepStatus.PENDING for s in case.steps)
         await handle.terminate("test over")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -13,10 +15,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.case import CaseState, EventKind, Stage, StepStatus
-from domain.decisions import DecisionMessage
+from domain.case import CaseState, Channel, EventKind, Stage, StepStatus
+from domain.decisions import Actor, DecisionMessage, DspDecision
 from domain.procedure import Step
-from tests.factories import CHILD_REFERENCE, decision, start_case
+from tests.factories import CHILD_REFERENCE, case_when, decision, start_case
 from workflows import search_attributes as sa
 from workflows.serious_incident import SeriousIncidentWorkflow
 
@@ -29,7 +31,7 @@ async def opened(handle: object) -> None:
     await handle.execute_update(SeriousIncidentWorkflow.opened)  # type: ignore[attr-defined]
 
 
-async def update(handle: object, step: str, **fields: object) -> CaseState:
+async def update(handle: object, step: str, **fields: Any) -> CaseState:
     return await handle.execute_update(  # type: ignore[attr-defined, no-any-return]
         SeriousIncidentWorkflow.record, decision(step, **fields)
     )
@@ -154,4 +156,75 @@ async def test_a_malformed_message_is_refused_by_field_name_only(
         (Step.INFORM_PARTNERS, "note")]
     assert secret not in case.model_dump_json()
     assert case.stage is Stage.NOTIFIED
+    await handle.terminate("test over")
+
+
+def patches(history: object) -> list[str]:
+    """The patch ids a workflow's history marks (the markers' one plain payload)."""
+    return [json.loads(p.data)["id"]
+            for e in history.events  # type: ignore[attr-defined]
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            for p in e.marker_recorded_event_attributes.details["patch-data"].payloads]
+
+
+async def test_a_signal_is_held_to_its_actor_s_role_and_organisation(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
+                              datetime.now(UTC))
+    await opened(handle)
+    await update(handle, "inform_partners")
+    await update(handle, "ssl_recommendation", criteria_met=True,
+                 recommend_panel_notification=True, rationale="Criteria met")
+    secret = "Child JOHN SMITH age 3"
+    health_dsp = Actor(subject="dsp-health-1@cspr.test", role="dsp", organisation="health")
+    police_ssl = Actor(subject="ssl-police-1@cspr.test", role="ssl", organisation="police")
+    police_dsp = Actor(subject="dsp-police-1@cspr.test", role="dsp", organisation="police")
+    # Health's DSP for the police, and the police's SSL: refused, in the order sent.
+    for wrong in (health_dsp, police_ssl):
+        await handle.signal("record", decision("dsp_decision", actor=wrong, partner="police",
+                                               criteria_met=False, rationale=secret))
+    await handle.signal("record", decision("dsp_decision", actor=police_dsp, partner="police",
+                                           criteria_met=True, rationale="Met"))
+    case = await case_when(handle, lambda c: bool(c.dsp_decisions()))
+
+    rejected = [(e.step, e.detail, e.channel, e.actor)
+                for e in case.events if e.kind is EventKind.SIGNAL_REJECTED]
+    assert rejected == [
+        (Step.DSP_DECISION, "not permitted: the dsp role records dsp_decision only for its own "
+                            "organisation: partner must be the token's org",
+         Channel.SIGNAL, health_dsp),
+        (Step.DSP_DECISION, "not permitted: the ssl role cannot record dsp_decision",
+         Channel.SIGNAL, police_ssl),
+    ]
+    # Nothing of the refused messages was kept, and no reason repeats what they said.
+    assert [r for r in case.records if isinstance(r, DspDecision)] == [
+        DspDecision(partner="police", criteria_met=True, rationale="Met")]
+    assert case.step(Step.DSP_DECISION).parts[0].party == "police"
+    assert len(case.step(Step.DSP_DECISION).parts) == 1
+    assert secret not in case.model_dump_json()
+    assert not any(a.subject in e.detail for e in case.events for a in (health_dsp, police_ssl))
+    [applied] = [e for e in case.events
+                 if e.kind is EventKind.RECORDED and e.step is Step.DSP_DECISION]
+    assert (applied.channel, applied.actor, applied.detail) == (
+        Channel.SIGNAL, police_dsp, "police")
+    assert case.stage is Stage.DSP_DECISION
+    # The refusal is the patched path: this history carries its marker.
+    assert "signal-permissions" in patches(await handle.fetch_history())
+    await handle.terminate("test over")
+
+
+async def test_a_signal_naming_no_one_is_an_operator_s_and_is_applied(
+    dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    handle = await start_case(dev_env.client, dev_worker.task_queue, case_id(),
+                              datetime.now(UTC))
+    await opened(handle)
+    await handle.signal("record", decision("inform_partners"))
+    case = await case_when(handle, lambda c: c.stage is Stage.SSL_RECOMMENDATION)
+    [applied] = [e for e in case.events if e.kind is EventKind.RECORDED]
+    assert (applied.step, applied.channel, applied.actor) == (
+        Step.INFORM_PARTNERS, Channel.SIGNAL, None)
+    # No signal was refused, so the refusal's patch was never taken.
+    assert "signal-permissions" not in patches(await handle.fetch_history())
     await handle.terminate("test over")

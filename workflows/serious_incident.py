@@ -2,6 +2,11 @@
 
 Appendix 1, Flowcharts 1 and 2. Decisions arrive as the `record` update (validated first) or
 the `record` signal; deadlines are timers that remind and escalate but never block the case.
+
+Patches (`workflow.patched`), each kept while a case started before it may still be running:
+- "case-store": the case and its audit events are projected to the case store.
+- "notified-event": the audit trail opens with a `notified` event naming the notifier.
+- "signal-permissions": a signal whose actor may not record the step is refused.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
         StepNotOpen,
         parse_decision,
     )
-    from domain.decisions import Decision, DecisionMessage
+    from domain.decisions import Actor, Decision, DecisionMessage
     from domain.notification import Notification
+    from domain.permissions import Refusal, Role, can_record, organisation_refusal
     from domain.procedure import Clock, Step, procedure
     from workflows import search_attributes as sa
 
@@ -37,6 +43,9 @@ class CaseInput(BaseModel):
     case_id: str
     procedure_version: str
     notification: Notification
+    # Who made the notification (their token's actor); None for a case started directly on
+    # Temporal, and in every input from before it was recorded.
+    actor: Actor | None = None
 
 
 class CaseResult(BaseModel):
@@ -59,6 +68,9 @@ class SeriousIncidentWorkflow:
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:
+        if workflow.patched("notified-event"):
+            # The audit trail starts with who notified; cases started before keep no such event.
+            self._case.notified(workflow.now(), input.actor)
         await self._start_clock(Clock.RECEIVED, ClockPoint(at=input.notification.received_at))
         duplicates = await self._project()
         if duplicates:
@@ -121,7 +133,16 @@ class SeriousIncidentWorkflow:
 
     @workflow.signal(name="record")
     async def record_signal(self, message: DecisionMessage) -> None:
-        """The same decision from a partner system or an operator; a bad one is noted, not kept."""
+        """The same decision from a partner system or an operator; a bad one is noted, not kept.
+
+        A signal naming an actor is held to the API's rules: the actor's role and organisation
+        must be allowed to record the step (`domain.permissions`), or the signal is refused like
+        an invalid one (a `signal_rejected` event, nothing applied). A signal naming no actor is
+        allowed: only an operator or a system with direct access to Temporal can send one, and
+        that access is the authorisation. The actor a signal names is the sender's claim, not a
+        verified token: the check stops a partner system recording for the wrong role or
+        organisation, not someone who may already signal the workflow as anyone.
+        """
         if not self._opened():
             await workflow.wait_condition(self._opened)
         try:
@@ -129,13 +150,23 @@ class SeriousIncidentWorkflow:
             self._case.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             # The reason names the step or field only: a message's content may be personal.
-            workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, e)
-            step = message.record.get("step")
-            self._case.reject_signal(workflow.now(), Step(step) if step in set(Step) else None,
-                                     str(e), None)
-            self._changed = True
+            self._reject_signal(message.record.get("step"), str(e), None)
+            return
+        refusal = _refusal(decision)
+        # Patched only where a refusal changes the outcome, so histories in which every signal
+        # was allowed replay unchanged. patched() is memoised: a case that, before this check,
+        # applied a signal it would now refuse keeps applying them (its history says so).
+        if refusal is not None and workflow.patched("signal-permissions"):
+            self._reject_signal(decision.record.step, f"not permitted: {refusal.reason}",
+                                decision.actor)
             return
         await self._record(decision, Channel.SIGNAL)
+
+    def _reject_signal(self, step: str | None, reason: str, actor: Actor | None) -> None:
+        workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, reason)
+        known = Step(step) if isinstance(step, str) and step in set(Step) else None
+        self._case.reject_signal(workflow.now(), known, reason, actor)
+        self._changed = True
 
     async def _record(self, decision: Decision, channel: Channel) -> None:
         clocks = self._case.apply(decision.record, workflow.now(), channel, decision.actor)
@@ -198,3 +229,17 @@ class SeriousIncidentWorkflow:
             else sa.NEXT_DEADLINE.value_unset(),
             sa.OVERDUE.value_set(case.overdue),
         ])
+
+
+def _refusal(decision: Decision) -> Refusal | None:
+    """Why the decision's actor may not make its record, as the API would refuse them; None if
+    they may, or if no actor is named. The reason names roles and fields, never a value sent."""
+    actor = decision.actor
+    if actor is None:
+        return None
+    try:
+        role = Role(actor.role)
+    except ValueError:
+        return Refusal("the actor's role is not a role of the procedure", "role")
+    return (organisation_refusal(role, actor.organisation)
+            or can_record(role, actor.organisation, decision.record))
