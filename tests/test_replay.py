@@ -7,6 +7,7 @@ keep every one of them replaying (gate it with `workflow.patched`); never re-rec
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +16,15 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
+from domain.decisions import Decision
+from domain.permissions import Refusal
 from tests.conftest import CONVERTER
+from workflows import serious_incident
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent / "histories"
+HISTORIES = sorted(HERE.glob("*.json"))
+REFUSED_SIGNALS = HERE / "signals_checked_against_permissions.v3.json"
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -27,6 +33,32 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_there_are_histories_to_replay() -> None:
     assert len(HISTORIES) >= 3
+
+
+def patch_markers(path: Path) -> set[str]:
+    """The patch ids a history marks (the markers' one plain payload)."""
+    history = load(path)
+    return {json.loads(p.data)["id"]
+            for e in history.events if e.HasField("marker_recorded_event_attributes")
+            for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+
+
+def test_each_tag_replays_the_patches_of_its_day() -> None:
+    """v1 predates every patch, v2 took the case store, v3 the notifier and signal permissions:
+    the replay below runs each patch's old and new branch."""
+    tags = {p.stem.rsplit(".", 1)[1] for p in HISTORIES}
+    assert tags >= {"v1", "v2", "v3"}
+    for path in HISTORIES:
+        tag = path.stem.rsplit(".", 1)[1]
+        markers = patch_markers(path)
+        if tag == "v1":
+            assert markers == set(), path.name
+        elif tag == "v2":
+            assert markers == {"case-store"}, path.name
+        elif path != REFUSED_SIGNALS:
+            assert markers == {"case-store", "notified-event"}, path.name
+    assert patch_markers(REFUSED_SIGNALS) == {"case-store", "notified-event",
+                                              "signal-permissions"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -51,3 +83,47 @@ async def test_an_unpatched_change_fails_replay() -> None:
                         workflow_runner=UnsandboxedWorkflowRunner())
     result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+async def replay_unsandboxed(path: Path) -> Exception | None:
+    # Unsandboxed, so the changes the tests below monkeypatch in are the code that replays.
+    replayer = Replayer(workflows=[SeriousIncidentWorkflow], data_converter=CONVERTER,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    return result.replay_failure
+
+
+def patched_except(always: str) -> Callable[[str], bool]:
+    """workflow.patched, but with one patch taken whatever the history says (unguarded)."""
+    patched = workflow.patched
+    return lambda patch_id: True if patch_id == always else patched(patch_id)
+
+
+@pytest.mark.parametrize("path", [p for p in HISTORIES if not p.stem.endswith(".v3")],
+                         ids=lambda p: p.stem)
+async def test_the_notified_event_unguarded_fails_older_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await replay_unsandboxed(path) is None
+    monkeypatch.setattr(workflow, "patched", patched_except("notified-event"))
+    assert await replay_unsandboxed(path) is not None
+
+
+async def test_the_refusals_are_in_the_v3_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The v3 history of refused signals replays only on code that refuses them: without the
+    check its patch marker has no command, and with the marker kept but the signals applied
+    the commands differ (the refusals themselves are in history, not only the marker)."""
+    assert await replay_unsandboxed(REFUSED_SIGNALS) is None
+    refusal = serious_incident._refusal
+    monkeypatch.setattr(serious_incident, "_refusal", lambda _: None)
+    assert "signal-permissions" in str(await replay_unsandboxed(REFUSED_SIGNALS))
+
+    def marked_but_allowed(decision: Decision) -> Refusal | None:
+        if refusal(decision) is not None:
+            workflow.patched("signal-permissions")
+        return None
+
+    monkeypatch.setattr(serious_incident, "_refusal", marked_but_allowed)
+    failure = await replay_unsandboxed(REFUSED_SIGNALS)
+    assert failure is not None
+    assert "signal-permissions" not in str(failure)

@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.histories.record TAG
 
 Files are named `<scenario>.<TAG>.json`: record a new tag when the workflow changes (v1: before
-the case store; v2: with it) and keep the old files, so histories made by older code keep
+the case store; v2: with it; v3: a `notified` event naming the notifier, and signals checked
+against the actor's permissions) and keep the old files, so histories made by older code keep
 replaying on newer code. Payloads are encrypted with the tests' fixed key.
 """
 
@@ -24,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState
+from domain.decisions import Actor
 from infra.binaries import temporal_cli, temporal_test_server
 from store.db import Sessionmaker, make_sessionmaker
 from tests.conftest import CONVERTER, register_search_attributes
@@ -38,6 +40,12 @@ HERE = Path(__file__).parent
 Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
 Scenario = Callable[[WorkflowEnvironment, Handle], Awaitable[None]]
 PARTNERS = ("local_authority", "health", "police")
+# Every case is notified by the MARS team through the API (the actor its token names).
+NOTIFIER = Actor(subject="mars-recorder@cspr.test", role="mars_team")
+
+
+def dsp(organisation: str) -> Actor:
+    return Actor(subject=f"dsp-{organisation}@cspr.test", role="dsp", organisation=organisation)
 
 
 def by_signal(handle: Handle) -> Callable[..., Awaitable[None]]:
@@ -101,10 +109,37 @@ async def updates_to_local_review(_: WorkflowEnvironment, handle: Handle) -> Non
     await send("panel_response", decision="more_information_requested")
 
 
+async def signals_checked_against_permissions(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Signals naming an actor who may not record the step are refused; the rest are applied."""
+    send = by_signal(handle)
+    await send("inform_partners", actor=NOTIFIER)
+    await send("ssl_recommendation", actor=Actor(subject="ssl-health@cspr.test", role="ssl",
+                                                 organisation="health"),
+               criteria_met=False, recommend_panel_notification=False, rationale="Accidental")
+    # Health's DSP recording the police's decision: refused (the first refusal: the patch).
+    await send("dsp_decision", actor=dsp("health"), partner="police", criteria_met=False,
+               rationale="Not met")
+    await env.sleep(timedelta(days=6))  # reminders and escalations between the refusals
+    # The wrong role, and a role the procedure does not have: refused too.
+    await send("dsp_decision", actor=Actor(subject="ssl-police@cspr.test", role="ssl",
+                                           organisation="police"),
+               partner="police", criteria_met=False, rationale="Not met")
+    await send("dsp_decision", actor=Actor(subject="chief@cspr.test", role="chief_constable",
+                                           organisation="police"),
+               partner="police", criteria_met=False, rationale="Not met")
+    # The police's own DSP, an operator's signal naming no one, and the local authority's DSP.
+    await send("dsp_decision", actor=dsp("police"), partner="police", criteria_met=False,
+               rationale="Not met")
+    await send("dsp_decision", partner="health", criteria_met=False, rationale="Not met")
+    await send("dsp_decision", actor=dsp("local_authority"), partner="local_authority",
+               criteria_met=False, rationale="Not met")
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "timeline_with_overdue_steps_to_national_review":
         timeline_with_overdue_steps_to_national_review,
     "disagreement_then_not_met": disagreement_then_not_met,
+    "signals_checked_against_permissions": signals_checked_against_permissions,
 }
 DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
 
@@ -116,7 +151,7 @@ async def record(
                             sessions) as w:
         for name, scenario in scenarios.items():
             handle = await start_case(env.client, w.task_queue, f"CSPR-2026-{name[:8].upper()}",
-                                      await env.get_current_time())
+                                      await env.get_current_time(), actor=NOTIFIER)
             await asyncio.sleep(0.3)
             await scenario(env, handle)
             await asyncio.sleep(0.5)
