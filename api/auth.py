@@ -177,9 +177,16 @@ def authenticate(
     """The caller's principal from `Authorization: Bearer`; 401 without a valid token."""
     if credentials is None:
         raise unauthenticated("a bearer token is required (Authorization: Bearer ...)")
+    return principal_of(request, credentials.credentials)
+
+
+def principal_of(request: Request, token: str) -> Principal:
+    """The principal of a token however it came (a header, the codec's cookie), checked with
+    the app's verifier; 401 if it is not valid, 503 if the identity provider cannot be reached.
+    """
     verifier = cast(TokenVerifier, request.app.state.token_verifier)
     try:
-        return verify_token(credentials.credentials, verifier)
+        return verify_token(token, verifier)
     except InvalidToken as e:
         logger.info("token refused: %s", e)
         raise unauthenticated(str(e), "invalid_token") from None
