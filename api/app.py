@@ -13,6 +13,8 @@ from temporalio.client import Client
 from api import errors
 from api.auth import TokenVerifier
 from api.routes import calendar, cases, health, notifications, reports
+from api.routes.codec import UiCors
+from api.routes.codec import router as codec_router
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -46,6 +48,9 @@ def create_app(
         responses={422: {"model": errors.Problem, "description": "Invalid content"}},
     )
     errors.install(app)
+    # The Temporal UI's codec server: CORS from the UI's origins (CSPR_UI_ORIGIN) only.
+    app.add_middleware(UiCors)
+    app.include_router(codec_router)
     for module in (health, notifications, reports, cases, calendar):
         app.include_router(module.router)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -28,6 +29,19 @@ def jwt_algorithm(public_key_pem: str) -> str:
     raise ValueError("CSPR_JWT_PUBLIC_KEY: an RSA key of 2048 bits or more, or an EC P-256 key")
 
 
+def parse_origins(setting: str) -> tuple[str, ...]:
+    """"scheme://host[:port]" origins, comma separated, as a browser sends them in `Origin`."""
+    origins = []
+    for item in setting.split(","):
+        origin = item.strip().removesuffix("/")
+        parts = urlsplit(origin)
+        if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path
+                or parts.query or parts.fragment or parts.username or parts.password):
+            raise ValueError(f"CSPR_UI_ORIGIN: {origin!r} is not an origin (scheme://host:port)")
+        origins.append(origin)
+    return tuple(origins)
+
+
 class Settings(BaseSettings):
     # Errors never quote the input: it holds the keys and the token secret.
     model_config = SettingsConfigDict(env_prefix="CSPR_", frozen=True, hide_input_in_errors=True)
@@ -42,6 +56,9 @@ class Settings(BaseSettings):
     encryption_keys: str = Field("", repr=False)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Where operators open the Temporal UI (scheme://host:port, comma separated): the only
+    # origins the browser may call the API's codec server from (CORS).
+    ui_origin: str = "http://localhost:8233"
     # Bearer tokens (JWT): one way to check them. A shared secret (HS256) for development; in
     # production the identity provider's public key (PEM, RS256 or ES256) or its JWKS URL.
     jwt_secret: str = Field("", repr=False)
@@ -81,6 +98,15 @@ class Settings(BaseSettings):
         if production and self.jwt_jwks_url and not self.jwt_jwks_url.startswith("https://"):
             raise ValueError("CSPR_JWT_JWKS_URL: https only in production")
         return self
+
+    @model_validator(mode="after")
+    def _ui_origin_valid(self) -> Settings:
+        parse_origins(self.ui_origin)
+        return self
+
+    @property
+    def ui_origins(self) -> tuple[str, ...]:
+        return parse_origins(self.ui_origin)
 
     def require_token_check(self) -> None:
         """The API refuses to start unless it can check tokens (the worker does not need to)."""
