@@ -17,6 +17,7 @@ Environment (all optional):
 | CSPR_ENCRYPTION_KEYS | the dev key | used instead of the dev key when set |
 | CSPR_JWT_SECRET | the dev secret | used instead of the dev secret when set |
 | CSPR_DATABASE_URL | SQLite in the data dir | the case store (migrated before the worker starts) |
+| CSPR_UI_ORIGIN | http://localhost:<UI port> | the UI's origin, the codec server's CORS |
 
 With CSPR_JWT_PUBLIC_KEY or CSPR_JWT_JWKS_URL set, the API checks tokens with that instead.
 Everything else (`CSPR_TEMPORAL_NAMESPACE`, `CSPR_TASK_QUEUE`, ...) is passed to the worker and
@@ -101,6 +102,18 @@ class DevConfig:
     @property
     def ui_url(self) -> str:
         return f"http://{HOST}:{self.ui_port}"
+
+    @property
+    def ui_origin(self) -> str:
+        """The UI as the browser should open it: `localhost`, the codec's site (its cookie is
+        SameSite=Lax; 127.0.0.1 would be another site)."""
+        return f"http://localhost:{self.ui_port}"
+
+    @property
+    def codec_endpoint(self) -> str:
+        """The API's codec server, as the UI's browser calls it."""
+        loopback = self.api_host in ("127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "")
+        return f"http://{'localhost' if loopback else self.api_host}:{self.api_port}/v1/codec"
 
 
 @dataclass
@@ -207,6 +220,9 @@ def temporal_command(config: DevConfig) -> list[str]:
         "--ip", HOST,
         "--port", str(config.temporal_port),
         "--ui-port", str(config.ui_port),
+        # The UI decodes payloads through the API (api/routes/codec.py). The CLI has no flag for
+        # "include cross-origin credentials": the operator turns it on in the UI (README).
+        "--ui-codec-endpoint", config.codec_endpoint,
         # Not warn: Temporal's own shutdown prints a dozen harmless warnings on every Ctrl-C.
         "--log-level", config.temporal_log_level,
     ]
@@ -223,6 +239,8 @@ def child_env(config: DevConfig, env: Mapping[str, str]) -> dict[str, str]:
              "CSPR_TEMPORAL_ADDRESS": config.temporal_address}
     if config.jwt_secret:
         child["CSPR_JWT_SECRET"] = config.jwt_secret
+    # The codec server answers the browser from the UI started here.
+    child.setdefault("CSPR_UI_ORIGIN", config.ui_origin)
     # The embedded case store: SQLite beside Temporal's database, unless one is configured.
     child.setdefault("CSPR_DATABASE_URL", f"sqlite+aiosqlite:///{config.data_dir / 'cspr.db'}")
     return child
@@ -347,13 +365,16 @@ def print_banner(config: DevConfig) -> None:
     rows = [
         ("API", config.api_url),
         ("API docs", f"{config.api_url}/docs"),
-        ("Temporal UI", config.ui_url),
+        ("Temporal UI", f"{config.ui_origin} (payloads decoded by {config.codec_endpoint})"),
         ("Temporal gRPC", f"{config.temporal_address} (namespace {config.namespace}, "
                           f"task queue {config.task_queue})"),
         ("State", f"{config.data_dir} (temporal.db)"),
         ("Encryption key", config.key_source),
         ("Token secret", config.jwt_source),
         ("A token", ".venv/bin/cspr token --role mars_team (see README, Tokens and roles)"),
+        ("Codec session", f"{config.codec_endpoint}/session: paste a token there, then turn on "
+                          "\"Include cross-origin credentials\" in the UI's codec settings "
+                          "(README, Reading payloads in the Temporal UI)"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = ["", "cspr is running. Ctrl-C stops it.", ""]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.errors import PROBLEM_JSON
 from api.routes import codec
+from infra import dev
 from infra.codec import ENCODING
 from infra.settings import Settings, parse_origins
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client, token
@@ -279,6 +281,35 @@ def test_ui_origins_are_origins() -> None:
                 "http://user:pw@ui.example"):
         with pytest.raises(ValueError, match="CSPR_UI_ORIGIN"):
             Settings(encryption_keys=TEST_KEYS, ui_origin=bad)
+
+
+def test_make_run_points_the_ui_at_the_codec(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CSPR_UI_ORIGIN", raising=False)
+    monkeypatch.delenv("CSPR_API_HOST", raising=False)
+    env = {"CSPR_DATA_DIR": str(tmp_path), "CSPR_DEV_UI_PORT": "9233"}
+    monkeypatch.setenv("CSPR_API_PORT", "9000")
+    config = dev.load_config(env)
+    command = dev.temporal_command(config)
+    endpoint = command[command.index("--ui-codec-endpoint") + 1]
+    # localhost, not 127.0.0.1: the UI's origin and the codec must be one site for the cookie.
+    assert endpoint == "http://localhost:9000/v1/codec"
+    assert dev.child_env(config, env)["CSPR_UI_ORIGIN"] == "http://localhost:9233"
+    assert dev.child_env(config, {**env, "CSPR_UI_ORIGIN": "http://x.example"})[
+        "CSPR_UI_ORIGIN"] == "http://x.example"
+
+
+def test_make_runs_banner_says_how_to_open_a_codec_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CSPR_API_HOST", raising=False)
+    monkeypatch.delenv("CSPR_API_PORT", raising=False)
+    dev.print_banner(dev.load_config({"CSPR_DATA_DIR": str(tmp_path)}))
+    out = capsys.readouterr().out
+    assert "http://localhost:8000/v1/codec/session" in out
+    assert "cspr token --role mars_team" in out
+    assert "Include cross-origin credentials" in out
+    assert "http://localhost:8233" in out
 
 
 async def test_openapi_documents_the_codec_and_its_session(anonymous: AsyncClient) -> None:
