@@ -175,7 +175,11 @@ def test_app_services_are_configured_for_production() -> None:
     assert set(_env(services["worker"])) == shared
     # The API alone checks tokens, always with the identity provider's key: a shared secret
     # (CSPR_JWT_SECRET) is for development.
-    assert set(_env(services["api"])) == shared | tokens
+    # ... and answers the Temporal UI's browser, from the UI's origin only (the codec server).
+    assert set(_env(services["api"])) == shared | tokens | {"CSPR_UI_ORIGIN"}
+    ui = _env(services["temporal-ui"])
+    assert _env(services["api"])["CSPR_UI_ORIGIN"] == ui["TEMPORAL_CORS_ORIGINS"]
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
     # The migrations need the database and nothing else: not the encryption keys.
     assert set(_env(services["migrate"])) == {"CSPR_DATABASE_URL"}
     for name in ("worker", "api"):
