@@ -37,6 +37,10 @@ READ_CASE_ROLES: frozenset[Role] = frozenset({
     Role.MARS_TEAM, Role.SSL, Role.DSP, Role.REVIEWER, Role.BOARD, Role.AUDITOR, Role.ADMIN,
 })
 CALENDAR_ROLES: frozenset[Role] = frozenset(Role)
+# The partner directory names people and their e-mail addresses: the MARS team and operations
+# keep it, auditors read it.
+DIRECTORY_READ_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.AUDITOR, Role.ADMIN})
+DIRECTORY_WRITE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.ADMIN})
 
 
 class OrgRule(StrEnum):
@@ -111,6 +115,14 @@ def can_read_case(role: Role) -> bool:
 
 def can_use_calendar(role: Role) -> bool:
     return role in CALENDAR_ROLES
+
+
+def can_read_directory(role: Role) -> bool:
+    return role in DIRECTORY_READ_ROLES
+
+
+def can_edit_directory(role: Role) -> bool:
+    return role in DIRECTORY_WRITE_ROLES
 
 
 def recorders(step: Step) -> Mapping[Role, OrgRule]:

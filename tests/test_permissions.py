@@ -7,6 +7,8 @@ authorisation: its answer then depends on the case's stage (200, 201, 409 or 422
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +33,10 @@ from workflows.serious_incident import SeriousIncidentWorkflow
 
 CASE = "{case}"
 NOW = "{now}"  # in a body: the time it is sent
+UNIQ = "{uniq}"  # in a body's text: a value of its own for each request (names, e-mails)
+# In a path: the partner directory's organisation and person the module fixture adds.
+ORGANISATION = "{organisation_id}"
+PERSON = "{person_id}"
 AGENCY = "North Lincolnshire Council"
 OTHER_AGENCY = "NHS Trust"
 # The agency named in the agency-reports body: the first agency's name in another case.
@@ -55,6 +61,8 @@ ALL = frozenset(PRINCIPALS)
 READERS = ALL - {f"agency:{AGENCY}", f"agency:{OTHER_AGENCY}"}
 MARS = frozenset({"mars_team"})
 SSLS = frozenset({"ssl:local_authority", "ssl:health"})
+DIRECTORY_READERS = frozenset({"mars_team", "auditor", "admin"})
+DIRECTORY_WRITERS = frozenset({"mars_team", "admin"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,14 @@ ENDPOINTS = [
     _record("wellbeing-sessions", MARS, relevant=False),
     _record("rapid-review-submission", MARS),
     _record("panel-response", MARS, decision="more_information_requested"),
+    Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
+    Endpoint("add-organisation", "POST", "/v1/directory/organisations",
+             {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
+    Endpoint("add-person", "POST", f"/v1/directory/organisations/{ORGANISATION}/people",
+             {"name": "Pat Perm", "email": f"pat.{UNIQ}@cspr.test", "role": "agency"},
+             DIRECTORY_WRITERS),
+    Endpoint("change-person", "PATCH", f"/v1/directory/people/{PERSON}",
+             {"name": "Pat Permissions"}, DIRECTORY_WRITERS),
 ]
 
 
@@ -136,12 +152,37 @@ async def case_id(api: AsyncClient) -> str:
     return case
 
 
+@pytest.fixture(scope="module")
+async def directory_ids(api: AsyncClient) -> dict[str, str]:
+    """An agency in the partner directory, with one person."""
+    created = await api.post("/v1/directory/organisations",
+                             json={"name": f"Permissions Agency {uuid.uuid4().hex}",
+                                   "kind": "agency"})
+    assert created.status_code == 201, created.text
+    organisation = created.json()["id"]
+    added = await api.post(f"/v1/directory/organisations/{organisation}/people",
+                           json={"name": "Pat Perm", "role": "agency",
+                                 "email": f"pat.{uuid.uuid4().hex}@cspr.test"})
+    assert added.status_code == 201, added.text
+    return {ORGANISATION: str(organisation), PERSON: str(added.json()["id"])}
+
+
+def _value(value: Any, uniq: str) -> Any:
+    if value == NOW:
+        return datetime.now(UTC).isoformat()
+    return value.replace(UNIQ, uniq) if isinstance(value, str) else value
+
+
 async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
-               headers: dict[str, str] | None = None) -> Response:
-    body = endpoint.body and {k: datetime.now(UTC).isoformat() if v == NOW else v
-                              for k, v in endpoint.body.items()}
-    return await client.request(endpoint.method, endpoint.path.replace(CASE, case_id),
-                                json=body, params=endpoint.params, headers=headers)
+               headers: dict[str, str] | None = None,
+               ids: Mapping[str, str] | None = None) -> Response:
+    uniq = uuid.uuid4().hex
+    body = endpoint.body and {k: _value(v, uniq) for k, v in endpoint.body.items()}
+    path = endpoint.path.replace(CASE, case_id)
+    for placeholder, id_ in (ids or {}).items():
+        path = path.replace(placeholder, id_)
+    return await client.request(endpoint.method, path, json=body, params=endpoint.params,
+                                headers=headers)
 
 
 def assert_forbidden(response: Response) -> dict[str, Any]:
@@ -155,8 +196,9 @@ def assert_forbidden(response: Response) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-async def test_no_token_is_401(anonymous: AsyncClient, case_id: str, endpoint: Endpoint) -> None:
-    response = await send(anonymous, endpoint, case_id)
+async def test_no_token_is_401(anonymous: AsyncClient, case_id: str,
+                               directory_ids: dict[str, str], endpoint: Endpoint) -> None:
+    response = await send(anonymous, endpoint, case_id, ids=directory_ids)
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"].startswith("Bearer")
 
@@ -165,9 +207,9 @@ async def test_no_token_is_401(anonymous: AsyncClient, case_id: str, endpoint: E
     pytest.param(e, who, id=f"{e.name}-as-{who}") for e in ENDPOINTS for who in PRINCIPALS
 ])
 async def test_every_endpoint_as_every_role(
-    api: AsyncClient, case_id: str, endpoint: Endpoint, who: str
+    api: AsyncClient, case_id: str, directory_ids: dict[str, str], endpoint: Endpoint, who: str
 ) -> None:
-    response = await send(api, endpoint, case_id, as_role(*PRINCIPALS[who]))
+    response = await send(api, endpoint, case_id, as_role(*PRINCIPALS[who]), directory_ids)
     if who in endpoint.allowed:
         assert response.status_code in {200, 201, 409, 422}, response.text
     else:
@@ -198,15 +240,18 @@ async def test_a_role_that_may_not_record_is_refused_before_the_body_is_read(
     assert_forbidden(response)
 
 
-async def test_refused_records_never_reach_the_case(api: AsyncClient) -> None:
+async def test_refused_records_never_reach_the_case(
+    api: AsyncClient, directory_ids: dict[str, str]
+) -> None:
     created = await api.post("/v1/notifications", json=_notification())
     case_id = created.json()["case_id"]
     before = (await api.get(f"/v1/cases/{case_id}")).json()["events"]
     for endpoint in ENDPOINTS:
-        if endpoint.method != "POST" or endpoint.name == "notifications":
+        if endpoint.method not in ("POST", "PATCH") or endpoint.name == "notifications":
             continue
         for who in PRINCIPALS.keys() - endpoint.allowed:
-            assert_forbidden(await send(api, endpoint, case_id, as_role(*PRINCIPALS[who])))
+            assert_forbidden(await send(api, endpoint, case_id, as_role(*PRINCIPALS[who]),
+                                        directory_ids))
     assert (await api.get(f"/v1/cases/{case_id}")).json()["events"] == before
 
 
