@@ -32,8 +32,9 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=[calendar_activities.compute_due_dates, record_case_event,
-                    store_activities.project_case],
+        activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
+                    record_case_event,
+                    store_activities.project_case, store_activities.project_part],
         # On shutdown, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
 
 from domain.calendar import (
     REMINDER_HOUR,
     WorkingDayCalendar,
+    add_calendar_months,
     end_of_day,
     london_date,
     london_instant,
@@ -30,6 +31,33 @@ class DueDatesResult(BaseModel):
     due: list[DueDate]
 
 
+class DateRequest(BaseModel):
+    """A due date counted from a start: working days (negative: before), then calendar months."""
+
+    key: str
+    start: ClockPoint
+    working_days: int = 0
+    calendar_months: int = 0
+
+
+class DatesInput(BaseModel):
+    requests: list[DateRequest]
+
+
+class ComputedDate(BaseModel):
+    key: str
+    due_date: date
+    deadline_at: AwareDatetime  # the end of the due date in London
+    remind_at: AwareDatetime  # 09:00 the working day before (on the day if that has passed)
+
+
+class DatesResult(BaseModel):
+    dates: list[ComputedDate]
+
+    def get(self, key: str) -> ComputedDate:
+        return next(d for d in self.dates if d.key == key)
+
+
 class CalendarActivities:
     def __init__(self, calendar: WorkingDayCalendar) -> None:
         self._calendar = calendar
@@ -39,16 +67,39 @@ class CalendarActivities:
         """Due dates of the steps counted from one clock, with their reminder times."""
         return due_dates(self._calendar, input)
 
+    @activity.defn(name="compute_dates")
+    async def compute_dates(self, input: DatesInput) -> DatesResult:
+        """Any due dates a workflow needs (supervision returns, publication, actions)."""
+        return compute_dates(self._calendar, input)
+
+
+def _start(point: ClockPoint) -> tuple[date, datetime]:
+    if point.on is not None:
+        return point.on, london_instant(point.on)
+    if point.at is not None:
+        return london_date(point.at), point.at
+    raise ValueError("start: neither a date nor an instant")
+
+
+def _remind_at(calendar: WorkingDayCalendar, day: date, started_at: datetime) -> datetime:
+    # Remind on the working day before; if that was before the clock started, on the day.
+    remind_at = london_instant(calendar.previous_working_day(day), REMINDER_HOUR)
+    return remind_at if remind_at > started_at else london_instant(day, REMINDER_HOUR)
+
+
+def compute_dates(calendar: WorkingDayCalendar, input: DatesInput) -> DatesResult:
+    dates = []
+    for request in input.requests:
+        start_date, started_at = _start(request.start)
+        day = add_calendar_months(
+            calendar.add_working_days(start_date, request.working_days), request.calendar_months)
+        dates.append(ComputedDate(key=request.key, due_date=day, deadline_at=end_of_day(day),
+                                  remind_at=_remind_at(calendar, day, started_at)))
+    return DatesResult(dates=dates)
+
 
 def due_dates(calendar: WorkingDayCalendar, input: DueDatesInput) -> DueDatesResult:
-    if input.start.on is not None:
-        start_date = input.start.on
-        started_at = london_instant(start_date)
-    elif input.start.at is not None:
-        start_date = london_date(input.start.at)
-        started_at = input.start.at
-    else:
-        raise ValueError("start: neither a date nor an instant")
+    start_date, started_at = _start(input.start)
     proc = procedure(input.procedure_version)
     due: list[DueDate] = []
     for step in input.steps:
@@ -56,10 +107,6 @@ def due_dates(calendar: WorkingDayCalendar, input: DueDatesInput) -> DueDatesRes
             if deadline.clock is not input.clock:
                 continue
             day = calendar.add_working_days(start_date, deadline.working_days)
-            # Remind on the working day before; if that was before the clock started, on the day.
-            remind_at = london_instant(calendar.previous_working_day(day), REMINDER_HOUR)
-            if remind_at <= started_at:
-                remind_at = london_instant(day, REMINDER_HOUR)
             due.append(DueDate(step=step, due_date=day, deadline_at=end_of_day(day),
-                               remind_at=remind_at))
+                               remind_at=_remind_at(calendar, day, started_at)))
     return DueDatesResult(clock_date=start_date, due=due)

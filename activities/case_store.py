@@ -10,16 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from domain.calendar import london_date
-from domain.case import CaseState
+from domain.case import CaseEvent, CaseState
 from store.db import Sessionmaker
-from store.models import AuditEvent, Case, CaseStep, Child
+from store.models import AuditEvent, Case, CasePart, CaseStep, Child
 
 
 class ProjectionInput(BaseModel):
@@ -33,6 +33,19 @@ class ProjectionResult(BaseModel):
     possible_duplicates: list[str] = []
 
 
+class PartProjectionInput(BaseModel):
+    """A child workflow of a case (its LCSPR, its action plan) as it is now."""
+
+    case_id: str
+    part: str  # e.g. "local_review", "action_plan"
+    version: int  # the child's history length: a stale write never overwrites a newer
+    stage: str
+    overdue: bool
+    next_deadline: AwareDatetime | None
+    snapshot: dict[str, Any]
+    events: list[CaseEvent]  # all of the child's events; the new ones are added to the trail
+
+
 class CaseStoreActivities:
     def __init__(self, sessions: Sessionmaker) -> None:
         self._sessions = sessions
@@ -42,6 +55,24 @@ class CaseStoreActivities:
         """Store the case as the workflow sees it now, with its new audit events."""
         async with self._sessions.begin() as session:
             return await project(session, input.case, input.version)
+
+    @activity.defn(name="project_part")
+    async def project_part(self, input: PartProjectionInput) -> None:
+        """Store a child workflow of the case (LCSPR, action plan) and its new audit events."""
+        async with self._sessions.begin() as session:
+            await project_part(session, input)
+
+
+async def project_part(session: AsyncSession, part: PartProjectionInput) -> None:
+    row = await session.get(CasePart, (part.case_id, part.part), with_for_update=True)
+    if row is None:
+        row = CasePart(case_id=part.case_id, part=part.part, version=-1)
+        session.add(row)
+    if row.version < part.version:
+        row.stage, row.overdue, row.next_deadline = part.stage, part.overdue, part.next_deadline
+        row.version, row.snapshot = part.version, part.snapshot
+        row.updated_at = datetime.now(UTC)
+    await _write_events(session, part.case_id, part.events, part.part)
 
 
 async def project(session: AsyncSession, case: CaseState, version: int) -> ProjectionResult:
@@ -69,7 +100,7 @@ async def project(session: AsyncSession, case: CaseState, version: int) -> Proje
             session.add(Child(case_id=case.case_id, position=position,
                               reference=child.reference, date_of_birth=child.date_of_birth,
                               looked_after=child.looked_after, care_leaver=child.care_leaver))
-    await _write_events(session, case)
+    await _write_events(session, case.case_id, case.events)
     return ProjectionResult(possible_duplicates=row.possible_duplicate_of)
 
 
@@ -84,23 +115,25 @@ async def _write_steps(session: AsyncSession, case: CaseState) -> None:
     )
 
 
-async def _write_events(session: AsyncSession, case: CaseState) -> None:
-    if not case.events:
+async def _write_events(
+    session: AsyncSession, case_id: str, events: list[CaseEvent], part: str = "case"
+) -> None:
+    if not events:
         return
     rows: list[dict[str, Any]] = [
-        {"case_id": case.case_id, "sequence": n, "at": e.at, "kind": e.kind.value,
+        {"case_id": case_id, "part": part, "sequence": n, "at": e.at, "kind": e.kind.value,
          "step": e.step.value if e.step else None, "detail": e.detail,
          "channel": e.channel.value,
          "actor_subject": e.actor.subject if e.actor else None,
          "actor_role": e.actor.role if e.actor else None,
          "actor_organisation": e.actor.organisation if e.actor else None}
-        for n, e in enumerate(case.events, start=1)
+        for n, e in enumerate(events, start=1)
     ]
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
               else sqlite.insert)
     await session.execute(
         insert(AuditEvent).values(rows).on_conflict_do_nothing(
-            index_elements=["case_id", "sequence"])
+            index_elements=["case_id", "part", "sequence"])
     )
 
 

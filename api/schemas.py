@@ -156,6 +156,7 @@ class AuditEventRead(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
+    part: str = Field(description="Which workflow of the case: case, local_review, action_plan")
     sequence: int
     at: datetime
     kind: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -52,6 +53,14 @@ class WorkingDayCalendar:
 
     def previous_working_day(self, day: date) -> date:
         return self.add_working_days(day, -1)
+
+
+def add_calendar_months(day: date, months: int) -> date:
+    """The same day `months` later (or earlier); the month's last day where it is shorter."""
+    month_index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(month_index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))
 
 
 def london_date(instant: datetime) -> date:

@@ -62,7 +62,8 @@ async def list_cases(
 
 async def case_events(session: AsyncSession, case_id: str) -> Sequence[AuditEvent]:
     rows = await session.scalars(
-        select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.sequence))
+        select(AuditEvent).where(AuditEvent.case_id == case_id)
+        .order_by(AuditEvent.at, AuditEvent.part, AuditEvent.sequence))
     return rows.all()
 
 

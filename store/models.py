@@ -87,15 +87,33 @@ class CaseStep(Base):
     completed_on: Mapped[date | None] = mapped_column(Date)
 
 
+class CasePart(Base):
+    """A child workflow of a case (its LCSPR, its action plan) as it last projected itself."""
+
+    __tablename__ = "case_parts"
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(40), index=True)
+    overdue: Mapped[bool] = mapped_column(Boolean, index=True)
+    next_deadline: Mapped[datetime | None] = mapped_column(Instant, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(Instant)
+
+
 class AuditEvent(Base):
     """The append-only audit trail: who did what to a case, when, and through which channel."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("case_id", "sequence"),)
+    __table_args__ = (UniqueConstraint("case_id", "part", "sequence"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="RESTRICT"),
                                          index=True)
+    # Which workflow of the case wrote it: the case itself, its LCSPR or its action plan.
+    part: Mapped[str] = mapped_column(String(32), server_default="case")
     sequence: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(Instant)
     kind: Mapped[str] = mapped_column(String(32))

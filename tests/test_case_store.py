@@ -13,12 +13,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.case_store import project
-from domain.case import CaseState, EventKind
+from activities.case_store import PartProjectionInput, project, project_part
+from domain.case import CaseEvent, CaseState, EventKind
 from domain.decisions import Actor, Decision
 from domain.procedure import Step
 from store.db import Sessionmaker
-from store.models import AuditEvent, Case, CaseStep, Child
+from store.models import AuditEvent, Case, CasePart, CaseStep, Child
 from tests.database import alembic_config
 from tests.factories import CHILD_REFERENCE, record, start_case
 from workflows.serious_incident import SeriousIncidentWorkflow
@@ -183,3 +183,33 @@ async def test_migrations_match_the_models(sessions: Sessionmaker) -> None:
     engine = sessions.kw["bind"]
     async with engine.connect() as conn:
         await conn.run_sync(check)
+
+
+async def test_a_child_workflow_projects_its_part_once_and_forward_only(
+    dev_env: WorkflowEnvironment, dev_worker: Worker, sessions: Sessionmaker
+) -> None:
+    cid = case_id()
+    handle = await start_case(dev_env.client, dev_worker.task_queue, cid, datetime.now(UTC),
+                              children=[{"reference": f"PART-{uuid.uuid4().hex[:8]}"}])
+    await handle.execute_update("opened", result_type=CaseState)
+    now = datetime.now(UTC)
+    events = [CaseEvent(at=now, kind=EventKind.STAGE, detail="terms_of_reference"),
+              CaseEvent(at=now, kind=EventKind.STAGE, detail="supervision")]
+
+    def part(version: int, stage: str, n: int) -> PartProjectionInput:
+        return PartProjectionInput(case_id=cid, part="local_review", version=version,
+                                   stage=stage, overdue=False, next_deadline=None,
+                                   snapshot={"stage": stage}, events=events[:n])
+
+    for projection in (part(5, "terms_of_reference", 1), part(9, "supervision", 2),
+                       part(9, "supervision", 2), part(7, "terms_of_reference", 1)):
+        async with sessions.begin() as s:
+            await project_part(s, projection)
+    async with sessions() as s:
+        row = await s.get(CasePart, (cid, "local_review"))
+        trail = list(await s.scalars(select(AuditEvent).where(
+            AuditEvent.case_id == cid, AuditEvent.part == "local_review")))
+    assert row is not None
+    assert (row.version, row.stage, row.snapshot) == (9, "supervision", {"stage": "supervision"})
+    assert sorted(e.sequence for e in trail) == [1, 2]
+    await handle.terminate("test over")

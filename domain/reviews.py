@@ -1,0 +1,61 @@
+"""What the case workflows and their children pass each other (the contracts between them).
+
+The LCSPR (local review) runs as a child of the serious-incident case or of a review request;
+the action plan runs as a child of the LCSPR once its final report is endorsed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from domain.decisions import Actor
+
+
+class ReviewKind(StrEnum):
+    """Which route decided on the review: it decides what is sent to the Panel."""
+
+    SERIOUS_INCIDENT = "serious_incident"  # Flowchart 3: the Panel, SoS and Ofsted are told
+    REQUEST = "request"  # Flowchart 4: nothing to the Panel; publication at the partners' call
+
+
+class LocalReviewInput(BaseModel):
+    """Start of an LCSPR. Clock L is the date of the decision to undertake it."""
+
+    case_id: str
+    kind: ReviewKind
+    procedure_version: str
+    decided_on: date | None = None  # clock L, when the decision's date is known
+    decided_at: AwareDatetime | None = None  # else the instant it was recorded
+    actor: Actor | None = None
+
+
+class LocalReviewResult(BaseModel):
+    case_id: str
+    published: bool | None  # None: not published, with a justification
+    action_plan_signed_off_on: date | None
+
+
+class ActionPlanInput(BaseModel):
+    """Start of the action plan's monitoring, once the final report is endorsed."""
+
+    case_id: str
+    kind: ReviewKind
+    recommendations: list[str] = Field(min_length=1)
+    review_every_weeks: int = Field(13, ge=1, le=52)  # default quarterly
+
+
+class ActionPlanResult(BaseModel):
+    case_id: str
+    signed_off_on: date
+
+
+class ChildSummary(BaseModel):
+    """A child workflow's state as the parent case shows it."""
+
+    workflow_id: str
+    stage: str
+    next_deadline: AwareDatetime | None
+    overdue: bool
