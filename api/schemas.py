@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.calendar import london_date
 from domain.case import CaseState, Outcome, Stage, StepState, StepStatus
@@ -128,6 +129,14 @@ class WorkingDay(BaseModel):
     date: date
 
 
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite (make run's store) hands back times without their zone; they were stored in UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+StoredTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
 class CaseSummary(BaseModel):
     """A case in a list, from the case store."""
 
@@ -138,8 +147,8 @@ class CaseSummary(BaseModel):
     stage: Stage
     outcome: Outcome | None
     overdue: bool
-    next_deadline: datetime | None
-    received_at: datetime
+    next_deadline: StoredTime | None
+    received_at: StoredTime
     possible_duplicate_of: list[str] = Field(
         description="Other cases for the same child and incident date: likely duplicates")
 
@@ -158,7 +167,7 @@ class AuditEventRead(BaseModel):
 
     part: str = Field(description="Which workflow of the case: case, local_review, action_plan")
     sequence: int
-    at: datetime
+    at: StoredTime
     kind: str
     step: str | None
     detail: str

@@ -17,6 +17,8 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from api.schemas import CaseSummary
+from domain.case import Stage
 from infra.settings import Settings
 from store.db import make_engine, make_sessionmaker
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
@@ -210,3 +212,13 @@ async def test_503_with_retry_after_when_the_store_is_down(
         assert response.status_code == 503
     await engine.dispose()
     assert api_app is not None
+
+
+def test_times_from_a_store_that_drops_the_zone_are_read_as_utc() -> None:
+    """SQLite (make run's store) returns stored UTC times without their zone."""
+    naive = datetime(2026, 11, 27, 13, 56)
+    summary = CaseSummary(case_id="CSPR-2026-0001", kind="serious_incident",
+                          stage=Stage.NOTIFIED, outcome=None, overdue=False,
+                          next_deadline=naive, received_at=naive, possible_duplicate_of=[])
+    assert summary.received_at == naive.replace(tzinfo=UTC)
+    assert summary.model_dump(mode="json")["next_deadline"] == "2026-11-27T13:56:00Z"
