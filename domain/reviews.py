@@ -30,6 +30,9 @@ class LocalReviewInput(BaseModel):
     decided_on: date | None = None  # clock L, when the decision's date is known
     decided_at: AwareDatetime | None = None  # else the instant it was recorded
     actor: Actor | None = None
+    # The CSPR group reviews progress and quality at intervals it sets (default four weeks);
+    # the group may change them during the review (the supervision_plan record).
+    supervision_every_weeks: int = Field(4, ge=1, le=26)
 
 
 class LocalReviewResult(BaseModel):
