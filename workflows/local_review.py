@@ -1,0 +1,253 @@
+"""An LCSPR (local review), Flowcharts 3 and 4: from the decision to undertake it (clock L)
+through supervision of the reviewer and the final report to publication; then its action plan,
+a child workflow, until the partners sign it off at the Children's MARS Board.
+
+Started by the serious-incident case (the rapid review's outcome) or by a review request
+(Flowchart 4) with `LocalReviewInput`, as `ids.local_review_id(case_id)`. Records arrive as the
+`record` update (validated first) or the `record` signal; every due date comes from the
+calendar activity; deadlines remind and escalate but never block the review.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import DateRequest, DatesInput, DatesResult
+    from activities.case_store import PartProjectionInput
+    from domain.case import Channel, InvalidRecord, StepNotOpen
+    from domain.decisions import Actor, DecisionMessage
+    from domain.local_review import (
+        Dated,
+        DateNeed,
+        LocalReviewState,
+        parse_review_decision,
+    )
+    from domain.local_review_records import LocalReviewStep, ReviewDecision
+    from domain.permissions import Refusal, Role, can_record_review, organisation_refusal
+    from domain.reviews import (
+        ActionPlanInput,
+        ActionPlanResult,
+        LocalReviewInput,
+        LocalReviewResult,
+    )
+    from workflows import search_attributes as sa
+    from workflows.ids import action_plan_id
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+PART = "local_review"
+# The action plan outlives this workflow's closing: it is the partners' commitment, monitored
+# for months or years until the Board signs it off. An operator terminating or resetting the
+# LCSPR (to repair it) must not end the plan or lose its actions, so the child is ABANDONED,
+# never cancelled or terminated with its parent; it stays reachable by its own id.
+ACTION_PLAN_CLOSE_POLICY = ParentClosePolicy.ABANDON
+
+ActionPlanHandle = ChildWorkflowHandle[object, ActionPlanResult]
+
+
+@workflow.defn(name="LocalReview")
+class LocalReviewWorkflow:
+    @workflow.init
+    def __init__(self, input: LocalReviewInput) -> None:
+        self._review = LocalReviewState.start(input, workflow.now())
+        self._changed = False
+        self._open = False
+        self._projected = 0
+        self._published: list[object] = []
+        self._following: asyncio.Task[None] | None = None
+
+    @workflow.run
+    async def run(self, _: LocalReviewInput) -> LocalReviewResult:
+        await self._compute(self._review.opening_dates())
+        await self._project()
+        self._open = True
+        while True:
+            self._review.due_alerts(workflow.now())
+            self._publish()
+            if len(self._review.events) != self._projected:
+                await self._project()
+            if self._review.completed:
+                break
+            self._changed = False
+            next_alert = self._review.next_alert_at()
+            timeout = None if next_alert is None else next_alert - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        review = self._review
+        return LocalReviewResult(case_id=review.case_id,
+                                 published=True if review.published_on else None,
+                                 action_plan_signed_off_on=review.action_plan.signed_off_on)
+
+    @workflow.query
+    def review(self) -> LocalReviewState:
+        """The whole review: stage, tasks with due dates and status, records, events."""
+        return self._review
+
+    @workflow.update(name="record")
+    async def record(self, message: DecisionMessage) -> LocalReviewState:
+        """Record one step; refused before it enters history if not open or invalid."""
+        try:
+            await self._record(parse_review_decision(message), Channel.API)
+        except (StepNotOpen, InvalidRecord) as e:
+            # Only the seven-working-day rule is checked here: it needs the calendar.
+            raise _refused(e) from None
+        return self._review
+
+    @record.validator
+    def _validate_record(self, message: DecisionMessage) -> None:
+        try:
+            self._review.check(parse_review_decision(message).record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            raise _refused(e) from None
+
+    @workflow.signal(name="record")
+    async def record_signal(self, message: DecisionMessage) -> None:
+        """The same record from a partner system or an operator; a bad one is noted, not kept.
+
+        A signal naming an actor is held to the API's rules (`domain.permissions`); one naming
+        no actor comes from someone with direct access to Temporal, which is the authorisation.
+        """
+        if not self._open:
+            await workflow.wait_condition(lambda: self._open)
+        step = message.record.get("step")
+        try:
+            decision = parse_review_decision(message)
+            self._review.check(decision.record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            self._reject_signal(step, str(e), None)  # names the step or field, never content
+            return
+        refusal = _refusal(decision)
+        if refusal is not None:
+            self._reject_signal(step, f"not permitted: {refusal.reason}", decision.actor)
+            return
+        try:
+            await self._record(decision, Channel.SIGNAL)
+        except (StepNotOpen, InvalidRecord) as e:
+            self._reject_signal(step, str(e), decision.actor)
+
+    def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
+        workflow.logger.warning("LCSPR %s: signal rejected: %s", self._review.case_id, reason)
+        known = step if isinstance(step, str) and step in set(LocalReviewStep) else None
+        self._review.reject_signal(workflow.now(), known, reason, actor)
+        self._changed = True
+
+    async def _record(self, decision: ReviewDecision, channel: Channel) -> None:
+        record, review = decision.record, self._review
+        send_by = None
+        if (need := review.send_by_date(record)) is not None:
+            send_by = (await self._dates([need]))[0]
+        # Checked again: the send-by date is known now, and other records may have come in.
+        review.check(record, workflow.now(), send_by)
+        needs = review.apply(record, workflow.now(), channel, decision.actor, send_by)
+        self._changed = True
+        await self._compute(needs)
+        if review.action_plan_due:
+            await self._start_action_plan()
+        self._publish()
+        # Read your writes: the case store has the record before the caller hears back.
+        await self._project()
+        self._changed = True
+
+    async def _start_action_plan(self) -> None:
+        review = self._review
+        plan_id = action_plan_id(review.case_id)
+        review.action_plan_started(workflow.now(), plan_id)  # before the await: once only
+        try:
+            handle: ActionPlanHandle = await workflow.start_child_workflow(
+                "ActionPlan",
+                ActionPlanInput(case_id=review.case_id, kind=review.kind,
+                                recommendations=review.recommendations()),
+                id=plan_id, result_type=ActionPlanResult,
+                parent_close_policy=ACTION_PLAN_CLOSE_POLICY,
+            )
+        except WorkflowAlreadyStartedError:
+            # An abandoned plan of an earlier run of this LCSPR: it goes on by itself, and this
+            # run cannot wait for it.
+            review.action_plan_ended(workflow.now(), "already running under its id")
+            return
+        self._following = asyncio.create_task(self._follow(handle))
+
+    async def _follow(self, handle: ActionPlanHandle) -> None:
+        try:
+            result = await handle
+        except ChildWorkflowError as e:
+            self._review.action_plan_ended(workflow.now(), type(e.cause).__name__)
+        else:
+            self._review.action_plan_signed_off(workflow.now(), result.signed_off_on)
+        self._changed = True
+
+    async def _compute(self, needs: list[DateNeed]) -> None:
+        if needs:
+            self._review.set_dates(await self._dates(needs))
+
+    async def _dates(self, needs: list[DateNeed]) -> list[Dated]:
+        requests = [DateRequest(key=n.key, start=n.start, working_days=n.working_days,
+                                calendar_months=n.calendar_months) for n in needs]
+        result = await workflow.execute_activity(
+            "compute_dates", DatesInput(requests=requests), result_type=DatesResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        return [Dated(key=d.key, due_date=d.due_date, deadline_at=d.deadline_at,
+                      remind_at=d.remind_at) for d in result.dates]
+
+    async def _project(self) -> None:
+        """Write the review and its audit events to the case store (part "local_review")."""
+        review = self._review
+        self._projected = len(review.events)
+        await workflow.execute_activity(
+            "project_part",
+            PartProjectionInput(
+                case_id=review.case_id, part=PART,
+                version=workflow.info().get_current_history_length(),
+                stage=review.stage.value, overdue=review.overdue,
+                next_deadline=review.next_deadline(), snapshot=review.model_dump(mode="json"),
+                events=[e.case_event() for e in review.events],
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    def _publish(self) -> None:
+        """Upsert the search attributes when they change."""
+        review = self._review
+        next_deadline = review.next_deadline()
+        stage = f"{PART}:{review.stage.value}"
+        values: list[object] = [stage, next_deadline, review.overdue]
+        if values == self._published:
+            return
+        self._published = values
+        workflow.upsert_search_attributes([
+            sa.CASE_ID.value_set(review.case_id),
+            sa.STAGE.value_set(stage),
+            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
+            else sa.NEXT_DEADLINE.value_unset(),
+            sa.OVERDUE.value_set(review.overdue),
+        ])
+
+
+def _refused(e: StepNotOpen | InvalidRecord) -> ApplicationError:
+    if isinstance(e, StepNotOpen):
+        return ApplicationError(str(e), {"step": e.step, "reason": e.reason},
+                                type="StepNotOpen", non_retryable=True)
+    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
+                            type="InvalidRecord", non_retryable=True)
+
+
+def _refusal(decision: ReviewDecision) -> Refusal | None:
+    """Why the decision's actor may not make its record, as the API would refuse them."""
+    actor = decision.actor
+    if actor is None:
+        return None
+    try:
+        role = Role(actor.role)
+    except ValueError:
+        return Refusal("the actor's role is not a role of the procedure", "role")
+    return (organisation_refusal(role, actor.organisation)
+            or can_record_review(role, actor.organisation, decision.record))
