@@ -18,10 +18,10 @@ from domain.calendar import WorkingDayCalendar
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
-from workflows.local_review import LocalReviewWorkflow
+from workflows.action_plan import ActionPlanWorkflow
 from workflows.serious_incident import SeriousIncidentWorkflow
 
-WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow)
+WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, ActionPlanWorkflow)
 
 
 def build_worker(

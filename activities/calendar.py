@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 from temporalio import activity
 
 from domain.calendar import (
@@ -32,12 +32,18 @@ class DueDatesResult(BaseModel):
 
 
 class DateRequest(BaseModel):
-    """A due date counted from a start: working days (negative: before), then calendar months."""
+    """A due date counted from a start: working days (negative: before), then calendar months,
+    then calendar days."""
 
     key: str
     start: ClockPoint
     working_days: int = 0
     calendar_months: int = 0
+    calendar_days: int = 0
+    # The reminder goes at 09:00 this many working days before the due date, unless that is
+    # before `not_before` (default: the start), when it goes at 09:00 on the due date.
+    remind_working_days: int = Field(1, ge=1, le=20)
+    not_before: AwareDatetime | None = None
 
 
 class DatesInput(BaseModel):
@@ -81,9 +87,11 @@ def _start(point: ClockPoint) -> tuple[date, datetime]:
     raise ValueError("start: neither a date nor an instant")
 
 
-def _remind_at(calendar: WorkingDayCalendar, day: date, started_at: datetime) -> datetime:
-    # Remind on the working day before; if that was before the clock started, on the day.
-    remind_at = london_instant(calendar.previous_working_day(day), REMINDER_HOUR)
+def _remind_at(
+    calendar: WorkingDayCalendar, day: date, started_at: datetime, working_days: int = 1
+) -> datetime:
+    # Remind that many working days before; if that was before the clock started, on the day.
+    remind_at = london_instant(calendar.add_working_days(day, -working_days), REMINDER_HOUR)
     return remind_at if remind_at > started_at else london_instant(day, REMINDER_HOUR)
 
 
@@ -92,9 +100,12 @@ def compute_dates(calendar: WorkingDayCalendar, input: DatesInput) -> DatesResul
     for request in input.requests:
         start_date, started_at = _start(request.start)
         day = add_calendar_months(
-            calendar.add_working_days(start_date, request.working_days), request.calendar_months)
+            calendar.add_working_days(start_date, request.working_days), request.calendar_months
+        ) + timedelta(days=request.calendar_days)
+        remind_at = _remind_at(calendar, day, request.not_before or started_at,
+                               request.remind_working_days)
         dates.append(ComputedDate(key=request.key, due_date=day, deadline_at=end_of_day(day),
-                                  remind_at=_remind_at(calendar, day, started_at)))
+                                  remind_at=remind_at))
     return DatesResult(dates=dates)
 
 

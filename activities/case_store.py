@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +43,10 @@ class PartProjectionInput(BaseModel):
     overdue: bool
     next_deadline: AwareDatetime | None
     snapshot: dict[str, Any]
-    events: list[CaseEvent]  # all of the child's events; the new ones are added to the trail
+    events: list[CaseEvent]  # the child's events from first_sequence on; new ones join the trail
+    # The trail number of events[0]: a child that runs for years (continuing as new) sends
+    # only its latest events.
+    first_sequence: int = Field(1, ge=1)
 
 
 class CaseStoreActivities:
@@ -72,7 +75,7 @@ async def project_part(session: AsyncSession, part: PartProjectionInput) -> None
         row.stage, row.overdue, row.next_deadline = part.stage, part.overdue, part.next_deadline
         row.version, row.snapshot = part.version, part.snapshot
         row.updated_at = datetime.now(UTC)
-    await _write_events(session, part.case_id, part.events, part.part)
+    await _write_events(session, part.case_id, part.events, part.part, part.first_sequence)
 
 
 async def project(session: AsyncSession, case: CaseState, version: int) -> ProjectionResult:
@@ -116,7 +119,8 @@ async def _write_steps(session: AsyncSession, case: CaseState) -> None:
 
 
 async def _write_events(
-    session: AsyncSession, case_id: str, events: list[CaseEvent], part: str = "case"
+    session: AsyncSession, case_id: str, events: list[CaseEvent], part: str = "case",
+    first_sequence: int = 1,
 ) -> None:
     if not events:
         return
@@ -127,7 +131,7 @@ async def _write_events(
          "actor_subject": e.actor.subject if e.actor else None,
          "actor_role": e.actor.role if e.actor else None,
          "actor_organisation": e.actor.organisation if e.actor else None}
-        for n, e in enumerate(events, start=1)
+        for n, e in enumerate(events, start=first_sequence)
     ]
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
               else sqlite.insert)

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.action_plan_records import PlanStep
 from domain.decisions import StepRecord
-from domain.local_review_records import LocalReviewStep, ReviewRecord
 from domain.procedure import Partner, Step
 
 
@@ -159,46 +159,28 @@ def can_record(role: Role, organisation: str | None, record: StepRecord) -> Refu
                    f"{field} must be the token's org", field)
 
 
-# The LCSPR (Flowcharts 3 and 4): the MARS team records for the CSPR group and sends what goes
-# to the Panel; the reviewer makes the reviewer's own returns; each partner's DSP endorses the
-# terms of reference and the final report for its own partner only.
-_REVIEWER: Mapping[Role, OrgRule] = {Role.REVIEWER: OrgRule.ANY}
-_OWN_DSP: Mapping[Role, OrgRule] = {Role.DSP: OrgRule.OWN_PARTNER}
-_R = LocalReviewStep
-REVIEW_RECORD_RULES: Mapping[LocalReviewStep, Mapping[Role, OrgRule]] = {
-    _R.INFORM_PANEL: _MARS_ONLY,
-    _R.TERMS_OF_REFERENCE: _MARS_ONLY,
-    _R.TOR_ENDORSEMENT: _OWN_DSP,
-    _R.REVIEWER_COMMISSIONED: _MARS_ONLY,
-    _R.SUPERVISION_PLAN: _MARS_ONLY,
-    _R.SUPERVISION_REQUEST: _MARS_ONLY,  # the group's requests are in writing
-    _R.PROGRESS_RETURN: _REVIEWER,
-    _R.DRAFT_SHARED: _REVIEWER,
-    _R.LEARNING: _MARS_ONLY,
-    _R.NATIONAL_REVIEW_INFORMATION: _MARS_ONLY,
-    _R.FINAL_REPORT: _REVIEWER,
-    _R.REPORT_ENDORSEMENT: _OWN_DSP,
-    _R.REPORT_SENT: _MARS_ONLY,  # "sent, via the Children's MARS Team"
-    _R.PUBLICATION_PLANNED: _MARS_ONLY,
-    _R.PUBLICATION_DELAYED: _MARS_ONLY,
-    _R.PUBLISHED: _MARS_ONLY,
-    _R.NOT_PUBLISHED: _MARS_ONLY,
+# The action plan ("Local child safeguarding practice reviews", Flowcharts 3 and 4): the CSPR
+# group (the board role; the MARS team coordinates it) devises it with the reviewer, then
+# monitors it and reviews it; the safeguarding partners agree a transfer of oversight and ask
+# for independent scrutiny (their DSPs, or the MARS team for them); and only the partners at
+# the Children's MARS Board sign it off.
+_DEVISE = frozenset({Role.MARS_TEAM, Role.BOARD, Role.REVIEWER})
+_MONITOR = frozenset({Role.MARS_TEAM, Role.BOARD})
+_PARTNERS_AGREE = frozenset({Role.DSP, Role.MARS_TEAM})
+PLAN_RECORD_ROLES: Mapping[PlanStep, frozenset[Role]] = {
+    PlanStep.ADD_ACTION: _DEVISE,
+    PlanStep.CHANGE_ACTION: _DEVISE,
+    PlanStep.COMPLETE_ACTION: _MONITOR,
+    PlanStep.CLOSE_ACTION: _MONITOR,
+    PlanStep.PLAN_REVIEW: _MONITOR,
+    PlanStep.OVERSIGHT_TRANSFER: _PARTNERS_AGREE,
+    PlanStep.SCRUTINY_AUDIT: _PARTNERS_AGREE,
+    PlanStep.BOARD_SIGNOFF: frozenset({Role.BOARD}),
 }
 
 
-def can_record_review_step(role: Role, step: LocalReviewStep) -> bool:
-    """Whether the role records this LCSPR step at all, whatever the record says."""
-    return role in REVIEW_RECORD_RULES[step]
-
-
-def can_record_review(role: Role, organisation: str | None, record: ReviewRecord
-                      ) -> Refusal | None:
-    """None if this role and org may make this LCSPR record, else why not."""
-    step = LocalReviewStep(record.step)
-    rule = REVIEW_RECORD_RULES[step].get(role)
-    if rule is None:
-        return Refusal(f"the {role} role cannot record {step.value}")
-    if rule is OrgRule.OWN_PARTNER and str(getattr(record, "partner", "")) != organisation:
-        return Refusal(f"the {role} role records {step.value} only for its own organisation: "
-                       "partner must be the token's org", "partner")
-    return None
+def can_record_plan(role: Role, step: PlanStep) -> Refusal | None:
+    """None if this role may make this action-plan record, else why not."""
+    if role in PLAN_RECORD_ROLES[step]:
+        return None
+    return Refusal(f"the {role} role cannot record {step.value}")

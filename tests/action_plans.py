@@ -1,0 +1,67 @@
+"""Helpers to start and drive an action plan in tests and in the history recorder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+
+from domain.action_plan import ActionPlanState
+from domain.decisions import Actor, DecisionMessage
+from domain.reviews import ActionPlanResult, ReviewKind
+from workflows.action_plan import ActionPlanRun
+from workflows.ids import action_plan_id
+
+Handle = WorkflowHandle[Any, Any]
+RECOMMENDATIONS = ["Joint training on bruising in non-mobile infants",
+                   "Confirm every telephone referral in writing"]
+PARTNERS = ["local_authority", "health", "police"]
+
+
+async def start_plan(client: Client, task_queue: str, case_id: str, **fields: Any) -> Handle:
+    """Start a case's action plan by name, as its LCSPR does."""
+    body: dict[str, Any] = {"case_id": case_id, "kind": ReviewKind.SERIOUS_INCIDENT,
+                            "recommendations": RECOMMENDATIONS, **fields}
+    return await client.start_workflow("ActionPlan", ActionPlanRun.model_validate(body),
+                                       id=action_plan_id(case_id), task_queue=task_queue,
+                                       result_type=ActionPlanResult)
+
+
+def message(step: str, actor: Actor | None = None, **fields: Any) -> DecisionMessage:
+    record = {"step": step, **{k: v.isoformat() if isinstance(v, date) else v
+                               for k, v in fields.items()}}
+    return DecisionMessage(record=record,
+                           actor=actor.model_dump() if actor is not None else None)
+
+
+async def signal(handle: Handle, step: str, actor: Actor | None = None, **fields: Any) -> None:
+    await handle.signal("record", message(step, actor, **fields))
+
+
+async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
+                    within: float = 15.0) -> ActionPlanState:
+    """Query the plan until `ready` holds (a signal is applied asynchronously)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState)
+        if ready(plan):
+            return plan
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"plan never became ready; stage={plan.stage}")
+        await asyncio.sleep(0.05)
+
+
+async def runs(client: Client, workflow_id: str, first_run_id: str) -> list[str]:
+    """The run ids of a workflow from its first run, following each continue-as-new."""
+    chain = [first_run_id]
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=chain[-1]).fetch_history()
+        last = history.events[-1]
+        if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            return chain
+        chain.append(last.workflow_execution_continued_as_new_event_attributes
+                     .new_execution_run_id)

@@ -1,0 +1,256 @@
+"""A case's action plan, from the endorsement of the final report to the MARS Board's sign-off.
+
+"Local child safeguarding practice reviews" and Flowcharts 3 and 4: the CSPR group, with the
+reviewer, turns the recommendations into actions; reviews come at the cadence the group sets
+(quarterly by default); each action is reminded before its date and escalated when it passes;
+the plan closes only with the final sign-off at the Children's MARS Board. Records arrive as the
+`record` update (validated first) or the `record` signal, like the serious-incident workflow's.
+
+A plan can run for years: the workflow continues as new after a bounded history, once every
+update and signal handler has finished, carrying the whole plan over (`ActionPlanRun.carried`).
+
+Started by the LCSPR as a child workflow, by name, with `ActionPlanInput`, with
+`PARENT_CLOSE_POLICY`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import Field
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import DateRequest, DatesInput, DatesResult
+    from activities.case_store import PartProjectionInput
+    from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded
+    from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
+    from domain.case import Channel, InvalidRecord, StepNotOpen
+    from domain.decisions import Actor, DecisionMessage
+    from domain.permissions import Refusal, Role, can_record_plan, organisation_refusal
+    from domain.reviews import ActionPlanInput, ActionPlanResult
+    from workflows import search_attributes as sa
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+PART = "action_plan"
+# The history of one run stays under this many events (the server's own suggestion to continue
+# as new comes at a few thousand); a test sets it low to continue as new often.
+HISTORY_PER_RUN = 2000
+
+# The parent (the LCSPR) should start this child with ABANDON: the plan is the partners'
+# commitment and runs for years; an operator terminating or resetting the LCSPR, or the LCSPR
+# continuing as new, must not end it. It stays reachable by its id (`ids.action_plan_id`), and a
+# parent that waits for its result follows it across its own continue-as-new runs.
+PARENT_CLOSE_POLICY = ParentClosePolicy.ABANDON
+
+
+class ActionPlanRun(ActionPlanInput):
+    """`ActionPlanInput`, and what one run hands the next when it continues as new."""
+
+    carried: ActionPlanState | None = None
+    history_before: int = 0  # history events of the runs before: the projection's version
+    history_per_run: int = Field(HISTORY_PER_RUN, ge=100, le=40_000)
+
+
+@workflow.defn(name="ActionPlan")
+class ActionPlanWorkflow:
+    @workflow.init
+    def __init__(self, input: ActionPlanRun) -> None:
+        self._plan = input.carried or ActionPlanState.open_plan(input, workflow.now())
+        self._events_at_start = self._plan.event_count
+        self._projected = self._plan.event_count if input.carried else 0
+        self._history_before = input.history_before
+        # One projection at a time: the store creates the part's row on the first write, and
+        # two first writes at once would both try to.
+        self._projecting = asyncio.Lock()
+        self._changed = False
+        self._published: list[object] = []
+
+    @workflow.run
+    async def run(self, input: ActionPlanRun) -> ActionPlanResult:
+        if input.carried is None:
+            await self._compute(self._plan.opening_dates())
+        await self._project()
+        while True:
+            self._changed = False
+            self._plan.due_alerts(workflow.now())
+            self._publish()
+            if self._plan.event_count != self._projected:
+                await self._project()
+            if self._plan.signed_off:
+                break
+            if self._history_is_long(input):
+                await self._continue_as_new(input)
+            next_alert = self._plan.next_alert_at()
+            timeout = None if next_alert is None else next_alert - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+            except TimeoutError:
+                pass
+        await self._drain()
+        signed_off_on = self._plan.signed_off_on
+        assert signed_off_on is not None  # set by the sign-off's handler, finished above
+        return ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
+
+    @workflow.query
+    def plan(self) -> ActionPlanState:
+        """The whole plan: actions with their dates and status, reviews, oversight, events."""
+        return self._plan
+
+    @workflow.update(name="record")
+    async def record(self, message: DecisionMessage) -> ActionPlanState:
+        """Make one record; rejected before it enters history if not open now or invalid."""
+        try:
+            decision = parse_plan_decision(message)
+            await self._record(decision, Channel.API)
+        except (StepNotOpen, InvalidRecord) as e:
+            # Another record accepted just before this one may have changed the plan.
+            raise _refused(e) from None
+        return self._plan
+
+    @record.validator
+    def _validate_record(self, message: DecisionMessage) -> None:
+        try:
+            self._plan.check(parse_plan_decision(message).record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            raise _refused(e) from None
+
+    @workflow.signal(name="record")
+    async def record_signal(self, message: DecisionMessage) -> None:
+        """The same record from a partner system or an operator; a bad one is noted, not kept.
+
+        A signal naming an actor is held to the API's rules (`domain.permissions`); one naming
+        no actor comes from someone with direct access to Temporal, which is the authorisation.
+        """
+        step = message.record.get("step")
+        try:
+            decision = parse_plan_decision(message)
+            refusal = _refusal(decision)
+            if refusal is not None:
+                self._reject_signal(step, f"not permitted: {refusal.reason}", decision.actor)
+                return
+            await self._record(decision, Channel.SIGNAL)
+        except (StepNotOpen, InvalidRecord) as e:
+            # The reason names the step or field only: a message's content may be personal.
+            self._reject_signal(step, str(e), None)
+
+    def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
+        workflow.logger.warning("action plan %s: signal rejected: %s", self._plan.case_id,
+                                reason)
+        self._plan.reject_signal(workflow.now(), step if isinstance(step, str) else None,
+                                 reason, actor)
+        self._changed = True
+
+    async def _record(self, decision: PlanDecision, channel: Channel) -> None:
+        self._plan.check(decision.record, workflow.now())
+        needed = self._plan.apply(decision.record, workflow.now(), channel, decision.actor)
+        self._changed = True
+        await self._compute(needed)
+        self._publish()
+        # Read your writes: the case store has the record before the caller hears back.
+        await self._project()
+        self._changed = True
+
+    async def _compute(self, needed: list[DateNeeded]) -> None:
+        if not needed:
+            return
+        requests = [DateRequest(key=n.key, start=n.start, calendar_days=n.calendar_days,
+                                remind_working_days=REMIND_WORKING_DAYS,
+                                not_before=workflow.now()) for n in needed]
+        result = await workflow.execute_activity(
+            "compute_dates", DatesInput(requests=requests), result_type=DatesResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        for d in result.dates:
+            self._plan.set_date(d.key, d.due_date, d.deadline_at, d.remind_at)
+        self._changed = True
+
+    async def _project(self) -> None:
+        """Write the plan and its new events to the case store (part "action_plan")."""
+        async with self._projecting:
+            await self._project_now()
+
+    async def _project_now(self) -> None:
+        plan = self._plan
+        first = self._projected + 1
+        self._projected = plan.event_count
+        new = plan.events[first - 1 - plan.events_before:]
+        await workflow.execute_activity(
+            "project_part",
+            PartProjectionInput(
+                case_id=plan.case_id, part=PART, version=self._version(), stage=plan.stage.value,
+                overdue=plan.overdue, next_deadline=plan.next_deadline(),
+                snapshot=plan.model_dump(mode="json"),
+                events=[e.for_case() for e in new], first_sequence=first,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    def _version(self) -> int:
+        return self._history_before + workflow.info().get_current_history_length()
+
+    def _history_is_long(self, input: ActionPlanRun) -> bool:
+        info = workflow.info()
+        # Only a run that has done something continues: a new run never loops on its own.
+        progressed = self._plan.event_count > self._events_at_start
+        return progressed and (info.is_continue_as_new_suggested()
+                               or info.get_current_history_length() >= input.history_per_run)
+
+    async def _drain(self) -> None:
+        """Wait until every handler has finished and the store has every event."""
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._plan.event_count == self._projected:
+                return
+            await self._project()
+
+    async def _continue_as_new(self, input: ActionPlanRun) -> None:
+        await self._drain()
+        # Nothing awaits from here on: no handler can run between the drain and the new run.
+        self._plan.keep_recent_events()
+        workflow.continue_as_new(ActionPlanRun(
+            **input.model_dump(exclude={"carried", "history_before"}),
+            carried=self._plan, history_before=self._version(),
+        ))
+
+    def _publish(self) -> None:
+        """Upsert the search attributes when they change."""
+        plan = self._plan
+        next_deadline = plan.next_deadline()
+        stage = f"{PART}:{plan.stage.value}"
+        values: list[object] = [plan.case_id, stage, next_deadline, plan.overdue]
+        if values == self._published:
+            return
+        self._published = values
+        workflow.upsert_search_attributes([
+            sa.CASE_ID.value_set(plan.case_id),
+            sa.STAGE.value_set(stage),
+            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
+            else sa.NEXT_DEADLINE.value_unset(),
+            sa.OVERDUE.value_set(plan.overdue),
+        ])
+
+
+def _refused(e: StepNotOpen | InvalidRecord) -> ApplicationError:
+    if isinstance(e, StepNotOpen):
+        return ApplicationError(str(e), {"step": e.step, "reason": e.reason},
+                                type="StepNotOpen", non_retryable=True)
+    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
+                            type="InvalidRecord", non_retryable=True)
+
+
+def _refusal(decision: PlanDecision) -> Refusal | None:
+    """Why the decision's actor may not make its record, as the API would refuse them; None if
+    they may, or if no actor is named."""
+    actor = decision.actor
+    if actor is None:
+        return None
+    try:
+        role = Role(actor.role)
+    except ValueError:
+        return Refusal("the actor's role is not a role of the procedure", "role")
+    return (organisation_refusal(role, actor.organisation)
+            or can_record_plan(role, PlanStep(decision.record.step)))
