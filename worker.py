@@ -19,9 +19,10 @@ from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
+from workflows.local_review import LocalReviewWorkflow
 from workflows.serious_incident import SeriousIncidentWorkflow
 
-WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, ActionPlanWorkflow)
+WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, ActionPlanWorkflow)
 
 
 def build_worker(

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from domain.action_plan_records import PlanStep
 from domain.decisions import StepRecord
+from domain.local_review_records import LocalReviewStep, ReviewRecord
 from domain.procedure import Partner, Step
 
 
@@ -184,3 +185,48 @@ def can_record_plan(role: Role, step: PlanStep) -> Refusal | None:
     if role in PLAN_RECORD_ROLES[step]:
         return None
     return Refusal(f"the {role} role cannot record {step.value}")
+
+
+# The LCSPR (Flowcharts 3 and 4): the MARS team records for the CSPR group and sends what goes
+# to the Panel; the reviewer makes the reviewer's own returns; each partner's DSP endorses the
+# terms of reference and the final report for its own partner only.
+_REVIEWER: Mapping[Role, OrgRule] = {Role.REVIEWER: OrgRule.ANY}
+_OWN_DSP: Mapping[Role, OrgRule] = {Role.DSP: OrgRule.OWN_PARTNER}
+_R = LocalReviewStep
+REVIEW_RECORD_RULES: Mapping[LocalReviewStep, Mapping[Role, OrgRule]] = {
+    _R.INFORM_PANEL: _MARS_ONLY,
+    _R.TERMS_OF_REFERENCE: _MARS_ONLY,
+    _R.TOR_ENDORSEMENT: _OWN_DSP,
+    _R.REVIEWER_COMMISSIONED: _MARS_ONLY,
+    _R.SUPERVISION_PLAN: _MARS_ONLY,
+    _R.SUPERVISION_REQUEST: _MARS_ONLY,  # the group's requests are in writing
+    _R.PROGRESS_RETURN: _REVIEWER,
+    _R.DRAFT_SHARED: _REVIEWER,
+    _R.LEARNING: _MARS_ONLY,
+    _R.NATIONAL_REVIEW_INFORMATION: _MARS_ONLY,
+    _R.FINAL_REPORT: _REVIEWER,
+    _R.REPORT_ENDORSEMENT: _OWN_DSP,
+    _R.REPORT_SENT: _MARS_ONLY,  # "sent, via the Children's MARS Team"
+    _R.PUBLICATION_PLANNED: _MARS_ONLY,
+    _R.PUBLICATION_DELAYED: _MARS_ONLY,
+    _R.PUBLISHED: _MARS_ONLY,
+    _R.NOT_PUBLISHED: _MARS_ONLY,
+}
+
+
+def can_record_review_step(role: Role, step: LocalReviewStep) -> bool:
+    """Whether the role records this LCSPR step at all, whatever the record says."""
+    return role in REVIEW_RECORD_RULES[step]
+
+
+def can_record_review(role: Role, organisation: str | None, record: ReviewRecord
+                      ) -> Refusal | None:
+    """None if this role and org may make this LCSPR record, else why not."""
+    step = LocalReviewStep(record.step)
+    rule = REVIEW_RECORD_RULES[step].get(role)
+    if rule is None:
+        return Refusal(f"the {role} role cannot record {step.value}")
+    if rule is OrgRule.OWN_PARTNER and str(getattr(record, "partner", "")) != organisation:
+        return Refusal(f"the {role} role records {step.value} only for its own organisation: "
+                       "partner must be the token's org", "partner")
+    return None
