@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from httpx import AsyncClient, Response
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from domain.case import EventKind
 from domain.decisions import AgencyReport, DspDecision, PanelNotification, RapidReviewSignoff
+from domain.local_review_records import LocalReviewStep
 from domain.permissions import (
     RECORD_RULES,
     Role,
@@ -29,6 +31,7 @@ from domain.permissions import (
 )
 from domain.procedure import Partner, Step
 from tests.conftest import as_role
+from tests.local_reviews import start_review
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 CASE = "{case}"
@@ -84,12 +87,50 @@ def _notification() -> dict[str, Any]:
     }
 
 
+def _review_request() -> dict[str, Any]:
+    return {"requesting_agency": "North Lincolnshire Council", "category": "near_miss",
+            "summary": "A near miss", "discussed_with_ssl": True,
+            "children": [{"reference": "NL-PERM-2"}]}
+
+
 def _record(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
     return Endpoint(step, "POST", f"/v1/cases/{CASE}/{step}", body, allowed)
 
 
+def _review(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
+    return Endpoint(step, "POST", f"/v1/cases/{CASE}/local-review/{step}", body, allowed)
+
+
+REVIEWER = frozenset({"reviewer"})
+LOCAL_REVIEW_ENDPOINTS = [
+    _review("inform-panel", MARS, reviewer_name="A. Reviewer"),
+    _review("terms-of-reference", MARS, methodology="Systems", scope="Six months",
+            independent_challenge="Independent chair", views_captured="Family",
+            race_racism_bias="Adultification", independent_author=True),
+    _review("tor-endorsement", frozenset({"dsp:health"}), partner="health"),
+    _review("reviewer-commissioned", MARS, reviewer_name="A. Reviewer",
+            conflicts_of_interest="None", no_direct_involvement=True),
+    _review("supervision-plan", MARS, every_weeks=4, draft_dates=[]),
+    _review("supervision-request", MARS, request="Progress"),
+    _review("progress-return", REVIEWER, request=1, progress="On track"),
+    _review("draft-shared", REVIEWER, draft=1),
+    _review("learning", MARS, learning="Phone referrals"),
+    _review("national-review-information", MARS, summary="A national pattern"),
+    _review("final-report", REVIEWER, improvements_summary=["Confirm referrals"],
+            systemic_analysis="Pathways differ", equality_analysis=dict.fromkeys(
+                ("race", "ethnicity", "religion", "gender", "sexuality", "disability",
+                 "poverty"), "Considered")),
+    _review("report-endorsement", frozenset({"dsp:police"}), partner="police"),
+    _review("report-sent", MARS),
+    _review("publication-planned", MARS, publication_date="2099-01-05"),
+    _review("publication-delayed", MARS, reasons="Inquest", new_expected_date="2099-01-05"),
+    _review("published", MARS, published_on="2026-01-05"),
+    _review("not-published", MARS, justification="Would identify a sibling"),
+]
+
 ENDPOINTS = [
     Endpoint("notifications", "POST", "/v1/notifications", _notification(), MARS),
+    Endpoint("review-requests", "POST", "/v1/review-requests", _review_request(), MARS),
     Endpoint("get-case", "GET", f"/v1/cases/{CASE}", None, READERS),
     Endpoint("list-cases", "GET", "/v1/cases", None, READERS, {"limit": 5}),
     Endpoint("case-events", "GET", f"/v1/cases/{CASE}/events", None, READERS),
@@ -114,6 +155,8 @@ ENDPOINTS = [
     _record("wellbeing-sessions", MARS, relevant=False),
     _record("rapid-review-submission", MARS),
     _record("panel-response", MARS, decision="more_information_requested"),
+    Endpoint("get-local-review", "GET", f"/v1/cases/{CASE}/local-review", None, READERS),
+    *LOCAL_REVIEW_ENDPOINTS,
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -127,14 +170,18 @@ ENDPOINTS = [
 
 def test_the_table_covers_every_route_and_role() -> None:
     recorded = {e.name.replace("-", "_") for e in ENDPOINTS
-                if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"}
+                if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
+                and "/local-review/" not in e.path}
     assert recorded == {s.value for s in Step}
+    assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
+        s.value for s in LocalReviewStep}
     assert {role for role, _ in PRINCIPALS.values()} == {r.value for r in Role}
 
 
 @pytest.fixture(scope="module")
-async def case_id(api: AsyncClient) -> str:
-    """A case at the rapid review, with two agencies asked for reports."""
+async def case_id(api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker) -> str:
+    """A case at the rapid review, with two agencies asked for reports, and its LCSPR (started
+    directly here: the case starts it in production)."""
     created = await api.post("/v1/notifications", json=_notification())
     assert created.status_code == 201, created.text
     case: str = created.json()["case_id"]
@@ -149,6 +196,7 @@ async def case_id(api: AsyncClient) -> str:
     for step, headers, body in steps:
         response = await api.post(f"/v1/cases/{case}/{step}", json=body, headers=headers)
         assert response.status_code == 200, response.text
+    await start_review(dev_env.client, dev_worker.task_queue, case, None)
     return case
 
 
