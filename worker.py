@@ -20,20 +20,24 @@ from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
 from workflows.local_review import LocalReviewWorkflow
+from workflows.review_request import ReviewRequestWorkflow
 from workflows.serious_incident import SeriousIncidentWorkflow
 
-WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, ActionPlanWorkflow)
+WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, ActionPlanWorkflow,
+                             ReviewRequestWorkflow)
 
 
 def build_worker(
-    client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker
+    client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker,
+    workflows: Sequence[type] = WORKFLOWS,
 ) -> Worker:
+    """The worker; tests may run other workflows (a stand-in child) with the same activities."""
     calendar_activities = CalendarActivities(calendar)
     store_activities = CaseStoreActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=list(workflows),
         activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
                     record_case_event,
                     store_activities.project_case, store_activities.project_part],

@@ -82,9 +82,9 @@ async def project(session: AsyncSession, case: CaseState, version: int) -> Proje
     row = await session.get(Case, case.case_id, with_for_update=True)
     new = row is None
     if row is None:
-        row = Case(case_id=case.case_id, kind="serious_incident",
-                   received_at=case.notification.received_at,
-                   incident_date=case.notification.incident.date, possible_duplicate_of=[])
+        row = Case(case_id=case.case_id, kind=case.kind.value, received_at=case.received_at,
+                   incident_date=case.notification.incident.date if case.notification else None,
+                   possible_duplicate_of=[])
         session.add(row)
     if new or row.version < version:
         row.procedure_version = case.procedure_version
@@ -99,7 +99,7 @@ async def project(session: AsyncSession, case: CaseState, version: int) -> Proje
         await _write_steps(session, case)
     if new:
         row.possible_duplicate_of = await _duplicates(session, case)
-        for position, child in enumerate(case.notification.children):
+        for position, child in enumerate(case.children):
             session.add(Child(case_id=case.case_id, position=position,
                               reference=child.reference, date_of_birth=child.date_of_birth,
                               looked_after=child.looked_after, care_leaver=child.care_leaver))
@@ -142,8 +142,11 @@ async def _write_events(
 
 
 async def _duplicates(session: AsyncSession, case: CaseState) -> list[str]:
-    """Cases already stored for one of these children with the same incident date."""
-    references = [c.reference for c in case.notification.children]
+    """Cases already stored for one of these children with the same incident date (a request
+    has no incident date: it is never taken for a duplicate)."""
+    if case.notification is None:
+        return []
+    references = [c.reference for c in case.children]
     found = await session.scalars(
         select(Case.case_id).join(Child, Child.case_id == Case.case_id)
         .where(Child.reference.in_(references),

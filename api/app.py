@@ -12,7 +12,16 @@ from temporalio.client import Client
 
 from api import errors
 from api.auth import TokenVerifier
-from api.routes import calendar, cases, directory, health, local_review, notifications, reports
+from api.routes import (
+    calendar,
+    cases,
+    directory,
+    health,
+    local_review,
+    notifications,
+    reports,
+    review_requests,
+)
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
 from infra.settings import Settings
@@ -51,7 +60,8 @@ def create_app(
     # The Temporal UI's codec server: CORS from the UI's origins (CSPR_UI_ORIGIN) only.
     app.add_middleware(UiCors)
     app.include_router(codec_router)
-    for module in (health, notifications, reports, cases, local_review, calendar, directory):
+    for module in (health, notifications, review_requests, reports, cases, local_review,
+                   calendar, directory):
         app.include_router(module.router)
     return app
 

@@ -9,8 +9,9 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.calendar import london_date
 from domain.case import CaseState, Outcome, Stage, StepState, StepStatus
-from domain.notification import Child, Incident, Name, Notification
+from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
+from domain.request import RequestCategory, ReviewRequest
 
 # No case of this service was received before the statutory scheme it runs existed.
 EARLIEST_RECEIPT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -42,6 +43,35 @@ class NotificationCreate(BaseModel):
     def to_notification(self, received_at: datetime) -> Notification:
         return Notification(received_at=received_at, notifying_agency=self.notifying_agency,
                             incident=self.incident, children=self.children)
+
+
+class ReviewRequestCreate(BaseModel):
+    """A request for a CSPR where the serious-case definition is not met (Flowchart 4)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "requesting_agency": "North Lincolnshire Council",
+        "category": "near_miss",
+        "summary": "A referral was nearly closed without a home visit",
+        "discussed_with_ssl": True,
+        "children": [{"reference": "NL-123456"}],
+    }]})
+
+    received_at: AwareDatetime | None = Field(
+        None, ge=EARLIEST_RECEIPT,
+        description="When the MARS team received it; defaults to now, never in the future",
+    )
+    requesting_agency: Name
+    category: RequestCategory = Field(
+        description="good_practice, poor_practice, near_miss or other circumstances")
+    summary: Text
+    discussed_with_ssl: bool = Field(
+        description="The request follows a discussion with the SSLs (Flowchart 4): must be true")
+    children: list[Child] = Field(min_length=1, max_length=4)
+
+    def to_request(self, received_at: datetime) -> ReviewRequest:
+        return ReviewRequest(received_at=received_at, requesting_agency=self.requesting_agency,
+                             category=self.category, summary=self.summary,
+                             discussed_with_ssl=self.discussed_with_ssl, children=self.children)
 
 
 class DeadlineRead(BaseModel):
@@ -79,23 +109,25 @@ class EventRead(BaseModel):
 
 class CaseRead(BaseModel):
     case_id: str
-    kind: str = "serious_incident"
+    kind: str = Field("serious_incident", description="serious_incident or request")
     procedure_version: str
     stage: Stage
     outcome: Outcome | None
     overdue: bool
     next_deadline: datetime | None
     clocks: dict[Clock, date]
-    notification: Notification
+    notification: Notification | None = Field(description="A serious incident's (Doc 1)")
+    request: ReviewRequest | None = Field(None, description="A request's (Flowchart 4)")
     steps: list[StepRead]
     events: list[EventRead]
 
     @classmethod
     def of(cls, case: CaseState, proc: Procedure) -> CaseRead:
         return cls(
-            case_id=case.case_id, procedure_version=case.procedure_version, stage=case.stage,
-            outcome=case.outcome, overdue=case.overdue, next_deadline=case.next_deadline(),
-            clocks=case.clock_dates, notification=case.notification,
+            case_id=case.case_id, kind=case.kind.value, procedure_version=case.procedure_version,
+            stage=case.stage, outcome=case.outcome, overdue=case.overdue,
+            next_deadline=case.next_deadline(),
+            clocks=case.clock_dates, notification=case.notification, request=case.request,
             steps=[_step(s, proc) for s in case.steps],
             events=[EventRead(at=e.at, kind=e.kind.value, step=e.step, detail=e.detail)
                     for e in case.events],

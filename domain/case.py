@@ -1,4 +1,9 @@
-"""A serious-incident case as a state machine: which step is open, what a record changes.
+"""A case as a state machine: which step is open, what a record changes.
+
+Two kinds of case share it: a notification of a serious incident (Flowcharts 1 and 2) and a
+request for a CSPR where the serious-case definition is not met (Flowchart 4: the partners are
+informed, the SSLs recommend, the partners decide). Either may end in an LCSPR, which the
+workflow runs as a child; the case closes when it ends.
 
 Pure and deterministic: the workflow feeds it records and the time (`workflow.now()`), and
 carries out the effects it returns (due dates to compute, events to record).
@@ -18,6 +23,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     computed_field,
+    model_validator,
 )
 
 from domain.calendar import latest_london_date
@@ -42,12 +48,15 @@ from domain.decisions import (
     StepRecord,
     WellbeingSessions,
 )
-from domain.notification import Notification
+from domain.notification import Child, Notification
 from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
+from domain.request import ReviewRequest
+from domain.reviews import ReviewKind
 
 
 class Stage(StrEnum):
     NOTIFIED = "notified"  # waiting for the MARS team to inform the partners
+    REQUESTED = "requested"  # the same, for a request (Flowchart 4)
     SSL_RECOMMENDATION = "ssl_recommendation"
     DSP_DECISION = "dsp_decision"
     DIFFERENCE_OF_OPINION = "difference_of_opinion"
@@ -62,6 +71,7 @@ class Outcome(StrEnum):
     LOCAL_REVIEW = "local_review"
     NATIONAL_REVIEW = "national_review"
     NO_FURTHER_REVIEW = "no_further_review"
+    REVIEW_NOT_AGREED = "review_not_agreed"  # a request the partners decided against
 
 
 class StepStatus(StrEnum):
@@ -74,6 +84,7 @@ class StepStatus(StrEnum):
 
 class EventKind(StrEnum):
     NOTIFIED = "notified"  # the case opened on a notification: who made it
+    REQUESTED = "requested"  # the case opened on a request: who made it
     RECORDED = "recorded"
     REMINDER = "reminder"
     OVERDUE = "overdue"
@@ -81,6 +92,8 @@ class EventKind(StrEnum):
     DIFFERENCE_OF_OPINION = "difference_of_opinion"
     SIGNAL_REJECTED = "signal_rejected"
     POSSIBLE_DUPLICATE = "possible_duplicate"
+    LOCAL_REVIEW_STARTED = "local_review_started"  # the LCSPR's workflow id
+    LOCAL_REVIEW_ENDED = "local_review_ended"  # how it ended: completed, cancelled, ...
 
 
 class Channel(StrEnum):
@@ -209,7 +222,7 @@ class Alert(BaseModel):
 _AFTER_SUBMISSION = (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW)
 # The stages at which each step may be recorded (Flowcharts 1 and 2).
 OPEN_AT: dict[Step, tuple[Stage, ...]] = {
-    Step.INFORM_PARTNERS: (Stage.NOTIFIED,),
+    Step.INFORM_PARTNERS: (Stage.NOTIFIED, Stage.REQUESTED),
     Step.SSL_RECOMMENDATION: (Stage.SSL_RECOMMENDATION,),
     Step.DSP_DECISION: (Stage.DSP_DECISION, Stage.DIFFERENCE_OF_OPINION),
     Step.PANEL_NOTIFICATION: (Stage.RAPID_REVIEW,),
@@ -236,34 +249,57 @@ _PARTNERS = [p.value for p in Partner]
 
 class CaseState(BaseModel):
     case_id: str
+    kind: ReviewKind = ReviewKind.SERIOUS_INCIDENT
     procedure_version: str
-    notification: Notification
+    notification: Notification | None = None  # a serious incident's (Doc 1)
+    request: ReviewRequest | None = None  # a request's (Flowchart 4)
     stage: Stage = Stage.NOTIFIED
     outcome: Outcome | None = None
     clock_dates: dict[Clock, date] = Field(default_factory=dict)
     steps: list[StepState]
     records: list[StepRecord] = Field(default_factory=list)
     events: list[CaseEvent] = Field(default_factory=list)
+    # Clock L: when the LCSPR was decided on, and by whom (the child workflow's input).
+    local_review_decided: ClockPoint | None = None
+    local_review_decided_by: Actor | None = None
+    # The LCSPR runs as a child workflow and the case closes when it ends (the workflow sets
+    # this; a case started before it waits at local_review, as it always did).
+    local_review_child: bool = False
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
+    @model_validator(mode="after")
+    def _made_one_way(self) -> CaseState:
+        if (self.notification is None) == (self.request is None):
+            raise ValueError("a case opens on a notification or on a request, not both")
+        return self
+
     @classmethod
     def open_case(cls, case_id: str, proc: Procedure, notification: Notification) -> CaseState:
-        steps = [
-            StepState(
-                step=spec.step,
-                statutory=spec.statutory,
-                parties=spec.parties,
-                deadlines=[DeadlineState(clock=d.clock, working_days=d.working_days, kind=d.kind)
-                           for d in spec.deadlines],
-                expected_parties=_PARTNERS if spec.parties is Parties.EACH_PARTNER else [],
-            )
-            for spec in proc.steps
-        ]
         return cls(case_id=case_id, procedure_version=proc.version,
-                   notification=notification, steps=steps)
+                   notification=notification, steps=_steps(proc))
+
+    @classmethod
+    def open_request(cls, case_id: str, proc: Procedure, request: ReviewRequest) -> CaseState:
+        return cls(case_id=case_id, kind=ReviewKind.REQUEST, procedure_version=proc.version,
+                   request=request, stage=Stage.REQUESTED, steps=_steps(proc))
 
     # -- reading -----------------------------------------------------------------------
+
+    @property
+    def received_at(self) -> datetime:
+        """When the MARS team received the notification or the request (clock R)."""
+        made = self.notification or self.request
+        assert made is not None, "a case has a notification or a request"
+        return made.received_at
+
+    @property
+    def children(self) -> list[Child]:
+        made = self.notification or self.request
+        return list(made.children) if made is not None else []
+
+    def has_step(self, step: Step) -> bool:
+        return any(s.step == step for s in self.steps)
 
     def step(self, step: Step) -> StepState:
         return next(s for s in self.steps if s.step == step)
@@ -353,6 +389,9 @@ class CaseState(BaseModel):
     def check(self, record: StepRecord, now: datetime) -> None:
         """Raise StepNotOpen or InvalidRecord if `record` cannot be made now."""
         step = Step(record.step)
+        if not self.has_step(step):
+            raise StepNotOpen(step.value, f"not a step of a {self.kind.value.replace('_', ' ')} "
+                                          "case")
         state = self.step(step)
         stage = self.stage
 
@@ -370,6 +409,14 @@ class CaseState(BaseModel):
         require(stage in OPEN_AT[step], f"not open at stage {stage}")
 
         match record:
+            case SslRecommendation(recommend_panel_notification=None) \
+                    if self.kind is ReviewKind.SERIOUS_INCIDENT:
+                raise InvalidRecord("recommend_panel_notification", "Field required")
+            case SslRecommendation(recommend_panel_notification=True) \
+                    if self.kind is ReviewKind.REQUEST:
+                raise InvalidRecord("recommend_panel_notification",
+                                    "a request is not notified to the Panel; a case that meets "
+                                    "the serious-case definition comes as a notification")
             case DspDecision(partner=partner) if stage is Stage.DSP_DECISION:
                 # At DIFFERENCE_OF_OPINION a partner records again (Panel guidance 2.4).
                 require(state.part(partner.value) is None,
@@ -377,7 +424,7 @@ class CaseState(BaseModel):
             case PanelNotification(notified_at=notified_at):
                 if notified_at > now + CLOCK_SKEW:
                     raise InvalidRecord("notified_at", "is in the future")
-                if notified_at < self.notification.received_at:
+                if notified_at < self.received_at:
                     raise InvalidRecord("notified_at", "is before the notification was received")
             case AgencyReport(agency=agency):
                 require(self.step(Step.AGENCY_REQUESTS).completion is not None,
@@ -410,7 +457,7 @@ class CaseState(BaseModel):
         if on > latest_london_date(now):
             raise InvalidRecord("completed_on", "is in the future")
         if on < self.clock_dates[Clock.RECEIVED]:
-            raise InvalidRecord("completed_on", "is before the notification was received")
+            raise InvalidRecord("completed_on", f"is before the {self._made_word} was received")
 
     def apply(
         self, record: StepRecord, now: datetime, channel: Channel = Channel.API,
@@ -427,6 +474,10 @@ class CaseState(BaseModel):
             yield
         finally:
             self._source = (Channel.SYSTEM, None)
+
+    @property
+    def _made_word(self) -> str:
+        return "request" if self.kind is ReviewKind.REQUEST else "notification"
 
     def _apply(self, record: StepRecord, now: datetime) -> list[tuple[Clock, ClockPoint]]:
         self.records.append(record)
@@ -476,12 +527,27 @@ class CaseState(BaseModel):
                     return clocks
                 state.completion = done
                 if decision is PanelDecision.NATIONAL_REVIEW:
-                    self._close(now, Outcome.NATIONAL_REVIEW)
+                    # An LCSPR under way is the partners' to end, not the Panel's: the Panel
+                    # is to "discuss with the safeguarding partners the potential scope and
+                    # methodology" and to "engage ... to agree the conduct of the review". It
+                    # runs on and the case closes when it ends (cases from before it closed).
+                    if not self.awaits_local_review:
+                        self._close(now, Outcome.NATIONAL_REVIEW)
                 elif self.stage is Stage.AWAITING_PANEL_RESPONSE:
                     self._close(now, Outcome.NO_FURTHER_REVIEW)
-            case RapidReviewMeeting() | RapidReviewReport():
+            case RapidReviewMeeting(outcome=outcome):
+                state.completion = done
+                if outcome is RapidReviewOutcome.LOCAL_REVIEW:
+                    # Flowchart 2: the meeting takes "the decision as to whether to progress to
+                    # a local CSPR"; its date is clock L. The LCSPR starts at the submission.
+                    self._decide_local_review(record.completed_on, now)
+            case RapidReviewReport():
                 state.completion = done
         return clocks
+
+    def _decide_local_review(self, on: date | None, at: datetime) -> None:
+        self.local_review_decided = ClockPoint(on=on) if on is not None else ClockPoint(at=at)
+        self.local_review_decided_by = self._source[1]
 
     def _dsp_outcome(self, state: StepState, now: datetime) -> list[tuple[Clock, ClockPoint]]:
         decisions = self.dsp_decisions()
@@ -496,15 +562,23 @@ class CaseState(BaseModel):
             return []
         last = max(state.parts, key=lambda p: p.completed_at)
         state.completion = last.model_copy(update={"party": None})
+        request = self.kind is ReviewKind.REQUEST
         if votes == {False}:
-            self._close(now, Outcome.CRITERIA_NOT_MET)
+            self._close(now, Outcome.REVIEW_NOT_AGREED if request else Outcome.CRITERIA_NOT_MET)
             return []
-        self._move(now, Stage.RAPID_REVIEW)
-        # Clock D: the date of the decision to undertake a rapid review. Given dates are
-        # the partners' own; otherwise the day the last decision was recorded.
+        # The date of the partners' decision (clock D, or clock L for a request). Given dates
+        # are the partners' own; otherwise the day the last decision was recorded.
         given = [p.completed_on for p in state.parts if p.completed_on is not None]
         point = (ClockPoint(on=max(given)) if len(given) == len(state.parts)
                  else ClockPoint(at=last.completed_at))
+        if request:
+            # Flowchart 4: "If CSPR is agreed" the LCSPR follows at once.
+            self.local_review_decided = point
+            self.local_review_decided_by = self._source[1]
+            self.outcome = Outcome.LOCAL_REVIEW
+            self._move(now, Stage.LOCAL_REVIEW)
+            return []
+        self._move(now, Stage.RAPID_REVIEW)
         return [(Clock.RAPID_REVIEW_DECISION, point)]
 
     def _complete_when_all_parts(self, state: StepState, done: Completion) -> None:
@@ -523,11 +597,28 @@ class CaseState(BaseModel):
                 self.step(step).not_required = True
         self._move(now, Stage.CLOSED)
 
+    # -- the LCSPR, a child workflow of the case -----------------------------------------
+
+    @property
+    def awaits_local_review(self) -> bool:
+        """The case has decided on an LCSPR and runs it as a child it waits for."""
+        return self.local_review_child and self.stage is Stage.LOCAL_REVIEW
+
+    def local_review_started(self, now: datetime, workflow_id: str) -> None:
+        self._event(now, EventKind.LOCAL_REVIEW_STARTED, None, workflow_id)
+
+    def local_review_ended(self, now: datetime, how: str) -> None:
+        """The LCSPR ended (`how`: completed, or why not): the case closes with it."""
+        self._event(now, EventKind.LOCAL_REVIEW_ENDED, None, how)
+        self._close(now, Outcome.LOCAL_REVIEW)
+
     def notified(self, now: datetime, actor: Actor | None) -> None:
-        """Open the audit trail with who made the notification: through the API (their token's
-        actor), or the system when no one is named (a case started directly on Temporal)."""
+        """Open the audit trail with who made the notification (or the request): through the
+        API (their token's actor), or the system when no one is named (a case started directly
+        on Temporal)."""
+        kind = EventKind.REQUESTED if self.kind is ReviewKind.REQUEST else EventKind.NOTIFIED
         with self._from(Channel.API if actor is not None else Channel.SYSTEM, actor):
-            self._event(now, EventKind.NOTIFIED, None, "")
+            self._event(now, kind, None, "")
 
     def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
         """Tell the MARS team this may be a case they already have (same child and incident)."""
@@ -543,6 +634,20 @@ class CaseState(BaseModel):
         channel, actor = self._source
         self.events.append(CaseEvent(at=now, kind=kind, step=step, detail=detail,
                                      channel=channel, actor=actor))
+
+
+def _steps(proc: Procedure) -> list[StepState]:
+    return [
+        StepState(
+            step=spec.step,
+            statutory=spec.statutory,
+            parties=spec.parties,
+            deadlines=[DeadlineState(clock=d.clock, working_days=d.working_days, kind=d.kind)
+                       for d in spec.deadlines],
+            expected_parties=_PARTNERS if spec.parties is Parties.EACH_PARTNER else [],
+        )
+        for spec in proc.steps
+    ]
 
 
 def parse_decision(message: DecisionMessage) -> Decision:

@@ -36,7 +36,8 @@ class InformPartners(RecordBase):
 
 
 class SslRecommendation(RecordBase):
-    """Doc 4 Part A: the SSLs' recommendation to the partners."""
+    """Doc 4 Part A: the SSLs' recommendation to the partners (for a request, Flowchart 4:
+    whether to undertake a CSPR)."""
 
     model_config = _example(
         criteria_met=True,
@@ -45,8 +46,13 @@ class SslRecommendation(RecordBase):
     )
 
     step: Literal["ssl_recommendation"] = "ssl_recommendation"
-    criteria_met: bool
-    recommend_panel_notification: bool
+    criteria_met: bool = Field(
+        description="A notification: the serious-case criteria are met. A request: the case "
+                    "raises issues of importance to the local area and a CSPR should be done")
+    # Required for a notification, left out (or false) for a request: a request does not meet
+    # the serious-case definition, so there is nothing to notify. `domain.case` checks which.
+    recommend_panel_notification: bool | None = Field(
+        None, description="A notification only (required there): notify the national Panel")
     rationale: Text
 
 
@@ -57,7 +63,9 @@ class DspDecision(RecordBase):
 
     step: Literal["dsp_decision"] = "dsp_decision"
     partner: Partner
-    criteria_met: bool
+    criteria_met: bool = Field(
+        description="A notification: the serious-case criteria are met. A request: this "
+                    "partner agrees to undertake a CSPR")
     rationale: Text
 
 

@@ -34,6 +34,8 @@ PARTNER_ROLES: frozenset[Role] = frozenset({Role.SSL, Role.DSP})
 ORGANISATION_ROLES: frozenset[Role] = PARTNER_ROLES | {Role.AGENCY}
 
 NOTIFY_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+# Flowchart 4: a request is "submitted to the Children's MARS email"; the MARS team records it.
+REQUEST_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
 # Agencies are kept out for now: a case holds the partners' and the other agencies' records.
 READ_CASE_ROLES: frozenset[Role] = frozenset({
     Role.MARS_TEAM, Role.SSL, Role.DSP, Role.REVIEWER, Role.BOARD, Role.AUDITOR, Role.ADMIN,
@@ -109,6 +111,10 @@ def organisation_refusal(role: Role, organisation: str | None) -> Refusal | None
 
 def can_notify(role: Role) -> bool:
     return role in NOTIFY_ROLES
+
+
+def can_request(role: Role) -> bool:
+    return role in REQUEST_ROLES
 
 
 def can_read_case(role: Role) -> bool:

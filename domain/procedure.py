@@ -1,8 +1,9 @@
 """The procedure as data: the steps, their clocks and working-day offsets, statutory or local.
 
-Source: North Lincolnshire CSPR procedure, Appendix 1, Flowcharts 1 and 2, and the Panel's
-June 2025 guidance. Each case pins the version it started under, so a later edition of the
-procedure never changes the deadlines of a case already running.
+Source: North Lincolnshire CSPR procedure, Appendix 1, Flowcharts 1 and 2 (Appendix 2,
+Flowchart 4, for a request), and the Panel's June 2025 guidance. Each case pins the version
+it started under, so a later edition of the procedure never changes the deadlines of a case
+already running.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import StrEnum
 class Clock(StrEnum):
     """The dates the procedure counts working days from."""
 
-    RECEIVED = "R"  # the MARS team received the notification (Doc 1)
+    RECEIVED = "R"  # the MARS team received the notification (Doc 1), or the request
     RAPID_REVIEW_DECISION = "D"  # the DSPs decided to undertake a rapid review
     PANEL_NOTIFIED = "P"  # the local authority notified the national Panel
 
@@ -81,6 +82,9 @@ class Procedure:
     version: str
     steps: tuple[StepSpec, ...]
 
+    def has(self, step: Step) -> bool:
+        return any(spec.step is step for spec in self.steps)
+
     def spec(self, step: Step) -> StepSpec:
         for spec in self.steps:
             if spec.step is step:
@@ -127,8 +131,29 @@ NL_CSPR_2025_06 = Procedure(
     ),
 )
 
-PROCEDURES: dict[str, Procedure] = {NL_CSPR_2025_06.version: NL_CSPR_2025_06}
+# Appendix 2, Flowchart 4: a request for a CSPR where the serious-case definition is not met.
+# The MARS team informs the partners, the SSLs recommend, the partners decide. Flowchart 4 sets
+# no working days for any of them: these are Flowchart 1's local targets (R+1, R+3, R+4), taken
+# by analogy so a request is chased like a notification. Nothing goes to the Panel.
+NL_CSPR_2025_06_REQUEST = Procedure(
+    version="nl-cspr-2025-06-request",
+    steps=(
+        StepSpec(Step.INFORM_PARTNERS, "Inform the partners of the request", "MARS team",
+                 "notice to the safeguarding partners that a request has been made",
+                 (Deadline(_R, 1, _L),)),
+        StepSpec(Step.SSL_RECOMMENDATION, "SSL recommendation", "SSLs",
+                 "recommendation on whether to undertake a CSPR", (Deadline(_R, 3, _L),)),
+        StepSpec(Step.DSP_DECISION, "Partners' decision", "DSPs (all three must agree)",
+                 "the partners' decision on a CSPR", (Deadline(_R, 4, _L),),
+                 Parties.EACH_PARTNER),
+    ),
+)
+
+PROCEDURES: dict[str, Procedure] = {
+    p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST)
+}
 CURRENT_PROCEDURE = NL_CSPR_2025_06
+CURRENT_REQUEST_PROCEDURE = NL_CSPR_2025_06_REQUEST
 
 
 def procedure(version: str) -> Procedure:

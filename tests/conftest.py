@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from fastapi import FastAPI
@@ -26,7 +26,7 @@ from infra.settings import Settings
 from infra.temporal import data_converter
 from store.db import Sessionmaker, make_sessionmaker
 from tests.database import drop, test_database
-from worker import build_worker
+from worker import WORKFLOWS, build_worker
 from workflows import search_attributes as sa
 
 # A fixed key for tests only: the committed replay histories were recorded with it.
@@ -93,10 +93,12 @@ async def sessions(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Se
 
 
 def new_worker(
-    client: Client, sessions: Sessionmaker, calendar: WorkingDayCalendar | None = None
+    client: Client, sessions: Sessionmaker, calendar: WorkingDayCalendar | None = None,
+    workflows: Sequence[type] = WORKFLOWS,
 ) -> Worker:
     """A worker on a task queue of its own, so tests never take each other's tasks."""
-    return build_worker(client, f"tq-{uuid.uuid4()}", calendar or WorkingDayCalendar(), sessions)
+    return build_worker(client, f"tq-{uuid.uuid4()}", calendar or WorkingDayCalendar(), sessions,
+                        workflows)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,9 @@ from temporalio.client import Client, WorkflowHandle
 from domain.case import CaseState
 from domain.decisions import Actor, Decision, StepRecord
 from domain.notification import Notification
-from domain.procedure import CURRENT_PROCEDURE
+from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE
+from domain.request import ReviewRequest
+from workflows.review_request import RequestInput, ReviewRequestWorkflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
 CHILD_REFERENCE = "CHILD-REF-ZX81-7731"
@@ -59,20 +61,47 @@ async def start_case(
     )
 
 
-async def signal(handle: WorkflowHandle[SeriousIncidentWorkflow, Any], step: str,
-                 **fields: Any) -> None:
+def review_request(received_at: datetime, **overrides: Any) -> ReviewRequest:
+    """A request for a CSPR (Flowchart 4), after discussion with the SSLs."""
+    body: dict[str, Any] = {
+        "received_at": received_at,
+        "requesting_agency": "North Lincolnshire Council",
+        "category": "near_miss",
+        "summary": "A referral was nearly closed without a home visit.",
+        "discussed_with_ssl": True,
+        "children": [{"reference": CHILD_REFERENCE, "date_of_birth": date(2019, 3, 4)}],
+    }
+    body.update(overrides)
+    return ReviewRequest.model_validate(body)
+
+
+async def start_request(
+    client: Client, task_queue: str, case_id: str, received_at: datetime,
+    actor: Actor | None = None, **overrides: Any,
+) -> WorkflowHandle[ReviewRequestWorkflow, Any]:
+    """Start a request as the API does; `overrides` are the request's."""
+    return await client.start_workflow(
+        ReviewRequestWorkflow.run,
+        RequestInput(case_id=case_id, procedure_version=CURRENT_REQUEST_PROCEDURE.version,
+                     request=review_request(received_at, **overrides), actor=actor),
+        id=case_id,
+        task_queue=task_queue,
+    )
+
+
+async def signal(handle: WorkflowHandle[Any, Any], step: str, **fields: Any) -> None:
     await handle.signal("record", decision(step, **fields))
 
 
 async def case_when(
-    handle: WorkflowHandle[SeriousIncidentWorkflow, Any],
+    handle: WorkflowHandle[Any, Any],
     ready: Callable[[CaseState], bool],
     within: float = 10.0,
 ) -> CaseState:
     """Query the case until `ready` holds (a signal is applied asynchronously)."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        case = await handle.query(SeriousIncidentWorkflow.case)
+        case = await handle.query(SeriousIncidentWorkflow.case)  # either kind of case
         if ready(case):
             return case
         if asyncio.get_running_loop().time() > deadline:

@@ -47,7 +47,8 @@ from domain.decisions import (
     WellbeingSessions,
 )
 from domain.notification import Notification
-from domain.procedure import CURRENT_PROCEDURE, Clock, Partner, Step
+from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner, Step
+from tests.factories import review_request
 
 CAL = WorkingDayCalendar()
 LA, HEALTH, POLICE = Partner.LOCAL_AUTHORITY, Partner.HEALTH, Partner.POLICE
@@ -189,7 +190,7 @@ SAMPLE: dict[Step, StepRecord] = {
 
 _RR = {Stage.RAPID_REVIEW}
 OPEN_AT: dict[Step, set[Stage]] = {
-    Step.INFORM_PARTNERS: {Stage.NOTIFIED},
+    Step.INFORM_PARTNERS: {Stage.NOTIFIED, Stage.REQUESTED},
     Step.SSL_RECOMMENDATION: {Stage.SSL_RECOMMENDATION},
     Step.DSP_DECISION: {Stage.DSP_DECISION, Stage.DIFFERENCE_OF_OPINION},
     Step.PANEL_NOTIFICATION: _RR,
@@ -245,6 +246,11 @@ def _driven(stage: Stage) -> CaseState:
     path = happy_path(RapidReviewOutcome.NO_FURTHER_REVIEW)
     if stage is Stage.NOTIFIED:
         return new_case()
+    if stage is Stage.REQUESTED:  # a request (Flowchart 4): tests/test_request_state.py
+        case = CaseState.open_request("CSPR-2026-TEST02", CURRENT_REQUEST_PROCEDURE,
+                                      review_request(RECEIVED_AT))
+        start_clock(case, Clock.RECEIVED, ClockPoint(at=RECEIVED_AT))
+        return case
     if stage is Stage.SSL_RECOMMENDATION:
         return drive(new_case(), path[:1])
     if stage is Stage.DSP_DECISION:

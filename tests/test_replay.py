@@ -19,7 +19,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from domain.decisions import Decision
 from domain.permissions import Refusal
 from tests.conftest import CONVERTER
-from workflows import serious_incident
+from workflows import case_workflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
 HERE = Path(__file__).parent / "histories"
@@ -114,8 +114,8 @@ async def test_the_refusals_are_in_the_v3_history(monkeypatch: pytest.MonkeyPatc
     check its patch marker has no command, and with the marker kept but the signals applied
     the commands differ (the refusals themselves are in history, not only the marker)."""
     assert await replay_unsandboxed(REFUSED_SIGNALS) is None
-    refusal = serious_incident._refusal
-    monkeypatch.setattr(serious_incident, "_refusal", lambda _: None)
+    refusal = case_workflow._refusal
+    monkeypatch.setattr(case_workflow, "_refusal", lambda _: None)
     assert "signal-permissions" in str(await replay_unsandboxed(REFUSED_SIGNALS))
 
     def marked_but_allowed(decision: Decision) -> Refusal | None:
@@ -123,7 +123,7 @@ async def test_the_refusals_are_in_the_v3_history(monkeypatch: pytest.MonkeyPatc
             workflow.patched("signal-permissions")
         return None
 
-    monkeypatch.setattr(serious_incident, "_refusal", marked_but_allowed)
+    monkeypatch.setattr(case_workflow, "_refusal", marked_but_allowed)
     failure = await replay_unsandboxed(REFUSED_SIGNALS)
     assert failure is not None
     assert "signal-permissions" not in str(failure)

@@ -1,42 +1,40 @@
-"""One notification of a serious child safeguarding incident, to the rapid review's outcome.
+"""One notification of a serious child safeguarding incident, to the rapid review's outcome and,
+where the partners decide on one, to the end of its LCSPR.
 
-Appendix 1, Flowcharts 1 and 2. Decisions arrive as the `record` update (validated first) or
-the `record` signal; deadlines are timers that remind and escalate but never block the case.
+Appendix 1, Flowcharts 1 to 3. The machinery (decisions, deadlines, the case store, the LCSPR
+child) is `workflows.case_workflow`'s; this is the case's start and its patches.
+
+The LCSPR starts when the case reaches local_review: at the rapid review's submission, once all
+three DSPs have signed off the report "considering the recommendations and decision in respect
+of the CSPR" and it has gone to the Panel (Flowchart 2), so nothing can still change the
+decision. Its clock L is earlier, the date of the rapid review meeting that took "the decision as
+to whether to progress to a local CSPR": the six months to publication are counted from the
+decision itself and are never stretched by the writing and signing of the report.
 
 Patches (`workflow.patched`), each kept while a case started before it may still be running:
 - "case-store": the case and its audit events are projected to the case store.
 - "notified-event": the audit trail opens with a `notified` event naming the notifier.
 - "signal-permissions": a signal whose actor may not record the step is refused.
+- "lcspr-child": the LCSPR runs as a child workflow and the case closes when it ends; the Panel
+  deciding on a national review meanwhile no longer closes the case. Decided once, at the
+  start, so a case knows from its first command which way it runs (cases started before wait at
+  local_review as they always did).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import DueDatesInput, DueDatesResult
-    from activities.case_events import CaseEventInput
-    from activities.case_store import ProjectionInput, ProjectionResult
-    from domain.case import (
-        CaseState,
-        Channel,
-        ClockPoint,
-        InvalidRecord,
-        Outcome,
-        StepNotOpen,
-        parse_decision,
-    )
-    from domain.decisions import Actor, Decision, DecisionMessage
+    from domain.case import CaseState
+    from domain.decisions import Actor
     from domain.notification import Notification
-    from domain.permissions import Refusal, Role, can_record, organisation_refusal
-    from domain.procedure import Clock, Step, procedure
-    from workflows import search_attributes as sa
+    from domain.procedure import procedure
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
+from workflows.case_workflow import CaseResult, CaseWorkflow
+
+__all__ = ["CaseInput", "CaseResult", "SeriousIncidentWorkflow"]
 
 
 class CaseInput(BaseModel):
@@ -48,198 +46,16 @@ class CaseInput(BaseModel):
     actor: Actor | None = None
 
 
-class CaseResult(BaseModel):
-    case_id: str
-    outcome: Outcome | None
-
-
 @workflow.defn(name="SeriousIncident")
-class SeriousIncidentWorkflow:
+class SeriousIncidentWorkflow(CaseWorkflow):
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
-        self._case = CaseState.open_case(
-            input.case_id, procedure(input.procedure_version), input.notification
-        )
-        self._changed = False
-        self._open = False
-        self._events_sent = 0
-        self._events_projected = 0
-        self._published: list[object] = []
+        self._begin(CaseState.open_case(
+            input.case_id, procedure(input.procedure_version), input.notification))
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:
-        if workflow.patched("notified-event"):
-            # The audit trail starts with who notified; cases started before keep no such event.
-            self._case.notified(workflow.now(), input.actor)
-        await self._start_clock(Clock.RECEIVED, ClockPoint(at=input.notification.received_at))
-        duplicates = await self._project()
-        if duplicates:
-            self._case.flag_possible_duplicates(workflow.now(), duplicates)
-            await self._project()
-        self._open = True
-        while True:
-            self._case.due_alerts(workflow.now())
-            self._publish()
-            if len(self._case.events) != self._events_projected:
-                await self._project()
-            await self._send_events()
-            if self._case.closed:
-                break
-            self._changed = False
-            next_alert = self._case.next_alert_at()
-            timeout = None if next_alert is None else next_alert - workflow.now()
-            try:
-                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
-            except TimeoutError:
-                pass
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._send_events()
-        return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome)
+        return await self._run_case(input.actor)
 
-    @workflow.query
-    def case(self) -> CaseState:
-        """The whole case: stage, steps with due dates and status, records, events."""
-        return self._case
-
-    @workflow.update(name="opened")
-    async def opened(self) -> CaseState:
-        """The case once its first due dates are set: the answer to update-with-start."""
-        await workflow.wait_condition(self._opened)
-        return self._case
-
-    def _opened(self) -> bool:
-        return self._open
-
-    @workflow.update(name="record")
-    async def record(self, message: DecisionMessage) -> CaseState:
-        """Record one step's decision; rejected before it enters history if not open or invalid."""
-        await self._record(parse_decision(message), Channel.API)
-        return self._case
-
-    @record.validator
-    def _validate_record(self, message: DecisionMessage) -> None:
-        try:
-            self._case.check(parse_decision(message).record, workflow.now())
-        except StepNotOpen as e:
-            raise ApplicationError(
-                str(e), {"step": e.step, "reason": e.reason}, type="StepNotOpen",
-                non_retryable=True,
-            ) from None
-        except InvalidRecord as e:
-            raise ApplicationError(
-                str(e), {"field": e.field, "reason": e.reason}, type="InvalidRecord",
-                non_retryable=True,
-            ) from None
-
-    @workflow.signal(name="record")
-    async def record_signal(self, message: DecisionMessage) -> None:
-        """The same decision from a partner system or an operator; a bad one is noted, not kept.
-
-        A signal naming an actor is held to the API's rules: the actor's role and organisation
-        must be allowed to record the step (`domain.permissions`), or the signal is refused like
-        an invalid one (a `signal_rejected` event, nothing applied). A signal naming no actor is
-        allowed: only an operator or a system with direct access to Temporal can send one, and
-        that access is the authorisation. The actor a signal names is the sender's claim, not a
-        verified token: the check stops a partner system recording for the wrong role or
-        organisation, not someone who may already signal the workflow as anyone.
-        """
-        if not self._opened():
-            await workflow.wait_condition(self._opened)
-        try:
-            decision = parse_decision(message)
-            self._case.check(decision.record, workflow.now())
-        except (StepNotOpen, InvalidRecord) as e:
-            # The reason names the step or field only: a message's content may be personal.
-            self._reject_signal(message.record.get("step"), str(e), None)
-            return
-        refusal = _refusal(decision)
-        # Patched only where a refusal changes the outcome, so histories in which every signal
-        # was allowed replay unchanged. patched() is memoised: a case that, before this check,
-        # applied a signal it would now refuse keeps applying them (its history says so).
-        if refusal is not None and workflow.patched("signal-permissions"):
-            self._reject_signal(decision.record.step, f"not permitted: {refusal.reason}",
-                                decision.actor)
-            return
-        await self._record(decision, Channel.SIGNAL)
-
-    def _reject_signal(self, step: str | None, reason: str, actor: Actor | None) -> None:
-        workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, reason)
-        known = Step(step) if isinstance(step, str) and step in set(Step) else None
-        self._case.reject_signal(workflow.now(), known, reason, actor)
-        self._changed = True
-
-    async def _record(self, decision: Decision, channel: Channel) -> None:
-        clocks = self._case.apply(decision.record, workflow.now(), channel, decision.actor)
-        for clock, point in clocks:
-            await self._start_clock(clock, point)
-        self._publish()
-        # Read your writes: the case store has the record before the caller hears back.
-        await self._project()
-        self._changed = True
-
-    async def _project(self) -> list[str]:
-        """Write the case and its new audit events to the case store; returns likely duplicates."""
-        if not workflow.patched("case-store"):
-            return []  # a case started before the case store existed
-        self._events_projected = len(self._case.events)
-        result = await workflow.execute_activity(
-            "project_case",
-            ProjectionInput(case=self._case, version=workflow.info().get_current_history_length()),
-            result_type=ProjectionResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        return list(result.possible_duplicates)
-
-    async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
-        result = await workflow.execute_activity(
-            "compute_due_dates",
-            DueDatesInput(
-                procedure_version=self._case.procedure_version, clock=clock, start=point,
-                steps=self._case.steps_on_clock(clock),
-            ),
-            result_type=DueDatesResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        self._case.set_due_dates(clock, result.clock_date, result.due)
-        self._changed = True
-
-    async def _send_events(self) -> None:
-        while self._events_sent < len(self._case.events):
-            event = self._case.events[self._events_sent]
-            self._events_sent += 1
-            await workflow.execute_activity(
-                "record_case_event",
-                CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
-                               kind=event.kind, step=event.step, detail=event.detail),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-            )
-
-    def _publish(self) -> None:
-        """Upsert the search attributes when they change."""
-        case = self._case
-        next_deadline = case.next_deadline()
-        values: list[object] = [case.case_id, case.stage.value, next_deadline, case.overdue]
-        if values == self._published:
-            return
-        self._published = values
-        workflow.upsert_search_attributes([
-            sa.CASE_ID.value_set(case.case_id),
-            sa.STAGE.value_set(case.stage.value),
-            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
-            else sa.NEXT_DEADLINE.value_unset(),
-            sa.OVERDUE.value_set(case.overdue),
-        ])
-
-
-def _refusal(decision: Decision) -> Refusal | None:
-    """Why the decision's actor may not make its record, as the API would refuse them; None if
-    they may, or if no actor is named. The reason names roles and fields, never a value sent."""
-    actor = decision.actor
-    if actor is None:
-        return None
-    try:
-        role = Role(actor.role)
-    except ValueError:
-        return Refusal("the actor's role is not a role of the procedure", "role")
-    return (organisation_refusal(role, actor.organisation)
-            or can_record(role, actor.organisation, decision.record))
+    def _since(self, patch_id: str) -> bool:
+        return workflow.patched(patch_id)

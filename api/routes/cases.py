@@ -1,4 +1,9 @@
-"""A case: read it, and record each step's decision (a Workflow Update, validated first)."""
+"""A case: read it, and record each step's decision (a Workflow Update, validated first).
+
+One route per step, for either kind of case: a notification's (Flowcharts 1 and 2) or a
+request's (Flowchart 4, which has the first three steps). The case refuses a step it does not
+have, as it refuses one not open at its stage (409).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,6 @@ from domain.permissions import (
 )
 from domain.procedure import Step, procedure
 from store.cases import case_snapshot
-from workflows.serious_incident import SeriousIncidentWorkflow
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
@@ -44,7 +48,8 @@ def _read(case: CaseState) -> CaseRead:
 
 @router.get(
     "/{case_id}", response_model=CaseRead, responses=_ERRORS,
-    description="The case: its stage, and each step with its due date, status and completion."
+    description="The case, a notification's or a request's: its stage, and each step with its "
+    "due date, status and completion."
     f"\n\n{who_may(READ_CASE_ROLES)} Agencies may not read a case for now (403): a case "
     "holds the partners' and the other agencies' records.",
 )
@@ -52,10 +57,10 @@ async def get_case(
     case_id: CaseId, client: TemporalClient, session: Session, _: Reader
 ) -> CaseRead:
     """One case, for the roles in `READ_CASE_ROLES`."""
-    handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
+    handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id):
-            case = await handle.query(SeriousIncidentWorkflow.case)
+            case = await handle.query("case", result_type=CaseState)
     except ApiError as e:
         # Temporal keeps a closed case for days; the case store keeps it for years.
         if e.problem.status != 404:
@@ -74,7 +79,7 @@ async def _record(
     # The organisation rules need the record: the DSP's own partner, the agency's own report.
     if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
         raise forbidden(refusal)
-    handle = client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
+    handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id):
             case = await handle.execute_update("record", decision, result_type=CaseState)
@@ -133,6 +138,7 @@ for _type in RECORD_TYPES:
         description=_description(_type, _step),
         responses={**_ERRORS, 409: {
             "model": Problem,
-            "description": "Step not open at this stage, or already recorded",
+            "description": "Step not open at this stage, already recorded, or not a step of "
+                           "this kind of case (a request has the first three)",
         }},
     )

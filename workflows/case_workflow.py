@@ -1,0 +1,310 @@
+"""What every case workflow does: deadlines, decisions, the case store, and the LCSPR child.
+
+Shared by the serious-incident case (Flowcharts 1-3) and the review request (Flowchart 4): not
+a workflow itself. Decisions arrive as the `record` update (validated first) or the `record`
+signal; deadlines are timers that remind and escalate but never block the case. When the case
+decides on a local review it starts the LCSPR as a child workflow ("LocalReview", by name, with
+the contract input of `domain.reviews`), waits for it, and closes when it ends.
+
+Parent-close policy REQUEST_CANCEL: the LCSPR is this case's review and nothing without it. If
+the case is cancelled or terminated (entered in error, a duplicate), its review is asked to
+cancel, so it can record its own end in the case store, rather than run on reminding people of
+a case that no longer exists (ABANDON), or stop without a word (TERMINATE). A case never closes
+normally while its review runs: it waits for it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    TerminatedError,
+)
+from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.calendar import DueDatesInput, DueDatesResult
+    from activities.case_events import CaseEventInput
+    from activities.case_store import ProjectionInput, ProjectionResult
+    from domain.case import (
+        CaseState,
+        Channel,
+        ClockPoint,
+        InvalidRecord,
+        Outcome,
+        StepNotOpen,
+        parse_decision,
+    )
+    from domain.decisions import Actor, Decision, DecisionMessage
+    from domain.permissions import Refusal, Role, can_record, organisation_refusal
+    from domain.procedure import Clock, Step
+    from domain.reviews import LocalReviewInput, LocalReviewResult
+    from workflows import search_attributes as sa
+    from workflows.ids import local_review_id
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+LOCAL_REVIEW_WORKFLOW = "LocalReview"
+
+
+class CaseResult(BaseModel):
+    case_id: str
+    outcome: Outcome | None
+    local_review: LocalReviewResult | None = None  # what the LCSPR returned, if it ran
+
+
+class CaseWorkflow:
+    """The machinery of a case; subclasses are the workflows (init, run, and their patches)."""
+
+    def _begin(self, case: CaseState) -> None:
+        self._case = case
+        self._changed = False
+        self._open = False
+        self._events_sent = 0
+        self._events_projected = 0
+        self._published: list[object] = []
+        self._review: workflow.ChildWorkflowHandle[object, LocalReviewResult] | None = None
+        self._review_result: LocalReviewResult | None = None
+
+    def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
+        """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
+        type younger than every patch always does, and leaves no marker in its history."""
+        return True
+
+    async def _run_case(self, actor: Actor | None) -> CaseResult:
+        if self._since("notified-event"):
+            # The audit trail starts with who notified; cases started before keep no such event.
+            self._case.notified(workflow.now(), actor)
+        self._case.local_review_child = self._since("lcspr-child")
+        await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+        duplicates = await self._project()
+        if duplicates:
+            self._case.flag_possible_duplicates(workflow.now(), duplicates)
+            await self._project()
+        self._open = True
+        while True:
+            await self._follow_local_review()
+            self._case.due_alerts(workflow.now())
+            self._publish()
+            if len(self._case.events) != self._events_projected:
+                await self._project()
+            await self._send_events()
+            if self._case.closed:
+                break
+            self._changed = False
+            next_alert = self._case.next_alert_at()
+            timeout = None if next_alert is None else next_alert - workflow.now()
+            try:
+                await workflow.wait_condition(self._woken, timeout=timeout)
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._send_events()
+        return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome,
+                          local_review=self._review_result)
+
+    def _woken(self) -> bool:
+        # The LCSPR's part is checked as such: a record may have moved the case on while the
+        # loop was busy (then `_changed` has been reset since), and a child ends on its own.
+        return self._changed or self._local_review_due() or self._local_review_over()
+
+    @workflow.query
+    def case(self) -> CaseState:
+        """The whole case: stage, steps with due dates and status, records, events."""
+        return self._case
+
+    @workflow.update(name="opened")
+    async def opened(self) -> CaseState:
+        """The case once its first due dates are set: the answer to update-with-start."""
+        await workflow.wait_condition(self._opened)
+        return self._case
+
+    def _opened(self) -> bool:
+        return self._open
+
+    @workflow.update(name="record")
+    async def record(self, message: DecisionMessage) -> CaseState:
+        """Record one step's decision; rejected before it enters history if not open or invalid."""
+        await self._record(parse_decision(message), Channel.API)
+        return self._case
+
+    @record.validator
+    def _validate_record(self, message: DecisionMessage) -> None:
+        try:
+            self._case.check(parse_decision(message).record, workflow.now())
+        except StepNotOpen as e:
+            raise ApplicationError(
+                str(e), {"step": e.step, "reason": e.reason}, type="StepNotOpen",
+                non_retryable=True,
+            ) from None
+        except InvalidRecord as e:
+            raise ApplicationError(
+                str(e), {"field": e.field, "reason": e.reason}, type="InvalidRecord",
+                non_retryable=True,
+            ) from None
+
+    @workflow.signal(name="record")
+    async def record_signal(self, message: DecisionMessage) -> None:
+        """The same decision from a partner system or an operator; a bad one is noted, not kept.
+
+        A signal naming an actor is held to the API's rules: the actor's role and organisation
+        must be allowed to record the step (`domain.permissions`), or the signal is refused like
+        an invalid one (a `signal_rejected` event, nothing applied). A signal naming no actor is
+        allowed: only an operator or a system with direct access to Temporal can send one, and
+        that access is the authorisation. The actor a signal names is the sender's claim, not a
+        verified token: the check stops a partner system recording for the wrong role or
+        organisation, not someone who may already signal the workflow as anyone.
+        """
+        if not self._opened():
+            await workflow.wait_condition(self._opened)
+        try:
+            decision = parse_decision(message)
+            self._case.check(decision.record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            # The reason names the step or field only: a message's content may be personal.
+            self._reject_signal(message.record.get("step"), str(e), None)
+            return
+        refusal = _refusal(decision)
+        # Patched only where a refusal changes the outcome, so histories in which every signal
+        # was allowed replay unchanged. patched() is memoised: a case that, before this check,
+        # applied a signal it would now refuse keeps applying them (its history says so).
+        if refusal is not None and self._since("signal-permissions"):
+            self._reject_signal(decision.record.step, f"not permitted: {refusal.reason}",
+                                decision.actor)
+            return
+        await self._record(decision, Channel.SIGNAL)
+
+    def _reject_signal(self, step: str | None, reason: str, actor: Actor | None) -> None:
+        workflow.logger.warning("case %s: signal rejected: %s", self._case.case_id, reason)
+        known = Step(step) if isinstance(step, str) and step in set(Step) else None
+        self._case.reject_signal(workflow.now(), known, reason, actor)
+        self._changed = True
+
+    async def _record(self, decision: Decision, channel: Channel) -> None:
+        clocks = self._case.apply(decision.record, workflow.now(), channel, decision.actor)
+        for clock, point in clocks:
+            await self._start_clock(clock, point)
+        self._publish()
+        # Read your writes: the case store has the record before the caller hears back.
+        await self._project()
+        self._changed = True
+
+    # -- the LCSPR ---------------------------------------------------------------------
+
+    def _local_review_due(self) -> bool:
+        return self._review is None and self._case.awaits_local_review
+
+    def _local_review_over(self) -> bool:
+        return self._review is not None and self._review.done() and not self._case.closed
+
+    async def _follow_local_review(self) -> None:
+        """Start the LCSPR once the case has decided on it; close the case when it has ended."""
+        if self._local_review_due():
+            await self._start_local_review()
+        elif self._review is not None and self._local_review_over():
+            how = "completed"
+            try:
+                self._review_result = await self._review
+            except ChildWorkflowError as e:
+                how = _ended(e)
+            self._case.local_review_ended(workflow.now(), how)
+
+    async def _start_local_review(self) -> None:
+        case = self._case
+        decided = case.local_review_decided or ClockPoint(at=workflow.now())
+        review_id = local_review_id(case.case_id)
+        self._review = await workflow.start_child_workflow(
+            LOCAL_REVIEW_WORKFLOW,
+            LocalReviewInput(case_id=case.case_id, kind=case.kind,
+                             procedure_version=case.procedure_version, decided_on=decided.on,
+                             decided_at=decided.at, actor=case.local_review_decided_by),
+            id=review_id,
+            result_type=LocalReviewResult,
+            parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+        )
+        case.local_review_started(workflow.now(), review_id)
+
+    # -- effects -----------------------------------------------------------------------
+
+    async def _project(self) -> list[str]:
+        """Write the case and its new audit events to the case store; returns likely duplicates."""
+        if not self._since("case-store"):
+            return []  # a case started before the case store existed
+        self._events_projected = len(self._case.events)
+        result = await workflow.execute_activity(
+            "project_case",
+            ProjectionInput(case=self._case, version=workflow.info().get_current_history_length()),
+            result_type=ProjectionResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        return list(result.possible_duplicates)
+
+    async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
+        result = await workflow.execute_activity(
+            "compute_due_dates",
+            DueDatesInput(
+                procedure_version=self._case.procedure_version, clock=clock, start=point,
+                steps=self._case.steps_on_clock(clock),
+            ),
+            result_type=DueDatesResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self._case.set_due_dates(clock, result.clock_date, result.due)
+        self._changed = True
+
+    async def _send_events(self) -> None:
+        while self._events_sent < len(self._case.events):
+            event = self._case.events[self._events_sent]
+            self._events_sent += 1
+            await workflow.execute_activity(
+                "record_case_event",
+                CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
+                               kind=event.kind, step=event.step, detail=event.detail),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+
+    def _publish(self) -> None:
+        """Upsert the search attributes when they change."""
+        case = self._case
+        next_deadline = case.next_deadline()
+        values: list[object] = [case.case_id, case.stage.value, next_deadline, case.overdue]
+        if values == self._published:
+            return
+        self._published = values
+        workflow.upsert_search_attributes([
+            sa.CASE_ID.value_set(case.case_id),
+            sa.STAGE.value_set(case.stage.value),
+            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
+            else sa.NEXT_DEADLINE.value_unset(),
+            sa.OVERDUE.value_set(case.overdue),
+        ])
+
+
+def _ended(error: ChildWorkflowError) -> str:
+    """How an LCSPR ended without a result, in a word for the audit trail."""
+    cause = error.cause
+    if isinstance(cause, CancelledError):
+        return "cancelled"
+    if isinstance(cause, TerminatedError):
+        return "terminated"
+    if isinstance(cause, WorkflowTimeoutError):
+        return "timed_out"
+    return "failed"
+
+
+def _refusal(decision: Decision) -> Refusal | None:
+    """Why the decision's actor may not make its record, as the API would refuse them; None if
+    they may, or if no actor is named. The reason names roles and fields, never a value sent."""
+    actor = decision.actor
+    if actor is None:
+        return None
+    try:
+        role = Role(actor.role)
+    except ValueError:
+        return Refusal("the actor's role is not a role of the procedure", "role")
+    return (organisation_refusal(role, actor.organisation)
+            or can_record(role, actor.organisation, decision.record))

@@ -1,0 +1,40 @@
+"""One request for a local CSPR where the serious-case definition is not met (Flowchart 4).
+
+Appendix 2, Flowchart 4: the MARS team informs the partners that a request has been made, the
+SSLs recommend whether to undertake a CSPR, and the partners decide (all three must agree). If
+they agree, the LCSPR runs as a child workflow from their decision (clock L) and the request
+closes when it ends; if they decline, the request closes. The machinery is
+`workflows.case_workflow`'s; this workflow type is younger than every patch, so it has none.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.case import CaseState
+    from domain.decisions import Actor
+    from domain.procedure import procedure
+    from domain.request import ReviewRequest
+
+from workflows.case_workflow import CaseResult, CaseWorkflow
+
+
+class RequestInput(BaseModel):
+    case_id: str
+    procedure_version: str
+    request: ReviewRequest
+    actor: Actor | None = None  # who made the request through the API (the MARS team)
+
+
+@workflow.defn(name="ReviewRequest")
+class ReviewRequestWorkflow(CaseWorkflow):
+    @workflow.init
+    def __init__(self, input: RequestInput) -> None:
+        self._begin(CaseState.open_request(
+            input.case_id, procedure(input.procedure_version), input.request))
+
+    @workflow.run
+    async def run(self, input: RequestInput) -> CaseResult:
+        return await self._run_case(input.actor)
