@@ -2,7 +2,8 @@
 progress return escalated, a late publication, the action plan child, and Flowchart 4.
 
 Records go in as signals (Updates are unreliable on the time-skipping server; the API tests
-drive them on the dev server). The ActionPlan here is a stand-in signed off when signalled.
+drive them on the dev server). The ActionPlan is mostly a stand-in signed off when signalled;
+the last test runs the real one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import WorkingDayCalendar, add_calendar_months
+from domain.calendar import WorkingDayCalendar, add_calendar_months, london_date
 from domain.case import Channel, EventKind, StepStatus
 from domain.local_review import LocalReviewState, ReviewEvent, ReviewStage
 from domain.local_review_records import LocalReviewStep
@@ -21,6 +22,7 @@ from domain.reviews import LocalReviewResult, ReviewKind
 from store.db import Sessionmaker
 from store.models import AuditEvent, CasePart
 from tests.action_plan_stand_in import StandInActionPlan
+from tests.action_plans import message as plan_message
 from tests.local_reviews import (
     REPORT,
     REVIEWER,
@@ -39,6 +41,7 @@ from tests.local_reviews import (
 )
 from tests.scenarios import at_london, travel_to
 from workflows import search_attributes as sa
+from workflows.action_plan import ActionPlanWorkflow
 from workflows.ids import action_plan_id
 from workflows.local_review import LocalReviewWorkflow
 
@@ -286,3 +289,37 @@ def alerts_of(review: LocalReviewState) -> list[ReviewEvent]:
 def alerts_detail(review: LocalReviewState) -> str:
     return " ".join(e.detail for e in review.events)
 
+
+
+async def test_with_the_real_action_plan_the_review_completes_at_the_boards_sign_off(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker
+) -> None:
+    client = time_env.client
+    big_l = next_monday((await time_env.get_current_time()).date())
+    await travel_to(time_env, at_london(big_l, 10))
+    cid = review_case_id()
+    await store_case(sessions, cid, at_london(big_l, 9))
+    async with review_worker(client, sessions, ActionPlanWorkflow) as worker:
+        handle = await start_review(client, worker.task_queue, cid, big_l, ReviewKind.REQUEST)
+        await opened(handle)
+        send = by_signal(handle)
+        await to_review(send)
+        await to_publication(send)
+        await send("published", published_on=big_l.isoformat())
+        review = await review_when(handle, lambda r: r.stage is ReviewStage.ACTION_PLAN)
+        assert review.published_on == big_l
+
+        plan = client.get_workflow_handle(action_plan_id(cid))
+        due = (big_l + timedelta(days=60)).isoformat()
+        for n, what in enumerate(REPORT["improvements_summary"], start=1):
+            await plan.signal("record", plan_message("add_action", recommendation=n,
+                                                     what=what, owner="NHS Trust",
+                                                     due_date=due))
+        for n in (1, 2):
+            await plan.signal("record", plan_message("complete_action", action_id=f"A{n}",
+                                                     evidence="Done"))
+        await plan.signal("record", plan_message("board_signoff"))
+        result = await handle.result()
+        signed_off = london_date(await time_env.get_current_time())
+        assert result == LocalReviewResult(case_id=cid, published=True,
+                                           action_plan_signed_off_on=signed_off)
