@@ -1,0 +1,137 @@
+"""Record the LCSPR's workflow histories that tests/test_local_review_replay.py guards (run by
+hand, then commit the JSON).
+
+    .venv/bin/python -m tests.histories.record_local_review TAG
+
+Files are `local_review/<scenario>.<TAG>.json` (beside the serious-incident histories that
+`record.py` writes, in a folder of their own). Record a new tag when the LocalReview workflow
+changes, and keep the old files: lcspr1 is the first LocalReview. Payloads are encrypted with
+the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
+only the child's start and result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.calendar import WorkingDayCalendar, add_calendar_months, london_date
+from infra.binaries import temporal_cli, temporal_test_server
+from store.db import Sessionmaker, make_sessionmaker
+from tests.action_plan_stand_in import StandInActionPlan
+from tests.conftest import CONVERTER, register_search_attributes
+from tests.database import drop, test_database
+from tests.local_reviews import (
+    Handle,
+    by_signal,
+    by_update,
+    review_when,
+    review_worker,
+    start_review,
+    store_case,
+    to_publication,
+    to_review,
+)
+from workflows import search_attributes as sa
+from workflows.ids import action_plan_id
+
+HERE = Path(__file__).parent / "local_review"
+Scenario = Callable[[WorkflowEnvironment, Handle, date], Awaitable[None]]
+CAL = WorkingDayCalendar()
+
+
+async def supervision_overdue_then_late_publication(
+    env: WorkflowEnvironment, handle: Handle, big_l: date
+) -> None:
+    send = by_signal(handle)
+    await send("inform_panel", reviewer_name="A. Reviewer")
+    await to_review(send)
+    await env.sleep(timedelta(days=29))  # the first supervision request reminded, overdue
+    await send("supervision_request", request="Progress and quality")
+    await env.sleep(timedelta(days=16))  # the progress return reminded, then escalated
+    await send("progress_return", request=1, progress="Late")
+    expected = add_calendar_months(big_l, 7)
+    await send("publication_delayed", reasons="Criminal trial",
+               new_expected_date=expected.isoformat())
+    await to_publication(send)
+    await send("report_sent")
+    await send("publication_planned", publication_date=expected.isoformat())
+    await env.sleep(timedelta(days=200))  # the statutory six months pass
+    today = london_date(await env.get_current_time())
+    await send("published", published_on=today.isoformat())
+    plan = env.client.get_workflow_handle(action_plan_id(handle.id.removesuffix("-LCSPR")))
+    await plan.signal(StandInActionPlan.board_signoff, today)
+    await handle.result()
+
+
+async def updates_with_a_refused_publication_date(
+    _: WorkflowEnvironment, handle: Handle, big_l: date
+) -> None:
+    send = by_update(handle)
+    await to_review(send)
+    await to_publication(send)
+    try:  # refused in the handler, once the calendar has the date: in history as failed
+        await send("publication_planned", publication_date=(big_l + timedelta(days=1))
+                   .isoformat())
+    except WorkflowUpdateFailedError:
+        pass
+    await send("report_sent")
+    await send("publication_planned",
+               publication_date=CAL.add_working_days(big_l, 10).isoformat())
+
+
+TIME_SKIPPING: dict[str, Scenario] = {
+    "supervision_overdue_then_late_publication": supervision_overdue_then_late_publication,
+}
+DEV_SERVER: dict[str, Scenario] = {
+    "updates_with_a_refused_publication_date": updates_with_a_refused_publication_date,
+}
+
+
+async def record(
+    env: WorkflowEnvironment, scenarios: dict[str, Scenario], sessions: Sessionmaker, tag: str
+) -> None:
+    async with review_worker(env.client, sessions, StandInActionPlan) as worker:
+        for name, scenario in scenarios.items():
+            case_id = f"CSPR-2026-L{name[:7].upper()}"
+            now = await env.get_current_time()
+            await store_case(sessions, case_id, now)
+            big_l = london_date(now)
+            handle = await start_review(env.client, worker.task_queue, case_id, big_l)
+            await review_when(handle, lambda r: r.clock_l is not None)
+            await scenario(env, handle, big_l)
+            await asyncio.sleep(0.5)
+            history = await handle.fetch_history()
+            (HERE / f"{name}.{tag}.json").write_text(
+                json.dumps(history.to_json_dict(), indent=1))
+
+
+async def main(tag: str) -> None:
+    HERE.mkdir(exist_ok=True)
+    if any(HERE.glob(f"*.{tag}.json")):
+        raise SystemExit(f"histories tagged {tag} exist: they guard old code; choose a new tag")
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, schema, url = await test_database(Path(tmp))
+        sessions = make_sessionmaker(engine)
+        ts = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=temporal_test_server(), data_converter=CONVERTER)
+        await register_search_attributes(ts.client)
+        async with ts:
+            await record(ts, TIME_SKIPPING, sessions, tag)
+        async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), data_converter=CONVERTER,
+            search_attributes=sa.ALL) as dev:
+            await record(dev, DEV_SERVER, sessions, tag)
+        await drop(engine, schema, url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

@@ -1,0 +1,55 @@
+"""Committed LCSPR histories replay on today's LocalReview code: a change that would break a
+running review fails here (gate it with `workflow.patched`; never re-record to pass).
+
+Recorded by `python -m tests.histories.record_local_review TAG`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from domain.local_review import LocalReviewState
+from tests.conftest import CONVERTER
+from workflows.local_review import LocalReviewWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories" / "local_review").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+
+
+def test_there_are_lcspr_histories_to_replay() -> None:
+    assert {p.stem.rsplit(".", 1)[1] for p in HISTORIES} >= {"lcspr1"}
+    events = {e.event_type for p in HISTORIES for e in load(p).events}
+    # Between them: signals and updates (one failed in its handler), timers that escalated,
+    # and the action plan child started and completed.
+    assert len(HISTORIES) >= 2
+    assert len(events) >= 16
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_lcspr_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[LocalReviewWorkflow], data_converter=CONVERTER)
+    result = await replayer.replay_workflow(load(path))
+    assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_an_unguarded_change_fails_replay(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never starting the action plan (a change of commands) is caught by every history."""
+    # Unsandboxed, so the monkeypatched code is the code that replays.
+    replayer = Replayer(workflows=[LocalReviewWorkflow], data_converter=CONVERTER,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    unchanged = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert unchanged.replay_failure is None
+    monkeypatch.setattr(LocalReviewState, "action_plan_due", property(lambda _: False))
+    changed = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert changed.replay_failure is not None
