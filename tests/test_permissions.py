@@ -87,6 +87,12 @@ def _notification() -> dict[str, Any]:
     }
 
 
+def _review_request() -> dict[str, Any]:
+    return {"requesting_agency": "North Lincolnshire Council", "category": "near_miss",
+            "summary": "A near miss", "discussed_with_ssl": True,
+            "children": [{"reference": "NL-PERM-2"}]}
+
+
 def _record(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
     return Endpoint(step, "POST", f"/v1/cases/{CASE}/{step}", body, allowed)
 
@@ -124,6 +130,7 @@ LOCAL_REVIEW_ENDPOINTS = [
 
 ENDPOINTS = [
     Endpoint("notifications", "POST", "/v1/notifications", _notification(), MARS),
+    Endpoint("review-requests", "POST", "/v1/review-requests", _review_request(), MARS),
     Endpoint("get-case", "GET", f"/v1/cases/{CASE}", None, READERS),
     Endpoint("list-cases", "GET", "/v1/cases", None, READERS, {"limit": 5}),
     Endpoint("case-events", "GET", f"/v1/cases/{CASE}/events", None, READERS),
