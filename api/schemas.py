@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -12,6 +13,8 @@ from domain.case import CaseState, Outcome, Stage, StepState, StepStatus
 from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 from domain.request import RequestCategory, ReviewRequest
+from domain.reviews import ChildSummary
+from workflows.ids import action_plan_id, local_review_id
 
 # No case of this service was received before the statutory scheme it runs existed.
 EARLIEST_RECEIPT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -113,24 +116,38 @@ class CaseRead(BaseModel):
     procedure_version: str
     stage: Stage
     outcome: Outcome | None
-    overdue: bool
-    next_deadline: datetime | None
+    overdue: bool = Field(description="A step of the case, its LCSPR or its action plan is "
+                                      "overdue")
+    next_deadline: datetime | None = Field(
+        description="The earliest deadline to come, of the case, its LCSPR or its action plan")
     clocks: dict[Clock, date]
     notification: Notification | None = Field(description="A serious incident's (Doc 1)")
     request: ReviewRequest | None = Field(None, description="A request's (Flowchart 4)")
     steps: list[StepRead]
     events: list[EventRead]
+    local_review: ChildSummary | None = Field(
+        None, description="The LCSPR, once started: its stage, next deadline, overdue")
+    action_plan: ChildSummary | None = Field(
+        None, description="The action plan, once started: its stage, next deadline, overdue")
 
     @classmethod
-    def of(cls, case: CaseState, proc: Procedure) -> CaseRead:
+    def of(cls, case: CaseState, proc: Procedure,
+           parts: dict[str, ChildSummary] | None = None) -> CaseRead:
+        parts = parts or {}
+        # A closed case is over, whatever a part last projected (a review cancelled with it).
+        live = [] if case.closed else list(parts.values())
+        deadlines = [d for d in (case.next_deadline(), *(p.next_deadline for p in live))
+                     if d is not None]
         return cls(
             case_id=case.case_id, kind=case.kind.value, procedure_version=case.procedure_version,
-            stage=case.stage, outcome=case.outcome, overdue=case.overdue,
-            next_deadline=case.next_deadline(),
+            stage=case.stage, outcome=case.outcome,
+            overdue=case.overdue or any(p.overdue for p in live),
+            next_deadline=min(deadlines) if deadlines else None,
             clocks=case.clock_dates, notification=case.notification, request=case.request,
             steps=[_step(s, proc) for s in case.steps],
             events=[EventRead(at=e.at, kind=e.kind.value, step=e.step, detail=e.detail)
                     for e in case.events],
+            local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
         )
 
 
@@ -170,7 +187,8 @@ StoredTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class CaseSummary(BaseModel):
-    """A case in a list, from the case store."""
+    """A case in a list, from the case store. `overdue` and `next_deadline` are the case's with
+    its LCSPR's and action plan's: the case as a whole."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -183,6 +201,32 @@ class CaseSummary(BaseModel):
     received_at: StoredTime
     possible_duplicate_of: list[str] = Field(
         description="Other cases for the same child and incident date: likely duplicates")
+
+
+    @classmethod
+    def of(cls, case: Any, parts: Sequence[Any]) -> CaseSummary:
+        """A stored case (`store.models.Case`) with its stored parts (`CasePart`)."""
+        summary = cls.model_validate(case)
+        live = [] if summary.stage is Stage.CLOSED else parts
+        deadlines = [d for d in (summary.next_deadline,
+                                 *(_as_utc(p.next_deadline) for p in live)) if d is not None]
+        return summary.model_copy(update={
+            "overdue": summary.overdue or any(p.overdue for p in live),
+            "next_deadline": min(deadlines) if deadlines else None})
+
+
+# The workflow id of each part of a case that runs as a child workflow.
+PART_WORKFLOW_IDS: dict[str, Callable[[str], str]] = {
+    "local_review": local_review_id, "action_plan": action_plan_id}
+
+
+def part_summaries(case_id: str, parts: Sequence[Any]) -> dict[str, ChildSummary]:
+    """The stored parts of a case (`store.models.CasePart`) as the case shows them."""
+    return {
+        p.part: ChildSummary(workflow_id=PART_WORKFLOW_IDS[p.part](case_id), stage=p.stage,
+                             next_deadline=_as_utc(p.next_deadline), overdue=p.overdue)
+        for p in parts if p.part in PART_WORKFLOW_IDS
+    }
 
 
 class CasePage(BaseModel):

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AuditEvent, Case, CaseNumber, CaseStep
+from store.models import AuditEvent, Case, CaseNumber, CasePart, CaseStep
 
 OPEN_STATUSES = ("pending", "overdue")
 
@@ -32,6 +32,24 @@ async def case_snapshot(session: AsyncSession, case_id: str) -> dict[str, Any] |
     return row.snapshot if row else None
 
 
+async def case_parts(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, list[CasePart]]:
+    """The child workflows (LCSPR, action plan) of each case, as they last projected."""
+    found: dict[str, list[CasePart]] = {case_id: [] for case_id in case_ids}
+    if case_ids:
+        rows = await session.scalars(select(CasePart).where(CasePart.case_id.in_(case_ids))
+                                     .order_by(CasePart.case_id, CasePart.part))
+        for part in rows:
+            found[part.case_id].append(part)
+    return found
+
+
+def _overdue_as_a_whole() -> Any:
+    """The case, or one of its parts while it is open, has an overdue step."""
+    return or_(Case.overdue.is_(True),
+               exists().where(CasePart.case_id == Case.case_id, CasePart.overdue.is_(True),
+                              Case.stage != "closed"))
+
+
 def _open_step_due(*conditions: Any) -> Any:
     return exists().where(CaseStep.case_id == Case.case_id,
                           CaseStep.status.in_(OPEN_STATUSES), *conditions)
@@ -42,12 +60,14 @@ async def list_cases(
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0,
 ) -> tuple[Sequence[Case], int]:
-    """Cases matching every filter given, newest first, and how many match in all."""
+    """Cases matching every filter given, newest first, and how many match in all. `overdue`
+    is the case's with its parts' (its LCSPR's, its action plan's)."""
     query = select(Case)
     if stage is not None:
         query = query.where(Case.stage == stage)
     if overdue is not None:
-        query = query.where(Case.overdue.is_(overdue))
+        whole = _overdue_as_a_whole()
+        query = query.where(whole if overdue else ~whole)
     if kind is not None:
         query = query.where(Case.kind == kind)
     if due_before is not None:

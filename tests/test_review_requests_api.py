@@ -1,5 +1,6 @@
 """Review requests (Flowchart 4) through the real API, dev server and case store: the request,
-its case number, and its steps with the notification's roles and errors."""
+its case number, its steps with the notification's roles and errors, and what the case shows of
+its LCSPR and action plan (their own projections in the store)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.case_store import PartProjectionInput, project_part
+from store.db import Sessionmaker
 from tests.conftest import as_role
 
 REFERENCE = "NL-REQ-API-7730"
@@ -84,6 +87,7 @@ async def test_a_request_opens_a_case_numbered_with_the_notifications(api: Async
         ("dsp_decision", False, "pending")]
     assert all(s["due_date"] for s in case["steps"])
     assert [e["kind"] for e in case["events"]] == ["requested"]
+    assert (case["local_review"], case["action_plan"]) == (None, None)
 
     got = await api.get(f"/v1/cases/{case['case_id']}", headers=as_role("board"))
     assert got.status_code == 200
@@ -212,3 +216,60 @@ async def test_a_declined_request_closes_and_is_read_from_the_store_later(
         "request", "closed", "review_not_agreed")
     assert after.json()["request"]["category"] == "good_practice"
 
+
+async def test_a_case_shows_its_children_and_is_overdue_if_they_are(
+    api: AsyncClient, sessions: Sessionmaker,
+) -> None:
+    """Each child workflow projects itself to the store (`project_part`); the case reads it
+    there, so it shows after Temporal forgets the children too."""
+    case_id = (await new_request(api))["case_id"]
+    in_a_week = datetime.now(UTC) + timedelta(days=7)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    parts = [("local_review", "review", True, in_a_week),
+             ("action_plan", "monitoring", False, tomorrow)]
+    async with sessions.begin() as session:
+        for part, stage, overdue, deadline in parts:
+            await project_part(session, PartProjectionInput(
+                case_id=case_id, part=part, version=10**6, stage=stage, overdue=overdue,
+                next_deadline=deadline, snapshot={}, events=[]))
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert case["local_review"] == {"workflow_id": f"{case_id}-LCSPR", "stage": "review",
+                                    "next_deadline": in_a_week.isoformat().replace("+00:00", "Z"),
+                                    "overdue": True}
+    assert case["action_plan"]["workflow_id"] == f"{case_id}-ACTION-PLAN"
+    assert not any(s["status"] == "overdue" for s in case["steps"])
+    # The case as a whole: overdue because its LCSPR is; its next deadline the earliest.
+    assert case["overdue"] is True
+    assert datetime.fromisoformat(case["next_deadline"]) <= tomorrow
+
+    async def listed(**params: Any) -> dict[str, Any]:
+        page = (await api.get("/v1/cases", params={"limit": 200, **params})).json()
+        return {c["case_id"]: c for c in page["items"]}
+
+    late = await listed(overdue="true")
+    assert late[case_id]["overdue"] is True
+    assert datetime.fromisoformat(late[case_id]["next_deadline"]) <= tomorrow
+    assert case_id not in await listed(overdue="false")
+
+
+async def test_a_closed_case_is_not_overdue_for_a_part_it_left_behind(
+    api: AsyncClient, sessions: Sessionmaker,
+) -> None:
+    """A review cancelled with its case may have last projected itself overdue: the case is
+    over, and lists and reads say so."""
+    case_id = (await new_request(api))["case_id"]
+    await record(api, case_id, "inform-partners")
+    await record(api, case_id, "ssl-recommendation", as_role("ssl", "health"),
+                 criteria_met=False, rationale="Learning already shared")
+    for partner in PARTNERS:
+        await record(api, case_id, "dsp-decision", as_role("dsp", partner), partner=partner,
+                     criteria_met=False, rationale="Declined")
+    async with sessions.begin() as session:
+        await project_part(session, PartProjectionInput(
+            case_id=case_id, part="local_review", version=10**6, stage="review", overdue=True,
+            next_deadline=datetime.now(UTC) - timedelta(days=1), snapshot={}, events=[]))
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert (case["stage"], case["overdue"], case["next_deadline"]) == ("closed", False, None)
+    assert case["local_review"]["overdue"] is True  # as it last projected itself
+    page = (await api.get("/v1/cases", params={"overdue": "true", "limit": 200})).json()
+    assert case_id not in {c["case_id"] for c in page["items"]}

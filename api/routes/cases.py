@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, temporal_errors
+from api.errors import ApiError, Problem, store_errors, temporal_errors
 from api.idempotency import IdempotencyKey, once
-from api.schemas import CASE_ID_PATTERN, CaseRead
+from api.schemas import CASE_ID_PATTERN, CaseRead, part_summaries
 from domain.case import CaseState
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
 from domain.permissions import (
@@ -30,7 +31,8 @@ from domain.permissions import (
     recorders,
 )
 from domain.procedure import Step, procedure
-from store.cases import case_snapshot
+from store.cases import case_parts, case_snapshot
+from store.db import Sessionmaker
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
@@ -42,14 +44,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Reader = Annotated[Principal, Depends(requires(can_read_case, "read a case"))]
 
 
-def _read(case: CaseState) -> CaseRead:
-    return CaseRead.of(case, procedure(case.procedure_version))
+async def _read(session: AsyncSession, case: CaseState) -> CaseRead:
+    """The case with its child workflows' state, as they last projected it to the store."""
+    parts = (await case_parts(session, [case.case_id]))[case.case_id]
+    return CaseRead.of(case, procedure(case.procedure_version),
+                       part_summaries(case.case_id, parts))
 
 
 @router.get(
     "/{case_id}", response_model=CaseRead, responses=_ERRORS,
-    description="The case, a notification's or a request's: its stage, and each step with its "
-    "due date, status and completion."
+    description="The case, a notification's or a request's: its stage, each step with its due "
+    "date, status and completion, and its LCSPR and action plan once they run (stage, next "
+    "deadline, overdue)."
     f"\n\n{who_may(READ_CASE_ROLES)} Agencies may not read a case for now (403): a case "
     "holds the partners' and the other agencies' records.",
 )
@@ -69,11 +75,12 @@ async def get_case(
         if snapshot is None:
             raise
         case = CaseState.model_validate(snapshot)
-    return _read(case)
+    return await _read(session, case)
 
 
 async def _record(
-    client: TemporalClient, case_id: str, record: RecordBase, principal: Principal
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
+    principal: Principal,
 ) -> CaseRead:
     decision = Decision.model_validate({"record": record, "actor": principal.actor()})
     # The organisation rules need the record: the DSP's own partner, the agency's own report.
@@ -87,7 +94,8 @@ async def _record(
         if e.problem.status == 404:
             raise await _missing_or_closed(client, case_id) from None
         raise
-    return _read(case)
+    async with store_errors(), sessions() as session:
+        return await _read(session, case)
 
 
 async def _missing_or_closed(client: TemporalClient, case_id: str) -> ApiError:
@@ -108,7 +116,7 @@ def _route(
         return await once(
             sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
             body.model_dump(mode="json"), 200,
-            lambda: _record(client, case_id, body, principal))
+            lambda: _record(client, sessions, case_id, body, principal))
 
     def may_record(role: Role) -> bool:
         return can_record_step(role, step)

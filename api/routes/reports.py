@@ -29,13 +29,17 @@ _ROLES = who_may(READ_CASE_ROLES)
 
 
 @router.get("/cases", response_model=CasePage, responses=_ERRORS,
-            description=f"Cases, newest first, filtered by every parameter given.\n\n{_ROLES}")
+            description="Cases, newest first, filtered by every parameter given. A case's "
+                        "`overdue` and `next_deadline` include its LCSPR's and action plan's; "
+                        "`due_before` and `due_after` look at the case's own steps."
+                        f"\n\n{_ROLES}")
 async def list_cases(
     session: Session, _: Reader,
     stage: Stage | None = None,
     overdue: Annotated[bool | None, Query(description="Only cases with (or without) an "
-                                                      "overdue step")] = None,
-    kind: Annotated[str | None, Query(examples=["serious_incident"])] = None,
+                                                      "overdue step, their LCSPR's and action "
+                                                      "plan's included")] = None,
+    kind: Annotated[str | None, Query(examples=["serious_incident", "request"])] = None,
     due_before: Annotated[date | None, Query(description="With an open step due on or "
                                                          "before this date")] = None,
     due_after: Annotated[date | None, Query(description="With an open step due on or "
@@ -47,7 +51,8 @@ async def list_cases(
     rows, total = await store.list_cases(
         session, stage=stage.value if stage else None, overdue=overdue, kind=kind,
         due_before=due_before, due_after=due_after, limit=limit, offset=offset)
-    return CasePage(items=[CaseSummary.model_validate(r) for r in rows], total=total,
+    parts = await store.case_parts(session, [r.case_id for r in rows])
+    return CasePage(items=[CaseSummary.of(r, parts[r.case_id]) for r in rows], total=total,
                     limit=limit, offset=offset)
 
 
