@@ -22,6 +22,7 @@ from api.routes import (
     reports,
     review_requests,
 )
+from api.routes.action_plan import router as action_plan_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
 from infra.settings import Settings
@@ -63,5 +64,6 @@ def create_app(
     for module in (health, notifications, review_requests, reports, cases, local_review,
                    calendar, directory):
         app.include_router(module.router)
+    app.include_router(action_plan_router)
     return app
 

@@ -18,6 +18,7 @@ from httpx import AsyncClient, Response
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.action_plan_records import PlanStep
 from domain.case import EventKind
 from domain.decisions import AgencyReport, DspDecision, PanelNotification, RapidReviewSignoff
 from domain.local_review_records import LocalReviewStep
@@ -30,6 +31,8 @@ from domain.permissions import (
     organisation_refusal,
 )
 from domain.procedure import Partner, Step
+from tests.action_plans import PARTNERS as ALL_PARTNERS
+from tests.action_plans import start_plan
 from tests.conftest import as_role
 from tests.local_reviews import start_review
 from workflows.serious_incident import SeriousIncidentWorkflow
@@ -128,6 +131,27 @@ LOCAL_REVIEW_ENDPOINTS = [
     _review("not-published", MARS, justification="Would identify a sibling"),
 ]
 
+def _plan(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
+    return Endpoint(step, "POST", f"/v1/cases/{CASE}/action-plan/{step}", body, allowed)
+
+
+PLAN_DEVISERS = frozenset({"mars_team", "board", "reviewer"})
+PLAN_MONITORS = frozenset({"mars_team", "board"})
+PARTNERS_AGREEING = frozenset({"mars_team", "dsp:local_authority", "dsp:health", "dsp:police"})
+ACTION_PLAN_ENDPOINTS = [
+    _plan("add-action", PLAN_DEVISERS, recommendation=1, what="Joint training",
+          owner="North Lincolnshire Council", due_date="2099-06-30"),
+    _plan("change-action", PLAN_DEVISERS, action_id="A1", owner="NHS Trust",
+          reason="The trust leads"),
+    _plan("complete-action", PLAN_MONITORS, action_id="A1", evidence="Attendance records"),
+    _plan("close-action", PLAN_MONITORS, action_id="A2", reason="Superseded"),
+    _plan("plan-review", PLAN_MONITORS, progress="On track"),
+    _plan("oversight-transfer", PARTNERS_AGREEING, to="safeguarding_partnership_meeting",
+          agreed_by=ALL_PARTNERS),
+    _plan("scrutiny-audit", PARTNERS_AGREEING, status="requested"),
+    _plan("board-signoff", frozenset({"board"})),
+]
+
 ENDPOINTS = [
     Endpoint("notifications", "POST", "/v1/notifications", _notification(), MARS),
     Endpoint("review-requests", "POST", "/v1/review-requests", _review_request(), MARS),
@@ -157,6 +181,8 @@ ENDPOINTS = [
     _record("panel-response", MARS, decision="more_information_requested"),
     Endpoint("get-local-review", "GET", f"/v1/cases/{CASE}/local-review", None, READERS),
     *LOCAL_REVIEW_ENDPOINTS,
+    Endpoint("get-action-plan", "GET", f"/v1/cases/{CASE}/action-plan", None, READERS),
+    *ACTION_PLAN_ENDPOINTS,
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -171,17 +197,18 @@ ENDPOINTS = [
 def test_the_table_covers_every_route_and_role() -> None:
     recorded = {e.name.replace("-", "_") for e in ENDPOINTS
                 if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
-                and "/local-review/" not in e.path}
+                and "/local-review/" not in e.path and "/action-plan/" not in e.path}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}
+    assert {e.name.replace("-", "_") for e in ACTION_PLAN_ENDPOINTS} == {s.value for s in PlanStep}
     assert {role for role, _ in PRINCIPALS.values()} == {r.value for r in Role}
 
 
 @pytest.fixture(scope="module")
 async def case_id(api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker) -> str:
-    """A case at the rapid review, with two agencies asked for reports, and its LCSPR (started
-    directly here: the case starts it in production)."""
+    """A case at the rapid review, with two agencies asked for reports, and its LCSPR and
+    action plan (started directly here: in production the case and the LCSPR start them)."""
     created = await api.post("/v1/notifications", json=_notification())
     assert created.status_code == 201, created.text
     case: str = created.json()["case_id"]
@@ -197,6 +224,7 @@ async def case_id(api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Wo
         response = await api.post(f"/v1/cases/{case}/{step}", json=body, headers=headers)
         assert response.status_code == 200, response.text
     await start_review(dev_env.client, dev_worker.task_queue, case, None)
+    await start_plan(dev_env.client, dev_worker.task_queue, case)
     return case
 
 

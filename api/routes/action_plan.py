@@ -1,0 +1,136 @@
+"""A case's action plan: read it, and make each of its records (a Workflow Update, validated
+first).
+
+The plan runs as its own workflow, `ids.action_plan_id(case_id)`; the LCSPR starts it when the
+partners endorse the final report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+
+from api.action_plan_schemas import ActionPlanRead
+from api.auth import AUTH_RESPONSES, Principal, who_may
+from api.deps import Session, Sessions, TemporalClient, requires
+from api.errors import ApiError, Problem, temporal_errors
+from api.idempotency import IdempotencyKey, once
+from api.schemas import CASE_ID_PATTERN
+from domain.action_plan import ActionPlanState
+from domain.action_plan_records import PLAN_RECORD_TYPES, PlanDecision, PlanStep
+from domain.decisions import RecordBase
+from domain.permissions import (
+    PLAN_RECORD_ROLES,
+    READ_CASE_ROLES,
+    Role,
+    can_read_case,
+    can_record_plan,
+)
+from store.models import CasePart
+from workflows.action_plan import PART
+from workflows.ids import action_plan_id
+
+router = APIRouter(prefix="/v1/cases", tags=["action plan"])
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    404: {"model": Problem, "description": "No such case, or no action plan for it"},
+    503: {"model": Problem, "description": "Temporal cannot be reached"},
+}
+Reader = Annotated[Principal, Depends(requires(can_read_case, "read a case"))]
+
+
+def _no_plan(case_id: str) -> ApiError:
+    return ApiError(404, "Action plan not found", f"no action plan for {case_id}")
+
+
+@router.get(
+    "/{case_id}/action-plan", response_model=ActionPlanRead, responses=_ERRORS,
+    description="The case's action plan: each action with its owner, due date and status, the "
+    "reviews held and the next one due, who oversees it, scrutiny audits, and the sign-off."
+    "\n\n" + who_may(READ_CASE_ROLES),
+)
+async def get_action_plan(
+    case_id: CaseId, client: TemporalClient, session: Session, _: Reader
+) -> ActionPlanRead:
+    """A case's action plan, for the roles that read cases."""
+    handle = client.get_workflow_handle(action_plan_id(case_id))
+    try:
+        async with temporal_errors(case_id):
+            plan = await handle.query("plan", result_type=ActionPlanState)
+    except ApiError as e:
+        if e.problem.status != 404:
+            raise
+        # Temporal keeps a signed-off plan for days; the case store keeps it for years.
+        row = await session.get(CasePart, (case_id, PART))
+        if row is None:
+            raise _no_plan(case_id) from None
+        plan = ActionPlanState.model_validate(row.snapshot)
+    return ActionPlanRead.of(plan)
+
+
+async def _record(
+    client: TemporalClient, case_id: str, record: RecordBase, principal: Principal
+) -> ActionPlanRead:
+    decision = PlanDecision.model_validate({"record": record, "actor": principal.actor()})
+    workflow_id = action_plan_id(case_id)
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        async with temporal_errors(case_id):
+            plan = await handle.execute_update("record", decision, result_type=ActionPlanState)
+    except ApiError as e:
+        if e.problem.status != 404:
+            raise
+        # An update to a closed workflow is NOT_FOUND too: tell the two apart.
+        try:
+            async with temporal_errors(case_id):
+                await handle.describe()
+        except ApiError:
+            raise _no_plan(case_id) from None
+        raise ApiError(409, "Step not open",
+                       f"{case_id}: the action plan is signed off") from None
+    return ActionPlanRead.of(plan)
+
+
+def _route(
+    record_type: type[RecordBase], step: PlanStep
+) -> Callable[..., Awaitable[ActionPlanRead | JSONResponse]]:
+    path = f"action-plan/{step.value.replace('_', '-')}"
+
+    async def record(case_id: CaseId, body: Any, client: TemporalClient, sessions: Sessions,
+                     principal: Any, key: IdempotencyKey = None) -> ActionPlanRead | JSONResponse:
+        return await once(
+            sessions, key, principal, f"POST /v1/cases/{case_id}/{path}",
+            body.model_dump(mode="json"), 200,
+            lambda: _record(client, case_id, body, principal))
+
+    def may_record(role: Role) -> bool:
+        return can_record_plan(role, step) is None
+
+    recorder = Annotated[Principal, Depends(requires(may_record, f"record {step.value}"))]
+    record.__annotations__ = {"case_id": CaseId, "body": record_type, "client": TemporalClient,
+                              "sessions": Sessions, "principal": recorder,
+                              "key": IdempotencyKey, "return": ActionPlanRead | JSONResponse}
+    return record
+
+
+for _type in PLAN_RECORD_TYPES:
+    _step = PlanStep(_type.model_fields["step"].default)
+    router.add_api_route(
+        f"/{{case_id}}/action-plan/{_step.replace('_', '-')}",
+        _route(_type, _step),
+        methods=["POST"],
+        response_model=ActionPlanRead,
+        name=f"record_action_plan_{_step}",
+        summary=f"Record {_step.replace('_', ' ')} (action plan)",
+        description=f"{_type.__doc__}\n\n{who_may(PLAN_RECORD_ROLES[_step])}",
+        responses={**_ERRORS, 409: {
+            "model": Problem,
+            "description": "Not open now (an action already completed or closed, an audit "
+                           "already requested, sign-off with actions open), or the plan is "
+                           "signed off",
+        }},
+    )
