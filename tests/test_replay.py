@@ -20,11 +20,15 @@ from domain.decisions import Decision
 from domain.permissions import Refusal
 from tests.conftest import CONVERTER
 from workflows import case_workflow
+from workflows.review_request import ReviewRequestWorkflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("*.json"))
 REFUSED_SIGNALS = HERE / "signals_checked_against_permissions.v3.json"
+BEFORE_THE_LCSPR_CHILD = [p for p in HISTORIES if p.stem.rsplit(".", 1)[1] in ("v1", "v2", "v3")]
+LCSPR_CHILD = HERE / "lcspr_child_closes_a_serious_case.parent1.json"
+WORKFLOWS = [SeriousIncidentWorkflow, ReviewRequestWorkflow]
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -43,11 +47,17 @@ def patch_markers(path: Path) -> set[str]:
             for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
 
 
+def workflow_type(path: Path) -> str:
+    history = load(path)
+    return str(history.events[0].workflow_execution_started_event_attributes.workflow_type.name)
+
+
 def test_each_tag_replays_the_patches_of_its_day() -> None:
-    """v1 predates every patch, v2 took the case store, v3 the notifier and signal permissions:
-    the replay below runs each patch's old and new branch."""
+    """v1 predates every patch, v2 took the case store, v3 the notifier and signal permissions,
+    parent1 the LCSPR child (a review request, younger than every patch, has none): the replay
+    below runs each patch's old and new branch."""
     tags = {p.stem.rsplit(".", 1)[1] for p in HISTORIES}
-    assert tags >= {"v1", "v2", "v3"}
+    assert tags >= {"v1", "v2", "v3", "parent1"}
     for path in HISTORIES:
         tag = path.stem.rsplit(".", 1)[1]
         markers = patch_markers(path)
@@ -55,15 +65,19 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
             assert markers == set(), path.name
         elif tag == "v2":
             assert markers == {"case-store"}, path.name
-        elif path != REFUSED_SIGNALS:
+        elif tag == "v3" and path != REFUSED_SIGNALS:
             assert markers == {"case-store", "notified-event"}, path.name
+        elif tag == "parent1" and workflow_type(path) == "ReviewRequest":
+            assert markers == set(), path.name
+        elif tag == "parent1":
+            assert markers == {"case-store", "notified-event", "lcspr-child"}, path.name
     assert patch_markers(REFUSED_SIGNALS) == {"case-store", "notified-event",
                                               "signal-permissions"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[SeriousIncidentWorkflow], data_converter=CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     result = await replayer.replay_workflow(load(path))
     assert result.replay_failure is None
 
@@ -81,13 +95,14 @@ async def test_an_unpatched_change_fails_replay() -> None:
     # Unsandboxed: the sandbox would re-import this test module, which does I/O at import.
     replayer = Replayer(workflows=[ChangedWithoutPatch], data_converter=CONVERTER,
                         workflow_runner=UnsandboxedWorkflowRunner())
-    result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(load(BEFORE_THE_LCSPR_CHILD[0]),
+                                            raise_on_replay_failure=False)
     assert result.replay_failure is not None
 
 
 async def replay_unsandboxed(path: Path) -> Exception | None:
     # Unsandboxed, so the changes the tests below monkeypatch in are the code that replays.
-    replayer = Replayer(workflows=[SeriousIncidentWorkflow], data_converter=CONVERTER,
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER,
                         workflow_runner=UnsandboxedWorkflowRunner())
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     return result.replay_failure
@@ -99,8 +114,8 @@ def patched_except(always: str) -> Callable[[str], bool]:
     return lambda patch_id: True if patch_id == always else patched(patch_id)
 
 
-@pytest.mark.parametrize("path", [p for p in HISTORIES if not p.stem.endswith(".v3")],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in BEFORE_THE_LCSPR_CHILD
+                                  if not p.stem.endswith(".v3")], ids=lambda p: p.stem)
 async def test_the_notified_event_unguarded_fails_older_histories(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,3 +142,25 @@ async def test_the_refusals_are_in_the_v3_history(monkeypatch: pytest.MonkeyPatc
     failure = await replay_unsandboxed(REFUSED_SIGNALS)
     assert failure is not None
     assert "signal-permissions" not in str(failure)
+
+
+@pytest.mark.parametrize("path", sorted(HERE.glob("timeline_with_overdue_steps_to_national_review"
+                                                 ".v*.json")), ids=lambda p: p.stem)
+async def test_the_lcspr_child_unguarded_fails_older_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cases started before the LCSPR child close on the Panel's national review while at
+    local_review, as they always did (these histories do): only the patch keeps them
+    replaying."""
+    monkeypatch.setattr(workflow, "patched", patched_except("lcspr-child"))
+    assert await replay_unsandboxed(path) is not None
+
+
+async def test_the_lcspr_child_is_in_the_parent1_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent1 case started its LCSPR and did not close on the Panel's national review:
+    code without the child's branch does not replay it."""
+    assert await replay_unsandboxed(LCSPR_CHILD) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "lcspr-child" and patched(patch_id))
+    assert await replay_unsandboxed(LCSPR_CHILD) is not None

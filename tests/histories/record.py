@@ -1,11 +1,13 @@
 """Record the workflow histories the replay test guards (run by hand, then commit the JSON).
 
-    .venv/bin/python -m tests.histories.record TAG
+    .venv/bin/python -m tests.histories.record TAG [SCENARIO ...]
 
 Files are named `<scenario>.<TAG>.json`: record a new tag when the workflow changes (v1: before
 the case store; v2: with it; v3: a `notified` event naming the notifier, and signals checked
-against the actor's permissions) and keep the old files, so histories made by older code keep
-replaying on newer code. Payloads are encrypted with the tests' fixed key.
+against the actor's permissions; parent1: the LCSPR as a child of the case, and review
+requests, recorded with `parent1` and its scenario names only) and keep the old files, so
+histories made by older code keep replaying on newer code. Payloads are encrypted with the
+tests' fixed key.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from store.db import Sessionmaker, make_sessionmaker
 from tests.conftest import CONVERTER, register_search_attributes
 from tests.database import drop, test_database
 from tests.factories import decision, start_case
+from tests.histories import parent_scenarios
+from tests.local_review_stand_in import with_stand_in
 from tests.scenarios import rapid_review_to_submission
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -142,16 +146,21 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "signals_checked_against_permissions": signals_checked_against_permissions,
 }
 DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
+# Scenarios that start their own case (a request, say), and run the stand-in LCSPR.
+TIME_SKIPPING.update(parent_scenarios.TIME_SKIPPING)
+DEV_SERVER.update(parent_scenarios.DEV_SERVER)
 
 
 async def record(
     env: WorkflowEnvironment, scenarios: dict[str, Scenario], sessions: Sessionmaker, tag: str
 ) -> None:
     async with build_worker(env.client, f"record-{uuid.uuid4()}", WorkingDayCalendar(),
-                            sessions) as w:
+                            sessions, with_stand_in()) as w:
         for name, scenario in scenarios.items():
-            handle = await start_case(env.client, w.task_queue, f"CSPR-2026-{name[:8].upper()}",
-                                      await env.get_current_time(), actor=NOTIFIER)
+            start: Callable[..., Awaitable[Handle]] = parent_scenarios.STARTS.get(
+                name, start_case)
+            handle = await start(env.client, w.task_queue, f"CSPR-2026-{name[:8].upper()}",
+                                 await env.get_current_time(), actor=NOTIFIER)
             await asyncio.sleep(0.3)
             await scenario(env, handle)
             await asyncio.sleep(0.5)
@@ -160,9 +169,16 @@ async def record(
                 json.dumps(history.to_json_dict(), indent=1))
 
 
-async def main(tag: str) -> None:
+async def main(tag: str, names: list[str]) -> None:
     if any(HERE.glob(f"*.{tag}.json")):
         raise SystemExit(f"histories tagged {tag} exist: they guard old code; choose a new tag")
+    unknown = set(names) - set(TIME_SKIPPING) - set(DEV_SERVER)
+    if unknown:
+        raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
+
+    def chosen(scenarios: dict[str, Scenario]) -> dict[str, Scenario]:
+        return {n: s for n, s in scenarios.items() if not names or n in names}
+
     with tempfile.TemporaryDirectory() as tmp:
         engine, schema, url = await test_database(Path(tmp))
         sessions = make_sessionmaker(engine)
@@ -170,13 +186,13 @@ async def main(tag: str) -> None:
             test_server_existing_path=temporal_test_server(), data_converter=CONVERTER)
         await register_search_attributes(ts.client)
         async with ts:
-            await record(ts, TIME_SKIPPING, sessions, tag)
+            await record(ts, chosen(TIME_SKIPPING), sessions, tag)
         async with await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(), data_converter=CONVERTER,
             search_attributes=sa.ALL) as dev:
-            await record(dev, DEV_SERVER, sessions, tag)
+            await record(dev, chosen(DEV_SERVER), sessions, tag)
         await drop(engine, schema, url)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))
