@@ -201,7 +201,8 @@ class LocalReviewWorkflow:
     async def _project(self) -> None:
         """Write the review and its audit events to the case store (part "local_review")."""
         review = self._review
-        self._projected = len(review.events)
+        # Only the events not yet written: the trail numbers them on from first_sequence.
+        start, self._projected = self._projected, len(review.events)
         await workflow.execute_activity(
             "project_part",
             PartProjectionInput(
@@ -209,7 +210,8 @@ class LocalReviewWorkflow:
                 version=workflow.info().get_current_history_length(),
                 stage=review.stage.value, overdue=review.overdue,
                 next_deadline=review.next_deadline(), snapshot=review.model_dump(mode="json"),
-                events=[e.case_event() for e in review.events],
+                events=[e.case_event() for e in review.events[start:]],
+                first_sequence=start + 1,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
