@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.action_plan import ActionPlanState
 from domain.decisions import Actor, DecisionMessage
@@ -44,14 +45,22 @@ async def signal(handle: Handle, step: str, actor: Actor | None = None, **fields
 
 async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
                     within: float = 15.0) -> ActionPlanState:
-    """Query the plan until `ready` holds (a signal is applied asynchronously)."""
+    """Query the plan until `ready` holds (a signal is applied asynchronously, a child is
+    started by its parent)."""
     deadline = asyncio.get_running_loop().time() + within
+    stage = "not started"
     while True:
-        plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState)
-        if ready(plan):
-            return plan
+        try:
+            plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState)
+        except RPCError as e:  # a child its parent has not started yet
+            if e.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if ready(plan):
+                return plan
+            stage = plan.stage.value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"plan never became ready; stage={plan.stage}")
+            raise AssertionError(f"plan never became ready; stage={stage}")
         await asyncio.sleep(0.05)
 
 

@@ -62,6 +62,10 @@ class ActionPlanWorkflow:
         self._plan = input.carried or ActionPlanState.open_plan(input, workflow.now())
         self._events_at_start = self._plan.event_count
         self._projected = self._plan.event_count if input.carried else 0
+        # Every change to the plan counts one edit; a projection writes all edits up to its own
+        # start, so a handler whose change another projection has written skips its own.
+        self._edits = 0 if input.carried else 1
+        self._edits_projected = 0
         self._history_before = input.history_before
         # One projection at a time: the store creates the part's row on the first write, and
         # two first writes at once would both try to.
@@ -76,10 +80,10 @@ class ActionPlanWorkflow:
         await self._project()
         while True:
             self._changed = False
-            self._plan.due_alerts(workflow.now())
+            if self._plan.due_alerts(workflow.now()):
+                self._edited()
             self._publish()
-            if self._plan.event_count != self._projected:
-                await self._project()
+            await self._project()
             if self._plan.signed_off:
                 break
             if self._history_is_long(input):
@@ -142,17 +146,19 @@ class ActionPlanWorkflow:
                                 reason)
         self._plan.reject_signal(workflow.now(), step if isinstance(step, str) else None,
                                  reason, actor)
-        self._changed = True
+        self._edited()
 
     async def _record(self, decision: PlanDecision, channel: Channel) -> None:
         self._plan.check(decision.record, workflow.now())
         needed = self._plan.apply(decision.record, workflow.now(), channel, decision.actor)
-        self._changed = True
+        self._edited()
         await self._compute(needed)
         self._publish()
-        # Read your writes: the case store has the record before the caller hears back.
-        await self._project()
-        self._changed = True
+        if channel is Channel.API:
+            # Read your writes: the case store has the record before the caller hears back.
+            # A signal's sender hears nothing back: the main loop projects it, together with
+            # any others that came with it.
+            await self._project()
 
     async def _compute(self, needed: list[DateNeeded]) -> None:
         if not needed:
@@ -166,15 +172,22 @@ class ActionPlanWorkflow:
         )
         for d in result.dates:
             self._plan.set_date(d.key, d.due_date, d.deadline_at, d.remind_at)
+        self._edited()
+
+    def _edited(self) -> None:
+        self._edits += 1
         self._changed = True
 
     async def _project(self) -> None:
-        """Write the plan and its new events to the case store (part "action_plan")."""
+        """Write the plan and its new events to the case store (part "action_plan"), unless
+        a projection has already written every change."""
         async with self._projecting:
-            await self._project_now()
+            if self._edits != self._edits_projected:
+                await self._project_now()
 
     async def _project_now(self) -> None:
         plan = self._plan
+        self._edits_projected = self._edits
         first = self._projected + 1
         self._projected = plan.event_count
         new = plan.events[first - 1 - plan.events_before:]
@@ -203,7 +216,7 @@ class ActionPlanWorkflow:
         """Wait until every handler has finished and the store has every event."""
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if self._plan.event_count == self._projected:
+            if self._edits == self._edits_projected:
                 return
             await self._project()
 

@@ -1,0 +1,114 @@
+"""The action plan as a child, on the dev server: started by name with `ActionPlanInput`, its
+parent-close policy, and a parent waiting for its result across its continue-as-new runs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+from temporalio.workflow import ParentClosePolicy
+
+from domain.action_plan import ActionPlanState, PlanStage
+from domain.calendar import WorkingDayCalendar
+from domain.reviews import ActionPlanInput, ActionPlanResult, ReviewKind
+from store.db import Sessionmaker
+from tests.action_plan_parent import ActionPlanTestParent, ParentInput
+from tests.action_plans import RECOMMENDATIONS, plan_when, runs, signal
+from tests.factories import case_when, start_case
+from worker import WORKFLOWS, build_worker
+from workflows.action_plan import PARENT_CLOSE_POLICY
+from workflows.ids import action_plan_id
+
+DUE = (datetime.now(UTC) + timedelta(days=200)).date()
+
+
+@pytest.fixture(scope="module")
+async def worker(dev_env: WorkflowEnvironment, sessions: Sessionmaker) -> AsyncIterator[Worker]:
+    async with build_worker(dev_env.client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(),
+                            sessions, [*WORKFLOWS, ActionPlanTestParent]) as w:
+        yield w
+
+
+async def stored_case(client: Client, task_queue: str) -> str:
+    case_id = f"CSPR-2026-{uuid.uuid4().hex[:8].upper()}"
+    handle = await start_case(client, task_queue, case_id, datetime.now(UTC),
+                              children=[{"reference": f"PARENT-{uuid.uuid4().hex[:8]}"}])
+    await case_when(handle, lambda c: c.clock_dates != {})
+    await handle.terminate("only its stored row is needed")
+    return case_id
+
+
+async def start_parent(client: Client, worker: Worker, policy: ParentClosePolicy,
+                       history_per_run: int | None = None) -> tuple[str, object]:
+    case_id = await stored_case(client, worker.task_queue)
+    parent = await client.start_workflow(
+        ActionPlanTestParent.run,
+        ParentInput(plan=ActionPlanInput(case_id=case_id, kind=ReviewKind.SERIOUS_INCIDENT,
+                                         recommendations=RECOMMENDATIONS[:1]),
+                    policy=policy.name, history_per_run=history_per_run),
+        id=f"parent-{case_id}", task_queue=worker.task_queue)
+    child = client.get_workflow_handle(action_plan_id(case_id))
+    await plan_when(child, lambda p: p.next_review.due_date is not None)
+    return case_id, parent
+
+
+def test_the_recommended_policy_is_abandon() -> None:
+    assert PARENT_CLOSE_POLICY is ParentClosePolicy.ABANDON
+
+
+@pytest.mark.parametrize(("policy", "after"), [
+    (ParentClosePolicy.ABANDON, WorkflowExecutionStatus.RUNNING),
+    (ParentClosePolicy.TERMINATE, WorkflowExecutionStatus.TERMINATED),
+])
+async def test_what_closing_the_parent_does_to_the_plan(
+    dev_env: WorkflowEnvironment, worker: Worker, policy: ParentClosePolicy,
+    after: WorkflowExecutionStatus,
+) -> None:
+    """Why ABANDON: an operator terminating the LCSPR must not end years of monitoring."""
+    client = dev_env.client
+    case_id, parent = await start_parent(client, worker, policy)
+    await client.get_workflow_handle(f"parent-{case_id}").terminate("operator repair")
+    child = client.get_workflow_handle(action_plan_id(case_id), result_type=ActionPlanResult)
+    for _ in range(100):
+        status = (await child.describe()).status
+        if status is after:
+            break
+        await asyncio.sleep(0.05)
+    assert status is after
+    if policy is ParentClosePolicy.ABANDON:
+        # The abandoned plan goes on by itself, to its sign-off.
+        await signal(child, "add_action", recommendation=1, what="Training", owner="Council",
+                     due_date=DUE)
+        await signal(child, "complete_action", action_id="A1", evidence="Done")
+        await signal(child, "board_signoff")
+        assert (await child.result()).case_id == case_id
+
+
+async def test_the_parent_gets_the_result_across_the_plans_continue_as_new(
+    dev_env: WorkflowEnvironment, worker: Worker
+) -> None:
+    client = dev_env.client
+    case_id, _ = await start_parent(client, worker, PARENT_CLOSE_POLICY, history_per_run=100)
+    child = client.get_workflow_handle(action_plan_id(case_id))
+    first_run = (await child.describe()).run_id
+    for n in range(1, 11):
+        await signal(child, "add_action", recommendation=1, what=f"Action {n}",
+                     owner="Council", due_date=DUE)
+        await plan_when(child, lambda p, n=n: len(p.actions) == n  # type: ignore[misc]
+                        and p.actions[-1].due.remind_at is not None)
+    for n in range(1, 11):
+        await signal(child, "complete_action", action_id=f"A{n}", evidence="Done")
+    await plan_when(child, lambda p: p.stage is PlanStage.READY_FOR_SIGNOFF)
+    await signal(child, "board_signoff")
+    parent = client.get_workflow_handle(f"parent-{case_id}", result_type=ActionPlanResult)
+    result = await parent.result()
+    assert len(await runs(client, child.id, first_run)) >= 2  # it continued as new
+    final: ActionPlanState = await child.query("plan", result_type=ActionPlanState)
+    assert result == ActionPlanResult(case_id=case_id, signed_off_on=final.signed_off_on)
+    assert len(final.actions) == 10

@@ -1,0 +1,58 @@
+"""Committed action-plan histories replay on today's ActionPlan code: a change that would
+break a running plan fails here (gate it with `workflow.patched`; never re-record to pass).
+
+Recorded by `python -m tests.histories.record_action_plan TAG`, one file per run of a plan.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from tests.conftest import CONVERTER
+from workflows.action_plan import ActionPlanWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories" / "action_plan").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+
+
+def test_there_are_action_plan_histories_to_replay() -> None:
+    assert {p.stem.rsplit(".", 1)[1] for p in HISTORIES} >= {"ap1"}
+    events = {e.event_type for p in HISTORIES for e in load(p).events}
+    # Between them: runs that continued as new and runs that completed, signals and accepted
+    # updates, and timers that fired (reminders, escalations).
+    assert {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+            EventType.EVENT_TYPE_TIMER_FIRED} <= events
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_action_plan_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[ActionPlanWorkflow], data_converter=CONVERTER)
+    result = await replayer.replay_workflow(load(path))
+    assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_an_unguarded_change_fails_replay(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing no search attributes (a change of commands) is caught by every run."""
+    # Unsandboxed, so the monkeypatched code is the code that replays.
+    replayer = Replayer(workflows=[ActionPlanWorkflow], data_converter=CONVERTER,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    unchanged = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert unchanged.replay_failure is None
+    monkeypatch.setattr(ActionPlanWorkflow, "_publish", lambda _: None)
+    changed = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert changed.replay_failure is not None
