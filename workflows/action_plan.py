@@ -88,6 +88,7 @@ class ActionPlanWorkflow:
                 break
             if self._history_is_long(input):
                 await self._continue_as_new(input)
+                continue  # it returns only if the plan was signed off meanwhile
             next_alert = self._plan.next_alert_at()
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
@@ -222,6 +223,8 @@ class ActionPlanWorkflow:
 
     async def _continue_as_new(self, input: ActionPlanRun) -> None:
         await self._drain()
+        if self._plan.signed_off:
+            return  # signed off while draining: this run completes instead
         # Nothing awaits from here on: no handler can run between the drain and the new run.
         self._plan.keep_recent_events()
         workflow.continue_as_new(ActionPlanRun(
