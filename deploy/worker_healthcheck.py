@@ -8,9 +8,11 @@ stderr.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -57,5 +59,14 @@ def main() -> int:
     return 0
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit without interpreter finalisation: the Temporal SDK's core threads can abort the
+    process while Python shuts down (SIGABRT, "PyGILState_Release"), turning a healthy check
+    into a failed one."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -427,10 +427,15 @@ def run(env: Mapping[str, str]) -> int:
 
 def main() -> None:
     try:
-        sys.exit(run(os.environ))
+        code = run(os.environ)
     except DevError as e:
         print(f"cspr: {e}", file=sys.stderr)
-        sys.exit(1)
+        code = 1
+    # Without interpreter finalisation: the Temporal SDK's core threads (used here to wait for
+    # the dev server) can abort the process while Python shuts down, losing the exit status.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
