@@ -67,10 +67,16 @@ class CaseStoreActivities:
 
 
 async def project_part(session: AsyncSession, part: PartProjectionInput) -> None:
-    row = await session.get(CasePart, (part.case_id, part.part), with_for_update=True)
-    if row is None:
-        row = CasePart(case_id=part.case_id, part=part.part, version=-1)
-        session.add(row)
+    # Insert-if-absent first, then lock: two first projections of a part at once (a child's
+    # concurrent handlers) would otherwise both insert, and one fail until its retry.
+    await session.execute(
+        _insert(session)(CasePart).values(
+            case_id=part.case_id, part=part.part, stage=part.stage, overdue=part.overdue,
+            next_deadline=None, version=-1, snapshot={}, updated_at=datetime.now(UTC),
+        ).on_conflict_do_nothing(index_elements=["case_id", "part"]))
+    row = await session.get(CasePart, (part.case_id, part.part), with_for_update=True,
+                            populate_existing=True)
+    assert row is not None
     if row.version < part.version:
         row.stage, row.overdue, row.next_deadline = part.stage, part.overdue, part.next_deadline
         row.version, row.snapshot = part.version, part.snapshot
@@ -133,10 +139,8 @@ async def _write_events(
          "actor_organisation": e.actor.organisation if e.actor else None}
         for n, e in enumerate(events, start=first_sequence)
     ]
-    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
-              else sqlite.insert)
     await session.execute(
-        insert(AuditEvent).values(rows).on_conflict_do_nothing(
+        _insert(session)(AuditEvent).values(rows).on_conflict_do_nothing(
             index_elements=["case_id", "part", "sequence"])
     )
 
@@ -155,3 +159,8 @@ async def _duplicates(session: AsyncSession, case: CaseState) -> list[str]:
         .distinct().order_by(Case.case_id)
     )
     return list(found)
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (PostgreSQL and SQLite)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

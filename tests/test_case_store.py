@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,4 +213,26 @@ async def test_a_child_workflow_projects_its_part_once_and_forward_only(
     assert row is not None
     assert (row.version, row.stage, row.snapshot) == (9, "supervision", {"stage": "supervision"})
     assert sorted(e.sequence for e in trail) == [1, 2]
+    await handle.terminate("test over")
+
+
+async def test_two_first_projections_of_a_part_at_once_both_succeed(
+    dev_env: WorkflowEnvironment, dev_worker: Worker, sessions: Sessionmaker
+) -> None:
+    cid = case_id()
+    handle = await start_case(dev_env.client, dev_worker.task_queue, cid, datetime.now(UTC),
+                              children=[{"reference": f"RACE-{uuid.uuid4().hex[:8]}"}])
+    await handle.execute_update("opened", result_type=CaseState)
+
+    async def first(version: int) -> None:
+        async with sessions.begin() as s:
+            await project_part(s, PartProjectionInput(
+                case_id=cid, part="action_plan", version=version, stage=f"v{version}",
+                overdue=False, next_deadline=None, snapshot={}, events=[]))
+
+    await asyncio.gather(first(3), first(4))
+    async with sessions() as s:
+        row = await s.get(CasePart, (cid, "action_plan"))
+    assert row is not None
+    assert (row.version, row.stage) == (4, "v4")
     await handle.terminate("test over")
