@@ -10,7 +10,6 @@ sign it off at the MARS Board. Content rules live here; whether a record may be 
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -24,7 +23,7 @@ from pydantic import (
 )
 
 from domain.case import InvalidRecord
-from domain.decisions import Actor, DecisionMessage, RecordBase
+from domain.decisions import Actor, DecisionMessage, PlanDate, RecordBase
 from domain.notification import Name, Text
 from domain.procedure import Partner
 
@@ -81,7 +80,7 @@ class AddAction(RecordBase):
                                 "final report (1 for the first)")
     what: Text
     owner: Name = Field(description="The organisation that owns the action")
-    due_date: date
+    due_date: PlanDate
 
 
 class ChangeAction(RecordBase):
@@ -95,7 +94,7 @@ class ChangeAction(RecordBase):
     reason: Text
     what: Text | None = None
     owner: Name | None = None
-    due_date: date | None = None
+    due_date: PlanDate | None = None
 
     @model_validator(mode="after")
     def _something_changes(self) -> ChangeAction:

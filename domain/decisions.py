@@ -14,6 +14,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from domain.notification import Name, Reference, Text
 from domain.procedure import Partner
 
+# A date someone plans or reports (a publication, a draft, an action's due date): the calendar
+# counts working days from it, so a date at the end of time must be refused before it gets there.
+PlanDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+
 
 def _example(**fields: Any) -> ConfigDict:
     """A record's example body for the OpenAPI document."""

@@ -273,6 +273,11 @@ class LocalReviewState(BaseModel):
             case Published(published_on=on):
                 self._check_date("published_on", on, now)
                 self._check_sent(step, "published_on", send_by)
+                # "The full report ... no later than seven working days before publication":
+                # having sent only the improvements does not clear the full report to publish.
+                if self.serious and self._last_sent_report() != "full_report":
+                    raise StepNotOpen(step.value, "the full report has not been sent to the "
+                                                  "Panel, the Secretary of State and Ofsted")
             case NotPublished(justification=why, improvements_published_on=on):
                 self._check_date("improvements_published_on", on, now)
                 if self.serious:
@@ -292,6 +297,10 @@ class LocalReviewState(BaseModel):
             raise InvalidRecord(field, "is in the future")
         if self.clock_l is not None and on < self.clock_l:
             raise InvalidRecord(field, "is before the review was decided")
+
+    def _last_sent_report(self) -> str | None:
+        sent = [r for r in self.records if isinstance(r, ReportSent)]
+        return sent[-1].report if sent else None
 
     def _sent_on(self) -> date | None:
         sent = self.task(S.REPORT_SENT).completion

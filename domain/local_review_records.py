@@ -7,13 +7,12 @@ may be made at the review's stage is in `domain.local_review`.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.decisions import Actor, RecordBase
+from domain.decisions import Actor, PlanDate, RecordBase
 from domain.notification import Name, Text
 from domain.procedure import Partner
 
@@ -138,7 +137,7 @@ class SupervisionPlan(RecordBase):
 
     step: Literal["supervision_plan"] = "supervision_plan"
     every_weeks: int = Field(4, ge=1, le=26)
-    draft_dates: list[date] = Field(default_factory=list, max_length=12)
+    draft_dates: list[PlanDate] = Field(default_factory=list, max_length=12)
 
     @model_validator(mode="after")
     def _in_order(self) -> SupervisionPlan:
@@ -261,7 +260,7 @@ class PublicationPlanned(RecordBase):
     model_config = _example(publication_date="2027-05-28")
 
     step: Literal["publication_planned"] = "publication_planned"
-    publication_date: date
+    publication_date: PlanDate
 
 
 class PublicationDelayed(RecordBase):
@@ -273,7 +272,7 @@ class PublicationDelayed(RecordBase):
 
     step: Literal["publication_delayed"] = "publication_delayed"
     reasons: Text
-    new_expected_date: date
+    new_expected_date: PlanDate
 
 
 class Published(RecordBase):
@@ -282,7 +281,7 @@ class Published(RecordBase):
     model_config = _example(published_on="2027-05-28")
 
     step: Literal["published"] = "published"
-    published_on: date
+    published_on: PlanDate
     where: Name = "Children's MARS website"
 
     @model_validator(mode="after")
@@ -300,7 +299,7 @@ class NotPublished(RecordBase):
 
     step: Literal["not_published"] = "not_published"
     justification: Text | None = None
-    improvements_published_on: date | None = None
+    improvements_published_on: PlanDate | None = None
 
     @model_validator(mode="after")
     def _one_date(self) -> NotPublished:

@@ -44,7 +44,7 @@ async def signal(handle: Handle, step: str, actor: Actor | None = None, **fields
 
 
 async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
-                    within: float = 15.0) -> ActionPlanState:
+                    within: float = 30.0) -> ActionPlanState:
     """Query the plan until `ready` holds (a signal is applied asynchronously, a child is
     started by its parent)."""
     deadline = asyncio.get_running_loop().time() + within

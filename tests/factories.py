@@ -96,7 +96,7 @@ async def signal(handle: WorkflowHandle[Any, Any], step: str, **fields: Any) -> 
 async def case_when(
     handle: WorkflowHandle[Any, Any],
     ready: Callable[[CaseState], bool],
-    within: float = 10.0,
+    within: float = 30.0,
 ) -> CaseState:
     """Query the case until `ready` holds (a signal is applied asynchronously)."""
     deadline = asyncio.get_running_loop().time() + within

@@ -86,7 +86,7 @@ async def start_review(client: Client, task_queue: str, case_id: str, decided_on
 
 
 async def review_when(handle: Handle, ready: Callable[[LocalReviewState], bool],
-                      within: float = 10.0) -> LocalReviewState:
+                      within: float = 30.0) -> LocalReviewState:
     """Query the review until `ready` holds (a signal is applied asynchronously)."""
     deadline = asyncio.get_running_loop().time() + within
     while True:

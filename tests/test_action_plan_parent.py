@@ -75,7 +75,7 @@ async def test_what_closing_the_parent_does_to_the_plan(
     case_id, parent = await start_parent(client, worker, policy)
     await client.get_workflow_handle(f"parent-{case_id}").terminate("operator repair")
     child = client.get_workflow_handle(action_plan_id(case_id), result_type=ActionPlanResult)
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         status = (await child.describe()).status
         if status is after:
             break

@@ -181,12 +181,14 @@ async def test_the_store_answers_for_a_case_temporal_no_longer_holds(
     await dev_env.client.workflow_service.delete_workflow_execution(
         DeleteWorkflowExecutionRequest(namespace=dev_env.client.namespace,
                                        workflow_execution=WorkflowExecution(workflow_id=case_id)))
-    for _ in range(50):  # deletion is asynchronous
+    for _ in range(300):  # deletion is asynchronous
         try:
             await dev_env.client.get_workflow_handle(case_id).describe()
         except Exception:
             break
         await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the workflow was never deleted")
     after = await api.get(f"/v1/cases/{case_id}")
     assert after.status_code == 200
     assert after.json()["stage"] == before["stage"] == "ssl_recommendation"

@@ -41,7 +41,7 @@ async def new_review(api: AsyncClient, dev_env: WorkflowEnvironment, worker: Wor
     assert created.status_code == 201, created.text
     case_id: str = created.json()["case_id"]
     await start_review(dev_env.client, worker.task_queue, case_id, decided_on)
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         read = await api.get(f"/v1/cases/{case_id}/local-review")
         if read.status_code == 200 and read.json()["next_deadline"]:
             return case_id
@@ -77,7 +77,7 @@ def task(review: dict[str, Any], key: str) -> dict[str, Any]:
 async def read_until(api: AsyncClient, case_id: str,
                      ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """Read the review (as the board) until `ready` holds: timers fire asynchronously."""
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         review: dict[str, Any] = (await api.get(f"/v1/cases/{case_id}/local-review",
                                                 headers=BOARD)).json()
         if ready(review):

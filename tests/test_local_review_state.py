@@ -411,3 +411,22 @@ def test_still_opening_refuses_records() -> None:
                                                            "learning": "x"})).record
     with pytest.raises(StepNotOpen, match="still opening"):
         review.check(parsed, datetime(2027, 1, 4, 10).astimezone())
+
+
+def test_only_the_full_report_sent_clears_publication_of_a_serious_case() -> None:
+    review = to_publication(start(), date(2027, 4, 1))
+    record(review, "report_sent", date(2027, 4, 1), report="improvements_information")
+    assert "full report has not been sent" in not_open(
+        review, "published", date(2027, 4, 20), published_on="2027-04-20")
+
+
+@pytest.mark.parametrize(("step", "fields", "field"), [
+    ("supervision_plan", {"every_weeks": 4, "draft_dates": ["9999-12-31"]}, "draft_dates.0"),
+    ("publication_planned", {"publication_date": "9999-12-31"}, "publication_date"),
+    ("publication_delayed", {"reasons": "Trial", "new_expected_date": "9999-12-31"},
+     "new_expected_date"),
+])
+def test_a_date_at_the_end_of_time_is_refused_before_the_calendar_sees_it(
+    step: str, fields: dict[str, Any], field: str
+) -> None:
+    assert invalid(to_review(start()), step, L, **fields)[0] == field

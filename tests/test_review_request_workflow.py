@@ -48,7 +48,7 @@ def case_id() -> str:
 
 async def stored_part(sessions: Sessionmaker, case_id: str) -> str | None:
     """The stage of the case's local_review part in the store, once it is there."""
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         async with sessions() as session:
             part = await session.get(CasePart, (case_id, "local_review"))
         if part is not None:

@@ -173,7 +173,7 @@ async def test_partners_agree_through_the_api_and_the_lcspr_starts(
     assert (case["stage"], case["outcome"]) == ("local_review", "local_review")
     assert [s["status"] for s in case["steps"]] == ["done", "done", "done"]
     # The case starts its LCSPR as a child once it has moved on.
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         case = (await api.get(f"/v1/cases/{case_id}")).json()
         if any(e["kind"] == "local_review_started" for e in case["events"]):
             break
@@ -204,12 +204,14 @@ async def test_a_declined_request_closes_and_is_read_from_the_store_later(
     await dev_env.client.workflow_service.delete_workflow_execution(
         DeleteWorkflowExecutionRequest(namespace=dev_env.client.namespace,
                                        workflow_execution=WorkflowExecution(workflow_id=case_id)))
-    for _ in range(50):  # deletion is asynchronous
+    for _ in range(300):  # deletion is asynchronous
         try:
             await dev_env.client.get_workflow_handle(case_id).describe()
         except Exception:
             break
         await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the workflow was never deleted")
     after = await api.get(f"/v1/cases/{case_id}")
     assert after.status_code == 200
     assert (after.json()["kind"], after.json()["stage"], after.json()["outcome"]) == (

@@ -99,7 +99,7 @@ async def test_signal_and_update_record_the_same_decision(
 async def wait_visible(client: Client, query: str, expected: int) -> int:
     """Visibility is eventually consistent: poll briefly."""
     count = 0
-    for _ in range(100):
+    for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         count = (await client.count_workflows(query)).count
         if count == expected:
             break
