@@ -20,7 +20,6 @@ from datetime import timedelta
 
 from pydantic import Field
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -30,9 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
     from domain.case import Channel, InvalidRecord, StepNotOpen
     from domain.decisions import Actor, DecisionMessage
-    from domain.permissions import Refusal, Role, can_record_plan, organisation_refusal
+    from domain.permissions import Refusal, can_record_plan
     from domain.reviews import ActionPlanInput, ActionPlanResult
-    from workflows import search_attributes as sa
+    from workflows.common import SearchAttributes, actor_refusal, refused
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "action_plan"
@@ -71,7 +70,7 @@ class ActionPlanWorkflow:
         # two first writes at once would both try to.
         self._projecting = asyncio.Lock()
         self._changed = False
-        self._published: list[object] = []
+        self._search = SearchAttributes()
 
     @workflow.run
     async def run(self, input: ActionPlanRun) -> ActionPlanResult:
@@ -113,7 +112,7 @@ class ActionPlanWorkflow:
             await self._record(decision, Channel.API)
         except (StepNotOpen, InvalidRecord) as e:
             # Another record accepted just before this one may have changed the plan.
-            raise _refused(e) from None
+            raise refused(e) from None
         return self._plan
 
     @record.validator
@@ -121,7 +120,7 @@ class ActionPlanWorkflow:
         try:
             self._plan.check(parse_plan_decision(message).record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
-            raise _refused(e) from None
+            raise refused(e) from None
 
     @workflow.signal(name="record")
     async def record_signal(self, message: DecisionMessage) -> None:
@@ -235,38 +234,12 @@ class ActionPlanWorkflow:
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
         plan = self._plan
-        next_deadline = plan.next_deadline()
-        stage = f"{PART}:{plan.stage.value}"
-        values: list[object] = [plan.case_id, stage, next_deadline, plan.overdue]
-        if values == self._published:
-            return
-        self._published = values
-        workflow.upsert_search_attributes([
-            sa.CASE_ID.value_set(plan.case_id),
-            sa.STAGE.value_set(stage),
-            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
-            else sa.NEXT_DEADLINE.value_unset(),
-            sa.OVERDUE.value_set(plan.overdue),
-        ])
+        self._search.publish(plan.case_id, f"{PART}:{plan.stage.value}", plan.next_deadline(),
+                             plan.overdue)
 
-
-def _refused(e: StepNotOpen | InvalidRecord) -> ApplicationError:
-    if isinstance(e, StepNotOpen):
-        return ApplicationError(str(e), {"step": e.step, "reason": e.reason},
-                                type="StepNotOpen", non_retryable=True)
-    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
-                            type="InvalidRecord", non_retryable=True)
 
 
 def _refusal(decision: PlanDecision) -> Refusal | None:
-    """Why the decision's actor may not make its record, as the API would refuse them; None if
-    they may, or if no actor is named."""
-    actor = decision.actor
-    if actor is None:
-        return None
-    try:
-        role = Role(actor.role)
-    except ValueError:
-        return Refusal("the actor's role is not a role of the procedure", "role")
-    return (organisation_refusal(role, actor.organisation)
-            or can_record_plan(role, PlanStep(decision.record.step)))
+    """Why the decision's actor may not make its record (None if they may, or none is named)."""
+    return actor_refusal(decision.actor,
+                         lambda role, _org: can_record_plan(role, PlanStep(decision.record.step)))

@@ -20,7 +20,6 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import (
-    ApplicationError,
     CancelledError,
     ChildWorkflowError,
     TerminatedError,
@@ -41,10 +40,10 @@ with workflow.unsafe.imports_passed_through():
         parse_decision,
     )
     from domain.decisions import Actor, Decision, DecisionMessage
-    from domain.permissions import Refusal, Role, can_record, organisation_refusal
+    from domain.permissions import Refusal, can_record
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
-    from workflows import search_attributes as sa
+    from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -66,7 +65,7 @@ class CaseWorkflow:
         self._open = False
         self._events_sent = 0
         self._events_projected = 0
-        self._published: list[object] = []
+        self._search = SearchAttributes()
         self._review: workflow.ChildWorkflowHandle[object, LocalReviewResult] | None = None
         self._review_result: LocalReviewResult | None = None
 
@@ -136,16 +135,8 @@ class CaseWorkflow:
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
             self._case.check(parse_decision(message).record, workflow.now())
-        except StepNotOpen as e:
-            raise ApplicationError(
-                str(e), {"step": e.step, "reason": e.reason}, type="StepNotOpen",
-                non_retryable=True,
-            ) from None
-        except InvalidRecord as e:
-            raise ApplicationError(
-                str(e), {"field": e.field, "reason": e.reason}, type="InvalidRecord",
-                non_retryable=True,
-            ) from None
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
 
     @workflow.signal(name="record")
     async def record_signal(self, message: DecisionMessage) -> None:
@@ -270,18 +261,7 @@ class CaseWorkflow:
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
         case = self._case
-        next_deadline = case.next_deadline()
-        values: list[object] = [case.case_id, case.stage.value, next_deadline, case.overdue]
-        if values == self._published:
-            return
-        self._published = values
-        workflow.upsert_search_attributes([
-            sa.CASE_ID.value_set(case.case_id),
-            sa.STAGE.value_set(case.stage.value),
-            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
-            else sa.NEXT_DEADLINE.value_unset(),
-            sa.OVERDUE.value_set(case.overdue),
-        ])
+        self._search.publish(case.case_id, case.stage.value, case.next_deadline(), case.overdue)
 
 
 def _ended(error: ChildWorkflowError) -> str:
@@ -297,14 +277,6 @@ def _ended(error: ChildWorkflowError) -> str:
 
 
 def _refusal(decision: Decision) -> Refusal | None:
-    """Why the decision's actor may not make its record, as the API would refuse them; None if
-    they may, or if no actor is named. The reason names roles and fields, never a value sent."""
-    actor = decision.actor
-    if actor is None:
-        return None
-    try:
-        role = Role(actor.role)
-    except ValueError:
-        return Refusal("the actor's role is not a role of the procedure", "role")
-    return (organisation_refusal(role, actor.organisation)
-            or can_record(role, actor.organisation, decision.record))
+    """Why the decision's actor may not make its record (None if they may, or none is named)."""
+    return actor_refusal(decision.actor,
+                         lambda role, org: can_record(role, org, decision.record))

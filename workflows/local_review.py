@@ -14,7 +14,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -29,14 +29,14 @@ with workflow.unsafe.imports_passed_through():
         parse_review_decision,
     )
     from domain.local_review_records import LocalReviewStep, ReviewDecision
-    from domain.permissions import Refusal, Role, can_record_review, organisation_refusal
+    from domain.permissions import Refusal, can_record_review
     from domain.reviews import (
         ActionPlanInput,
         ActionPlanResult,
         LocalReviewInput,
         LocalReviewResult,
     )
-    from workflows import search_attributes as sa
+    from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -58,7 +58,7 @@ class LocalReviewWorkflow:
         self._changed = False
         self._open = False
         self._projected = 0
-        self._published: list[object] = []
+        self._search = SearchAttributes()
         self._following: asyncio.Task[None] | None = None
 
     @workflow.run
@@ -98,7 +98,7 @@ class LocalReviewWorkflow:
             await self._record(parse_review_decision(message), Channel.API)
         except (StepNotOpen, InvalidRecord) as e:
             # Only the seven-working-day rule is checked here: it needs the calendar.
-            raise _refused(e) from None
+            raise refused(e) from None
         return self._review
 
     @record.validator
@@ -106,7 +106,7 @@ class LocalReviewWorkflow:
         try:
             self._review.check(parse_review_decision(message).record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
-            raise _refused(e) from None
+            raise refused(e) from None
 
     @workflow.signal(name="record")
     async def record_signal(self, message: DecisionMessage) -> None:
@@ -219,37 +219,10 @@ class LocalReviewWorkflow:
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
         review = self._review
-        next_deadline = review.next_deadline()
-        stage = f"{PART}:{review.stage.value}"
-        values: list[object] = [stage, next_deadline, review.overdue]
-        if values == self._published:
-            return
-        self._published = values
-        workflow.upsert_search_attributes([
-            sa.CASE_ID.value_set(review.case_id),
-            sa.STAGE.value_set(stage),
-            sa.NEXT_DEADLINE.value_set(next_deadline) if next_deadline
-            else sa.NEXT_DEADLINE.value_unset(),
-            sa.OVERDUE.value_set(review.overdue),
-        ])
-
-
-def _refused(e: StepNotOpen | InvalidRecord) -> ApplicationError:
-    if isinstance(e, StepNotOpen):
-        return ApplicationError(str(e), {"step": e.step, "reason": e.reason},
-                                type="StepNotOpen", non_retryable=True)
-    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
-                            type="InvalidRecord", non_retryable=True)
-
+        self._search.publish(review.case_id, f"{PART}:{review.stage.value}",
+                             review.next_deadline(), review.overdue)
 
 def _refusal(decision: ReviewDecision) -> Refusal | None:
-    """Why the decision's actor may not make its record, as the API would refuse them."""
-    actor = decision.actor
-    if actor is None:
-        return None
-    try:
-        role = Role(actor.role)
-    except ValueError:
-        return Refusal("the actor's role is not a role of the procedure", "role")
-    return (organisation_refusal(role, actor.organisation)
-            or can_record_review(role, actor.organisation, decision.record))
+    """Why the decision's actor may not make its record (None if they may, or none is named)."""
+    return actor_refusal(decision.actor,
+                         lambda role, org: can_record_review(role, org, decision.record))
