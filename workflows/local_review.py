@@ -222,6 +222,7 @@ class LocalReviewWorkflow:
         self._search.publish(review.case_id, f"{PART}:{review.stage.value}",
                              review.next_deadline(), review.overdue)
 
+
 def _refusal(decision: ReviewDecision) -> Refusal | None:
     """Why the decision's actor may not make its record (None if they may, or none is named)."""
     return actor_refusal(decision.actor,
