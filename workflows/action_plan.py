@@ -238,7 +238,6 @@ class ActionPlanWorkflow:
                              plan.overdue)
 
 
-
 def _refusal(decision: PlanDecision) -> Refusal | None:
     """Why the decision's actor may not make its record (None if they may, or none is named)."""
     return actor_refusal(decision.actor,
