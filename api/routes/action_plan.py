@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from api.action_plan_schemas import ActionPlanRead
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, temporal_errors
+from api.errors import ApiError, Problem
 from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN
+from api.workflow_calls import read_part, record_update
 from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PLAN_RECORD_TYPES, PlanDecision, PlanStep
 from domain.decisions import RecordBase
@@ -29,7 +30,6 @@ from domain.permissions import (
     can_read_case,
     can_record_plan,
 )
-from store.models import CasePart
 from workflows.action_plan import PART
 from workflows.ids import action_plan_id
 
@@ -57,18 +57,8 @@ async def get_action_plan(
     case_id: CaseId, client: TemporalClient, session: Session, _: Reader
 ) -> ActionPlanRead:
     """A case's action plan, for the roles that read cases."""
-    handle = client.get_workflow_handle(action_plan_id(case_id))
-    try:
-        async with temporal_errors(case_id):
-            plan = await handle.query("plan", result_type=ActionPlanState)
-    except ApiError as e:
-        if e.problem.status != 404:
-            raise
-        # Temporal keeps a signed-off plan for days; the case store keeps it for years.
-        row = await session.get(CasePart, (case_id, PART))
-        if row is None:
-            raise _no_plan(case_id) from None
-        plan = ActionPlanState.model_validate(row.snapshot)
+    plan = await read_part(client, session, case_id, action_plan_id(case_id), PART, "plan",
+                           ActionPlanState, _no_plan(case_id))
     return ActionPlanRead.of(plan)
 
 
@@ -76,22 +66,8 @@ async def _record(
     client: TemporalClient, case_id: str, record: RecordBase, principal: Principal
 ) -> ActionPlanRead:
     decision = PlanDecision.model_validate({"record": record, "actor": principal.actor()})
-    workflow_id = action_plan_id(case_id)
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        async with temporal_errors(case_id):
-            plan = await handle.execute_update("record", decision, result_type=ActionPlanState)
-    except ApiError as e:
-        if e.problem.status != 404:
-            raise
-        # An update to a closed workflow is NOT_FOUND too: tell the two apart.
-        try:
-            async with temporal_errors(case_id):
-                await handle.describe()
-        except ApiError:
-            raise _no_plan(case_id) from None
-        raise ApiError(409, "Step not open",
-                       f"{case_id}: the action plan is signed off") from None
+    plan = await record_update(client, case_id, action_plan_id(case_id), decision,
+                               ActionPlanState, _no_plan(case_id), "the action plan is signed off")
     return ActionPlanRead.of(plan)
 
 

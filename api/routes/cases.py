@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, store_errors, temporal_errors
+from api.errors import ApiError, Problem, not_found, store_errors, temporal_errors
 from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN, CaseRead, part_summaries
+from api.workflow_calls import record_update
 from domain.case import CaseState
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
 from domain.permissions import (
@@ -86,26 +87,10 @@ async def _record(
     # The organisation rules need the record: the DSP's own partner, the agency's own report.
     if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
         raise forbidden(refusal)
-    handle = client.get_workflow_handle(case_id)
-    try:
-        async with temporal_errors(case_id):
-            case = await handle.execute_update("record", decision, result_type=CaseState)
-    except ApiError as e:
-        if e.problem.status == 404:
-            raise await _missing_or_closed(client, case_id) from None
-        raise
+    case = await record_update(client, case_id, case_id, decision, CaseState,
+                               not_found(case_id), "the case is closed")
     async with store_errors(), sessions() as session:
         return await _read(session, case)
-
-
-async def _missing_or_closed(client: TemporalClient, case_id: str) -> ApiError:
-    """An update to a closed workflow is NOT_FOUND too: tell the two apart."""
-    try:
-        async with temporal_errors(case_id):
-            await client.get_workflow_handle(case_id).describe()
-    except ApiError as e:
-        return e
-    return ApiError(409, "Step not open", f"{case_id}: the case is closed")
 
 
 def _route(

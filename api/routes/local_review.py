@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, temporal_errors
+from api.errors import ApiError, Problem
 from api.idempotency import IdempotencyKey, once
 from api.local_review_schemas import LocalReviewRead
 from api.schemas import CASE_ID_PATTERN
+from api.workflow_calls import read_part, record_update
 from domain.decisions import RecordBase
 from domain.local_review import LocalReviewState
 from domain.local_review_records import REVIEW_RECORD_TYPES, LocalReviewStep, ReviewDecision
@@ -30,9 +31,8 @@ from domain.permissions import (
     can_record_review,
     can_record_review_step,
 )
-from store.models import CasePart
 from workflows.ids import local_review_id
-from workflows.local_review import PART, LocalReviewWorkflow
+from workflows.local_review import PART
 
 router = APIRouter(prefix="/v1/cases", tags=["local review"])
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
@@ -57,18 +57,8 @@ async def get_local_review(
     case_id: CaseId, client: TemporalClient, session: Session, _: Reader
 ) -> LocalReviewRead:
     """A case's LCSPR, for the roles that read cases."""
-    handle = client.get_workflow_handle_for(LocalReviewWorkflow.run, local_review_id(case_id))
-    try:
-        async with temporal_errors(case_id):
-            review = await handle.query(LocalReviewWorkflow.review)
-    except ApiError as e:
-        if e.problem.status != 404:
-            raise
-        # Temporal keeps a closed review for days; the case store keeps it for years.
-        row = await session.get(CasePart, (case_id, PART))
-        if row is None:
-            raise _no_review(case_id) from None
-        review = LocalReviewState.model_validate(row.snapshot)
+    review = await read_part(client, session, case_id, local_review_id(case_id), PART,
+                             "review", LocalReviewState, _no_review(case_id))
     return LocalReviewRead.of(review)
 
 
@@ -79,22 +69,9 @@ async def _record(
     refusal = can_record_review(principal.role, principal.organisation, decision.record)
     if refusal is not None:
         raise forbidden(refusal)
-    workflow_id = local_review_id(case_id)
-    handle = client.get_workflow_handle_for(LocalReviewWorkflow.run, workflow_id)
-    try:
-        async with temporal_errors(case_id):
-            review = await handle.execute_update("record", decision,
-                                                 result_type=LocalReviewState)
-    except ApiError as e:
-        if e.problem.status != 404:
-            raise
-        # An update to a closed workflow is NOT_FOUND too: tell the two apart.
-        try:
-            async with temporal_errors(case_id):
-                await client.get_workflow_handle(workflow_id).describe()
-        except ApiError:
-            raise _no_review(case_id) from None
-        raise ApiError(409, "Step not open", f"{case_id}: the local review is complete") from None
+    review = await record_update(client, case_id, local_review_id(case_id), decision,
+                                 LocalReviewState, _no_review(case_id),
+                                 "the local review is complete")
     return LocalReviewRead.of(review)
 
 
