@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -172,3 +173,65 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class CaseDocument(Base):
+    """A letter or form the service wrote for a case (.docx), kept with the case for good."""
+
+    __tablename__ = "case_documents"
+    __table_args__ = (UniqueConstraint("case_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="RESTRICT"),
+                                         index=True)
+    # What makes it the same document on a retry: e.g. "inform_partners/doc2/health".
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))  # doc2, doc3, doc4, rapid_review_request, ...
+    filename: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class OutboxMessage(Base):
+    """One e-mail to one address, written before it is sent so that it is sent at most once.
+
+    status: pending (not yet sent, or a send failed and will be tried again), sending (handed
+    to the SMTP server; a crash here leaves it so, and it is never sent again: `uncertain`),
+    sent, failed (gave up after the attempts allowed), uncertain (may or may not have gone).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The same message on a retry or a replay: e.g. "CSPR-2026-0001/case/12/person-4".
+    key: Mapped[str] = mapped_column(String(300))
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="RESTRICT"),
+                                         index=True)
+    part: Mapped[str] = mapped_column(String(32), server_default="case")
+    purpose: Mapped[str] = mapped_column(String(40))  # letters, reminder, overdue, ...
+    step: Mapped[str | None] = mapped_column(String(40))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    document_ids: Mapped[list[int]] = mapped_column(Json, default=list)
+    message_id: Mapped[str] = mapped_column(String(300))  # the RFC 5322 Message-ID it carries
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)  # the SMTP reply, never the message
+    created_at: Mapped[datetime] = mapped_column(Instant)
+    sent_at: Mapped[datetime | None] = mapped_column(Instant)
+
+
+class CalendarChange(Base):
+    """A bank holiday an operator added (one announced late) or removed (one moved away)."""
+
+    __tablename__ = "calendar_changes"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    change: Mapped[str] = mapped_column(String(16))  # added or removed
+    name: Mapped[str] = mapped_column(String(200))
+    made_by: Mapped[str] = mapped_column(String(200))
+    made_at: Mapped[datetime] = mapped_column(Instant)
