@@ -86,6 +86,10 @@ class SmtpMailer:
     def __init__(self, config: SmtpConfig) -> None:
         self._config = config
 
+    @property
+    def config(self) -> SmtpConfig:
+        return self._config
+
     async def send(self, message: EmailMessage) -> None:
         """Hand one message to the mail system; raises MailRefused or MailUnavailable."""
         await asyncio.to_thread(self._send, message)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infra.mailer import Mailer, MailError, MailRefused, MailUnavailable
 from store.db import Sessionmaker
 from store.dialect import insert
-from store.models import OutboxMessage
+from store.models import Organisation, OutboxMessage, Person
 
 
 class Status(StrEnum):
@@ -76,13 +76,6 @@ async def by_keys(session: AsyncSession, keys: Sequence[str]) -> list[OutboxMess
         select(OutboxMessage).where(OutboxMessage.key.in_(keys))
         .order_by(OutboxMessage.id).execution_options(populate_existing=True))
     return list(rows)
-
-
-async def case_messages(session: AsyncSession, case_id: str) -> Sequence[OutboxMessage]:
-    """Every message of a case, oldest first."""
-    rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.case_id == case_id)
-                                 .order_by(OutboxMessage.created_at, OutboxMessage.id))
-    return rows.all()
 
 
 async def _move(
@@ -187,3 +180,17 @@ async def deliver(
                 case Status.UNCERTAIN | Status.SENDING:
                     report.uncertain += 1
     return report
+
+
+async def case_mail(
+    session: AsyncSession, case_id: str
+) -> list[tuple[OutboxMessage, Person | None, Organisation | None]]:
+    """Every message of a case, oldest first, with its recipient and their organisation as the
+    directory lists them now (None if the person has since been removed)."""
+    rows = await session.execute(
+        select(OutboxMessage, Person, Organisation)
+        .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .outerjoin(Organisation, Organisation.id == Person.organisation_id)
+        .where(OutboxMessage.case_id == case_id)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id))
+    return [(m, p, o) for m, p, o in rows]
