@@ -57,3 +57,20 @@ def smtp_server() -> Iterator[tuple[Recorder, SmtpMailer]]:
         yield recorder, SmtpMailer(SmtpConfig(host="127.0.0.1", port=port, timeout_seconds=5))
     finally:
         controller.stop()
+
+
+_shared: tuple[Recorder, SmtpMailer] | None = None
+
+
+def shared_server() -> tuple[Recorder, SmtpMailer]:
+    """One server for the whole run, for the workers tests start (`new_worker`): whatever a
+    workflow e-mails lands here, never on a real or a `make run` server. Started on first use;
+    its thread is a daemon, gone with the process."""
+    global _shared
+    if _shared is None:
+        recorder = Recorder()
+        port = free_port()
+        Controller(recorder, hostname="127.0.0.1", port=port).start()
+        _shared = recorder, SmtpMailer(SmtpConfig(host="127.0.0.1", port=port,
+                                                  timeout_seconds=5))
+    return _shared
