@@ -174,9 +174,16 @@ class MailActivities:
                 if letter.addressed_to is not None:
                     addressee = await _addressee(session, letter.addressed_to, people)
                 kind = letter_writer.LetterKind(letter.kind)
-                # Composed off the event loop: python-docx is CPU work.
-                written = await asyncio.to_thread(letter_writer.compose, kind, case, addressee,
-                                                  issued_on)
+                try:
+                    # Composed off the event loop: python-docx is CPU work.
+                    written = await asyncio.to_thread(letter_writer.compose, kind, case,
+                                                      addressee, issued_on)
+                except letter_writer.ComposeError as e:
+                    # The case does not hold what the letter needs: a retry will not change
+                    # that. Nothing is sent (the transaction rolls back); the field and reason
+                    # name no child's data.
+                    raise ApplicationError(f"{kind.value}: {e.field}: {e.reason}",
+                                           type="ComposeError", non_retryable=True) from None
                 document = await documents.keep_document(
                     session, case.case_id, key, kind.value, written.filename, written.content)
                 kept[key] = (document.id, document.kind, document.filename)
@@ -246,17 +253,20 @@ async def _case(session: AsyncSession, case_id: str) -> CaseState:
 async def _addressee(
     session: AsyncSession, audience: Audience, people: list[Person]
 ) -> letter_writer.Addressee:
-    """Whom a letter is addressed to: the people listed for the organisation, by name."""
+    """Whom a letter is addressed to: the people listed for the organisation, by name (by
+    their role's title if there are none, or too many to name)."""
     organisation = audience.organisation or ""
     if people:
         found = await session.scalar(
             select(Organisation.name).where(Organisation.id == people[0].organisation_id))
         organisation = found or organisation
-    names = " and ".join(p.name for p in people) or _ROLE_TITLES[audience.role.value]
-    return letter_writer.Addressee(name=names, organisation=organisation,
-                                   role=audience.role.value)
+    title = _ROLE_TITLES[audience.role.value]
+    names = " and ".join(p.name for p in people)
+    return letter_writer.Addressee(name=names if 0 < len(names) <= _NAME_MAX else title,
+                                   organisation=organisation, role=title)
 
 
+_NAME_MAX = 200  # domain.notification.Name, as letters.Addressee takes it
 _ROLE_TITLES = {
     "dsp": "Delegated Safeguarding Partner",
     "ssl": "Safeguarding Senior Lead",

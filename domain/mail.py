@@ -133,10 +133,9 @@ def letters_plan(letters: Letters, agencies: Sequence[str] = ()) -> list[Mailing
             return plan
         case Letters.AGENCY_REQUESTS:
             # Flowchart 2: letters "to each individual required to submit a report", with the
-            # "Template for Agency report for rapid review" attached.
-            template = PlannedLetter("agency_report_template")
-            return [Mailing(a, (PlannedLetter("rapid_review_request", a), template),
-                            Step.AGENCY_REPORTS)
+            # "Template for Agency report for rapid review" attached (made out to the agency).
+            return [Mailing(a, (PlannedLetter("rapid_review_request", a),
+                                PlannedLetter("agency_report_template", a)), Step.AGENCY_REPORTS)
                     for a in (Audience(Role.AGENCY, name) for name in agencies)]
         case Letters.SSL_RECOMMENDATION:
             return [Mailing(a, (doc4,), Step.DSP_DECISION) for a in dsps()]

@@ -1,18 +1,18 @@
-"""STAND-IN for the `letters` branch (deleted when it lands): the signature mail codes against.
-
-compose(kind, case, addressee, issued_on) -> Letter(kind, filename, content: .docx bytes).
-"""
+"""STAND-IN for the `letters` branch (deleted before the branch is reported): the interface
+mail codes against, as that branch defines it (Addressee, Letter, LetterKind, ComposeError,
+compose), with a minimal .docx."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 from docx import Document
+from pydantic import BaseModel, ConfigDict
 
 from domain.case import CaseState
+from domain.notification import Name
 
 
 class LetterKind(StrEnum):
@@ -24,15 +24,28 @@ class LetterKind(StrEnum):
     DOC12 = "doc12"
 
 
-@dataclass(frozen=True)
-class Addressee:
-    name: str
-    organisation: str
-    role: str
+_ADDRESSED = {LetterKind.DOC2, LetterKind.DOC3, LetterKind.RAPID_REVIEW_REQUEST,
+              LetterKind.AGENCY_REPORT_TEMPLATE}
 
 
-@dataclass(frozen=True)
-class Letter:
+class ComposeError(Exception):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Addressee(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: Name
+    organisation: Name
+    role: Name
+
+
+class Letter(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     kind: LetterKind
     filename: str
     content: bytes
@@ -42,11 +55,17 @@ def compose(
     kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date
 ) -> Letter:
     """A minimal .docx naming the letter, the case and the addressee."""
+    if kind in _ADDRESSED and addressee is None:
+        raise ComposeError("addressee", f"is required for {kind.value}")
+    if kind is LetterKind.DOC12 and case.meeting() is None:
+        raise ComposeError("case", "the rapid review meeting is not recorded yet")
     document = Document()
     document.add_heading(f"{kind.value} - {case.case_id}", level=1)
     document.add_paragraph(f"Issued on {issued_on.isoformat()}")
+    parts = [case.case_id, kind.value.replace("_", "-")]
     if addressee is not None:
-        document.add_paragraph(f"To {addressee.name}, {addressee.organisation}")
+        document.add_paragraph(f"To {addressee.name}, {addressee.role}, {addressee.organisation}")
+        parts.append(addressee.organisation.lower().replace(" ", "-"))
     out = io.BytesIO()
     document.save(out)
-    return Letter(kind, f"{case.case_id}-{kind.value}.docx", out.getvalue())
+    return Letter(kind=kind, filename="-".join(parts) + ".docx", content=out.getvalue())

@@ -26,13 +26,21 @@ from activities.mail import (
 )
 from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState, ClockPoint
-from domain.decisions import DspDecision
+from domain.decisions import (
+    AgencyRequests,
+    DspDecision,
+    InformPartners,
+    RapidReviewMeeting,
+    RapidReviewOutcome,
+    SslRecommendation,
+    StepRecord,
+)
 from domain.directory import OrganisationKind
 from domain.mail import Letters
 from domain.permissions import Role
 from domain.procedure import CURRENT_PROCEDURE, Clock, Partner, Step
 from infra.mailer import SmtpMailer
-from store import directory
+from store import directory, documents
 from store.db import Sessionmaker, make_sessionmaker
 from store.models import CaseDocument, OutboxMessage
 from tests import database
@@ -100,20 +108,42 @@ def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
         yield server
 
 
-async def a_case(store: Sessionmaker, *records: DspDecision) -> CaseState:
-    """A notification in the case store, its clock R due dates set, with these records."""
-    received = datetime(2026, 11, 27, 10, tzinfo=UTC)
-    case = CaseState.open_case(f"CSPR-2026-{uuid.uuid4().hex[:6].upper()}", CURRENT_PROCEDURE,
-                               notification(received))
+RECEIVED = datetime(2026, 11, 27, 10, tzinfo=UTC)
+# To the rapid review: the partners informed, the SSLs' and all three DSPs' yes (clock D).
+TO_RAPID_REVIEW: list[StepRecord] = [
+    InformPartners(), SslRecommendation(criteria_met=True, recommend_panel_notification=True,
+                                        rationale="Met"),
+    *(DspDecision(partner=p, criteria_met=True, rationale="Met") for p in Partner)]
+TO_MEETING: list[StepRecord] = [
+    *TO_RAPID_REVIEW, AgencyRequests(agencies=[TRUST]),
+    RapidReviewMeeting(recommendations=["Joint training"], outcome=RapidReviewOutcome.LOCAL_REVIEW,
+                       rationale="Learning for two agencies")]
+
+
+def _set_dates(case: CaseState, clock: Clock, start: ClockPoint) -> None:
     computed = due_dates(WorkingDayCalendar(), DueDatesInput(
-        procedure_version=case.procedure_version, clock=Clock.RECEIVED,
-        start=ClockPoint(at=received), steps=case.steps_on_clock(Clock.RECEIVED)))
-    case.set_due_dates(Clock.RECEIVED, computed.clock_date, computed.due)
+        procedure_version=case.procedure_version, clock=clock, start=start,
+        steps=case.steps_on_clock(clock)))
+    case.set_due_dates(clock, computed.clock_date, computed.due)
+
+
+async def a_case(store: Sessionmaker, *records: StepRecord) -> CaseState:
+    """A notification in the case store with these records and their clocks' due dates, as
+    the workflow projects it."""
+    case = CaseState.open_case(f"CSPR-2026-{uuid.uuid4().hex[:6].upper()}", CURRENT_PROCEDURE,
+                               notification(RECEIVED))
+    _set_dates(case, Clock.RECEIVED, ClockPoint(at=RECEIVED))
     for r in records:
-        case.apply(r, received + timedelta(hours=1))
+        for clock, start in case.apply(r, RECEIVED + timedelta(hours=1)):
+            _set_dates(case, clock, start)
     async with store.begin() as session:
         await project(session, case, 1)
     return case
+
+
+async def kinds_by_filename(store: Sessionmaker, case_id: str) -> dict[str, str]:
+    async with store() as session:
+        return {d.filename: d.kind for d in await documents.list_documents(session, case_id)}
 
 
 def mail(store: Sessionmaker, mailer: SmtpMailer | object, attempts: int = 3) -> MailActivities:
@@ -135,9 +165,14 @@ def subject(message: EmailMessage) -> str:
     return " ".join(str(message["Subject"]).split())
 
 
-def attachments(message: EmailMessage) -> list[tuple[str, str]]:
-    return sorted((str(a.get_filename()), a.get_content_type())
-                  for a in message.iter_attachments())
+def attachments(message: EmailMessage, kinds: dict[str, str]) -> list[str]:
+    """The kinds of document attached, each checked to be a .docx kept with the case."""
+    found = []
+    for attached in message.iter_attachments():
+        assert attached.get_content_type() == DOCX
+        assert attached.get_content()[:2] == b"PK"  # a .docx is a zip
+        found.append(kinds[str(attached.get_filename())])
+    return sorted(found)
 
 
 def assert_no_child_data(message: EmailMessage) -> None:
@@ -162,17 +197,14 @@ async def test_letters_go_once_to_each_person_with_the_docx_attached(
     assert addresses(recorder.messages) == sorted(dsps | ssls)
     assert (result.documents, result.messages, result.sent) == (7, 6, 6)  # Doc 2/3 x3, Doc 4
     assert (result.uncertain, result.failed, result.missing) == (0, 0, [])
+    kinds = await kinds_by_filename(store, case.case_id)
     for message in recorder.messages:
         to = message["To"].addresses[0].addr_spec
-        doc = "doc2" if to in dsps else "doc3"
-        assert attachments(message) == sorted(
-            [(f"{case.case_id}-{doc}.docx", DOCX), (f"{case.case_id}-doc4.docx", DOCX)])
+        assert attachments(message, kinds) == ["doc2" if to in dsps else "doc3", "doc4"]
         assert subject(message) == (f"{case.case_id}: notification of a serious child "
                                       "safeguarding incident")
         assert message["From"].addresses[0].addr_spec == "mars@northlincs.gov.uk"
         assert_no_child_data(message)
-        [docx] = [a for a in message.iter_attachments() if doc in str(a.get_filename())]
-        assert docx.get_content()[:2] == b"PK"  # a .docx is a zip
     body = recorder.to(next(iter(ssls)))[0].get_body(("plain",))
     assert body is not None
     assert "SSL recommendation" in body.get_content()
@@ -207,7 +239,7 @@ async def test_agencies_get_the_request_and_template_and_missing_ones_are_named(
     store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
 ) -> None:
     recorder, mailer = smtp
-    case = await a_case(store)
+    case = await a_case(store, *TO_RAPID_REVIEW)
     result = await mail(store, mailer).send_letters(SendLettersInput(
         case_id=case.case_id, letters=Letters.AGENCY_REQUESTS, sequence=9,
         agencies=[TRUST.upper(), SCHOOL, "Unlisted Youth Club"]))
@@ -215,13 +247,14 @@ async def test_agencies_get_the_request_and_template_and_missing_ones_are_named(
     assert addresses(recorder.messages) == sorted(listed.of(f"agency/{TRUST}",
                                                             f"agency/{SCHOOL}"))
     assert "gone@cspr.test" not in addresses(recorder.messages)
+    kinds = await kinds_by_filename(store, case.case_id)
     for message in recorder.messages:
-        assert [f for f, _ in attachments(message)] == [
-            f"{case.case_id}-agency_report_template.docx",
-            f"{case.case_id}-rapid_review_request.docx"]
+        assert attachments(message, kinds) == ["agency_report_template",
+                                               "rapid_review_request"]
         assert_no_child_data(message)
-    # One request per agency (its own addressee), one template for all; none for nobody.
-    assert result.documents == 4
+    # A request and a template made out to each agency: kept for the one with nobody listed
+    # too, for the MARS team to send by other means.
+    assert result.documents == 6
 
 
 class CrashAfterFirstSend:
@@ -239,7 +272,7 @@ async def test_a_message_interrupted_mid_send_is_uncertain_and_never_sent_again(
     store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
 ) -> None:
     recorder, mailer = smtp
-    case = await a_case(store)
+    case = await a_case(store, *TO_MEETING)
     send = SendLettersInput(case_id=case.case_id, letters=Letters.RAPID_REVIEW_SUBMISSION,
                             sequence=1)
     with pytest.raises(RuntimeError):
@@ -392,6 +425,22 @@ async def test_the_same_alert_twice_at_once_sends_each_message_once(
     expected = listed.of("mars_team", *(f"ssl/{p.value}" for p in Partner))
     assert addresses(recorder.messages) == sorted(expected)
     assert {m.status for m in await outbox(store, case.case_id)} == {"sent"}
+
+
+async def test_a_letter_the_case_cannot_fill_yet_is_not_retried(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    recorder, mailer = smtp
+    case = await a_case(store)  # no rapid review meeting: Doc 12 cannot be written
+    with pytest.raises(ApplicationError) as raised:
+        await mail(store, mailer).send_letters(SendLettersInput(
+            case_id=case.case_id, letters=Letters.RAPID_REVIEW_SUBMISSION, sequence=1))
+    assert raised.value.type == "ComposeError"
+    assert raised.value.non_retryable
+    assert recorder.messages == []
+    assert await outbox(store, case.case_id) == []
+    assert await kinds_by_filename(store, case.case_id) == {}
+    assert listed.people  # the directory lists people: nothing was sent all the same
 
 
 async def test_a_case_not_stored_yet_is_retried(

@@ -3,6 +3,7 @@ message's status for the MARS team (addresses only for the roles that read the d
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -41,11 +42,31 @@ async def a_case(api: AsyncClient) -> str:
     return case_id
 
 
+async def at_rapid_review(api: AsyncClient) -> str:
+    """A case the partners decided to rapid-review, its Flowchart 2 due dates in the store."""
+    case_id = await a_case(api)
+    for step, headers, body in [
+        ("inform-partners", as_role("mars_team"), {}),
+        ("ssl-recommendation", as_role("ssl", "police"),
+         {"criteria_met": True, "recommend_panel_notification": True, "rationale": "Met"}),
+        *[("dsp-decision", as_role("dsp", p), {"partner": p, "criteria_met": True,
+                                                "rationale": "Met"})
+          for p in ("local_authority", "health", "police")]]:
+        response = await api.post(f"/v1/cases/{case_id}/{step}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    for _ in range(300):
+        steps = (await api.get(f"/v1/cases/{case_id}")).json()["steps"]
+        if all(s["due_date"] for s in steps if s["step"] == "agency_reports"):
+            return case_id
+        await asyncio.sleep(0.1)
+    raise AssertionError("the rapid review's due dates never reached the case")
+
+
 async def test_documents_and_mail_of_a_case(
     api: AsyncClient, sessions: Sessionmaker, smtp: tuple[Recorder, SmtpMailer]
 ) -> None:
     recorder, mailer = smtp
-    case_id = await a_case(api)
+    case_id = await at_rapid_review(api)
     agency = f"Mail Agency {uuid.uuid4().hex}"
     async with sessions.begin() as session:
         org = await directory.add_organisation(session, agency, OrganisationKind.AGENCY)

@@ -118,4 +118,4 @@ def test_which_letters_go_to_whom() -> None:
     [request] = letters_plan(Letters.AGENCY_REQUESTS, ["A School"])
     assert [p.key(Letters.AGENCY_REQUESTS, 4) for p in request.letters] == [
         "agency_requests/4/rapid_review_request/a school",
-        "agency_requests/4/agency_report_template"]
+        "agency_requests/4/agency_report_template/a school"]
