@@ -111,15 +111,14 @@ class MailActivities:
     @activity.defn(name="send_letters")
     async def send_letters(self, input: SendLettersInput) -> SendLettersResult:
         """Compose and keep a step's letters, and e-mail them to each person responsible."""
+        prefix = f"{input.case_id}/{input.letters.value}/{input.sequence}"
         async with self._sessions.begin() as session:
             case = await _case(session, input.case_id)
             kept, found, missing = await self._prepare_letters(session, case, input)
             await outbox.enqueue(session, [
-                self._message(f"{input.case_id}/{input.letters.value}/{input.sequence}",
-                              input.case_id, "case", "letters", input.letters.value, r)
+                self._message(prefix, input.case_id, "case", "letters", input.letters.value, r)
                 for r in found])
-        keys = [self._key(f"{input.case_id}/{input.letters.value}/{input.sequence}", r.person)
-                for r in found]
+            keys = await outbox.keys_under(session, prefix)
         delivery = await self._deliver(input.case_id, keys)
         return SendLettersResult(documents=kept, messages=len(keys), sent=delivery.sent,
                                  uncertain=delivery.uncertain, failed=delivery.failed,
@@ -146,7 +145,9 @@ class MailActivities:
             await outbox.enqueue(session, [
                 self._message(prefix, input.case_id, input.part, input.kind, input.step, r)
                 for r in found.values()])
-        keys = [self._key(prefix, r.person) for r in found.values()]
+            # All of this alert's messages, also those written by an earlier attempt to
+            # someone the directory no longer lists: decided once, delivered once.
+            keys = await outbox.keys_under(session, prefix)
         delivery = await self._deliver(input.case_id, keys)
         return AlertMailResult(messages=len(keys), sent=delivery.sent,
                                uncertain=delivery.uncertain, failed=delivery.failed,
@@ -169,6 +170,11 @@ class MailActivities:
             for letter in mailing.letters:
                 key = letter.key(input.letters, input.sequence)
                 if key in kept:
+                    continue
+                # Kept by an earlier attempt: the letter sent is the letter kept.
+                document = await documents.find_document(session, case.case_id, key)
+                if document is not None:
+                    kept[key] = (document.id, document.kind, document.filename)
                     continue
                 addressee = None
                 if letter.addressed_to is not None:

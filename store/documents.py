@@ -34,6 +34,13 @@ async def keep_document(
     return document
 
 
+async def find_document(session: AsyncSession, case_id: str, key: str) -> CaseDocument | None:
+    """The case's document under `key`, without its content; None if not kept yet."""
+    return await session.scalar(
+        select(CaseDocument).where(CaseDocument.case_id == case_id, CaseDocument.key == key)
+        .options(defer(CaseDocument.content, raiseload=True)))
+
+
 async def list_documents(session: AsyncSession, case_id: str) -> Sequence[CaseDocument]:
     """The case's documents, oldest first, without their content."""
     rows = await session.scalars(

@@ -78,6 +78,15 @@ async def by_keys(session: AsyncSession, keys: Sequence[str]) -> list[OutboxMess
     return list(rows)
 
 
+async def keys_under(session: AsyncSession, prefix: str) -> list[str]:
+    """The keys of every message under `prefix` (one sending of letters, one alert)."""
+    rows = await session.scalars(
+        select(OutboxMessage.key).where(OutboxMessage.key.startswith(f"{prefix}/",
+                                                                     autoescape=True))
+        .order_by(OutboxMessage.id))
+    return list(rows)
+
+
 async def _move(
     session: AsyncSession, message_id: int, from_: Sequence[Status], **values: Any
 ) -> bool:

@@ -451,3 +451,47 @@ async def test_a_case_not_stored_yet_is_retried(
             case_id="CSPR-2026-NOPE", letters=Letters.DSP_DECISION, sequence=1))
     assert raised.value.type == "CaseNotStored"
     assert not raised.value.non_retryable
+
+
+async def test_the_same_letters_three_times_at_once_are_kept_and_sent_once(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    recorder, mailer = smtp
+    case = await a_case(store, *TO_RAPID_REVIEW)
+    send = SendLettersInput(case_id=case.case_id, letters=Letters.DSP_DECISION, sequence=8)
+    results = await asyncio.gather(*(mail(store, mailer).send_letters(send) for _ in range(3)))
+    expected = listed.of("mars_team", *(f"{r}/{p.value}" for r in ("ssl", "dsp")
+                                         for p in Partner))
+    assert addresses(recorder.messages) == sorted(expected)
+    assert {r.documents for r in results} == {1}
+    assert len(await kinds_by_filename(store, case.case_id)) == 1
+    assert {m.status for m in await outbox(store, case.case_id)} == {"sent"}
+
+
+async def test_a_retry_delivers_what_the_first_attempt_decided(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    """Someone deactivated between two attempts still gets the message written for them (it
+    would otherwise wait as pending for ever); someone added since gets one too."""
+    recorder, mailer = smtp
+    agency = f"Short-lived Agency {uuid.uuid4().hex[:6]}"
+    async with store.begin() as session:
+        org = await directory.add_organisation(session, agency, OrganisationKind.AGENCY)
+        leaver = await directory.add_person(session, org.id, "Leaver",
+                                            f"leaver.{uuid.uuid4().hex[:6]}@cspr.test",
+                                            Role.AGENCY)
+    case = await a_case(store, *TO_RAPID_REVIEW, AgencyRequests(agencies=[agency]))
+    send = AlertMailInput(case_id=case.case_id, sequence=12, kind="reminder",
+                          step=Step.AGENCY_REPORTS)
+    recorder.refuse = ["451 4.3.0 Try again later"]
+    with pytest.raises(ApplicationError):
+        await mail(store, mailer).send_alert_mail(send)
+    async with store.begin() as session:
+        await directory.deactivate_person(session, leaver.id)
+        joiner = await directory.add_person(session, org.id, "Joiner",
+                                            f"joiner.{uuid.uuid4().hex[:6]}@cspr.test",
+                                            Role.AGENCY)
+    result = await mail(store, mailer).send_alert_mail(send)
+    assert (result.messages, result.sent) == (2, 2)
+    assert addresses(recorder.messages) == sorted([leaver.email, joiner.email])
+    assert listed.people
