@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 import letters as letter_writer
@@ -43,6 +44,15 @@ from store.directory import recipients
 from store.models import Organisation, OutboxMessage, Person
 
 logger = logging.getLogger("cspr.mail")
+# What a workflow should call these activities with. Each message counts its own attempts and
+# gives up (failed, shown on the case) after CSPR_MAIL_ATTEMPTS, and the activity then returns:
+# the policy only has to outlast that, with room for the case store being briefly away. Two
+# minutes, doubling: with 5 attempts a message waits about half an hour for a relay to return.
+RETRY_POLICY = RetryPolicy(initial_interval=timedelta(minutes=2), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=30), maximum_attempts=10,
+                           non_retryable_error_types=["ComposeError"])
+# One attempt sends one sending's messages, one SMTP connection each (CSPR_SMTP_TIMEOUT_SECONDS).
+MAIL_TIMEOUT = timedelta(minutes=10)
 DOCX = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from activities.calendar import DueDatesInput, due_dates
 from activities.case_store import project
@@ -45,7 +46,9 @@ from store.db import Sessionmaker, make_sessionmaker
 from store.models import CaseDocument, OutboxMessage
 from tests import database
 from tests.factories import CHILD_REFERENCE, notification
+from tests.mail_probe import MailProbe
 from tests.smtp import Recorder, smtp_server
+from worker import build_worker
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 TRUST = "Northern Lincolnshire and Goole NHS Trust"
@@ -495,3 +498,25 @@ async def test_a_retry_delivers_what_the_first_attempt_decided(
     assert (result.messages, result.sent) == (2, 2)
     assert addresses(recorder.messages) == sorted([leaver.email, joiner.email])
     assert listed.people
+
+
+async def test_through_temporal_a_temporary_failure_is_retried_by_the_policy(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer],
+    time_env: WorkflowEnvironment,
+) -> None:
+    """The activity by name on a worker (pydantic converter, encryption), as a workflow calls
+    it: a 451 fails the first attempt, RETRY_POLICY's next one sends the rest, once each."""
+    recorder, mailer = smtp
+    case = await a_case(store, *TO_MEETING)
+    recorder.refuse = ["451 4.3.0 Try again later"]
+    async with build_worker(time_env.client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(), store,
+                            [MailProbe], mailer=mailer, mail=MailConfig(attempts=3)) as worker:
+        result = await time_env.client.execute_workflow(
+            MailProbe.run, SendLettersInput(case_id=case.case_id,
+                                            letters=Letters.RAPID_REVIEW_SUBMISSION, sequence=1),
+            id=f"mail-probe-{uuid.uuid4()}", task_queue=worker.task_queue)
+    expected = listed.of("mars_team", *(f"dsp/{p.value}" for p in Partner))
+    assert (result.messages, result.sent, result.failed) == (len(expected), len(expected), 0)
+    assert addresses(recorder.messages) == sorted(expected)
+    assert sorted(m.attempts for m in await outbox(store, case.case_id)) == [
+        *([1] * (len(expected) - 1)), 2]
