@@ -75,6 +75,12 @@ RECORD_RULES: Mapping[Step, Mapping[Role, OrgRule]] = {
     Step.WELLBEING_SESSIONS: _MARS_ONLY,
     Step.RAPID_REVIEW_SUBMISSION: _MARS_ONLY,
     Step.PANEL_RESPONSE: _MARS_ONLY,
+    # The local authority's duties, as the Panel notification: the MARS team records for it.
+    Step.NOTIFY_SECRETARY_OF_STATE: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},
+    Step.NOTIFY_OFSTED: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},
+    # Believed needed "in relation to a rapid review or a CSPR": the SSLs or the MARS team.
+    Step.HOME_OFFICE_CONTRIBUTION: {_SSL: OrgRule.ANY, _M: OrgRule.ANY},
+    Step.NOTIFY_HOME_OFFICE: _MARS_ONLY,
 }
 
 # The record's field each rule compares with the token's org.

@@ -68,6 +68,7 @@ class CaseWorkflow:
         self._search = SearchAttributes()
         self._review: workflow.ChildWorkflowHandle[object, LocalReviewResult] | None = None
         self._review_result: LocalReviewResult | None = None
+        self._review_ended = False  # its end recorded (the case may stay open for notices)
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -190,7 +191,8 @@ class CaseWorkflow:
         return self._review is None and self._case.awaits_local_review
 
     def _local_review_over(self) -> bool:
-        return self._review is not None and self._review.done() and not self._case.closed
+        return (self._review is not None and self._review.done() and not self._case.closed
+                and not self._review_ended)
 
     async def _follow_local_review(self) -> None:
         """Start the LCSPR once the case has decided on it; close the case when it has ended."""
@@ -203,6 +205,7 @@ class CaseWorkflow:
             except ChildWorkflowError as e:
                 how = _ended(e)
             self._case.local_review_ended(workflow.now(), how)
+            self._review_ended = True
 
     async def _start_local_review(self) -> None:
         case = self._case
