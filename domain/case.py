@@ -51,6 +51,7 @@ from domain.decisions import (
     WellbeingSessions,
 )
 from domain.notification import Child, Harm, Notification
+from domain.parallel import ParallelReviews
 from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
@@ -100,6 +101,8 @@ class EventKind(StrEnum):
     POSSIBLE_DUPLICATE = "possible_duplicate"
     LOCAL_REVIEW_STARTED = "local_review_started"  # the LCSPR's workflow id
     LOCAL_REVIEW_ENDED = "local_review_ended"  # how it ended: completed, cancelled, ...
+    PARALLEL_FACTS = "parallel_facts"  # the facts for Appendix 3's suggestions recorded
+    PARALLEL_PROCESS = "parallel_process"  # another process (Appendix 3) recorded or updated
 
 
 class Channel(StrEnum):
@@ -276,6 +279,8 @@ class CaseState(BaseModel):
     # The LCSPR runs as a child workflow and the case closes when it ends (the workflow sets
     # this; a case started before it waits at local_review, as it always did).
     local_review_child: bool = False
+    # The other processes alongside the review (Appendix 3): facts, and each one's record.
+    parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 

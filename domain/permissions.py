@@ -242,3 +242,14 @@ def can_record_review(role: Role, organisation: str | None, record: ReviewRecord
         return Refusal(f"the {role} role records {step.value} only for its own organisation: "
                        "partner must be the token's org", "partner")
     return None
+
+
+# Appendix 3: "the safeguarding partners or a representative(s) will liaise with the relevant
+# lead(s)" of each other process: the MARS team records for them, and the partners' SSLs and
+# DSPs record what they agreed themselves.
+PARALLEL_RECORD_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP})
+
+
+def can_record_parallel(role: Role) -> bool:
+    """Whether the role records a case's facts and other processes (Appendix 3)."""
+    return role in PARALLEL_RECORD_ROLES
