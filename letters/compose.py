@@ -153,7 +153,7 @@ def _properties(
 ) -> None:
     """Core properties from the inputs alone, so a retry writes the same bytes."""
     props = document.core_properties
-    stamp = datetime.combine(issued_on, time(0, 0), tzinfo=UTC).replace(tzinfo=None)
+    stamp = datetime.combine(issued_on, time(0, 0), tzinfo=UTC)
     props.title = f"{case.case_id} {TITLES[kind]}"
     props.subject = TITLES[kind]
     props.author = _AUTHOR
