@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 
 import docx
+from docx.document import Document
 from pydantic import BaseModel, ConfigDict
 
 from domain.case import CaseState
@@ -43,7 +44,7 @@ TITLES: dict[LetterKind, str] = {
 _ADDRESSED = {LetterKind.DOC2, LetterKind.DOC3, LetterKind.RAPID_REVIEW_REQUEST,
               LetterKind.AGENCY_REPORT_TEMPLATE}
 # Doc 12 goes to the national Panel unless someone else is named.
-_PANEL = ("The Chair", "Chair", "Child Safeguarding Practice Review Panel")
+_PANEL = ("Panel Chair", "Chair", "Child Safeguarding Practice Review Panel")
 _AUTHOR = "Children's MARS Team"
 _ZIP_YEARS = (1980, 2107)
 
@@ -70,7 +71,8 @@ class Addressee(BaseModel):
 class Letter(BaseModel):
     """A composed letter: a .docx, named without any personal data."""
 
-    model_config = ConfigDict(frozen=True)
+    # Base64 in JSON, so a Letter can be an activity's result (bytes are UTF-8 by default).
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
 
     kind: LetterKind
     filename: str
@@ -149,7 +151,7 @@ def fill(
 
 
 def _properties(
-    document: docx.document.Document, kind: LetterKind, case: CaseState, issued_on: date
+    document: Document, kind: LetterKind, case: CaseState, issued_on: date
 ) -> None:
     """Core properties from the inputs alone, so a retry writes the same bytes."""
     props = document.core_properties

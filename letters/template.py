@@ -199,7 +199,9 @@ def _runs(paragraph: Paragraph, name: str, number: int, text: str, values: Value
     """Add `text` to `paragraph`: **bold** parts bold, placeholders filled as plain text."""
     for i, part in enumerate(text.split("**")):
         if part:
-            paragraph.add_run(_fill(name, number, part, values)).bold = i % 2 == 1 or None
+            run = paragraph.add_run(_fill(name, number, part, values))
+            if i % 2:
+                run.bold = True
 
 
 def _fill(name: str, number: int, text: str, values: Values) -> str:

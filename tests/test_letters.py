@@ -30,7 +30,7 @@ from domain.decisions import (
     StepRecord,
 )
 from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner
-from letters import Addressee, ComposeError, LetterKind, compose
+from letters import Addressee, ComposeError, Letter, LetterKind, compose
 from letters.compose import fill, template
 from letters.template import Template, TemplateError
 from letters.values import BLANK, long_date
@@ -248,7 +248,7 @@ def test_doc12_gives_the_meetings_outcome_and_recommendations_and_nothing_of_the
     assert "Decision of the Rapid Review of a Serious Child Safeguarding Incident" in text
     assert CASE_ID in text
     assert "PANEL-REF-1" in text
-    assert "Dear The Chair," in text
+    assert "Dear Panel Chair," in text
     assert "Child Safeguarding Practice Review Panel" in text
     assert "decided on 5 November 2026" in text
     assert "held on 13 November 2026" in text
@@ -485,3 +485,27 @@ def test_a_malformed_template_is_refused_with_its_line(
     with pytest.raises(TemplateError) as error:
         Template.parse("t.txt", source)
     assert (error.value.line, error.value.reason) == (line, reason)
+
+
+def test_a_letter_goes_through_json_unchanged() -> None:
+    """An activity may return a Letter: the pydantic data converter writes it as JSON."""
+    letter = compose(LetterKind.DOC4, opened(), None, ISSUED_ON)
+
+    assert Letter.model_validate_json(letter.model_dump_json()) == letter
+
+
+@pytest.mark.parametrize(("outcome", "said", "local_cspr"), [
+    (RapidReviewOutcome.NATIONAL_REVIEW_RECOMMENDED, "a national review may be appropriate",
+     "No: a national review is recommended"),
+    (RapidReviewOutcome.NO_FURTHER_REVIEW, "no further review is required", "No"),
+])
+def test_doc12_for_each_decision_of_the_rapid_review(
+    outcome: RapidReviewOutcome, said: str, local_cspr: str
+) -> None:
+    case = in_rapid_review(opened())
+    record(case, RapidReviewMeeting(recommendations=RECOMMENDATIONS, outcome=outcome,
+                                    rationale="No learning beyond the agencies' own"), nov(13))
+    text = letter_text(LetterKind.DOC12, case, None)
+
+    assert said in text
+    assert f"A local Child Safeguarding Practice Review\n{local_cspr}\nReasons" in text
