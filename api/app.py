@@ -19,6 +19,7 @@ from api.routes import (
     health,
     local_review,
     notifications,
+    parallel_reviews,
     reports,
     review_requests,
 )
@@ -66,6 +67,7 @@ def create_app(
                    calendar, directory):
         app.include_router(module.router)
     app.include_router(action_plan_router)
+    app.include_router(parallel_reviews.router)
     app.include_router(documents_router)
     return app
 
