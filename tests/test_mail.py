@@ -39,13 +39,13 @@ from domain.decisions import (
 from domain.directory import OrganisationKind
 from domain.mail import Letters
 from domain.permissions import Role
-from domain.procedure import CURRENT_PROCEDURE, Clock, Partner, Step
+from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner, Step
 from infra.mailer import SmtpMailer
 from store import directory, documents
 from store.db import Sessionmaker, make_sessionmaker
 from store.models import CaseDocument, OutboxMessage
 from tests import database
-from tests.factories import CHILD_REFERENCE, notification
+from tests.factories import CHILD_REFERENCE, notification, review_request
 from tests.mail_probe import MailProbe
 from tests.smtp import Recorder, smtp_server
 from worker import build_worker
@@ -520,3 +520,23 @@ async def test_through_temporal_a_temporary_failure_is_retried_by_the_policy(
     assert addresses(recorder.messages) == sorted(expected)
     assert sorted(m.attempts for m in await outbox(store, case.case_id)) == [
         *([1] * (len(expected) - 1)), 2]
+
+
+async def test_a_request_informs_the_partners_of_the_request(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    """Flowchart 4: the MARS team informs the partners that a request has been made."""
+    recorder, mailer = smtp
+    case = CaseState.open_request(f"CSPR-2026-{uuid.uuid4().hex[:6].upper()}",
+                                  CURRENT_REQUEST_PROCEDURE, review_request(RECEIVED))
+    _set_dates(case, Clock.RECEIVED, ClockPoint(at=RECEIVED))
+    async with store.begin() as session:
+        await project(session, case, 1)
+    result = await mail(store, mailer).send_letters(SendLettersInput(
+        case_id=case.case_id, letters=Letters.INFORM_PARTNERS, sequence=1))
+    assert result.sent == len(listed.of(*(f"{r}/{p.value}" for r in ("dsp", "ssl")
+                                          for p in Partner)))
+    for message in recorder.messages:
+        assert subject(message) == (f"{case.case_id}: request for a child safeguarding "
+                                    "practice review")
+        assert_no_child_data(message)
