@@ -129,6 +129,9 @@ class CaseRead(BaseModel):
         None, description="The LCSPR, once started: its stage, next deadline, overdue")
     action_plan: ChildSummary | None = Field(
         None, description="The action plan, once started: its stage, next deadline, overdue")
+    letters_in_flight: list[Step] = Field(
+        default_factory=list, description="Steps whose letters the service is sending: each is "
+        "recorded when they have reached everyone")
 
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,
@@ -148,6 +151,7 @@ class CaseRead(BaseModel):
             events=[EventRead(at=e.at, kind=e.kind.value, step=e.step, detail=e.detail)
                     for e in case.events],
             local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
+            letters_in_flight=case.letters_in_flight,
         )
 
 

@@ -102,6 +102,9 @@ class EventKind(StrEnum):
     LOCAL_REVIEW_STARTED = "local_review_started"  # the LCSPR's workflow id
     LOCAL_REVIEW_ENDED = "local_review_ended"  # how it ended: completed, cancelled, ...
     DEADLINE_MOVED = "deadline_moved"  # a bank holiday added or removed moved a due date
+    LETTERS_REQUESTED = "letters_requested"  # the MARS team asked the service to send them
+    LETTERS_SENT = "letters_sent"  # a step's letters e-mailed to everyone (counts only)
+    MAIL_FAILED = "mail_failed"  # e-mail that did not reach everyone: the MARS team acts
     PARALLEL_FACTS = "parallel_facts"  # the facts for Appendix 3's suggestions recorded
     PARALLEL_PROCESS = "parallel_process"  # another process (Appendix 3) recorded or updated
 
@@ -284,6 +287,8 @@ class CaseState(BaseModel):
     local_review_child: bool = False
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
+    # The steps whose letters the service is sending: done when they have gone to everyone.
+    letters_in_flight: list[Step] = Field(default_factory=list)
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
@@ -703,6 +708,25 @@ class CaseState(BaseModel):
             self._event(now, EventKind.STAGE, None,
                         f"{self.stage.value}: a care leaver aged 18 or over - Ofsted is notified, "
                         "no rapid review is needed")
+
+    def letters_requested(self, now: datetime, step: Step, actor: Actor | None) -> None:
+        """The MARS team asked for a step's letters to be sent: the step is done once they
+        have reached everyone (`inform_partners`, `agency_requests`)."""
+        self.letters_in_flight.append(step)
+        with self._from(Channel.API, actor):
+            self._event(now, EventKind.LETTERS_REQUESTED, step, "")
+
+    def letters_settled(self, step: Step) -> None:
+        if step in self.letters_in_flight:
+            self.letters_in_flight.remove(step)
+
+    def mail_sent(self, now: datetime, step: Step | None, detail: str) -> None:
+        self._event(now, EventKind.LETTERS_SENT, step, detail)
+
+    def mail_failed(self, now: datetime, step: Step | None, detail: str) -> None:
+        """E-mail that did not reach everyone it should: shown on the case for the MARS team
+        (who is missing from the directory, what failed or may not have gone)."""
+        self._event(now, EventKind.MAIL_FAILED, step, detail)
 
     def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
         """Tell the MARS team this may be a case they already have (same child and incident)."""

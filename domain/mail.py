@@ -64,8 +64,8 @@ def responsible(case: CaseState | None, step: str) -> list[Audience]:
         case Step.DSP_DECISION | Step.RAPID_REVIEW_SIGNOFF:
             # At a difference of opinion every partner has recorded: all of them decide again.
             return dsps(_not_recorded(case, Step(step)))
-        case Step.PANEL_NOTIFICATION:
-            # Statutory: the local authority notifies the Panel; the MARS team records it.
+        case Step.PANEL_NOTIFICATION | Step.NOTIFY_SECRETARY_OF_STATE | Step.NOTIFY_OFSTED:
+            # Statutory: the local authority notifies; the MARS team records it.
             return [Audience(Role.DSP, Partner.LOCAL_AUTHORITY.value), MARS_TEAM]
         case Step.AGENCY_REPORTS:
             waiting = _not_recorded(case, Step.AGENCY_REPORTS)

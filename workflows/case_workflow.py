@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import DueDatesInput, DueDatesResult
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
+    from activities.mail import AlertMailInput, SendLettersInput
     from domain.case import (
         CaseEvent,
         CaseState,
@@ -41,13 +42,25 @@ with workflow.unsafe.imports_passed_through():
         StepNotOpen,
         parse_decision,
     )
-    from domain.decisions import Actor, Decision, DecisionMessage
+    from domain.decisions import (
+        Actor,
+        AgencyRequests,
+        Decision,
+        DecisionMessage,
+        DspDecision,
+        InformPartners,
+        RapidReviewSubmission,
+        SslRecommendation,
+        StepRecord,
+    )
+    from domain.mail import Letters
     from domain.parallel import parse_facts, parse_process
     from domain.permissions import Refusal, can_record
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
+    from workflows.mail import Mailer, complete, send_alert, send_letters, summary
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 LOCAL_REVIEW_WORKFLOW = "LocalReview"
@@ -72,6 +85,7 @@ class CaseWorkflow:
         self._review: workflow.ChildWorkflowHandle[object, LocalReviewResult] | None = None
         self._review_result: LocalReviewResult | None = None
         self._review_ended = False  # its end recorded (the case may stay open for notices)
+        self._mail = Mailer(self._since)
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -106,6 +120,11 @@ class CaseWorkflow:
             except TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._mail.used:
+            # What became of the last e-mails is part of the case's record.
+            await self._mail.drain()
+            if len(self._case.events) != self._events_projected:
+                await self._project()
         await self._send_events()
         return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome,
                           local_review=self._review_result)
@@ -180,6 +199,8 @@ class CaseWorkflow:
         self._changed = True
 
     async def _record(self, decision: Decision, channel: Channel) -> None:
+        decided = self._case.has_step(Step.DSP_DECISION) and \
+            self._case.step(Step.DSP_DECISION).completion is not None
         clocks = self._case.apply(decision.record, workflow.now(), channel, decision.actor)
         for clock, point in clocks:
             await self._start_clock(clock, point)
@@ -187,6 +208,97 @@ class CaseWorkflow:
         # Read your writes: the case store has the record before the caller hears back.
         await self._project()
         self._changed = True
+        self._letters_after(decision.record, decided)
+
+    # -- letters and e-mail (workflows.mail) ---------------------------------------------
+
+    @workflow.update(name="send_letters")
+    async def send_letters(self, message: DecisionMessage) -> CaseState:
+        """Send a step's letters (inform_partners: Doc 2 and Doc 3; agency_requests: the
+        request and the report template to each agency); the step is done once they have
+        reached everyone, and the case shows why if they have not."""
+        decision = parse_decision(message)
+        step = Step(decision.record.step)
+        self._case.letters_requested(workflow.now(), step, decision.actor)
+        await self._project()
+        self._changed = True
+        self._mail.start(self._send_step_letters(decision))
+        return self._case
+
+    @send_letters.validator
+    def _validate_send_letters(self, message: DecisionMessage) -> None:
+        try:
+            record = parse_decision(message).record
+            if not isinstance(record, InformPartners | AgencyRequests):
+                raise InvalidRecord("step", "the service sends the letters of inform_partners "
+                                            "and agency_requests")
+            self._case.check(record, workflow.now())
+            if Step(record.step) in self._case.letters_in_flight:
+                raise StepNotOpen(record.step, "its letters are being sent")
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+
+    async def _send_step_letters(self, decision: Decision) -> None:
+        record = decision.record
+        step = Step(record.step)
+        agencies = list(record.agencies) if isinstance(record, AgencyRequests) else []
+        # One sending per step (sequence 0): asked again after a failure, only those who have
+        # not had the letters get them, and the documents are the ones already kept.
+        result = await send_letters(SendLettersInput(
+            case_id=self._case.case_id, letters=Letters(step.value), sequence=0,
+            agencies=agencies))
+        now = workflow.now()
+        self._case.letters_settled(step)
+        self._changed = True
+        if isinstance(result, str) or not complete(result):
+            self._case.mail_failed(now, step, result if isinstance(result, str)
+                                   else summary(result))
+            return
+        try:
+            self._case.check(record, now)
+        except (StepNotOpen, InvalidRecord):
+            # Recorded by hand meanwhile, or the case moved on: the letters still went.
+            self._case.mail_sent(now, step, summary(result) + "; the step was already recorded")
+            return
+        self._case.mail_sent(now, step, summary(result))
+        await self._record(decision, Channel.API)  # completed by the sending itself
+
+    def _letters_after(self, record: StepRecord, decided_before: bool) -> None:
+        """The letters a record calls for: Doc 4 with Part A to the DSPs, Doc 4 with Part B
+        once all three have decided, Doc 12 with the rapid review's submission."""
+        letters: Letters | None = None
+        match record:
+            case SslRecommendation():
+                letters = Letters.SSL_RECOMMENDATION
+            case DspDecision() if not decided_before and \
+                    self._case.step(Step.DSP_DECISION).completion is not None:
+                letters = Letters.DSP_DECISION
+            case RapidReviewSubmission():
+                letters = Letters.RAPID_REVIEW_SUBMISSION
+        if letters is not None and self._mail.enabled():
+            self._mail.start(self._send_record_letters(letters, len(self._case.events)))
+
+    async def _send_record_letters(self, letters: Letters, sequence: int) -> None:
+        result = await send_letters(SendLettersInput(
+            case_id=self._case.case_id, letters=letters, sequence=sequence))
+        step = Step(letters.value)
+        if isinstance(result, str) or not complete(result):
+            self._case.mail_failed(workflow.now(), step, result if isinstance(result, str)
+                                   else summary(result))
+        else:
+            self._case.mail_sent(workflow.now(), step, summary(result))
+        self._changed = True
+
+    async def _send_alert(self, sequence: int, kind: EventKind, step: Step) -> None:
+        state = self._case.step(step)
+        result = await send_alert(AlertMailInput(
+            case_id=self._case.case_id, sequence=sequence,
+            kind="overdue" if kind is EventKind.OVERDUE else "reminder", step=step.value,
+            due_date=state.due_date, statutory=state.statutory))
+        if isinstance(result, str) or not complete(result):
+            detail = result if isinstance(result, str) else summary(result)
+            self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {detail}")
+            self._changed = True
 
     # -- other processes alongside the review (Appendix 3) -------------------------------
 
@@ -317,6 +429,10 @@ class CaseWorkflow:
                                kind=event.kind, step=event.step, detail=event.detail),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
+            # Reminders and escalations go by e-mail to those responsible (domain.mail).
+            if (event.kind in (EventKind.REMINDER, EventKind.OVERDUE) and event.step is not None
+                    and self._mail.enabled()):
+                self._mail.start(self._send_alert(self._events_sent, event.kind, event.step))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""

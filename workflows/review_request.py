@@ -4,7 +4,8 @@ Appendix 2, Flowchart 4: the MARS team informs the partners that a request has b
 SSLs recommend whether to undertake a CSPR, and the partners decide (all three must agree). If
 they agree, the LCSPR runs as a child workflow from their decision (clock L) and the request
 closes when it ends; if they decline, the request closes. The machinery is
-`workflows.case_workflow`'s; this workflow type is younger than every patch, so it has none.
+`workflows.case_workflow`'s; this workflow type is younger than its first patches, and asks
+only those made since (`YOUNGER_PATCHES`).
 """
 
 from __future__ import annotations
@@ -38,3 +39,12 @@ class ReviewRequestWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, input: RequestInput) -> CaseResult:
         return await self._run_case(input.actor)
+
+    def _since(self, patch_id: str) -> bool:
+        # Patches younger than this workflow type are asked like any case's; the older ones'
+        # code it has always run.
+        return workflow.patched(patch_id) if patch_id in YOUNGER_PATCHES else True
+
+
+# The case workflow's patches made after review requests existed.
+YOUNGER_PATCHES = frozenset({"mail"})

@@ -45,7 +45,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Reader = Annotated[Principal, Depends(requires(can_read_case, "read a case"))]
 
 
-async def _read(session: AsyncSession, case: CaseState) -> CaseRead:
+async def read_case(session: AsyncSession, case: CaseState) -> CaseRead:
     """The case with its child workflows' state, as they last projected it to the store."""
     parts = (await case_parts(session, [case.case_id]))[case.case_id]
     return CaseRead.of(case, procedure(case.procedure_version),
@@ -76,7 +76,7 @@ async def get_case(
         if snapshot is None:
             raise
         case = CaseState.model_validate(snapshot)
-    return await _read(session, case)
+    return await read_case(session, case)
 
 
 async def _record(
@@ -90,7 +90,7 @@ async def _record(
     case = await record_update(client, case_id, case_id, decision, CaseState,
                                not_found(case_id), "the case is closed")
     async with store_errors(), sessions() as session:
-        return await _read(session, case)
+        return await read_case(session, case)
 
 
 def _route(

@@ -1,0 +1,116 @@
+"""E-mail from a workflow: a step's letters, reminders and escalations, in the background.
+
+A send never holds the case up: its retries (`activities.mail.RETRY_POLICY`) can take hours
+while the SMTP server is down, and meanwhile deadlines must still fire. Each send runs as a task
+of the workflow's own; what became of it comes back as an event on the case. Every message goes
+through the outbox, so the activity may be retried, and the workflow replayed, without sending
+anything twice.
+
+Patch "mail" (`workflow.patched`), asked at the first e-mail a workflow would send, not at its
+start: a history recorded before e-mail existed replays without it, and a case already running
+when this is deployed e-mails from its next reminder on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mail import (
+        MAIL_TIMEOUT,
+        RETRY_POLICY,
+        AlertMailInput,
+        AlertMailResult,
+        SendLettersInput,
+        SendLettersResult,
+    )
+
+MAIL_PATCH = "mail"
+Result = SendLettersResult | AlertMailResult
+
+
+class Mailer:
+    """The e-mail a workflow has in flight."""
+
+    def __init__(self, since: Callable[[str], bool]) -> None:
+        self._since = since
+        self._enabled: bool | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def enabled(self) -> bool:
+        if self._enabled is None:
+            self._enabled = self._since(MAIL_PATCH)
+        return self._enabled
+
+    @property
+    def used(self) -> bool:
+        """Whether this workflow has e-mailed (then it waits for its sends before it ends)."""
+        return bool(self._enabled)
+
+    def start(self, send: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(send)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for every send in flight (before the workflow ends or continues as new)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+
+async def send_letters(input: SendLettersInput) -> SendLettersResult | str:
+    """Send a step's letters; the result, or why they could not be sent at all."""
+    try:
+        result: SendLettersResult = await workflow.execute_activity(
+            "send_letters", input, result_type=SendLettersResult,
+            start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
+    except ActivityError as e:
+        return failure(e)
+    return result
+
+
+async def send_alert(input: AlertMailInput) -> AlertMailResult | str:
+    """E-mail a reminder or an escalation; the result, or why it could not be sent at all."""
+    try:
+        result: AlertMailResult = await workflow.execute_activity(
+            "send_alert_mail", input, result_type=AlertMailResult,
+            start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
+    except ActivityError as e:
+        return failure(e)
+    return result
+
+
+def failure(error: ActivityError) -> str:
+    """Why a send gave up, for the case's events: the error's type and message name counts,
+    steps and fields, never an address or a child's details."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError):
+        if cause.type == "ComposeError":
+            return f"a letter could not be written: {cause.message}"
+        return f"gave up after the attempts allowed: {cause.message}"
+    return "gave up: the e-mail activity did not complete"
+
+
+def complete(result: Result) -> bool:
+    """Reached everyone it should: nobody missing from the directory, nothing failed or
+    uncertain, and someone to send to."""
+    return (result.messages > 0 and not result.missing and result.failed == 0
+            and result.uncertain == 0)
+
+
+def summary(result: Result) -> str:
+    """Counts and directory labels ("dsp/health") only."""
+    parts = [f"{result.sent} sent of {result.messages}"]
+    if result.failed:
+        parts.append(f"{result.failed} failed")
+    if result.uncertain:
+        parts.append(f"{result.uncertain} may not have gone (interrupted mid-send; check with "
+                     "the recipient, it is not sent again)")
+    if result.missing:
+        parts.append("nobody in the directory for " + ", ".join(result.missing))
+    return "; ".join(parts)
