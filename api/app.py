@@ -25,6 +25,7 @@ from api.routes import (
 from api.routes.action_plan import router as action_plan_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
+from api.routes.differences import router as differences_router
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -65,5 +66,6 @@ def create_app(
                    calendar, directory):
         app.include_router(module.router)
     app.include_router(action_plan_router)
+    app.include_router(differences_router)
     return app
 

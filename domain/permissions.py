@@ -236,3 +236,23 @@ def can_record_review(role: Role, organisation: str | None, record: ReviewRecord
         return Refusal(f"the {role} role records {step.value} only for its own organisation: "
                        "partner must be the token's org", "partner")
     return None
+
+
+# Differences of opinion (procedure, "Differences of opinion"): raised by "the organisation's
+# representative(s), who holds the difference of opinion" - a partner's SSL or DSP, an agency
+# involved in the case, or the MARS team recording one for them. The reviewer and the board are
+# not an organisation's representatives: a reviewer's concerns go to the CSPR group through
+# supervision. Those who work the ladder escalate and resolve: the SSLs and the MARS team (the
+# first level), the partners' DSPs (the second, and the mediation they request).
+DIFFERENCE_RAISE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP,
+                                                     Role.AGENCY})
+DIFFERENCE_MANAGE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP})
+
+
+def can_raise_difference(role: Role) -> bool:
+    return role in DIFFERENCE_RAISE_ROLES
+
+
+def can_manage_difference(role: Role) -> bool:
+    """Escalate a difference of opinion, or record its resolution."""
+    return role in DIFFERENCE_MANAGE_ROLES

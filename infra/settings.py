@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.differences import DifferenceTargets
 from infra.codec import EncryptionCodec, parse_keys
 
 DEV_SECRET_PREFIX = "dev-"
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     jwt_jwks_url: str = ""
     jwt_audience: str = "cspr"
     jwt_issuer: str = "cspr-dev"
+    # Working days each level of the differences-of-opinion ladder has (SSLs and MARS team,
+    # safeguarding partners, Independent Scrutiny Officer), for a difference raised through
+    # the API without its own (domain.differences.DifferenceTargets explains the defaults).
+    difference_target_days: str = "5,5,10"
 
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:
@@ -103,6 +108,15 @@ class Settings(BaseSettings):
     def _ui_origin_valid(self) -> Settings:
         parse_origins(self.ui_origin)
         return self
+
+    @model_validator(mode="after")
+    def _difference_target_days_valid(self) -> Settings:
+        DifferenceTargets.parse(self.difference_target_days)
+        return self
+
+    @property
+    def difference_targets(self) -> DifferenceTargets:
+        return DifferenceTargets.parse(self.difference_target_days)
 
     @property
     def ui_origins(self) -> tuple[str, ...]:

@@ -4,7 +4,9 @@ Appendix 2, Flowchart 4: the MARS team informs the partners that a request has b
 SSLs recommend whether to undertake a CSPR, and the partners decide (all three must agree). If
 they agree, the LCSPR runs as a child workflow from their decision (clock L) and the request
 closes when it ends; if they decline, the request closes. The machinery is
-`workflows.case_workflow`'s; this workflow type is younger than every patch, so it has none.
+`workflows.case_workflow`'s; this workflow type is younger than every patch before
+"differences-of-opinion" (the case raises a difference of opinion itself when the partners
+disagree), the one it takes, so requests already waiting at a disagreement replay unchanged.
 """
 
 from __future__ import annotations
@@ -38,3 +40,6 @@ class ReviewRequestWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, input: RequestInput) -> CaseResult:
         return await self._run_case(input.actor)
+
+    def _since(self, patch_id: str) -> bool:
+        return patch_id != "differences-of-opinion" or workflow.patched(patch_id)

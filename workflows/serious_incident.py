@@ -19,6 +19,9 @@ Patches (`workflow.patched`), each kept while a case started before it may still
   deciding on a national review meanwhile no longer closes the case. Decided once, at the
   start, so a case knows from its first command which way it runs (cases started before wait at
   local_review as they always did).
+- "differences-of-opinion": when the DSPs disagree the case raises a difference of opinion at
+  the safeguarding partners' level (its target dates from the calendar activity), and resolves
+  it when they agree. Decided once, at the start.
 """
 
 from __future__ import annotations
