@@ -19,6 +19,7 @@ from api.routes import (
     health,
     local_review,
     notifications,
+    parallel_reviews,
     reports,
     review_requests,
 )
@@ -67,5 +68,6 @@ def create_app(
         app.include_router(module.router)
     app.include_router(action_plan_router)
     app.include_router(differences_router)
+    app.include_router(parallel_reviews.router)
     return app
 

@@ -10,6 +10,7 @@ from domain.calendar import london_date
 from domain.case import Completion, EventKind, StepStatus
 from domain.local_review import LocalReviewState, ReviewStage, Task
 from domain.local_review_records import LocalReviewStep
+from domain.parallel import ProcessKind
 from domain.procedure import DeadlineKind
 from domain.reviews import ReviewKind
 
@@ -60,6 +61,8 @@ class LocalReviewRead(BaseModel):
     planned_publication: date | None
     expected_publication: date | None = Field(
         description="The planned date, or the new date a delay gave")
+    publication_delayed_because_of: list[ProcessKind] = Field(
+        description="The other processes the last delay named as its cause (Appendix 3)")
     published_on: date | None
     improvements_published_on: date | None
     earliest_removal: date | None = Field(
@@ -76,6 +79,7 @@ class LocalReviewRead(BaseModel):
             decided_on=review.clock_l, supervision_every_weeks=review.supervision_every_weeks,
             draft_dates=review.draft_dates, planned_publication=review.planned_publication,
             expected_publication=review.expected_publication, published_on=review.published_on,
+            publication_delayed_because_of=review.publication_delayed_because_of,
             improvements_published_on=review.improvements_published_on,
             earliest_removal=review.earliest_removal,
             action_plan=ActionPlanRead(**review.action_plan.model_dump()),

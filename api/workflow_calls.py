@@ -38,14 +38,14 @@ async def read_part(
 
 async def record_update(
     client: Client, case_id: str, workflow_id: str, decision: Any, state: type[State],
-    missing: ApiError, closed: str,
+    missing: ApiError, closed: str, update: str = "record",
 ) -> State:
-    """Send the decision as the `record` Update; 404 (`missing`) if there is no such workflow,
-    409 (`closed` says what ended) if it has closed."""
+    """Send the decision as the `record` Update (or another, named); 404 (`missing`) if there
+    is no such workflow, 409 (`closed` says what ended) if it has closed."""
     try:
         async with temporal_errors(case_id):
             result: State = await client.get_workflow_handle(workflow_id).execute_update(
-                "record", decision, result_type=state)
+                update, decision, result_type=state)
             return result
     except ApiError as e:
         if e.problem.status != 404:

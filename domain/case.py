@@ -34,6 +34,7 @@ from domain.decisions import (
     Decision,
     DecisionMessage,
     DspDecision,
+    HomeOfficeContribution,
     InformPartners,
     PanelDecision,
     PanelNotification,
@@ -45,6 +46,7 @@ from domain.decisions import (
     RapidReviewSubmission,
     RecordBase,
     SslRecommendation,
+    StatutoryNotice,
     StepRecord,
     WellbeingSessions,
 )
@@ -60,7 +62,8 @@ from domain.differences import (
     ResolveDifference,
     Subject,
 )
-from domain.notification import Child, Notification
+from domain.notification import Child, Harm, Notification
+from domain.parallel import ParallelReviews
 from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
@@ -75,6 +78,8 @@ class Stage(StrEnum):
     RAPID_REVIEW = "rapid_review"
     AWAITING_PANEL_RESPONSE = "awaiting_panel_response"
     LOCAL_REVIEW = "local_review"
+    # Over but for statutory notifications still to be made: it closes when they are.
+    STATUTORY_NOTICES = "statutory_notices"
     CLOSED = "closed"
 
 
@@ -84,6 +89,8 @@ class Outcome(StrEnum):
     NATIONAL_REVIEW = "national_review"
     NO_FURTHER_REVIEW = "no_further_review"
     REVIEW_NOT_AGREED = "review_not_agreed"  # a request the partners decided against
+    # The death of a care leaver aged 18 or over: Ofsted is notified, no rapid review is needed.
+    NOTICES_ONLY = "notices_only"
 
 
 class StepStatus(StrEnum):
@@ -112,6 +119,8 @@ class EventKind(StrEnum):
     DIFFERENCE_ESCALATED = "difference_escalated"
     DIFFERENCE_OVERDUE = "difference_overdue"
     DIFFERENCE_RESOLVED = "difference_resolved"
+    PARALLEL_FACTS = "parallel_facts"  # the facts for Appendix 3's suggestions recorded
+    PARALLEL_PROCESS = "parallel_process"  # another process (Appendix 3) recorded or updated
 
 
 class Channel(StrEnum):
@@ -253,7 +262,12 @@ OPEN_AT: dict[Step, tuple[Stage, ...]] = {
     Step.WELLBEING_SESSIONS: _AFTER_SUBMISSION,
     Step.RAPID_REVIEW_SUBMISSION: (Stage.RAPID_REVIEW,),
     Step.PANEL_RESPONSE: (Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW),
+    # The statutory notifications are due whatever the case's stage, and hold its closing.
+    **{step: tuple(s for s in Stage if s is not Stage.CLOSED) for step in (
+        Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED, Step.HOME_OFFICE_CONTRIBUTION,
+        Step.NOTIFY_HOME_OFFICE)},
 }
+_NOTICES = (Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED, Step.NOTIFY_HOME_OFFICE)
 # A partner's clock may run a little ahead of Temporal's: "now" from them is not the future.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -284,6 +298,8 @@ class CaseState(BaseModel):
     # this; a case started before it waits at local_review, as it always did).
     local_review_child: bool = False
     differences: Differences = Field(default_factory=Differences)
+    # The other processes alongside the review (Appendix 3): facts, and each one's record.
+    parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
@@ -295,8 +311,22 @@ class CaseState(BaseModel):
 
     @classmethod
     def open_case(cls, case_id: str, proc: Procedure, notification: Notification) -> CaseState:
-        return cls(case_id=case_id, procedure_version=proc.version,
+        case = cls(case_id=case_id, procedure_version=proc.version,
                    notification=notification, steps=_steps(proc))
+        notices = statutory_notices(notification)
+        for step in (Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED):
+            if case.has_step(step):
+                case.step(step).not_required = step not in notices.required
+        if notices.only and case.has_step(Step.NOTIFY_OFSTED):
+            # "The death of a care leaver does not require a rapid review or local child
+            # safeguarding practice review" - but under 18 the criteria are still considered,
+            # so only a notification of care leavers aged 18 or over skips Flowcharts 1 and 2.
+            for state in case.steps:
+                if state.step not in OPTIONAL_STEPS:
+                    state.not_required = True
+            case.stage = Stage.STATUTORY_NOTICES
+            case.outcome = Outcome.NOTICES_ONLY
+        return case
 
     @classmethod
     def open_request(cls, case_id: str, proc: Procedure, request: ReviewRequest) -> CaseState:
@@ -363,7 +393,9 @@ class CaseState(BaseModel):
                     d.remind_at = computed.remind_at
 
     def steps_on_clock(self, clock: Clock) -> list[Step]:
-        return [s.step for s in self.steps if any(d.clock is clock for d in s.deadlines)]
+        # A statutory notification the case does not call for has no due date to show.
+        return [s.step for s in self.steps if any(d.clock is clock for d in s.deadlines)
+                and not (s.not_required and s.step in OPTIONAL_STEPS)]
 
     def due_alerts(self, now: datetime) -> list[Alert]:
         """Reminders and escalations due at `now`, each marked so it fires only once."""
@@ -424,7 +456,9 @@ class CaseState(BaseModel):
         require(Clock.RECEIVED in self.clock_dates, "the case is still opening; try again")
         self._check_dates(record, now)
         if step is not Step.DSP_DECISION:
-            require(state.completion is None and not state.not_required, "already recorded")
+            require(state.completion is None, "already recorded")
+            require(not state.not_required or step is Step.HOME_OFFICE_CONTRIBUTION,
+                    "not required in this case" if step in OPTIONAL_STEPS else "already recorded")
 
         require(stage in OPEN_AT[step], f"not open at stage {stage}")
 
@@ -442,10 +476,9 @@ class CaseState(BaseModel):
                 require(state.part(partner.value) is None,
                         f"already recorded for {partner.value}")
             case PanelNotification(notified_at=notified_at):
-                if notified_at > now + CLOCK_SKEW:
-                    raise InvalidRecord("notified_at", "is in the future")
-                if notified_at < self.received_at:
-                    raise InvalidRecord("notified_at", "is before the notification was received")
+                self._check_instant("notified_at", notified_at, now)
+            case StatutoryNotice(sent_at=sent_at):
+                self._check_instant("sent_at", sent_at, now)
             case AgencyReport(agency=agency):
                 require(self.step(Step.AGENCY_REQUESTS).completion is not None,
                         "no agency has been asked for a report yet")
@@ -469,6 +502,12 @@ class CaseState(BaseModel):
                         "the DSPs have not all signed the report off")
                 require(self.step(Step.PANEL_NOTIFICATION).completion is not None,
                         "the Panel has not been notified of the incident")
+
+    def _check_instant(self, field: str, at: datetime, now: datetime) -> None:
+        if at > now + CLOCK_SKEW:
+            raise InvalidRecord(field, "is in the future")
+        if at < self.received_at:
+            raise InvalidRecord(field, f"is before the {self._made_word} was received")
 
     def _check_dates(self, record: RecordBase, now: datetime) -> None:
         on = record.completed_on
@@ -563,7 +602,20 @@ class CaseState(BaseModel):
                     self._decide_local_review(record.completed_on, now)
             case RapidReviewReport():
                 state.completion = done
+            case StatutoryNotice(sent_at=sent_at):
+                state.completion = Completion(completed_at=sent_at)
+                if self.stage is Stage.STATUTORY_NOTICES and not self._notices_open():
+                    self._move(now, Stage.CLOSED)
+            case HomeOfficeContribution():
+                state.completion = done
+                self.step(Step.NOTIFY_HOME_OFFICE).not_required = False
+                point = (ClockPoint(on=record.completed_on) if record.completed_on is not None
+                         else ClockPoint(at=now))
+                clocks.append((Clock.HOME_OFFICE_NEEDED, point))
         return clocks
+
+    def _notices_open(self) -> bool:
+        return any(self.step(s).open for s in _NOTICES if self.has_step(s))
 
     def _decide_local_review(self, on: date | None, at: datetime) -> None:
         self.local_review_decided = ClockPoint(on=on) if on is not None else ClockPoint(at=at)
@@ -618,7 +670,8 @@ class CaseState(BaseModel):
         if outcome is Outcome.CRITERIA_NOT_MET:
             for step in _RAPID_REVIEW_STEPS:
                 self.step(step).not_required = True
-        self._move(now, Stage.CLOSED)
+        # A statutory notification still due keeps the case open, and chased, until it is made.
+        self._move(now, Stage.STATUTORY_NOTICES if self._notices_open() else Stage.CLOSED)
 
     # -- differences of opinion (procedure, "Differences of opinion") --------------------
 
@@ -725,6 +778,10 @@ class CaseState(BaseModel):
         kind = EventKind.REQUESTED if self.kind is ReviewKind.REQUEST else EventKind.NOTIFIED
         with self._from(Channel.API if actor is not None else Channel.SYSTEM, actor):
             self._event(now, kind, None, "")
+        if self.outcome is Outcome.NOTICES_ONLY:
+            self._event(now, EventKind.STAGE, None,
+                        f"{self.stage.value}: a care leaver aged 18 or over - Ofsted is notified, "
+                        "no rapid review is needed")
 
     def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
         """Tell the MARS team this may be a case they already have (same child and incident)."""
@@ -751,9 +808,58 @@ def _steps(proc: Procedure) -> list[StepState]:
             deadlines=[DeadlineState(clock=d.clock, working_days=d.working_days, kind=d.kind)
                        for d in spec.deadlines],
             expected_parties=_PARTNERS if spec.parties is Parties.EACH_PARTNER else [],
+            not_required=spec.conditional,
         )
         for spec in proc.steps
     ]
+
+
+# Steps that apply only where the case's facts call for them (the statutory notifications).
+OPTIONAL_STEPS = frozenset({Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED,
+                            Step.HOME_OFFICE_CONTRIBUTION, Step.NOTIFY_HOME_OFFICE})
+CARE_LEAVER_NOTICE_AGE = 25  # Ofsted is notified of the death of a care leaver under 25
+ADULT_AGE = 18
+
+
+class Notices(BaseModel):
+    """Which statutory notifications a notification calls for, and whether that is all."""
+
+    required: frozenset[Step] = frozenset()
+    only: bool = False  # care leavers aged 18 or over: no rapid review, the notices only
+
+
+def statutory_notices(notification: Notification) -> Notices:
+    """The notices the death of a looked after child or a care leaver calls for.
+
+    A looked after child's death: the Secretary of State and Ofsted, "whether or not abuse or
+    neglect is known or suspected". A care leaver's death under 25: Ofsted, "regardless of the
+    circumstances"; a care leaver whose date of birth is not given is taken to be under 25
+    (notifying without need costs less than not notifying). Nothing for serious harm.
+    """
+    if notification.incident.harm is not Harm.DEATH:
+        return Notices()
+    died_on = notification.incident.date
+    ages = [None if c.date_of_birth is None else _age(c.date_of_birth, died_on)
+            for c in notification.children]
+    looked_after = any(c.looked_after for c in notification.children)
+    care_leaver_under_25 = any(
+        c.care_leaver and (age is None or age < CARE_LEAVER_NOTICE_AGE)
+        for c, age in zip(notification.children, ages, strict=True))
+    required: set[Step] = set()
+    if looked_after:
+        required |= {Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED}
+    if care_leaver_under_25:
+        required.add(Step.NOTIFY_OFSTED)
+    only = care_leaver_under_25 and all(
+        c.care_leaver and not c.looked_after and age is not None
+        and ADULT_AGE <= age < CARE_LEAVER_NOTICE_AGE
+        for c, age in zip(notification.children, ages, strict=True))
+    return Notices(required=frozenset(required), only=only)
+
+
+def _age(born: date, on: date) -> int:
+    """Whole years from `born` to `on` (a 29 February birthday counts on 1 March)."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def parse_decision(message: DecisionMessage) -> Decision:

@@ -182,6 +182,70 @@ class PanelResponse(RecordBase):
     notes: Text | None = None
 
 
+class NoticeMethod(StrEnum):
+    """How a statutory notification was made."""
+
+    ONLINE_NOTIFICATION_SYSTEM = "online_notification_system"  # the national online system
+    EMAIL = "email"
+    LETTER = "letter"
+    TELEPHONE = "telephone"
+
+
+class StatutoryNotice(RecordBase):
+    """When and how a statutory notification was sent (the notice itself holds the details)."""
+
+    sent_at: AwareDatetime = Field(description="When it was sent")
+    method: NoticeMethod
+    reference: Reference | None = Field(None, description="The recipient's reference, if any")
+
+    @model_validator(mode="after")
+    def _one_date(self) -> StatutoryNotice:
+        if self.completed_on is not None:
+            raise ValueError("completed_on: not used here; sent_at is when it was done")
+        return self
+
+
+class SecretaryOfStateNotice(StatutoryNotice):
+    """The Secretary of State for Education notified of a looked after child's death."""
+
+    model_config = _example(sent_at="2026-11-27T11:00:00Z", method="email")
+
+    step: Literal["notify_secretary_of_state"] = "notify_secretary_of_state"
+
+
+class OfstedNotice(StatutoryNotice):
+    """Ofsted notified of the death of a looked after child or of a care leaver under 25."""
+
+    model_config = _example(sent_at="2026-11-27T11:00:00Z", method="online_notification_system",
+                            reference="CSPN-2026-0456")
+
+    step: Literal["notify_ofsted"] = "notify_ofsted"
+
+
+class ContributionArea(StrEnum):
+    MIGRATION = "migration"
+    BORDER = "border"
+    CITIZENSHIP = "citizenship"
+
+
+class HomeOfficeContribution(RecordBase):
+    """A rapid review or CSPR is believed to need a Home Office contribution: the Home Office's
+    Chief Caseworking Unit is to be notified (due one working day after `completed_on`)."""
+
+    model_config = _example(areas=["migration"])
+
+    step: Literal["home_office_contribution"] = "home_office_contribution"
+    areas: list[ContributionArea] = Field(min_length=1, max_length=3)
+
+
+class HomeOfficeNotice(StatutoryNotice):
+    """The Home Office Chief Caseworking Unit notified (CCUsafeguarding@homeoffice.gov.uk)."""
+
+    model_config = _example(sent_at="2026-11-27T11:00:00Z", method="email")
+
+    step: Literal["notify_home_office"] = "notify_home_office"
+
+
 StepRecord = Annotated[
     InformPartners
     | SslRecommendation
@@ -194,14 +258,19 @@ StepRecord = Annotated[
     | RapidReviewSignoff
     | WellbeingSessions
     | RapidReviewSubmission
-    | PanelResponse,
+    | PanelResponse
+    | SecretaryOfStateNotice
+    | OfstedNotice
+    | HomeOfficeContribution
+    | HomeOfficeNotice,
     Field(discriminator="step"),
 ]
 
 RECORD_TYPES: tuple[type[RecordBase], ...] = (
     InformPartners, SslRecommendation, DspDecision, PanelNotification, AgencyRequests,
     AgencyReport, RapidReviewMeeting, RapidReviewReport, RapidReviewSignoff,
-    WellbeingSessions, RapidReviewSubmission, PanelResponse,
+    WellbeingSessions, RapidReviewSubmission, PanelResponse, SecretaryOfStateNotice,
+    OfstedNotice, HomeOfficeContribution, HomeOfficeNotice,
 )
 
 

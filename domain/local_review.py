@@ -53,6 +53,7 @@ from domain.local_review_tasks import (
     ReviewStage,
     Task,
 )
+from domain.parallel import ProcessKind
 from domain.procedure import DeadlineKind
 from domain.reviews import LocalReviewInput, ReviewKind
 
@@ -75,6 +76,8 @@ class LocalReviewState(BaseModel):
     events: list[ReviewEvent] = Field(default_factory=list)
     planned_publication: date | None = None
     expected_publication: date | None = None  # the new date a delay gave
+    # The other processes the last delay named as its cause (Appendix 3).
+    publication_delayed_because_of: list[ProcessKind] = Field(default_factory=list)
     published_on: date | None = None
     improvements_published_on: date | None = None
     earliest_removal: date | None = None  # published for at least a year: not before this

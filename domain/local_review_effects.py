@@ -115,10 +115,13 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                 review.event(now, EventKind.REMINDER, S.PUBLISHED.value,
                              f"warning: publication planned for {on}, after the "
                              f"{due.kind.value} deadline {due.due_date}")
-        case PublicationDelayed(new_expected_date=on):
+        case PublicationDelayed(new_expected_date=on, because_of=because_of):
             review.expected_publication = on
+            review.publication_delayed_because_of = list(because_of)
             detail = (f"new expected date {on}; reasons sent to the Panel and the Secretary "
                       "of State" if review.serious else f"new expected date {on}")
+            if because_of:
+                detail += "; because of " + ", ".join(k.value for k in because_of)
         case Published(published_on=on):
             review.published_on = on
             needs += _settle(review, on, now)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.decisions import Actor, PlanDate, RecordBase
 from domain.notification import Name, Text
+from domain.parallel import ProcessKind
 from domain.procedure import Partner
 
 
@@ -265,14 +266,28 @@ class PublicationPlanned(RecordBase):
 
 class PublicationDelayed(RecordBase):
     """Publication will be late (a criminal trial, an inquest): the reasons, as sent to the
-    Panel and the Secretary of State, and the new expected date."""
+    Panel and the Secretary of State, the other processes causing it, and the new expected
+    date."""
 
     model_config = _example(reasons="Criminal trial listed for the autumn",
+                            because_of=["criminal_investigation"],
                             new_expected_date="2027-11-30")
 
     step: Literal["publication_delayed"] = "publication_delayed"
     reasons: Text
+    # "Where other proceedings may have an impact on or delay publication, for example an
+    # ongoing criminal investigation, inquest or future prosecution" (Local reviews): which.
+    because_of: list[ProcessKind] = Field(
+        default_factory=list, max_length=len(ProcessKind),
+        description="The other processes delaying publication (Appendix 3), e.g. "
+                    "criminal_investigation (with a future prosecution) or inquest")
     new_expected_date: PlanDate
+
+    @model_validator(mode="after")
+    def _each_once(self) -> PublicationDelayed:
+        if len(set(self.because_of)) != len(self.because_of):
+            raise ValueError("because_of: a process is named twice")
+        return self
 
 
 class Published(RecordBase):

@@ -75,6 +75,12 @@ RECORD_RULES: Mapping[Step, Mapping[Role, OrgRule]] = {
     Step.WELLBEING_SESSIONS: _MARS_ONLY,
     Step.RAPID_REVIEW_SUBMISSION: _MARS_ONLY,
     Step.PANEL_RESPONSE: _MARS_ONLY,
+    # The local authority's duties, as the Panel notification: the MARS team records for it.
+    Step.NOTIFY_SECRETARY_OF_STATE: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},
+    Step.NOTIFY_OFSTED: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},
+    # Believed needed "in relation to a rapid review or a CSPR": the SSLs or the MARS team.
+    Step.HOME_OFFICE_CONTRIBUTION: {_SSL: OrgRule.ANY, _M: OrgRule.ANY},
+    Step.NOTIFY_HOME_OFFICE: _MARS_ONLY,
 }
 
 # The record's field each rule compares with the token's org.
@@ -256,3 +262,12 @@ def can_raise_difference(role: Role) -> bool:
 def can_manage_difference(role: Role) -> bool:
     """Escalate a difference of opinion, or record its resolution."""
     return role in DIFFERENCE_MANAGE_ROLES
+# Appendix 3: "the safeguarding partners or a representative(s) will liaise with the relevant
+# lead(s)" of each other process: the MARS team records for them, and the partners' SSLs and
+# DSPs record what they agreed themselves.
+PARALLEL_RECORD_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP})
+
+
+def can_record_parallel(role: Role) -> bool:
+    """Whether the role records a case's facts and other processes (Appendix 3)."""
+    return role in PARALLEL_RECORD_ROLES

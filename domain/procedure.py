@@ -18,6 +18,7 @@ class Clock(StrEnum):
     RECEIVED = "R"  # the MARS team received the notification (Doc 1), or the request
     RAPID_REVIEW_DECISION = "D"  # the DSPs decided to undertake a rapid review
     PANEL_NOTIFIED = "P"  # the local authority notified the national Panel
+    HOME_OFFICE_NEEDED = "H"  # a Home Office contribution was found to be needed
 
 
 class DeadlineKind(StrEnum):
@@ -46,6 +47,12 @@ class Step(StrEnum):
     WELLBEING_SESSIONS = "wellbeing_sessions"
     RAPID_REVIEW_SUBMISSION = "rapid_review_submission"
     PANEL_RESPONSE = "panel_response"
+    # Statutory notifications around the case (procedure, "Decisions on local and national
+    # reviews" and the rapid review: the looked-after child, the care leaver, the Home Office).
+    NOTIFY_SECRETARY_OF_STATE = "notify_secretary_of_state"
+    NOTIFY_OFSTED = "notify_ofsted"
+    HOME_OFFICE_CONTRIBUTION = "home_office_contribution"
+    NOTIFY_HOME_OFFICE = "notify_home_office"
 
 
 class Parties(StrEnum):
@@ -71,6 +78,8 @@ class StepSpec:
     record: str
     deadlines: tuple[Deadline, ...]
     parties: Parties = Parties.ONE
+    # Not required unless the case's facts call for it (`domain.case` decides which apply).
+    conditional: bool = False
 
     @property
     def statutory(self) -> bool:
@@ -149,10 +158,42 @@ NL_CSPR_2025_06_REQUEST = Procedure(
     ),
 )
 
+# The same edition of the procedure, with the statutory notifications around a case as steps.
+# A case started under nl-cspr-2025-06 keeps that version's steps (principle 7).
+NL_CSPR_2025_06_R2 = Procedure(
+    version="nl-cspr-2025-06-r2",
+    steps=(
+        *NL_CSPR_2025_06.steps,
+        # "The local authority must also notify the Secretary of State for Education and Ofsted
+        # where a looked after child has died, whether or not abuse or neglect is known or
+        # suspected"; and Ofsted "of the death of any care leaver under the age of 25 ...
+        # regardless of the circumstances". The procedure sets no time: these take the Panel
+        # notification's five working days (same duty-holder, same national system), so a
+        # notice is chased with it. Statutory: the duty is.
+        StepSpec(Step.NOTIFY_SECRETARY_OF_STATE, "Notify the Secretary of State (DfE)",
+                 "local authority", "death of a looked after child: when and how notified",
+                 (Deadline(_R, 5, _S),), conditional=True),
+        StepSpec(Step.NOTIFY_OFSTED, "Notify Ofsted", "local authority",
+                 "death of a looked after child or a care leaver under 25: when and how "
+                 "notified", (Deadline(_R, 5, _S),), conditional=True),
+        # "If information in relation to a rapid review or a child safeguarding practice review
+        # is believed to require a migration, border or citizenship related contribution from
+        # the Home Office, Chief Caseworking Unit should be notified": recorded when it is
+        # believed (clock H), then the notice; one working day is North Lincolnshire's target
+        # here (ours: the procedure gives none).
+        StepSpec(Step.HOME_OFFICE_CONTRIBUTION, "Home Office contribution needed",
+                 "SSLs or MARS team", "why a migration, border or citizenship contribution is "
+                 "needed", (), conditional=True),
+        StepSpec(Step.NOTIFY_HOME_OFFICE, "Notify the Home Office Chief Caseworking Unit",
+                 "MARS team", "CCUsafeguarding@homeoffice.gov.uk: when and how notified",
+                 (Deadline(Clock.HOME_OFFICE_NEEDED, 1, _L),), conditional=True),
+    ),
+)
+
 PROCEDURES: dict[str, Procedure] = {
-    p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST)
+    p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST, NL_CSPR_2025_06_R2)
 }
-CURRENT_PROCEDURE = NL_CSPR_2025_06
+CURRENT_PROCEDURE = NL_CSPR_2025_06_R2
 CURRENT_REQUEST_PROCEDURE = NL_CSPR_2025_06_REQUEST
 
 

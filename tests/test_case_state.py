@@ -33,7 +33,11 @@ from domain.decisions import (
     AgencyReport,
     AgencyRequests,
     DspDecision,
+    HomeOfficeContribution,
+    HomeOfficeNotice,
     InformPartners,
+    NoticeMethod,
+    OfstedNotice,
     PanelDecision,
     PanelNotification,
     PanelResponse,
@@ -42,6 +46,7 @@ from domain.decisions import (
     RapidReviewReport,
     RapidReviewSignoff,
     RapidReviewSubmission,
+    SecretaryOfStateNotice,
     SslRecommendation,
     StepRecord,
     WellbeingSessions,
@@ -74,13 +79,15 @@ RECEIVED_AT = nov(2, 10)
 # -- building and driving a case --------------------------------------------------------------
 
 
-def notification(received_at: datetime = RECEIVED_AT) -> Notification:
+def notification(received_at: datetime = RECEIVED_AT, harm: str = "serious_harm",
+                 looked_after: bool = False) -> Notification:
     return Notification.model_validate({
         "received_at": received_at,
         "notifying_agency": "Humberside Police",
-        "incident": {"date": (received_at - timedelta(days=2)).date(), "harm": "serious_harm",
+        "incident": {"date": (received_at - timedelta(days=2)).date(), "harm": harm,
                      "abuse_or_neglect": "suspected"},
-        "children": [{"reference": "CHILD-REF-ZX81-7731", "date_of_birth": "2019-03-04"}],
+        "children": [{"reference": "CHILD-REF-ZX81-7731", "date_of_birth": "2019-03-04",
+                      "looked_after": looked_after}],
     })
 
 
@@ -186,6 +193,12 @@ SAMPLE: dict[Step, StepRecord] = {
     Step.WELLBEING_SESSIONS: WellbeingSessions(relevant=True),
     Step.RAPID_REVIEW_SUBMISSION: RapidReviewSubmission(),
     Step.PANEL_RESPONSE: PanelResponse(decision=PanelDecision.NO_NATIONAL_REVIEW),
+    Step.NOTIFY_SECRETARY_OF_STATE: SecretaryOfStateNotice(sent_at=nov(3),
+                                                           method=NoticeMethod.EMAIL),
+    Step.NOTIFY_OFSTED: OfstedNotice(sent_at=nov(3),
+                                     method=NoticeMethod.ONLINE_NOTIFICATION_SYSTEM),
+    Step.HOME_OFFICE_CONTRIBUTION: HomeOfficeContribution(areas=["migration"]),
+    Step.NOTIFY_HOME_OFFICE: HomeOfficeNotice(sent_at=nov(3), method=NoticeMethod.EMAIL),
 }
 
 _RR = {Stage.RAPID_REVIEW}
@@ -203,6 +216,11 @@ OPEN_AT: dict[Step, set[Stage]] = {
                               Stage.LOCAL_REVIEW},
     Step.RAPID_REVIEW_SUBMISSION: _RR,
     Step.PANEL_RESPONSE: {Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW},
+    # The statutory notifications: at any stage until the case closes.
+    Step.NOTIFY_SECRETARY_OF_STATE: set(Stage) - {Stage.CLOSED},
+    Step.NOTIFY_OFSTED: set(Stage) - {Stage.CLOSED},
+    Step.HOME_OFFICE_CONTRIBUTION: set(Stage) - {Stage.CLOSED},
+    Step.NOTIFY_HOME_OFFICE: set(Stage) - {Stage.CLOSED},
 }
 WRONG_STAGES = [
     pytest.param(step, stage, id=f"{step.value}@{stage.value}")
@@ -263,6 +281,13 @@ def _driven(stage: Stage) -> CaseState:
         return drive(new_case(), path)
     if stage is Stage.LOCAL_REVIEW:
         return drive(new_case(), happy_path(RapidReviewOutcome.LOCAL_REVIEW))
+    if stage is Stage.STATUTORY_NOTICES:
+        # A looked after child died: the criteria not met, the notices still to be made.
+        case = CaseState.open_case("CSPR-2026-TEST03", CURRENT_PROCEDURE,
+                                   notification(harm="death", looked_after=True))
+        start_clock(case, Clock.RECEIVED, ClockPoint(at=RECEIVED_AT))
+        return drive(case, [*path[:2], *((dsp(p, criteria_met=False), nov(5, 10 + i))
+                                         for i, p in enumerate(Partner))])
     return drive(new_case(), [
         *path[:2], *((dsp(p, criteria_met=False), nov(5, 10 + i)) for i, p in enumerate(Partner))
     ])
@@ -340,6 +365,10 @@ def test_happy_path_to_a_local_review() -> None:
         # The earlier of D+15 (local, 26 Nov) and P+15 (statutory, 27 Nov).
         Step.RAPID_REVIEW_SUBMISSION: (date(2026, 11, 26), StepStatus.DONE),
         Step.PANEL_RESPONSE: (None, StepStatus.PENDING),
+        # No looked after child or care leaver died: no statutory notice is called for.
+        **dict.fromkeys((Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED,
+                         Step.HOME_OFFICE_CONTRIBUTION, Step.NOTIFY_HOME_OFFICE),
+                        (None, StepStatus.NOT_REQUIRED)),
     }
     submission = case.step(Step.RAPID_REVIEW_SUBMISSION)
     assert [(d.clock, d.due_date) for d in submission.deadlines] == [

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.case import CaseState, EventKind, Outcome, Stage, StepStatus
 from domain.decisions import Actor
-from domain.procedure import Step
+from domain.procedure import CURRENT_PROCEDURE, Step
 from domain.reviews import LocalReviewInput, LocalReviewResult, ReviewKind
 from store.db import Sessionmaker
 from tests.conftest import new_worker
@@ -84,7 +84,8 @@ async def test_a_serious_case_starts_its_lcspr_at_submission_and_closes_when_it_
 
         child = time_env.client.get_workflow_handle(local_review_id(cid))
         assert await child.query(LocalReviewStandIn.input) == LocalReviewInput(
-            case_id=cid, kind=ReviewKind.SERIOUS_INCIDENT, procedure_version="nl-cspr-2025-06",
+            case_id=cid, kind=ReviewKind.SERIOUS_INCIDENT,
+            procedure_version=CURRENT_PROCEDURE.version,
             decided_on=None, decided_at=meeting.completed_at, actor=MARS)
         assert (await child.describe()).parent_id == cid
 

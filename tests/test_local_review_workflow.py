@@ -8,6 +8,7 @@ the last test runs the real one.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -63,7 +64,13 @@ async def opened(handle: Handle) -> LocalReviewState:
 
 
 async def attributes(handle: Handle) -> tuple[str | None, bool | None]:
-    found = (await handle.describe()).typed_search_attributes
+    """The stage and overdue attributes, once the workflow task that upserts them has completed
+    (a query can already see the state it set while that task is still being committed)."""
+    for _ in range(100):
+        found = (await handle.describe()).typed_search_attributes
+        if found.get(sa.STAGE) is not None:
+            break
+        await asyncio.sleep(0.1)
     return found.get(sa.STAGE), found.get(sa.OVERDUE)
 
 

@@ -15,7 +15,10 @@ from domain.decisions import (
     AgencyRequests,
     Decision,
     DspDecision,
+    HomeOfficeContribution,
+    HomeOfficeNotice,
     InformPartners,
+    OfstedNotice,
     PanelNotification,
     PanelResponse,
     RapidReviewMeeting,
@@ -23,6 +26,7 @@ from domain.decisions import (
     RapidReviewSignoff,
     RapidReviewSubmission,
     RecordBase,
+    SecretaryOfStateNotice,
     SslRecommendation,
     WellbeingSessions,
 )
@@ -259,6 +263,11 @@ RECORDS: list[tuple[type[RecordBase], dict[str, Any]]] = [
     (WellbeingSessions, {"relevant": False}),
     (RapidReviewSubmission, {"completed_on": "2026-11-20"}),
     (PanelResponse, {"decision": "more_information_requested"}),
+    (SecretaryOfStateNotice, {"sent_at": "2026-11-04T13:00:00Z", "method": "email"}),
+    (OfstedNotice, {"sent_at": "2026-11-04T13:00:00Z", "method": "online_notification_system",
+                    "reference": "CSPN-2026-0456"}),
+    (HomeOfficeContribution, {"areas": ["migration", "citizenship"]}),
+    (HomeOfficeNotice, {"sent_at": "2026-11-04T13:00:00Z", "method": "email"}),
 ]
 
 

@@ -40,6 +40,7 @@ from workflows.serious_incident import SeriousIncidentWorkflow
 CASE = "{case}"
 NOW = "{now}"  # in a body: the time it is sent
 UNIQ = "{uniq}"  # in a body's text: a value of its own for each request (names, e-mails)
+KIND = "{kind}"  # in a path: the kind of another process (Appendix 3)
 # In a path: the partner directory's organisation and person the module fixture adds.
 ORGANISATION = "{organisation_id}"
 PERSON = "{person_id}"
@@ -69,6 +70,7 @@ MARS = frozenset({"mars_team"})
 SSLS = frozenset({"ssl:local_authority", "ssl:health"})
 DIRECTORY_READERS = frozenset({"mars_team", "auditor", "admin"})
 DIRECTORY_WRITERS = frozenset({"mars_team", "admin"})
+PARALLEL_RECORDERS = MARS | SSLS | frozenset({"dsp:local_authority", "dsp:health", "dsp:police"})
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,13 @@ ENDPOINTS = [
     _record("wellbeing-sessions", MARS, relevant=False),
     _record("rapid-review-submission", MARS),
     _record("panel-response", MARS, decision="more_information_requested"),
+    _record("notify-secretary-of-state", frozenset({"mars_team", "dsp:local_authority"}),
+            sent_at=NOW, method="email"),
+    _record("notify-ofsted", frozenset({"mars_team", "dsp:local_authority"}),
+            sent_at=NOW, method="online_notification_system"),
+    _record("home-office-contribution", frozenset({"mars_team", "ssl:local_authority",
+                                                   "ssl:health"}), areas=["migration"]),
+    _record("notify-home-office", MARS, sent_at=NOW, method="email"),
     Endpoint("get-local-review", "GET", f"/v1/cases/{CASE}/local-review", None, READERS),
     *LOCAL_REVIEW_ENDPOINTS,
     Endpoint("get-action-plan", "GET", f"/v1/cases/{CASE}/action-plan", None, READERS),
@@ -212,6 +221,11 @@ ENDPOINTS = [
     Endpoint("change-person", "PATCH", f"/v1/directory/people/{PERSON}",
              {"name": "Pat Permissions"}, DIRECTORY_WRITERS),
     *DIFFERENCE_ENDPOINTS,
+    Endpoint("parallel-reviews", "GET", f"/v1/cases/{CASE}/parallel-reviews", None, READERS),
+    Endpoint("parallel-facts", "PUT", f"/v1/cases/{CASE}/parallel-reviews/facts",
+             {"criminal_investigation": True}, PARALLEL_RECORDERS),
+    Endpoint("parallel-process", "PUT", f"/v1/cases/{CASE}/parallel-reviews/{KIND}",
+             {"lead": "Humberside Police", "arrangement": "parallel"}, PARALLEL_RECORDERS),
 ]
 
 
@@ -280,6 +294,7 @@ async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
     uniq = uuid.uuid4().hex
     body = endpoint.body and {k: _value(v, uniq) for k, v in endpoint.body.items()}
     path = endpoint.path.replace(CASE, case_id).replace(DIFFERENCE, "DOO-1")
+    path = endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
     for placeholder, id_ in (ids or {}).items():
         path = path.replace(placeholder, id_)
     return await client.request(endpoint.method, path, json=body, params=endpoint.params,
@@ -348,7 +363,7 @@ async def test_refused_records_never_reach_the_case(
     case_id = created.json()["case_id"]
     before = (await api.get(f"/v1/cases/{case_id}")).json()["events"]
     for endpoint in ENDPOINTS:
-        if endpoint.method not in ("POST", "PATCH") or endpoint.name == "notifications":
+        if endpoint.method not in ("POST", "PATCH", "PUT") or endpoint.name == "notifications":
             continue
         for who in PRINCIPALS.keys() - endpoint.allowed:
             assert_forbidden(await send(api, endpoint, case_id, as_role(*PRINCIPALS[who]),

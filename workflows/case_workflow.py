@@ -38,9 +38,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
     from domain.case import (
+        CaseEvent,
         CaseState,
         Channel,
         ClockPoint,
+        EventKind,
         InvalidRecord,
         Outcome,
         StepNotOpen,
@@ -57,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
+    from domain.parallel import parse_facts, parse_process
     from domain.permissions import Refusal, can_record
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
@@ -85,6 +88,7 @@ class CaseWorkflow:
         self._search = SearchAttributes()
         self._review: workflow.ChildWorkflowHandle[object, LocalReviewResult] | None = None
         self._review_result: LocalReviewResult | None = None
+        self._review_ended = False  # its end recorded (the case may stay open for notices)
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -298,13 +302,67 @@ class CaseWorkflow:
                                               d.deadline_at, d.remind_at)
         self._changed = True
 
+    # -- other processes alongside the review (Appendix 3) -------------------------------
+
+    @workflow.update(name="record_facts")
+    async def record_facts(self, message: DecisionMessage) -> CaseState:
+        """Record the facts that suggest which other processes may apply (they replace the
+        last); refused before it enters history if invalid."""
+        decision = parse_facts(message)
+        self._case.parallel.record_facts(decision.record, workflow.now())
+        await self._parallel_recorded(EventKind.PARALLEL_FACTS, "facts recorded", decision.actor)
+        return self._case
+
+    @record_facts.validator
+    def _validate_facts(self, message: DecisionMessage) -> None:
+        try:
+            self._parallel_open()
+            self._case.parallel.check_facts(parse_facts(message).record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+
+    @workflow.update(name="record_parallel_process")
+    async def record_parallel_process(self, message: DecisionMessage) -> CaseState:
+        """Record another process (its lead, the liaison agreed, joint or parallel), replacing
+        that kind's last record; refused before it enters history if invalid."""
+        decision = parse_process(message)
+        process = decision.record
+        replaced = self._case.parallel.record_process(process, workflow.now())
+        # Kinds and enums only: the lead, liaison and notes may name people.
+        detail = (f"{process.kind.value} {'updated' if replaced else 'recorded'}: "
+                  f"{process.arrangement.value}, {process.status.value}")
+        await self._parallel_recorded(EventKind.PARALLEL_PROCESS, detail, decision.actor)
+        return self._case
+
+    @record_parallel_process.validator
+    def _validate_parallel_process(self, message: DecisionMessage) -> None:
+        try:
+            self._parallel_open()
+            self._case.parallel.check_process(parse_process(message).record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+
+    def _parallel_open(self) -> None:
+        if not self._open:
+            raise StepNotOpen("parallel_reviews", "the case is still opening; try again")
+        if self._case.closed:
+            raise StepNotOpen("parallel_reviews", "the case is closed")
+
+    async def _parallel_recorded(self, kind: EventKind, detail: str, actor: Actor | None) -> None:
+        self._case.events.append(CaseEvent(at=workflow.now(), kind=kind, detail=detail,
+                                           channel=Channel.API, actor=actor))
+        # Read your writes: the case store has the record before the caller hears back.
+        await self._project()
+        self._changed = True
+
     # -- the LCSPR ---------------------------------------------------------------------
 
     def _local_review_due(self) -> bool:
         return self._review is None and self._case.awaits_local_review
 
     def _local_review_over(self) -> bool:
-        return self._review is not None and self._review.done() and not self._case.closed
+        return (self._review is not None and self._review.done() and not self._case.closed
+                and not self._review_ended)
 
     async def _follow_local_review(self) -> None:
         """Start the LCSPR once the case has decided on it; close the case when it has ended."""
@@ -317,6 +375,7 @@ class CaseWorkflow:
             except ChildWorkflowError as e:
                 how = _ended(e)
             self._case.local_review_ended(workflow.now(), how)
+            self._review_ended = True
 
     async def _start_local_review(self) -> None:
         case = self._case
