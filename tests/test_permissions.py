@@ -293,8 +293,8 @@ async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
                ids: Mapping[str, str] | None = None) -> Response:
     uniq = uuid.uuid4().hex
     body = endpoint.body and {k: _value(v, uniq) for k, v in endpoint.body.items()}
-    path = endpoint.path.replace(CASE, case_id).replace(DIFFERENCE, "DOO-1")
-    path = endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
+    path = (endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
+            .replace(DIFFERENCE, "DOO-1"))
     for placeholder, id_ in (ids or {}).items():
         path = path.replace(placeholder, id_)
     return await client.request(endpoint.method, path, json=body, params=endpoint.params,
