@@ -685,7 +685,7 @@ class CaseState(BaseModel):
                    else "The partners disagree on whether the criteria are met")
         self._raise_difference(
             RaiseDifference(subject=Subject.WHETHER_TO_REVIEW if request else Subject.CRITERIA,
-                            summary=summary),
+                            summary=summary, targets=self.differences.targets),
             now, None, Step.DSP_DECISION, Level.SAFEGUARDING_PARTNERS)
 
     def _partners_agree(self, now: datetime, yes: bool) -> None:

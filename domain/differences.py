@@ -244,6 +244,8 @@ class Differences(BaseModel):
     # Whether the case raises one itself when the DSPs disagree (set by the workflow from the
     # "differences-of-opinion" patch: it adds commands to a case's history).
     automatic: bool = False
+    # The targets the case raises its own with: the service's when the case started.
+    targets: DifferenceTargets = Field(default_factory=DifferenceTargets)
 
     def get(self, difference_id: str) -> Difference:
         found = next((d for d in self.items if d.id == difference_id), None)

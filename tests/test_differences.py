@@ -293,6 +293,14 @@ def test_the_partners_disagreeing_raise_a_difference_at_their_own_level() -> Non
                                                   EventKind.DIFFERENCE_RESOLVED, EventKind.STAGE]
 
 
+def test_the_case_raises_its_own_with_the_targets_it_started_with() -> None:
+    case = at_dsp_decision(automatic=True)
+    case.differences.targets = DifferenceTargets(safeguarding_partners=2)
+    split(case)
+    assert case.differences.items[0].targets == DifferenceTargets(safeguarding_partners=2)
+    assert case.differences.items[0].target.working_days == 2
+
+
 def test_a_request_s_partners_disagree_on_whether_to_review() -> None:
     case = at_dsp_decision(automatic=True, request=True)
     split(case)

@@ -12,13 +12,13 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import WorkingDayCalendar, end_of_day, london_date
 from domain.case import CaseState, Channel, EventKind, Stage
 from domain.decisions import Actor
-from domain.differences import Difference, Level, LevelEnd, Subject, loose
-from domain.procedure import Clock
+from domain.differences import Difference, DifferenceTargets, Level, LevelEnd, Subject, loose
+from domain.procedure import CURRENT_PROCEDURE, Clock
 from store.db import Sessionmaker
 from tests.conftest import new_worker
-from tests.factories import case_when, signal, start_case
+from tests.factories import case_when, notification, signal, start_case
 from tests.scenarios import travel_to
-from workflows.serious_incident import SeriousIncidentWorkflow
+from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
 Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
 CAL = WorkingDayCalendar()
@@ -60,8 +60,14 @@ async def test_the_partners_disagreeing_go_up_the_ladder_until_they_agree(
     time_env: WorkflowEnvironment, sessions: Sessionmaker,
 ) -> None:
     async with new_worker(time_env.client, sessions) as worker:
-        handle = await start_case(time_env.client, worker.task_queue, "CSPR-2026-DOOWF1",
-                                  await time_env.get_current_time())
+        # The service's targets (CSPR_DIFFERENCE_TARGET_DAYS), as the API passes them.
+        targets = DifferenceTargets(safeguarding_partners=3, independent_scrutiny=4)
+        handle = await time_env.client.start_workflow(
+            SeriousIncidentWorkflow.run,
+            CaseInput(case_id="CSPR-2026-DOOWF1", procedure_version=CURRENT_PROCEDURE.version,
+                      notification=notification(await time_env.get_current_time()),
+                      difference_targets=targets),
+            id="CSPR-2026-DOOWF1", task_queue=worker.task_queue)
         await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
         await split_partners(handle)
         case = await case_when(handle, dated)
@@ -70,7 +76,8 @@ async def test_the_partners_disagreeing_go_up_the_ladder_until_they_agree(
         # The DSPs are the partners: it starts at their level, raised by the case itself.
         assert (d.subject, d.level, d.raised_by) == (Subject.CRITERIA,
                                                      Level.SAFEGUARDING_PARTNERS, None)
-        due = CAL.add_working_days(london_date(d.raised_at), 5)
+        assert d.targets == targets
+        due = CAL.add_working_days(london_date(d.raised_at), 3)
         assert d.target.due_date == due
         assert d.target.deadline_at == end_of_day(due)
 
@@ -80,7 +87,7 @@ async def test_the_partners_disagreeing_go_up_the_ladder_until_they_agree(
         d = first(case)
         assert (d.history[0].how, d.history[0].ended_at) == (LevelEnd.TARGET_PASSED,
                                                              end_of_day(due))
-        last_due = CAL.add_working_days(london_date(end_of_day(due)), 10)
+        last_due = CAL.add_working_days(london_date(end_of_day(due)), 4)
         assert d.target.due_date == last_due
         assert "difference_reminder" in kinds(case)
 

@@ -17,6 +17,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseState
     from domain.decisions import Actor
+    from domain.differences import DifferenceTargets
     from domain.procedure import procedure
     from domain.request import ReviewRequest
 
@@ -28,6 +29,9 @@ class RequestInput(BaseModel):
     procedure_version: str
     request: ReviewRequest
     actor: Actor | None = None  # who made the request through the API (the MARS team)
+    # The differences-of-opinion targets the case raises its own with (the API's setting,
+    # CSPR_DIFFERENCE_TARGET_DAYS); None: the domain's defaults.
+    difference_targets: DifferenceTargets | None = None
 
 
 @workflow.defn(name="ReviewRequest")
@@ -36,6 +40,8 @@ class ReviewRequestWorkflow(CaseWorkflow):
     def __init__(self, input: RequestInput) -> None:
         self._begin(CaseState.open_request(
             input.case_id, procedure(input.procedure_version), input.request))
+        if input.difference_targets is not None:
+            self._case.differences.targets = input.difference_targets
 
     @workflow.run
     async def run(self, input: RequestInput) -> CaseResult:

@@ -32,6 +32,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseState
     from domain.decisions import Actor
+    from domain.differences import DifferenceTargets
     from domain.notification import Notification
     from domain.procedure import procedure
 
@@ -47,6 +48,9 @@ class CaseInput(BaseModel):
     # Who made the notification (their token's actor); None for a case started directly on
     # Temporal, and in every input from before it was recorded.
     actor: Actor | None = None
+    # The differences-of-opinion targets the case raises its own with (the API's setting,
+    # CSPR_DIFFERENCE_TARGET_DAYS); None: the domain's defaults.
+    difference_targets: DifferenceTargets | None = None
 
 
 @workflow.defn(name="SeriousIncident")
@@ -55,6 +59,8 @@ class SeriousIncidentWorkflow(CaseWorkflow):
     def __init__(self, input: CaseInput) -> None:
         self._begin(CaseState.open_case(
             input.case_id, procedure(input.procedure_version), input.notification))
+        if input.difference_targets is not None:
+            self._case.differences.targets = input.difference_targets
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:
