@@ -35,6 +35,7 @@ COPY activities/ activities/
 COPY api/ api/
 COPY infra/ infra/
 COPY store/ store/
+COPY letters/ letters/
 COPY worker.py alembic.ini ./
 COPY deploy/worker_healthcheck.py deploy/
 

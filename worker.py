@@ -14,7 +14,9 @@ from temporalio.worker import Worker
 from activities.calendar import CalendarActivities
 from activities.case_events import record_case_event
 from activities.case_store import CaseStoreActivities
+from activities.mail import MailActivities, MailConfig
 from domain.calendar import WorkingDayCalendar
+from infra.mailer import Mailer, SmtpConfig, SmtpMailer
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -29,18 +31,23 @@ WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, Actio
 
 def build_worker(
     client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker,
-    workflows: Sequence[type] = WORKFLOWS,
+    workflows: Sequence[type] = WORKFLOWS, mailer: Mailer | None = None,
+    mail: MailConfig | None = None,
 ) -> Worker:
-    """The worker; tests may run other workflows (a stand-in child) with the same activities."""
+    """The worker; tests may run other workflows (a stand-in child) with the same activities,
+    and pass their own mailer (by default, SMTP to `make run`'s mail catcher)."""
     calendar_activities = CalendarActivities(calendar)
     store_activities = CaseStoreActivities(sessions)
+    mail_activities = MailActivities(sessions, mailer or SmtpMailer(SmtpConfig()),
+                                     mail or MailConfig())
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
         activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
                     record_case_event,
-                    store_activities.project_case, store_activities.project_part],
+                    store_activities.project_case, store_activities.project_part,
+                    mail_activities.send_letters, mail_activities.send_alert_mail],
         # On shutdown, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
@@ -57,7 +64,9 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions):
+    mailer = SmtpMailer(SmtpConfig.from_settings(settings))
+    async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions,
+                            mailer=mailer, mail=MailConfig.from_settings(settings)):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
         # Leaving the block shuts the worker down gracefully: running activities finish.

@@ -27,6 +27,7 @@ from api.routes.action_plan import router as action_plan_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
 from api.routes.differences import router as differences_router
+from api.routes.documents import router as documents_router
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -69,5 +70,6 @@ def create_app(
     app.include_router(action_plan_router)
     app.include_router(differences_router)
     app.include_router(parallel_reviews.router)
+    app.include_router(documents_router)
     return app
 

@@ -119,6 +119,7 @@ class EventKind(StrEnum):
     DIFFERENCE_ESCALATED = "difference_escalated"
     DIFFERENCE_OVERDUE = "difference_overdue"
     DIFFERENCE_RESOLVED = "difference_resolved"
+    DEADLINE_MOVED = "deadline_moved"  # a bank holiday added or removed moved a due date
     PARALLEL_FACTS = "parallel_facts"  # the facts for Appendix 3's suggestions recorded
     PARALLEL_PROCESS = "parallel_process"  # another process (Appendix 3) recorded or updated
 
@@ -288,6 +289,8 @@ class CaseState(BaseModel):
     stage: Stage = Stage.NOTIFIED
     outcome: Outcome | None = None
     clock_dates: dict[Clock, date] = Field(default_factory=dict)
+    # Where each clock started, to count its working days again on a changed calendar.
+    clock_points: dict[Clock, ClockPoint] = Field(default_factory=dict)
     steps: list[StepState]
     records: list[StepRecord] = Field(default_factory=list)
     events: list[CaseEvent] = Field(default_factory=list)
@@ -391,6 +394,30 @@ class CaseState(BaseModel):
                     d.due_date = computed.due_date
                     d.deadline_at = computed.deadline_at
                     d.remind_at = computed.remind_at
+
+    def recount(self, clock: Clock, due: list[DueDate], now: datetime, why: str) -> None:
+        """Take one clock's due dates counted again on a changed calendar (a bank holiday added
+        or removed). Only open steps move: a step done keeps the deadline it was judged by. A
+        deadline that moves is reminded and escalated afresh from its new date (at once if that
+        has passed: a day removed can make a step overdue)."""
+        with self._from(Channel.SYSTEM, None):
+            for computed in due:
+                state = self.step(computed.step)
+                if not state.open:
+                    continue
+                for d in state.deadlines:
+                    if d.clock is not clock or d.due_date == computed.due_date:
+                        continue
+                    self._event(now, EventKind.DEADLINE_MOVED, state.step,
+                                f"{d.kind.value} deadline {d.due_date} -> {computed.due_date} "
+                                f"({why})")
+                    d.due_date = computed.due_date
+                    d.deadline_at = computed.deadline_at
+                    d.remind_at = computed.remind_at
+                    d.reminded = d.escalated = False
+
+    def open_steps_on_clock(self, clock: Clock) -> list[Step]:
+        return [s for s in self.steps_on_clock(clock) if self.step(s).open]
 
     def steps_on_clock(self, clock: Clock) -> list[Step]:
         # A statutory notification the case does not call for has no due date to show.

@@ -1,9 +1,10 @@
 """`make run`: the whole service on this machine, for development.
 
-Starts the Temporal dev server (state in `.data/temporal.db`, so cases survive a restart), the
-worker and the API, each as a child process, and stops all three on Ctrl-C. On the first run it
-creates a development encryption key in `.data/dev-encryption-key` and a development secret for
-bearer tokens in `.data/dev-jwt-secret` (`cspr token` signs with it).
+Starts the Temporal dev server (state in `.data/temporal.db`, so cases survive a restart), a mail
+catcher (what the service e-mails is kept in `.data/mail/` and listed on a web page, never
+delivered), the worker and the API, each as a child process, and stops them all on Ctrl-C. On
+the first run it creates a development encryption key in `.data/dev-encryption-key` and a
+development secret for bearer tokens in `.data/dev-jwt-secret` (`cspr token` signs with it).
 
 Environment (all optional):
 
@@ -12,6 +13,8 @@ Environment (all optional):
 | CSPR_DATA_DIR | `.data` in the repository | Temporal's database and the dev key |
 | CSPR_DEV_TEMPORAL_PORT | 7233 | Temporal gRPC port |
 | CSPR_DEV_UI_PORT | 8233 | Temporal Web UI port |
+| CSPR_DEV_SMTP_PORT | 1025 | the mail catcher's SMTP port (the worker sends there) |
+| CSPR_DEV_MAIL_UI_PORT | 8025 | the mail catcher's web page |
 | CSPR_DEV_TEMPORAL_LOG_LEVEL | error | the dev server's log level (debug, info, warn, error) |
 | CSPR_API_HOST, CSPR_API_PORT | 127.0.0.1, 8000 | the API (see `infra.settings`) |
 | CSPR_ENCRYPTION_KEYS | the dev key | used instead of the dev key when set |
@@ -21,7 +24,8 @@ Environment (all optional):
 
 With CSPR_JWT_PUBLIC_KEY or CSPR_JWT_JWKS_URL set, the API checks tokens with that instead.
 Everything else (`CSPR_TEMPORAL_NAMESPACE`, `CSPR_TASK_QUEUE`, ...) is passed to the worker and
-the API as it is; `CSPR_TEMPORAL_ADDRESS` is always set to the dev server started here.
+the API as it is; `CSPR_TEMPORAL_ADDRESS` is always set to the dev server started here, and
+`CSPR_SMTP_*` to the mail catcher (a development run never e-mails anyone).
 """
 
 from __future__ import annotations
@@ -90,6 +94,8 @@ class DevConfig:
     key_source: str
     jwt_secret: str
     jwt_source: str
+    smtp_port: int = 1025
+    mail_ui_port: int = 8025
 
     @property
     def temporal_address(self) -> str:
@@ -102,6 +108,14 @@ class DevConfig:
     @property
     def ui_url(self) -> str:
         return f"http://{HOST}:{self.ui_port}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def mail_ui_url(self) -> str:
+        return f"http://{HOST}:{self.mail_ui_port}"
 
     @property
     def ui_origin(self) -> str:
@@ -210,6 +224,8 @@ def load_config(env: Mapping[str, str]) -> DevConfig:
         key_source=key_source,
         jwt_secret=jwt_secret,
         jwt_source=jwt_source,
+        smtp_port=_port(env, "CSPR_DEV_SMTP_PORT", 1025),
+        mail_ui_port=_port(env, "CSPR_DEV_MAIL_UI_PORT", 8025),
     )
 
 
@@ -241,6 +257,11 @@ def child_env(config: DevConfig, env: Mapping[str, str]) -> dict[str, str]:
         child["CSPR_JWT_SECRET"] = config.jwt_secret
     # The codec server answers the browser from the UI started here.
     child.setdefault("CSPR_UI_ORIGIN", config.ui_origin)
+    # E-mail goes to the mail catcher started here, never to a relay the shell may name.
+    for name in ("CSPR_SMTP_USERNAME", "CSPR_SMTP_PASSWORD"):
+        child.pop(name, None)
+    child |= {"CSPR_SMTP_HOST": HOST, "CSPR_SMTP_PORT": str(config.smtp_port),
+              "CSPR_SMTP_STARTTLS": "false"}
     # The embedded case store: SQLite beside Temporal's database, unless one is configured.
     child.setdefault("CSPR_DATABASE_URL", f"sqlite+aiosqlite:///{config.data_dir / 'cspr.db'}")
     return child
@@ -260,6 +281,11 @@ def api_command(config: DevConfig) -> list[str]:
             "--host", config.api_host, "--port", str(config.api_port)]
 
 
+def mail_catcher_command(config: DevConfig) -> list[str]:
+    return [sys.executable, "-m", "infra.mail_catcher", "--smtp-port", str(config.smtp_port),
+            "--http-port", str(config.mail_ui_port), "--dir", str(config.mail_dir)]
+
+
 def worker_command() -> list[str]:
     return [sys.executable, str(ROOT / "worker.py")]
 
@@ -274,7 +300,9 @@ def check_ports_free(config: DevConfig) -> None:
     """Refuse to start beside another instance: its answers would look like ours."""
     for what, host, port in (("Temporal", HOST, config.temporal_port),
                              ("Temporal UI", HOST, config.ui_port),
-                             ("API", config.api_host, config.api_port)):
+                             ("API", config.api_host, config.api_port),
+                             ("mail catcher SMTP", HOST, config.smtp_port),
+                             ("mail catcher page", HOST, config.mail_ui_port)):
         if _listening(host, port):
             raise DevError(f"port {port} ({what}) is already in use: is another `make run` "
                            f"still running? Stop it, or choose other ports (see infra/dev.py)")
@@ -368,6 +396,8 @@ def print_banner(config: DevConfig) -> None:
         ("Temporal UI", f"{config.ui_origin} (payloads decoded by {config.codec_endpoint})"),
         ("Temporal gRPC", f"{config.temporal_address} (namespace {config.namespace}, "
                           f"task queue {config.task_queue})"),
+        ("Mail catcher", f"{config.mail_ui_url} (SMTP on {HOST}:{config.smtp_port}; "
+                         f"kept in {config.mail_dir}, never delivered)"),
         ("State", f"{config.data_dir} (temporal.db)"),
         ("Encryption key", config.key_source),
         ("Token secret", config.jwt_source),
@@ -388,6 +418,11 @@ def serve(supervisor: Supervisor, config: DevConfig) -> None:
           flush=True)
     supervisor.start("Temporal", temporal_command(config))
     if not supervisor.wait_until("Temporal", lambda: asyncio.run(_temporal_ready(config))):
+        return
+    supervisor.start("mail catcher", mail_catcher_command(config))
+    if not (supervisor.wait_until("the mail catcher", lambda: _listening(HOST, config.smtp_port))
+            and supervisor.wait_until("the mail catcher's page",
+                                      lambda: _http_ok(config.mail_ui_url))):
         return
     supervisor.start("worker", worker_command())
     supervisor.start("API", api_command(config))

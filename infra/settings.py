@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.headerregistry import Address
+from email.utils import parseaddr
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -43,6 +45,16 @@ def parse_origins(setting: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def mail_from_address(setting: str) -> str:
+    """The bare address of a "Name <user@domain>" setting, or "" if it has none."""
+    address = parseaddr(setting)[1]
+    try:
+        parsed = Address(addr_spec=address)
+    except (ValueError, IndexError):
+        return ""
+    return address if parsed.username and "." in parsed.domain else ""
+
+
 class Settings(BaseSettings):
     # Errors never quote the input: it holds the keys and the token secret.
     model_config = SettingsConfigDict(env_prefix="CSPR_", frozen=True, hide_input_in_errors=True)
@@ -71,6 +83,18 @@ class Settings(BaseSettings):
     # safeguarding partners, Independent Scrutiny Officer), for a difference raised through
     # the API without its own (domain.differences.DifferenceTargets explains the defaults).
     difference_target_days: str = "5,5,10"
+    # E-mail (letters, reminders, escalations) over SMTP. The defaults reach `make run`'s mail
+    # catcher; production names its relay. STARTTLS and login are used only if set.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(1025, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = Field("", repr=False)
+    smtp_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    mail_from: str = "Children's MARS team <mars@northlincs.gov.uk>"
+    # How many times one message is handed to the SMTP server before it is marked failed and
+    # shown on the case for the MARS team to act on.
+    mail_attempts: int = Field(5, ge=1, le=100)
 
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:
@@ -117,6 +141,19 @@ class Settings(BaseSettings):
     @property
     def difference_targets(self) -> DifferenceTargets:
         return DifferenceTargets.parse(self.difference_target_days)
+
+    @model_validator(mode="after")
+    def _mail_valid(self) -> Settings:
+        if not mail_from_address(self.mail_from):
+            raise ValueError("CSPR_MAIL_FROM: not an e-mail address (\"Name <user@domain>\")")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError("CSPR_SMTP_USERNAME and CSPR_SMTP_PASSWORD: set both or neither")
+        loopback = self.smtp_host in ("127.0.0.1", "localhost", "::1")
+        if (self.environment == "production" and self.smtp_username and not self.smtp_starttls
+                and not loopback):
+            raise ValueError("CSPR_SMTP_STARTTLS: a password is never sent in clear to "
+                             "another host in production")
+        return self
 
     @property
     def ui_origins(self) -> tuple[str, ...]:

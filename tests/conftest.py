@@ -26,6 +26,7 @@ from infra.settings import Settings
 from infra.temporal import data_converter
 from store.db import Sessionmaker, make_sessionmaker
 from tests.database import drop, test_database
+from tests.smtp import shared_server
 from worker import WORKFLOWS, build_worker
 from workflows import search_attributes as sa
 
@@ -96,9 +97,10 @@ def new_worker(
     client: Client, sessions: Sessionmaker, calendar: WorkingDayCalendar | None = None,
     workflows: Sequence[type] = WORKFLOWS,
 ) -> Worker:
-    """A worker on a task queue of its own, so tests never take each other's tasks."""
+    """A worker on a task queue of its own, so tests never take each other's tasks; what it
+    e-mails goes to the run's in-process SMTP server (tests.smtp.shared_server)."""
     return build_worker(client, f"tq-{uuid.uuid4()}", calendar or WorkingDayCalendar(), sessions,
-                        workflows)
+                        workflows, mailer=shared_server()[1])
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import socket
 import stat
 import subprocess
@@ -121,11 +122,12 @@ def _token(env: dict[str, str], role: str) -> str:
 
 
 def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
-    temporal_port, ui_port, api_port = _free_ports(3)
+    temporal_port, ui_port, api_port, smtp_port, mail_port = _free_ports(5)
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSPR_")}
     env |= {"CSPR_DATA_DIR": str(data_dir), "CSPR_DEV_TEMPORAL_PORT": str(temporal_port),
-            "CSPR_DEV_UI_PORT": str(ui_port), "CSPR_API_PORT": str(api_port)}
+            "CSPR_DEV_UI_PORT": str(ui_port), "CSPR_API_PORT": str(api_port),
+            "CSPR_DEV_SMTP_PORT": str(smtp_port), "CSPR_DEV_MAIL_UI_PORT": str(mail_port)}
     api = f"http://127.0.0.1:{api_port}"
     log = tmp_path / "dev.log"
     key_file = data_dir / "dev-encryption-key"
@@ -133,8 +135,15 @@ def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
 
     with dev_run(env, log, api) as run:
         children = _children(run.process.pid)
-        assert len(children) == 3, run.output()  # Temporal, worker, API
+        assert len(children) == 4, run.output()  # Temporal, mail catcher, worker, API
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
+        # The mail catcher keeps what is sent to it, and lists it on its page.
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            smtp.sendmail("mars@northlincs.gov.uk", ["dsp@cspr.test"],
+                          b"Subject: CSPR-2026-0001: make run\r\n\r\nCaught.\r\n")
+        assert len(list((data_dir / "mail").glob("*.eml"))) == 1
+        page = httpx.get(f"http://127.0.0.1:{mail_port}/", timeout=5)
+        assert "CSPR-2026-0001: make run" in page.text
         yesterday = (date.today() - timedelta(days=1)).isoformat()
         notification = {
             "notifying_agency": "Humberside Police",
@@ -158,7 +167,8 @@ def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
 
         assert run.interrupt() == 0, run.output()
         assert not any(_alive(pid) for pid in children), run.output()
-        assert not any(_listening(p) for p in (temporal_port, ui_port, api_port))
+        assert not any(_listening(p) for p in (temporal_port, ui_port, api_port, smtp_port,
+                                               mail_port))
 
     with dev_run(env, log, api) as run:
         # The same secret: a token from before the restart still works.

@@ -74,6 +74,19 @@ async def attributes(handle: Handle) -> tuple[str | None, bool | None]:
     return found.get(sa.STAGE), found.get(sa.OVERDUE)
 
 
+async def attributes_when(
+    handle: Handle, expected: tuple[str, bool], within: float = 30.0
+) -> tuple[str | None, bool | None]:
+    """The search attributes once they are `expected`: the workflow publishes them after its
+    projection activity, so a query can see the state before they are upserted (under load)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (found := await attributes(handle)) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def test_a_whole_lcspr_with_supervision_a_late_publication_and_the_action_plan(
     time_env: WorkflowEnvironment, sessions: Sessionmaker
 ) -> None:
@@ -90,7 +103,8 @@ async def test_a_whole_lcspr_with_supervision_a_late_publication_and_the_action_
         assert (inform.due_date, inform.statutory) == (CAL.add_working_days(big_l, 5), False)
         statutory = add_calendar_months(big_l, 6)
         assert review.task(S.PUBLISHED).due_date == statutory
-        assert await attributes(handle) == ("local_review:terms_of_reference", False)
+        opening = ("local_review:terms_of_reference", False)
+        assert await attributes_when(handle, opening) == opening
 
         send = by_signal(handle)
         await send("inform_panel", reviewer_name="A. Reviewer")
@@ -116,7 +130,8 @@ async def test_a_whole_lcspr_with_supervision_a_late_publication_and_the_action_
             r, EventKind.OVERDUE))
         assert "progress_return#1" in alerts(review, EventKind.REMINDER)
         assert review.task(S.PROGRESS_RETURN, 1).status is StepStatus.OVERDUE
-        assert await attributes(handle) == ("local_review:review", True)
+        assert await attributes_when(handle, ("local_review:review", True)) == (
+            "local_review:review", True)
         await send("progress_return", request=1, progress="Chronologies merged late")
         review = await review_when(handle, lambda r: not r.overdue)
         assert review.task(S.PROGRESS_RETURN, 1).status is StepStatus.DONE_LATE

@@ -31,6 +31,8 @@ from domain.permissions import (
     organisation_refusal,
 )
 from domain.procedure import Partner, Step
+from store.db import Sessionmaker
+from store.documents import keep_document
 from tests.action_plans import PARTNERS as ALL_PARTNERS
 from tests.action_plans import start_plan
 from tests.conftest import as_role
@@ -44,6 +46,7 @@ KIND = "{kind}"  # in a path: the kind of another process (Appendix 3)
 # In a path: the partner directory's organisation and person the module fixture adds.
 ORGANISATION = "{organisation_id}"
 PERSON = "{person_id}"
+DOCUMENT = "{document_id}"  # a document the module fixture keeps with the case
 AGENCY = "North Lincolnshire Council"
 OTHER_AGENCY = "NHS Trust"
 # The agency named in the agency-reports body: the first agency's name in another case.
@@ -212,6 +215,9 @@ ENDPOINTS = [
     *LOCAL_REVIEW_ENDPOINTS,
     Endpoint("get-action-plan", "GET", f"/v1/cases/{CASE}/action-plan", None, READERS),
     *ACTION_PLAN_ENDPOINTS,
+    Endpoint("documents", "GET", f"/v1/cases/{CASE}/documents", None, READERS),
+    Endpoint("document", "GET", f"/v1/cases/{CASE}/documents/{DOCUMENT}", None, READERS),
+    Endpoint("mail", "GET", f"/v1/cases/{CASE}/mail", None, READERS),
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -268,8 +274,11 @@ async def case_id(api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Wo
 
 
 @pytest.fixture(scope="module")
-async def directory_ids(api: AsyncClient) -> dict[str, str]:
-    """An agency in the partner directory, with one person."""
+async def directory_ids(api: AsyncClient, case_id: str, sessions: Sessionmaker) -> dict[str, str]:
+    """An agency in the partner directory, with one person; a document kept with the case."""
+    async with sessions.begin() as session:
+        document = await keep_document(session, case_id, "permissions/doc4", "doc4",
+                                       "permissions.docx", b"PK")
     created = await api.post("/v1/directory/organisations",
                              json={"name": f"Permissions Agency {uuid.uuid4().hex}",
                                    "kind": "agency"})
@@ -279,7 +288,8 @@ async def directory_ids(api: AsyncClient) -> dict[str, str]:
                            json={"name": "Pat Perm", "role": "agency",
                                  "email": f"pat.{uuid.uuid4().hex}@cspr.test"})
     assert added.status_code == 201, added.text
-    return {ORGANISATION: str(organisation), PERSON: str(added.json()["id"])}
+    return {ORGANISATION: str(organisation), PERSON: str(added.json()["id"]),
+            DOCUMENT: str(document.id)}
 
 
 def _value(value: Any, uniq: str) -> Any:

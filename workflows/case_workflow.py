@@ -417,6 +417,7 @@ class CaseWorkflow:
             result_type=DueDatesResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
+        self._case.clock_points[clock] = point
         self._case.set_due_dates(clock, result.clock_date, result.due)
         self._changed = True
 

@@ -1,0 +1,291 @@
+"""E-mail from the case: letters to the partners and agencies, reminders and escalations.
+
+Each message goes through the outbox (store/outbox.py), so a retry, a replay or a worker crash
+never sends it twice. The case is read from the case store, not passed in: no child's data
+travels through Temporal for this. Results carry counts and role/organisation labels only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+import letters as letter_writer
+from domain.calendar import london_date
+from domain.case import CaseState
+from domain.mail import (
+    Audience,
+    Letters,
+    Text,
+    alert_audiences,
+    alert_text,
+    letters_plan,
+    letters_text,
+)
+from infra.mailer import Mailer
+from infra.settings import Settings, mail_from_address
+from store import cases, documents, outbox
+from store.db import Sessionmaker
+from store.directory import recipients
+from store.models import Organisation, OutboxMessage, Person
+
+logger = logging.getLogger("cspr.mail")
+# What a workflow should call these activities with. Each message counts its own attempts and
+# gives up (failed, shown on the case) after CSPR_MAIL_ATTEMPTS, and the activity then returns:
+# the policy only has to outlast that, with room for the case store being briefly away. Two
+# minutes, doubling: with 5 attempts a message waits about half an hour for a relay to return.
+RETRY_POLICY = RetryPolicy(initial_interval=timedelta(minutes=2), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=30), maximum_attempts=10,
+                           non_retryable_error_types=["ComposeError"])
+# One attempt sends one sending's messages, one SMTP connection each (CSPR_SMTP_TIMEOUT_SECONDS).
+MAIL_TIMEOUT = timedelta(minutes=10)
+DOCX = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """What the activities need of the settings."""
+
+    mail_from: str = "Children's MARS team <mars@northlincs.gov.uk>"
+    attempts: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MailConfig:
+        return cls(mail_from=settings.mail_from, attempts=settings.mail_attempts)
+
+
+class SendLettersInput(BaseModel):
+    case_id: str
+    letters: Letters
+    # Tells one sending of these letters from another (e.g. the audit event's number): the
+    # same sequence is the same sending, and sends nothing twice.
+    sequence: int = Field(ge=0)
+    agencies: list[str] = []  # agency_requests: the agencies asked for a report
+
+
+class SendLettersResult(BaseModel):
+    documents: int  # composed and kept with the case (or found kept)
+    messages: int  # one per recipient
+    sent: int
+    uncertain: int  # interrupted mid-send by a crash: may have gone, never sent again
+    failed: int  # refused for good, or out of attempts: the MARS team must act
+    missing: list[str]  # roles/organisations with nobody active in the directory: "dsp/health"
+
+
+class AlertMailInput(BaseModel):
+    case_id: str
+    part: Literal["case", "local_review", "action_plan"] = "case"
+    sequence: int = Field(ge=0)  # the alert's audit event number in its part
+    kind: Literal["reminder", "overdue"]
+    step: str
+    due_date: date | None = None
+    statutory: bool = False
+
+
+class AlertMailResult(BaseModel):
+    messages: int
+    sent: int
+    uncertain: int
+    failed: int
+    missing: list[str]
+
+
+@dataclass
+class _Recipient:
+    person: Person
+    text: Text
+    document_ids: list[int]
+
+
+class MailActivities:
+    def __init__(self, sessions: Sessionmaker, mailer: Mailer, config: MailConfig) -> None:
+        self._sessions = sessions
+        self._mailer = mailer
+        self._config = config
+        self._domain = mail_from_address(config.mail_from).rpartition("@")[2] or "cspr"
+
+    @activity.defn(name="send_letters")
+    async def send_letters(self, input: SendLettersInput) -> SendLettersResult:
+        """Compose and keep a step's letters, and e-mail them to each person responsible."""
+        prefix = f"{input.case_id}/{input.letters.value}/{input.sequence}"
+        async with self._sessions.begin() as session:
+            case = await _case(session, input.case_id)
+            kept, found, missing = await self._prepare_letters(session, case, input)
+            await outbox.enqueue(session, [
+                self._message(prefix, input.case_id, "case", "letters", input.letters.value, r)
+                for r in found])
+            keys = await outbox.keys_under(session, prefix)
+        delivery = await self._deliver(input.case_id, keys)
+        return SendLettersResult(documents=kept, messages=len(keys), sent=delivery.sent,
+                                 uncertain=delivery.uncertain, failed=delivery.failed,
+                                 missing=missing)
+
+    @activity.defn(name="send_alert_mail")
+    async def send_alert_mail(self, input: AlertMailInput) -> AlertMailResult:
+        """E-mail a reminder to those responsible for a step, or an escalation once overdue."""
+        overdue = input.kind == "overdue"
+        async with self._sessions.begin() as session:
+            # Only the case's own steps need it (who has yet to record); its parts' do not.
+            case = await _case(session, input.case_id) if input.part == "case" else None
+            text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
+                              input.statutory)
+            found: dict[int, _Recipient] = {}
+            missing: list[str] = []
+            for audience in alert_audiences(case, input.step, overdue):
+                people = await recipients(session, audience.role, audience.organisation)
+                if not people:
+                    missing.append(audience.label)
+                for person in people:
+                    found.setdefault(person.id, _Recipient(person, text, []))
+            prefix = f"{input.case_id}/{input.part}/{input.sequence}"
+            await outbox.enqueue(session, [
+                self._message(prefix, input.case_id, input.part, input.kind, input.step, r)
+                for r in found.values()])
+            # All of this alert's messages, also those written by an earlier attempt to
+            # someone the directory no longer lists: decided once, delivered once.
+            keys = await outbox.keys_under(session, prefix)
+        delivery = await self._deliver(input.case_id, keys)
+        return AlertMailResult(messages=len(keys), sent=delivery.sent,
+                               uncertain=delivery.uncertain, failed=delivery.failed,
+                               missing=missing)
+
+    async def _prepare_letters(
+        self, session: AsyncSession, case: CaseState, input: SendLettersInput
+    ) -> tuple[int, list[_Recipient], list[str]]:
+        """Keep each document once, and find who gets which: (documents, recipients, missing)."""
+        plan = letters_plan(input.letters, input.agencies)
+        kept: dict[str, tuple[int, str, str]] = {}  # key -> (document id, kind, filename)
+        found: dict[int, _Recipient] = {}
+        missing: list[str] = []
+        issued_on = london_date(datetime.now(UTC))
+        for mailing in plan:
+            audience = mailing.audience
+            people = await recipients(session, audience.role, audience.organisation)
+            if not people:
+                missing.append(audience.label)
+            for letter in mailing.letters:
+                key = letter.key(input.letters, input.sequence)
+                if key in kept:
+                    continue
+                # Kept by an earlier attempt: the letter sent is the letter kept.
+                document = await documents.find_document(session, case.case_id, key)
+                if document is not None:
+                    kept[key] = (document.id, document.kind, document.filename)
+                    continue
+                addressee = None
+                if letter.addressed_to is not None:
+                    addressee = await _addressee(session, letter.addressed_to, people)
+                kind = letter_writer.LetterKind(letter.kind)
+                try:
+                    # Composed off the event loop: python-docx is CPU work.
+                    written = await asyncio.to_thread(letter_writer.compose, kind, case,
+                                                      addressee, issued_on)
+                except letter_writer.ComposeError as e:
+                    # The case does not hold what the letter needs: a retry will not change
+                    # that. Nothing is sent (the transaction rolls back); the field and reason
+                    # name no child's data.
+                    raise ApplicationError(f"{kind.value}: {e.field}: {e.reason}",
+                                           type="ComposeError", non_retryable=True) from None
+                document = await documents.keep_document(
+                    session, case.case_id, key, kind.value, written.filename, written.content)
+                kept[key] = (document.id, document.kind, document.filename)
+            attached = [kept[letter.key(input.letters, input.sequence)]
+                        for letter in mailing.letters]
+            text = letters_text(case, input.letters, mailing, [(k, f) for _, k, f in attached])
+            for person in people:
+                recipient = found.setdefault(person.id, _Recipient(person, text, []))
+                recipient.document_ids += [i for i, _, _ in attached
+                                           if i not in recipient.document_ids]
+        return len(kept), list(found.values()), missing
+
+    def _key(self, prefix: str, person: Person) -> str:
+        return f"{prefix}/person-{person.id}"
+
+    def _message(self, prefix: str, case_id: str, part: str, purpose: str, step: str | None,
+                 r: _Recipient) -> outbox.NewMessage:
+        key = self._key(prefix, r.person)
+        # The same Message-ID on every try: a server that has seen it may drop a duplicate.
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return outbox.NewMessage(
+            key=key, case_id=case_id, part=part, purpose=purpose, step=step,
+            person_id=r.person.id, to_address=r.person.email, subject=r.text.subject,
+            body=r.text.body, message_id=f"<{digest}@{self._domain}>",
+            document_ids=r.document_ids)
+
+    async def _build(self, row: OutboxMessage) -> EmailMessage:
+        """The e-mail of an outbox row, with its documents attached."""
+        message = EmailMessage()
+        message["From"] = self._config.mail_from
+        message["To"] = Address(addr_spec=row.to_address)
+        message["Subject"] = row.subject
+        message["Message-ID"] = row.message_id
+        message["Date"] = format_datetime(row.created_at)
+        message.set_content(row.body)
+        async with self._sessions() as session:
+            for document in await documents.documents(session, row.document_ids):
+                message.add_attachment(document.content, maintype=DOCX[0], subtype=DOCX[1],
+                                       filename=document.filename)
+        return message
+
+    async def _deliver(self, case_id: str, keys: list[str]) -> outbox.Delivery:
+        delivery = await outbox.deliver(self._sessions, keys, self._mailer, self._build,
+                                        self._config.attempts)
+        if delivery.newly_uncertain:
+            # A crash mid-send: the MARS team sees these as uncertain on the case's mail list.
+            logger.warning("case %s: %d message(s) interrupted mid-send, not sent again",
+                           case_id, len(delivery.newly_uncertain))
+        if delivery.pending:
+            # Recorded (attempts, last error) before raising: the activity's retry policy
+            # tries again, and a message out of attempts is marked failed, not retried.
+            raise ApplicationError(
+                f"{delivery.pending} of {len(keys)} message(s) not delivered yet: "
+                + "; ".join(dict.fromkeys(delivery.errors)), type="MailUnavailable")
+        return delivery
+
+
+async def _case(session: AsyncSession, case_id: str) -> CaseState:
+    snapshot = await cases.case_snapshot(session, case_id)
+    if snapshot is None:
+        # Retryable: the workflow projects the case before it sends; a lagging store catches up.
+        raise ApplicationError(f"case {case_id} is not in the case store yet",
+                               type="CaseNotStored")
+    return CaseState.model_validate(snapshot)
+
+
+async def _addressee(
+    session: AsyncSession, audience: Audience, people: list[Person]
+) -> letter_writer.Addressee:
+    """Whom a letter is addressed to: the people listed for the organisation, by name (by
+    their role's title if there are none, or too many to name)."""
+    organisation = audience.organisation or ""
+    if people:
+        found = await session.scalar(
+            select(Organisation.name).where(Organisation.id == people[0].organisation_id))
+        organisation = found or organisation
+    title = _ROLE_TITLES[audience.role.value]
+    names = " and ".join(p.name for p in people)
+    return letter_writer.Addressee(name=names if 0 < len(names) <= _NAME_MAX else title,
+                                   organisation=organisation, role=title)
+
+
+_NAME_MAX = 200  # domain.notification.Name, as letters.Addressee takes it
+_ROLE_TITLES = {
+    "dsp": "Delegated Safeguarding Partner",
+    "ssl": "Safeguarding Senior Lead",
+    "agency": "Agency lead",
+    "mars_team": "Children's MARS team",
+}

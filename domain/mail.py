@@ -1,0 +1,232 @@
+"""Who is told what by e-mail: the people responsible for a step, and what each message says.
+
+Pure. Audiences are a role and an organisation (a partner's value, or an agency's name), which
+the partner directory resolves to people. Subjects and bodies carry the case number, the step
+and its dates only: never a child's reference, name or date of birth (the letters attached
+carry what the recipient's role needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from domain.case import CaseState
+from domain.permissions import Role
+from domain.procedure import Partner, Step, procedure
+from domain.reviews import ReviewKind
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Everyone active in the directory with `role`, of `organisation` if one is named."""
+
+    role: Role
+    organisation: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How a result names it: "dsp/health", "agency/NHS Trust", "mars_team"."""
+        return f"{self.role.value}/{self.organisation}" if self.organisation else self.role.value
+
+
+MARS_TEAM = Audience(Role.MARS_TEAM)
+
+
+def ssls() -> list[Audience]:
+    return [Audience(Role.SSL, p.value) for p in Partner]
+
+
+def dsps(partners: Sequence[str] | None = None) -> list[Audience]:
+    return [Audience(Role.DSP, p) for p in (partners or [p.value for p in Partner])]
+
+
+def _not_recorded(case: CaseState | None, step: Step) -> list[str]:
+    """The partners (or agencies) yet to record a step each of them records."""
+    if case is None or not case.has_step(step):
+        return []
+    state = case.step(step)
+    done = {p.party for p in state.parts}
+    return [p for p in state.expected_parties if p not in done]
+
+
+def responsible(case: CaseState | None, step: str) -> list[Audience]:
+    """Who must act on a step of the case (Flowcharts 1 and 2); the MARS team otherwise.
+
+    `case` is the case as stored, for who has yet to record; None for a step of its LCSPR or
+    action plan, which the MARS team coordinates.
+    """
+    match step:
+        case Step.SSL_RECOMMENDATION:
+            return ssls()
+        case Step.DSP_DECISION | Step.RAPID_REVIEW_SIGNOFF:
+            # At a difference of opinion every partner has recorded: all of them decide again.
+            return dsps(_not_recorded(case, Step(step)))
+        case Step.PANEL_NOTIFICATION:
+            # Statutory: the local authority notifies the Panel; the MARS team records it.
+            return [Audience(Role.DSP, Partner.LOCAL_AUTHORITY.value), MARS_TEAM]
+        case Step.AGENCY_REPORTS:
+            waiting = _not_recorded(case, Step.AGENCY_REPORTS)
+            return [Audience(Role.AGENCY, a) for a in waiting] or [MARS_TEAM]
+        case _:
+            return [MARS_TEAM]
+
+
+def alert_audiences(case: CaseState | None, step: str, overdue: bool) -> list[Audience]:
+    """A reminder goes to those responsible; an escalation also to the MARS team and the SSLs
+    (the procedure's escalation: SSLs and the MARS team first)."""
+    audiences = responsible(case, step)
+    if overdue:
+        audiences += [MARS_TEAM, *ssls()]
+    return list(dict.fromkeys(audiences))
+
+
+# -- letters -------------------------------------------------------------------------------
+
+
+class Letters(StrEnum):
+    """The letters the MARS team e-mails at a step of Flowcharts 1 and 2."""
+
+    INFORM_PARTNERS = "inform_partners"  # Doc 2 to the DSPs, Doc 3 to the SSLs, with Doc 4
+    AGENCY_REQUESTS = "agency_requests"  # a request and the report template to each agency
+    SSL_RECOMMENDATION = "ssl_recommendation"  # Doc 4 with Part A to the DSPs
+    DSP_DECISION = "dsp_decision"  # Doc 4 with Part B to the MARS team, SSLs and DSPs
+    RAPID_REVIEW_SUBMISSION = "rapid_review_submission"  # Doc 12 to the MARS team and DSPs
+
+
+@dataclass(frozen=True)
+class PlannedLetter:
+    """A document to compose: `kind` is a `letters.LetterKind` value; addressed to one
+    organisation, or one copy for all (`addressed_to` None)."""
+
+    kind: str
+    addressed_to: Audience | None = None
+
+    def key(self, letters: Letters, sequence: int) -> str:
+        """The document's key in the case: the same document on a retry or a replay."""
+        to = self.addressed_to.organisation if self.addressed_to else None
+        return f"{letters.value}/{sequence}/{self.kind}" + (f"/{to.casefold()}" if to else "")
+
+
+@dataclass(frozen=True)
+class Mailing:
+    audience: Audience
+    letters: tuple[PlannedLetter, ...]
+    acts_on: Step | None = None  # the step these recipients must do next, if any
+
+
+def letters_plan(letters: Letters, agencies: Sequence[str] = ()) -> list[Mailing]:
+    """Which documents go to whom for one sending of letters."""
+    doc4 = PlannedLetter("doc4")
+    match letters:
+        case Letters.INFORM_PARTNERS:
+            # Flowchart 1: "Doc 2 - Letter to Safeguarding Partners" to the DSPs and "Doc 3 -
+            # Letter to Safeguarding Senior Leads" to the SSLs, within 1 working day.
+            plan = []
+            for p in Partner:
+                dsp, ssl = Audience(Role.DSP, p.value), Audience(Role.SSL, p.value)
+                plan += [Mailing(dsp, (PlannedLetter("doc2", dsp), doc4), Step.DSP_DECISION),
+                         Mailing(ssl, (PlannedLetter("doc3", ssl), doc4),
+                                 Step.SSL_RECOMMENDATION)]
+            return plan
+        case Letters.AGENCY_REQUESTS:
+            # Flowchart 2: letters "to each individual required to submit a report", with the
+            # "Template for Agency report for rapid review" attached (made out to the agency).
+            return [Mailing(a, (PlannedLetter("rapid_review_request", a),
+                                PlannedLetter("agency_report_template", a)), Step.AGENCY_REPORTS)
+                    for a in (Audience(Role.AGENCY, name) for name in agencies)]
+        case Letters.SSL_RECOMMENDATION:
+            return [Mailing(a, (doc4,), Step.DSP_DECISION) for a in dsps()]
+        case Letters.DSP_DECISION:
+            return [Mailing(a, (doc4,)) for a in [MARS_TEAM, *ssls(), *dsps()]]
+        case Letters.RAPID_REVIEW_SUBMISSION:
+            return [Mailing(a, (PlannedLetter("doc12"),)) for a in [MARS_TEAM, *dsps()]]
+
+
+DOCUMENT_TITLES = {
+    "doc2": "Doc 2 - Letter to Safeguarding Partners - Notification",
+    "doc3": "Doc 3 - Letter to Safeguarding Senior Leads - Notification",
+    "doc4": "Doc 4 - Recommendation to Safeguarding Partners and their decision record",
+    "rapid_review_request": "Request for an agency report for the rapid review",
+    "agency_report_template": "Template for Agency report for rapid review",
+    "doc12": "Doc 12 - Letter Decision of the Rapid Review of a Serious Child Safeguarding "
+             "Incident",
+}
+
+_LETTER_SUBJECTS = {
+    Letters.INFORM_PARTNERS: "notification of a serious child safeguarding incident",
+    Letters.AGENCY_REQUESTS: "request for an agency report for a rapid review",
+    Letters.SSL_RECOMMENDATION: "SSL recommendation to the safeguarding partners (Doc 4 Part A)",
+    Letters.DSP_DECISION: "decision of the safeguarding partners (Doc 4 Part B)",
+    Letters.RAPID_REVIEW_SUBMISSION: "rapid review submitted to the Panel (Doc 12)",
+}
+
+
+def long_date(day: date) -> str:
+    """3 December 2026."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def step_title(case: CaseState | None, step: str) -> str:
+    """The procedure's title of a case's step; an LCSPR's or action plan's step in words."""
+    if case is not None:
+        try:
+            return procedure(case.procedure_version).spec(Step(step)).title
+        except (KeyError, ValueError):
+            pass
+    return step.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class Text:
+    subject: str
+    body: str
+
+
+_FOOTER = ("Please record it in the CSPR service, or reply to the Children's MARS team "
+           "(mars@northlincs.gov.uk).\n\nThis message is about a Child Safeguarding Practice "
+           "Review and is sent to you because of your role; do not forward it.")
+
+
+def letters_text(case: CaseState, letters: Letters, mailing: Mailing,
+                 filenames: Sequence[tuple[str, str]]) -> Text:
+    """Subject and body of one letters e-mail; `filenames` are (kind, filename) attached."""
+    what = _LETTER_SUBJECTS[letters]
+    if letters is Letters.INFORM_PARTNERS and case.kind is ReviewKind.REQUEST:
+        what = "request for a child safeguarding practice review"
+    lines = [f"Case: {case.case_id}", f"About: {what}", ""]
+    if mailing.acts_on is not None and case.has_step(mailing.acts_on):
+        spec = procedure(case.procedure_version).spec(mailing.acts_on)
+        state = case.step(mailing.acts_on)
+        due = f" by {long_date(state.due_date)}" if state.due_date else ""
+        kind = "statutory" if state.statutory else "local"
+        lines += [f"What to do: {spec.title} ({spec.record}){due}, a {kind} target.", ""]
+    else:
+        lines += ["For your records: nothing to do from this letter.", ""]
+    lines += ["Attached:"] + [f"- {DOCUMENT_TITLES.get(kind, kind)} ({name})"
+                              for kind, name in filenames]
+    return Text(f"{case.case_id}: {what}", "\n".join([*lines, "", _FOOTER]))
+
+
+def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
+               due_date: date | None, statutory: bool) -> Text:
+    """Subject and body of a reminder before a due date, or an escalation once it passed."""
+    title = step_title(case, step)
+    kind = "statutory" if statutory else "local"
+    if overdue:
+        subject = f"{case_id}: overdue - {title}" + (
+            f" was due {long_date(due_date)}" if due_date else "")
+        state = (f"This {kind} deadline has passed and the step is not recorded. It is "
+                 "escalated to the MARS team and the Safeguarding Senior Leads.")
+    else:
+        subject = f"{case_id}: reminder - {title}" + (
+            f" due {long_date(due_date)}" if due_date else "")
+        state = f"This is a reminder: the {kind} deadline is near."
+    lines = [f"Case: {case_id}", f"Step: {title}",
+             f"Due: {long_date(due_date) if due_date else 'not set'} ({kind})", "", state]
+    if case is not None and step in Step.__members__.values() and case.has_step(Step(step)):
+        spec = procedure(case.procedure_version).spec(Step(step))
+        lines += ["", f"What to do: {spec.record} ({spec.who})."]
+    return Text(subject, "\n".join([*lines, "", _FOOTER]))

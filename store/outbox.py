@@ -1,0 +1,205 @@
+"""The outbox: each e-mail written down before it is sent, so that it is sent at most once.
+
+A message is inserted once per key (a retry or a replay finds it). Delivering it moves it
+pending -> sending (committed before the SMTP server sees it) -> sent. A clean failure puts it
+back to pending, or failed once the attempts allowed are used up (or at once if the server
+refused it for good). A message still `sending` when a delivery starts was interrupted mid-send
+(a worker crash): it may have gone, so it becomes `uncertain` and is never sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra.mailer import Mailer, MailError, MailRefused, MailUnavailable
+from store.db import Sessionmaker
+from store.dialect import insert
+from store.models import Organisation, OutboxMessage, Person
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to write to the outbox; `key` makes it the same message on a retry."""
+
+    key: str
+    case_id: str
+    part: str
+    purpose: str
+    step: str | None
+    person_id: int | None
+    to_address: str
+    subject: str
+    body: str
+    message_id: str
+    document_ids: list[int] = field(default_factory=list)
+
+
+async def enqueue(session: AsyncSession, messages: Sequence[NewMessage]) -> None:
+    """Insert each message whose key is absent; one already there is left as it is."""
+    if not messages:
+        return
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = [
+        {"key": m.key, "case_id": m.case_id, "part": m.part, "purpose": m.purpose,
+         "step": m.step, "person_id": m.person_id, "to_address": m.to_address,
+         "subject": m.subject, "body": m.body, "document_ids": list(m.document_ids),
+         "message_id": m.message_id, "status": Status.PENDING.value, "attempts": 0,
+         "created_at": now}
+        for m in messages
+    ]
+    await session.execute(
+        insert(session)(OutboxMessage).values(rows).on_conflict_do_nothing(
+            index_elements=["key"]))
+
+
+async def by_keys(session: AsyncSession, keys: Sequence[str]) -> list[OutboxMessage]:
+    """The messages with these keys, oldest first."""
+    if not keys:
+        return []
+    rows = await session.scalars(
+        select(OutboxMessage).where(OutboxMessage.key.in_(keys))
+        .order_by(OutboxMessage.id).execution_options(populate_existing=True))
+    return list(rows)
+
+
+async def keys_under(session: AsyncSession, prefix: str) -> list[str]:
+    """The keys of every message under `prefix` (one sending of letters, one alert)."""
+    rows = await session.scalars(
+        select(OutboxMessage.key).where(OutboxMessage.key.startswith(f"{prefix}/",
+                                                                     autoescape=True))
+        .order_by(OutboxMessage.id))
+    return list(rows)
+
+
+async def _move(
+    session: AsyncSession, message_id: int, from_: Sequence[Status], **values: Any
+) -> bool:
+    """Change the message only if it is in one of `from_`: atomic on both databases."""
+    done = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id,
+               OutboxMessage.status.in_([s.value for s in from_]))
+        .values(**values).execution_options(synchronize_session=False))
+    return bool(getattr(done, "rowcount", 0))
+
+
+class Claim(StrEnum):
+    SEND = "send"  # it was pending: it is now `sending`, and this delivery sends it
+    UNCERTAIN = "uncertain"  # it was left `sending`: it may have gone, so it never goes again
+    NONE = "none"  # sent, failed or uncertain already: nothing to do
+
+
+async def claim(session: AsyncSession, message_id: int) -> Claim:
+    """Take a pending message to send it (counting the attempt); mark an interrupted one
+    uncertain. The caller commits before it sends."""
+    if await _move(session, message_id, [Status.PENDING], status=Status.SENDING.value,
+                   attempts=OutboxMessage.attempts + 1):
+        return Claim.SEND
+    if await _move(session, message_id, [Status.SENDING], status=Status.UNCERTAIN.value,
+                   last_error="interrupted while it was being sent: it may have gone"):
+        return Claim.UNCERTAIN
+    return Claim.NONE
+
+
+async def mark_sent(session: AsyncSession, message_id: int) -> None:
+    # From uncertain too: another delivery may have given up on it while this one sent it.
+    await _move(session, message_id, [Status.SENDING, Status.UNCERTAIN],
+                status=Status.SENT.value, sent_at=datetime.now(UTC), last_error=None)
+
+
+async def mark_not_sent(
+    session: AsyncSession, message_id: int, error: MailError, max_attempts: int
+) -> Status:
+    """After a clean failure: pending again, or failed if refused for good or out of attempts."""
+    row = await session.get(OutboxMessage, message_id, populate_existing=True)
+    assert row is not None
+    give_up = isinstance(error, MailRefused) or row.attempts >= max_attempts
+    status = Status.FAILED if give_up else Status.PENDING
+    await _move(session, message_id, [Status.SENDING], status=status.value,
+                last_error=error.summary)
+    return status
+
+
+@dataclass
+class Delivery:
+    """What a delivery left: counts by status of the messages it was given."""
+
+    sent: int = 0
+    pending: int = 0  # a temporary failure: to be tried again
+    failed: int = 0
+    uncertain: int = 0
+    newly_uncertain: list[str] = field(default_factory=list)  # keys found interrupted now
+    errors: list[str] = field(default_factory=list)  # the SMTP replies of this delivery
+
+
+async def deliver(
+    sessions: Sessionmaker, keys: Sequence[str], mailer: Mailer,
+    build: Callable[[OutboxMessage], Awaitable[EmailMessage]], max_attempts: int,
+) -> Delivery:
+    """Send each pending message of `keys` at most once, as `build` makes it from its row."""
+    report = Delivery()
+    async with sessions() as session:
+        waiting = [m for m in await by_keys(session, keys)
+                   if m.status in (Status.PENDING, Status.SENDING)]
+    for message in waiting:
+        # Built before it is claimed: a message that cannot be built has not gone anywhere.
+        email = await build(message)
+        async with sessions.begin() as session:
+            claimed = await claim(session, message.id)
+        if claimed is Claim.UNCERTAIN:
+            report.newly_uncertain.append(message.key)
+            continue
+        if claimed is Claim.NONE:
+            continue
+        try:
+            await mailer.send(email)
+        except (MailRefused, MailUnavailable) as e:
+            async with sessions.begin() as session:
+                await mark_not_sent(session, message.id, e, max_attempts)
+            report.errors.append(e.summary)
+            continue
+        # Anything else leaves it `sending`: whether it went is not known, so never again.
+        async with sessions.begin() as session:
+            await mark_sent(session, message.id)
+    async with sessions() as session:
+        for m in await by_keys(session, keys):
+            match Status(m.status):
+                case Status.SENT:
+                    report.sent += 1
+                case Status.PENDING:
+                    report.pending += 1
+                case Status.FAILED:
+                    report.failed += 1
+                case Status.UNCERTAIN | Status.SENDING:
+                    report.uncertain += 1
+    return report
+
+
+async def case_mail(
+    session: AsyncSession, case_id: str
+) -> list[tuple[OutboxMessage, Person | None, Organisation | None]]:
+    """Every message of a case, oldest first, with its recipient and their organisation as the
+    directory lists them now (None if the person has since been removed)."""
+    rows = await session.execute(
+        select(OutboxMessage, Person, Organisation)
+        .outerjoin(Person, Person.id == OutboxMessage.person_id)
+        .outerjoin(Organisation, Organisation.id == Person.organisation_id)
+        .where(OutboxMessage.case_id == case_id)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id))
+    return [(m, p, o) for m, p, o in rows]

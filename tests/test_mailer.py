@@ -1,0 +1,67 @@
+"""SmtpMailer against a real SMTP server: a refusal for good, a temporary one, no server."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from infra.mailer import MailRefused, MailUnavailable, SmtpConfig, SmtpMailer
+from infra.settings import Settings
+from tests.conftest import TEST_KEYS
+from tests.smtp import free_port, smtp_server
+
+
+def a_message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "mars@northlincs.gov.uk"
+    message["To"] = "dsp@cspr.test"
+    message["Subject"] = "CSPR-2026-0001: test"
+    message.set_content("Case: CSPR-2026-0001")
+    return message
+
+
+async def test_sent_refused_and_unavailable() -> None:
+    with smtp_server() as (recorder, mailer):
+        await mailer.send(a_message())
+        assert [m["Subject"] for m in recorder.messages] == ["CSPR-2026-0001: test"]
+        recorder.refuse = ["550 5.1.1 No such user"]
+        with pytest.raises(MailRefused) as refused:
+            await mailer.send(a_message())
+        assert refused.value.summary == "550 5.1.1 No such user"
+        recorder.refuse = ["452 4.2.2 Mailbox full"]
+        with pytest.raises(MailUnavailable) as unavailable:
+            await mailer.send(a_message())
+        assert (unavailable.value.code, unavailable.value.summary) == (
+            452, "452 4.2.2 Mailbox full")
+        assert len(recorder.messages) == 1
+
+
+async def test_no_server_and_no_starttls_are_temporary() -> None:
+    nobody = SmtpMailer(SmtpConfig(port=free_port(), timeout_seconds=2))
+    with pytest.raises(MailUnavailable) as raised:
+        await nobody.send(a_message())
+    assert raised.value.summary == "connection: ConnectionRefusedError"
+    with smtp_server() as (recorder, mailer):
+        port = mailer.config.port  # the same server, with STARTTLS asked for
+        tls = SmtpMailer(SmtpConfig(port=port, starttls=True, timeout_seconds=2))
+        with pytest.raises(MailUnavailable, match="STARTTLS"):
+            await tls.send(a_message())
+        assert recorder.messages == []
+
+
+def test_settings() -> None:
+    settings = Settings(encryption_keys=TEST_KEYS)
+    assert (settings.smtp_host, settings.smtp_port, settings.mail_attempts) == (
+        "127.0.0.1", 1025, 5)
+    assert "password" not in repr(SmtpConfig(username="u", password="secret-pw"))
+    assert "secret-pw" not in repr(Settings(encryption_keys=TEST_KEYS, smtp_username="u",
+                                            smtp_password="secret-pw"))
+    with pytest.raises(ValueError, match="CSPR_MAIL_FROM"):
+        Settings(encryption_keys=TEST_KEYS, mail_from="the MARS team")
+    with pytest.raises(ValueError, match="set both or neither"):
+        Settings(encryption_keys=TEST_KEYS, smtp_username="u")
+    with pytest.raises(ValueError, match="CSPR_SMTP_STARTTLS"):
+        Settings(encryption_keys="prod-1:" + TEST_KEYS.split(":")[1], environment="production",
+                 jwt_jwks_url="https://idp.example/jwks", smtp_host="relay.example",
+                 smtp_username="u", smtp_password="p")
