@@ -26,6 +26,7 @@ from api.routes import (
 from api.routes.action_plan import router as action_plan_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
+from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
 from infra.settings import Settings
@@ -68,6 +69,7 @@ def create_app(
                    calendar, directory):
         app.include_router(module.router)
     app.include_router(action_plan_router)
+    app.include_router(differences_router)
     app.include_router(parallel_reviews.router)
     app.include_router(documents_router)
     app.include_router(letters_router)

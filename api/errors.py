@@ -89,6 +89,12 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
                             [FieldError(field="step", reason=str(details.get("reason", "")))])
         if cause.type == "InvalidRecord":
             return invalid(str(details.get("field", "")), str(details.get("reason", "")))
+        if cause.type == "DifferenceNotOpen":
+            return ApiError(409, "Difference of opinion not open", cause.message,
+                            [FieldError(field=str(details.get("field", "")),
+                                        reason=str(details.get("reason", "")))])
+        if cause.type == "DifferenceNotFound":
+            return ApiError(404, "Difference of opinion not found", cause.message)
     if isinstance(exc, (WorkflowUpdateRPCTimeoutOrCancelledError, RPCTimeoutOrCancelledError)):
         return not_answered()
     if isinstance(exc, WorkflowQueryFailedError):

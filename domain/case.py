@@ -50,6 +50,18 @@ from domain.decisions import (
     StepRecord,
     WellbeingSessions,
 )
+from domain.differences import (
+    Difference,
+    DifferenceAlert,
+    DifferenceAlertKind,
+    DifferenceNotOpen,
+    Differences,
+    EscalateDifference,
+    Level,
+    RaiseDifference,
+    ResolveDifference,
+    Subject,
+)
 from domain.notification import Child, Harm, Notification
 from domain.parallel import ParallelReviews
 from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
@@ -101,6 +113,12 @@ class EventKind(StrEnum):
     POSSIBLE_DUPLICATE = "possible_duplicate"
     LOCAL_REVIEW_STARTED = "local_review_started"  # the LCSPR's workflow id
     LOCAL_REVIEW_ENDED = "local_review_ended"  # how it ended: completed, cancelled, ...
+    # Differences of opinion (domain.differences): detail is the id and level, never the text.
+    DIFFERENCE_RAISED = "difference_raised"
+    DIFFERENCE_REMINDER = "difference_reminder"
+    DIFFERENCE_ESCALATED = "difference_escalated"
+    DIFFERENCE_OVERDUE = "difference_overdue"
+    DIFFERENCE_RESOLVED = "difference_resolved"
     DEADLINE_MOVED = "deadline_moved"  # a bank holiday added or removed moved a due date
     LETTERS_REQUESTED = "letters_requested"  # the MARS team asked the service to send them
     LETTERS_SENT = "letters_sent"  # a step's letters e-mailed to everyone (counts only)
@@ -285,6 +303,7 @@ class CaseState(BaseModel):
     # The LCSPR runs as a child workflow and the case closes when it ends (the workflow sets
     # this; a case started before it waits at local_review, as it always did).
     local_review_child: bool = False
+    differences: Differences = Field(default_factory=Differences)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # The steps whose letters the service is sending: done when they have gone to everyone.
@@ -348,7 +367,8 @@ class CaseState(BaseModel):
 
     @property
     def overdue(self) -> bool:
-        return not self.closed and any(s.status is StepStatus.OVERDUE for s in self.steps)
+        return not self.closed and (any(s.status is StepStatus.OVERDUE for s in self.steps)
+                                    or self.differences.overdue)
 
     def next_deadline(self) -> datetime | None:
         """The earliest deadline of an open step that has not yet passed."""
@@ -643,7 +663,10 @@ class CaseState(BaseModel):
                 self._event(now, EventKind.DIFFERENCE_OF_OPINION, Step.DSP_DECISION,
                             "the partners disagree on whether the criteria are met")
                 self._move(now, Stage.DIFFERENCE_OF_OPINION)
+                if self.differences.automatic:
+                    self._partners_disagree(now)
             return []
+        self._partners_agree(now, votes == {True})
         last = max(state.parts, key=lambda p: p.completed_at)
         state.completion = last.model_copy(update={"party": None})
         request = self.kind is ReviewKind.REQUEST
@@ -681,6 +704,89 @@ class CaseState(BaseModel):
                 self.step(step).not_required = True
         # A statutory notification still due keeps the case open, and chased, until it is made.
         self._move(now, Stage.STATUTORY_NOTICES if self._notices_open() else Stage.CLOSED)
+
+    # -- differences of opinion (procedure, "Differences of opinion") --------------------
+
+    def _partners_disagree(self, now: datetime) -> None:
+        # Panel guidance 2.4: where the partners disagree they follow the local dispute
+        # resolution process. It starts at the partners' level, not the SSLs': the DSPs are the
+        # safeguarding partners, and the SSLs have already made their recommendation (Doc 4
+        # Part A), so the difference is already the partners' own.
+        request = self.kind is ReviewKind.REQUEST
+        summary = ("The partners disagree on whether to undertake a CSPR" if request
+                   else "The partners disagree on whether the criteria are met")
+        self._raise_difference(
+            RaiseDifference(subject=Subject.WHETHER_TO_REVIEW if request else Subject.CRITERIA,
+                            summary=summary, targets=self.differences.targets),
+            now, None, Step.DSP_DECISION, Level.SAFEGUARDING_PARTNERS)
+
+    def _partners_agree(self, now: datetime, yes: bool) -> None:
+        difference = self.differences.open_one(Step.DSP_DECISION)
+        if difference is None:
+            return
+        if self.kind is ReviewKind.REQUEST:
+            outcome = "agreed to undertake a CSPR" if yes else "agreed not to undertake a CSPR"
+        else:
+            outcome = "agreed the criteria are met" if yes else "agreed the criteria are not met"
+        self.differences.resolve_automatically(difference, now, f"The partners {outcome}")
+        self._event(now, EventKind.DIFFERENCE_RESOLVED, Step.DSP_DECISION,
+                    f"{difference.id} {difference.level.value}")
+
+    def check_difference(self) -> None:
+        """Raise DifferenceNotOpen if no difference may be raised or changed now."""
+        if self.closed:
+            raise DifferenceNotOpen("difference_id", "the case is closed")
+
+    def raise_difference(self, request: RaiseDifference, now: datetime,
+                         actor: Actor | None, channel: Channel = Channel.API) -> Difference:
+        """A person raises a difference of opinion (its target date still to be computed)."""
+        self.check_difference()
+        with self._from(channel, actor):
+            return self._raise_difference(request, now, actor)
+
+    def _raise_difference(self, request: RaiseDifference, now: datetime, by: Actor | None,
+                          step: Step | None = None, level: Level = Level.SSL_AND_MARS
+                          ) -> Difference:
+        difference = self.differences.raise_(request, now, by, step, level)
+        self._event(now, EventKind.DIFFERENCE_RAISED, step,
+                    f"{difference.id} {difference.subject.value} {difference.level.value}")
+        return difference
+
+    def escalate_difference(self, request: EscalateDifference, now: datetime,
+                            actor: Actor | None, channel: Channel = Channel.API) -> Difference:
+        self.check_difference()
+        with self._from(channel, actor):
+            difference = self.differences.escalate(request, now, actor)
+            self._event(now, EventKind.DIFFERENCE_ESCALATED, difference.step,
+                        f"{difference.id} {difference.level.value} escalated_by_person")
+        return difference
+
+    def resolve_difference(self, request: ResolveDifference, now: datetime,
+                           actor: Actor | None, channel: Channel = Channel.API) -> Difference:
+        self.check_difference()
+        with self._from(channel, actor):
+            difference = self.differences.resolve(request, now, actor)
+            self._event(now, EventKind.DIFFERENCE_RESOLVED, difference.step,
+                        f"{difference.id} {difference.level.value}")
+        return difference
+
+    def difference_alerts(self, now: datetime) -> list[DifferenceAlert]:
+        """The differences' reminders, escalations and overdue marks due at `now`, as events."""
+        if self.closed:
+            return []
+        alerts = self.differences.due_alerts(now)
+        kinds = {DifferenceAlertKind.REMINDER: EventKind.DIFFERENCE_REMINDER,
+                 DifferenceAlertKind.ESCALATED: EventKind.DIFFERENCE_ESCALATED,
+                 DifferenceAlertKind.OVERDUE: EventKind.DIFFERENCE_OVERDUE}
+        with self._from(Channel.TIMER, None):
+            for a in alerts:
+                how = " target_passed" if a.kind is DifferenceAlertKind.ESCALATED else ""
+                self._event(now, kinds[a.kind], self.differences.get(a.difference_id).step,
+                            f"{a.difference_id} {a.level.value} target {a.due_date}{how}")
+        return alerts
+
+    def next_difference_alert_at(self) -> datetime | None:
+        return None if self.closed else self.differences.next_alert_at()
 
     # -- the LCSPR, a child workflow of the case -----------------------------------------
 

@@ -244,6 +244,24 @@ def can_record_review(role: Role, organisation: str | None, record: ReviewRecord
     return None
 
 
+# Differences of opinion (procedure, "Differences of opinion"): raised by "the organisation's
+# representative(s), who holds the difference of opinion" - a partner's SSL or DSP, an agency
+# involved in the case, or the MARS team recording one for them. The reviewer and the board are
+# not an organisation's representatives: a reviewer's concerns go to the CSPR group through
+# supervision. Those who work the ladder escalate and resolve: the SSLs and the MARS team (the
+# first level), the partners' DSPs (the second, and the mediation they request).
+DIFFERENCE_RAISE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP,
+                                                     Role.AGENCY})
+DIFFERENCE_MANAGE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP})
+
+
+def can_raise_difference(role: Role) -> bool:
+    return role in DIFFERENCE_RAISE_ROLES
+
+
+def can_manage_difference(role: Role) -> bool:
+    """Escalate a difference of opinion, or record its resolution."""
+    return role in DIFFERENCE_MANAGE_ROLES
 # Appendix 3: "the safeguarding partners or a representative(s) will liaise with the relevant
 # lead(s)" of each other process: the MARS team records for them, and the partners' SSLs and
 # DSPs record what they agreed themselves.

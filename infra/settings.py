@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.differences import DifferenceTargets
 from infra.codec import EncryptionCodec, parse_keys
 
 DEV_SECRET_PREFIX = "dev-"
@@ -78,6 +79,10 @@ class Settings(BaseSettings):
     jwt_jwks_url: str = ""
     jwt_audience: str = "cspr"
     jwt_issuer: str = "cspr-dev"
+    # Working days each level of the differences-of-opinion ladder has (SSLs and MARS team,
+    # safeguarding partners, Independent Scrutiny Officer), for a difference raised through
+    # the API without its own (domain.differences.DifferenceTargets explains the defaults).
+    difference_target_days: str = "5,5,10"
     # E-mail (letters, reminders, escalations) over SMTP. The defaults reach `make run`'s mail
     # catcher; production names its relay. STARTTLS and login are used only if set.
     smtp_host: str = "127.0.0.1"
@@ -127,6 +132,15 @@ class Settings(BaseSettings):
     def _ui_origin_valid(self) -> Settings:
         parse_origins(self.ui_origin)
         return self
+
+    @model_validator(mode="after")
+    def _difference_target_days_valid(self) -> Settings:
+        DifferenceTargets.parse(self.difference_target_days)
+        return self
+
+    @property
+    def difference_targets(self) -> DifferenceTargets:
+        return DifferenceTargets.parse(self.difference_target_days)
 
     @model_validator(mode="after")
     def _mail_valid(self) -> Settings:

@@ -157,6 +157,26 @@ ACTION_PLAN_ENDPOINTS = [
     _plan("board-signoff", frozenset({"board"})),
 ]
 
+# Differences of opinion: raised by an organisation's representative (or the MARS team for one),
+# escalated and resolved by those who work the ladder (the case fixture raises DOO-1).
+DIFFERENCE = "{difference_id}"  # in a path: the difference the case fixture raised
+DIFFERENCE_RAISERS = frozenset({"mars_team", "ssl:local_authority", "ssl:health",
+                                "dsp:local_authority", "dsp:health", "dsp:police",
+                                f"agency:{AGENCY}", f"agency:{OTHER_AGENCY}"})
+DIFFERENCE_MANAGERS = DIFFERENCE_RAISERS - {f"agency:{AGENCY}", f"agency:{OTHER_AGENCY}"}
+DIFFERENCE_ENDPOINTS = [
+    Endpoint("get-differences", "GET", f"/v1/cases/{CASE}/differences-of-opinion", None,
+             READERS),
+    Endpoint("raise-difference", "POST", f"/v1/cases/{CASE}/differences-of-opinion",
+             {"subject": "process", "summary": "Letters went late"}, DIFFERENCE_RAISERS),
+    Endpoint("escalate-difference", "POST",
+             f"/v1/cases/{CASE}/differences-of-opinion/{DIFFERENCE}/escalations",
+             {"reason": "Unresolved"}, DIFFERENCE_MANAGERS),
+    Endpoint("resolve-difference", "POST",
+             f"/v1/cases/{CASE}/differences-of-opinion/{DIFFERENCE}/resolution",
+             {"outcome": "Agreed"}, DIFFERENCE_MANAGERS),
+]
+
 ENDPOINTS = [
     Endpoint("notifications", "POST", "/v1/notifications", _notification(), MARS),
     Endpoint("review-requests", "POST", "/v1/review-requests", _review_request(), MARS),
@@ -206,6 +226,7 @@ ENDPOINTS = [
              DIRECTORY_WRITERS),
     Endpoint("change-person", "PATCH", f"/v1/directory/people/{PERSON}",
              {"name": "Pat Permissions"}, DIRECTORY_WRITERS),
+    *DIFFERENCE_ENDPOINTS,
     Endpoint("parallel-reviews", "GET", f"/v1/cases/{CASE}/parallel-reviews", None, READERS),
     Endpoint("parallel-facts", "PUT", f"/v1/cases/{CASE}/parallel-reviews/facts",
              {"criminal_investigation": True}, PARALLEL_RECORDERS),
@@ -217,7 +238,8 @@ ENDPOINTS = [
 def test_the_table_covers_every_route_and_role() -> None:
     recorded = {e.name.replace("-", "_") for e in ENDPOINTS
                 if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
-                and "/local-review/" not in e.path and "/action-plan/" not in e.path}
+                and "/local-review/" not in e.path and "/action-plan/" not in e.path
+                and "/differences-of-opinion" not in e.path}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}
@@ -243,6 +265,9 @@ async def case_id(api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Wo
     for step, headers, body in steps:
         response = await api.post(f"/v1/cases/{case}/{step}", json=body, headers=headers)
         assert response.status_code == 200, response.text
+    raised = await api.post(f"/v1/cases/{case}/differences-of-opinion",
+                            json={"subject": "process", "summary": "Letters went late"})
+    assert raised.status_code == 201, raised.text
     await start_review(dev_env.client, dev_worker.task_queue, case, None)
     await start_plan(dev_env.client, dev_worker.task_queue, case)
     return case
@@ -278,7 +303,8 @@ async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
                ids: Mapping[str, str] | None = None) -> Response:
     uniq = uuid.uuid4().hex
     body = endpoint.body and {k: _value(v, uniq) for k, v in endpoint.body.items()}
-    path = endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
+    path = (endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
+            .replace(DIFFERENCE, "DOO-1"))
     for placeholder, id_ in (ids or {}).items():
         path = path.replace(placeholder, id_)
     return await client.request(endpoint.method, path, json=body, params=endpoint.params,

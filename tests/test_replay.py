@@ -28,6 +28,8 @@ HISTORIES = sorted(HERE.glob("*.json"))
 REFUSED_SIGNALS = HERE / "signals_checked_against_permissions.v3.json"
 BEFORE_THE_LCSPR_CHILD = [p for p in HISTORIES if p.stem.rsplit(".", 1)[1] in ("v1", "v2", "v3")]
 LCSPR_CHILD = HERE / "lcspr_child_closes_a_serious_case.parent1.json"
+DIFFERENCES = HERE / "disagreement_up_the_ladder.doo1.json"
+DISAGREEMENTS = sorted(HERE.glob("disagreement_then_not_met.v*.json"))
 WORKFLOWS = [SeriousIncidentWorkflow, ReviewRequestWorkflow]
 
 
@@ -54,8 +56,8 @@ def workflow_type(path: Path) -> str:
 
 def test_each_tag_replays_the_patches_of_its_day() -> None:
     """v1 predates every patch, v2 took the case store, v3 the notifier and signal permissions,
-    parent1 the LCSPR child (a review request, younger than every patch, has none): the replay
-    below runs each patch's old and new branch."""
+    parent1 the LCSPR child (a review request, younger than every patch, has none), doo1 the
+    differences of opinion: the replay below runs each patch's old and new branch."""
     tags = {p.stem.rsplit(".", 1)[1] for p in HISTORIES}
     assert tags >= {"v1", "v2", "v3", "parent1"}
     for path in HISTORIES:
@@ -71,6 +73,9 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
             assert markers == set(), path.name
         elif tag == "parent1":
             assert markers == {"case-store", "notified-event", "lcspr-child"}, path.name
+        elif tag == "doo1":
+            assert markers == {"case-store", "notified-event", "lcspr-child",
+                               "differences-of-opinion"}, path.name
     assert patch_markers(REFUSED_SIGNALS) == {"case-store", "notified-event",
                                               "signal-permissions"}
 
@@ -164,3 +169,25 @@ async def test_the_lcspr_child_is_in_the_parent1_history(monkeypatch: pytest.Mon
     monkeypatch.setattr(workflow, "patched",
                         lambda patch_id: patch_id != "lcspr-child" and patched(patch_id))
     assert await replay_unsandboxed(LCSPR_CHILD) is not None
+
+
+@pytest.mark.parametrize("path", DISAGREEMENTS, ids=lambda p: p.stem)
+async def test_differences_unguarded_fail_older_disagreements(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cases whose DSPs disagreed before the ladder only moved to difference_of_opinion: only
+    the patch keeps the difference it now raises (and its target's dates) out of their replay."""
+    assert await replay_unsandboxed(path) is None
+    monkeypatch.setattr(workflow, "patched", patched_except("differences-of-opinion"))
+    assert await replay_unsandboxed(path) is not None
+
+
+async def test_the_ladder_is_in_the_doo1_history(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doo1 case raised a difference when its DSPs disagreed and dated its levels: code
+    without the patch's branch does not replay it."""
+    assert await replay_unsandboxed(DIFFERENCES) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "differences-of-opinion"
+                        and patched(patch_id))
+    assert await replay_unsandboxed(DIFFERENCES) is not None

@@ -15,11 +15,12 @@ normally while its review runs: it waits for it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import (
+    ApplicationError,
     CancelledError,
     ChildWorkflowError,
     TerminatedError,
@@ -27,7 +28,13 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import DueDatesInput, DueDatesResult
+    from activities.calendar import (
+        DateRequest,
+        DatesInput,
+        DatesResult,
+        DueDatesInput,
+        DueDatesResult,
+    )
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
     from activities.mail import AlertMailInput, SendLettersInput
@@ -53,6 +60,16 @@ with workflow.unsafe.imports_passed_through():
         SslRecommendation,
         StepRecord,
     )
+    from domain.differences import (
+        Difference,
+        DifferenceNotFound,
+        DifferenceNotOpen,
+        EscalateDifference,
+        InvalidDifference,
+        RaiseDifference,
+        ResolveDifference,
+        parse_difference,
+    )
     from domain.mail import Letters
     from domain.parallel import parse_facts, parse_process
     from domain.permissions import Refusal, can_record
@@ -63,6 +80,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.mail import Mailer, complete, send_alert, send_letters, summary
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# A difference of opinion's reminder, and its escalation up the ladder or past its last level.
+_DIFFERENCE_ALERTS = (EventKind.DIFFERENCE_REMINDER, EventKind.DIFFERENCE_ESCALATED,
+                      EventKind.DIFFERENCE_OVERDUE)
 LOCAL_REVIEW_WORKFLOW = "LocalReview"
 
 
@@ -97,6 +117,9 @@ class CaseWorkflow:
             # The audit trail starts with who notified; cases started before keep no such event.
             self._case.notified(workflow.now(), actor)
         self._case.local_review_child = self._since("lcspr-child")
+        # The case raises a difference of opinion itself when the DSPs disagree: new commands
+        # (its target's dates), so cases started before keep the old way.
+        self._case.differences.automatic = self._since("differences-of-opinion")
         await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
         duplicates = await self._project()
         if duplicates:
@@ -106,6 +129,7 @@ class CaseWorkflow:
         while True:
             await self._follow_local_review()
             self._case.due_alerts(workflow.now())
+            await self._difference_alerts()
             self._publish()
             if len(self._case.events) != self._events_projected:
                 await self._project()
@@ -113,7 +137,8 @@ class CaseWorkflow:
             if self._case.closed:
                 break
             self._changed = False
-            next_alert = self._case.next_alert_at()
+            next_alert = _earliest(self._case.next_alert_at(),
+                                   self._case.next_difference_alert_at())
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
                 await workflow.wait_condition(self._woken, timeout=timeout)
@@ -204,6 +229,7 @@ class CaseWorkflow:
         clocks = self._case.apply(decision.record, workflow.now(), channel, decision.actor)
         for clock, point in clocks:
             await self._start_clock(clock, point)
+        await self._difference_dates()  # a DSP disagreement raises one
         self._publish()
         # Read your writes: the case store has the record before the caller hears back.
         await self._project()
@@ -289,6 +315,16 @@ class CaseWorkflow:
             self._case.mail_sent(workflow.now(), step, summary(result))
         self._changed = True
 
+    async def _send_difference_alert(self, sequence: int, kind: EventKind) -> None:
+        result = await send_alert(AlertMailInput(
+            case_id=self._case.case_id, sequence=sequence,
+            kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue",
+            step="difference_of_opinion"))
+        if isinstance(result, str) or not complete(result):
+            detail = result if isinstance(result, str) else summary(result)
+            self._case.mail_failed(workflow.now(), None, f"{kind.value} e-mail: {detail}")
+            self._changed = True
+
     async def _send_alert(self, sequence: int, kind: EventKind, step: Step) -> None:
         state = self._case.step(step)
         result = await send_alert(AlertMailInput(
@@ -299,6 +335,97 @@ class CaseWorkflow:
             detail = result if isinstance(result, str) else summary(result)
             self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {detail}")
             self._changed = True
+
+    # -- differences of opinion (domain.differences) -----------------------------------------
+
+    @workflow.update(name="raise_difference")
+    async def raise_difference(self, message: DecisionMessage) -> Difference:
+        """Raise a difference of opinion (record: RaiseDifference); it starts with the SSLs and
+        the MARS team."""
+        try:
+            request, actor = parse_difference(message, RaiseDifference)
+            raised = self._case.raise_difference(request, workflow.now(), actor)
+        except _DIFFERENCE_ERRORS as e:
+            raise _refused_difference(e) from None
+        return await self._difference_changed(raised.id)
+
+    @raise_difference.validator
+    def _validate_raise(self, message: DecisionMessage) -> None:
+        try:
+            parse_difference(message, RaiseDifference)
+            self._case.check_difference()
+        except _DIFFERENCE_ERRORS as e:
+            raise _refused_difference(e) from None
+
+    @workflow.update(name="escalate_difference")
+    async def escalate_difference(self, message: DecisionMessage) -> Difference:
+        """Refer a difference to the next level (record: EscalateDifference)."""
+        try:
+            request, actor = parse_difference(message, EscalateDifference)
+            self._case.escalate_difference(request, workflow.now(), actor)
+        except _DIFFERENCE_ERRORS as e:
+            raise _refused_difference(e) from None
+        return await self._difference_changed(request.difference_id)
+
+    @escalate_difference.validator
+    def _validate_escalate(self, message: DecisionMessage) -> None:
+        try:
+            request, _ = parse_difference(message, EscalateDifference)
+            self._case.check_difference()
+            self._case.differences.check_escalate(request)
+        except _DIFFERENCE_ERRORS as e:
+            raise _refused_difference(e) from None
+
+    @workflow.update(name="resolve_difference")
+    async def resolve_difference(self, message: DecisionMessage) -> Difference:
+        """Record a difference's resolution (record: ResolveDifference)."""
+        try:
+            request, actor = parse_difference(message, ResolveDifference)
+            self._case.resolve_difference(request, workflow.now(), actor)
+        except _DIFFERENCE_ERRORS as e:
+            raise _refused_difference(e) from None
+        return await self._difference_changed(request.difference_id)
+
+    @resolve_difference.validator
+    def _validate_resolve(self, message: DecisionMessage) -> None:
+        try:
+            request, _ = parse_difference(message, ResolveDifference)
+            self._case.check_difference()
+            self._case.differences.check_resolve(request, workflow.now())
+        except _DIFFERENCE_ERRORS as e:
+            raise _refused_difference(e) from None
+
+    async def _difference_changed(self, difference_id: str) -> Difference:
+        await self._difference_dates()
+        self._publish()
+        await self._project()  # read your writes, as for a record
+        self._changed = True
+        return self._case.differences.get(difference_id)
+
+    async def _difference_alerts(self) -> None:
+        """Remind, escalate at a passed target (then date the new level), mark overdue."""
+        if self._case.difference_alerts(workflow.now()):
+            await self._difference_dates()
+
+    async def _difference_dates(self) -> None:
+        """The target dates of levels that have none yet, from the calendar activity."""
+        needs = self._case.differences.needing_dates()
+        if not needs:
+            return
+        result = await workflow.execute_activity(
+            "compute_dates",
+            DatesInput(requests=[
+                DateRequest(key=f"{n.difference_id}:{n.level.value}",
+                            start=ClockPoint(at=n.started_at), working_days=n.working_days)
+                for n in needs]),
+            result_type=DatesResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        for n in needs:
+            d = result.get(f"{n.difference_id}:{n.level.value}")
+            self._case.differences.set_target(n.difference_id, n.level, d.due_date,
+                                              d.deadline_at, d.remind_at)
+        self._changed = True
 
     # -- other processes alongside the review (Appendix 3) -------------------------------
 
@@ -433,11 +560,35 @@ class CaseWorkflow:
             if (event.kind in (EventKind.REMINDER, EventKind.OVERDUE) and event.step is not None
                     and self._mail.enabled()):
                 self._mail.start(self._send_alert(self._events_sent, event.kind, event.step))
+            elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
+                self._mail.start(self._send_difference_alert(self._events_sent, event.kind))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
         case = self._case
         self._search.publish(case.case_id, case.stage.value, case.next_deadline(), case.overdue)
+
+
+_DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
+
+
+def _refused_difference(
+    e: DifferenceNotOpen | DifferenceNotFound | InvalidDifference,
+) -> ApplicationError:
+    """A refused difference update as the API maps it: 409 not open, 404 unknown, 422 field."""
+    if isinstance(e, DifferenceNotOpen):
+        return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
+                                type="DifferenceNotOpen", non_retryable=True)
+    if isinstance(e, DifferenceNotFound):
+        return ApplicationError(str(e), {"field": "difference_id", "reason": "not found"},
+                                type="DifferenceNotFound", non_retryable=True)
+    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
+                            type="InvalidRecord", non_retryable=True)
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
 
 
 def _ended(error: ChildWorkflowError) -> str:

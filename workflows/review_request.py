@@ -5,7 +5,9 @@ SSLs recommend whether to undertake a CSPR, and the partners decide (all three m
 they agree, the LCSPR runs as a child workflow from their decision (clock L) and the request
 closes when it ends; if they decline, the request closes. The machinery is
 `workflows.case_workflow`'s; this workflow type is younger than its first patches, and asks
-only those made since (`YOUNGER_PATCHES`).
+only those made since (`YOUNGER_PATCHES`): "differences-of-opinion" (the case raises a
+difference of opinion itself when the partners disagree), so requests already waiting at a
+disagreement replay unchanged, and "mail".
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseState
     from domain.decisions import Actor
+    from domain.differences import DifferenceTargets
     from domain.procedure import procedure
     from domain.request import ReviewRequest
 
@@ -27,6 +30,9 @@ class RequestInput(BaseModel):
     procedure_version: str
     request: ReviewRequest
     actor: Actor | None = None  # who made the request through the API (the MARS team)
+    # The differences-of-opinion targets the case raises its own with (the API's setting,
+    # CSPR_DIFFERENCE_TARGET_DAYS); None: the domain's defaults.
+    difference_targets: DifferenceTargets | None = None
 
 
 @workflow.defn(name="ReviewRequest")
@@ -35,6 +41,8 @@ class ReviewRequestWorkflow(CaseWorkflow):
     def __init__(self, input: RequestInput) -> None:
         self._begin(CaseState.open_request(
             input.case_id, procedure(input.procedure_version), input.request))
+        if input.difference_targets is not None:
+            self._case.differences.targets = input.difference_targets
 
     @workflow.run
     async def run(self, input: RequestInput) -> CaseResult:
@@ -47,4 +55,4 @@ class ReviewRequestWorkflow(CaseWorkflow):
 
 
 # The case workflow's patches made after review requests existed.
-YOUNGER_PATCHES = frozenset({"mail"})
+YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail"})

@@ -19,6 +19,9 @@ Patches (`workflow.patched`), each kept while a case started before it may still
   deciding on a national review meanwhile no longer closes the case. Decided once, at the
   start, so a case knows from its first command which way it runs (cases started before wait at
   local_review as they always did).
+- "differences-of-opinion": when the DSPs disagree the case raises a difference of opinion at
+  the safeguarding partners' level (its target dates from the calendar activity), and resolves
+  it when they agree. Decided once, at the start.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain.case import CaseState
     from domain.decisions import Actor
+    from domain.differences import DifferenceTargets
     from domain.notification import Notification
     from domain.procedure import procedure
 
@@ -44,6 +48,9 @@ class CaseInput(BaseModel):
     # Who made the notification (their token's actor); None for a case started directly on
     # Temporal, and in every input from before it was recorded.
     actor: Actor | None = None
+    # The differences-of-opinion targets the case raises its own with (the API's setting,
+    # CSPR_DIFFERENCE_TARGET_DAYS); None: the domain's defaults.
+    difference_targets: DifferenceTargets | None = None
 
 
 @workflow.defn(name="SeriousIncident")
@@ -52,6 +59,8 @@ class SeriousIncidentWorkflow(CaseWorkflow):
     def __init__(self, input: CaseInput) -> None:
         self._begin(CaseState.open_case(
             input.case_id, procedure(input.procedure_version), input.notification))
+        if input.difference_targets is not None:
+            self._case.differences.targets = input.difference_targets
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:

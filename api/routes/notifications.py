@@ -54,5 +54,6 @@ async def create_notification(
         workflow="SeriousIncident", stage=Stage.NOTIFIED,
         input_of=lambda case_id: CaseInput(
             case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
-            notification=notification, actor=principal.actor()),
+            notification=notification, actor=principal.actor(),
+            difference_targets=settings.difference_targets),
     )

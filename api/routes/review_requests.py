@@ -59,5 +59,6 @@ async def create_review_request(
         workflow="ReviewRequest", stage=Stage.REQUESTED,
         input_of=lambda case_id: RequestInput(
             case_id=case_id, procedure_version=CURRENT_REQUEST_PROCEDURE.version,
-            request=request, actor=principal.actor()),
+            request=request, actor=principal.actor(),
+            difference_targets=settings.difference_targets),
     )

@@ -5,7 +5,8 @@
 Files are named `<scenario>.<TAG>.json`: record a new tag when the workflow changes (v1: before
 the case store; v2: with it; v3: a `notified` event naming the notifier, and signals checked
 against the actor's permissions; parent1: the LCSPR as a child of the case, and review
-requests, recorded with `parent1` and its scenario names only) and keep the old files, so
+requests, recorded with `parent1` and its scenario names only; doo1: differences of opinion,
+recorded with `doo1 disagreement_up_the_ladder`) and keep the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
 """
@@ -28,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState
 from domain.decisions import Actor
+from domain.differences import Difference, loose
 from infra.binaries import temporal_cli, temporal_test_server
 from store.db import Sessionmaker, make_sessionmaker
 from tests.conftest import CONVERTER, register_search_attributes
@@ -139,11 +141,42 @@ async def signals_checked_against_permissions(env: WorkflowEnvironment, handle: 
                criteria_met=False, rationale="Not met")
 
 
+async def disagreement_up_the_ladder(env: WorkflowEnvironment, handle: Handle) -> None:
+    """The DSPs disagree: the case raises a difference at the partners' level, whose target
+    passes to an Independent Scrutiny Officer and then becomes overdue. An agency raises
+    another (updates), the SSLs escalate it and the partners resolve it; the DSPs then agree,
+    which resolves the first."""
+    send = by_signal(handle)
+    await send("inform_partners")
+    await send("ssl_recommendation", criteria_met=True, recommend_panel_notification=True,
+               rationale="Criteria met")
+    await send("dsp_decision", partner="local_authority", criteria_met=True, rationale="Met")
+    await send("dsp_decision", partner="health", criteria_met=True, rationale="Met")
+    await send("dsp_decision", partner="police", criteria_met=False, rationale="Not met")
+    agency = Actor(subject="rep@agency.test", role="agency", organisation="NHS Trust")
+    await handle.execute_update("raise_difference", loose(
+        {"subject": "process", "summary": "Agency reports were asked for late",
+         "targets": {"ssl_and_mars": 5, "safeguarding_partners": 5,
+                     "independent_scrutiny": 10}}, agency), result_type=Difference)
+    ssl = Actor(subject="ssl-health@cspr.test", role="ssl", organisation="health")
+    await handle.execute_update("escalate_difference", loose(
+        {"difference_id": "DOO-2", "reason": "The SSLs could not agree"}, ssl),
+        result_type=Difference)
+    await env.sleep(timedelta(days=9))  # both pass the partners' five working days
+    await handle.execute_update("resolve_difference", loose(
+        {"difference_id": "DOO-2", "outcome": "Letters to go the same day"}, dsp("police")),
+        result_type=Difference)
+    await env.sleep(timedelta(days=16))  # the Independent Scrutiny Officer's ten pass
+    await send("dsp_decision", partner="police", criteria_met=True,
+               rationale="Agreed after mediation")
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "timeline_with_overdue_steps_to_national_review":
         timeline_with_overdue_steps_to_national_review,
     "disagreement_then_not_met": disagreement_then_not_met,
     "signals_checked_against_permissions": signals_checked_against_permissions,
+    "disagreement_up_the_ladder": disagreement_up_the_ladder,
 }
 DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
 # Scenarios that start their own case (a request, say), and run the stand-in LCSPR.
