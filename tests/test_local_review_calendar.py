@@ -8,11 +8,16 @@ store is the run's, so each test withdraws the day it added.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from domain.calendar import CalendarChanged, WorkingDayCalendar
 from domain.case import ClockPoint, EventKind, StepStatus
@@ -24,6 +29,7 @@ from domain.reviews import LocalReviewInput, ReviewKind
 from store import calendar as store
 from store.db import Sessionmaker
 from tests.action_plan_stand_in import StandInActionPlan
+from tests.conftest import CONVERTER
 from tests.local_reviews import (
     Handle,
     by_signal,
@@ -35,6 +41,7 @@ from tests.local_reviews import (
     to_review,
 )
 from tests.scenarios import at_london, travel_to
+from workflows.local_review import LocalReviewWorkflow
 
 S = LocalReviewStep
 CAL = WorkingDayCalendar()
@@ -182,3 +189,23 @@ def test_a_task_recorded_while_the_calendar_answered_keeps_its_record() -> None:
     assert review.calendar_changed(now, change, asked, [moved]) == []
     assert review.task(S.INFORM_PANEL).due_date == date(2097, 6, 17)
     assert review.events[-1].detail == "calendar: 2097-06-12 added; no open deadline moved"
+
+
+CALENDAR_HISTORY = (Path(__file__).parent / "histories" / "local_review"
+                    / "bank_holiday_added_then_withdrawn.lcspr2.json")
+
+
+async def test_a_review_told_of_a_bank_holiday_replays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committed history of a review told twice (added, withdrawn) replays; not asking the
+    calendar again (a change of commands) is caught."""
+    history = WorkflowHistory.from_json("calendar", json.loads(CALENDAR_HISTORY.read_text()))
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name
+               for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+    assert signals.count("calendar_changed") == 2
+    replayer = Replayer(workflows=[LocalReviewWorkflow], data_converter=CONVERTER,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    assert (await replayer.replay_workflow(history)).replay_failure is None
+    monkeypatch.setattr(LocalReviewState, "working_day_needs", lambda _: [])
+    changed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert changed.replay_failure is not None
