@@ -1,6 +1,7 @@
 """An LCSPR told that a bank holiday was added (or withdrawn) recounts its open working-day
 deadlines: the new due date holds, nothing escalates at the old one, and an overdue task
 whose deadline moves past now is no longer overdue. Publication (calendar months) stays.
+An action plan's due dates are given dates: only its reminders (working days before) move.
 
 Under the time-skipping server, with the real calendar activity reading the case store; the
 store is the run's, so each test withdraws the day it added.
@@ -29,7 +30,8 @@ from domain.reviews import LocalReviewInput, ReviewKind
 from store import calendar as store
 from store.db import Sessionmaker
 from tests.action_plan_stand_in import StandInActionPlan
-from tests.conftest import CONVERTER
+from tests.action_plans import plan_when, signal, start_plan
+from tests.conftest import CONVERTER, new_worker
 from tests.local_reviews import (
     Handle,
     by_signal,
@@ -209,3 +211,34 @@ async def test_a_review_told_of_a_bank_holiday_replays(monkeypatch: pytest.Monke
     monkeypatch.setattr(LocalReviewState, "working_day_needs", lambda _: [])
     changed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert changed.replay_failure is not None
+
+
+async def test_an_action_plans_reminder_moves_and_its_due_date_stays(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker, added: list[date]
+) -> None:
+    monday = a_plain_week((await time_env.get_current_time()).date())
+    due = monday + timedelta(weeks=4)  # a Monday; no bank holiday in the weeks before
+    async with new_worker(time_env.client, sessions) as worker:
+        await travel_to(time_env, at_london(monday, 10))
+        cid = review_case_id()
+        await store_case(sessions, cid, at_london(monday, 9))
+        handle = await start_plan(time_env.client, worker.task_queue, cid,
+                                  recommendations=["Joint training"])
+        await signal(handle, "add_action", recommendation=1, what="Joint training",
+                     owner="North Lincolnshire Council", due_date=due)
+        plan = await plan_when(handle, lambda p: bool(p.actions)
+                               and p.actions[0].due.remind_at is not None)
+        assert plan.actions[0].due.remind_at == at_london(due - timedelta(days=7), 9)
+
+        wednesday = due - timedelta(days=5)
+        await add_day(sessions, added, wednesday)
+        await handle.signal("calendar_changed", CalendarChanged(day=wednesday, change="added"))
+        plan = await plan_when(handle, lambda p: any(e.detail.startswith("calendar:")
+                                                     for e in p.events))
+        action = plan.actions[0]
+        # Five working days before Monday, Wednesday a holiday: the Friday before last.
+        assert action.due.remind_at == at_london(due - timedelta(days=10), 9)
+        assert action.due.due_date == due
+        assert plan.events[-1].detail == (f"calendar: {wednesday} added; 2 reminders counted "
+                                          "again")  # the action's and the next review's
+        await handle.terminate()
