@@ -265,6 +265,8 @@ class ActionPlanState(BaseModel):
 
     def calendar_changed(self, now: datetime, change: CalendarChanged, reminders: int) -> None:
         """Note that the reminders were counted again after a bank holiday changed."""
+        if self.signed_off:
+            return  # closed: nothing was counted, and the trail ends at the sign-off
         with self._from(Channel.SIGNAL, None):
             self._event(now, EventKind.RECORDED, None, None,
                         f"calendar: {change.day} {change.change}; {reminders} reminders "

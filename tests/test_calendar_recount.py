@@ -24,8 +24,8 @@ from domain.calendar import CalendarChanged, WorkingDayCalendar
 from domain.case import ClockPoint, EventKind, StepStatus
 from domain.local_review import LocalReviewState
 from domain.local_review_records import LocalReviewStep
-from domain.local_review_tasks import Dated
-from domain.procedure import CURRENT_PROCEDURE
+from domain.local_review_tasks import Dated, Due, Task
+from domain.procedure import CURRENT_PROCEDURE, DeadlineKind
 from domain.reviews import LocalReviewInput, ReviewKind
 from store import calendar as store
 from store.db import Sessionmaker
@@ -242,3 +242,24 @@ async def test_an_action_plans_reminder_moves_and_its_due_date_stays(
         assert plan.events[-1].detail == (f"calendar: {wednesday} added; 2 reminders counted "
                                           "again")  # the action's and the next review's
         await handle.terminate()
+
+
+def test_the_report_is_counted_back_from_the_planned_publication() -> None:
+    """Statutory: sent no later than seven working days before publication; a new calendar
+    counts it again from the planned date. Supervision and returns from what they count from."""
+    now = at_london(date(2097, 6, 10), 10)
+    review = LocalReviewState.start(LocalReviewInput(
+        case_id="CSPR-2097-0002", kind=ReviewKind.SERIOUS_INCIDENT,
+        decided_on=date(2097, 6, 10), procedure_version=CURRENT_PROCEDURE.version), now)
+    review.planned_publication = date(2097, 12, 1)
+    sent = review.task(S.REPORT_SENT)
+    sent.due = Due(kind=DeadlineKind.STATUTORY, basis="7 working days before publication",
+                   due_date=date(2097, 11, 20))
+    review.tasks.append(Task(step=S.PROGRESS_RETURN, number=1, due=Due(
+        kind=DeadlineKind.LOCAL, basis="request+10 working days", due_date=date(2097, 7, 1),
+        since=ClockPoint(on=date(2097, 6, 17)))))
+    review.task(S.PUBLISHED).due.due_date = date(2097, 12, 10)  # type: ignore[union-attr]
+    assert [(n.key, n.start, n.working_days, n.calendar_months)
+            for n in review.working_day_needs()] == [
+        ("report_sent", ClockPoint(on=date(2097, 12, 1)), -7, 0),
+        ("progress_return#1", ClockPoint(on=date(2097, 6, 17)), 10, 0)]

@@ -159,7 +159,8 @@ async def _changing(sessions: Sessionmaker) -> AsyncIterator[AsyncSession]:
 async def _told(client: TemporalClient, sessions: Sessionmaker, row: CalendarChange,
                 kind: CalendarChangeKind) -> CalendarChangeResult:
     signal = CalendarChanged(day=row.day, change=kind.value)
-    told = await tell_open_workflows(client, sessions, signal)
+    async with store_errors():
+        told = await tell_open_workflows(client, sessions, signal)
     return CalendarChangeResult(signal=signal, change=CalendarChangeRead.of(row),
                                 told=told.told, not_running=told.not_running,
                                 unreachable=told.unreachable)
