@@ -36,7 +36,7 @@ def build_worker(
 ) -> Worker:
     """The worker; tests may run other workflows (a stand-in child) with the same activities,
     and pass their own mailer (by default, SMTP to `make run`'s mail catcher)."""
-    calendar_activities = CalendarActivities(calendar)
+    calendar_activities = CalendarActivities(calendar, sessions)
     store_activities = CaseStoreActivities(sessions)
     mail_activities = MailActivities(sessions, mailer or SmtpMailer(SmtpConfig()),
                                      mail or MailConfig())

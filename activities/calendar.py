@@ -17,6 +17,8 @@ from domain.calendar import (
 )
 from domain.case import ClockPoint, DueDate
 from domain.procedure import Clock, Step, procedure
+from store.calendar import effective_calendar
+from store.db import Sessionmaker
 
 
 class DueDatesInput(BaseModel):
@@ -65,18 +67,27 @@ class DatesResult(BaseModel):
 
 
 class CalendarActivities:
-    def __init__(self, calendar: WorkingDayCalendar) -> None:
+    """The calendar activities, on `calendar` with the operators' changes in the case store."""
+
+    def __init__(self, calendar: WorkingDayCalendar, sessions: Sessionmaker) -> None:
         self._calendar = calendar
+        self._sessions = sessions
+
+    async def _effective(self) -> WorkingDayCalendar:
+        # Read on every call (a handful of rows): a bank holiday an operator adds counts from
+        # the next date computed. The result goes into history, so replay never reads it.
+        async with self._sessions() as session:
+            return await effective_calendar(session, self._calendar)
 
     @activity.defn(name="compute_due_dates")
     async def compute_due_dates(self, input: DueDatesInput) -> DueDatesResult:
         """Due dates of the steps counted from one clock, with their reminder times."""
-        return due_dates(self._calendar, input)
+        return due_dates(await self._effective(), input)
 
     @activity.defn(name="compute_dates")
     async def compute_dates(self, input: DatesInput) -> DatesResult:
         """Any due dates a workflow needs (supervision returns, publication, actions)."""
-        return compute_dates(self._calendar, input)
+        return compute_dates(await self._effective(), input)
 
 
 def _start(point: ClockPoint) -> tuple[date, datetime]:

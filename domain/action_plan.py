@@ -30,7 +30,7 @@ from domain.action_plan_records import (
     PlanStep,
     ScrutinyAudit,
 )
-from domain.calendar import latest_london_date
+from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
 from domain.reviews import ActionPlanInput, ReviewKind
@@ -245,6 +245,32 @@ class ActionPlanState(BaseModel):
         if due is None:
             return
         due.due_date, due.deadline_at, due.remind_at = due_date, deadline_at, remind_at
+
+    def reminder_needs(self) -> list[DateNeeded]:
+        """The open dates whose reminder is still to come, to count again on a new calendar.
+
+        Only reminders count working days here (REMIND_WORKING_DAYS before); the due dates
+        are given dates, or calendar weeks for reviews, and a bank holiday does not move them.
+        """
+        if self.signed_off:
+            return []
+        needs: list[DateNeeded] = []
+        if self.next_review.due_date is not None and not self.next_review.reminded:
+            needs.append(DateNeeded(key=self._review_key(),
+                                    start=ClockPoint(on=self.next_review.due_date)))
+        for a in self.open_actions():
+            if a.due.due_date is not None and not a.due.reminded:
+                needs.append(_on(a.action_id, a.due.due_date))
+        return needs
+
+    def calendar_changed(self, now: datetime, change: CalendarChanged, reminders: int) -> None:
+        """Note that the reminders were counted again after a bank holiday changed."""
+        if self.signed_off:
+            return  # closed: nothing was counted, and the trail ends at the sign-off
+        with self._from(Channel.SIGNAL, None):
+            self._event(now, EventKind.RECORDED, None, None,
+                        f"calendar: {change.day} {change.change}; {reminders} reminders "
+                        "counted again")
 
     def _review_key(self) -> str:
         return f"{REVIEW_KEY}:{len(self.reviews)}"

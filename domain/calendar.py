@@ -5,10 +5,12 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from pydantic import BaseModel
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -18,9 +20,31 @@ REMINDER_HOUR = time(9, 0)
 
 @lru_cache(maxsize=64)
 def _england_bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(england_bank_holidays(year))
+
+
+@lru_cache(maxsize=64)
+def england_bank_holidays(year: int) -> dict[date, str]:
+    """The standard bank holidays in England of a year, by name (as the `holidays` package
+    knows them: a day announced after its release is missing until an operator adds it)."""
     # Observed (substitute) days included: a Christmas on a Saturday moves to the Monday.
     days = holidays.country_holidays("GB", subdiv="ENG", years=year, observed=True)
-    return frozenset(days.keys())
+    return dict(sorted(days.items()))
+
+
+class CalendarChangeKind(StrEnum):
+    """What an operator did to a day of the calendar."""
+
+    ADDED = "added"  # a bank holiday announced after the `holidays` release (2022, 2023)
+    REMOVED = "removed"  # a standard bank holiday that is not one after all (moved away)
+    WITHDRAWN = "withdrawn"  # an earlier change taken back: the standard calendar again
+
+
+class CalendarChanged(BaseModel):
+    """The `calendar_changed` signal: a day's standing changed; open deadlines are recounted."""
+
+    day: date
+    change: str  # a CalendarChangeKind value
 
 
 class WorkingDayCalendar:
@@ -31,6 +55,12 @@ class WorkingDayCalendar:
     ) -> None:
         self._extra = frozenset(extra_holidays)
         self._removed = frozenset(removed_holidays)
+
+    def with_changes(self, added: Iterable[date], removed: Iterable[date]) -> WorkingDayCalendar:
+        """This calendar with an operator's changes on top: theirs win for the days they name."""
+        added, removed = frozenset(added), frozenset(removed)
+        return WorkingDayCalendar((self._extra - removed) | added,
+                                  (self._removed - added) | removed)
 
     def is_bank_holiday(self, day: date) -> bool:
         if day in self._removed:

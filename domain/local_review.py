@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
-from domain.calendar import latest_london_date
+from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen, StepStatus
 from domain.decisions import Actor, DecisionMessage
+from domain.local_review_calendar import recount, working_day_needs
 from domain.local_review_effects import apply_record
 from domain.local_review_records import (
     DraftShared,
@@ -191,6 +192,16 @@ class LocalReviewState(BaseModel):
                 task.due.due_date, task.due.deadline_at = d.due_date, d.deadline_at
                 task.due.remind_at = d.remind_at
                 task.due.reminded = task.due.escalated = False
+
+    def working_day_needs(self) -> list[DateNeed]:
+        """The open deadlines counted in working days, to count again on a new calendar."""
+        return working_day_needs(self)
+
+    def calendar_changed(self, now: datetime, change: CalendarChanged, asked: list[DateNeed],
+                         dated: list[Dated]) -> list[str]:
+        """Take the dates counted again after a bank holiday was added or removed."""
+        with self._from(Channel.SIGNAL, None):
+            return recount(self, now, change, asked, dated)
 
     def due_alerts(self, now: datetime) -> list[Alert]:
         """Reminders and escalations due at `now`, each marked so it fires only once."""

@@ -45,6 +45,11 @@ CALENDAR_ROLES: frozenset[Role] = frozenset(Role)
 # keep it, auditors read it.
 DIRECTORY_READ_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.AUDITOR, Role.ADMIN})
 DIRECTORY_WRITE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.ADMIN})
+# Bank holidays announced late (footnote 18's working days): operations change the calendar;
+# the MARS team, who chase the deadlines, and auditors see who changed what.
+CALENDAR_CHANGE_ROLES: frozenset[Role] = frozenset({Role.ADMIN})
+CALENDAR_CHANGES_READ_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AUDITOR,
+                                                         Role.MARS_TEAM})
 
 
 class OrgRule(StrEnum):
@@ -129,6 +134,14 @@ def can_read_case(role: Role) -> bool:
 
 def can_use_calendar(role: Role) -> bool:
     return role in CALENDAR_ROLES
+
+
+def can_change_calendar(role: Role) -> bool:
+    return role in CALENDAR_CHANGE_ROLES
+
+
+def can_read_calendar_changes(role: Role) -> bool:
+    return role in CALENDAR_CHANGES_READ_ROLES
 
 
 def can_read_directory(role: Role) -> bool:

@@ -58,7 +58,7 @@ def message(step: str, actor: Actor | None = None, **fields: Any) -> DecisionMes
 def review_worker(client: Client, sessions: Sessionmaker, action_plan: type) -> Worker:
     """A worker of its own running the LCSPR and the given ActionPlan workflow (a stand-in,
     or the real one), with the real calendar and case store activities."""
-    calendar = CalendarActivities(WorkingDayCalendar())
+    calendar = CalendarActivities(WorkingDayCalendar(), sessions)
     store = CaseStoreActivities(sessions)
     return Worker(client, task_queue=f"tq-{uuid.uuid4()}",
                   workflows=[LocalReviewWorkflow, action_plan],

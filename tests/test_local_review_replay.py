@@ -25,7 +25,7 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def test_there_are_lcspr_histories_to_replay() -> None:
-    assert {p.stem.rsplit(".", 1)[1] for p in HISTORIES} >= {"lcspr1"}
+    assert {p.stem.rsplit(".", 1)[1] for p in HISTORIES} >= {"lcspr1", "lcspr2"}
     events = {e.event_type for p in HISTORIES for e in load(p).events}
     # Between them: signals and updates (one failed in its handler), timers that escalated,
     # and the action plan child started and completed.

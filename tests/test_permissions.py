@@ -47,6 +47,9 @@ KIND = "{kind}"  # in a path: the kind of another process (Appendix 3)
 ORGANISATION = "{organisation_id}"
 PERSON = "{person_id}"
 DOCUMENT = "{document_id}"  # a document the module fixture keeps with the case
+# In a path: the day whose calendar change the admin withdraws (added by the row before).
+DAY = "{day}"
+CHANGED_DAY = "2096-06-13"
 AGENCY = "North Lincolnshire Council"
 OTHER_AGENCY = "NHS Trust"
 # The agency named in the agency-reports body: the first agency's name in another case.
@@ -74,6 +77,8 @@ SSLS = frozenset({"ssl:local_authority", "ssl:health"})
 DIRECTORY_READERS = frozenset({"mars_team", "auditor", "admin"})
 DIRECTORY_WRITERS = frozenset({"mars_team", "admin"})
 PARALLEL_RECORDERS = MARS | SSLS | frozenset({"dsp:local_authority", "dsp:health", "dsp:police"})
+CALENDAR_READERS = frozenset({"mars_team", "auditor", "admin"})
+CALENDAR_CHANGERS = frozenset({"admin"})
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,15 @@ ENDPOINTS = [
              {"criminal_investigation": True}, PARALLEL_RECORDERS),
     Endpoint("parallel-process", "PUT", f"/v1/cases/{CASE}/parallel-reviews/{KIND}",
              {"lead": "Humberside Police", "arrangement": "parallel"}, PARALLEL_RECORDERS),
+    Endpoint("bank-holidays", "GET", "/v1/calendar/bank-holidays", None, CALENDAR_READERS,
+             {"year": 2096}),
+    Endpoint("add-bank-holiday", "POST", "/v1/calendar/bank-holidays",
+             {"day": CHANGED_DAY, "name": "Permissions holiday"}, CALENDAR_CHANGERS),
+    # Not a standard bank holiday: refused (422) once past authorisation, changing nothing.
+    Endpoint("remove-bank-holiday", "POST", "/v1/calendar/bank-holidays/removals",
+             {"day": CHANGED_DAY, "reason": "Moved"}, CALENDAR_CHANGERS),
+    Endpoint("withdraw-change", "DELETE", f"/v1/calendar/changes/{DAY}", None,
+             CALENDAR_CHANGERS),
 ]
 
 
@@ -304,7 +318,7 @@ async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
     uniq = uuid.uuid4().hex
     body = endpoint.body and {k: _value(v, uniq) for k, v in endpoint.body.items()}
     path = (endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
-            .replace(DIFFERENCE, "DOO-1"))
+            .replace(DIFFERENCE, "DOO-1").replace(DAY, CHANGED_DAY))
     for placeholder, id_ in (ids or {}).items():
         path = path.replace(placeholder, id_)
     return await client.request(endpoint.method, path, json=body, params=endpoint.params,

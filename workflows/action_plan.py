@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_store import PartProjectionInput
     from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded
     from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
+    from domain.calendar import CalendarChanged
     from domain.case import Channel, InvalidRecord, StepNotOpen
     from domain.decisions import Actor, DecisionMessage
     from domain.permissions import Refusal, can_record_plan
@@ -140,6 +141,15 @@ class ActionPlanWorkflow:
         except (StepNotOpen, InvalidRecord) as e:
             # The reason names the step or field only: a message's content may be personal.
             self._reject_signal(step, str(e), None)
+
+    @workflow.signal(name="calendar_changed")
+    async def calendar_changed(self, change: CalendarChanged) -> None:
+        """A bank holiday added or removed: reminders still to come are counted again through
+        the calendar activity; the due dates are given dates and stay."""
+        needed = self._plan.reminder_needs()
+        await self._compute(needed)
+        self._plan.calendar_changed(workflow.now(), change, len(needed))
+        self._edited()
 
     def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
         workflow.logger.warning("action plan %s: signal rejected: %s", self._plan.case_id,

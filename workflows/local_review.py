@@ -20,6 +20,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
+    from domain.calendar import CalendarChanged
     from domain.case import Channel, InvalidRecord, StepNotOpen
     from domain.decisions import Actor, DecisionMessage
     from domain.local_review import (
@@ -132,6 +133,20 @@ class LocalReviewWorkflow:
             await self._record(decision, Channel.SIGNAL)
         except (StepNotOpen, InvalidRecord) as e:
             self._reject_signal(step, str(e), decision.actor)
+
+    @workflow.signal(name="calendar_changed")
+    async def calendar_changed(self, change: CalendarChanged) -> None:
+        """A bank holiday added or removed: the open working-day deadlines are counted again.
+
+        Sent by the API to every open workflow; the dates come from the calendar activity
+        (recorded in history), so replay never reads the calendar.
+        """
+        if not self._open:
+            await workflow.wait_condition(lambda: self._open)
+        asked = self._review.working_day_needs()
+        dated = await self._dates(asked) if asked else []
+        self._review.calendar_changed(workflow.now(), change, asked, dated)
+        self._changed = True
 
     def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
         workflow.logger.warning("LCSPR %s: signal rejected: %s", self._review.case_id, reason)

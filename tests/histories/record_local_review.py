@@ -5,7 +5,8 @@ hand, then commit the JSON).
 
 Files are `local_review/<scenario>.<TAG>.json` (beside the serious-incident histories that
 `record.py` writes, in a folder of their own). Record a new tag when the LocalReview workflow
-changes, and keep the old files: lcspr1 is the first LocalReview. Payloads are encrypted with
+changes, and keep the old files: lcspr1 is the first LocalReview; lcspr2 adds a review told
+that a bank holiday was added (the `calendar_changed` signal). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
@@ -17,14 +18,21 @@ import json
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import WorkingDayCalendar, add_calendar_months, london_date
+from domain.calendar import (
+    CalendarChanged,
+    CalendarChangeKind,
+    WorkingDayCalendar,
+    add_calendar_months,
+    london_date,
+)
 from infra.binaries import temporal_cli, temporal_test_server
+from store import calendar as calendar_store
 from store.db import Sessionmaker, make_sessionmaker
 from tests.action_plan_stand_in import StandInActionPlan
 from tests.conftest import CONVERTER, register_search_attributes
@@ -42,14 +50,15 @@ from tests.local_reviews import (
 )
 from workflows import search_attributes as sa
 from workflows.ids import action_plan_id
+from workflows.local_review import LocalReviewWorkflow
 
 HERE = Path(__file__).parent / "local_review"
-Scenario = Callable[[WorkflowEnvironment, Handle, date], Awaitable[None]]
+Scenario = Callable[[WorkflowEnvironment, Handle, date, Sessionmaker], Awaitable[None]]
 CAL = WorkingDayCalendar()
 
 
 async def supervision_overdue_then_late_publication(
-    env: WorkflowEnvironment, handle: Handle, big_l: date
+    env: WorkflowEnvironment, handle: Handle, big_l: date, _: Sessionmaker
 ) -> None:
     send = by_signal(handle)
     await send("inform_panel", reviewer_name="A. Reviewer")
@@ -73,7 +82,7 @@ async def supervision_overdue_then_late_publication(
 
 
 async def updates_with_a_refused_publication_date(
-    _: WorkflowEnvironment, handle: Handle, big_l: date
+    _: WorkflowEnvironment, handle: Handle, big_l: date, __: Sessionmaker
 ) -> None:
     send = by_update(handle)
     await to_review(send)
@@ -88,8 +97,36 @@ async def updates_with_a_refused_publication_date(
                publication_date=CAL.add_working_days(big_l, 10).isoformat())
 
 
+async def bank_holiday_added_then_withdrawn(
+    env: WorkflowEnvironment, handle: Handle, big_l: date, sessions: Sessionmaker
+) -> None:
+    """A day added between L and the Panel's deadline, then withdrawn: told twice; the review
+    then goes on to its action plan."""
+    send = by_signal(handle)
+    await to_review(send)
+    day = CAL.add_working_days(big_l, 2)
+    for change in (CalendarChangeKind.ADDED, CalendarChangeKind.WITHDRAWN):
+        async with sessions.begin() as session:
+            if change is CalendarChangeKind.ADDED:
+                await calendar_store.add_holiday(session, day, "A late bank holiday",
+                                                 "recorder", datetime.now(UTC))
+            else:
+                await calendar_store.withdraw(session, day)
+        await _tell(handle, CalendarChanged(day=day, change=change.value))
+    await env.sleep(timedelta(days=10))  # the Panel's deadline passes: escalated
+    await send("inform_panel", reviewer_name="A. Reviewer")
+    await to_publication(send)  # the action plan starts (the stand-in)
+
+
+async def _tell(handle: Handle, change: CalendarChanged) -> None:
+    count = len((await handle.query(LocalReviewWorkflow.review)).events)
+    await handle.signal("calendar_changed", change)
+    await review_when(handle, lambda r: len(r.events) > count)
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "supervision_overdue_then_late_publication": supervision_overdue_then_late_publication,
+    "bank_holiday_added_then_withdrawn": bank_holiday_added_then_withdrawn,
 }
 DEV_SERVER: dict[str, Scenario] = {
     "updates_with_a_refused_publication_date": updates_with_a_refused_publication_date,
@@ -107,7 +144,7 @@ async def record(
             big_l = london_date(now)
             handle = await start_review(env.client, worker.task_queue, case_id, big_l)
             await review_when(handle, lambda r: r.clock_l is not None)
-            await scenario(env, handle, big_l)
+            await scenario(env, handle, big_l, sessions)
             await asyncio.sleep(0.5)
             history = await handle.fetch_history()
             (HERE / f"{name}.{tag}.json").write_text(
