@@ -421,6 +421,10 @@ class CaseState(BaseModel):
                     d.remind_at = computed.remind_at
                     d.reminded = d.escalated = False
 
+    def deadline_moved(self, now: datetime, step: Step | None, detail: str) -> None:
+        with self._from(Channel.SYSTEM, None):
+            self._event(now, EventKind.DEADLINE_MOVED, step, detail)
+
     def open_steps_on_clock(self, clock: Clock) -> list[Step]:
         return [s for s in self.steps_on_clock(clock) if self.step(s).open]
 

@@ -318,6 +318,27 @@ class Differences(BaseModel):
                            working_days=d.target.working_days)
                 for d in self.items if d.open and d.target.deadline_at is None]
 
+    def pending_targets(self) -> list[DateNeeded]:
+        """The current levels' targets still to come: counted again on a changed calendar."""
+        return [DateNeeded(difference_id=d.id, level=d.level, started_at=d.target.started_at,
+                           working_days=d.target.working_days)
+                for d in self.items
+                if d.open and d.target.deadline_at is not None and not d.target.escalated]
+
+    def move_target(self, difference_id: str, level: Level, due_date: date,
+                    deadline_at: datetime, remind_at: datetime) -> date | None:
+        """Take a target counted again; returns the date it had if it moved (None if not).
+        Reminded afresh from its new date."""
+        difference = self.get(difference_id)
+        target = difference.target
+        if (not difference.open or difference.level is not level or target.escalated
+                or target.due_date == due_date):
+            return None
+        was = target.due_date
+        target.due_date, target.deadline_at, target.remind_at = due_date, deadline_at, remind_at
+        target.reminded = False
+        return was
+
     def set_target(self, difference_id: str, level: Level, due_date: date,
                    deadline_at: datetime, remind_at: datetime) -> None:
         """Take a target date the calendar computed (ignored if the level has moved on)."""

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
     from activities.mail import AlertMailInput, SendLettersInput
+    from domain.calendar import CalendarChanged
     from domain.case import (
         CaseEvent,
         CaseState,
@@ -235,6 +236,55 @@ class CaseWorkflow:
         await self._project()
         self._changed = True
         self._letters_after(decision.record, decided)
+
+    # -- a bank holiday added or removed ---------------------------------------------------
+
+    @workflow.signal(name="calendar_changed")
+    async def calendar_changed(self, change: CalendarChanged) -> None:
+        """A bank holiday added or removed (the admin API tells every open case): the open
+        steps' due dates, and the differences of opinion's targets, are counted again through
+        the calendar activity (recorded in history: replay never reads the calendar). A step
+        already done keeps the deadline it was judged by."""
+        if not self._opened():
+            await workflow.wait_condition(self._opened)
+        if self._case.closed:
+            return
+        why = f"calendar: {change.day} {change.change}"
+        for clock, point in list(self._case.clock_points.items()):
+            steps = self._case.open_steps_on_clock(clock)
+            if not steps:
+                continue
+            result = await workflow.execute_activity(
+                "compute_due_dates",
+                DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
+                              start=point, steps=steps),
+                result_type=DueDatesResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            self._case.recount(clock, result.due, workflow.now(), why)
+        await self._recount_differences(why)
+        self._changed = True
+
+    async def _recount_differences(self, why: str) -> None:
+        needs = self._case.differences.pending_targets()
+        if not needs:
+            return
+        result = await workflow.execute_activity(
+            "compute_dates",
+            DatesInput(requests=[
+                DateRequest(key=n.difference_id, start=ClockPoint(at=n.started_at),
+                            working_days=n.working_days) for n in needs]),
+            result_type=DatesResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        for n in needs:
+            d = result.get(n.difference_id)
+            was = self._case.differences.move_target(n.difference_id, n.level, d.due_date,
+                                                     d.deadline_at, d.remind_at)
+            if was is not None:
+                self._case.deadline_moved(workflow.now(), None,
+                                          f"{n.difference_id} target {was} -> {d.due_date} "
+                                          f"({why})")
 
     # -- letters and e-mail (workflows.mail) ---------------------------------------------
 
