@@ -223,6 +223,10 @@ ENDPOINTS = [
     Endpoint("documents", "GET", f"/v1/cases/{CASE}/documents", None, READERS),
     Endpoint("document", "GET", f"/v1/cases/{CASE}/documents/{DOCUMENT}", None, READERS),
     Endpoint("mail", "GET", f"/v1/cases/{CASE}/mail", None, READERS),
+    Endpoint("letters-inform-partners", "POST", f"/v1/cases/{CASE}/letters/inform-partners",
+             None, MARS),
+    Endpoint("letters-agency-requests", "POST", f"/v1/cases/{CASE}/letters/agency-requests",
+             {"agencies": [AGENCY]}, MARS),
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -253,7 +257,7 @@ def test_the_table_covers_every_route_and_role() -> None:
     recorded = {e.name.replace("-", "_") for e in ENDPOINTS
                 if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
-                and "/differences-of-opinion" not in e.path}
+                and "/differences-of-opinion" not in e.path and "/letters/" not in e.path}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}

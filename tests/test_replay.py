@@ -30,6 +30,10 @@ BEFORE_THE_LCSPR_CHILD = [p for p in HISTORIES if p.stem.rsplit(".", 1)[1] in ("
 LCSPR_CHILD = HERE / "lcspr_child_closes_a_serious_case.parent1.json"
 DIFFERENCES = HERE / "disagreement_up_the_ladder.doo1.json"
 DISAGREEMENTS = sorted(HERE.glob("disagreement_then_not_met.v*.json"))
+MAIL = HERE / "mail_notices_and_a_bank_holiday.mail1.json"
+# Older histories with reminders or an SSL recommendation: e-mail would have been sent there.
+BEFORE_MAIL = [*sorted(HERE.glob("timeline_with_overdue_steps_to_national_review.v*.json")),
+               DIFFERENCES]
 WORKFLOWS = [SeriousIncidentWorkflow, ReviewRequestWorkflow]
 
 
@@ -76,6 +80,9 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
         elif tag == "doo1":
             assert markers == {"case-store", "notified-event", "lcspr-child",
                                "differences-of-opinion"}, path.name
+        elif tag == "mail1":
+            assert markers == {"case-store", "notified-event", "lcspr-child",
+                               "differences-of-opinion", "mail"}, path.name
     assert patch_markers(REFUSED_SIGNALS) == {"case-store", "notified-event",
                                               "signal-permissions"}
 
@@ -191,3 +198,33 @@ async def test_the_ladder_is_in_the_doo1_history(monkeypatch: pytest.MonkeyPatch
                         lambda patch_id: patch_id != "differences-of-opinion"
                         and patched(patch_id))
     assert await replay_unsandboxed(DIFFERENCES) is not None
+
+
+@pytest.mark.parametrize("path", BEFORE_MAIL, ids=lambda p: p.stem)
+async def test_mail_unguarded_fails_older_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cases that reminded, escalated or took the SSLs' recommendation before e-mail existed
+    sent none: only the patch, asked at the first e-mail, keeps it out of their replay."""
+    assert await replay_unsandboxed(path) is None
+    monkeypatch.setattr(workflow, "patched", patched_except("mail"))
+    assert await replay_unsandboxed(path) is not None
+
+
+async def test_mail_and_the_calendar_are_in_the_mail1_history(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mail1 case e-mailed its letters and alerts, counted its deadlines again on a changed
+    calendar and made its statutory notices: code without e-mail does not replay it."""
+    history = load(MAIL)
+    scheduled = {e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in history.events if e.HasField("activity_task_scheduled_event_attributes")}
+    assert {"send_letters", "send_alert_mail", "compute_due_dates"} <= scheduled
+    assert any(e.HasField("workflow_execution_signaled_event_attributes")
+               and e.workflow_execution_signaled_event_attributes.signal_name == "calendar_changed"
+               for e in history.events)
+    assert await replay_unsandboxed(MAIL) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "mail" and patched(patch_id))
+    assert await replay_unsandboxed(MAIL) is not None

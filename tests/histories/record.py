@@ -6,7 +6,9 @@ Files are named `<scenario>.<TAG>.json`: record a new tag when the workflow chan
 the case store; v2: with it; v3: a `notified` event naming the notifier, and signals checked
 against the actor's permissions; parent1: the LCSPR as a child of the case, and review
 requests, recorded with `parent1` and its scenario names only; doo1: differences of opinion,
-recorded with `doo1 disagreement_up_the_ladder`) and keep the old files, so
+recorded with `doo1 disagreement_up_the_ladder`; mail1: letters and e-mail, statutory
+notices and a calendar change, recorded with `mail1 mail_notices_and_a_bank_holiday`) and keep
+the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
 """
@@ -26,7 +28,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import WorkingDayCalendar
+from domain.calendar import CalendarChanged, WorkingDayCalendar
 from domain.case import CaseState
 from domain.decisions import Actor
 from domain.differences import Difference, loose
@@ -171,13 +173,52 @@ async def disagreement_up_the_ladder(env: WorkflowEnvironment, handle: Handle) -
                rationale="Agreed after mediation")
 
 
+async def start_looked_after_death(*args: Any, **kwargs: Any) -> Handle:
+    """A case on the death of a looked after child: the Secretary of State and Ofsted."""
+    now: datetime = args[3]
+    return await start_case(*args, **kwargs, incident={
+        "date": (now - timedelta(days=1)).date().isoformat(), "harm": "death",
+        "abuse_or_neglect": "suspected"},
+        children=[{"reference": "REPLAY-LAC-1", "looked_after": True}])
+
+
+async def mail_notices_and_a_bank_holiday(env: WorkflowEnvironment, handle: Handle) -> None:
+    """The MARS team asks for the partners' letters (nobody is in the recorder's directory:
+    they cannot go, the case says so) and records the step by hand; reminders and escalations
+    are e-mailed (to no one, said likewise); the calendar changes; the notices are made; the
+    SSLs' and DSPs' records send Doc 4; the criteria are not met and the case closes."""
+    send = by_signal(handle)
+    await handle.execute_update("opened", result_type=CaseState)
+    await handle.execute_update("send_letters", decision("inform_partners", NOTIFIER),
+                                result_type=CaseState)
+    await asyncio.sleep(1.0)
+    await send("inform_partners", actor=NOTIFIER)
+    await env.sleep(timedelta(days=4))  # the SSLs' reminder and escalation, e-mailed
+    await handle.signal("calendar_changed",
+                        CalendarChanged(day=(await env.get_current_time()).date(),
+                                        change="added"))
+    await asyncio.sleep(0.5)
+    now = await env.get_current_time()
+    await send("notify_secretary_of_state", sent_at=now, method="email")
+    await send("notify_ofsted", sent_at=now, method="online_notification_system",
+               reference="CSPN-REPLAY")
+    await send("ssl_recommendation", criteria_met=False, recommend_panel_notification=False,
+               rationale="Natural causes")
+    for partner in PARTNERS:
+        await send("dsp_decision", partner=partner, criteria_met=False, rationale="Not met")
+    await asyncio.sleep(1.0)
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "timeline_with_overdue_steps_to_national_review":
         timeline_with_overdue_steps_to_national_review,
     "disagreement_then_not_met": disagreement_then_not_met,
     "signals_checked_against_permissions": signals_checked_against_permissions,
     "disagreement_up_the_ladder": disagreement_up_the_ladder,
+    "mail_notices_and_a_bank_holiday": mail_notices_and_a_bank_holiday,
 }
+STARTS: dict[str, Callable[..., Awaitable[Handle]]] = {
+    **parent_scenarios.STARTS, "mail_notices_and_a_bank_holiday": start_looked_after_death}
 DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
 # Scenarios that start their own case (a request, say), and run the stand-in LCSPR.
 TIME_SKIPPING.update(parent_scenarios.TIME_SKIPPING)
@@ -190,8 +231,7 @@ async def record(
     async with build_worker(env.client, f"record-{uuid.uuid4()}", WorkingDayCalendar(),
                             sessions, with_stand_in()) as w:
         for name, scenario in scenarios.items():
-            start: Callable[..., Awaitable[Handle]] = parent_scenarios.STARTS.get(
-                name, start_case)
+            start: Callable[..., Awaitable[Handle]] = STARTS.get(name, start_case)
             handle = await start(env.client, w.task_queue, f"CSPR-2026-{name[:8].upper()}",
                                  await env.get_current_time(), actor=NOTIFIER)
             await asyncio.sleep(0.3)
