@@ -501,6 +501,18 @@ class ActionPlanState(BaseModel):
         finally:
             self._source = (Channel.SYSTEM, None)
 
+    def due_of(self, step: PlanStep | None, action_id: str | None) -> date | None:
+        """The due date an alert was about: an action's, or the next review's."""
+        if action_id is not None:
+            action = next((a for a in self.actions if a.action_id == action_id), None)
+            return action.due.due_date if action is not None else None
+        return self.next_review.due_date if step is PlanStep.PLAN_REVIEW else None
+
+    def mail_failed(self, now: datetime, step: PlanStep | None, action_id: str | None,
+                    detail: str) -> None:
+        """An alert's e-mail that did not reach everyone: shown for the MARS team."""
+        self._event(now, EventKind.MAIL_FAILED, step, action_id, detail)
+
     def _event(self, now: datetime, kind: EventKind, step: PlanStep | None,
                action_id: str | None, detail: str) -> PlanEvent:
         channel, actor = self._source

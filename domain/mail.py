@@ -67,6 +67,9 @@ def responsible(case: CaseState | None, step: str) -> list[Audience]:
         case Step.PANEL_NOTIFICATION | Step.NOTIFY_SECRETARY_OF_STATE | Step.NOTIFY_OFSTED:
             # Statutory: the local authority notifies; the MARS team records it.
             return [Audience(Role.DSP, Partner.LOCAL_AUTHORITY.value), MARS_TEAM]
+        case "progress_return" | "draft_shared" | "learning" | "final_report":
+            # The LCSPR reviewer's own tasks (Flowchart 3); the MARS team supervises them.
+            return [Audience(Role.REVIEWER), MARS_TEAM]
         case "difference_of_opinion":
             # The ladder's people: the SSLs and the MARS team, then the partners (the MARS team
             # asks the Independent Scrutiny Officer, who is not in the directory).

@@ -25,14 +25,16 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
-    from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded
+    from activities.mail import AlertMailInput
+    from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded, PlanEvent
     from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
     from domain.calendar import CalendarChanged
-    from domain.case import Channel, InvalidRecord, StepNotOpen
+    from domain.case import Channel, EventKind, InvalidRecord, StepNotOpen
     from domain.decisions import Actor, DecisionMessage
     from domain.permissions import Refusal, can_record_plan
     from domain.reviews import ActionPlanInput, ActionPlanResult
     from workflows.common import SearchAttributes, actor_refusal, refused
+    from workflows.mail import Mailer, complete, send_alert, summary
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "action_plan"
@@ -70,6 +72,7 @@ class ActionPlanWorkflow:
         # One projection at a time: the store creates the part's row on the first write, and
         # two first writes at once would both try to.
         self._projecting = asyncio.Lock()
+        self._mail = Mailer(workflow.patched)
         self._changed = False
         self._search = SearchAttributes()
 
@@ -80,8 +83,10 @@ class ActionPlanWorkflow:
         await self._project()
         while True:
             self._changed = False
-            if self._plan.due_alerts(workflow.now()):
+            fired = self._plan.due_alerts(workflow.now())
+            if fired:
                 self._edited()
+                self._mail_alerts(fired)
             self._publish()
             await self._project()
             if self._plan.signed_off:
@@ -223,12 +228,37 @@ class ActionPlanWorkflow:
                                or info.get_current_history_length() >= input.history_per_run)
 
     async def _drain(self) -> None:
-        """Wait until every handler has finished and the store has every event."""
+        """Wait until every handler and e-mail has finished and the store has every event."""
         while True:
+            if self._mail.used:
+                await self._mail.drain()
             await workflow.wait_condition(workflow.all_handlers_finished)
             if self._edits == self._edits_projected:
                 return
             await self._project()
+
+    def _mail_alerts(self, fired: list[PlanEvent]) -> None:
+        """Reminders and escalations by e-mail (workflows.mail), numbered as the audit trail
+        numbers them across runs."""
+        if not self._mail.enabled():
+            return
+        first = self._plan.event_count - len(fired) + 1
+        for i, event in enumerate(fired):
+            self._mail.start(self._send_alert(first + i, event))
+
+    async def _send_alert(self, sequence: int, event: PlanEvent) -> None:
+        overdue = event.kind is EventKind.OVERDUE
+        due = self._plan.due_of(event.step, event.action_id)
+        result = await send_alert(AlertMailInput(
+            case_id=self._plan.case_id, part=PART, sequence=sequence,
+            kind="overdue" if overdue else "reminder",
+            step=event.action_id or (event.step.value if event.step else "action_plan"),
+            due_date=due))
+        if isinstance(result, str) or not complete(result):
+            detail = result if isinstance(result, str) else summary(result)
+            self._plan.mail_failed(workflow.now(), event.step, event.action_id,
+                                   f"{event.kind.value} e-mail: {detail}")
+            self._edited()
 
     async def _continue_as_new(self, input: ActionPlanRun) -> None:
         await self._drain()

@@ -20,8 +20,9 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
+    from activities.mail import AlertMailInput
     from domain.calendar import CalendarChanged
-    from domain.case import Channel, InvalidRecord, StepNotOpen
+    from domain.case import Channel, EventKind, InvalidRecord, StepNotOpen
     from domain.decisions import Actor, DecisionMessage
     from domain.local_review import (
         Dated,
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         parse_review_decision,
     )
     from domain.local_review_records import LocalReviewStep, ReviewDecision
+    from domain.local_review_tasks import Alert
     from domain.permissions import Refusal, can_record_review
     from domain.reviews import (
         ActionPlanInput,
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
+    from workflows.mail import Mailer, complete, send_alert, summary
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "local_review"
@@ -61,6 +64,7 @@ class LocalReviewWorkflow:
         self._projected = 0
         self._search = SearchAttributes()
         self._following: asyncio.Task[None] | None = None
+        self._mail = Mailer(workflow.patched)
 
     @workflow.run
     async def run(self, _: LocalReviewInput) -> LocalReviewResult:
@@ -68,7 +72,8 @@ class LocalReviewWorkflow:
         await self._project()
         self._open = True
         while True:
-            self._review.due_alerts(workflow.now())
+            before = len(self._review.events)
+            self._mail_alerts(before, self._review.due_alerts(workflow.now()))
             self._publish()
             if len(self._review.events) != self._projected:
                 await self._project()
@@ -82,10 +87,33 @@ class LocalReviewWorkflow:
             except TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._mail.used:
+            await self._mail.drain()
+            if len(self._review.events) != self._projected:
+                await self._project()
         review = self._review
         return LocalReviewResult(case_id=review.case_id,
                                  published=True if review.published_on else None,
                                  action_plan_signed_off_on=review.action_plan.signed_off_on)
+
+    def _mail_alerts(self, before: int, alerts: list[Alert]) -> None:
+        """Reminders and escalations by e-mail (workflows.mail): one event each, in order."""
+        if alerts and self._mail.enabled():
+            for i, alert in enumerate(alerts):
+                self._mail.start(self._send_alert(before + i + 1, alert))
+
+    async def _send_alert(self, sequence: int, alert: Alert) -> None:
+        task = alert.task
+        overdue = alert.kind is EventKind.OVERDUE
+        result = await send_alert(AlertMailInput(
+            case_id=self._review.case_id, part=PART, sequence=sequence,
+            kind="overdue" if overdue else "reminder", step=task.step.value,
+            due_date=task.due_date, statutory=task.statutory))
+        if isinstance(result, str) or not complete(result):
+            detail = result if isinstance(result, str) else summary(result)
+            self._review.event(workflow.now(), EventKind.MAIL_FAILED, task.key,
+                               f"{alert.kind.value} e-mail: {detail}")
+            self._changed = True
 
     @workflow.query
     def review(self) -> LocalReviewState:
