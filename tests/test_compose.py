@@ -41,7 +41,8 @@ WORKER_HEALTHCHECK = ROOT / "deploy" / "worker_healthcheck.py"
 APP_IMAGE = "cspr"
 ONE_SHOT = {"temporal-register", "migrate"}
 # Never in the file itself, and never with a fallback value.
-SECRETS = {"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "CSPR_ENCRYPTION_KEYS"}
+SECRETS = {"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "CSPR_ENCRYPTION_KEYS",
+           "CSPR_SMTP_PASSWORD"}
 SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|KEYS")
 REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*):\?[^}]+\}$")
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*)(?P<rest>[^}]*)\}")
@@ -172,7 +173,11 @@ def test_app_services_are_configured_for_production() -> None:
     shared = {"CSPR_ENVIRONMENT", "CSPR_TEMPORAL_ADDRESS", "CSPR_TEMPORAL_NAMESPACE",
               "CSPR_DATABASE_URL", "CSPR_ENCRYPTION_KEYS"}
     tokens = {"CSPR_JWT_JWKS_URL", "CSPR_JWT_PUBLIC_KEY", "CSPR_JWT_AUDIENCE", "CSPR_JWT_ISSUER"}
-    assert set(_env(services["worker"])) == shared
+    # The worker alone sends e-mail: through the relay, with STARTTLS and a login.
+    mail = {"CSPR_SMTP_HOST", "CSPR_SMTP_PORT", "CSPR_SMTP_STARTTLS", "CSPR_SMTP_USERNAME",
+            "CSPR_SMTP_PASSWORD", "CSPR_MAIL_FROM"}
+    assert set(_env(services["worker"])) == shared | mail
+    assert _env(services["worker"])["CSPR_SMTP_STARTTLS"] == "true"
     # The API alone checks tokens, always with the identity provider's key: a shared secret
     # (CSPR_JWT_SECRET) is for development.
     # ... and answers the Temporal UI's browser, from the UI's origin only (the codec server).
@@ -385,7 +390,9 @@ def test_compose_accepts_the_file_and_refuses_to_start_without_secrets(tmp_path:
         assert name in refused.stderr
     values = {"POSTGRES_PASSWORD": "p", "TEMPORAL_DB_PASSWORD": "t",
               "CSPR_ENCRYPTION_KEYS": "prod-1:k", "CSPR_JWT_AUDIENCE": "cspr",
-              "CSPR_JWT_ISSUER": "https://idp.example"}
+              "CSPR_JWT_ISSUER": "https://idp.example", "CSPR_SMTP_PASSWORD": "s",
+              "CSPR_SMTP_HOST": "smtp.example", "CSPR_SMTP_USERNAME": "cspr",
+              "CSPR_MAIL_FROM": "MARS <mars@example.org>"}
     accepted = subprocess.run(command, env={**base, **values}, capture_output=True, text=True,
                               check=False)
     assert accepted.returncode == 0, accepted.stderr
