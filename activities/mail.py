@@ -75,6 +75,9 @@ class SendLettersInput(BaseModel):
     # same sequence is the same sending, and sends nothing twice.
     sequence: int = Field(ge=0)
     agencies: list[str] = []  # agency_requests: the agencies asked for a report
+    # The MARS team asked again: messages that failed get a fresh set of attempts (to the
+    # address the directory has now); uncertain ones never go again.
+    retry_failed: bool = False
 
 
 class SendLettersResult(BaseModel):
@@ -129,6 +132,8 @@ class MailActivities:
                 self._message(prefix, input.case_id, "case", "letters", input.letters.value, r)
                 for r in found])
             keys = await outbox.keys_under(session, prefix)
+            if input.retry_failed:
+                await outbox.retry_failed(session, keys)
         delivery = await self._deliver(input.case_id, keys)
         return SendLettersResult(documents=kept, messages=len(keys), sent=delivery.sent,
                                  uncertain=delivery.uncertain, failed=delivery.failed,

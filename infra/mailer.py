@@ -13,7 +13,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from infra.settings import Settings
 
@@ -40,6 +40,11 @@ class MailRefused(MailError):
 
 class MailUnavailable(MailError):
     """The message could not be handed over now (4xx, connection, timeout): try again later."""
+
+
+class MailUncertain(MailError):
+    """The connection failed after the message was handed over (during or after DATA): it may
+    have been accepted. Never sent again (at most once); the MARS team checks."""
 
 
 class Mailer(Protocol):
@@ -96,28 +101,61 @@ class SmtpMailer:
 
     def _send(self, message: EmailMessage) -> None:
         c = self._config
+        smtp: _Smtp | None = None
         try:
-            with smtplib.SMTP(c.host, c.port, timeout=c.timeout_seconds) as smtp:
-                if c.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if c.username:
-                    smtp.login(c.username, c.password)
-                refused = smtp.send_message(message)
-        except smtplib.SMTPRecipientsRefused as e:
-            code, reason = next(iter(e.recipients.values()))
-            raise _classify(code, reason, refused_here=True) from None
+            smtp = _Smtp(c.host, c.port, timeout=c.timeout_seconds)
+            if c.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if c.username:
+                smtp.login(c.username, c.password)
+            refused = smtp.send_message(message)
         except smtplib.SMTPDataError as e:
+            # The server's own answer to DATA or to the message: a definite refusal.
             raise _classify(e.smtp_code, e.smtp_error, refused_here=True) from None
-        except smtplib.SMTPResponseException as e:
-            raise _classify(e.smtp_code, e.smtp_error, refused_here=False) from None
-        except smtplib.SMTPNotSupportedError:
-            raise MailUnavailable(None, "the server does not offer STARTTLS") from None
-        except ssl.SSLError as e:
-            raise MailUnavailable(None, f"TLS: {e.reason or type(e).__name__}") from None
         except (smtplib.SMTPException, OSError) as e:
-            # Connection refused, reset or timed out: the type, not the text (it may quote us).
-            raise MailUnavailable(None, f"connection: {type(e).__name__}") from None
+            if smtp is not None and smtp.handed_over:
+                # Cut off once the message was on its way: it may have been accepted.
+                raise MailUncertain(None, f"connection lost while the message was being "
+                                          f"handed over: {type(e).__name__}") from None
+            raise self._failure(e) from None
+        finally:
+            if smtp is not None:
+                _close(smtp)
         if refused:
             # Some recipients refused, others taken: we send to one address, so this is it.
             code, reason = next(iter(refused.values()))
             raise _classify(code, reason, refused_here=True)
+
+    @staticmethod
+    def _failure(error: Exception) -> MailError:
+        """A failure before the message was handed over: it has not gone."""
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            code, reason = next(iter(error.recipients.values()))
+            return _classify(code, reason, refused_here=True)
+        if isinstance(error, smtplib.SMTPResponseException):
+            return _classify(error.smtp_code, error.smtp_error, refused_here=False)
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            return MailUnavailable(None, "the server does not offer STARTTLS")
+        if isinstance(error, ssl.SSLError):
+            return MailUnavailable(None, f"TLS: {error.reason or type(error).__name__}")
+        # Connection refused, reset or timed out: the type, not the text (it may quote us).
+        return MailUnavailable(None, f"connection: {type(error).__name__}")
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, knowing when the message itself has started on its way (DATA)."""
+
+    handed_over = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.handed_over = True
+        return super().data(msg)
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    """QUIT, and never mind its answer: what was sent was sent (a failed QUIT must not make an
+    accepted message look unsent, and be sent again)."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.mailer import Mailer, MailError, MailRefused, MailUnavailable
+from infra.mailer import Mailer, MailError, MailRefused, MailUnavailable, MailUncertain
 from store.db import Sessionmaker
 from store.dialect import insert
 from store.models import Organisation, OutboxMessage, Person
@@ -87,6 +87,24 @@ async def keys_under(session: AsyncSession, prefix: str) -> list[str]:
     return list(rows)
 
 
+async def retry_failed(session: AsyncSession, keys: Sequence[str]) -> int:
+    """Give the failed messages of `keys` a fresh set of attempts, each to its person's address
+    as the directory has it now (a person asked for again, after the MARS team fixed it).
+    Uncertain ones stay as they are: they may have gone."""
+    retried = 0
+    for message in await by_keys(session, keys):
+        if message.status != Status.FAILED.value:
+            continue
+        person = (await session.get(Person, message.person_id)
+                  if message.person_id is not None else None)
+        if person is None or not person.active:
+            continue
+        await _move(session, message.id, [Status.FAILED], status=Status.PENDING.value,
+                    attempts=0, last_error=None, to_address=person.email)
+        retried += 1
+    return retried
+
+
 async def _move(
     session: AsyncSession, message_id: int, from_: Sequence[Status], **values: Any
 ) -> bool:
@@ -121,6 +139,12 @@ async def mark_sent(session: AsyncSession, message_id: int) -> None:
     # From uncertain too: another delivery may have given up on it while this one sent it.
     await _move(session, message_id, [Status.SENDING, Status.UNCERTAIN],
                 status=Status.SENT.value, sent_at=datetime.now(UTC), last_error=None)
+
+
+async def mark_uncertain(session: AsyncSession, message_id: int, error: MailError) -> None:
+    """Cut off while it was being handed over: it may have gone, so it never goes again."""
+    await _move(session, message_id, [Status.SENDING], status=Status.UNCERTAIN.value,
+                last_error=error.summary)
 
 
 async def mark_not_sent(
@@ -169,6 +193,11 @@ async def deliver(
             continue
         try:
             await mailer.send(email)
+        except MailUncertain as e:
+            async with sessions.begin() as session:
+                await mark_uncertain(session, message.id, e)
+            report.newly_uncertain.append(message.key)
+            continue
         except (MailRefused, MailUnavailable) as e:
             async with sessions.begin() as session:
                 await mark_not_sent(session, message.id, e, max_attempts)

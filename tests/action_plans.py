@@ -52,8 +52,10 @@ async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
     while True:
         try:
             plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState)
-        except RPCError as e:  # a child its parent has not started yet
-            if e.status is not RPCStatusCode.NOT_FOUND:
+        except RPCError as e:
+            # A child its parent has not started yet; or, on a loaded machine, a query the
+            # worker did not answer in the server's time while it replayed a long history.
+            if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED):
                 raise
         else:
             if ready(plan):

@@ -40,7 +40,7 @@ from domain.directory import OrganisationKind
 from domain.mail import Letters
 from domain.permissions import Role
 from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner, Step
-from infra.mailer import SmtpMailer
+from infra.mailer import MailUncertain, SmtpMailer
 from store import directory, documents
 from store.db import Sessionmaker, make_sessionmaker
 from store.models import CaseDocument, OutboxMessage
@@ -540,3 +540,57 @@ async def test_a_request_informs_the_partners_of_the_request(
         assert subject(message) == (f"{case.case_id}: request for a child safeguarding "
                                     "practice review")
         assert_no_child_data(message)
+
+
+class _CutOff:
+    """A mailer whose connection drops once the message is on its way, then works."""
+
+    def __init__(self, then: SmtpMailer) -> None:
+        self.then = then
+        self.cut = False
+
+    async def send(self, message: EmailMessage) -> None:
+        if not self.cut:
+            self.cut = True
+            raise MailUncertain(None, "connection lost while the message was being handed "
+                                      "over: SMTPServerDisconnected")
+        await self.then.send(message)
+
+
+@pytest.mark.usefixtures("listed")
+async def test_a_message_cut_off_while_handed_over_is_uncertain_and_never_sent_again(
+    store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    recorder, mailer = smtp
+    case = await a_case(store)
+    send = AlertMailInput(case_id=case.case_id, sequence=6, kind="reminder",
+                          step=Step.INFORM_PARTNERS, due_date=datetime(2026, 11, 30).date())
+    cut_off = _CutOff(mailer)
+    result = await mail(store, cut_off).send_alert_mail(send)
+    assert (result.messages, result.sent, result.uncertain) == (2, 1, 1)
+    again = await mail(store, mailer).send_alert_mail(send)
+    assert (again.sent, again.uncertain) == (1, 1)
+    assert len(recorder.messages) == 1  # the one cut off is not sent again
+    rows = await outbox(store, case.case_id)
+    assert sorted(m.status for m in rows if m.key.startswith(f"{case.case_id}/case/6/")) == [
+        "sent", "uncertain"]
+
+
+async def test_asked_again_the_refused_get_their_letters_afresh(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    """A refused address, then the MARS team asks again (`retry_failed`): the refused message
+    gets a fresh set of attempts; those who had theirs get nothing twice."""
+    recorder, mailer = smtp
+    case = await a_case(store, *TO_RAPID_REVIEW)
+    send = SendLettersInput(case_id=case.case_id, letters=Letters.AGENCY_REQUESTS, sequence=0,
+                            agencies=[TRUST])
+    recorder.refuse = ["550 5.1.1 No such user"]
+    first = await mail(store, mailer).send_letters(send)
+    assert (first.messages, first.sent, first.failed) == (2, 1, 1)
+    assert len(recorder.messages) == 1
+    same = await mail(store, mailer).send_letters(send)  # a retry or a replay: no fresh try
+    assert (same.sent, same.failed) == (1, 1)
+    again = await mail(store, mailer).send_letters(send.model_copy(update={"retry_failed": True}))
+    assert (again.sent, again.failed) == (2, 0)
+    assert addresses(recorder.messages) == sorted(listed.of(f"agency/{TRUST}"))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from email.message import EmailMessage
 
 import pytest
 
-from infra.mailer import MailRefused, MailUnavailable, SmtpConfig, SmtpMailer
+from infra.mailer import MailRefused, MailUnavailable, MailUncertain, SmtpConfig, SmtpMailer
 from infra.settings import Settings
 from tests.conftest import TEST_KEYS
 from tests.smtp import free_port, smtp_server
@@ -65,3 +67,69 @@ def test_settings() -> None:
         Settings(encryption_keys="prod-1:" + TEST_KEYS.split(":")[1], environment="production",
                  jwt_jwks_url="https://idp.example/jwks", smtp_host="relay.example",
                  smtp_username="u", smtp_password="p")
+
+
+class _Scripted:
+    """A bare SMTP server on a socket that takes one message and then misbehaves as told:
+    answers QUIT with 421, or hangs up after the message's data before answering it."""
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.received = 0
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(1)
+        self.port = int(self.socket.getsockname()[1])
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.socket.accept()
+        stream = conn.makefile("rwb")
+
+        def say(line: str) -> None:
+            stream.write(line.encode() + b"\r\n")
+            stream.flush()
+
+        say("220 scripted")
+        in_data = False
+        while line := stream.readline():
+            text = line.decode().rstrip("\r\n")
+            if in_data:
+                if text == ".":
+                    in_data = False
+                    self.received += 1
+                    if self.behaviour == "hang_up_after_data":
+                        break
+                    say("250 queued")
+                continue
+            command = text.split(" ")[0].upper()
+            if command == "DATA":
+                in_data = True
+                say("354 go on")
+            elif command == "QUIT":
+                say("421 shutting down")
+                break
+            else:
+                say("250 ok")
+        conn.close()
+        self.socket.close()
+
+
+async def test_an_accepted_message_is_sent_whatever_the_answer_to_quit() -> None:
+    """A 421 to QUIT after the server queued the message: sent (never to be sent again)."""
+    server = _Scripted("421_to_quit")
+    await SmtpMailer(SmtpConfig(port=server.port, timeout_seconds=5)).send(a_message())
+    server.thread.join(5)
+    assert server.received == 1
+
+
+async def test_a_connection_lost_once_the_message_is_handed_over_is_uncertain() -> None:
+    """Cut off after the data, before the server's answer: it may have been accepted, so it
+    is uncertain (the outbox never sends it again), not unavailable (which it would)."""
+    server = _Scripted("hang_up_after_data")
+    with pytest.raises(MailUncertain) as uncertain:
+        await SmtpMailer(SmtpConfig(port=server.port, timeout_seconds=5)).send(a_message())
+    server.thread.join(5)
+    assert server.received == 1
+    assert "handed over" in uncertain.value.summary

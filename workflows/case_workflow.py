@@ -319,10 +319,11 @@ class CaseWorkflow:
         step = Step(record.step)
         agencies = list(record.agencies) if isinstance(record, AgencyRequests) else []
         # One sending per step (sequence 0): asked again after a failure, only those who have
-        # not had the letters get them, and the documents are the ones already kept.
+        # not had the letters get them (those refused get them afresh, at the directory's
+        # address now), and the documents are the ones already kept.
         result = await send_letters(SendLettersInput(
             case_id=self._case.case_id, letters=Letters(step.value), sequence=0,
-            agencies=agencies))
+            agencies=agencies, retry_failed=True))
         now = workflow.now()
         self._case.letters_settled(step)
         self._changed = True

@@ -6,9 +6,12 @@ of the workflow's own; what became of it comes back as an event on the case. Eve
 through the outbox, so the activity may be retried, and the workflow replayed, without sending
 anything twice.
 
-Patch "mail" (`workflow.patched`), asked at the first e-mail a workflow would send, not at its
-start: a history recorded before e-mail existed replays without it, and a case already running
-when this is deployed e-mails from its next reminder on.
+Patch "mail" (`workflow.patched`), asked at the first e-mail a workflow would send: a history
+recorded before e-mail existed replays without it. The SDK keeps the answer it first gave, and
+a case already running when this is deployed first asks while it replays its past reminders,
+so it sends no e-mail for the rest of its life (its reminders stay events and audit rows, as
+before); only a case that had no reminder yet when the worker picked it up starts e-mailing.
+The `send_letters` update is new (no history from before has it): it always sends.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Mailer:
     def __init__(self, since: Callable[[str], bool]) -> None:
         self._since = since
         self._enabled: bool | None = None
+        self._started = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def enabled(self) -> bool:
@@ -50,9 +54,10 @@ class Mailer:
     @property
     def used(self) -> bool:
         """Whether this workflow has e-mailed (then it waits for its sends before it ends)."""
-        return bool(self._enabled)
+        return self._started
 
     def start(self, send: Coroutine[Any, Any, None]) -> None:
+        self._started = True
         task = asyncio.create_task(send)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -60,7 +65,11 @@ class Mailer:
     async def drain(self) -> None:
         """Wait for every send in flight (before the workflow ends or continues as new)."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+            for outcome in await asyncio.gather(*list(self._tasks), return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    # A send's own failures become case events; anything else is a defect,
+                    # logged (by type: never the content) rather than failing the case forever.
+                    workflow.logger.error("e-mail task failed: %s", type(outcome).__name__)
 
 
 async def send_letters(input: SendLettersInput) -> SendLettersResult | str:
