@@ -404,7 +404,7 @@ class CaseState(BaseModel):
         """Take one clock's due dates counted again on a changed calendar (a bank holiday added
         or removed). Only open steps move: a step done keeps the deadline it was judged by. A
         deadline that moves is reminded and escalated afresh from its new date (at once if that
-        has passed: a day removed can make a step overdue)."""
+        has passed: a day removed can make a step overdue), never twice for the same lateness."""
         with self._from(Channel.SYSTEM, None):
             for computed in due:
                 state = self.step(computed.step)
@@ -419,7 +419,11 @@ class CaseState(BaseModel):
                     d.due_date = computed.due_date
                     d.deadline_at = computed.deadline_at
                     d.remind_at = computed.remind_at
-                    d.reminded = d.escalated = False
+                    # Told again only of what is still to come: a step still overdue on its new
+                    # date is not escalated a second time.
+                    if computed.deadline_at > now:
+                        d.escalated = False
+                        d.reminded = False
 
     def deadline_moved(self, now: datetime, step: Step | None, detail: str) -> None:
         with self._from(Channel.SYSTEM, None):

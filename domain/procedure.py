@@ -80,10 +80,14 @@ class StepSpec:
     parties: Parties = Parties.ONE
     # Not required unless the case's facts call for it (`domain.case` decides which apply).
     conditional: bool = False
+    # A duty set by law or national guidance whose time the procedure does not set: the step
+    # is statutory, its deadline North Lincolnshire's own (local).
+    statutory_duty: bool = False
 
     @property
     def statutory(self) -> bool:
-        return any(d.kind is DeadlineKind.STATUTORY for d in self.deadlines)
+        return self.statutory_duty or any(d.kind is DeadlineKind.STATUTORY
+                                          for d in self.deadlines)
 
 
 @dataclass(frozen=True)
@@ -167,15 +171,15 @@ NL_CSPR_2025_06_R2 = Procedure(
         # "The local authority must also notify the Secretary of State for Education and Ofsted
         # where a looked after child has died, whether or not abuse or neglect is known or
         # suspected"; and Ofsted "of the death of any care leaver under the age of 25 ...
-        # regardless of the circumstances". The procedure sets no time: these take the Panel
-        # notification's five working days (same duty-holder, same national system), so a
-        # notice is chased with it. Statutory: the duty is.
+        # regardless of the circumstances". The duty is statutory; the procedure sets no time,
+        # so the deadline is a local one: the Panel notification's five working days (same
+        # duty-holder, same national system), so a notice is chased with it.
         StepSpec(Step.NOTIFY_SECRETARY_OF_STATE, "Notify the Secretary of State (DfE)",
                  "local authority", "death of a looked after child: when and how notified",
-                 (Deadline(_R, 5, _S),), conditional=True),
+                 (Deadline(_R, 5, _L),), conditional=True, statutory_duty=True),
         StepSpec(Step.NOTIFY_OFSTED, "Notify Ofsted", "local authority",
                  "death of a looked after child or a care leaver under 25: when and how "
-                 "notified", (Deadline(_R, 5, _S),), conditional=True),
+                 "notified", (Deadline(_R, 5, _L),), conditional=True, statutory_duty=True),
         # "If information in relation to a rapid review or a child safeguarding practice review
         # is believed to require a migration, border or citizenship related contribution from
         # the Home Office, Chief Caseworking Unit should be notified": recorded when it is

@@ -38,7 +38,7 @@ async def events(api: AsyncClient, case_id: str) -> list[dict[str, Any]]:
 
 
 async def raise_one(api: AsyncClient, case_id: str, **body: Any) -> Response:
-    return await api.post(path(case_id), headers=AGENCY,
+    return await api.post(path(case_id), headers=SSL,
                           json={"subject": "criteria", "summary": SUMMARY, **body})
 
 
@@ -50,7 +50,7 @@ async def test_a_difference_is_raised_escalated_up_the_ladder_and_resolved(
     assert raised.status_code == 201, raised.text
     d = raised.json()
     assert (d["id"], d["subject"], d["level"]) == ("DOO-1", "criteria", "ssl_and_mars")
-    assert d["raised_by"]["role"] == "agency"
+    assert d["raised_by"]["role"] == "ssl"
     # The service's targets (CSPR_DIFFERENCE_TARGET_DAYS, 5,5,10), with the one given.
     assert d["targets"] == {"ssl_and_mars": 5, "safeguarding_partners": 5,
                             "independent_scrutiny": 12}
@@ -125,13 +125,13 @@ async def test_bad_references_are_refused_and_change_nothing(api: AsyncClient) -
                    422, "resolved_on")
     assert (await listed(api, case_id), await events(api, case_id)) == before
     assert_problem(await api.get(path("CSPR-2026-NOSUCH")), 404)
-    assert_problem(await api.post(path("CSPR-2026-NOSUCH"), headers=AGENCY,
+    assert_problem(await api.post(path("CSPR-2026-NOSUCH"), headers=SSL,
                                   json={"subject": "process", "summary": "x"}), 404)
 
 
 async def test_a_repeat_with_the_same_idempotency_key_raises_one(api: AsyncClient) -> None:
     case_id = await new_case(api)
-    key = {"Idempotency-Key": f"raise-{case_id}", **AGENCY}
+    key = {"Idempotency-Key": f"raise-{case_id}", **SSL}
     body = {"subject": "process", "summary": "Letters went late"}
     first = await api.post(path(case_id), headers=key, json=body)
     again = await api.post(path(case_id), headers=key, json=body)
@@ -170,3 +170,26 @@ def test_the_target_setting_is_checked() -> None:
         "ssl_and_mars": 2, "safeguarding_partners": 3, "independent_scrutiny": 4}
     with pytest.raises(ValidationError, match="CSPR_DIFFERENCE_TARGET_DAYS"):
         Settings(encryption_keys=TEST_KEYS, difference_target_days="5,5")
+
+
+async def test_an_agency_raises_one_only_on_a_case_it_was_asked_to_report_on(
+    api: AsyncClient,
+) -> None:
+    """Agencies cannot read cases: one not asked for a report is refused (403), as on a case
+    that does not exist; one asked may raise a difference."""
+    case_id = await new_case(api)
+    await ok(api, case_id, "inform-partners")
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
+             recommend_panel_notification=True, rationale="Met")
+    for p in ("local_authority", "health", "police"):
+        await ok(api, case_id, "dsp-decision", as_role("dsp", p), partner=p, criteria_met=True,
+                 rationale="Met")
+    await ok(api, case_id, "agency-requests", agencies=["nhs trust"])
+    body = {"subject": "process", "summary": "Asked for a report too late"}
+    other = as_role("agency", "Not Involved Ltd")
+    assert_problem(await api.post(path(case_id), headers=other, json=body), 403, "org")
+    assert_problem(await api.post(path("CSPR-2026-NONE"), headers=other, json=body), 403,
+                   "org")
+    raised = await api.post(path(case_id), headers=AGENCY, json=body)
+    assert raised.status_code == 201, raised.text
+    assert raised.json()["raised_by"]["organisation"] == "NHS Trust"

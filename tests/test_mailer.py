@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
@@ -64,9 +65,17 @@ def test_settings() -> None:
     with pytest.raises(ValueError, match="set both or neither"):
         Settings(encryption_keys=TEST_KEYS, smtp_username="u")
     with pytest.raises(ValueError, match="CSPR_SMTP_STARTTLS"):
-        Settings(encryption_keys="prod-1:" + TEST_KEYS.split(":")[1], environment="production",
-                 jwt_jwks_url="https://idp.example/jwks", smtp_host="relay.example",
-                 smtp_username="u", smtp_password="p")
+        production(smtp_host="relay.example", smtp_username="u", smtp_password="p")
+    # No login does not make it safe: the letters carry children's details.
+    with pytest.raises(ValueError, match="CSPR_SMTP_STARTTLS"):
+        production(smtp_host="relay.example")
+    assert production(smtp_host="relay.example", smtp_starttls=True).smtp_starttls
+    assert production().smtp_host == "127.0.0.1"  # the API: it sends no mail
+
+
+def production(**smtp: Any) -> Settings:
+    return Settings(encryption_keys="prod-1:" + TEST_KEYS.split(":")[1],
+                    environment="production", jwt_jwks_url="https://idp.example/jwks", **smtp)
 
 
 class _Scripted:

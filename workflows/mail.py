@@ -98,11 +98,11 @@ def failure(error: ActivityError) -> str:
     """Why a send gave up, for the case's events: the error's type and message name counts,
     steps and fields, never an address or a child's details."""
     cause = error.cause
-    if isinstance(cause, ApplicationError):
-        if cause.type == "ComposeError":
-            return f"a letter could not be written: {cause.message}"
-        return f"gave up after the attempts allowed: {cause.message}"
-    return "gave up: the e-mail activity did not complete"
+    if isinstance(cause, ApplicationError) and cause.type == "ComposeError":
+        # "<document>: <field>: <reason>", naming no value.
+        return f"a letter could not be written: {cause.message}"
+    # The SMTP server's replies may quote an address: they stay on the case's mail list.
+    return "gave up after the attempts allowed (the case's mail list has the server's replies)"
 
 
 def complete(result: Result) -> bool:

@@ -65,7 +65,8 @@ async def working_days(
                                description="Working days after start; negative for before")],
 ) -> WorkingDay:
     """The date N working days after `start` in England: weekends and bank holidays skipped."""
-    calendar = await store.effective_calendar(session, _BASE)
+    async with store_errors():
+        calendar = await store.effective_calendar(session, _BASE)
     return WorkingDay(date=calendar.add_working_days(start, days))
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import AUTH_RESPONSES, Principal, who_may
+from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import AppSettings, Session, Sessions, TemporalClient, requires
 from api.errors import ApiError, Problem, not_found, temporal_errors
 from api.idempotency import IdempotencyKey, once
@@ -27,10 +27,13 @@ from domain.permissions import (
     DIFFERENCE_MANAGE_ROLES,
     DIFFERENCE_RAISE_ROLES,
     READ_CASE_ROLES,
+    Refusal,
+    Role,
     can_manage_difference,
     can_raise_difference,
     can_read_case,
 )
+from domain.procedure import Step
 from store.cases import case_snapshot
 
 router = APIRouter(prefix="/v1/cases", tags=["differences of opinion"])
@@ -138,6 +141,27 @@ async def _update(client: TemporalClient, case_id: str, update: str, record: dic
     raise ApiError(409, "Difference of opinion not open", f"{case_id}: the case is closed")
 
 
+async def _agency_involved(client: TemporalClient, case_id: str, principal: Principal) -> None:
+    """An agency raises one only on a case it was asked to report on ("the organisation's
+    representative(s), who holds the difference of opinion"); it cannot tell such a case from
+    one that does not exist (403 either way), as it cannot read cases."""
+    if principal.role is not Role.AGENCY:
+        return
+    refusal = Refusal("an agency raises a difference of opinion only on a case it was asked "
+                      "to report on", "org")
+    try:
+        async with temporal_errors(case_id):
+            case = await client.get_workflow_handle(case_id).query("case", result_type=CaseState)
+    except ApiError as e:
+        if e.problem.status == 404:
+            raise forbidden(refusal) from None
+        raise
+    asked = (case.step(Step.AGENCY_REPORTS).expected_parties
+             if case.has_step(Step.AGENCY_REPORTS) else [])
+    if (principal.organisation or "").casefold() not in {a.casefold() for a in asked}:
+        raise forbidden(refusal)
+
+
 @router.post(
     "/{case_id}/differences-of-opinion", response_model=Difference, status_code=201,
     responses=_ERRORS,
@@ -151,6 +175,7 @@ async def raise_difference(
     settings: AppSettings, principal: Raiser, key: IdempotencyKey = None,
 ) -> Difference | JSONResponse:
     """Raise a difference of opinion."""
+    await _agency_involved(client, case_id, principal)
     given = body.target_working_days.model_dump(exclude_none=True) \
         if body.target_working_days else {}
     targets = DifferenceTargets(**{**settings.difference_targets.model_dump(), **given})

@@ -80,7 +80,8 @@ async def list_documents(case_id: CaseId, session: Session, _: Reader) -> list[D
     **_ERRORS, 200: {"content": {DOCX: {}}, "description": "The document (.docx)"}},
     description=f"One document of the case, as the .docx that was sent.\n\n{_ROLES}")
 async def get_document(
-    case_id: CaseId, document_id: Annotated[int, Path(ge=1)], session: Session, _: Reader
+    case_id: CaseId, document_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: Session,
+    _: Reader,
 ) -> Response:
     """Download one of the case's documents."""
     await _case_exists(session, case_id)

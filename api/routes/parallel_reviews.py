@@ -13,8 +13,15 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import ValidationError
 
 from api.auth import AUTH_RESPONSES, Principal, who_may
-from api.deps import Session, TemporalClient, requires
-from api.errors import ApiError, Problem, from_validation, not_found, temporal_errors
+from api.deps import Session, Sessions, TemporalClient, requires
+from api.errors import (
+    ApiError,
+    Problem,
+    from_validation,
+    not_found,
+    store_errors,
+    temporal_errors,
+)
 from api.parallel_schemas import ParallelReviewsRead
 from api.schemas import CASE_ID_PATTERN
 from api.workflow_calls import record_update
@@ -34,7 +41,9 @@ from domain.permissions import (
     can_read_case,
     can_record_parallel,
 )
+from store import calendar as calendar_store
 from store.cases import case_snapshot
+from store.db import Sessionmaker
 
 router = APIRouter(prefix="/v1/cases", tags=["parallel reviews"])
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
@@ -51,8 +60,14 @@ _RECORD_ERRORS: dict[int | str, dict[str, Any]] = {
 Reader = Annotated[Principal, Depends(requires(can_read_case, "read a case"))]
 Recorder = Annotated[Principal, Depends(requires(can_record_parallel,
                                                  "record a case's other processes"))]
-# The YJB's one working day is counted here, on today's calendar: a workflow may not look it up.
-_CALENDAR = WorkingDayCalendar()
+# The YJB's one working day is counted here, on today's calendar with the operators' bank
+# holiday changes: a workflow may not look it up.
+_BASE = WorkingDayCalendar()
+
+
+async def _calendar(sessions: Sessionmaker) -> WorkingDayCalendar:
+    async with store_errors(), sessions() as session:
+        return await calendar_store.effective_calendar(session, _BASE)
 
 
 async def _case(client: TemporalClient, session: Session, case_id: str) -> CaseState:
@@ -71,11 +86,11 @@ async def _case(client: TemporalClient, session: Session, case_id: str) -> CaseS
         return CaseState.model_validate(snapshot)
 
 
-async def _update(client: TemporalClient, case_id: str, update: str,
+async def _update(client: TemporalClient, sessions: Sessionmaker, case_id: str, update: str,
                   decision: FactsDecision | ProcessDecision) -> ParallelReviewsRead:
     case = await record_update(client, case_id, case_id, decision, CaseState,
                                not_found(case_id), "the case is closed", update=update)
-    return ParallelReviewsRead.of(case, _CALENDAR)
+    return ParallelReviewsRead.of(case, await _calendar(sessions))
 
 
 @router.get(
@@ -87,10 +102,11 @@ async def _update(client: TemporalClient, case_id: str, update: str,
     + who_may(READ_CASE_ROLES),
 )
 async def get_parallel_reviews(
-    case_id: CaseId, client: TemporalClient, session: Session, _: Reader
+    case_id: CaseId, client: TemporalClient, session: Session, sessions: Sessions, _: Reader
 ) -> ParallelReviewsRead:
     """A case's other processes and the suggestions, for the roles that read cases."""
-    return ParallelReviewsRead.of(await _case(client, session, case_id), _CALENDAR)
+    case = await _case(client, session, case_id)
+    return ParallelReviewsRead.of(case, await _calendar(sessions))
 
 
 @router.put(
@@ -99,11 +115,12 @@ async def get_parallel_reviews(
     description=f"{CaseFacts.__doc__}\n\n{who_may(PARALLEL_RECORD_ROLES)}",
 )
 async def record_facts(
-    case_id: CaseId, body: CaseFacts, client: TemporalClient, principal: Recorder
+    case_id: CaseId, body: CaseFacts, client: TemporalClient, sessions: Sessions,
+    principal: Recorder,
 ) -> ParallelReviewsRead:
     """Record the facts that suggest which other processes may apply."""
     decision = FactsDecision(record=body, actor=principal.actor())
-    return await _update(client, case_id, "record_facts", decision)
+    return await _update(client, sessions, case_id, "record_facts", decision)
 
 
 @router.put(
@@ -114,7 +131,7 @@ async def record_facts(
 )
 async def record_parallel_process(
     case_id: CaseId, kind: Kind, body: ProcessRecord, client: TemporalClient,
-    principal: Recorder,
+    sessions: Sessions, principal: Recorder,
 ) -> ParallelReviewsRead:
     """Record one other process running alongside the review."""
     try:
@@ -122,4 +139,4 @@ async def record_parallel_process(
     except ValidationError as e:
         raise from_validation(e) from None
     decision = ProcessDecision(record=process, actor=principal.actor())
-    return await _update(client, case_id, "record_parallel_process", decision)
+    return await _update(client, sessions, case_id, "record_parallel_process", decision)
