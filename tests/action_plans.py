@@ -55,7 +55,9 @@ async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
         except RPCError as e:
             # A child its parent has not started yet; or, on a loaded machine, a query the
             # worker did not answer in the server's time while it replayed a long history.
-            if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED):
+            # (The client's own RPC timeout answers CANCELLED, the server's DEADLINE_EXCEEDED.)
+            if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED,
+                                RPCStatusCode.CANCELLED):
                 raise
         else:
             if ready(plan):
