@@ -648,6 +648,7 @@ class CaseState(BaseModel):
                     self._move(now, Stage.CLOSED)
             case HomeOfficeContribution():
                 state.completion = done
+                state.not_required = False  # it applies to this case now
                 self.step(Step.NOTIFY_HOME_OFFICE).not_required = False
                 point = (ClockPoint(on=record.completed_on) if record.completed_on is not None
                          else ClockPoint(at=now))

@@ -375,9 +375,8 @@ class Supervisor:
         for child in reversed(self.children):
             process = child.process
             if process.poll() is None:
-                # SIGTERM, as a process manager would send: uvicorn and Temporal shut down
-                # gracefully on it. (worker.py does not handle it yet and exits at once, which
-                # is safe: Temporal hands its unfinished tasks to the next worker.)
+                # SIGTERM, as a process manager would send: uvicorn, Temporal and worker.py
+                # (which lets running activities finish) shut down gracefully on it.
                 process.terminate()
                 try:
                     process.wait(STOP_TIMEOUT_S)

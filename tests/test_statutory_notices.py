@@ -235,6 +235,7 @@ def test_a_home_office_contribution_opens_its_notice_due_the_next_working_day() 
     record(case, HomeOfficeContribution(areas=["migration"], completed_on=date(2026, 11, 6)),
            nov(6, 15))
     assert case.clock_dates[Clock.HOME_OFFICE_NEEDED] == date(2026, 11, 6)
+    assert case.step(HOME_OFFICE_NEEDED).status is StepStatus.DONE
     notice = case.step(HOME_OFFICE)
     assert (notice.status, notice.due_date, notice.statutory) == (
         StepStatus.PENDING, date(2026, 11, 9), False)  # Fri 6 -> Mon 9 Nov
