@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import date
 
 import pytest
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from infra.binaries import temporal_cli, temporal_test_server
 from infra.codec import EncryptionCodec
 from infra.settings import Settings
 from infra.temporal import data_converter
+from store import calendar as calendar_store
 from store.db import Sessionmaker, make_sessionmaker
 from tests.database import drop, test_database
 from tests.smtp import shared_server
@@ -142,3 +144,14 @@ async def anonymous(api_app: FastAPI) -> AsyncIterator[AsyncClient]:
     """A client of the API sending no token."""
     async with http_client(api_app) as http:
         yield http
+
+
+@pytest.fixture
+async def added(sessions: Sessionmaker) -> AsyncIterator[list[date]]:
+    """Bank holidays a test adds to the run's calendar (tests.bank_holidays.add_day), withdrawn
+    after it so that no other test counts on them."""
+    days: list[date] = []
+    yield days
+    async with sessions.begin() as session:
+        for day in days:
+            await calendar_store.withdraw(session, day)

@@ -10,8 +10,7 @@ store is the run's, so each test withdraws the day it added.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from store import calendar as store
 from store.db import Sessionmaker
 from tests.action_plan_stand_in import StandInActionPlan
 from tests.action_plans import plan_when, signal, start_plan
+from tests.bank_holidays import a_plain_week, add_day
 from tests.conftest import CONVERTER, new_worker
 from tests.local_reviews import (
     Handle,
@@ -49,29 +49,10 @@ S = LocalReviewStep
 CAL = WorkingDayCalendar()
 
 
-def a_plain_week(after: date) -> date:
-    """The Monday of the first five weeks after `after` with no bank holiday (so the dates
-    below are each a plain weekday count, easy to check by hand)."""
-    day = after + timedelta(days=7 - after.weekday())
-    while any(CAL.is_bank_holiday(day + timedelta(days=i)) for i in range(35)):
-        day += timedelta(days=7)
-    return day
 
 
-@pytest.fixture
-async def added(sessions: Sessionmaker) -> AsyncIterator[list[date]]:
-    """Days a test adds to the calendar, withdrawn after it."""
-    days: list[date] = []
-    yield days
-    async with sessions.begin() as session:
-        for day in days:
-            await store.withdraw(session, day)
 
 
-async def add_day(sessions: Sessionmaker, added: list[date], day: date) -> None:
-    async with sessions.begin() as session:
-        await store.add_holiday(session, day, "A late bank holiday", "test", datetime.now(UTC))
-    added.append(day)
 
 
 def calendar_events(review: LocalReviewState) -> list[str]:

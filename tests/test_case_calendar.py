@@ -9,19 +9,17 @@ run's: each test withdraws the day it added).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import CalendarChanged, WorkingDayCalendar
 from domain.case import CaseState, Channel, EventKind, Stage, StepStatus
 from domain.procedure import Clock, Step
-from store import calendar as store
 from store.db import Sessionmaker
+from tests.bank_holidays import a_plain_week, add_day
 from tests.conftest import new_worker
 from tests.factories import case_when, signal, start_case
 from tests.scenarios import at_london, travel_to
@@ -31,27 +29,10 @@ CAL = WorkingDayCalendar()
 Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
 
 
-def a_plain_week(after: date) -> date:
-    """The Monday of the first three weeks after `after` with no bank holiday."""
-    day = after + timedelta(days=7 - after.weekday())
-    while any(CAL.is_bank_holiday(day + timedelta(days=i)) for i in range(21)):
-        day += timedelta(days=7)
-    return day
 
 
-@pytest.fixture
-async def added(sessions: Sessionmaker) -> AsyncIterator[list[date]]:
-    days: list[date] = []
-    yield days
-    async with sessions.begin() as session:
-        for day in days:
-            await store.withdraw(session, day)
 
 
-async def add_day(sessions: Sessionmaker, added: list[date], day: date) -> None:
-    async with sessions.begin() as session:
-        await store.add_holiday(session, day, "A late bank holiday", "test", datetime.now(UTC))
-    added.append(day)
 
 
 def moved(case: CaseState) -> list[str]:
@@ -62,7 +43,7 @@ def moved(case: CaseState) -> list[str]:
 async def test_an_added_day_moves_the_open_steps_and_nothing_escalates_at_the_old_date(
     time_env: WorkflowEnvironment, sessions: Sessionmaker, added: list[date]
 ) -> None:
-    monday = a_plain_week((await time_env.get_current_time()).date())
+    monday = a_plain_week((await time_env.get_current_time()).date(), 21)
     tuesday, wednesday = monday + timedelta(days=1), monday + timedelta(days=2)
     thursday, friday = monday + timedelta(days=3), monday + timedelta(days=4)
     next_monday = monday + timedelta(days=7)
@@ -114,7 +95,7 @@ async def test_an_overdue_step_moved_past_now_is_pending_again_and_a_difference_
     """The DSPs disagree on Friday: the case raises a difference of opinion (target 5 working
     days on). The next Monday's panel_notification deadline has passed when the Monday is
     declared a bank holiday: it moves to Tuesday, pending again; the difference's target too."""
-    monday = a_plain_week((await time_env.get_current_time()).date())
+    monday = a_plain_week((await time_env.get_current_time()).date(), 21)
     friday, next_monday = monday + timedelta(days=4), monday + timedelta(days=7)
     async with new_worker(time_env.client, sessions) as worker:
         await travel_to(time_env, at_london(monday, 10))

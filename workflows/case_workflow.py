@@ -366,22 +366,19 @@ class CaseWorkflow:
             self._case.mail_sent(workflow.now(), step, summary(result))
         self._changed = True
 
-    async def _send_difference_alert(self, sequence: int, kind: EventKind) -> None:
-        result = await send_alert(AlertMailInput(
-            case_id=self._case.case_id, sequence=sequence,
-            kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue",
-            step="difference_of_opinion"))
-        if isinstance(result, str) or not complete(result):
-            detail = result if isinstance(result, str) else summary(result)
-            self._case.mail_failed(workflow.now(), None, f"{kind.value} e-mail: {detail}")
-            self._changed = True
-
-    async def _send_alert(self, sequence: int, kind: EventKind, step: Step) -> None:
-        state = self._case.step(step)
-        result = await send_alert(AlertMailInput(
-            case_id=self._case.case_id, sequence=sequence,
-            kind="overdue" if kind is EventKind.OVERDUE else "reminder", step=step.value,
-            due_date=state.due_date, statutory=state.statutory))
+    async def _send_alert(self, sequence: int, kind: EventKind, step: Step | None) -> None:
+        """A step's reminder or escalation (`step`), or a difference of opinion's (None)."""
+        if step is None:
+            alert = AlertMailInput(
+                case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
+                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue")
+        else:
+            state = self._case.step(step)
+            alert = AlertMailInput(
+                case_id=self._case.case_id, sequence=sequence, step=step.value,
+                kind="overdue" if kind is EventKind.OVERDUE else "reminder",
+                due_date=state.due_date, statutory=state.statutory)
+        result = await send_alert(alert)
         if isinstance(result, str) or not complete(result):
             detail = result if isinstance(result, str) else summary(result)
             self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {detail}")
@@ -612,7 +609,7 @@ class CaseWorkflow:
                     and self._mail.enabled()):
                 self._mail.start(self._send_alert(self._events_sent, event.kind, event.step))
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
-                self._mail.start(self._send_difference_alert(self._events_sent, event.kind))
+                self._mail.start(self._send_alert(self._events_sent, event.kind, None))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
