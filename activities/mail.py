@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.common import RetryPolicy
@@ -35,6 +35,7 @@ from domain.mail import (
     alert_text,
     letters_plan,
     letters_text,
+    owner_audience,
 )
 from infra.mailer import Mailer
 from infra.settings import Settings, mail_from_address
@@ -97,6 +98,8 @@ class AlertMailInput(BaseModel):
     step: str
     due_date: date | None = None
     statutory: bool = False
+    # An action plan's action: the organisation that owns it, reminded with the MARS team.
+    owner: str | None = None
 
 
 class AlertMailResult(BaseModel):
@@ -150,7 +153,15 @@ class MailActivities:
                               input.statutory)
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
-            for audience in alert_audiences(case, input.step, overdue):
+            audiences = alert_audiences(case, input.step, overdue)
+            if input.owner is not None:
+                owner = await session.scalar(select(Organisation).where(
+                    func.lower(Organisation.name) == input.owner.lower()))
+                if owner is None:
+                    missing.append(f"owner/{input.owner}")
+                else:
+                    audiences.insert(0, owner_audience(owner.kind, owner.name))
+            for audience in audiences:
                 people = await recipients(session, audience.role, audience.organisation)
                 if not people:
                     missing.append(audience.label)

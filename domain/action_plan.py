@@ -508,6 +508,11 @@ class ActionPlanState(BaseModel):
             return action.due.due_date if action is not None else None
         return self.next_review.due_date if step is PlanStep.PLAN_REVIEW else None
 
+    def owner_of(self, action_id: str | None) -> str | None:
+        """The organisation that owns an action (None for the plan's own reviews)."""
+        action = next((a for a in self.actions if a.action_id == action_id), None)
+        return action.owner if action is not None else None
+
     def mail_failed(self, now: datetime, step: PlanStep | None, action_id: str | None,
                     detail: str) -> None:
         """An alert's e-mail that did not reach everyone: shown for the MARS team."""

@@ -35,6 +35,12 @@ class Audience:
 MARS_TEAM = Audience(Role.MARS_TEAM)
 
 
+def owner_audience(kind: str, name: str) -> Audience:
+    """An action's owner organisation, as the directory lists it: a partner's DSPs, or an
+    agency's people."""
+    return Audience(Role.DSP if kind == "partner" else Role.AGENCY, name)
+
+
 def ssls() -> list[Audience]:
     return [Audience(Role.SSL, p.value) for p in Partner]
 
@@ -183,7 +189,8 @@ def step_title(case: CaseState | None, step: str) -> str:
             return procedure(case.procedure_version).spec(Step(step)).title
         except (KeyError, ValueError):
             pass
-    return step.replace("_", " ").capitalize()
+    words = step.replace("_", " ")
+    return words[:1].upper() + words[1:]
 
 
 @dataclass(frozen=True)

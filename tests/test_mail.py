@@ -594,3 +594,22 @@ async def test_asked_again_the_refused_get_their_letters_afresh(
     again = await mail(store, mailer).send_letters(send.model_copy(update={"retry_failed": True}))
     assert (again.sent, again.failed) == (2, 0)
     assert addresses(recorder.messages) == sorted(listed.of(f"agency/{TRUST}"))
+
+
+async def test_an_actions_reminder_goes_to_its_owner_and_the_mars_team(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    """An action plan's action: its owner organisation's people (an agency's, here) and the
+    MARS team; an owner the directory does not list is named as missing."""
+    recorder, mailer = smtp
+    case = await a_case(store)
+    result = await mail(store, mailer).send_alert_mail(AlertMailInput(
+        case_id=case.case_id, part="action_plan", sequence=3, kind="reminder",
+        step="action A1", due_date=datetime(2027, 3, 31).date(), owner=TRUST.lower()))
+    assert (result.sent, result.missing) == (4, [])
+    assert addresses(recorder.messages) == sorted(listed.of(f"agency/{TRUST}", "mars_team"))
+    assert all("Action A1 due 31 March 2027" in subject(m) for m in recorder.messages)
+    unknown = await mail(store, mailer).send_alert_mail(AlertMailInput(
+        case_id=case.case_id, part="action_plan", sequence=4, kind="reminder",
+        step="action A2", owner="Unlisted Charity"))
+    assert unknown.missing == ["owner/Unlisted Charity"]

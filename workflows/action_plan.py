@@ -249,11 +249,12 @@ class ActionPlanWorkflow:
     async def _send_alert(self, sequence: int, event: PlanEvent) -> None:
         overdue = event.kind is EventKind.OVERDUE
         due = self._plan.due_of(event.step, event.action_id)
+        step = (f"action {event.action_id}" if event.action_id
+                else event.step.value if event.step else "action_plan")
         result = await send_alert(AlertMailInput(
             case_id=self._plan.case_id, part=PART, sequence=sequence,
-            kind="overdue" if overdue else "reminder",
-            step=event.action_id or (event.step.value if event.step else "action_plan"),
-            due_date=due))
+            kind="overdue" if overdue else "reminder", step=step, due_date=due,
+            owner=self._plan.owner_of(event.action_id)))
         if isinstance(result, str) or not complete(result):
             detail = result if isinstance(result, str) else summary(result)
             self._plan.mail_failed(workflow.now(), event.step, event.action_id,
