@@ -504,13 +504,13 @@ class ActionPlanState(BaseModel):
     def due_of(self, step: PlanStep | None, action_id: str | None) -> date | None:
         """The due date an alert was about: an action's, or the next review's."""
         if action_id is not None:
-            action = next((a for a in self.actions if a.action_id == action_id), None)
+            action = self.action(action_id)
             return action.due.due_date if action is not None else None
         return self.next_review.due_date if step is PlanStep.PLAN_REVIEW else None
 
     def owner_of(self, action_id: str | None) -> str | None:
         """The organisation that owns an action (None for the plan's own reviews)."""
-        action = next((a for a in self.actions if a.action_id == action_id), None)
+        action = self.action(action_id) if action_id is not None else None
         return action.owner if action is not None else None
 
     def mail_failed(self, now: datetime, step: PlanStep | None, action_id: str | None,

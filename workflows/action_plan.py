@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Refusal, can_record_plan
     from domain.reviews import ActionPlanInput, ActionPlanResult
     from workflows.common import SearchAttributes, actor_refusal, refused
-    from workflows.mail import Mailer, complete, send_alert, summary
+    from workflows.mail import Mailer, send_alert, shortfall
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "action_plan"
@@ -255,10 +255,9 @@ class ActionPlanWorkflow:
             case_id=self._plan.case_id, part=PART, sequence=sequence,
             kind="overdue" if overdue else "reminder", step=step, due_date=due,
             owner=self._plan.owner_of(event.action_id)))
-        if isinstance(result, str) or not complete(result):
-            detail = result if isinstance(result, str) else summary(result)
+        if (missed := shortfall(result)) is not None:
             self._plan.mail_failed(workflow.now(), event.step, event.action_id,
-                                   f"{event.kind.value} e-mail: {detail}")
+                                   f"{event.kind.value} e-mail: {missed}")
             self._edited()
 
     async def _continue_as_new(self, input: ActionPlanRun) -> None:

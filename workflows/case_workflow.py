@@ -78,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.reviews import LocalReviewInput, LocalReviewResult
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
-    from workflows.mail import Mailer, complete, send_alert, send_letters, summary
+    from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # A difference of opinion's reminder, and its escalation up the ladder or past its last level.
@@ -327,9 +327,9 @@ class CaseWorkflow:
         now = workflow.now()
         self._case.letters_settled(step)
         self._changed = True
-        if isinstance(result, str) or not complete(result):
-            self._case.mail_failed(now, step, result if isinstance(result, str)
-                                   else summary(result))
+        missed = shortfall(result)
+        if missed is not None or isinstance(result, str):  # (a str result is always missed)
+            self._case.mail_failed(now, step, missed or "")
             return
         try:
             self._case.check(record, now)
@@ -359,9 +359,9 @@ class CaseWorkflow:
         result = await send_letters(SendLettersInput(
             case_id=self._case.case_id, letters=letters, sequence=sequence))
         step = Step(letters.value)
-        if isinstance(result, str) or not complete(result):
-            self._case.mail_failed(workflow.now(), step, result if isinstance(result, str)
-                                   else summary(result))
+        missed = shortfall(result)
+        if missed is not None or isinstance(result, str):  # (a str result is always missed)
+            self._case.mail_failed(workflow.now(), step, missed or "")
         else:
             self._case.mail_sent(workflow.now(), step, summary(result))
         self._changed = True
@@ -379,9 +379,8 @@ class CaseWorkflow:
                 kind="overdue" if kind is EventKind.OVERDUE else "reminder",
                 due_date=state.due_date, statutory=state.statutory)
         result = await send_alert(alert)
-        if isinstance(result, str) or not complete(result):
-            detail = result if isinstance(result, str) else summary(result)
-            self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {detail}")
+        if (missed := shortfall(result)) is not None:
+            self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {missed}")
             self._changed = True
 
     # -- differences of opinion (domain.differences) -----------------------------------------

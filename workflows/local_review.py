@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
-    from workflows.mail import Mailer, complete, send_alert, summary
+    from workflows.mail import Mailer, send_alert, shortfall
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "local_review"
@@ -109,10 +109,9 @@ class LocalReviewWorkflow:
             case_id=self._review.case_id, part=PART, sequence=sequence,
             kind="overdue" if overdue else "reminder", step=task.step.value,
             due_date=task.due_date, statutory=task.statutory))
-        if isinstance(result, str) or not complete(result):
-            detail = result if isinstance(result, str) else summary(result)
+        if (missed := shortfall(result)) is not None:
             self._review.event(workflow.now(), EventKind.MAIL_FAILED, task.key,
-                               f"{alert.kind.value} e-mail: {detail}")
+                               f"{alert.kind.value} e-mail: {missed}")
             self._changed = True
 
     @workflow.query

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -74,20 +74,23 @@ class Mailer:
 
 async def send_letters(input: SendLettersInput) -> SendLettersResult | str:
     """Send a step's letters; the result, or why they could not be sent at all."""
-    try:
-        result: SendLettersResult = await workflow.execute_activity(
-            "send_letters", input, result_type=SendLettersResult,
-            start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
-    except ActivityError as e:
-        return failure(e)
-    return result
+    return await _send("send_letters", input, SendLettersResult)
 
 
 async def send_alert(input: AlertMailInput) -> AlertMailResult | str:
     """E-mail a reminder or an escalation; the result, or why it could not be sent at all."""
+    return await _send("send_alert_mail", input, AlertMailResult)
+
+
+R = TypeVar("R", SendLettersResult, AlertMailResult)
+
+
+async def _send(
+    activity: str, input: SendLettersInput | AlertMailInput, result_type: type[R]
+) -> R | str:
     try:
-        result: AlertMailResult = await workflow.execute_activity(
-            "send_alert_mail", input, result_type=AlertMailResult,
+        result: R = await workflow.execute_activity(
+            activity, input, result_type=result_type,
             start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
     except ActivityError as e:
         return failure(e)
@@ -103,6 +106,13 @@ def failure(error: ActivityError) -> str:
         return f"a letter could not be written: {cause.message}"
     # The SMTP server's replies may quote an address: they stay on the case's mail list.
     return "gave up after the attempts allowed (the case's mail list has the server's replies)"
+
+
+def shortfall(result: Result | str) -> str | None:
+    """What a send did not do, for a `mail_failed` event (None if it reached everyone)."""
+    if isinstance(result, str):
+        return result
+    return None if complete(result) else summary(result)
 
 
 def complete(result: Result) -> bool:

@@ -79,16 +79,18 @@ async def get_case(
     return await read_case(session, case)
 
 
-async def _record(
+async def record_as(
     client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
-    principal: Principal,
+    principal: Principal, update: str = "record",
 ) -> CaseRead:
+    """Send a step's record as the principal (by the `record` update, or another taking the
+    same message), once the record's organisation rules allow it; the case as stored after."""
     decision = Decision.model_validate({"record": record, "actor": principal.actor()})
     # The organisation rules need the record: the DSP's own partner, the agency's own report.
     if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
         raise forbidden(refusal)
     case = await record_update(client, case_id, case_id, decision, CaseState,
-                               not_found(case_id), "the case is closed")
+                               not_found(case_id), "the case is closed", update=update)
     async with store_errors(), sessions() as session:
         return await read_case(session, case)
 
@@ -101,7 +103,7 @@ def _route(
         return await once(
             sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
             body.model_dump(mode="json"), 200,
-            lambda: _record(client, sessions, case_id, body, principal))
+            lambda: record_as(client, sessions, case_id, body, principal))
 
     def may_record(role: Role) -> bool:
         return can_record_step(role, step)

@@ -17,18 +17,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import JSONResponse
 
-from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
+from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Sessions, TemporalClient, requires
-from api.errors import Problem, invalid, not_found, store_errors
+from api.errors import Problem, invalid
 from api.idempotency import IdempotencyKey, once
-from api.routes.cases import CaseId, read_case
+from api.routes.cases import CaseId, record_as
 from api.schemas import CaseRead
-from api.workflow_calls import record_update
-from domain.case import CaseState
-from domain.decisions import AgencyRequests, Decision, InformPartners, RecordBase
-from domain.permissions import Role, can_record, can_record_step, recorders
+from domain.decisions import AgencyRequests, InformPartners
+from domain.permissions import Role, can_record_step, recorders
 from domain.procedure import Step
-from store.db import Sessionmaker
 
 router = APIRouter(prefix="/v1/cases", tags=["letters and e-mail"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -52,19 +49,6 @@ InformSender = Annotated[Principal, Depends(requires(_may_inform,
                                                     "send the letters of inform_partners"))]
 AgencySender = Annotated[Principal, Depends(requires(_may_ask_agencies,
                                                      "send the letters of agency_requests"))]
-async def _send(
-    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
-    principal: Principal,
-) -> CaseRead:
-    decision = Decision.model_validate({"record": record, "actor": principal.actor()})
-    if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
-        raise forbidden(refusal)
-    case = await record_update(client, case_id, case_id, decision, CaseState,
-                               not_found(case_id), "the case is closed", update="send_letters")
-    async with store_errors(), sessions() as session:
-        return await read_case(session, case)
-
-
 _WHO_INFORMS = who_may(recorders(Step.INFORM_PARTNERS))
 _WHO_ASKS = who_may(recorders(Step.AGENCY_REQUESTS))
 
@@ -82,7 +66,8 @@ async def send_inform_partners(
     """Send the letters informing the partners (Flowchart 1, R+1)."""
     return await once(sessions, key, principal,
                       f"POST /v1/cases/{case_id}/letters/inform-partners", {}, 200,
-                      lambda: _send(client, sessions, case_id, InformPartners(), principal))
+                      lambda: record_as(client, sessions, case_id, InformPartners(), principal,
+                                        "send_letters"))
 
 
 @router.post(
@@ -101,4 +86,5 @@ async def send_agency_requests(
     return await once(sessions, key, principal,
                       f"POST /v1/cases/{case_id}/letters/agency-requests",
                       body.model_dump(mode="json"), 200,
-                      lambda: _send(client, sessions, case_id, body, principal))
+                      lambda: record_as(client, sessions, case_id, body, principal,
+                                        "send_letters"))
