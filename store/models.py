@@ -173,6 +173,10 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(Instant)
+    # While in progress: a repeat may take the key over once this has passed (a crash's claim).
+    lease_until: Mapped[datetime | None] = mapped_column(Instant)
+    # The case this key's request opens, bound before its workflow starts.
+    case_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class CaseDocument(Base):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import AppSettings, Session, Sessions, TemporalClient, requires
 from api.errors import ApiError, Problem, not_found, temporal_errors
-from api.idempotency import IdempotencyKey, once
+from api.idempotency import IdempotencyKey, once, update_id
 from api.schemas import CASE_ID_PATTERN
 from domain.case import CaseState
 from domain.decisions import DecisionMessage
@@ -126,8 +126,8 @@ async def _update(client: TemporalClient, case_id: str, update: str, record: dic
     handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id):
-            result: Difference = await handle.execute_update(update, message,
-                                                             result_type=Difference)
+            result: Difference = await handle.execute_update(
+                update, message, id=update_id(), result_type=Difference)
             return result
     except ApiError as e:
         if e.problem.status != 404 or e.problem.title != "Case not found":
