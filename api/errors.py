@@ -16,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
@@ -150,12 +151,45 @@ async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
         raise mapped from None
 
 
+# SQLSTATE classes of a server that is down, restarting, full or refusing for now (connection
+# exception, operator intervention, insufficient resources) or a transaction to try again.
+_TRANSIENT_SQLSTATES = ("08", "57P", "53", "40001", "40P01")
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """The case store cannot answer now (down, restarting, a connection lost, locked), as
+    opposed to a fault of the request or of the code. asyncpg's errors arrive as a plain
+    `DBAPIError` whose cause says which."""
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, PoolTimeout)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        if isinstance(cause, OSError) or _asyncpg_interface_error(cause):
+            return True
+        if str(getattr(cause, "sqlstate", "") or "").startswith(_TRANSIENT_SQLSTATES):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _asyncpg_interface_error(exc: BaseException) -> bool:
+    """asyncpg's own InterfaceError ("connection is closed"), without importing asyncpg."""
+    return any(c.__name__ == "InterfaceError" and c.__module__.startswith("asyncpg")
+               for c in type(exc).__mro__)
+
+
 @asynccontextmanager
 async def store_errors() -> AsyncIterator[None]:
     """The case store unreachable is 503, like Temporal; nothing of the query is shown."""
     try:
         yield
-    except (OperationalError, InterfaceError, OSError) as e:
+    except Exception as e:
+        if not store_unreachable(e):
+            raise
         logger.warning("case store unreachable: %s", type(e).__name__)
         raise unavailable("The case store") from None
 
@@ -190,6 +224,10 @@ def install(app: FastAPI) -> None:
             return await call_next(request)
         except Exception as exc:
             mapped = from_temporal(exc)
+            if mapped is None and store_unreachable(exc):
+                # A store call some route made outside `store_errors`: 503 all the same.
+                logger.warning("case store unreachable: %s", type(exc).__name__)
+                mapped = unavailable("The case store")
             if mapped is not None:
                 return _response(mapped.problem, mapped.headers)
             logger.error("unexpected error %s on %s %s", type(exc).__name__, request.method,
