@@ -32,7 +32,7 @@ from store import idempotency
 from store.db import Sessionmaker
 
 IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=200,
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$",
     description="Any unique string: a repeat with the same key and body gets the same answer, "
                 "and the request is carried out once")]
 

@@ -116,7 +116,8 @@ def codec_reader(
 
 CodecReader = Annotated[Principal, Depends(codec_reader)]
 Namespace = Annotated[str | None, Header(
-    alias="X-Namespace", description="The namespace the UI shows; any is accepted")]
+    alias="X-Namespace", max_length=255, pattern=r"^[\x20-\x7e]*$",
+    description="The namespace the UI shows; any is accepted")]
 
 
 async def _payloads(request: Request) -> list[Payload]:
