@@ -129,13 +129,17 @@ def from_validation(exc: ValidationError) -> ApiError:
 # A call Temporal has not answered by then (no worker, a stuck activity) gets a 503 rather than
 # holding the partner system's connection open; an update sent may still be applied later.
 TEMPORAL_TIMEOUT = 15.0
+# A read that has the case store to fall back on waits less before it does.
+READ_TIMEOUT = 5.0
 
 
 @asynccontextmanager
-async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
+async def temporal_errors(
+    case_id: str | None = None, within: float = TEMPORAL_TIMEOUT
+) -> AsyncIterator[None]:
     """Turn what the Temporal client raises into the API's errors. Wrap client calls only."""
     try:
-        async with asyncio.timeout(TEMPORAL_TIMEOUT):
+        async with asyncio.timeout(within):
             yield
     except ApiError:
         raise
