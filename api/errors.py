@@ -135,11 +135,11 @@ READ_TIMEOUT = 5.0
 
 @asynccontextmanager
 async def temporal_errors(
-    case_id: str | None = None, within: float = TEMPORAL_TIMEOUT
+    case_id: str | None = None, within: float | None = None
 ) -> AsyncIterator[None]:
     """Turn what the Temporal client raises into the API's errors. Wrap client calls only."""
     try:
-        async with asyncio.timeout(within):
+        async with asyncio.timeout(within or TEMPORAL_TIMEOUT):
             yield
     except ApiError:
         raise
@@ -203,7 +203,31 @@ def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONRe
                         media_type=PROBLEM_JSON, headers=headers)
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Every error response in the OpenAPI document as what is sent: problem+json."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for code, response in operation.get("responses", {}).items():
+                    if code[:1] in ("4", "5"):
+                        response["content"] = {PROBLEM_JSON: problem}
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)  # FastAPI's 422 body, which we never send
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _response(exc.problem, exc.headers)

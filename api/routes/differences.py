@@ -7,7 +7,6 @@ Workflow Update of the case, validated before it enters history.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -22,7 +21,7 @@ from api.schemas import CASE_ID_PATTERN
 from domain.case import CaseState
 from domain.decisions import DecisionMessage
 from domain.differences import Difference, DifferenceTargets, Subject, TargetDays
-from domain.notification import Text
+from domain.notification import PastDate, Text
 from domain.permissions import (
     DIFFERENCE_MANAGE_ROLES,
     DIFFERENCE_RAISE_ROLES,
@@ -87,7 +86,7 @@ class DifferenceResolution(_Body):
     """How the difference was resolved, at its current level."""
 
     outcome: Text
-    resolved_on: date | None = Field(
+    resolved_on: PastDate | None = Field(
         None, description="The date it was resolved, if not today; never in the future")
 
 
