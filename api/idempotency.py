@@ -50,9 +50,10 @@ def update_id() -> str | None:
     return _update_id.get()
 
 
-def key_id(key: str, subject: str) -> str:
-    """A key's id in Temporal: the caller's key and subject, hashed (no one's name in clear)."""
-    return "key-" + hashlib.sha256(f"{subject}\n{key}".encode()).hexdigest()[:40]
+def key_id(key: str, subject: str, request_hash: str) -> str:
+    """A key's id in Temporal: the caller's key and subject and the request's hash, hashed (no
+    one's name in clear; a key wrongly reused for another request never gets its answer)."""
+    return "key-" + hashlib.sha256(f"{subject}\n{key}\n{request_hash}".encode()).hexdigest()[:40]
 
 
 async def once(
@@ -81,7 +82,7 @@ async def once(
                            headers={"Retry-After": str(max(1, math.ceil(left)))})
         media = PROBLEM_JSON if held.status_code >= 400 else "application/json"
         return JSONResponse(held.response, status_code=held.status_code, media_type=media)
-    token = _update_id.set(key_id(key, principal.subject))
+    token = _update_id.set(key_id(key, principal.subject, digest))
     try:
         result = await produce()
     except ApiError as e:

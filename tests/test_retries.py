@@ -272,6 +272,8 @@ async def test_no_transaction_is_held_while_temporal_starts_the_case(
 ) -> None:
     """While the workflow starts, the case number is committed, bound to the key, and its row
     is free for another writer (on SQLite a held write lock stops every other writer)."""
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("FOR UPDATE NOWAIT: PostgreSQL's")
     seen: list[tuple[str, str | None, int]] = []
     key = str(uuid.uuid4())
 
@@ -333,3 +335,20 @@ async def test_a_released_key_is_forgotten_unless_it_opened_a_case(
         kept = await session.get(IdempotencyRecord, (opening, "s"))
         assert kept is not None
         assert (kept.case_id, kept.lease_until) == ("CSPR-2026-9999", now)
+
+
+async def test_a_key_reused_for_another_request_never_gets_the_first_ones_answer(
+    faulty_api: AsyncClient, faults: Faults,
+) -> None:
+    """After a 503 the key is free again; sent with another body it is another request (its
+    Update id is the key's and the request's), refused here as already recorded."""
+    case_id = (await faulty_api.post("/v1/notifications",
+                                     json=notification(f"REUSE-{uuid.uuid4().hex[:8]}"))
+               ).json()["case_id"]
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    faults.lose.add("record")
+    path = f"/v1/cases/{case_id}/inform-partners"
+    assert (await faulty_api.post(path, json={}, headers=key)).status_code == 503
+    today = datetime.now(UTC).date().isoformat()
+    other = await faulty_api.post(path, json={"completed_on": today}, headers=key)
+    assert other.status_code == 409, other.text
