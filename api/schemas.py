@@ -186,6 +186,36 @@ def _step(s: StepState, proc: Procedure) -> StepRead:
     )
 
 
+class RecordReceipt(BaseModel):
+    """What a role that records a step but may not read the case gets back: its own record,
+    with the case id and stage (issue 9, item 9: never the child, the notification or any
+    other party's step)."""
+
+    case_id: str
+    stage: Stage
+    step: Step
+    party: str | None = Field(description="Whose record: the agency's own name, as the case "
+                                          "holds it")
+    completed_on: date | None
+    completed_at: datetime | None = Field(description="When the record entered the case")
+    due_date: date | None = Field(description="The step's due date (the same for every party)")
+
+    @classmethod
+    def of(cls, case: CaseState, step: Step, organisation: str | None) -> RecordReceipt:
+        """The organisation's own part of the step (its name in any letter case)."""
+        state = next(s for s in case.steps if s.step == step)
+        own = (organisation or "").casefold()
+        mine = next((p for p in state.parts if (p.party or "").casefold() == own), None)
+        if mine is None and not state.parts and state.completion is not None \
+                and (state.completion.party or "").casefold() == own:
+            mine = state.completion
+        return cls(case_id=case.case_id, stage=case.stage, step=step,
+                   party=mine.party if mine else None,
+                   completed_on=_completed_on(mine.completed_on, mine.completed_at)
+                   if mine else None,
+                   completed_at=mine.completed_at if mine else None, due_date=state.due_date)
+
+
 class WorkingDay(BaseModel):
     date: date
 

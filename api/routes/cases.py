@@ -25,7 +25,7 @@ from api.errors import (
     temporal_errors,
 )
 from api.idempotency import IdempotencyKey, once
-from api.schemas import CASE_ID_PATTERN, CaseRead, part_summaries
+from api.schemas import CASE_ID_PATTERN, CaseRead, RecordReceipt, part_summaries
 from api.workflow_calls import record_update
 from domain.case import CaseState
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
@@ -94,25 +94,44 @@ async def record_as(
 ) -> CaseRead:
     """Send a step's record as the principal (by the `record` update, or another taking the
     same message), once the record's organisation rules allow it; the case as stored after."""
-    decision = Decision.model_validate({"record": record, "actor": principal.actor()})
-    # The organisation rules need the record: the DSP's own partner, the agency's own report.
-    if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
-        raise forbidden(refusal)
-    case = await record_update(client, case_id, case_id, decision, CaseState,
-                               not_found(case_id), "the case is closed", update=update)
+    case = await _send(client, case_id, record, principal, update)
     async with store_errors(), sessions() as session:
         return await read_case(session, case)
 
 
+async def _send(client: TemporalClient, case_id: str, record: RecordBase, principal: Principal,
+                update: str = "record") -> CaseState:
+    """The record sent as the principal's, once its organisation rules allow it."""
+    decision = Decision.model_validate({"record": record, "actor": principal.actor()})
+    # The organisation rules need the record: the DSP's own partner, the agency's own report.
+    if (refusal := can_record(principal.role, principal.organisation, decision.record)) is not None:
+        raise forbidden(refusal)
+    return await record_update(client, case_id, case_id, decision, CaseState,
+                               not_found(case_id), "the case is closed", update=update)
+
+
+async def record_shaped(
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
+    principal: Principal,
+) -> CaseRead | RecordReceipt:
+    """The case after the record for a role that reads cases; for one that does not (an
+    agency returning its report), its own record only (issue 9, item 9)."""
+    if can_read_case(principal.role):
+        return await record_as(client, sessions, case_id, record, principal)
+    case = await _send(client, case_id, record, principal)
+    return RecordReceipt.of(case, Step(record.model_dump()["step"]), principal.organisation)
+
+
 def _route(
     record_type: type[RecordBase], step: Step
-) -> Callable[..., Awaitable[CaseRead | JSONResponse]]:
+) -> Callable[..., Awaitable[CaseRead | RecordReceipt | JSONResponse]]:
     async def record(case_id: CaseId, body: Any, client: TemporalClient, sessions: Sessions,
-                     principal: Any, key: IdempotencyKey = None) -> CaseRead | JSONResponse:
+                     principal: Any, key: IdempotencyKey = None
+                     ) -> CaseRead | RecordReceipt | JSONResponse:
         return await once(
             sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
             body.model_dump(mode="json"), 200,
-            lambda: record_as(client, sessions, case_id, body, principal))
+            lambda: record_shaped(client, sessions, case_id, body, principal))
 
     def may_record(role: Role) -> bool:
         return can_record_step(role, step)
@@ -120,14 +139,26 @@ def _route(
     recorder = Annotated[Principal, Depends(requires(may_record, f"record {step.value}"))]
     record.__annotations__ = {"case_id": CaseId, "body": record_type, "client": TemporalClient,
                               "sessions": Sessions, "principal": recorder,
-                              "key": IdempotencyKey, "return": CaseRead | JSONResponse}
+                              "key": IdempotencyKey,
+                              "return": CaseRead | RecordReceipt | JSONResponse}
     return record
 
 
 def _description(record_type: type[RecordBase], step: Step) -> str:
     rules = recorders(step)
     notes = {role: ORG_RULE_TEXT[rule] for role, rule in rules.items()}
-    return f"{record_type.__doc__}\n\n{who_may(rules, notes)}"
+    answer = ""
+    if not all(can_read_case(role) for role in rules):
+        answer = ("\n\nThe answer is the case for a role that reads cases; for one that does "
+                  "not (an agency), its own record with the case id and stage.")
+    return f"{record_type.__doc__}\n\n{who_may(rules, notes)}{answer}"
+
+
+def _answer(step: Step) -> Any:
+    """The route's response model: a receipt too where a recorder may not read the case."""
+    if all(can_read_case(role) for role in recorders(step)):
+        return CaseRead
+    return CaseRead | RecordReceipt
 
 
 for _type in RECORD_TYPES:
@@ -136,7 +167,7 @@ for _type in RECORD_TYPES:
         f"/{{case_id}}/{_step.replace('_', '-')}",
         _route(_type, _step),
         methods=["POST"],
-        response_model=CaseRead,
+        response_model=_answer(_step),
         name=f"record_{_step}",
         summary=f"Record {_step.replace('_', ' ')}",
         description=_description(_type, _step),
