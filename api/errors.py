@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,6 +28,10 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+
+from domain.action_plan_records import PlanStep
+from domain.local_review_records import LocalReviewStep
+from domain.procedure import Step
 
 logger = logging.getLogger("cspr.api")
 PROBLEM_JSON = "application/problem+json"
@@ -109,11 +114,29 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
     return None
 
 
+# What a pattern in a path or field means, said in words rather than as the regex (issue 9: "a
+# malformed case id answers with a regex. Say what is expected").
+PATTERN_WORDS: dict[str, str] = {
+    r"^CSPR-\d{4}-[A-Z0-9]{4,12}$": "a case id: CSPR-, a four-digit year, a hyphen and 4 to 12 "
+                                    "capital letters or digits (e.g. CSPR-2026-7KQ2MX)",
+    r"^DOO-[1-9][0-9]{0,3}$": "a difference of opinion's id: DOO- and its number (e.g. DOO-1)",
+}
+
+
+def _message(e: Any) -> str:
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if e.get("type") == "string_pattern_mismatch":
+        words = PATTERN_WORDS.get(str((e.get("ctx") or {}).get("pattern")))
+        if words is not None:
+            return f"expected {words}"
+    return msg
+
+
 def field_errors(errors: Sequence[Any], skip: tuple[str, ...] = ()) -> ApiError:
     """Pydantic's errors as a 422 naming each field; a model's own rule says "field: reason"."""
     found = []
     for e in errors:
-        msg = str(e["msg"]).removeprefix("Value error, ")
+        msg = _message(e)
         loc = ".".join(str(p) for p in e["loc"] if p not in skip)
         field, sep, reason = msg.partition(": ")
         found.append(FieldError(field=field, reason=reason) if sep and not loc
@@ -124,6 +147,31 @@ def field_errors(errors: Sequence[Any], skip: tuple[str, ...] = ()) -> ApiError:
 
 def from_validation(exc: ValidationError) -> ApiError:
     return field_errors(exc.errors())
+
+
+def _routes(steps: type[StrEnum]) -> str:
+    return ", ".join(s.value.replace("_", "-") for s in steps)
+
+
+def unknown_path(path: str) -> Problem | None:
+    """What a path under a case may be, when no route matched (issue 9: "an unknown step in a
+    path answers a bare 'Not Found'")."""
+    parts = path.strip("/").split("/")
+    if parts[:2] != ["v1", "cases"] or len(parts) < 4:
+        return None
+    part = {"local-review": ("the LCSPR", LocalReviewStep),
+            "action-plan": ("the action plan", PlanStep)}.get(parts[3])
+    if part is not None and len(parts) > 4:
+        name, steps = part
+        return Problem(title="No such step", status=404,
+                       detail=f"{parts[4]!r} is not a step of {name}: one of {_routes(steps)}",
+                       errors=[FieldError(field="step", reason=f"not a step of {name}")])
+    return Problem(
+        title="No such step", status=404,
+        detail=f"{parts[3]!r} is not a step or a part of a case. A case's steps: "
+               f"{_routes(Step)}; its other parts: local-review, action-plan, "
+               "differences-of-opinion, parallel-reviews, letters, documents, mail, events",
+        errors=[FieldError(field="step", reason="not a step of the procedure")])
 
 
 # A call Temporal has not answered by then (no worker, a stuck activity) gets a 503 rather than
@@ -238,9 +286,11 @@ def install(app: FastAPI) -> None:
         return _response(error.problem)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _response(Problem(title=str(exc.detail), status=exc.status_code),
-                         dict(exc.headers) if exc.headers else None)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = Problem(title=str(exc.detail), status=exc.status_code)
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            problem = unknown_path(request.url.path) or problem
+        return _response(problem, dict(exc.headers) if exc.headers else None)
 
     @app.middleware("http")
     async def _unexpected(
