@@ -24,6 +24,7 @@ from api.routes import (
     review_requests,
 )
 from api.routes.action_plan import router as action_plan_router
+from api.routes.case_file import router as case_file_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
 from api.routes.differences import router as differences_router
@@ -73,5 +74,6 @@ def create_app(
     app.include_router(parallel_reviews.router)
     app.include_router(documents_router)
     app.include_router(letters_router)
+    app.include_router(case_file_router)
     return app
 

@@ -170,7 +170,8 @@ def unknown_path(path: str) -> Problem | None:
         title="No such step", status=404,
         detail=f"{parts[3]!r} is not a step or a part of a case. A case's steps: "
                f"{_routes(Step)}; its other parts: local-review, action-plan, "
-               "differences-of-opinion, parallel-reviews, letters, documents, mail, events",
+               "differences-of-opinion, parallel-reviews, letters, documents, case-file, mail, "
+               "events",
         errors=[FieldError(field="step", reason="not a step of the procedure")])
 
 

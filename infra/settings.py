@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     # How many times one message is handed to the SMTP server before it is marked failed and
     # shown on the case for the MARS team to act on.
     mail_attempts: int = Field(5, ge=1, le=100)
+    # The case file (issue 9): the largest upload taken, and an optional virus scanner, a
+    # command given the file on its standard input: exit 0 clean, 1 infected, else it failed
+    # (e.g. "clamdscan --no-summary -"). Off when empty.
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    virus_scan_command: str = ""
+    virus_scan_timeout_seconds: float = Field(60.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:

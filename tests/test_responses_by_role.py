@@ -38,7 +38,7 @@ async def _ok(api: AsyncClient, url: str, headers: dict[str, str] | None = None,
     return result
 
 
-async def _case_at_agency_reports(api: AsyncClient) -> str:
+async def case_at_agency_reports(api: AsyncClient) -> str:
     """A case whose agencies are reporting, another agency's report already in."""
     case = await _ok(api, "/v1/notifications", notifying_agency=NOTIFIER, incident={
         "date": (datetime.now(UTC) - timedelta(days=2)).date().isoformat(),
@@ -82,7 +82,7 @@ def _body(path: str) -> dict[str, Any]:
 async def test_every_route_answers_each_role_only_what_it_may_see(
     api: AsyncClient, api_app: FastAPI
 ) -> None:
-    case_id = await _case_at_agency_reports(api)
+    case_id = await case_at_agency_reports(api)
     operations = _operations(api_app, case_id)
     answered: dict[Role, set[str]] = {}
     # The roles that may not read a case first, so that their records are still open to them.
@@ -114,7 +114,7 @@ async def test_an_agency_recording_its_report_gets_back_its_own_record_only(
     api: AsyncClient,
 ) -> None:
     """Item 9: "gets back its own record (and the case id and stage), never the whole case"."""
-    case_id = await _case_at_agency_reports(api)
+    case_id = await case_at_agency_reports(api)
     receipt = await _ok(api, f"/v1/cases/{case_id}/agency-reports",
                         as_role("agency", "POLICE"), agency="police")
     assert set(receipt) == set(RecordReceipt.model_fields)

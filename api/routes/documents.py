@@ -18,6 +18,7 @@ from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Session, requires
 from api.errors import ApiError, Problem, not_found
 from api.routes.cases import CaseId
+from domain.case_file import content_type
 from domain.permissions import READ_CASE_ROLES, can_read_case, can_read_directory
 from store import documents as store
 from store import outbox
@@ -92,7 +93,8 @@ async def get_document(
     ascii_name = document.filename.encode("ascii", "replace").decode().replace('"', "_")
     disposition = (f'attachment; filename="{ascii_name}"; '
                    f"filename*=UTF-8''{quote(document.filename)}")
-    return Response(document.content, media_type=DOCX,
+    # The case file's uploads are here too (api/routes/case_file.py): each as what it is.
+    return Response(document.content, media_type=content_type(document.content) or DOCX,
                     headers={"Content-Disposition": disposition,
                              "X-Content-Type-Options": "nosniff"})
 

@@ -1,0 +1,197 @@
+"""The case file through the real API (issue 9, "The case file": "A coordinator can upload and
+download them with the case (kept in the case store, size-limited, content type checked,
+virus-scan hook optional, never in Temporal payloads), and the audit trail says who added
+what"; "each agency's completed report for the rapid review (the agency uploads its own ...),
+collated as one list for the meeting")."""
+
+from __future__ import annotations
+
+import io
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docx import Document
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+
+from tests.conftest import as_role
+from tests.test_responses_by_role import AGENCY, OTHER_AGENCY, case_at_agency_reports
+
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A file name may hold a child's name or reference: never in the audit trail.
+PERSONAL_NAME = "Doc1 for NL-FILE-0042.pdf"
+
+
+def docx() -> bytes:
+    document = Document()
+    document.add_paragraph("Agency report for the rapid review")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+async def upload(api: AsyncClient, case_id: str, kind: str, filename: str, content: bytes,
+                 headers: dict[str, str] | None = None,
+                 content_type: str = "application/octet-stream") -> Response:
+    return await api.post(f"/v1/cases/{case_id}/case-file",
+                          params={"kind": kind, "filename": filename}, content=content,
+                          headers={**(headers or {}), "Content-Type": content_type})
+
+
+def created(response: Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.fixture
+def settings_of(api_app: FastAPI) -> Iterator[Any]:
+    """Change the running API's settings for one test (they are read per request)."""
+    kept = api_app.state.settings
+
+    def change(**values: Any) -> None:
+        api_app.state.settings = kept.model_copy(update=values)
+
+    yield change
+    api_app.state.settings = kept
+
+
+async def test_the_mars_team_adds_doc1_and_reads_it_back_and_the_trail_says_who(
+    api: AsyncClient,
+) -> None:
+    case_id = await case_at_agency_reports(api)
+    added = created(await upload(api, case_id, "doc1", PERSONAL_NAME, PDF,
+                                 content_type="application/pdf"))
+    assert added["kind"] == "doc1"
+    assert added["content_type"] == "application/pdf"
+    assert added["filename"] == PERSONAL_NAME
+    got = await api.get(f"/v1/cases/{case_id}/case-file/{added['id']}")
+    assert got.status_code == 200
+    assert got.content == PDF
+    assert got.headers["content-type"] == "application/pdf"
+    listed = (await api.get(f"/v1/cases/{case_id}/case-file")).json()
+    assert [d["id"] for d in listed] == [added["id"]]
+    trail = (await api.get(f"/v1/cases/{case_id}/events")).json()
+    [row] = [e for e in trail if e["part"] == "case_file"]
+    assert row["kind"] == "document_added"
+    assert row["actor_role"] == "mars_team"
+    assert row["actor_subject"] == "mars_team-tester@cspr.test"
+    assert f"document {added['id']}" in row["detail"]
+    assert "doc1" in row["detail"]
+    assert "NL-FILE-0042" not in str(trail)
+
+
+async def test_each_agency_adds_its_own_report_and_the_meeting_gets_them_as_one_list(
+    api: AsyncClient,
+) -> None:
+    case_id = await case_at_agency_reports(api)
+    police = as_role("agency", AGENCY)
+    other = as_role("agency", OTHER_AGENCY)
+    mine = created(await upload(api, case_id, "agency_report", "police report", docx(), police))
+    assert mine["filename"] == "police report.docx"
+    theirs = created(await upload(api, case_id, "agency_report", "ours.docx", docx(), other))
+    # Each agency reads back its own report only.
+    assert [d["id"] for d in (await api.get(f"/v1/cases/{case_id}/case-file",
+                                            headers=police)).json()] == [mine["id"]]
+    assert (await api.get(f"/v1/cases/{case_id}/case-file/{theirs['id']}",
+                          headers=police)).status_code == 404
+    own = await api.get(f"/v1/cases/{case_id}/case-file/{mine['id']}", headers=police)
+    assert own.status_code == 200
+    assert own.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert own.content == (await api.get(f"/v1/cases/{case_id}/case-file/{mine['id']}")).content
+    # The MARS team collates them for the rapid review meeting.
+    created(await upload(api, case_id, "doc1", "doc1.pdf", PDF))
+    collated = (await api.get(f"/v1/cases/{case_id}/case-file",
+                              params={"kind": "agency_report"})).json()
+    assert [d["id"] for d in collated] == [mine["id"], theirs["id"]]
+    trail = (await api.get(f"/v1/cases/{case_id}/events")).json()
+    assert [e["actor_organisation"] for e in trail if e["part"] == "case_file"] == [
+        AGENCY, OTHER_AGENCY, None]
+
+
+async def test_an_agency_adds_only_its_own_report_on_a_case_it_was_asked_about(
+    api: AsyncClient,
+) -> None:
+    case_id = await case_at_agency_reports(api)
+    police = as_role("agency", AGENCY)
+    refused = await upload(api, case_id, "doc1", "doc1.pdf", PDF, police)
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["field"] == "kind"
+    stranger = await upload(api, case_id, "agency_report", "r.pdf", PDF,
+                            as_role("agency", "Not Asked Ltd"))
+    assert stranger.status_code == 403
+    for role in ("ssl", "reviewer", "board", "auditor"):
+        headers = as_role(role, "health" if role == "ssl" else None)
+        assert (await upload(api, case_id, "draft", "d.pdf", PDF, headers)).status_code == 403
+    assert (await api.get(f"/v1/cases/{case_id}/case-file")).json() == []
+
+
+@pytest.mark.parametrize(("content", "content_type"), [
+    (b"MZ\x90\x00 an executable named as a PDF", "application/pdf"),
+    (b"just some text", "application/octet-stream"),
+    (PNG, "application/pdf"),  # the bytes are a PNG: the header does not decide
+    (b"PK\x03\x04 not really a zip", "application/octet-stream"),
+])
+async def test_the_type_is_read_from_the_bytes(
+    api: AsyncClient, content: bytes, content_type: str
+) -> None:
+    case_id = await case_at_agency_reports(api)
+    response = await upload(api, case_id, "doc1", "form.pdf", content, content_type=content_type)
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await api.get(f"/v1/cases/{case_id}/case-file")).json() == []
+
+
+async def test_a_zip_that_is_not_a_document_is_refused(api: AsyncClient) -> None:
+    case_id = await case_at_agency_reports(api)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("payload.exe", b"MZ")
+    assert (await upload(api, case_id, "doc1", "a.docx", out.getvalue())).status_code == 415
+
+
+async def test_a_file_over_the_limit_is_refused_and_not_kept(
+    api: AsyncClient, settings_of: Any
+) -> None:
+    case_id = await case_at_agency_reports(api)
+    settings_of(max_upload_bytes=1024)
+    response = await upload(api, case_id, "doc1", "big.pdf", PDF + b"x" * 2048)
+    assert response.status_code == 413
+    assert "1024" in response.json()["detail"]
+    assert (await api.get(f"/v1/cases/{case_id}/case-file")).json() == []
+    assert (await upload(api, case_id, "doc1", "", PDF)).status_code == 422
+    assert (await upload(api, case_id, "doc1", "a.pdf", b"")).status_code == 422
+
+
+SCANNER = """import sys
+data = sys.stdin.buffer.read()
+sys.exit(2 if b"SCANNER-BROKEN" in data else 1 if b"EICAR" in data else 0)
+"""
+
+
+async def test_the_virus_scan_hook_refuses_an_infected_file(
+    api: AsyncClient, settings_of: Any, tmp_path: Path
+) -> None:
+    script = tmp_path / "scan.py"
+    script.write_text(SCANNER)
+    case_id = await case_at_agency_reports(api)
+    settings_of(virus_scan_command=f"{sys.executable} {script}")
+    infected = await upload(api, case_id, "draft", "d.pdf", PDF + b"EICAR")
+    assert infected.status_code == 422
+    assert infected.json()["title"] == "File refused by the virus scan"
+    broken = await upload(api, case_id, "draft", "d.pdf", PDF + b"SCANNER-BROKEN")
+    assert broken.status_code == 503
+    assert broken.headers["retry-after"]
+    assert (await api.get(f"/v1/cases/{case_id}/case-file")).json() == []
+    clean = created(await upload(api, case_id, "draft", "d.pdf", PDF))
+    assert clean["kind"] == "draft"
+
+
+async def test_no_such_case(api: AsyncClient) -> None:
+    response = await upload(api, "CSPR-2019-NOSUCH", "doc1", "a.pdf", PDF)
+    assert response.status_code == 404
