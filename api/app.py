@@ -30,6 +30,7 @@ from api.routes.codec import router as codec_router
 from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
+from api.routes.reviewers import router as reviewers_router
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -75,5 +76,6 @@ def create_app(
     app.include_router(documents_router)
     app.include_router(letters_router)
     app.include_router(case_file_router)
+    app.include_router(reviewers_router)
     return app
 

@@ -14,6 +14,7 @@ from api.auth import Principal, authenticate, forbidden
 from api.errors import store_errors
 from domain.permissions import Refusal, Role
 from infra.settings import Settings
+from store import assignments
 from store.db import Sessionmaker
 
 
@@ -45,15 +46,30 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 def requires(
     allowed: Callable[[Role], bool], what: str
-) -> Callable[[Principal], Awaitable[Principal]]:
+) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's principal, or 403 if their role may not do `what`.
 
     It runs before the body is read: a role that may not call a route learns nothing of it.
     """
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal, request: Request) -> Principal:
         if not allowed(principal.role):
             raise forbidden(Refusal(f"the {principal.role} role cannot {what}"))
+        await reviewer_bound(principal, request)
         return principal
 
     return check
+
+
+async def reviewer_bound(principal: Principal, request: Request) -> None:
+    """A reviewer's token reaches only the cases it is assigned to (issue 9, item 8: "A
+    reviewer token is bound to the reviews it is assigned to ... not every case"): 403 on any
+    other, whether or not it exists."""
+    case_id = request.path_params.get("case_id")
+    if principal.role is not Role.REVIEWER or not isinstance(case_id, str):
+        return
+    async with store_errors(), get_sessions(request)() as session:
+        if await assignments.assigned(session, case_id, principal.subject):
+            return
+    raise forbidden(Refusal("the reviewer role reaches only the cases whose LCSPR it is "
+                            "assigned to (POST /v1/cases/{case_id}/reviewers)"))

@@ -59,11 +59,13 @@ def _open_step_due(*conditions: Any) -> Any:
 async def list_cases(
     session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
-    limit: int = 50, offset: int = 0,
+    limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
 ) -> tuple[Sequence[Case], int]:
     """Cases matching every filter given, newest first, and how many match in all. `overdue`
-    is the case's with its parts' (its LCSPR's, its action plan's)."""
+    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these."""
     query = select(Case)
+    if only is not None:
+        query = query.where(Case.case_id.in_(only))
     if stage is not None:
         query = query.where(Case.stage == stage)
     if overdue is not None:
@@ -89,12 +91,14 @@ async def case_events(session: AsyncSession, case_id: str) -> Sequence[AuditEven
 
 
 async def deadlines(
-    session: AsyncSession, start: date, end: date
+    session: AsyncSession, start: date, end: date, only: Sequence[str] | None = None,
 ) -> Sequence[tuple[CaseStep, str]]:
-    """Open steps falling due from `start` to `end`, with their case's stage, soonest first."""
+    """Open steps falling due from `start` to `end`, with their case's stage, soonest first;
+    `only`: of these cases."""
+    among = [CaseStep.case_id.in_(only)] if only is not None else []
     rows = await session.execute(
         select(CaseStep, Case.stage).join(Case, Case.case_id == CaseStep.case_id)
         .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
-               CaseStep.due_date <= end, Case.stage != "closed")
+               CaseStep.due_date <= end, Case.stage != "closed", *among)
         .order_by(CaseStep.due_date, CaseStep.case_id, CaseStep.step))
     return [(step, stage) for step, stage in rows]

@@ -263,3 +263,16 @@ class CalendarChange(Base):
     name: Mapped[str] = mapped_column(String(200))
     made_by: Mapped[str] = mapped_column(String(200))
     made_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class ReviewerAssignment(Base):
+    """A reviewer assigned to a case's LCSPR (issue 9, item 8): the reviewer's token (its
+    `sub`) reads and records for the cases it is assigned to, no other."""
+
+    __tablename__ = "reviewer_assignments"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="RESTRICT"),
+                                         primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    assigned_at: Mapped[datetime] = mapped_column(Instant)
+    assigned_by: Mapped[str] = mapped_column(String(200))

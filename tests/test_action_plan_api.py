@@ -17,6 +17,7 @@ from domain.reviews import ActionPlanInput, ActionPlanResult, ReviewKind
 from store.db import Sessionmaker
 from tests.action_plans import PARTNERS, RECOMMENDATIONS, runs, start_plan
 from tests.conftest import as_role
+from tests.reviewers import assign_reviewer
 from workflows.ids import action_plan_id
 
 DUE = (datetime.now(UTC) + timedelta(days=120)).date().isoformat()
@@ -40,6 +41,7 @@ async def plan_for(api: AsyncClient, dev_env: WorkflowEnvironment, worker: Worke
     """A case with its action plan, started by name with the LCSPR's input (the LCSPR starts
     it in production)."""
     case_id = await new_case(api)
+    await assign_reviewer(api, case_id)
     await dev_env.client.start_workflow(
         "ActionPlan", ActionPlanInput(case_id=case_id, kind=ReviewKind.SERIOUS_INCIDENT,
                                       recommendations=RECOMMENDATIONS),

@@ -99,7 +99,7 @@ async def test_each_agency_adds_its_own_report_and_the_meeting_gets_them_as_one_
     assert [d["id"] for d in (await api.get(f"/v1/cases/{case_id}/case-file",
                                             headers=police)).json()] == [mine["id"]]
     assert (await api.get(f"/v1/cases/{case_id}/case-file/{theirs['id']}",
-                          headers=police)).status_code == 404
+                          headers=police)).status_code == 403
     own = await api.get(f"/v1/cases/{case_id}/case-file/{mine['id']}", headers=police)
     assert own.status_code == 200
     assert own.headers["content-type"].startswith("application/vnd.openxmlformats")

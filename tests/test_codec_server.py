@@ -95,9 +95,9 @@ async def test_encode_then_decode_gives_the_payloads_back(api_app: FastAPI) -> N
 async def test_plain_payloads_come_back_as_they_are_and_none_is_an_empty_list(
     api_app: FastAPI,
 ) -> None:
-    async with http_client(api_app, as_role("reviewer")) as reviewer:
-        same = await reviewer.post("/v1/codec/decode", json={"payloads": [plain(1)]})
-        empty = await reviewer.post("/v1/codec/decode", json={"payloads": []})
+    async with http_client(api_app, as_role("board")) as board:
+        same = await board.post("/v1/codec/decode", json={"payloads": [plain(1)]})
+        empty = await board.post("/v1/codec/decode", json={"payloads": []})
     assert same.json() == {"payloads": [plain(1)]}
     assert empty.json() == {"payloads": []}
 

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from domain.calendar import WorkingDayCalendar, add_calendar_months, london_date
 from tests.conftest import as_role
 from tests.local_reviews import PARTNERS, REPORT, REVIEWER, TERMS, start_review
+from tests.reviewers import assign_reviewer
 
 MARS, REVIEWER_ROLE, BOARD = as_role("mars_team"), as_role("reviewer"), as_role("board")
 CAL = WorkingDayCalendar()
@@ -40,6 +41,7 @@ async def new_review(api: AsyncClient, dev_env: WorkflowEnvironment, worker: Wor
     })
     assert created.status_code == 201, created.text
     case_id: str = created.json()["case_id"]
+    await assign_reviewer(api, case_id)
     await start_review(dev_env.client, worker.task_queue, case_id, decided_on)
     for _ in range(600):  # up to 30 s: a start, an activity and a projection under CI load
         read = await api.get(f"/v1/cases/{case_id}/local-review")

@@ -37,6 +37,7 @@ from tests.action_plans import PARTNERS as ALL_PARTNERS
 from tests.action_plans import start_plan
 from tests.conftest import as_role
 from tests.local_reviews import start_review
+from tests.reviewers import assign_reviewer
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 CASE = "{case}"
@@ -47,6 +48,9 @@ KIND = "{kind}"  # in a path: the kind of another process (Appendix 3)
 ORGANISATION = "{organisation_id}"
 PERSON = "{person_id}"
 DOCUMENT = "{document_id}"  # a document the module fixture keeps with the case
+# The first agency's report in the case file, kept by the same fixture: the {document_id} of
+# a case-file path.
+UPLOAD = "{upload_id}"
 # In a path: the day whose calendar change the admin withdraws (added by the row before).
 DAY = "{day}"
 CHANGED_DAY = "2096-06-13"
@@ -223,6 +227,20 @@ ENDPOINTS = [
     Endpoint("documents", "GET", f"/v1/cases/{CASE}/documents", None, READERS),
     Endpoint("document", "GET", f"/v1/cases/{CASE}/documents/{DOCUMENT}", None, READERS),
     Endpoint("mail", "GET", f"/v1/cases/{CASE}/mail", None, READERS),
+    # The case file (issue 9): the MARS team adds any document (an empty one here: 422 once
+    # past authorisation), an agency its own report only; an agency reads its own.
+    Endpoint("add-to-case-file", "POST", f"/v1/cases/{CASE}/case-file", None, MARS,
+             {"kind": "doc1", "filename": "doc1.pdf"}),
+    Endpoint("case-file", "GET", f"/v1/cases/{CASE}/case-file", None,
+             READERS | {f"agency:{AGENCY}", f"agency:{OTHER_AGENCY}"}),
+    Endpoint("case-file-document", "GET", f"/v1/cases/{CASE}/case-file/{DOCUMENT}", None,
+             READERS | {f"agency:{AGENCY}"}),
+    # Reviewers (issue 9, item 8): the MARS team and operations assign them.
+    Endpoint("assign-reviewer", "POST", f"/v1/cases/{CASE}/reviewers",
+             {"subject": f"r.{UNIQ}@cspr.test"}, frozenset({"mars_team", "admin"})),
+    Endpoint("reviewers", "GET", f"/v1/cases/{CASE}/reviewers", None, READERS),
+    Endpoint("unassign-reviewer", "DELETE", f"/v1/cases/{CASE}/reviewers", None,
+             frozenset({"mars_team", "admin"}), {"subject": "never.assigned@cspr.test"}),
     Endpoint("letters-inform-partners", "POST", f"/v1/cases/{CASE}/letters/inform-partners",
              None, MARS),
     Endpoint("letters-agency-requests", "POST", f"/v1/cases/{CASE}/letters/agency-requests",
@@ -257,7 +275,8 @@ def test_the_table_covers_every_route_and_role() -> None:
     recorded = {e.name.replace("-", "_") for e in ENDPOINTS
                 if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
-                and "/differences-of-opinion" not in e.path and "/letters/" not in e.path}
+                and "/differences-of-opinion" not in e.path and "/letters/" not in e.path
+                and not e.path.endswith(("/case-file", "/reviewers"))}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}
@@ -288,6 +307,7 @@ async def case_id(api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Wo
     assert raised.status_code == 201, raised.text
     await start_review(dev_env.client, dev_worker.task_queue, case, None)
     await start_plan(dev_env.client, dev_worker.task_queue, case)
+    await assign_reviewer(api, case)  # the reviewer reaches only its assigned cases (item 8)
     return case
 
 
@@ -297,6 +317,9 @@ async def directory_ids(api: AsyncClient, case_id: str, sessions: Sessionmaker) 
     async with sessions.begin() as session:
         document = await keep_document(session, case_id, "permissions/doc4", "doc4",
                                        "permissions.docx", b"PK")
+        upload = await keep_document(session, case_id,
+                                     f"upload/agency_report/{AGENCY.casefold()}/1",
+                                     "file:agency_report", "report.pdf", b"%PDF-1.7")
     created = await api.post("/v1/directory/organisations",
                              json={"name": f"Permissions Agency {uuid.uuid4().hex}",
                                    "kind": "agency"})
@@ -307,7 +330,7 @@ async def directory_ids(api: AsyncClient, case_id: str, sessions: Sessionmaker) 
                                  "email": f"pat.{uuid.uuid4().hex}@cspr.test"})
     assert added.status_code == 201, added.text
     return {ORGANISATION: str(organisation), PERSON: str(added.json()["id"]),
-            DOCUMENT: str(document.id)}
+            DOCUMENT: str(document.id), UPLOAD: str(upload.id)}
 
 
 def _value(value: Any, uniq: str) -> Any:
@@ -323,6 +346,8 @@ async def send(client: AsyncClient, endpoint: Endpoint, case_id: str,
     body = endpoint.body and {k: _value(v, uniq) for k, v in endpoint.body.items()}
     path = (endpoint.path.replace(CASE, case_id).replace(KIND, "criminal_investigation")
             .replace(DIFFERENCE, "DOO-1").replace(DAY, CHANGED_DAY))
+    if "/case-file/" in path and ids:
+        path = path.replace(DOCUMENT, ids[UPLOAD])
     for placeholder, id_ in (ids or {}).items():
         path = path.replace(placeholder, id_)
     return await client.request(endpoint.method, path, json=body, params=endpoint.params,
@@ -355,7 +380,7 @@ async def test_every_endpoint_as_every_role(
 ) -> None:
     response = await send(api, endpoint, case_id, as_role(*PRINCIPALS[who]), directory_ids)
     if who in endpoint.allowed:
-        assert response.status_code in {200, 201, 409, 422}, response.text
+        assert response.status_code in {200, 201, 204, 409, 422}, response.text
     else:
         assert_forbidden(response)
 

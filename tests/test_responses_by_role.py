@@ -16,9 +16,11 @@ from typing import Any
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from api.auth import issue_token
 from api.schemas import RecordReceipt
 from domain.permissions import ORGANISATION_ROLES, Role, can_read_case, can_read_directory
-from tests.conftest import as_role
+from tests.conftest import TEST_JWT_SECRET, as_role
+from tests.reviewers import assign_reviewer
 
 REFERENCE = "NL-SENTINEL-7731"
 NOTIFIER = "Sentinel Notifying Agency"
@@ -83,31 +85,40 @@ async def test_every_route_answers_each_role_only_what_it_may_see(
     api: AsyncClient, api_app: FastAPI
 ) -> None:
     case_id = await case_at_agency_reports(api)
+    await assign_reviewer(api, case_id)
     operations = _operations(api_app, case_id)
-    answered: dict[Role, set[str]] = {}
-    # The roles that may not read a case first, so that their records are still open to them.
-    for role in sorted(Role, key=can_read_case):
-        headers = as_role(role.value, ORGS.get(role) if role in ORGANISATION_ROLES else None)
+    # Each role's token, the reviewer assigned to the case; and a reviewer who is not, which
+    # may read nothing of it (item 8).
+    callers = [(role.value, role, as_role(role.value, ORGS.get(role)
+                                          if role in ORGANISATION_ROLES else None),
+                can_read_case(role)) for role in Role]
+    callers.append(("unassigned reviewer", Role.REVIEWER, {"Authorization": "Bearer " + issue_token(
+        TEST_JWT_SECRET, role=Role.REVIEWER, organisation=None,
+        subject="not.assigned@independent.test")}, False))
+    answered: dict[str, set[str]] = {}
+    # Those that may not read the case first, so that their records are still open to them.
+    for name, role, headers, reads in sorted(callers, key=lambda c: c[3]):
         for method, path in operations:
             response = await api.request(method, path, headers=headers,
                                          json=_body(path) if method != "GET" else None)
-            assert response.status_code < 500, (role, method, path, response.text)
+            assert response.status_code < 500, (name, method, path, response.text)
             if response.status_code >= 300:
                 continue
-            answered.setdefault(role, set()).add(f"{method} {path}")
+            answered.setdefault(name, set()).add(f"{method} {path}")
             text = response.text
-            if not can_read_case(role):
+            if not reads:
                 # Item 9: never the child, the notification, or another agency's step.
                 leaked = [s for s in SENTINELS if s in text]
-                assert not leaked, (role, method, path, leaked)
+                assert not leaked, (name, method, path, leaked)
             if path.endswith("/mail") and not can_read_directory(role):
                 assert all(m["to_address"] is None and m["last_error"] is None
-                           for m in response.json()), (role, path)
+                           for m in response.json()), (name, path)
     # The walk reached the routes: the agency recorded its report, readers read the case.
     url = f"/v1/cases/{case_id}"
     assert {f"POST {url}/agency-reports", f"POST {url}/differences-of-opinion"} \
-        <= answered[Role.AGENCY]
-    assert all(f"GET {url}" in answered[role] for role in Role if can_read_case(role))
+        <= answered[Role.AGENCY.value]
+    assert all(f"GET {url}" in answered[name] for name, _, _, reads in callers if reads)
+    assert f"GET {url}" not in answered.get("unassigned reviewer", set())
 
 
 async def test_an_agency_recording_its_report_gets_back_its_own_record_only(

@@ -181,10 +181,11 @@ async def get_case_file_document(
 ) -> Response:
     """Download a document of the case file."""
     document = await store.get_document(session, case_id, document_id)
-    if document is None or not document.kind.startswith(UPLOAD_PREFIX) \
-            or not _own(principal, document):
+    if document is None or not document.kind.startswith(UPLOAD_PREFIX):
         raise ApiError(404, "Document not found",
                        f"case {case_id} has no case file document {document_id}")
+    if not _own(principal, document):
+        raise forbidden(Refusal("an agency reads its own agency reports only"))
     return Response(document.content,
                     media_type=content_type(document.content) or "application/octet-stream",
                     headers={"Content-Disposition": _disposition(document.filename),

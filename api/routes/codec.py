@@ -45,7 +45,7 @@ from api.auth import (
 )
 from api.deps import AppSettings
 from api.errors import PROBLEM_JSON, ApiError, FieldError, Problem, invalid
-from domain.permissions import READ_CASE_ROLES, Refusal, can_read_case
+from domain.permissions import READ_CASE_ROLES, Refusal, Role, can_read_case
 from infra.codec import ENCODING
 from infra.settings import Settings
 
@@ -90,13 +90,20 @@ _PAYLOADS_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Not Payloads JSON, or a payload this service cannot "
                                            "decrypt"},
 }
-WHO = (f"{who_may(READ_CASE_ROLES)} The token comes in `Authorization: Bearer` or in the "
+# The reviewer is bound to its own cases (issue 9, item 8); a payload does not say its case.
+CODEC_ROLES = READ_CASE_ROLES - {Role.REVIEWER}
+WHO = (f"{who_may(CODEC_ROLES)} The token comes in `Authorization: Bearer` or in the "
        f"codec session's cookie (`{COOKIE}`, see `/v1/codec/session`).")
 
 
 def _may_read(principal: Principal) -> Principal:
     if not can_read_case(principal.role):
         raise forbidden(Refusal(f"the {principal.role} role cannot read case data"))
+    # A payload does not say its case: a reviewer, bound to the cases it is assigned to (issue
+    # 9, item 8), decodes none.
+    if principal.role is Role.REVIEWER:
+        raise forbidden(Refusal("the reviewer role reads only the cases it is assigned to, "
+                                "through the API"))
     return principal
 
 
@@ -285,7 +292,7 @@ must be on for the browser to send the cookie (see the README).</p>"""
     description="A form to paste a bearer token into: it is posted to `POST /v1/codec/session`.",
 )
 async def session_page() -> HTMLResponse:
-    roles = ", ".join(sorted(r.value for r in READ_CASE_ROLES))
+    roles = ", ".join(sorted(r.value for r in CODEC_ROLES))
     body = _FORM.format(roles=html.escape(roles), prefix=PREFIX)
     return HTMLResponse(_PAGE.format(body=body), headers=_PAGE_HEADERS)
 
@@ -331,7 +338,7 @@ async def _form_token(request: Request) -> str:
                 f"that reads cases, keeps it in the HttpOnly cookie `{COOKIE}` (SameSite=Lax, "
                 f"Path={PREFIX}, for the token's remaining lifetime). 401 for a token that is "
                 f"not valid, 403 for a role that does not read cases.\n\n"
-                f"{who_may(READ_CASE_ROLES)}",
+                f"{who_may(CODEC_ROLES)}",
 )
 async def open_session(request: Request, settings: AppSettings) -> HTMLResponse:
     token = await _form_token(request)

@@ -14,9 +14,10 @@ from api.errors import Problem, invalid, not_found
 from api.routes.cases import CaseId
 from api.schemas import AuditEventRead, CasePage, CaseSummary, DeadlineItem
 from domain.case import Stage, StepStatus
-from domain.permissions import READ_CASE_ROLES, can_read_case
+from domain.permissions import READ_CASE_ROLES, Role, can_read_case
 from domain.procedure import Step
 from domain.text import PlainLine
+from store import assignments
 from store import cases as store
 from store.models import Case
 
@@ -30,13 +31,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _ROLES = who_may(READ_CASE_ROLES)
 
 
+async def _reviewers_cases(session: Session, principal: Principal) -> list[str] | None:
+    """A reviewer lists only the cases it is assigned to (issue 9, item 8); others, all."""
+    if principal.role is not Role.REVIEWER:
+        return None
+    return await assignments.cases_of(session, principal.subject)
+
+
 @router.get("/cases", response_model=CasePage, responses=_ERRORS,
             description="Cases, newest first, filtered by every parameter given. A case's "
                         "`overdue` and `next_deadline` include its LCSPR's and action plan's; "
                         "`due_before` and `due_after` look at the case's own steps."
                         f"\n\n{_ROLES}")
 async def list_cases(
-    session: Session, _: Reader,
+    session: Session, principal: Reader,
     stage: Stage | None = None,
     overdue: Annotated[bool | None, Query(description="Only cases with (or without) an "
                                                       "overdue step, their LCSPR's and action "
@@ -53,7 +61,8 @@ async def list_cases(
     """Cases from the case store, with filters and pagination."""
     rows, total = await store.list_cases(
         session, stage=stage.value if stage else None, overdue=overdue, kind=kind,
-        due_before=due_before, due_after=due_after, limit=limit, offset=offset)
+        due_before=due_before, due_after=due_after, limit=limit, offset=offset,
+        only=await _reviewers_cases(session, principal))
     parts = await store.case_parts(session, [r.case_id for r in rows])
     return CasePage(items=[CaseSummary.of(r, parts[r.case_id]) for r in rows], total=total,
                     limit=limit, offset=offset)
@@ -73,7 +82,7 @@ async def case_events(case_id: CaseId, session: Session, _: Reader) -> list[Audi
             description=f"Open steps falling due between two dates, soonest first: the MARS "
                         f"team's week.\n\n{_ROLES}")
 async def deadlines(
-    session: Session, _: Reader,
+    session: Session, principal: Reader,
     from_: Annotated[date, Query(alias="from", description="First due date (YYYY-MM-DD)")],
     to: Annotated[date, Query(description="Last due date (YYYY-MM-DD)")],
 ) -> list[DeadlineItem]:
@@ -85,5 +94,7 @@ async def deadlines(
     return [
         DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step),
                      due_date=s.due_date, statutory=s.statutory, status=StepStatus(s.status))
-        for s, stage in await store.deadlines(session, from_, to) if s.due_date is not None
+        for s, stage in await store.deadlines(session, from_, to,
+                                              await _reviewers_cases(session, principal))
+        if s.due_date is not None
     ]
