@@ -296,11 +296,14 @@ class AuditEventRead(BaseModel):
 
 
 class DeadlineItem(BaseModel):
-    """An open step falling due."""
+    """An open step falling due: the case's own, its LCSPR's or its action plan's."""
 
     case_id: str
     stage: Stage
-    step: Step
+    part: str = Field("case", description="case, local_review or action_plan")
+    step: str = Field(description="The case's step (a Step), the LCSPR's task (e.g. "
+                                  "published, supervision_request#2) or the plan's "
+                                  "(action A1, plan_review)")
     due_date: date
     statutory: bool
     status: StepStatus

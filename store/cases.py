@@ -102,3 +102,16 @@ async def deadlines(
                CaseStep.due_date <= end, Case.stage != "closed", *among)
         .order_by(CaseStep.due_date, CaseStep.case_id, CaseStep.step))
     return [(step, stage) for step, stage in rows]
+
+
+async def part_deadlines(
+    session: AsyncSession, only: Sequence[str] | None = None,
+) -> Sequence[tuple[CasePart, str]]:
+    """The LCSPRs and action plans of the cases still open, with their case's stage; what
+    falls due is in each one's snapshot (`next_deadline` leaves out what is already overdue)."""
+    among = [CasePart.case_id.in_(only)] if only is not None else []
+    rows = await session.execute(
+        select(CasePart, Case.stage).join(Case, Case.case_id == CasePart.case_id)
+        .where(Case.stage != "closed", *among)
+        .order_by(CasePart.case_id, CasePart.part))
+    return [(part, stage) for part, stage in rows]

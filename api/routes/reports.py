@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Session, requires
 from api.errors import Problem, invalid, not_found
+from api.part_deadlines import part_items
 from api.routes.cases import CaseId
 from api.schemas import AuditEventRead, CasePage, CaseSummary, DeadlineItem
 from domain.case import Stage, StepStatus
@@ -80,7 +81,9 @@ async def case_events(case_id: CaseId, session: Session, _: Reader) -> list[Audi
 
 @router.get("/deadlines", response_model=list[DeadlineItem], responses=_ERRORS,
             description=f"Open steps falling due between two dates, soonest first: the MARS "
-                        f"team's week.\n\n{_ROLES}")
+                        "team's week. The case's own steps, its LCSPR's (the statutory "
+                        "publication within six months of clock L included) and its action "
+                        f"plan's (actions, plan reviews).\n\n{_ROLES}")
 async def deadlines(
     session: Session, principal: Reader,
     from_: Annotated[date, Query(alias="from", description="First due date (YYYY-MM-DD)")],
@@ -91,10 +94,21 @@ async def deadlines(
         raise invalid("to", "is before from")
     if (to - from_).days > 366:
         raise invalid("to", "is more than a year after from")
-    return [
-        DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step),
+    only = await _reviewers_cases(session, principal)
+    items = [
+        DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step).value,
                      due_date=s.due_date, statutory=s.statutory, status=StepStatus(s.status))
-        for s, stage in await store.deadlines(session, from_, to,
-                                              await _reviewers_cases(session, principal))
+        for s, stage in await store.deadlines(session, from_, to, only)
         if s.due_date is not None
     ]
+    # The LCSPR's and the action plan's too, the statutory publication within six months
+    # included (issue 9): one list of everything due, whatever the part.
+    for part, stage in await store.part_deadlines(session, only):
+        items += [
+            DeadlineItem(case_id=part.case_id, stage=Stage(stage), part=part.part, step=step,
+                         due_date=due, statutory=statutory,
+                         status=StepStatus.OVERDUE if overdue else StepStatus.PENDING)
+            for step, due, statutory, overdue in part_items(part.part, part.snapshot)
+            if from_ <= due <= to
+        ]
+    return sorted(items, key=lambda i: (i.due_date, i.case_id, i.part, i.step))

@@ -1,0 +1,86 @@
+"""One list of everything due, whatever the part (issue 9's bugs: "`/v1/deadlines` and the case
+lists' due filters leave out every LCSPR and action-plan deadline (the statutory 6-month
+publication included)"): the deadlines' half. Through the real API, worker and case store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.part_deadlines import part_items
+from domain.calendar import london_date
+from tests.action_plans import start_plan
+from tests.local_reviews import start_review
+from tests.test_api import new_case
+
+
+async def _published_due(api: AsyncClient, case_id: str) -> date:
+    """The LCSPR's publication date, once the review has projected its dates to the store."""
+    for _ in range(600):
+        read = await api.get(f"/v1/cases/{case_id}/local-review")
+        if read.status_code == 200 and read.json()["next_deadline"]:
+            [task] = [t for t in read.json()["tasks"] if t["step"] == "published"]
+            if task["due_date"]:
+                return date.fromisoformat(task["due_date"])
+        await asyncio.sleep(0.05)
+    raise AssertionError("the local review never got its dates")
+
+
+async def test_the_lcsprs_statutory_publication_is_in_the_deadlines_and_the_due_filter(
+    api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker,
+) -> None:
+    case_id = await new_case(api)
+    decided = london_date(datetime.now(UTC)) - timedelta(days=10)
+    await start_review(dev_env.client, dev_worker.task_queue, case_id, decided)
+    published = await _published_due(api, case_id)
+    # "completed and published within 6 calendar months of L" (Flowchart 3).
+    assert published.month == (decided.month + 6 - 1) % 12 + 1
+    response = await api.get("/v1/deadlines", params={
+        "from": (published - timedelta(days=1)).isoformat(),
+        "to": (published + timedelta(days=1)).isoformat()})
+    assert response.status_code == 200, response.text
+    mine: list[dict[str, Any]] = [d for d in response.json() if d["case_id"] == case_id]
+    assert {"part": "local_review", "step": "published", "due_date": published.isoformat(),
+            "statutory": True, "status": "pending"}.items() <= mine[0].items()
+    # A window with nothing of this case's in it.
+    empty = await api.get("/v1/deadlines", params={
+        "from": (published + timedelta(days=2)).isoformat(),
+        "to": (published + timedelta(days=30)).isoformat()})
+    assert case_id not in [d["case_id"] for d in empty.json()]
+
+
+async def test_an_action_plans_action_is_in_the_deadlines(
+    api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker,
+) -> None:
+    case_id = await new_case(api)
+    await start_plan(dev_env.client, dev_worker.task_queue, case_id)
+    due = london_date(datetime.now(UTC)) + timedelta(days=40)
+    for _ in range(600):  # the plan opens asynchronously
+        added = await api.post(f"/v1/cases/{case_id}/action-plan/add-action", json={
+            "recommendation": 1, "what": "Joint training", "owner": "NHS Trust",
+            "due_date": due.isoformat()})
+        if added.status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert added.status_code == 200, added.text
+    for _ in range(600):  # and projects itself to the store after the record
+        listed = (await api.get("/v1/deadlines", params={
+            "from": due.isoformat(), "to": due.isoformat()})).json()
+        mine = [d for d in listed if d["case_id"] == case_id]
+        if mine:
+            break
+        await asyncio.sleep(0.05)
+    assert [(d["part"], d["step"], d["statutory"]) for d in mine] == [
+        ("action_plan", "action A1", False)]
+
+
+def test_a_snapshot_not_written_or_not_readable_has_no_deadlines() -> None:
+    """A part's placeholder row ({}) or a snapshot of a shape this version cannot read is left
+    out of the list, never a 500."""
+    assert list(part_items("local_review", {})) == []
+    assert list(part_items("action_plan", {"case_id": "CSPR-2026-0001", "stage": 7})) == []
