@@ -15,6 +15,7 @@ from docx.document import Document
 from pydantic import BaseModel, ConfigDict
 
 from domain.case import CaseState
+from domain.decisions import SslRecommendation
 from domain.notification import Name
 from letters import values as v
 from letters.template import Template, Value
@@ -113,12 +114,26 @@ def template(kind: LetterKind) -> Template:
 
 
 def filename(kind: LetterKind, case: CaseState, addressee: Addressee | None) -> str:
-    """CSPR-2026-0001-doc2-health.docx: the case number, the kind and the addressee's
-    organisation (never a person's name or the child's reference)."""
+    """CSPR-2026-0001-doc2-health.docx: the case number, the kind (Doc 4 with the part it
+    holds) and the addressee's organisation (never a person's name or the child's
+    reference)."""
     parts = [case.case_id, kind.value.replace("_", "-")]
+    if kind is LetterKind.DOC4 and (part := _doc4_part(case)):
+        parts.append(part)
     if addressee is not None and (slug := _slug(addressee.organisation)):
         parts.append(slug)
     return "-".join(parts) + ".docx"
+
+
+def _doc4_part(case: CaseState) -> str | None:
+    """Which version of Doc 4 this is (issue 9's bugs: "Three versions of Doc 4 share one
+    filename"): the blank form sent with Docs 2 and 3, with Part A (the SSLs'
+    recommendation), or with Part B (the partners' decisions)."""
+    if case.dsp_decisions():
+        return "part-b"
+    if any(isinstance(r, SslRecommendation) for r in case.records):
+        return "part-a"
+    return None
 
 
 def _slug(text: str, limit: int = 40) -> str:

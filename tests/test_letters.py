@@ -509,3 +509,16 @@ def test_doc12_for_each_decision_of_the_rapid_review(
 
     assert said in text
     assert f"A local Child Safeguarding Practice Review\n{local_cspr}\nReasons" in text
+
+
+def test_each_version_of_doc4_has_a_filename_of_its_own() -> None:
+    """Issue 9's bugs: "Three versions of Doc 4 share one filename; give each its part"."""
+    blank = compose(LetterKind.DOC4, opened(), None, date(2026, 11, 2))
+    case = opened()
+    record(case, InformPartners(), nov(2, 15))
+    record(case, SslRecommendation(criteria_met=True, recommend_panel_notification=True,
+                                   rationale="Suspected non-accidental injury"), nov(4))
+    with_a = compose(LetterKind.DOC4, case, None, date(2026, 11, 4))
+    with_b = compose(LetterKind.DOC4, decided(opened()), None, date(2026, 11, 5))
+    assert [blank.filename, with_a.filename, with_b.filename] == [
+        f"{CASE_ID}-doc4.docx", f"{CASE_ID}-doc4-part-a.docx", f"{CASE_ID}-doc4-part-b.docx"]
