@@ -30,6 +30,7 @@ class LetterKind(StrEnum):
     RAPID_REVIEW_REQUEST = "rapid_review_request"  # the letter to each agency
     AGENCY_REPORT_TEMPLATE = "agency_report_template"  # the form the agency returns
     DOC12 = "doc12"  # Letter: Decision of the Rapid Review of a Serious Child Safeguarding Incident
+    RAPID_REVIEW_REPORT = "rapid_review_report"  # the chair's report, on its template (issue 9)
 
 
 TITLES: dict[LetterKind, str] = {
@@ -40,6 +41,7 @@ TITLES: dict[LetterKind, str] = {
     LetterKind.AGENCY_REPORT_TEMPLATE: "Template for Agency report for rapid review",
     LetterKind.DOC12: "Doc 12 - Letter Decision of the Rapid Review of a Serious Child "
                       "Safeguarding Incident",
+    LetterKind.RAPID_REVIEW_REPORT: "Rapid Review Report",
 }
 # Letters that go to someone by name: they cannot be written without knowing to whom.
 _ADDRESSED = {LetterKind.DOC2, LetterKind.DOC3, LetterKind.RAPID_REVIEW_REQUEST,
@@ -162,6 +164,10 @@ def fill(
             if addressee is None:
                 filled |= v.addressee_values(*_PANEL)
             filled |= v.doc12(case)
+        case LetterKind.RAPID_REVIEW_REPORT:
+            # The child in full, as Doc 4: the report goes to the partners and the Panel.
+            filled |= (v.rapid_review(case) | v.doc12(case) | v.case_details(case)
+                       | v.agency_reports(case))
     return filled
 
 

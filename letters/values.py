@@ -261,3 +261,13 @@ def doc12(case: CaseState) -> dict[str, Value]:
                               else NOT_KNOWN),
     }
 
+
+
+def agency_reports(case: CaseState) -> dict[str, Value]:
+    """The Rapid Review Report: each agency asked, and when its report came (or not yet)."""
+    step = case.step(Step.AGENCY_REPORTS)
+    rows = [{"agency": agency,
+             "received_on": long_date(on) if (on := _done_on(step.part(agency))) else
+             "Not received"}
+            for agency in step.expected_parties]
+    return {"agency_reports": rows}

@@ -19,7 +19,12 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from tests.conftest import as_role
-from tests.test_responses_by_role import AGENCY, OTHER_AGENCY, case_at_agency_reports
+from tests.test_responses_by_role import (
+    AGENCY,
+    OTHER_AGENCY,
+    REFERENCE,
+    case_at_agency_reports,
+)
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -195,3 +200,34 @@ async def test_the_virus_scan_hook_refuses_an_infected_file(
 async def test_no_such_case(api: AsyncClient) -> None:
     response = await upload(api, "CSPR-2019-NOSUCH", "doc1", "a.pdf", PDF)
     assert response.status_code == 404
+
+
+async def test_the_rapid_review_report_template_comes_filled_with_the_case(
+    api: AsyncClient,
+) -> None:
+    """ "the Rapid Review Report (the chair's, on its template: the service produces the
+    template filled with the case's facts, as it does Doc 2-4 and 12)"."""
+    case_id = await case_at_agency_reports(api)
+    url = f"/v1/cases/{case_id}"
+    early = await api.get(f"{url}/rapid-review-report-template")
+    assert early.status_code == 409
+    assert "meeting" in early.json()["detail"]
+    for agency in (AGENCY, "Council"):
+        assert (await api.post(f"{url}/agency-reports", json={"agency": agency})).is_success
+    meeting = await api.post(f"{url}/rapid-review-meeting", json={
+        "recommendations": ["Joint training on bruising"], "outcome": "no_further_review",
+        "rationale": "Learning already in hand"})
+    assert meeting.status_code == 200, meeting.text
+    response = await api.get(f"{url}/rapid-review-report-template")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"].startswith(
+        f'attachment; filename="{case_id}-rapid-review-report.docx"')
+    text = "\n".join(p.text for p in Document(io.BytesIO(response.content)).paragraphs)
+    text += "\n".join(c.text for t in Document(io.BytesIO(response.content)).tables
+                      for row in t.rows for c in row.cells)
+    for expected in ("Rapid Review Report", REFERENCE, OTHER_AGENCY, "Joint training on bruising",
+                     "Learning already in hand"):
+        assert expected in text
+    refused = await api.get(f"{url}/rapid-review-report-template",
+                            headers=as_role("agency", AGENCY))
+    assert refused.status_code == 403

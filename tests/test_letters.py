@@ -29,7 +29,7 @@ from domain.decisions import (
     SslRecommendation,
     StepRecord,
 )
-from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner
+from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner, Step
 from letters import Addressee, ComposeError, Letter, LetterKind, compose
 from letters.compose import fill, template
 from letters.template import Template, TemplateError
@@ -387,7 +387,7 @@ def test_every_placeholder_of_every_template_is_filled(kind: LetterKind) -> None
         cases.append(request)
     given: set[str] = set()
     for case in cases:
-        if kind is LetterKind.DOC12 and case.meeting() is None:
+        if kind in (LetterKind.DOC12, LetterKind.RAPID_REVIEW_REPORT) and case.meeting() is None:
             continue
         if kind in (LetterKind.RAPID_REVIEW_REQUEST, LetterKind.AGENCY_REPORT_TEMPLATE) \
                 and Clock.RAPID_REVIEW_DECISION not in case.clock_dates:
@@ -522,3 +522,25 @@ def test_each_version_of_doc4_has_a_filename_of_its_own() -> None:
     with_b = compose(LetterKind.DOC4, decided(opened()), None, date(2026, 11, 5))
     assert [blank.filename, with_a.filename, with_b.filename] == [
         f"{CASE_ID}-doc4.docx", f"{CASE_ID}-doc4-part-a.docx", f"{CASE_ID}-doc4-part-b.docx"]
+
+
+def test_the_rapid_review_report_template_is_filled_with_the_case_facts() -> None:
+    """Issue 9, "The case file": "the Rapid Review Report (the chair's, on its template: the
+    service produces the template filled with the case's facts, as it does Doc 2-4 and 12)"."""
+    case = after_meeting(opened())
+    letter = compose(LetterKind.RAPID_REVIEW_REPORT, case, None, ISSUED_ON)
+    text = letter_text(LetterKind.RAPID_REVIEW_REPORT, case, None)
+    assert letter.filename == f"{CASE_ID}-rapid-review-report.docx"
+    assert "Rapid Review Report" in text
+    assert CHILD_REFERENCE in text
+    assert SUMMARY in text
+    assert "Reference from the national notification system\nPANEL-REF-1" in text
+    meeting = case.meeting()
+    assert meeting is not None
+    for recommendation in meeting.recommendations:
+        assert recommendation in text
+    assert meeting.rationale in text
+    for agency in case.step(Step.AGENCY_REPORTS).expected_parties:
+        assert agency in text
+    with pytest.raises(ComposeError):
+        compose(LetterKind.RAPID_REVIEW_REPORT, opened(), None, ISSUED_ON)

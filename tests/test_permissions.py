@@ -235,6 +235,9 @@ ENDPOINTS = [
              READERS | {f"agency:{AGENCY}", f"agency:{OTHER_AGENCY}"}),
     Endpoint("case-file-document", "GET", f"/v1/cases/{CASE}/case-file/{DOCUMENT}", None,
              READERS | {f"agency:{AGENCY}"}),
+    # Not ready on this case (no meeting yet: 409) once past authorisation.
+    Endpoint("rapid-review-report-template", "GET",
+             f"/v1/cases/{CASE}/rapid-review-report-template", None, MARS),
     # Reviewers (issue 9, item 8): the MARS team and operations assign them.
     Endpoint("assign-reviewer", "POST", f"/v1/cases/{CASE}/reviewers",
              {"subject": f"r.{UNIQ}@cspr.test"}, frozenset({"mars_team", "admin"})),
@@ -276,7 +279,8 @@ def test_the_table_covers_every_route_and_role() -> None:
                 if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
                 and "/differences-of-opinion" not in e.path and "/letters/" not in e.path
-                and not e.path.endswith(("/case-file", "/reviewers"))}
+                and not e.path.endswith(("/case-file", "/reviewers"))
+                and not e.path.endswith("-template")}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}

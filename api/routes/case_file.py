@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -23,14 +23,18 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.case_file import checked_type, read_upload, virus_scan
 from api.deps import AppSettings, Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, not_found, store_errors
+from api.errors import READ_TIMEOUT, ApiError, Problem, not_found, store_errors, temporal_errors
 from api.idempotency import IdempotencyKey, once
 from api.routes.cases import CaseId
 from api.routes.differences import _agency_involved
-from domain.case_file import EXTENSIONS, UPLOAD_PREFIX, FileKind, content_type
+from domain.calendar import london_date
+from domain.case import CaseState
+from domain.case_file import DOCX, EXTENSIONS, UPLOAD_PREFIX, FileKind, content_type
 from domain.permissions import Refusal, Role, can_read_case
 from domain.text import CleanLine
+from letters import ComposeError, LetterKind, compose
 from store import documents as store
+from store.cases import case_snapshot
 from store.models import Case, CaseDocument
 
 router = APIRouter(prefix="/v1/cases", tags=["case file"])
@@ -43,6 +47,8 @@ Uploader = Annotated[Principal, Depends(requires(lambda r: r in UPLOAD_ROLES,
                                                  "add to the case file"))]
 FileReader = Annotated[Principal, Depends(requires(
     lambda r: can_read_case(r) or r is Role.AGENCY, "read the case file"))]
+TemplateWriter = Annotated[Principal, Depends(requires(lambda r: r is Role.MARS_TEAM,
+                                                       "write the Rapid Review Report"))]
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=200), CleanLine]
 DocumentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -195,3 +201,37 @@ async def get_case_file_document(
 def _disposition(filename: str) -> str:
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+@router.get(
+    "/{case_id}/rapid-review-report-template", response_class=Response,
+    responses={**_ERRORS, 200: {"content": {DOCX: {}}, "description": "The template (.docx)"},
+               409: {"model": Problem, "description": "The rapid review meeting is not "
+                                                      "recorded yet"}},
+    description="The Rapid Review Report's template (Flowchart 2: the chair's report, D+11), "
+    "filled with the case's facts: the child, the incident, the agencies' reports received, "
+    "the meeting's recommendations and decision. Once complete, add it to the case file as "
+    f"`rapid_review_report`.\n\n{who_may(UPLOAD_ROLES - {Role.AGENCY})}",
+)
+async def rapid_review_report_template(
+    case_id: CaseId, client: TemporalClient, session: Session, _: TemplateWriter,
+) -> Response:
+    """The Rapid Review Report's template, filled in."""
+    try:
+        async with temporal_errors(case_id, within=READ_TIMEOUT):
+            case = await client.get_workflow_handle(case_id).query("case", result_type=CaseState)
+    except ApiError as e:
+        if e.problem.status not in (404, 503):
+            raise
+        snapshot = await case_snapshot(session, case_id)
+        if snapshot is None:
+            raise
+        case = CaseState.model_validate(snapshot)
+    try:
+        letter = compose(LetterKind.RAPID_REVIEW_REPORT, case, None,
+                         london_date(datetime.now(UTC)))
+    except ComposeError as e:
+        raise ApiError(409, "Not ready", f"{case_id}: {e.reason}") from None
+    return Response(letter.content, media_type=DOCX,
+                    headers={"Content-Disposition": _disposition(letter.filename),
+                             "X-Content-Type-Options": "nosniff"})
