@@ -8,6 +8,7 @@ import signal
 from collections.abc import Sequence
 from datetime import timedelta
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -16,9 +17,11 @@ from activities.case_events import record_case_event
 from activities.case_store import CaseStoreActivities
 from activities.mail import MailActivities, MailConfig
 from domain.calendar import WorkingDayCalendar
+from infra import logs
 from infra.mailer import Mailer, SmtpConfig, SmtpMailer
+from infra.metrics import StoreMetrics
 from infra.settings import Settings
-from infra.temporal import connect
+from infra.temporal import connect, worker_runtime
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
 from workflows.local_review import LocalReviewWorkflow
@@ -54,10 +57,10 @@ def build_worker(
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    log = logging.getLogger("cspr.worker")
     settings = Settings()
-    client = await connect(settings)
+    logs.configure(settings.log_level)
+    log = logging.getLogger("cspr.worker")
+    client = await connect(settings, runtime=worker_runtime(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,13 +68,25 @@ async def main() -> None:
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     mailer = SmtpMailer(SmtpConfig.from_settings(settings))
+    counting = serve_store_metrics(settings, sessions)
     async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions,
                             mailer=mailer, mail=MailConfig.from_settings(settings)):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
         # Leaving the block shuts the worker down gracefully: running activities finish.
         log.info("worker stopping")
+    if counting is not None:
+        counting.cancel()
     await engine.dispose()
+
+
+def serve_store_metrics(settings: Settings, sessions: Sessionmaker) -> asyncio.Task[None] | None:
+    """The case store's gauges (infra.metrics) on CSPR_WORKER_METRICS_PORT, if set."""
+    if not settings.worker_metrics_port:
+        return None
+    metrics = StoreMetrics(sessions)
+    start_http_server(settings.worker_metrics_port, settings.metrics_host, metrics.registry)
+    return asyncio.get_running_loop().create_task(metrics.run())
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -29,6 +30,8 @@ from api.routes.codec import router as codec_router
 from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
+from api.telemetry import ApiMetrics, Telemetry
+from infra import logs
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -43,7 +46,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         s = settings or Settings()
+        if settings is None:
+            # Started by uvicorn's factory call: the process's logs become JSON lines. Tests
+            # pass their own settings and keep pytest's log capture.
+            logs.configure(s.log_level)
         app.state.settings = s
+        # The API's metrics on a port of their own (0: not served), never on the API's.
+        served = (start_http_server(s.api_metrics_port, s.metrics_host, metrics.registry)
+                  if s.api_metrics_port else None)
         # Refuses to start without a way to check bearer tokens.
         app.state.token_verifier = TokenVerifier.from_settings(s)
         # Lazy: the API starts and answers /readyz with 503 while Temporal is down.
@@ -53,6 +63,9 @@ def create_app(
         yield
         if engine is not None:
             await engine.dispose()
+        if served is not None:
+            served[0].shutdown()
+            served[0].server_close()
 
     app = FastAPI(
         title="cspr",
@@ -73,5 +86,9 @@ def create_app(
     app.include_router(parallel_reviews.router)
     app.include_router(documents_router)
     app.include_router(letters_router)
+    # The outermost middleware: a request id, the access line and the metrics for every answer.
+    metrics = ApiMetrics()
+    app.state.metrics = metrics
+    app.add_middleware(Telemetry, metrics=metrics)
     return app
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from api.errors import ApiError, FieldError, Problem
 from domain.decisions import Actor
 from domain.permissions import Refusal, Role, organisation_refusal
+from infra import logs
 from infra.settings import Settings, jwt_algorithm
 
 logger = logging.getLogger("cspr.api.auth")
@@ -186,7 +187,9 @@ def principal_of(request: Request, token: str) -> Principal:
     """
     verifier = cast(TokenVerifier, request.app.state.token_verifier)
     try:
-        return verify_token(token, verifier)
+        principal = verify_token(token, verifier)
+        logs.bind(actor_role=principal.role.value)  # the role only: the subject names a person
+        return principal
     except InvalidToken as e:
         logger.info("token refused: %s", e)
         raise unauthenticated(str(e), "invalid_token") from None

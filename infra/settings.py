@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     # shown on the case for the MARS team to act on.
     mail_attempts: int = Field(5, ge=1, le=100)
 
+    # Operations (README, Operations): log level; Prometheus metrics ports (0: not served).
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = Field(0, ge=0, le=65535)
+    worker_metrics_port: int = Field(0, ge=0, le=65535)
+    worker_sdk_metrics_port: int = Field(0, ge=0, le=65535)
+
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:
         if not self.encryption_keys:
