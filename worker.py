@@ -17,7 +17,7 @@ from activities.case_events import record_case_event
 from activities.case_store import CaseStoreActivities
 from activities.mail import MailActivities, MailConfig
 from domain.calendar import WorkingDayCalendar
-from infra import logs
+from infra import logs, tracing
 from infra.mailer import Mailer, SmtpConfig, SmtpMailer
 from infra.metrics import StoreMetrics
 from infra.settings import Settings
@@ -60,12 +60,15 @@ async def main() -> None:
     settings = Settings()
     logs.configure(settings.log_level)
     log = logging.getLogger("cspr.worker")
-    client = await connect(settings, runtime=worker_runtime(settings))
+    tracer = tracing.provider_from(settings, "cspr-worker")
+    client = await connect(settings, runtime=worker_runtime(settings),
+                           interceptors=tracing.temporal_interceptors(tracer))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     engine = make_engine(settings.database_url)
+    tracing.instrument_engine(engine, tracer)
     sessions = make_sessionmaker(engine)
     mailer = SmtpMailer(SmtpConfig.from_settings(settings))
     counting = serve_store_metrics(settings, sessions)
@@ -78,6 +81,8 @@ async def main() -> None:
     if counting is not None:
         counting.cancel()
     await engine.dispose()
+    if tracer is not None:
+        tracer.shutdown()  # sends the spans still held
 
 
 def serve_store_metrics(settings: Settings, sessions: Sessionmaker) -> asyncio.Task[None] | None:

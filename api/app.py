@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import cast
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -31,7 +32,7 @@ from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
 from api.telemetry import ApiMetrics, Telemetry
-from infra import logs
+from infra import logs, tracing
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -39,9 +40,11 @@ from store.db import Sessionmaker, make_engine, make_sessionmaker
 
 def create_app(
     settings: Settings | None = None, client: Client | None = None,
-    sessions: Sessionmaker | None = None,
+    sessions: Sessionmaker | None = None, tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """Build the app; tests pass their own settings, Temporal client and case store."""
+    """Build the app; tests pass their own settings, Temporal client, case store and tracer."""
+    # Traces only if CSPR_OTLP_ENDPOINT is set (infra.tracing), or a test gives a provider.
+    tracer = tracer_provider or tracing.provider_from(settings or Settings(), "cspr-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,8 +60,11 @@ def create_app(
         # Refuses to start without a way to check bearer tokens.
         app.state.token_verifier = TokenVerifier.from_settings(s)
         # Lazy: the API starts and answers /readyz with 503 while Temporal is down.
-        app.state.temporal = client or await connect(s, lazy=True)
+        app.state.temporal = client or await connect(
+            s, lazy=True, interceptors=tracing.temporal_interceptors(tracer))
         engine = make_engine(s.database_url) if sessions is None else None
+        if engine is not None:
+            tracing.instrument_engine(engine, tracer)
         app.state.sessions = sessions or make_sessionmaker(cast(AsyncEngine, engine))
         yield
         if engine is not None:
@@ -66,6 +72,8 @@ def create_app(
         if served is not None:
             served[0].shutdown()
             served[0].server_close()
+        if tracer is not None and tracer_provider is None:
+            tracer.shutdown()  # sends the spans still held
 
     app = FastAPI(
         title="cspr",
@@ -90,5 +98,6 @@ def create_app(
     metrics = ApiMetrics()
     app.state.metrics = metrics
     app.add_middleware(Telemetry, metrics=metrics)
+    tracing.instrument_app(app, tracer)
     return app
 

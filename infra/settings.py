@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     api_metrics_port: int = Field(0, ge=0, le=65535)
     worker_metrics_port: int = Field(0, ge=0, le=65535)
     worker_sdk_metrics_port: int = Field(0, ge=0, le=65535)
+    # Traces over OTLP/HTTP (e.g. http://collector:4318/v1/traces); none sent if empty.
+    otlp_endpoint: str = ""
 
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:

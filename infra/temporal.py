@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.runtime import (
@@ -40,12 +41,13 @@ def worker_runtime(settings: Settings) -> Runtime:
     ))
 
 
-async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | None = None
-                  ) -> Client:
+async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | None = None,
+                  interceptors: Sequence[Interceptor] = ()) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings.codec),
         lazy=lazy,
         runtime=runtime,
+        interceptors=interceptors,
     )
