@@ -15,9 +15,10 @@ import os
 import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from activities.retention import run_retention
 from api.auth import issue_token
 from domain.permissions import ORGANISATION_ROLES, Role, organisation_refusal
 from infra.backup import backup, sqlite_path
@@ -61,7 +62,29 @@ def _parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--open-only", action="store_true",
                            help="only running workflows (default: closed ones Temporal still "
                                 "holds too)")
+    retention = commands.add_parser(
+        "retention", help="list what the retention job would anonymise (dry run)",
+        description="List the case records past their retention (CSPR_RETENTION_*_DAYS) that "
+                    "the daily retention schedule will anonymise, changing nothing. The job "
+                    "itself runs as the Temporal Schedule cspr-retention "
+                    "(`temporal schedule trigger --schedule-id cspr-retention` runs it now).")
+    retention.add_argument("--dry-run", action="store_true", required=True,
+                           help="required: this command never changes the store")
     return parser
+
+
+async def run_retention_dry(env: Mapping[str, str]) -> str:
+    settings = settings_of(env)
+    engine = make_engine(settings.database_url)
+    try:
+        report = await run_retention(make_sessionmaker(engine), settings.retention,
+                                     datetime.now(UTC), dry_run=True)
+    finally:
+        await engine.dispose()
+    return "\n".join([*report.actions,
+                      f"{len(report.actions)} record(s) of closed cases and "
+                      f"{report.idempotency_records} idempotency record(s) would be anonymised "
+                      "or removed (dry run: nothing changed)"])
 
 
 def database_url(env: Mapping[str, str]) -> str:
@@ -156,6 +179,8 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
             sys.stdout.write(token(args, env) + "\n")
         elif args.command == "backup":
             sys.stdout.write(run_backup(args, env) + "\n")
+        elif args.command == "retention":
+            sys.stdout.write(asyncio.run(run_retention_dry(env)) + "\n")
         elif args.command == "reconcile":
             sys.stdout.write(asyncio.run(run_reconcile(args, env)) + "\n")
     except CliError as e:

@@ -25,6 +25,7 @@ from activities.case_store import PartProjectionInput, project, project_part
 from domain.action_plan import ActionPlanState
 from domain.case import CaseState
 from domain.local_review import LocalReviewState
+from store import retention
 from store.db import Sessionmaker
 from store.models import AuditEvent, Case, CaseNumber, CasePart
 from workflows.action_plan import PART as ACTION_PLAN
@@ -92,6 +93,8 @@ async def _reconcile_one(client: Client, sessions: Sessionmaker, workflow_id: st
     if workflow_type in CASE_TYPES:
         case = await handle.query("case", result_type=CaseState, rpc_timeout=QUERY_TIMEOUT)
         async with sessions.begin() as session:
+            if await _anonymised(session, case.case_id):
+                return Repair(workflow_id, "case", False, 0)
             before = await _events(session, case.case_id, "case")
             row = await session.get(Case, case.case_id, with_for_update=True)
             written = row is None or row.snapshot != case.model_dump(mode="json")
@@ -106,6 +109,8 @@ async def _reconcile_one(client: Client, sessions: Sessionmaker, workflow_id: st
         return Repair(workflow_id, "case", written, added)
     part = await _part_input(handle, workflow_type, history)
     async with sessions.begin() as session:
+        if await _anonymised(session, part.case_id):
+            return Repair(workflow_id, part.part, False, 0)
         before = await _events(session, part.case_id, part.part)
         stored = await session.get(CasePart, (part.case_id, part.part), with_for_update=True)
         written = stored is None or stored.snapshot != part.snapshot
@@ -135,6 +140,12 @@ async def _part_input(handle: Any, workflow_type: str, history: int) -> PartProj
         overdue=plan.overdue, next_deadline=plan.next_deadline(),
         snapshot=plan.model_dump(mode="json"), events=[e.for_case() for e in plan.events],
         first_sequence=plan.events_before + 1)
+
+
+async def _anonymised(session: AsyncSession, case_id: str) -> bool:
+    """Erased or anonymised: the workflow's state must not bring the details back."""
+    kinds = {kind for _, kind in await retention.done(session, [case_id])}
+    return bool(kinds & {"erased", "anonymised_case_record"})
 
 
 async def _events(session: AsyncSession, case_id: str, part: str) -> int:
