@@ -28,6 +28,7 @@ from api.routes import (
 from api.routes.action_plan import router as action_plan_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
+from api.routes.data_protection import router as data_protection_router
 from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(parallel_reviews.router)
     app.include_router(documents_router)
     app.include_router(letters_router)
+    app.include_router(data_protection_router)
     # The outermost middleware: a request id, the access line and the metrics for every answer.
     metrics = ApiMetrics()
     app.state.metrics = metrics

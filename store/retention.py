@@ -104,21 +104,23 @@ async def apply(session: AsyncSession, action: Action, why: str) -> int:
     return int(changed or 0)
 
 
-async def erase(session: AsyncSession, case_id: str, reason: str) -> dict[str, int]:
+async def erase(session: AsyncSession, case_id: str, reason: str,
+                actor_role: str | None = None) -> dict[str, int]:
     """Every kind of record of one case anonymised now (erasure on request), with the
     reason in the audit trail."""
     changed = {record.value: await apply(session, Action(case_id, record, date.today()),
                                          "on request")
                for record in RecordKind}
-    await audit(session, case_id, "erased", reason)
+    await audit(session, case_id, "erased", reason, actor_role)
     return changed
 
 
 async def audit(session: AsyncSession, case_id: str, kind: str, detail: str,
-                actor_role: str | None = None) -> None:
+                actor_role: str | None = None, part: str = PART) -> None:
+    """An entry in the case's trail, numbered on in its part (retention, access)."""
     last = await session.scalar(select(func.max(AuditEvent.sequence)).where(
-        AuditEvent.case_id == case_id, AuditEvent.part == PART)) or 0
-    session.add(AuditEvent(case_id=case_id, part=PART, sequence=last + 1,
+        AuditEvent.case_id == case_id, AuditEvent.part == part)) or 0
+    session.add(AuditEvent(case_id=case_id, part=part, sequence=last + 1,
                            at=datetime.now(UTC), kind=kind, detail=detail, channel="system",
                            actor_role=actor_role))
     await session.flush()
