@@ -79,6 +79,33 @@ async def test_a_childs_cases_are_exported_then_the_closed_one_erased(
     trail = json.loads(files[f"{closed}/audit_trail.json"])
     assert {e["kind"] for e in trail} >= {"notified", "recorded", "stage"}
 
+    # Rectification of a closed case's child: the trail names the field and the reason only.
+    fix = {"child_position": 0, "date_of_birth": "2019-02-04", "reason": "DPO 2026/3: typo"}
+    refused = await api.post(f"/v1/cases/{running}/rectification", headers=ADMIN, json=fix)
+    assert refused.status_code == 409, refused.text
+    nobody = await api.post(f"/v1/cases/{closed}/rectification", headers=ADMIN,
+                            json=fix | {"child_position": 2})
+    assert nobody.status_code == 409, nobody.text
+    fixed = await api.post(f"/v1/cases/{closed}/rectification", headers=ADMIN, json=fix)
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["corrected"] == ["date_of_birth"]
+    async with sessions() as session:
+        child = await session.scalar(select(Child).where(Child.case_id == closed))
+        assert child is not None
+        assert child.date_of_birth is not None
+        assert child.date_of_birth.isoformat() == "2019-02-04"
+        case = await session.get(Case, closed)
+        assert case is not None
+        assert case.snapshot["notification"]["children"][0]["date_of_birth"] == "2019-02-04"
+        note = await session.scalar(select(AuditEvent).where(
+            AuditEvent.case_id == closed, AuditEvent.kind == "rectified"))
+        assert note is not None
+        assert "2019-02-04" not in note.detail
+        assert "date_of_birth" in note.detail
+        assert "DPO 2026/3" in note.detail
+    again = await api.post(f"/v1/cases/{closed}/rectification", headers=ADMIN, json=fix)
+    assert again.json()["corrected"] == []
+
     # A running case cannot be erased: it is closed or withdrawn first. Nothing changes.
     response = await api.post(f"/v1/cases/{running}/erasure", headers=ADMIN,
                               json={"reason": "DPO 2026/1"})
@@ -115,7 +142,9 @@ async def test_a_childs_cases_are_exported_then_the_closed_one_erased(
         assert running_child.reference == reference
     # Temporal accepted the deletion of the closed workflow (it removes the history in the
     # background: the dev server had not within 30 s, so that is not waited for here).
+    anonymised = await api.post(f"/v1/cases/{closed}/rectification", headers=ADMIN, json=fix)
+    assert anonymised.status_code == 409
     # Asked again, the child's reference finds only the running case.
-    again = archive((await api.post("/v1/admin/subject-access", headers=ADMIN,
+    later = archive((await api.post("/v1/admin/subject-access", headers=ADMIN,
                                     json={"child_reference": reference})).content)
-    assert json.loads(again["manifest.json"])["cases"] == [running]
+    assert json.loads(later["manifest.json"])["cases"] == [running]

@@ -1,13 +1,15 @@
 """Data protection requests, for operations on the data protection officer's word: a child's
-subject access export, and the erasure of one closed case (README, Operations)."""
+subject access export, and the rectification or erasure of one closed case (README,
+Operations)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
@@ -20,7 +22,7 @@ from api.errors import ApiError, Problem, not_found, store_errors, temporal_erro
 from api.routes.cases import CaseId
 from domain.notification import Reference, Text
 from domain.permissions import DATA_PROTECTION_ROLES, can_handle_data_requests
-from store import retention, subject_access
+from store import rectification, retention, subject_access
 from store.models import Case
 from workflows.ids import action_plan_id, local_review_id
 
@@ -40,6 +42,23 @@ class ErasureRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reason": "DPO ref 2026/114: erasure agreed, no safeguarding purpose remains"}]})
     reason: Text  # recorded in the case's audit trail: the decision, never the child's details
+
+
+class RectificationRequest(BaseModel):
+    """The child's details as they should read; a field left out is kept."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"child_position": 0, "date_of_birth": "2019-02-04",
+         "reason": "DPO ref 2026/120: date of birth mistyped on Doc 1"}]})
+    child_position: int = Field(ge=0, le=3, description="The child's place in the notification")
+    reference: Reference | None = None
+    date_of_birth: date | None = None
+    reason: Text
+
+
+class RectificationRead(BaseModel):
+    case_id: str
+    corrected: list[str]  # the fields changed
 
 
 class ErasureRead(BaseModel):
@@ -97,6 +116,33 @@ async def erase_case(case_id: CaseId, body: ErasureRequest, principal: Officer,
                     namespace=client.namespace,
                     workflow_execution=WorkflowExecution(workflow_id=workflow_id)))
     return ErasureRead(case_id=case_id, rows=rows, workflows_deleted=closed)
+
+
+@router.post(
+    "/v1/cases/{case_id}/rectification", response_model=RectificationRead,
+    responses={**AUTH_RESPONSES,
+               404: {"model": Problem, "description": "No such case"},
+               409: {"model": Problem, "description": "The case is running or anonymised"}},
+    description="Correct a child's reference or date of birth in a closed case's record, with "
+                "the reason in its audit trail (which names the fields, never the values). A "
+                "running case's record is its workflow's: refused (409).\n\n"
+                f"{who_may(DATA_PROTECTION_ROLES)}",
+)
+async def rectify_case(case_id: CaseId, body: RectificationRequest, principal: Officer,
+                       sessions: Sessions) -> RectificationRead:
+    """Correct one child's details in a closed case, for a reason recorded."""
+    extra = ({"date_of_birth": body.date_of_birth}
+             if "date_of_birth" in body.model_fields_set else {})
+    try:
+        async with store_errors(), sessions.begin() as session:
+            fields = await rectification.rectify(
+                session, case_id, body.child_position, body.reason, principal.role.value,
+                reference=body.reference, **extra)
+    except LookupError:
+        raise not_found(case_id) from None
+    except rectification.NotCorrectable as e:
+        raise ApiError(409, "Case not correctable here", str(e)) from None
+    return RectificationRead(case_id=case_id, corrected=fields)
 
 
 async def _closed(client: Client, workflow_id: str) -> bool:
