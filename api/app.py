@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
@@ -45,7 +46,9 @@ def create_app(
 ) -> FastAPI:
     """Build the app; tests pass their own settings, Temporal client, case store and tracer."""
     # Traces only if CSPR_OTLP_ENDPOINT is set (infra.tracing), or a test gives a provider.
-    tracer = tracer_provider or tracing.provider_from(settings or Settings(), "cspr-api")
+    # Known now, to instrument the app; the rest of the settings are read at startup.
+    endpoint = settings.otlp_endpoint if settings else os.environ.get("CSPR_OTLP_ENDPOINT", "")
+    tracer = tracer_provider or tracing.provider_for(endpoint, "cspr-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -25,11 +25,14 @@ from infra.settings import Settings
 
 def provider_from(settings: Settings, service: str) -> TracerProvider | None:
     """A tracer provider exporting over OTLP/HTTP to CSPR_OTLP_ENDPOINT, or None if unset."""
-    if not settings.otlp_endpoint:
+    return provider_for(settings.otlp_endpoint, service)
+
+
+def provider_for(endpoint: str, service: str) -> TracerProvider | None:
+    if not endpoint:
         return None
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
-        endpoint=settings.otlp_endpoint)))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     return provider
 
 
