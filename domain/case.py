@@ -67,6 +67,7 @@ from domain.parallel import ParallelReviews
 from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
+from domain.text import control_character
 
 
 class Stage(StrEnum):
@@ -152,6 +153,14 @@ class InvalidRecord(Exception):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+def refuse_control_characters(record: BaseModel) -> None:
+    """InvalidRecord naming the first text field that holds a control character (domain/text.py).
+    For the checks before a record is made (update validators, signals), never for a record
+    already in a case's history."""
+    if (found := control_character(record)) is not None:
+        raise InvalidRecord(*found)
 
 
 class ClockPoint(BaseModel):
@@ -480,6 +489,7 @@ class CaseState(BaseModel):
 
     def check(self, record: StepRecord, now: datetime) -> None:
         """Raise StepNotOpen or InvalidRecord if `record` cannot be made now."""
+        refuse_control_characters(record)
         step = Step(record.step)
         if not self.has_step(step):
             raise StepNotOpen(step.value, f"not a step of a {self.kind.value.replace('_', ' ')} "

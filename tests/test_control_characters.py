@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from domain.decisions import DecisionMessage
-from domain.text import clean_line, clean_text
+from domain.notification import Notification
+from domain.text import clean_line, control_character, text_refusal
 from tests.conftest import as_role
 
 # Checked otherwise: the codec session's token is a JWT, refused whole (401) if malformed.
@@ -57,18 +60,26 @@ def test_every_text_field_of_every_request_is_checked() -> None:
     assert _text_fields_without_a_check() == []
 
 
-@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\x7f\x08b", "a\rb", "a\udc00b"])
-def test_multi_line_text_refuses_controls_and_surrogates(value: str) -> None:
-    with pytest.raises(ValueError, match="contains a"):
-        clean_text(value)
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\x08b", "a\rb", "a\udc00b", "\x0b"])
+def test_text_refuses_controls_and_surrogates(value: str) -> None:
+    reason = text_refusal(value)
+    assert reason is not None
+    assert reason.startswith("contains a")
 
 
-def test_multi_line_text_keeps_tabs_and_line_breaks() -> None:
-    assert clean_text("one\ttwo\r\nthree\nfour") == "one\ttwo\nthree\nfour"
+def test_text_takes_tabs_and_line_breaks() -> None:
+    assert text_refusal("one\ttwo\r\nthree\nfour") is None
+
+
+def test_the_field_is_named_as_pydantic_names_it() -> None:
+    body = {"children": [{"reference": "R1"}, {"reference": "R\x002"}], "summary": "ok"}
+    assert control_character(body) == (
+        "children.1.reference", "contains a control character (U+0000); only tab and line "
+                                "breaks are allowed in text")
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\tb", "a\r\nb"])
-def test_a_name_is_one_line(value: str) -> None:
+def test_a_directory_name_is_one_line(value: str) -> None:
     with pytest.raises(ValueError, match="single line"):
         clean_line(value)
 
@@ -93,13 +104,16 @@ async def test_a_notification_with_a_nul_is_refused_naming_the_field(api: AsyncC
     assert _fields(await api.post("/v1/notifications", json=_notification(
         summary="Bruising\x00"))) == {"incident.summary"}
     body = _notification()
-    body["notifying_agency"] = "Humberside\nPolice"
+    body["notifying_agency"] = "Humberside\x1bPolice"
     assert _fields(await api.post("/v1/notifications", json=body)) == {"notifying_agency"}
+    body["children"][0]["reference"] = "R\x00"
+    body["notifying_agency"] = "Humberside Police"
+    assert _fields(await api.post("/v1/notifications", json=body)) == {"children.0.reference"}
     body["notifying_agency"] = "Humberside \udc00Police"  # sent as JSON's "\udc00"
     assert _fields(await api.post("/v1/notifications", content=json.dumps(body),
                                   headers={"content-type": "application/json"})
                    ) == {"notifying_agency"}
-    # CR LF from a browser's text area is taken, as a line feed.
+    # CR LF from a browser's text area is taken.
     taken = await api.post("/v1/notifications", json=_notification(summary="One\r\nTwo"))
     assert taken.status_code == 201, taken.text
 
@@ -122,9 +136,10 @@ async def test_records_and_differences_with_a_nul_are_refused_and_change_nothing
 
 
 async def test_directory_and_query_text_with_controls_is_refused(api: AsyncClient) -> None:
-    organisation = await api.post("/v1/directory/organisations", json={
-        "name": "Trust\x00", "kind": "agency"})
-    assert _fields(organisation) == {"name"}
+    for name in ("Trust\x00", "Trust\nLtd"):
+        organisation = await api.post("/v1/directory/organisations", json={
+            "name": name, "kind": "agency"})
+        assert _fields(organisation) == {"name"}
     assert _fields(await api.get("/v1/cases", params={"kind": "request\x00"})) == {"kind"}
 
 
@@ -147,3 +162,29 @@ async def test_a_signal_with_a_nul_is_refused_by_the_case(
     assert "rationale" in rejected[0]
     assert "control character" in rejected[0]
     assert [e["step"] for e in events if e["kind"] == "recorded"] == ["inform_partners"]
+
+
+async def test_an_update_sent_to_temporal_with_a_nul_is_refused_by_its_validator(
+    api: AsyncClient, dev_env: WorkflowEnvironment,
+) -> None:
+    case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
+    handle = dev_env.client.get_workflow_handle(case_id)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update("record", DecisionMessage(record={
+            "step": "ssl_recommendation", "criteria_met": True,
+            "recommend_panel_notification": True, "rationale": "Met\x00"}))
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "InvalidRecord"
+    assert cause.details[0]["field"] == "rationale"
+
+
+def test_text_already_in_a_case_is_never_judged_again() -> None:
+    """A case holding a control character from before still decodes (its history, its stored
+    copy, its letters): only new input is checked."""
+    kept = Notification.model_validate({
+        "received_at": "2026-11-02T10:00:00Z", "notifying_agency": "Humberside Police",
+        "incident": {"date": "2026-11-01", "harm": "death", "abuse_or_neglect": "known",
+                     "summary": "Found\x0b at home\x01."},
+        "children": [{"reference": "R1"}]})
+    assert kept.incident.summary == "Found\x0b at home\x01."
