@@ -31,15 +31,7 @@ from domain.action_plan_records import (
     ScrutinyAudit,
 )
 from domain.calendar import CalendarChanged, latest_london_date
-from domain.case import (
-    CaseEvent,
-    Channel,
-    ClockPoint,
-    EventKind,
-    InvalidRecord,
-    StepNotOpen,
-    refuse_control_characters,
-)
+from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
 from domain.reviews import ActionPlanInput, ReviewKind
 
@@ -314,7 +306,6 @@ class ActionPlanState(BaseModel):
 
     def check(self, record: PlanRecord, now: datetime) -> None:
         """Raise StepNotOpen or InvalidRecord if `record` cannot be made now."""
-        refuse_control_characters(record)
         step = PlanStep(record.step)
 
         def require(ok: bool, reason: str) -> None:

@@ -157,8 +157,8 @@ class InvalidRecord(Exception):
 
 def refuse_control_characters(record: BaseModel) -> None:
     """InvalidRecord naming the first text field that holds a control character (domain/text.py).
-    For the checks before a record is made (update validators, signals), never for a record
-    already in a case's history."""
+    Only where a record is new: an update validator (not run on replay), or a signal handler
+    behind `workflow.patched`; never in `check()`, which handlers run on replay too."""
     if (found := control_character(record)) is not None:
         raise InvalidRecord(*found)
 
@@ -489,7 +489,6 @@ class CaseState(BaseModel):
 
     def check(self, record: StepRecord, now: datetime) -> None:
         """Raise StepNotOpen or InvalidRecord if `record` cannot be made now."""
-        refuse_control_characters(record)
         step = Step(record.step)
         if not self.has_step(step):
             raise StepNotOpen(step.value, f"not a step of a {self.kind.value.replace('_', ' ')} "

@@ -15,15 +15,7 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from domain.calendar import CalendarChanged, latest_london_date
-from domain.case import (
-    Channel,
-    ClockPoint,
-    EventKind,
-    InvalidRecord,
-    StepNotOpen,
-    StepStatus,
-    refuse_control_characters,
-)
+from domain.case import Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen, StepStatus
 from domain.decisions import Actor, DecisionMessage
 from domain.local_review_calendar import recount, working_day_needs
 from domain.local_review_effects import apply_record
@@ -251,7 +243,6 @@ class LocalReviewState(BaseModel):
     def check(self, record: ReviewRecord, now: datetime, send_by: Dated | None = None) -> None:
         """Raise StepNotOpen or InvalidRecord if `record` cannot be made now. The seven-working-
         day rule is checked only with `send_by` (the workflow computes it first)."""
-        refuse_control_characters(record)
         step = LocalReviewStep(record.step)
 
         def require(ok: bool, reason: str) -> None:

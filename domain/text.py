@@ -6,10 +6,10 @@ other C0 control characters have no place in a letter, an e-mail or a record. Al
 line feed; a carriage return only as part of CR LF (what a browser's text area sends). A name
 in the partner directory (it may end up in an e-mail header) allows no control character.
 
-New input is checked where it enters, once: the API checks every request (api/text_check.py)
-and the workflows' update validators check every record (`refuse_control_characters`, through
-each state's `check`). Text already in a case (its history, its stored copy) is never judged
-again: an older case keeps replaying and reading.
+New input is checked where it enters, once: the API checks every request (api/text_check.py),
+and `domain.case.refuse_control_characters` is the check for a record sent to Temporal directly.
+Text already in a case (its history, its stored copy) is never judged again: an older case
+keeps replaying and reading.
 """
 
 from __future__ import annotations

@@ -11,12 +11,10 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from domain.decisions import DecisionMessage
+from domain.case import InvalidRecord, refuse_control_characters
+from domain.decisions import SslRecommendation
 from domain.notification import Notification
 from domain.text import clean_line, control_character, text_refusal
 from tests.conftest import as_role
@@ -143,40 +141,15 @@ async def test_directory_and_query_text_with_controls_is_refused(api: AsyncClien
     assert _fields(await api.get("/v1/cases", params={"kind": "request\x00"})) == {"kind"}
 
 
-async def test_a_signal_with_a_nul_is_refused_by_the_case(
-    api: AsyncClient, dev_env: WorkflowEnvironment,
-) -> None:
-    """The domain's message validation, which Updates and signals go through, refuses it too."""
-    case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
-    await dev_env.client.get_workflow_handle(case_id).signal("record", DecisionMessage(
-        record={"step": "ssl_recommendation", "criteria_met": True,
-                "recommend_panel_notification": True, "rationale": "Met\x00"}))
-    await dev_env.client.get_workflow_handle(case_id).signal("record", DecisionMessage(
-        record={"step": "inform_partners"}))
-    for _ in range(50):
-        events = (await api.get(f"/v1/cases/{case_id}/events")).json()
-        if any(e["kind"] == "recorded" for e in events):
-            break
-    rejected = [e["detail"] for e in events if e["kind"] == "signal_rejected"]
-    assert len(rejected) == 1
-    assert "rationale" in rejected[0]
-    assert "control character" in rejected[0]
-    assert [e["step"] for e in events if e["kind"] == "recorded"] == ["inform_partners"]
-
-
-async def test_an_update_sent_to_temporal_with_a_nul_is_refused_by_its_validator(
-    api: AsyncClient, dev_env: WorkflowEnvironment,
-) -> None:
-    case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
-    handle = dev_env.client.get_workflow_handle(case_id)
-    with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update("record", DecisionMessage(record={
-            "step": "ssl_recommendation", "criteria_met": True,
-            "recommend_panel_notification": True, "rationale": "Met\x00"}))
-    cause = caught.value.cause
-    assert isinstance(cause, ApplicationError)
-    assert cause.type == "InvalidRecord"
-    assert cause.details[0]["field"] == "rationale"
+def test_a_record_with_a_control_character_is_an_invalid_record() -> None:
+    """The check for a record sent to Temporal directly, as an update validator would run it."""
+    record = SslRecommendation(criteria_met=True, recommend_panel_notification=True,
+                               rationale="Met\x00")
+    with pytest.raises(InvalidRecord) as caught:
+        refuse_control_characters(record)
+    assert caught.value.field == "rationale"
+    refuse_control_characters(SslRecommendation(
+        criteria_met=True, recommend_panel_notification=True, rationale="Met\r\nfully"))
 
 
 def test_text_already_in_a_case_is_never_judged_again() -> None:
