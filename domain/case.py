@@ -11,7 +11,7 @@ carries out the effects it returns (due dates to compute, events to record).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -155,12 +155,14 @@ class InvalidRecord(Exception):
         self.reason = reason
 
 
-def refuse_control_characters(record: BaseModel) -> None:
-    """InvalidRecord naming the first text field that holds a control character (domain/text.py).
-    Only where a record is new: an update validator (not run on replay), or a signal handler
-    behind `workflow.patched`; never in `check()`, which handlers run on replay too."""
-    if (found := control_character(record)) is not None:
-        raise InvalidRecord(*found)
+def refuse_control_characters(
+    message: BaseModel, error: Callable[[str, str], Exception] = InvalidRecord,
+) -> None:
+    """`error(field, reason)` for the first text of a new message (its record, its actor) that
+    holds a control character (domain/text.py). Only where a message is new: an update
+    validator (not run on replay); never in `check()`, which handlers run on replay too."""
+    if (found := control_character(message)) is not None:
+        raise error(*found)
 
 
 class ClockPoint(BaseModel):

@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from domain.case import InvalidRecord, refuse_control_characters
-from domain.decisions import SslRecommendation
+from domain.decisions import DecisionMessage, SslRecommendation
 from domain.notification import Notification
 from domain.text import clean_line, control_character, text_refusal
 from tests.conftest import as_role
@@ -161,3 +164,26 @@ def test_text_already_in_a_case_is_never_judged_again() -> None:
                      "summary": "Found\x0b at home\x01."},
         "children": [{"reference": "R1"}]})
     assert kept.incident.summary == "Found\x0b at home\x01."
+
+
+async def test_an_update_sent_to_temporal_directly_with_a_nul_is_refused(
+    api: AsyncClient, dev_env: WorkflowEnvironment,
+) -> None:
+    """The update validators check new text (they do not run on replay: an older history's
+    text is never judged again)."""
+    case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
+    handle = dev_env.client.get_workflow_handle(case_id)
+    for update, record, field in (
+        ("record", {"step": "inform_partners"}, "actor.subject"),
+        ("raise_difference", {"subject": "criteria", "summary": "We\x00differ"}, "summary"),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(update, DecisionMessage(
+                record=record, actor={"subject": "mars\x00@cspr.test", "role": "mars_team"}
+                if update == "record" else None))
+        cause = caught.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert cause.type == "InvalidRecord"
+        assert cause.details[0]["field"] == field
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert {s["step"]: s["status"] for s in case["steps"]}["inform_partners"] == "pending"

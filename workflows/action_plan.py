@@ -29,7 +29,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded, PlanEvent
     from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
     from domain.calendar import CalendarChanged
-    from domain.case import Channel, EventKind, InvalidRecord, StepNotOpen
+    from domain.case import (
+        Channel,
+        EventKind,
+        InvalidRecord,
+        StepNotOpen,
+        refuse_control_characters,
+    )
     from domain.decisions import Actor, DecisionMessage
     from domain.permissions import Refusal, can_record_plan
     from domain.reviews import ActionPlanInput, ActionPlanResult
@@ -124,7 +130,9 @@ class ActionPlanWorkflow:
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._plan.check(parse_plan_decision(message).record, workflow.now())
+            decision = parse_plan_decision(message)
+            refuse_control_characters(decision)  # new text only: validators skip replay
+            self._plan.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 

@@ -22,7 +22,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_store import PartProjectionInput
     from activities.mail import AlertMailInput
     from domain.calendar import CalendarChanged
-    from domain.case import Channel, EventKind, InvalidRecord, StepNotOpen
+    from domain.case import (
+        Channel,
+        EventKind,
+        InvalidRecord,
+        StepNotOpen,
+        refuse_control_characters,
+    )
     from domain.decisions import Actor, DecisionMessage
     from domain.local_review import (
         Dated,
@@ -132,7 +138,9 @@ class LocalReviewWorkflow:
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._review.check(parse_review_decision(message).record, workflow.now())
+            decision = parse_review_decision(message)
+            refuse_control_characters(decision)  # new text only: validators skip replay
+            self._review.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
