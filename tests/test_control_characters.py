@@ -4,6 +4,7 @@ every request and message, with a 422 naming the field, and nothing is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,15 @@ from httpx import AsyncClient
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from api.app import create_app
 from domain.case import InvalidRecord, refuse_control_characters
 from domain.decisions import DecisionMessage, SslRecommendation
 from domain.notification import Notification
 from domain.text import clean_line, control_character, text_refusal
-from tests.conftest import as_role
+from tests.conftest import CONVERTER, as_role
+from worker import WORKFLOWS
 
 # Checked otherwise: the codec session's token is a JWT, refused whole (401) if malformed.
 NOT_TEXT = {"post /v1/codec/session.token"}
@@ -187,3 +190,30 @@ async def test_an_update_sent_to_temporal_directly_with_a_nul_is_refused(
         assert cause.details[0]["field"] == field
     case = (await api.get(f"/v1/cases/{case_id}")).json()
     assert {s["step"]: s["status"] for s in case["steps"]}["inform_partners"] == "pending"
+
+
+async def test_a_signal_with_a_nul_is_refused_and_its_history_replays(
+    api: AsyncClient, dev_env: WorkflowEnvironment,
+) -> None:
+    """The signal handler refuses new text behind the "signal-text" patch, asked only when a
+    signal holds such text: this history marks it and replays; the committed ones, which have
+    no such signal, replay as before (tests/test_replay.py)."""
+    case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
+    handle = dev_env.client.get_workflow_handle(case_id)
+    await handle.signal("record", DecisionMessage(record={"step": "inform_partners"}, actor={
+        "subject": "mars\x00@cspr.test", "role": "mars_team"}))
+    await handle.signal("record", DecisionMessage(record={"step": "inform_partners"}))
+    for _ in range(100):
+        events = (await api.get(f"/v1/cases/{case_id}/events")).json()
+        if any(e["kind"] == "recorded" for e in events):
+            break
+        await asyncio.sleep(0.1)
+    rejected = [e["detail"] for e in events if e["kind"] == "signal_rejected"]
+    assert len(rejected) == 1
+    assert rejected[0].startswith("actor.subject: contains a control character (U+0000)")
+    assert [e["step"] for e in events if e["kind"] == "recorded"] == ["inform_partners"]
+    history = await handle.fetch_history()
+    markers = {p.data for e in history.events if e.HasField("marker_recorded_event_attributes")
+               for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+    assert b'{"id":"signal-text","deprecated":false}' in markers
+    await Replayer(workflows=WORKFLOWS, data_converter=CONVERTER).replay_workflow(history)

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.decisions import Actor, DecisionMessage
     from domain.permissions import Refusal, can_record_plan
     from domain.reviews import ActionPlanInput, ActionPlanResult
+    from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.mail import Mailer, send_alert, shortfall
 
@@ -146,6 +147,12 @@ class ActionPlanWorkflow:
         step = message.record.get("step")
         try:
             decision = parse_plan_decision(message)
+            # New text with a control character is refused (domain/text.py); patched, and only
+            # where it changes the outcome, so older histories replay unchanged.
+            text = control_character(decision)
+            if text is not None and workflow.patched("signal-text"):
+                self._reject_signal(step, ": ".join(text), None)  # its actor may hold it
+                return
             refusal = _refusal(decision)
             if refusal is not None:
                 self._reject_signal(step, f"not permitted: {refusal.reason}", decision.actor)

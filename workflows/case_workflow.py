@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Refusal, can_record
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
+    from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
     from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
@@ -210,6 +211,12 @@ class CaseWorkflow:
         except (StepNotOpen, InvalidRecord) as e:
             # The reason names the step or field only: a message's content may be personal.
             self._reject_signal(message.record.get("step"), str(e), None)
+            return
+        # New text with a control character is refused (domain/text.py); patched, and only
+        # where it changes the outcome, so older histories replay unchanged.
+        if (text := control_character(decision)) is not None and self._since("signal-text"):
+            # Without its actor: the actor may be what holds the character.
+            self._reject_signal(decision.record.step, ": ".join(text), None)
             return
         refusal = _refusal(decision)
         # Patched only where a refusal changes the outcome, so histories in which every signal
