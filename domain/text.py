@@ -6,8 +6,9 @@ other C0 control characters have no place in a letter, an e-mail or a record. Al
 line feed; a carriage return only as part of CR LF (what a browser's text area sends). A name
 in the partner directory (it may end up in an e-mail header) allows no control character.
 
-New input is checked where it enters, once: the API checks every request (api/text_check.py),
-and `domain.case.refuse_control_characters` is the check for a record sent to Temporal directly.
+New input is checked where it enters, once: the API checks every request (api/text_check.py);
+a message sent to Temporal directly is checked by each update validator
+(`domain.case.refuse_control_characters`) and signal handler (patch "signal-text").
 Text already in a case (its history, its stored copy) is never judged again: an older case
 keeps replaying and reading.
 """
