@@ -34,6 +34,7 @@ from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
 from api.telemetry import ApiMetrics, Telemetry
+from api.text_check import TextCheck
 from infra import logs, tracing
 from infra.settings import Settings
 from infra.temporal import connect
@@ -86,6 +87,8 @@ def create_app(
         lifespan=lifespan,
         responses={422: {"model": errors.Problem, "description": "Invalid content"}},
     )
+    # Innermost of the middlewares: errors.install's catch-all answers for it too.
+    app.add_middleware(TextCheck)
     errors.install(app)
     # The Temporal UI's codec server: CORS from the UI's origins (CSPR_UI_ORIGIN) only.
     app.add_middleware(UiCors)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from api.errors import ApiError, FieldError, Problem
 from domain.decisions import Actor
 from domain.permissions import Refusal, Role, organisation_refusal
+from domain.text import text_refusal
 from infra import logs
 from infra.settings import Settings, jwt_algorithm
 
@@ -158,6 +159,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise InvalidToken("the token's org is not a string")
     if (refusal := organisation_refusal(Role(role), org)) is not None:
         raise InvalidToken(refusal.reason)
+    if any(text_refusal(claim) is not None for claim in (subject, org) if claim):
+        # What the case records of its caller must be storable (domain/text.py).
+        raise InvalidToken("the token's sub or org holds a control character")
     principal = Principal(subject=subject, role=Role(role), organisation=org)
     try:
         principal.actor()  # what the case will record must fit it
