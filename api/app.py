@@ -32,6 +32,7 @@ from api.routes.letters import router as letters_router
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
+from web.mount import mount as mount_workspace
 
 
 def create_app(
@@ -59,6 +60,8 @@ def create_app(
         summary="Child Safeguarding Practice Reviews: the North Lincolnshire procedure",
         version="0.1.0",
         lifespan=lifespan,
+        # Served offline by the workspace (web.mount), from installed packages.
+        docs_url=None, redoc_url=None,
         responses={422: {"model": errors.Problem, "description": "Invalid content"}},
     )
     errors.install(app)
@@ -73,5 +76,7 @@ def create_app(
     app.include_router(parallel_reviews.router)
     app.include_router(documents_router)
     app.include_router(letters_router)
+    # The people's workspace: its pages, its assets and the API docs (issue 10).
+    mount_workspace(app)
     return app
 

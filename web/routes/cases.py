@@ -1,0 +1,101 @@
+"""Cases: the list (search by case id or child reference, filters, pages) and a case's page."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from api.deps import Sessions, TemporalClient
+from api.errors import store_errors
+from api.routes.cases import case_state, read_case
+from api.schemas import CASE_ID_PATTERN, CaseSummary
+from domain.case import OPEN_AT, Stage
+from domain.permissions import can_read_case, can_record_step
+from store import cases as store
+from store import documents as documents_store
+from store import outbox
+from store.models import Case, Child
+from web import session
+from web.pages import render
+
+router = APIRouter(include_in_schema=False)
+SignedIn = Annotated[session.Person, Depends(session.signed_in)]
+PAGE = 25
+
+
+def _refused(request: Request, person: session.Person) -> Response:
+    return render(request, "error.html", person, 403, title="You cannot see this page",
+                  message=f"The {person.role.replace('_', ' ')} role cannot read cases.")
+
+
+@router.get("/cases", response_class=HTMLResponse)
+async def cases_page(
+    request: Request, person: SignedIn, sessions: Sessions, q: str = "", stage: str = "",
+    overdue: str = "", kind: str = "", page: int = 1,
+) -> Response:
+    """The cases, newest first: a case id goes straight to it; a child reference finds them."""
+    if not can_read_case(person.role_enum):
+        return _refused(request, person)
+    q = q.strip()
+    if re.fullmatch(CASE_ID_PATTERN, q.upper()):
+        return RedirectResponse(f"/cases/{q.upper()}", status_code=303)
+    page = max(page, 1)
+    async with store_errors(), sessions() as s:
+        if q:
+            ids = (await s.scalars(select(Child.case_id).where(Child.reference == q))).all()
+            rows = [row for i in sorted(set(ids), reverse=True)
+                    if (row := await s.get(Case, i)) is not None]
+            total = len(rows)
+        else:
+            rows_, total = await store.list_cases(
+                s, stage=stage if stage in {x.value for x in Stage} else None,
+                overdue={"yes": True, "no": False}.get(overdue),
+                kind=kind if kind in ("serious_incident", "request") else None,
+                limit=PAGE, offset=(page - 1) * PAGE)
+            rows = list(rows_)
+        parts = await store.case_parts(s, [r.case_id for r in rows])
+    summaries = [CaseSummary.of(r, parts[r.case_id]) for r in rows]
+    return render(request, "cases.html", person, title="Cases", cases=summaries, total=total,
+                  q=q, stage=stage, overdue=overdue, kind=kind, page=page,
+                  pages=max(1, -(-total // PAGE)), stages=[x.value for x in Stage])
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(request: Request, case_id: str, person: SignedIn, client: TemporalClient,
+                    sessions: Sessions) -> Response:
+    """A case: its steps as a task list, decisions, timeline, documents and e-mails."""
+    if not can_read_case(person.role_enum):
+        return _refused(request, person)
+    if not re.fullmatch(CASE_ID_PATTERN, case_id):
+        return render(request, "not_found.html", person, 404, title="Page not found")
+    async with store_errors(), sessions() as s:
+        state = await case_state(client, s, case_id)
+        case = await read_case(s, state)
+        events = await store.case_events(s, case_id)
+        documents = await documents_store.list_documents(s, case_id)
+        mail = await outbox.case_mail(s, case_id)
+    role = person.role_enum
+    may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
+    return render(request, "case.html", person, title=case_id, case=case, state=state,
+                  events=events, documents=documents, mail=mail, may=may,
+                  open_now=[s.step.value for s in case.steps
+                            if not state.closed and state.stage in OPEN_AT[s.step]])
+
+
+@router.get("/cases/{case_id}/documents/{document_id}")
+async def document(case_id: str, document_id: int, person: SignedIn, sessions: Sessions
+                   ) -> Response:
+    """A letter or form kept with the case (.docx), for those who may read the case."""
+    if not can_read_case(person.role_enum) or not 0 < document_id < 2**31:
+        return Response(status_code=404)
+    async with store_errors(), sessions() as s:
+        found = await documents_store.get_document(s, case_id, document_id)
+    if found is None:
+        return Response(status_code=404)
+    return Response(found.content, media_type="application/vnd.openxmlformats-officedocument"
+                    ".wordprocessingml.document",
+                    headers={"Content-Disposition": f'attachment; filename="{found.filename}"'})

@@ -1,0 +1,106 @@
+"""Signing in and out. `make run` has a development sign-in page listing the partner
+directory's people; production refuses it (OpenID Connect is to come)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import Sessions
+from api.errors import store_errors
+from domain.permissions import PARTNER_ROLES, Role
+from store import directory as store
+from store.models import Organisation
+from store.models import Person as DirectoryPerson
+from web import session
+from web.pages import render
+
+router = APIRouter(include_in_schema=False)
+SIGN_IN_COOKIE = "cspr_sign_in"  # the sign-in form's token, before there is a session
+
+
+def _development(request: Request) -> bool:
+    return session.settings_of(request).environment == "development"
+
+
+def organisation_of(role: Role, organisation: Organisation) -> str | None:
+    """The organisation a session carries, as a token's `org`: a partner's for SSLs and DSPs,
+    an agency's own name; none for the other roles."""
+    if role in PARTNER_ROLES:
+        return organisation.partner
+    if role is Role.AGENCY:
+        return organisation.name
+    return None
+
+
+def _safe_next(value: str | None) -> str:
+    return value if value and value.startswith("/") and not value.startswith("//") else "/work"
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, sessions: Sessions, next: str | None = None
+                       ) -> Response:
+    """Who to sign in as (development), or how to sign in (production)."""
+    if not _development(request):
+        return render(request, "sign_in_production.html", None, title="Sign in")
+    async with store_errors(), sessions() as s:
+        listings = await store.list_organisations(s)
+    token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "sign_in.html", None, title="Sign in (development)",
+                      listings=listings, token=token, next=_safe_next(next))
+    response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
+    return response
+
+
+@router.post("/sign-in/development")
+async def sign_in(
+    request: Request, sessions: Sessions,
+    person_id: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/work",
+) -> Response:
+    """Sign in as a person of the directory: development only (404 in production)."""
+    if not _development(request):
+        return render(request, "not_found.html", None, 404, title="Page not found")
+    expected = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        raise session.CsrfRefused
+    chosen = None
+    if person_id.isdigit() and int(person_id) < 2**31:
+        async with store_errors(), sessions() as s:
+            found = await s.get(DirectoryPerson, int(person_id))
+            if found is not None and found.active:
+                chosen = (found, await s.get(Organisation, found.organisation_id))
+    if chosen is None or chosen[1] is None:
+        async with store_errors(), sessions() as s:
+            listings = await store.list_organisations(s)
+        return render(request, "sign_in.html", None, 422, title="Sign in (development)",
+                      listings=listings, token=expected, next=_safe_next(next),
+                      errors=[{"text": "Select who to sign in as", "href": "#person_id"}],
+                      error="Select who to sign in as")
+    person, organisation = chosen
+    assert organisation is not None
+    role = Role(person.role)
+    try:
+        signed = session.new_person(person.email, person.name, role,
+                                    organisation_of(role, organisation))
+    except ValueError as e:
+        return render(request, "error.html", None, 403, title="Cannot sign in",
+                      message=f"This person cannot sign in: {e}")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    session.start(response, session.settings_of(request), signed)
+    response.delete_cookie(SIGN_IN_COOKIE)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, person: Annotated[session.Person,
+                                                       Depends(session.signed_in)],
+                   csrf_token: Annotated[str, Form()] = "") -> Response:
+    session.check_csrf(person, csrf_token)
+    response = RedirectResponse("/sign-in", status_code=303)
+    session.end(response, session.settings_of(request))
+    return response

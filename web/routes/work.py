@@ -1,0 +1,53 @@
+"""My work: everything due for me or my organisation, overdue first; the MARS team sees
+everyone's, filtered by partner, step and part."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import Sessions
+from api.errors import store_errors
+from domain.case import CaseState
+from domain.permissions import Role
+from domain.procedure import Partner, Step
+from store.models import Case
+from web import session
+from web.pages import render
+from web.work import items
+
+router = APIRouter(include_in_schema=False)
+SignedIn = Annotated[session.Person, Depends(session.signed_in)]
+
+
+async def open_cases(s: AsyncSession) -> list[CaseState]:
+    """Every case not closed, as the case store last holds it."""
+    rows = await s.scalars(select(Case.snapshot).where(Case.stage != "closed"))
+    return [CaseState.model_validate(snapshot) for snapshot in rows]
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/work", status_code=303)
+
+
+@router.get("/work", response_class=HTMLResponse)
+async def my_work(request: Request, person: SignedIn, sessions: Sessions,
+                  partner: str | None = None, step: str | None = None) -> Response:
+    """My work; the MARS team's filters: a partner's (or agency's) part, a step."""
+    async with store_errors(), sessions() as s:
+        cases = await open_cases(s)
+    role = person.role_enum
+    found = items(cases, role, person.organisation)
+    everyone = role is Role.MARS_TEAM
+    if everyone and partner:
+        found = [i for i in found if (i.party or "").casefold() == partner.casefold()]
+    if everyone and step:
+        found = [i for i in found if i.step.value == step]
+    return render(request, "work.html", person, title="My work", items=found,
+                  everyone=everyone, partner=partner or "", step=step or "",
+                  partners=[p.value for p in Partner], steps=[s.value for s in Step])

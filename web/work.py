@@ -1,0 +1,87 @@
+"""What is due, and for whom: the items of "My work" and of a person's calendar feed.
+
+Read from the cases' state (the case store's copy of each open case) with the permissions
+table: a step is someone's if their role records it (`domain.permissions.RECORD_RULES`) and,
+where each partner or agency records its own part, the part is theirs and not yet recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from domain.case import OPEN_AT, CaseState, StepState, StepStatus
+from domain.permissions import RECORD_RULES, OrgRule, Role
+from domain.procedure import Step, procedure
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One step (or one party's part of it) to record, with its due date."""
+
+    case_id: str
+    step: Step
+    title: str
+    due_date: date
+    statutory: bool
+    overdue: bool
+    open_now: bool  # at the case's stage it may be recorded now; else it comes later
+    party: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The form that records it."""
+        url = f"/cases/{self.case_id}/steps/{self.step.value.replace('_', '-')}"
+        return f"{url}?party={self.party}" if self.party else url
+
+
+def _parties(state: StepState) -> list[str | None]:
+    """The parties still to record their part, or [None] for a step recorded once."""
+    if not state.expected_parties:
+        return [None]
+    return [p for p in state.expected_parties if state.part(p) is None]
+
+
+def is_mine(step: Step, party: str | None, role: Role, organisation: str | None) -> bool:
+    """Whether this person records this step (this party's part of it)."""
+    if role is Role.MARS_TEAM:
+        return True  # the MARS team sees everyone's: it chases them
+    rule = RECORD_RULES[step].get(role)
+    if rule is None:
+        return False
+    if rule is OrgRule.LOCAL_AUTHORITY:
+        return organisation == "local_authority"
+    if rule is OrgRule.OWN_PARTNER:
+        return party is not None and party == organisation
+    if rule is OrgRule.OWN_AGENCY:
+        return (party is not None and organisation is not None
+                and party.casefold() == organisation.casefold())
+    return True
+
+
+def items(cases: Iterable[CaseState], role: Role, organisation: str | None,
+          include_later: bool = False) -> list[WorkItem]:
+    """The open steps with a due date this person records, overdue first, then by due date."""
+    found: list[WorkItem] = []
+    for case in cases:
+        if case.closed:
+            continue
+        proc = procedure(case.procedure_version)
+        for state in case.steps:
+            due = state.due_date
+            if not state.open or due is None:
+                continue
+            open_now = case.stage in OPEN_AT[state.step]
+            if not (open_now or include_later):
+                continue
+            for party in _parties(state):
+                if is_mine(state.step, party, role, organisation):
+                    found.append(WorkItem(
+                        case_id=case.case_id, step=state.step,
+                        title=proc.spec(state.step).title, due_date=due,
+                        statutory=state.statutory,
+                        overdue=state.status is StepStatus.OVERDUE, open_now=open_now,
+                        party=party))
+    found.sort(key=lambda i: (not i.overdue, i.due_date, i.case_id, i.step.value))
+    return found
