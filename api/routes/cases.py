@@ -106,7 +106,7 @@ async def record_step(
     principal: Principal, key: str | None,
 ) -> CaseRead | JSONResponse:
     """Record a step once per Idempotency-Key: the API's route and the workspace's form."""
-    step = Step(record.model_fields["step"].default)
+    step = Step(type(record).model_fields["step"].default)
     return await once(
         sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
         record.model_dump(mode="json"), 200,

@@ -60,6 +60,8 @@ def _form(request: Request, person: session.Person, case_id: str, step: Step,
           ) -> Response:
     """The step's form; after a refusal, with the error summary and each error by its field."""
     by_field = errors_by_field(problem.problem.errors, {f.id for f in fields}) if problem else {}
+    if problem is not None and "" in by_field and problem.problem.detail:
+        by_field[""] = problem.problem.detail  # not a question's: the API's whole answer
     summary: list[dict[str, str]] = []
     if problem is not None:
         summary = [{"text": f"{words(field) if field else ''}{': ' if field else ''}{reason}",

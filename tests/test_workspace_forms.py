@@ -1,0 +1,190 @@
+"""The workspace's forms and the API are one set of rules: the same input through each door
+gets the same answer (the same fields, the same words), a refused form changes nothing, a form
+sent twice is recorded once, and a role is shown and allowed only what the permissions table
+gives it. Through the real app (ASGI), dev server, worker and case store."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from tests.conftest import as_role, http_client
+from web import session
+
+NOTIFICATION = {
+    "notifying_agency": "Humberside Police",
+    "incident": {"date": "2026-11-20", "harm": "serious_harm", "abuse_or_neglect": "suspected"},
+}
+
+
+def cookie_for(app: FastAPI, role: str, org: str | None = None) -> tuple[dict[str, str], str]:
+    """A signed-in session's cookie (as the sign-in page gives), and its form token."""
+    person = session.new_person(f"{role}-tester@cspr.test", "Tester", session.Role(role), org)
+    return {session.COOKIE: session.encode(app.state.settings, person)}, person.csrf
+
+
+@pytest.fixture
+async def browser_of(api_app: FastAPI) -> AsyncIterator[Any]:
+    clients: list[AsyncClient] = []
+
+    def make(role: str, org: str | None = None) -> tuple[AsyncClient, str]:
+        cookies, csrf = cookie_for(api_app, role, org)
+        client = http_client(api_app)
+        client.cookies.update(cookies)
+        clients.append(client)
+        return client, csrf
+
+    yield make
+    for c in clients:
+        await c.aclose()
+
+
+def page_errors(text: str) -> dict[str, str]:
+    """The errors a form page shows by its fields: {field id: message}."""
+    found = re.findall(r'<p id="([\w.-]+)-error" class="govuk-error-message">\s*'
+                       r'<span class="govuk-visually-hidden">Error:</span>\s*([^<]*)<', text)
+    return {field: html.unescape(message).strip() for field, message in found}
+
+
+def api_errors(problem: dict[str, Any]) -> dict[str, str]:
+    return {e["field"].replace(".", "-"): e["reason"] for e in problem["errors"]}
+
+
+async def new_case(api: AsyncClient) -> str:
+    body = {**NOTIFICATION, "children": [{"reference": f"NL-{uuid.uuid4().hex[:6].upper()}"}]}
+    r = await api.post("/v1/notifications", json=body)
+    assert r.status_code == 201, r.text
+    return str(r.json()["case_id"])
+
+
+async def events(api: AsyncClient, case_id: str) -> list[str]:
+    return [e["kind"] for e in (await api.get(f"/v1/cases/{case_id}")).json()["events"]]
+
+
+async def test_the_form_and_the_api_refuse_the_same_input_with_the_same_words(
+    api: AsyncClient, browser_of: Any,
+) -> None:
+    case_id = await new_case(api)
+    assert (await api.post(f"/v1/cases/{case_id}/inform-partners", json={})).status_code == 200
+    before = await events(api, case_id)
+
+    # Missing answers: 422 naming each field.
+    ssl_api = await api.post(f"/v1/cases/{case_id}/ssl-recommendation", json={},
+                             headers=as_role("ssl", "health"))
+    web, csrf = browser_of("ssl", "health")
+    form = await web.post(f"/cases/{case_id}/steps/ssl-recommendation",
+                          data={"csrf_token": csrf, "idempotency_key": str(uuid.uuid4())})
+    assert ssl_api.status_code == form.status_code == 422
+    assert page_errors(form.text) == api_errors(ssl_api.json()) == {
+        "criteria_met": "Field required", "rationale": "Field required"}
+
+    # A step not open at the case's stage: 409, in the same words.
+    late_api = await api.post(f"/v1/cases/{case_id}/rapid-review-report", json={})
+    mars, mars_csrf = browser_of("mars_team")
+    late = await mars.post(f"/cases/{case_id}/steps/rapid-review-report",
+                           data={"csrf_token": mars_csrf, "idempotency_key": str(uuid.uuid4())})
+    assert late_api.status_code == late.status_code == 409
+    assert html.escape(late_api.json()["detail"], quote=True) in late.text
+
+    # Another partner's decision: 403 by the partner field, in the same words.
+    await api.post(f"/v1/cases/{case_id}/ssl-recommendation", headers=as_role("ssl", "health"),
+                   json={"criteria_met": True, "recommend_panel_notification": True,
+                         "rationale": "Met"})
+    decision = {"partner": "health", "criteria_met": True, "rationale": "Agree"}
+    other_api = await api.post(f"/v1/cases/{case_id}/dsp-decision", json=decision,
+                               headers=as_role("dsp", "police"))
+    dsp, dsp_csrf = browser_of("dsp", "police")
+    other = await dsp.post(f"/cases/{case_id}/steps/dsp-decision", data={
+        "csrf_token": dsp_csrf, "idempotency_key": str(uuid.uuid4()), "partner": "health",
+        "criteria_met": "true", "rationale": "Agree"})
+    assert other_api.status_code == other.status_code == 403
+    assert page_errors(other.text) == api_errors(other_api.json())
+    assert "partner" in page_errors(other.text)
+
+    # Nothing refused changed the case: only the SSLs' record (by the API) is new.
+    after = await events(api, case_id)
+    assert [e for e in after[len(before):] if e == "recorded"] == ["recorded"]
+
+
+async def test_a_form_sent_twice_is_recorded_once(api: AsyncClient, browser_of: Any) -> None:
+    case_id = await new_case(api)
+    await api.post(f"/v1/cases/{case_id}/inform-partners", json={})
+    web, csrf = browser_of("ssl", "police")
+    data = {"csrf_token": csrf, "idempotency_key": str(uuid.uuid4()), "criteria_met": "true",
+            "recommend_panel_notification": "true", "rationale": "Met"}
+    first = await web.post(f"/cases/{case_id}/steps/ssl-recommendation", data=data)
+    again = await web.post(f"/cases/{case_id}/steps/ssl-recommendation", data=data)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"] == f"/cases/{case_id}"
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    recorded = [e for e in case["events"] if e["kind"] == "recorded"
+                and e["step"] == "ssl_recommendation"]
+    assert len(recorded) == 1
+
+
+async def test_a_role_sees_and_may_post_only_what_the_permissions_table_gives(
+    api: AsyncClient, browser_of: Any,
+) -> None:
+    case_id = await new_case(api)
+    auditor, csrf = browser_of("auditor")
+    page = await auditor.get(f"/cases/{case_id}")
+    assert page.status_code == 200
+    assert 'href="/notifications/new"' not in page.text  # no button it may not use
+    assert f'href="/cases/{case_id}/steps/' not in page.text
+    refused = await auditor.post(f"/cases/{case_id}/steps/inform-partners",
+                                 data={"csrf_token": csrf, "idempotency_key": "k"})
+    assert refused.status_code == 403
+    assert (await api.get(f"/v1/cases/{case_id}")).json()["stage"] == "notified"
+    mars, _ = browser_of("mars_team")
+    assert f'href="/cases/{case_id}/steps/inform-partners"' in (
+        await mars.get(f"/cases/{case_id}")).text
+    # Without the session's form token a post changes nothing.
+    forged = await mars.post(f"/cases/{case_id}/steps/inform-partners",
+                             data={"csrf_token": "forged", "idempotency_key": "k2"})
+    assert forged.status_code == 403
+    assert (await api.get(f"/v1/cases/{case_id}")).json()["letters_in_flight"] == []
+
+
+async def test_signing_in_and_out(api_app: FastAPI, browser_of: Any) -> None:
+    async with http_client(api_app) as anonymous:
+        assert (await anonymous.get("/work")).status_code == 303
+        page = await anonymous.get("/sign-in")
+        assert page.status_code == 200
+        # The form's token, and a cookie HttpOnly and SameSite.
+        cookie = page.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+        refused = await anonymous.post("/sign-in/development",
+                                       data={"person_id": "1", "csrf_token": "wrong"})
+        assert refused.status_code == 403
+    web, csrf = browser_of("mars_team")
+    assert (await web.get("/work")).status_code == 200
+    out = await web.post("/sign-out", data={"csrf_token": csrf})
+    assert out.status_code == 303 and session.COOKIE in out.headers["set-cookie"]
+    web.cookies.clear()
+    assert (await web.get("/work")).status_code == 303
+    # An expired or forged session is no session.
+    settings = api_app.state.settings
+    person = session.new_person("a@cspr.test", "A", session.Role.MARS_TEAM, None)
+    value = session.encode(settings, person)
+    assert session.decode(settings, value) == person
+    assert session.decode(settings, value, now=person.expires + 1) is None
+    assert session.decode(settings, value[:-2] + "AA") is None
+    assert datetime.fromtimestamp(person.expires, UTC) > datetime.now(UTC)
+
+
+async def test_the_api_docs_are_served_offline(anonymous: AsyncClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = await anonymous.get(path)
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower() and "googleapis" not in page.text
+    for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/redoc/redoc.standalone.js",
+                  "/static/govuk/govuk-frontend.min.css", "/assets/images/favicon.ico"):
+        assert (await anonymous.get(asset)).status_code == 200, asset
