@@ -161,8 +161,6 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
         await page.goto(f"{site}/work")
         link = page.locator(f"#work a[href*='{case_id}/steps/dsp-decision']")
         await expect(link).to_have_count(1)  # their own part only
-        if partner == "health":
-            await screenshot(page, "my-work")
         await link.click()
         group = page.get_by_role("group", name="Partner")
         await expect(group.locator("input:checked")).to_have_value(partner)
@@ -194,3 +192,22 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     # A new address revokes the old one.
     await coordinator.get_by_role("button", name=re.compile("new feed address")).click()
     assert (await coordinator.context.request.get(url)).status == 404
+
+    # The MARS team's My work has everyone's, the panel notification among them.
+    await coordinator.goto(f"{site}/work")
+    await expect(coordinator.locator(f"#work a[href*='{case_id}/steps/panel-notification']")
+                 ).to_have_count(1)
+    await accessible(coordinator)
+    await screenshot(coordinator, "my-work")
+
+    # The Board's report shows the case: received, its steps' timeliness, open; as CSV too.
+    await coordinator.get_by_role("link", name="Board report").click()
+    await expect(coordinator.locator("#open_reviews")).to_contain_text(case_id)
+    await expect(coordinator.locator("#timeliness")).to_contain_text("DSP decision")
+    assert await coordinator.locator("svg.cspr-chart").count() >= 3
+    await accessible(coordinator)
+    await screenshot(coordinator, "board-report")
+    assert reference not in await coordinator.content()
+    csv = await coordinator.context.request.get(f"{site}/board/open_reviews.csv")
+    assert csv.ok and case_id in await csv.text()
+    assert reference not in await csv.text()
