@@ -124,7 +124,8 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await expect(coordinator.locator("#mail")).to_contain_text(people.dsp["health"])
     await accessible(coordinator)
     # The child is never named in the case's URL or title: only the case id.
-    assert reference not in coordinator.url and reference not in await coordinator.title()
+    assert reference not in coordinator.url
+    assert reference not in await coordinator.title()
 
     # The SSL finds the recommendation in My work and records it.
     ssl = await sign_in(browser, site, people.ssl["health"])
@@ -179,7 +180,8 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     url = (await coordinator.locator("#feed-url").inner_text()).strip()
     await accessible(coordinator)
     feed = await coordinator.context.request.get(url)
-    assert feed.ok and feed.headers["content-type"].startswith("text/calendar")
+    assert feed.ok
+    assert feed.headers["content-type"].startswith("text/calendar")
     events = {str(e["summary"]): e["dtstart"].dt
               for e in Calendar.from_ical(await feed.body()).walk("VEVENT")}
     case = (await api.get(f"/v1/cases/{case_id}")).json()
@@ -209,5 +211,6 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await screenshot(coordinator, "board-report")
     assert reference not in await coordinator.content()
     csv = await coordinator.context.request.get(f"{site}/board/open_reviews.csv")
-    assert csv.ok and case_id in await csv.text()
+    assert csv.ok
+    assert case_id in await csv.text()
     assert reference not in await csv.text()

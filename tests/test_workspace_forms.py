@@ -160,14 +160,16 @@ async def test_signing_in_and_out(api_app: FastAPI, browser_of: Any) -> None:
         assert page.status_code == 200
         # The form's token, and a cookie HttpOnly and SameSite.
         cookie = page.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert "HttpOnly" in cookie
+        assert "SameSite=lax" in cookie
         refused = await anonymous.post("/sign-in/development",
                                        data={"person_id": "1", "csrf_token": "wrong"})
         assert refused.status_code == 403
     web, csrf = browser_of("mars_team")
     assert (await web.get("/work")).status_code == 200
     out = await web.post("/sign-out", data={"csrf_token": csrf})
-    assert out.status_code == 303 and session.COOKIE in out.headers["set-cookie"]
+    assert out.status_code == 303
+    assert session.COOKIE in out.headers["set-cookie"]
     web.cookies.clear()
     assert (await web.get("/work")).status_code == 303
     # An expired or forged session is no session.
@@ -184,7 +186,8 @@ async def test_the_api_docs_are_served_offline(anonymous: AsyncClient) -> None:
     for path in ("/docs", "/redoc"):
         page = await anonymous.get(path)
         assert page.status_code == 200
-        assert "cdn" not in page.text.lower() and "googleapis" not in page.text
+        assert "cdn" not in page.text.lower()
+        assert "googleapis" not in page.text
     for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/redoc/redoc.standalone.js",
                   "/static/govuk/govuk-frontend.min.css", "/assets/images/favicon.ico"):
         assert (await anonymous.get(asset)).status_code == 200, asset
