@@ -95,7 +95,7 @@ async def record_notification(page: Any, site: str, reference: str) -> str:
     await page.get_by_label("The child's reference").fill(reference)
     await page.get_by_role("button", name="Record the notification").click()
     await expect(page.get_by_role("heading", name=re.compile(r"^CSPR-"))).to_be_visible()
-    case_id = page.url.rsplit("/", 1)[-1]
+    case_id: str = page.url.rsplit("/", 1)[-1]
     assert re.fullmatch(r"CSPR-\d{4}-\d{4}", case_id), page.url
     return case_id
 
@@ -182,7 +182,7 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     feed = await coordinator.context.request.get(url)
     assert feed.ok
     assert feed.headers["content-type"].startswith("text/calendar")
-    events = {str(e["summary"]): e["dtstart"].dt
+    events = {str(e["summary"]): e.decoded("dtstart")
               for e in Calendar.from_ical(await feed.body()).walk("VEVENT")}
     case = (await api.get(f"/v1/cases/{case_id}")).json()
     due = {s["title"]: date.fromisoformat(s["due_date"]) for s in case["steps"]

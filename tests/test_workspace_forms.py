@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from domain.permissions import Role
 from tests.conftest import as_role, http_client
 from web import session
 
@@ -27,7 +28,7 @@ NOTIFICATION = {
 
 def cookie_for(app: FastAPI, role: str, org: str | None = None) -> tuple[dict[str, str], str]:
     """A signed-in session's cookie (as the sign-in page gives), and its form token."""
-    person = session.new_person(f"{role}-tester@cspr.test", "Tester", session.Role(role), org)
+    person = session.new_person(f"{role}-tester@cspr.test", "Tester", Role(role), org)
     return {session.COOKIE: session.encode(app.state.settings, person)}, person.csrf
 
 
@@ -174,7 +175,7 @@ async def test_signing_in_and_out(api_app: FastAPI, browser_of: Any) -> None:
     assert (await web.get("/work")).status_code == 303
     # An expired or forged session is no session.
     settings = api_app.state.settings
-    person = session.new_person("a@cspr.test", "A", session.Role.MARS_TEAM, None)
+    person = session.new_person("a@cspr.test", "A", Role.MARS_TEAM, None)
     value = session.encode(settings, person)
     assert session.decode(settings, value) == person
     assert session.decode(settings, value, now=person.expires + 1) is None
