@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -68,18 +69,35 @@ def _sign(key: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(hmac.new(key, payload, hashlib.sha256).digest()).decode()
 
 
-def encode(settings: Settings, person: Person) -> str:
-    payload = base64.urlsafe_b64encode(json.dumps(asdict(person)).encode()).decode()
+def seal(settings: Settings, content: dict[str, Any]) -> str:
+    """A cookie's value that cannot be changed unseen: the content and its signature."""
+    payload = base64.urlsafe_b64encode(json.dumps(content).encode()).decode()
     return f"{payload}.{_sign(_key(settings), payload.encode())}"
 
 
-def decode(settings: Settings, value: str, now: float | None = None) -> Person | None:
-    """The cookie's person, or None if it is forged, malformed or expired."""
+def unseal(settings: Settings, value: str) -> dict[str, Any] | None:
+    """A sealed cookie's content, or None if it was changed or is not one."""
     payload, _, signature = value.partition(".")
     if not hmac.compare_digest(signature, _sign(_key(settings), payload.encode())):
         return None
     try:
-        person = Person(**json.loads(base64.urlsafe_b64decode(payload)))
+        content = json.loads(base64.urlsafe_b64decode(payload))
+    except ValueError:
+        return None
+    return content if isinstance(content, dict) else None
+
+
+def encode(settings: Settings, person: Person) -> str:
+    return seal(settings, asdict(person))
+
+
+def decode(settings: Settings, value: str, now: float | None = None) -> Person | None:
+    """The cookie's person, or None if it is forged, malformed or expired."""
+    content = unseal(settings, value)
+    if content is None:
+        return None
+    try:
+        person = Person(**content)
         Role(person.role)
     except (ValueError, TypeError):
         return None

@@ -12,11 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import Sessions
 from api.errors import store_errors
-from domain.permissions import PARTNER_ROLES, Role
+from domain.permissions import Role
 from store import directory as store
 from store.models import Organisation
 from store.models import Person as DirectoryPerson
-from web import session
+from web import oidc, session
+from web.oidc import organisation_of
 from web.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -25,16 +26,6 @@ SIGN_IN_COOKIE = "cspr_sign_in"  # the sign-in form's token, before there is a s
 
 def _development(request: Request) -> bool:
     return session.settings_of(request).environment == "development"
-
-
-def organisation_of(role: Role, organisation: Organisation) -> str | None:
-    """The organisation a session carries, as a token's `org`: a partner's for SSLs and DSPs,
-    an agency's own name; none for the other roles."""
-    if role in PARTNER_ROLES:
-        return organisation.partner
-    if role is Role.AGENCY:
-        return organisation.name
-    return None
 
 
 def _safe_next(value: str | None) -> str:
@@ -46,7 +37,8 @@ async def sign_in_page(request: Request, sessions: Sessions, next: str | None = 
                        ) -> Response:
     """Who to sign in as (development), or how to sign in (production)."""
     if not _development(request):
-        return render(request, "sign_in_production.html", None, title="Sign in")
+        return render(request, "sign_in_production.html", None, title="Sign in",
+                      oidc=oidc.configured(session.settings_of(request)), next=_safe_next(next))
     async with store_errors(), sessions() as s:
         listings = await store.list_organisations(s)
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
@@ -103,4 +95,64 @@ async def sign_out(request: Request, person: Annotated[session.Person,
     session.check_csrf(person, csrf_token)
     response = RedirectResponse("/sign-in", status_code=303)
     session.end(response, session.settings_of(request))
+    return response
+
+
+def _provider(request: Request) -> oidc.Provider:
+    # Tests put an in-process identity provider's transport on the app.
+    return oidc.Provider(session.settings_of(request),
+                         getattr(request.app.state, "oidc_transport", None))
+
+
+def _redirect_uri(request: Request) -> str:
+    return (session.settings_of(request).oidc_redirect_url
+            or str(request.url_for("oidc_callback")))
+
+
+def _flow_cookie(response: Response, request: Request, value: str | None) -> None:
+    secure = not _development(request)
+    if value is None:
+        response.delete_cookie(oidc.COOKIE, path="/sign-in", httponly=True, samesite="lax",
+                               secure=secure)
+    else:
+        # Lax: the provider sends the person back with a top-level GET, which carries it.
+        response.set_cookie(oidc.COOKIE, value, max_age=oidc.FLOW_SECONDS, path="/sign-in",
+                            httponly=True, samesite="lax", secure=secure)
+
+
+@router.get("/sign-in/oidc")
+async def oidc_start(request: Request, next: str | None = None) -> Response:
+    """Off to the identity provider (authorisation code with PKCE)."""
+    if not oidc.configured(session.settings_of(request)):
+        return render(request, "not_found.html", None, 404, title="Page not found")
+    try:
+        url, flow = await oidc.start(_provider(request), _redirect_uri(request),
+                                     _safe_next(next))
+    except oidc.SignInFailed as e:
+        return render(request, "error.html", None, 503, title="Cannot sign in", message=str(e))
+    response = RedirectResponse(url, status_code=303)
+    _flow_cookie(response, request, flow)
+    return response
+
+
+@router.get("/sign-in/oidc/callback", name="oidc_callback")
+async def oidc_callback(request: Request, sessions: Sessions, code: str = "", state: str = "",
+                        error: str = "") -> Response:
+    """Back from the identity provider: a session for the person it vouches for."""
+    if not oidc.configured(session.settings_of(request)):
+        return render(request, "not_found.html", None, 404, title="Page not found")
+    try:
+        if error or not code:
+            raise oidc.SignInFailed("the identity provider did not sign you in")
+        person, next_path = await oidc.finish(
+            _provider(request), sessions, _redirect_uri(request),
+            request.cookies.get(oidc.COOKIE, ""), state, code)
+    except oidc.SignInFailed as e:
+        refused = render(request, "error.html", None, 403, title="Cannot sign in",
+                         message=str(e))
+        _flow_cookie(refused, request, None)
+        return refused
+    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    session.start(response, session.settings_of(request), person)
+    _flow_cookie(response, request, None)
     return response
