@@ -9,15 +9,19 @@ import html
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from domain.calendar import london_date
 from domain.permissions import Role
 from tests.conftest import as_role, http_client
+from tests.test_local_review_api import new_review
 from web import session
 
 NOTIFICATION = {
@@ -192,3 +196,31 @@ async def test_the_api_docs_are_served_offline(anonymous: AsyncClient) -> None:
     for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/redoc/redoc.standalone.js",
                   "/static/govuk/govuk-frontend.min.css", "/assets/images/favicon.ico"):
         assert (await anonymous.get(asset)).status_code == 200, asset
+
+
+async def test_the_lcspr_in_my_work_on_the_case_page_and_by_its_forms(
+    api: AsyncClient, browser_of: Any, dev_env: WorkflowEnvironment, dev_worker: Worker,
+) -> None:
+    today = london_date(datetime.now(UTC))
+    case_id = await new_review(api, dev_env, dev_worker, today - timedelta(days=3))
+    mars, csrf = browser_of("mars_team")
+    form_path = f"/cases/{case_id}/local-review/inform-panel"
+    assert form_path in (await mars.get("/work")).text
+    page = (await mars.get(f"/cases/{case_id}")).text
+    assert 'id="local-review"' in page
+    assert form_path in page
+    # Refused as the API refuses it; then recorded once.
+    api_refusal = await api.post(f"/v1/cases/{case_id}/local-review/inform-panel", json={})
+    refused = await mars.post(form_path, data={"csrf_token": csrf, "idempotency_key": "a1"})
+    assert refused.status_code == api_refusal.status_code == 422
+    assert page_errors(refused.text) == api_errors(api_refusal.json())
+    reviewer, reviewer_csrf = browser_of("reviewer")
+    assert form_path not in (await reviewer.get(f"/cases/{case_id}")).text
+    assert (await reviewer.post(form_path, data={"csrf_token": reviewer_csrf,
+                                                 "reviewer_name": "R"})).status_code == 403
+    done = await mars.post(form_path, data={"csrf_token": csrf, "idempotency_key": "a2",
+                                            "reviewer_name": "Jo Reviewer"})
+    assert done.status_code == 303
+    review = (await api.get(f"/v1/cases/{case_id}/local-review")).json()
+    assert next(t for t in review["tasks"] if t["step"] == "inform_panel")["status"] in (
+        "done", "done_late")

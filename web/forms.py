@@ -10,7 +10,7 @@ import types
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel
@@ -79,10 +79,19 @@ class Field:
 
 
 def _unwrap(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` as X."""
+    if get_origin(annotation) is Annotated:
+        return _unwrap(get_args(annotation)[0])
     if get_origin(annotation) in (Union, types.UnionType):
         inner = [a for a in get_args(annotation) if a is not type(None)]
-        return inner[0] if len(inner) == 1 else annotation
+        return _unwrap(inner[0]) if len(inner) == 1 else annotation
     return annotation
+
+
+def _long(info: Any) -> bool:
+    """A free text longer than a name: a rationale, a summary (max_length over 200)."""
+    limits = [getattr(m, "max_length", None) for m in info.metadata]
+    return any(limit is not None and limit > 200 for limit in limits)
 
 
 def fields_of(model: type[BaseModel], skip: tuple[str, ...] = ("step",)) -> list[Field]:
@@ -112,8 +121,8 @@ def fields_of(model: type[BaseModel], skip: tuple[str, ...] = ("step",)) -> list
         elif ann is date:
             found.append(Field(name, label, "date", required, hint))
         else:
-            found.append(Field(name, label, "textarea" if name in _LONG_TEXT else "text",
-                               required, hint))
+            long = name in _LONG_TEXT or _long(info)
+            found.append(Field(name, label, "textarea" if long else "text", required, hint))
     found.sort(key=lambda f: f.name == "completed_on")
     return found
 

@@ -7,13 +7,20 @@ where each partner or agency records its own part, the part is theirs and not ye
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from domain.case import OPEN_AT, CaseState, StepState, StepStatus
-from domain.permissions import RECORD_RULES, OrgRule, Role
-from domain.procedure import Step, procedure
+from domain.local_review import LocalReviewState
+from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
+from domain.local_review_tasks import Task
+from domain.permissions import RECORD_RULES, REVIEW_RECORD_RULES, OrgRule, Role
+from domain.procedure import procedure
+from web.forms import words
+
+# The parts of a case whose steps come into My work, and the path of each one's forms.
+PART_PATHS = {"case": "steps", "local_review": "local-review"}
 
 
 @dataclass(frozen=True)
@@ -21,33 +28,35 @@ class WorkItem:
     """One step (or one party's part of it) to record, with its due date."""
 
     case_id: str
-    step: Step
+    step: str  # a Step of the case, or a LocalReviewStep of its LCSPR (`part`)
     title: str
     due_date: date
     statutory: bool
     overdue: bool
     open_now: bool  # at the case's stage it may be recorded now; else it comes later
     party: str | None = None
+    part: str = "case"
 
     @property
     def path(self) -> str:
         """The form that records it."""
-        url = f"/cases/{self.case_id}/steps/{self.step.value.replace('_', '-')}"
+        url = f"/cases/{self.case_id}/{PART_PATHS[self.part]}/{self.step.replace('_', '-')}"
         return f"{url}?party={self.party}" if self.party else url
 
 
-def _parties(state: StepState) -> list[str | None]:
+def _parties(state: StepState | Task) -> list[str | None]:
     """The parties still to record their part, or [None] for a step recorded once."""
     if not state.expected_parties:
         return [None]
     return [p for p in state.expected_parties if state.part(p) is None]
 
 
-def is_mine(step: Step, party: str | None, role: Role, organisation: str | None) -> bool:
-    """Whether this person records this step (this party's part of it)."""
+def is_mine(rules: Mapping[Role, OrgRule], party: str | None, role: Role,
+            organisation: str | None) -> bool:
+    """Whether this person records a step with these rules (this party's part of it)."""
     if role is Role.MARS_TEAM:
         return True  # the MARS team sees everyone's: it chases them
-    rule = RECORD_RULES[step].get(role)
+    rule = rules.get(role)
     if rule is None:
         return False
     if rule is OrgRule.LOCAL_AUTHORITY:
@@ -76,12 +85,45 @@ def items(cases: Iterable[CaseState], role: Role, organisation: str | None,
             if not (open_now or include_later):
                 continue
             for party in _parties(state):
-                if is_mine(state.step, party, role, organisation):
+                if is_mine(RECORD_RULES[state.step], party, role, organisation):
                     found.append(WorkItem(
-                        case_id=case.case_id, step=state.step,
+                        case_id=case.case_id, step=state.step.value,
                         title=proc.spec(state.step).title, due_date=due,
                         statutory=state.statutory,
                         overdue=state.status is StepStatus.OVERDUE, open_now=open_now,
                         party=party))
-    found.sort(key=lambda i: (not i.overdue, i.due_date, i.case_id, i.step.value))
     return found
+
+
+def review_items(reviews: Iterable[LocalReviewState], role: Role, organisation: str | None,
+                 include_later: bool = False) -> list[WorkItem]:
+    """The LCSPRs' open tasks with a due date this person records."""
+    found: list[WorkItem] = []
+    for review in reviews:
+        for task in review.tasks:
+            if not task.open or task.due_date is None:
+                continue
+            open_now = review.stage in REVIEW_OPEN_AT[task.step]
+            if not (open_now or include_later):
+                continue
+            for party in _parties(task):
+                if is_mine(REVIEW_RECORD_RULES[task.step], party, role, organisation):
+                    found.append(WorkItem(
+                        case_id=review.case_id, step=task.step.value,
+                        title=f"LCSPR: {words(task.step.value)}", due_date=task.due_date,
+                        statutory=task.statutory, overdue=task.status is StepStatus.OVERDUE,
+                        open_now=open_now, party=party, part="local_review"))
+    return found
+
+
+def ordered(found: Iterable[WorkItem]) -> list[WorkItem]:
+    """Overdue first, then by due date."""
+    return sorted(found, key=lambda i: (not i.overdue, i.due_date, i.case_id, i.step))
+
+
+def everything(cases: Iterable[CaseState], reviews: Iterable[LocalReviewState], role: Role,
+               organisation: str | None, include_later: bool = False) -> list[WorkItem]:
+    """My work: the cases' steps and their LCSPRs' tasks."""
+    return ordered([*items(cases, role, organisation, include_later),
+                    *review_items(reviews, role, organisation, include_later)])
+

@@ -24,8 +24,8 @@ from domain.permissions import Role
 from store.models import CalendarFeed
 from web import session
 from web.pages import render
-from web.routes.work import open_cases
-from web.work import WorkItem, items
+from web.routes.work import work_of
+from web.work import WorkItem
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -83,7 +83,7 @@ def ics(work: list[WorkItem], base_url: str, now: datetime) -> bytes:
         kind = "Statutory" if item.statutory else "Local"
         party = f" ({item.party.replace('_', ' ')})" if item.party else ""
         event = Event()
-        event.add("uid", f"{item.case_id}-{item.step.value}-{item.party or 'all'}@cspr")
+        event.add("uid", f"{item.case_id}-{item.part}-{item.step}-{item.party or 'all'}@cspr")
         event.add("dtstamp", now)
         event.add("dtstart", item.due_date)
         event.add("dtend", item.due_date + timedelta(days=1))
@@ -103,8 +103,7 @@ async def feed(request: Request, token: str, sessions: Sessions) -> Response:
             CalendarFeed.token_hash == _hash(token)))
         if found is None:
             return Response("no such calendar feed", status_code=404, media_type="text/plain")
-        cases = await open_cases(s)
-    work = items(cases, Role(found.role), found.organisation, include_later=True)
+        work = await work_of(s, Role(found.role), found.organisation, include_later=True)
     return Response(ics(work, str(request.base_url).rstrip("/"), datetime.now(UTC)),
                     media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300"})

@@ -8,19 +8,25 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Sessions, TemporalClient
-from api.errors import store_errors
+from api.errors import ApiError, store_errors
 from api.routes.cases import case_state, read_case
 from api.schemas import CASE_ID_PATTERN, CaseSummary
+from api.workflow_calls import read_part
 from domain.case import OPEN_AT, Stage
-from domain.permissions import can_read_case, can_record_step
+from domain.local_review import LocalReviewState
+from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
+from domain.permissions import can_read_case, can_record_review_step, can_record_step
 from store import cases as store
 from store import documents as documents_store
 from store import outbox
 from store.models import Case, Child
 from web import session
 from web.pages import render
+from workflows.ids import local_review_id
+from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -78,12 +84,30 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         events = await store.case_events(s, case_id)
         documents = await documents_store.list_documents(s, case_id)
         mail = await outbox.case_mail(s, case_id)
+        review = await _local_review(client, s, case_id)
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
                   events=events, documents=documents, mail=mail, may=may,
                   open_now=[s.step.value for s in case.steps
-                            if not state.closed and state.stage in OPEN_AT[s.step]])
+                            if not state.closed and state.stage in OPEN_AT[s.step]],
+                  review=review, review_open=[
+                      t.key for t in (review.tasks if review else [])
+                      if t.open and review is not None
+                      and review.stage in REVIEW_OPEN_AT[t.step]
+                      and can_record_review_step(role, t.step)])
+
+
+async def _local_review(client: TemporalClient, s: AsyncSession, case_id: str
+                        ) -> LocalReviewState | None:
+    """The case's LCSPR, if it has one (the API's read: the workflow, else the store)."""
+    try:
+        return await read_part(client, s, case_id, local_review_id(case_id), LOCAL_REVIEW_PART,
+                               "review", LocalReviewState, ApiError(404, "Not found"))
+    except ApiError as e:
+        if e.problem.status == 404:
+            return None
+        raise
 
 
 @router.get("/cases/{case_id}/documents/{document_id}")

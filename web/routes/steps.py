@@ -20,11 +20,18 @@ from api.deps import AppSettings, Sessions, TemporalClient
 from api.errors import ApiError, FieldError, from_validation
 from api.routes.cases import record_step
 from api.routes.letters import send_agency_requests, send_inform_partners
+from api.routes.local_review import record_review_step
 from api.routes.notifications import notify
 from api.schemas import CASE_ID_PATTERN, CaseRead, NotificationCreate
 from domain.decisions import RECORD_TYPES, AgencyRequests, RecordBase
+from domain.local_review_records import REVIEW_RECORD_TYPES, LocalReviewStep
 from domain.notification import AbuseOrNeglect, Harm
-from domain.permissions import can_notify, can_record_step
+from domain.permissions import (
+    REVIEW_RECORD_RULES,
+    can_notify,
+    can_record_review_step,
+    can_record_step,
+)
 from domain.procedure import CURRENT_PROCEDURE, Step
 from web import session
 from web.forms import Field, body_of, errors_by_field, fields_of, words
@@ -34,6 +41,8 @@ router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
 RECORD_TYPE_OF: dict[Step, type[RecordBase]] = {
     Step(t.model_fields["step"].default): t for t in RECORD_TYPES}
+REVIEW_TYPE_OF: dict[LocalReviewStep, type[RecordBase]] = {
+    LocalReviewStep(t.model_fields["step"].default): t for t in REVIEW_RECORD_TYPES}
 KEY_FIELD = "idempotency_key"
 M = TypeVar("M", bound=BaseModel)
 _PARTY_FIELDS = ("partner", "agency")
@@ -55,7 +64,7 @@ def _fields(step: Step) -> list[Field]:
     return fields
 
 
-def _form(request: Request, person: session.Person, case_id: str, step: Step,
+def _form(request: Request, person: session.Person, case_id: str, step: Step | LocalReviewStep,
           fields: list[Field], values: dict[str, Any], problem: ApiError | None = None
           ) -> Response:
     """The step's form; after a refusal, with the error summary and each error by its field."""
@@ -69,15 +78,25 @@ def _form(request: Request, person: session.Person, case_id: str, step: Step,
                    for field, reason in by_field.items()]
         if not summary:
             summary = [{"text": problem.problem.detail or problem.problem.title}]
-    spec = CURRENT_PROCEDURE.spec(step)
+    if isinstance(step, Step):
+        spec = CURRENT_PROCEDURE.spec(step)
+        title, about = spec.title, (f"{'Statutory' if spec.statutory else 'Local'} step. "
+                                    f"Who: {spec.who}.")
+        action = f"/cases/{case_id}/steps/{step.value.replace('_', '-')}"
+    else:
+        title = f"LCSPR: {words(step.value)}"
+        about = "Recorded by: " + ", ".join(
+            words(r.value) for r in REVIEW_RECORD_RULES[step]) + "."
+        action = f"/cases/{case_id}/local-review/{step.value.replace('_', '-')}"
     return render(
         request, "step.html", person, problem.problem.status if problem else 200,
-        title=spec.title, case_id=case_id, step=step, spec=spec, fields=fields, values=values,
-        field_errors=by_field, errors=summary, key=str(uuid.uuid4()),
-        action=f"/cases/{case_id}/steps/{step.value.replace('_', '-')}")
+        title=title, about=about, case_id=case_id, step=step.value, fields=fields,
+        values=values, field_errors=by_field, errors=summary, key=str(uuid.uuid4()),
+        action=action)
 
 
-def _refused(request: Request, person: session.Person, step: Step) -> Response:
+def _refused(request: Request, person: session.Person, step: Step | LocalReviewStep
+             ) -> Response:
     return render(request, "error.html", person, 403, title="You cannot record this step",
                   message=f"The {words(person.role).lower()} role cannot record "
                           f"{words(step.value).lower()}.")
@@ -121,9 +140,7 @@ async def record(request: Request, case_id: str, step_path: str, person: SignedI
     if not can_record_step(person.role_enum, step):
         return _refused(request, person, step)
     fields = _fields(step)
-    values = {f.id: (form.getlist(f.id) if f.kind == "checkboxes" else form.get(f.id, ""))
-              for f in fields}
-    values.update({k: str(v) for k, v in form.items() if k.endswith(("-day", "-month", "-year"))})
+    values = _values(fields, form)
     key = str(form.get(KEY_FIELD, "")) or None
     principal = person.principal()
     try:
@@ -149,6 +166,58 @@ def _validated(model: type[M], body: dict[str, Any]) -> M:
         return model.model_validate(body)
     except ValidationError as e:
         raise from_validation(e) from None
+
+
+def _review_step_of(path: str) -> LocalReviewStep | None:
+    try:
+        return LocalReviewStep(path.replace("-", "_"))
+    except ValueError:
+        return None
+
+
+@router.get("/cases/{case_id}/local-review/{step_path}", response_class=HTMLResponse)
+async def review_step_form(request: Request, case_id: str, step_path: str, person: SignedIn,
+                           party: str | None = None) -> Response:
+    step = _review_step_of(step_path)
+    if step is None or not _case_id_ok(case_id):
+        return render(request, "not_found.html", person, 404, title="Page not found")
+    if not can_record_review_step(person.role_enum, step):
+        return _refused(request, person, step)
+    fields = fields_of(REVIEW_TYPE_OF[step])
+    values = {f.id: party for f in fields if f.name in _PARTY_FIELDS and party}
+    return _form(request, person, case_id, step, fields, values)
+
+
+@router.post("/cases/{case_id}/local-review/{step_path}", response_class=HTMLResponse)
+async def record_review(request: Request, case_id: str, step_path: str, person: SignedIn,
+                        client: TemporalClient, sessions: Sessions) -> Response:
+    step = _review_step_of(step_path)
+    if step is None or not _case_id_ok(case_id):
+        return render(request, "not_found.html", person, 404, title="Page not found")
+    form = await request.form()
+    session.check_csrf(person, form.get(session.CSRF_FIELD))
+    if not can_record_review_step(person.role_enum, step):
+        return _refused(request, person, step)
+    fields = fields_of(REVIEW_TYPE_OF[step])
+    values = _values(fields, form)
+    try:
+        record_ = _validated(REVIEW_TYPE_OF[step], body_of(fields, form))
+        result = await record_review_step(client, sessions, case_id, record_,
+                                          person.principal(), str(form.get(KEY_FIELD, "")) or None)
+    except ApiError as e:
+        return _form(request, person, case_id, step, fields, values, e)
+    if (problem := _problem(result)) is not None:
+        return _form(request, person, case_id, step, fields, values, problem)
+    return RedirectResponse(f"/cases/{case_id}#local-review", status_code=303)
+
+
+def _values(fields: list[Field], form: Any) -> dict[str, Any]:
+    """What was answered, to show the form again as it was sent."""
+    values: dict[str, Any] = {
+        f.id: (form.getlist(f.id) if f.kind == "checkboxes" else form.get(f.id, ""))
+        for f in fields}
+    values.update({k: str(v) for k, v in form.items() if k.endswith(("-day", "-month", "-year"))})
+    return values
 
 
 # Doc 1: the notification that opens a case (one child here; the API takes up to four).

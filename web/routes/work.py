@@ -13,12 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import Sessions
 from api.errors import store_errors
 from domain.case import CaseState
+from domain.local_review import LocalReviewState
+from domain.local_review_records import LocalReviewStep
 from domain.permissions import Role
 from domain.procedure import Partner, Step
-from store.models import Case
+from store.models import Case, CasePart
 from web import session
 from web.pages import render
-from web.work import items
+from web.work import WorkItem, everything
+from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -30,6 +33,21 @@ async def open_cases(s: AsyncSession) -> list[CaseState]:
     return [CaseState.model_validate(snapshot) for snapshot in rows]
 
 
+async def open_reviews(s: AsyncSession) -> list[LocalReviewState]:
+    """The LCSPRs of the cases not closed, as the case store last holds them."""
+    rows = await s.scalars(
+        select(CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
+        .where(CasePart.part == LOCAL_REVIEW_PART, Case.stage != "closed"))
+    return [LocalReviewState.model_validate(snapshot) for snapshot in rows]
+
+
+async def work_of(s: AsyncSession, role: Role, organisation: str | None,
+                  include_later: bool = False) -> list[WorkItem]:
+    """Everything this role and organisation record, across the cases and their LCSPRs."""
+    return everything(await open_cases(s), await open_reviews(s), role, organisation,
+                      include_later)
+
+
 @router.get("/")
 async def home() -> Response:
     return RedirectResponse("/work", status_code=303)
@@ -39,15 +57,15 @@ async def home() -> Response:
 async def my_work(request: Request, person: SignedIn, sessions: Sessions,
                   partner: str | None = None, step: str | None = None) -> Response:
     """My work; the MARS team's filters: a partner's (or agency's) part, a step."""
-    async with store_errors(), sessions() as s:
-        cases = await open_cases(s)
     role = person.role_enum
-    found = items(cases, role, person.organisation)
+    async with store_errors(), sessions() as s:
+        found = await work_of(s, role, person.organisation)
     everyone = role is Role.MARS_TEAM
     if everyone and partner:
         found = [i for i in found if (i.party or "").casefold() == partner.casefold()]
     if everyone and step:
-        found = [i for i in found if i.step.value == step]
+        found = [i for i in found if i.step == step]
     return render(request, "work.html", person, title="My work", items=found,
                   everyone=everyone, partner=partner or "", step=step or "",
-                  partners=[p.value for p in Partner], steps=[s.value for s in Step])
+                  partners=[p.value for p in Partner],
+                  steps=[*(s.value for s in Step), *(s.value for s in LocalReviewStep)])
