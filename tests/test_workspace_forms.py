@@ -5,6 +5,7 @@ gives it. Through the real app (ASGI), dev server, worker and case store."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import uuid
@@ -21,6 +22,7 @@ from temporalio.worker import Worker
 from domain.calendar import london_date
 from domain.permissions import Role
 from tests.conftest import as_role, http_client
+from tests.test_action_plan_api import plan_for
 from tests.test_local_review_api import new_review
 from web import session
 
@@ -224,3 +226,60 @@ async def test_the_lcspr_in_my_work_on_the_case_page_and_by_its_forms(
     review = (await api.get(f"/v1/cases/{case_id}/local-review")).json()
     assert next(t for t in review["tasks"] if t["step"] == "inform_panel")["status"] in (
         "done", "done_late")
+
+
+async def test_an_action_plan_from_its_first_action_to_the_boards_sign_off_by_its_forms(
+    api: AsyncClient, browser_of: Any, dev_env: WorkflowEnvironment, dev_worker: Worker,
+) -> None:
+    case_id = await plan_for(api, dev_env, dev_worker)
+    due = (london_date(datetime.now(UTC)) + timedelta(days=30))
+    mars, csrf = browser_of("mars_team")
+    page = (await mars.get(f"/cases/{case_id}")).text
+    assert 'id="action-plan"' in page
+    add = f"/cases/{case_id}/action-plan/add-action"
+    assert add in page
+    # The plan refuses a third recommendation in the API's words, by the field.
+    bad = {"recommendation": "3", "what": "x", "owner": "y", "due_date-day": str(due.day),
+           "due_date-month": str(due.month), "due_date-year": str(due.year)}
+    api_bad = await api.post(f"/v1/cases/{case_id}/action-plan/add-action", json={
+        "recommendation": 3, "what": "x", "owner": "y", "due_date": due.isoformat()})
+    refused = await mars.post(add, data={"csrf_token": csrf, "idempotency_key": "p1", **bad})
+    assert refused.status_code == api_bad.status_code == 422
+    assert page_errors(refused.text) == api_errors(api_bad.json())
+    added = await mars.post(add, data={"csrf_token": csrf, "idempotency_key": "p2", **bad,
+                                       "recommendation": "1", "what": "Joint training",
+                                       "owner": "North Lincolnshire Council"})
+    assert added.status_code == 303
+    # My work has the action to complete, linking to its form with the action's id.
+    complete = f"/cases/{case_id}/action-plan/complete-action?action_id=A1"
+    for _ in range(100):  # the store's copy of the plan follows the workflow
+        work = (await mars.get("/work")).text
+        if html.escape(complete) in work:
+            break
+        await asyncio.sleep(0.1)
+    assert html.escape(complete) in work
+    form = (await mars.get(complete)).text
+    assert 'value="A1"' in form
+    done = await mars.post(complete.split("?")[0], data={
+        "csrf_token": csrf, "idempotency_key": "p3", "action_id": "A1",
+        "evidence": "Training delivered to 40 staff"})
+    assert done.status_code == 303
+    board, board_csrf = browser_of("board")
+    assert f"/cases/{case_id}/action-plan/board-signoff" in (
+        await board.get(f"/cases/{case_id}")).text
+    early = await board.post(f"/cases/{case_id}/action-plan/board-signoff",
+                             data={"csrf_token": board_csrf, "idempotency_key": "p4"})
+    assert early.status_code == 409
+    assert "recommendations with no action: 2" in early.text
+    await api.post(f"/v1/cases/{case_id}/action-plan/add-action", json={
+        "recommendation": 2, "what": "Referrals", "owner": "Police", "due_date": due.isoformat()})
+    closed = await mars.post(f"/cases/{case_id}/action-plan/close-action", data={
+        "csrf_token": csrf, "idempotency_key": "p5", "action_id": "A2",
+        "reason": "Superseded by the national guidance"})
+    assert closed.status_code == 303
+    signed = await board.post(f"/cases/{case_id}/action-plan/board-signoff",
+                              data={"csrf_token": board_csrf, "idempotency_key": "p6"})
+    assert signed.status_code == 303
+    plan = (await api.get(f"/v1/cases/{case_id}/action-plan")).json()
+    assert plan["stage"] == "signed_off"
+    assert [a["status"] for a in plan["actions"]] == ["completed", "closed"]

@@ -11,16 +11,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+from domain.action_plan import ActionPlanState, ActionStatus
+from domain.action_plan_records import PlanStep
 from domain.case import OPEN_AT, CaseState, StepState, StepStatus
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.local_review_tasks import Task
-from domain.permissions import RECORD_RULES, REVIEW_RECORD_RULES, OrgRule, Role
+from domain.permissions import (
+    RECORD_RULES,
+    REVIEW_RECORD_RULES,
+    OrgRule,
+    Role,
+    can_record_plan,
+)
 from domain.procedure import procedure
 from web.forms import words
 
 # The parts of a case whose steps come into My work, and the path of each one's forms.
-PART_PATHS = {"case": "steps", "local_review": "local-review"}
+PART_PATHS = {"case": "steps", "local_review": "local-review", "action_plan": "action-plan"}
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,15 @@ class WorkItem:
     open_now: bool  # at the case's stage it may be recorded now; else it comes later
     party: str | None = None
     part: str = "case"
+    query: str = ""  # what the form is prefilled with, beside the party
 
     @property
     def path(self) -> str:
         """The form that records it."""
         url = f"/cases/{self.case_id}/{PART_PATHS[self.part]}/{self.step.replace('_', '-')}"
-        return f"{url}?party={self.party}" if self.party else url
+        query = "&".join(q for q in (f"party={self.party}" if self.party else "", self.query)
+                         if q)
+        return f"{url}?{query}" if query else url
 
 
 def _parties(state: StepState | Task) -> list[str | None]:
@@ -116,14 +127,40 @@ def review_items(reviews: Iterable[LocalReviewState], role: Role, organisation: 
     return found
 
 
+def plan_items(plans: Iterable[ActionPlanState], role: Role) -> list[WorkItem]:
+    """The action plans' open actions (to complete or close) and their next reviews, for the
+    roles that record them; each action's id goes to the form."""
+    found: list[WorkItem] = []
+    for plan in plans:
+        if plan.signed_off_at is not None:
+            continue
+        if can_record_plan(role, PlanStep.COMPLETE_ACTION) is None:
+            found.extend(WorkItem(
+                case_id=plan.case_id, step=PlanStep.COMPLETE_ACTION.value,
+                title=f"Action plan: action {a.action_id} ({a.owner})", due_date=a.due.due_date,
+                statutory=False, overdue=a.overdue, open_now=True, part="action_plan",
+                query=f"action_id={a.action_id}")
+                for a in plan.actions
+                if a.status is ActionStatus.OPEN and a.due.due_date is not None)
+        review = plan.next_review
+        if review.due_date is not None and can_record_plan(role, PlanStep.PLAN_REVIEW) is None:
+            found.append(WorkItem(
+                case_id=plan.case_id, step=PlanStep.PLAN_REVIEW.value,
+                title="Action plan: review of the plan", due_date=review.due_date,
+                statutory=False, overdue=review.escalated, open_now=True, part="action_plan"))
+    return found
+
+
 def ordered(found: Iterable[WorkItem]) -> list[WorkItem]:
     """Overdue first, then by due date."""
     return sorted(found, key=lambda i: (not i.overdue, i.due_date, i.case_id, i.step))
 
 
-def everything(cases: Iterable[CaseState], reviews: Iterable[LocalReviewState], role: Role,
-               organisation: str | None, include_later: bool = False) -> list[WorkItem]:
-    """My work: the cases' steps and their LCSPRs' tasks."""
+def everything(cases: Iterable[CaseState], reviews: Iterable[LocalReviewState],
+               plans: Iterable[ActionPlanState], role: Role, organisation: str | None,
+               include_later: bool = False) -> list[WorkItem]:
+    """My work: the cases' steps, their LCSPRs' tasks and their action plans'."""
     return ordered([*items(cases, role, organisation, include_later),
-                    *review_items(reviews, role, organisation, include_later)])
+                    *review_items(reviews, role, organisation, include_later),
+                    *plan_items(plans, role)])
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,20 +16,29 @@ from api.errors import ApiError, store_errors
 from api.routes.cases import case_state, read_case
 from api.schemas import CASE_ID_PATTERN, CaseSummary
 from api.workflow_calls import read_part
+from domain.action_plan import ActionPlanState
+from domain.action_plan_records import PlanStep
 from domain.case import OPEN_AT, Stage
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
-from domain.permissions import can_read_case, can_record_review_step, can_record_step
+from domain.permissions import (
+    can_read_case,
+    can_record_plan,
+    can_record_review_step,
+    can_record_step,
+)
 from store import cases as store
 from store import documents as documents_store
 from store import outbox
 from store.models import Case, Child
 from web import session
 from web.pages import render
-from workflows.ids import local_review_id
+from workflows.action_plan import PART as PLAN_PART
+from workflows.ids import action_plan_id, local_review_id
 from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
+State = TypeVar("State", bound=BaseModel)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
 PAGE = 25
 
@@ -84,7 +94,10 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         events = await store.case_events(s, case_id)
         documents = await documents_store.list_documents(s, case_id)
         mail = await outbox.case_mail(s, case_id)
-        review = await _local_review(client, s, case_id)
+        review = await _part(client, s, case_id, local_review_id(case_id), LOCAL_REVIEW_PART,
+                             "review", LocalReviewState)
+        plan = await _part(client, s, case_id, action_plan_id(case_id), PLAN_PART, "plan",
+                           ActionPlanState)
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
@@ -95,15 +108,18 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                       t.key for t in (review.tasks if review else [])
                       if t.open and review is not None
                       and review.stage in REVIEW_OPEN_AT[t.step]
-                      and can_record_review_step(role, t.step)])
+                      and can_record_review_step(role, t.step)],
+                  plan=plan, plan_may={
+                      step.value: can_record_plan(role, step) is None for step in PlanStep})
 
 
-async def _local_review(client: TemporalClient, s: AsyncSession, case_id: str
-                        ) -> LocalReviewState | None:
-    """The case's LCSPR, if it has one (the API's read: the workflow, else the store)."""
+async def _part(client: TemporalClient, s: AsyncSession, case_id: str, workflow_id: str,
+                part: str, query: str, state: type[State]) -> State | None:
+    """A part of the case (its LCSPR, its action plan) if it has one, read as the API reads
+    it: from the workflow, else from the store."""
     try:
-        return await read_part(client, s, case_id, local_review_id(case_id), LOCAL_REVIEW_PART,
-                               "review", LocalReviewState, ApiError(404, "Not found"))
+        return await read_part(client, s, case_id, workflow_id, part, query, state,
+                               ApiError(404, "Not found"))
     except ApiError as e:
         if e.problem.status == 404:
             return None

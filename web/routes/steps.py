@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -18,17 +21,20 @@ from pydantic import BaseModel, ValidationError
 
 from api.deps import AppSettings, Sessions, TemporalClient
 from api.errors import ApiError, FieldError, from_validation
+from api.routes.action_plan import record_plan_step
 from api.routes.cases import record_step
 from api.routes.letters import send_agency_requests, send_inform_partners
 from api.routes.local_review import record_review_step
 from api.routes.notifications import notify
 from api.schemas import CASE_ID_PATTERN, CaseRead, NotificationCreate
+from domain.action_plan_records import PLAN_RECORD_TYPES, PlanStep
 from domain.decisions import RECORD_TYPES, AgencyRequests, RecordBase
 from domain.local_review_records import REVIEW_RECORD_TYPES, LocalReviewStep
 from domain.notification import AbuseOrNeglect, Harm
 from domain.permissions import (
-    REVIEW_RECORD_RULES,
+    Role,
     can_notify,
+    can_record_plan,
     can_record_review_step,
     can_record_step,
 )
@@ -41,8 +47,7 @@ router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
 RECORD_TYPE_OF: dict[Step, type[RecordBase]] = {
     Step(t.model_fields["step"].default): t for t in RECORD_TYPES}
-REVIEW_TYPE_OF: dict[LocalReviewStep, type[RecordBase]] = {
-    LocalReviewStep(t.model_fields["step"].default): t for t in REVIEW_RECORD_TYPES}
+
 KEY_FIELD = "idempotency_key"
 M = TypeVar("M", bound=BaseModel)
 _PARTY_FIELDS = ("partner", "agency")
@@ -64,7 +69,7 @@ def _fields(step: Step) -> list[Field]:
     return fields
 
 
-def _form(request: Request, person: session.Person, case_id: str, step: Step | LocalReviewStep,
+def _form(request: Request, person: session.Person, case_id: str, step: Step,
           fields: list[Field], values: dict[str, Any], problem: ApiError | None = None
           ) -> Response:
     """The step's form; after a refusal, with the error summary and each error by its field."""
@@ -78,16 +83,10 @@ def _form(request: Request, person: session.Person, case_id: str, step: Step | L
                    for field, reason in by_field.items()]
         if not summary:
             summary = [{"text": problem.problem.detail or problem.problem.title}]
-    if isinstance(step, Step):
-        spec = CURRENT_PROCEDURE.spec(step)
-        title, about = spec.title, (f"{'Statutory' if spec.statutory else 'Local'} step. "
-                                    f"Who: {spec.who}.")
-        action = f"/cases/{case_id}/steps/{step.value.replace('_', '-')}"
-    else:
-        title = f"LCSPR: {words(step.value)}"
-        about = "Recorded by: " + ", ".join(
-            words(r.value) for r in REVIEW_RECORD_RULES[step]) + "."
-        action = f"/cases/{case_id}/local-review/{step.value.replace('_', '-')}"
+    spec = CURRENT_PROCEDURE.spec(step)
+    title, about = spec.title, (f"{'Statutory' if spec.statutory else 'Local'} step. "
+                                f"Who: {spec.who}.")
+    action = f"/cases/{case_id}/steps/{step.value.replace('_', '-')}"
     return render(
         request, "step.html", person, problem.problem.status if problem else 200,
         title=title, about=about, case_id=case_id, step=step.value, fields=fields,
@@ -95,8 +94,7 @@ def _form(request: Request, person: session.Person, case_id: str, step: Step | L
         action=action)
 
 
-def _refused(request: Request, person: session.Person, step: Step | LocalReviewStep
-             ) -> Response:
+def _refused(request: Request, person: session.Person, step: StrEnum) -> Response:
     return render(request, "error.html", person, 403, title="You cannot record this step",
                   message=f"The {words(person.role).lower()} role cannot record "
                           f"{words(step.value).lower()}.")
@@ -168,47 +166,100 @@ def _validated(model: type[M], body: dict[str, Any]) -> M:
         raise from_validation(e) from None
 
 
-def _review_step_of(path: str) -> LocalReviewStep | None:
+@dataclass(frozen=True)
+class PartForms:
+    """The forms of a part of a case that runs as its own workflow (its LCSPR, its action
+    plan): its steps, their record types, who may record them and the API's record call."""
+
+    title: str
+    steps: type[StrEnum]
+    types: Mapping[Any, type[RecordBase]]
+    may: Callable[[Role, Any], bool]
+    record: Callable[..., Awaitable[BaseModel | JSONResponse]]
+
+
+PARTS: dict[str, PartForms] = {
+    "local-review": PartForms(
+        "LCSPR", LocalReviewStep,
+        {LocalReviewStep(t.model_fields["step"].default): t for t in REVIEW_RECORD_TYPES},
+        can_record_review_step, record_review_step),
+    "action-plan": PartForms(
+        "Action plan", PlanStep,
+        {PlanStep(t.model_fields["step"].default): t for t in PLAN_RECORD_TYPES},
+        lambda role, step: can_record_plan(role, step) is None, record_plan_step),
+}
+
+
+def _part_step(part: str, path: str) -> tuple[PartForms, Any] | None:
+    forms = PARTS.get(part)
+    if forms is None:
+        return None
     try:
-        return LocalReviewStep(path.replace("-", "_"))
+        return forms, forms.steps(path.replace("-", "_"))
     except ValueError:
         return None
 
 
-@router.get("/cases/{case_id}/local-review/{step_path}", response_class=HTMLResponse)
-async def review_step_form(request: Request, case_id: str, step_path: str, person: SignedIn,
-                           party: str | None = None) -> Response:
-    step = _review_step_of(step_path)
-    if step is None or not _case_id_ok(case_id):
+def _part_form(request: Request, person: session.Person, case_id: str, part: str,
+               forms: PartForms, step: Any, fields: list[Field], values: dict[str, Any],
+               problem: ApiError | None = None) -> Response:
+    by_field = errors_by_field(problem.problem.errors, {f.id for f in fields}) if problem else {}
+    if problem is not None and "" in by_field and problem.problem.detail:
+        by_field[""] = problem.problem.detail
+    summary = [{"text": f"{words(f)}: {r}", "href": f"#{f}"} if f else {"text": r}
+               for f, r in by_field.items()]
+    if problem is not None and not summary:
+        summary = [{"text": problem.problem.detail or problem.problem.title}]
+    who = ", ".join(words(r.value) for r in Role if forms.may(r, step))
+    return render(
+        request, "step.html", person, problem.problem.status if problem else 200,
+        title=f"{forms.title}: {words(step.value)}", about=f"Recorded by: {who}.",
+        case_id=case_id, step=step.value, fields=fields, values=values, field_errors=by_field,
+        errors=summary, key=str(uuid.uuid4()),
+        action=f"/cases/{case_id}/{part}/{step.value.replace('_', '-')}")
+
+
+@router.get("/cases/{case_id}/{part}/{step_path}", response_class=HTMLResponse)
+async def part_step_form(request: Request, case_id: str, part: str, step_path: str,
+                         person: SignedIn) -> Response:
+    """A form of the case's LCSPR or action plan; the query prefills it (the party from My
+    work, the action from the plan's table)."""
+    found = _part_step(part, step_path)
+    if found is None or not _case_id_ok(case_id):
         return render(request, "not_found.html", person, 404, title="Page not found")
-    if not can_record_review_step(person.role_enum, step):
+    forms, step = found
+    if not forms.may(person.role_enum, step):
         return _refused(request, person, step)
-    fields = fields_of(REVIEW_TYPE_OF[step])
-    values = {f.id: party for f in fields if f.name in _PARTY_FIELDS and party}
-    return _form(request, person, case_id, step, fields, values)
+    fields = fields_of(forms.types[step])
+    prefill = {"partner": "party", "agency": "party", "action_id": "action_id"}
+    values = {f.id: request.query_params[prefill[f.name]] for f in fields
+              if f.name in prefill and prefill[f.name] in request.query_params}
+    return _part_form(request, person, case_id, part, forms, step, fields, values)
 
 
-@router.post("/cases/{case_id}/local-review/{step_path}", response_class=HTMLResponse)
-async def record_review(request: Request, case_id: str, step_path: str, person: SignedIn,
-                        client: TemporalClient, sessions: Sessions) -> Response:
-    step = _review_step_of(step_path)
-    if step is None or not _case_id_ok(case_id):
+@router.post("/cases/{case_id}/{part}/{step_path}", response_class=HTMLResponse)
+async def record_part_step(request: Request, case_id: str, part: str, step_path: str,
+                           person: SignedIn, client: TemporalClient, sessions: Sessions
+                           ) -> Response:
+    found = _part_step(part, step_path)
+    if found is None or not _case_id_ok(case_id):
         return render(request, "not_found.html", person, 404, title="Page not found")
+    forms, step = found
     form = await request.form()
     session.check_csrf(person, form.get(session.CSRF_FIELD))
-    if not can_record_review_step(person.role_enum, step):
+    if not forms.may(person.role_enum, step):
         return _refused(request, person, step)
-    fields = fields_of(REVIEW_TYPE_OF[step])
+    fields = fields_of(forms.types[step])
     values = _values(fields, form)
     try:
-        record_ = _validated(REVIEW_TYPE_OF[step], body_of(fields, form))
-        result = await record_review_step(client, sessions, case_id, record_,
-                                          person.principal(), str(form.get(KEY_FIELD, "")) or None)
+        record_ = _validated(forms.types[step], body_of(fields, form))
+        result = await forms.record(client, sessions, case_id, record_, person.principal(),
+                                    str(form.get(KEY_FIELD, "")) or None)
     except ApiError as e:
-        return _form(request, person, case_id, step, fields, values, e)
+        return _part_form(request, person, case_id, part, forms, step, fields, values, e)
     if (problem := _problem(result)) is not None:
-        return _form(request, person, case_id, step, fields, values, problem)
-    return RedirectResponse(f"/cases/{case_id}#local-review", status_code=303)
+        return _part_form(request, person, case_id, part, forms, step, fields, values, problem)
+    return RedirectResponse(f"/cases/{case_id}#{part}", status_code=303)
 
 
 def _values(fields: list[Field], form: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Sessions
 from api.errors import store_errors
+from domain.action_plan import ActionPlanState
 from domain.case import CaseState
 from domain.local_review import LocalReviewState
 from domain.local_review_records import LocalReviewStep
@@ -21,6 +22,7 @@ from store.models import Case, CasePart
 from web import session
 from web.pages import render
 from web.work import WorkItem, everything
+from workflows.action_plan import PART as PLAN_PART
 from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
@@ -41,11 +43,20 @@ async def open_reviews(s: AsyncSession) -> list[LocalReviewState]:
     return [LocalReviewState.model_validate(snapshot) for snapshot in rows]
 
 
+async def open_plans(s: AsyncSession) -> list[ActionPlanState]:
+    """The action plans of the cases not closed, as the case store last holds them."""
+    rows = await s.scalars(
+        select(CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
+        .where(CasePart.part == PLAN_PART, Case.stage != "closed"))
+    return [ActionPlanState.model_validate(snapshot) for snapshot in rows]
+
+
 async def work_of(s: AsyncSession, role: Role, organisation: str | None,
                   include_later: bool = False) -> list[WorkItem]:
-    """Everything this role and organisation record, across the cases and their LCSPRs."""
-    return everything(await open_cases(s), await open_reviews(s), role, organisation,
-                      include_later)
+    """Everything this role and organisation record, across the cases, their LCSPRs and their
+    action plans."""
+    return everything(await open_cases(s), await open_reviews(s), await open_plans(s), role,
+                      organisation, include_later)
 
 
 @router.get("/")
