@@ -12,9 +12,11 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
-from domain.calendar import WorkingDayCalendar, london_date
+from domain.action_plan import ActionPlanState, ActionStatus
+from domain.calendar import WorkingDayCalendar, add_calendar_months, london_date
 from domain.case import CaseState, Completion, Outcome, StepState, StepStatus
 from domain.differences import LADDER
+from domain.local_review import LocalReviewState
 from domain.procedure import CURRENT_PROCEDURE
 from domain.reviews import ReviewKind
 from web.forms import words
@@ -64,9 +66,12 @@ def _taken(case: CaseState, state: StepState, calendar: WorkingDayCalendar) -> i
 
 
 def report(cases: Sequence[CaseState], start: date, end: date, today: date,
-           calendar: WorkingDayCalendar) -> list[Table]:
-    """The report's tables for the cases received from `start` to `end`."""
+           calendar: WorkingDayCalendar, reviews: Sequence[LocalReviewState] = (),
+           plans: Sequence[ActionPlanState] = ()) -> list[Table]:
+    """The report's tables for the cases received from `start` to `end` (and their LCSPRs
+    and action plans)."""
     received = [c for c in cases if start <= london_date(c.received_at) <= end]
+    ids = {c.case_id for c in received}
     kinds = Counter(c.kind for c in received)
     tables = [Table("notifications", "Received", ("What", "Number"), [
         ("Notifications of serious incidents", kinds[ReviewKind.SERIOUS_INCIDENT]),
@@ -96,13 +101,50 @@ def report(cases: Sequence[CaseState], start: date, end: date, today: date,
     tables.append(Table("open_reviews", "Reviews open and their age",
                         ("Case", "Age (days)", "Stage"),
                         [(c.case_id, (today - london_date(c.received_at)).days,
-                          words(c.stage.value)) for c in open_cases]))
+                          words(c.stage.value)) for c in open_cases], chart_column=None))
+
+    tables.extend(_lcsprs([r for r in reviews if r.case_id in ids], today))
+    actions = Counter(("overdue" if a.overdue else a.status.value)
+                      for p in plans if p.case_id in ids for a in p.actions)
+    tables.append(Table("actions", "Action plans: actions", ("Actions", "Number"), [
+        ("Open, on time", actions["open"]), ("Open, overdue", actions["overdue"]),
+        ("Completed", actions[ActionStatus.COMPLETED.value]),
+        ("Closed without completion", actions[ActionStatus.CLOSED.value])]))
 
     reached = Counter(d.level for c in received for d in c.differences.items)
     tables.append(Table("differences", "Differences of opinion by the level reached",
                         ("Level reached", "Differences"),
                         [(words(level.value), reached[level]) for level in LADDER]))
     return tables
+
+
+def _lcsprs(reviews: Sequence[LocalReviewState], today: date) -> list[Table]:
+    """Published within six months of the decision to undertake them (clock L), or later;
+    those not published yet; and the delayed ones with the other processes that delayed them
+    (the kinds only: a delay's own words may describe the case)."""
+    counts: Counter[str] = Counter()
+    delayed: list[tuple[str | int | float, ...]] = []
+    for r in reviews:
+        if r.clock_l is None:
+            continue
+        by = add_calendar_months(r.clock_l, 6)
+        if r.published_on is not None:
+            counts["within" if r.published_on <= by else "later"] += 1
+        else:
+            counts["open, within" if today <= by else "open, past"] += 1
+        if r.expected_publication is not None and r.expected_publication > by:
+            delayed.append((r.case_id, f"{r.expected_publication:%-d %B %Y}",
+                            ", ".join(words(k.value) for k in r.publication_delayed_because_of)
+                            or "Not given"))
+    return [
+        Table("lcsprs", "LCSPRs and the six months to publication", ("LCSPRs", "Number"), [
+            ("Published within six months", counts["within"]),
+            ("Published after six months", counts["later"]),
+            ("Not published yet, within six months", counts["open, within"]),
+            ("Not published yet, past six months", counts["open, past"])]),
+        Table("lcspr_delays", "LCSPRs delayed beyond six months",
+              ("Case", "Expected publication", "Delayed by"), delayed, chart_column=None),
+    ]
 
 
 def csv_rows(table: Table) -> Iterable[Sequence[str | int | float]]:

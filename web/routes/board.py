@@ -14,14 +14,18 @@ from sqlalchemy import select
 
 from api.deps import Sessions
 from api.errors import store_errors
+from domain.action_plan import ActionPlanState
 from domain.calendar import WorkingDayCalendar, london_date
 from domain.case import CaseState
+from domain.local_review import LocalReviewState
 from domain.permissions import can_read_case
 from store import calendar as calendar_store
-from store.models import Case
+from store.models import Case, CasePart
 from web import session
 from web.board import Table, bar_chart, csv_rows, report, reporting_year
 from web.pages import render
+from workflows.action_plan import PART as PLAN_PART
+from workflows.local_review import PART as REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -36,10 +40,13 @@ def _today() -> date:
 async def _tables(sessions: Sessions, start: date, end: date) -> list[Table]:
     async with store_errors(), sessions() as s:
         snapshots = (await s.scalars(select(Case.snapshot))).all()
+        parts = (await s.execute(select(CasePart.part, CasePart.snapshot))).all()
         # Working days as the service counts them: with the operators' bank holidays.
         calendar = await calendar_store.effective_calendar(s, WorkingDayCalendar())
     cases = [CaseState.model_validate(x) for x in snapshots]
-    return report(cases, start, end, _today(), calendar)
+    reviews = [LocalReviewState.model_validate(x) for part, x in parts if part == REVIEW_PART]
+    plans = [ActionPlanState.model_validate(x) for part, x in parts if part == PLAN_PART]
+    return report(cases, start, end, _today(), calendar, reviews, plans)
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
