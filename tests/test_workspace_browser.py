@@ -173,6 +173,11 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await expect(task(police, "Notify the national Panel")).to_contain_text("To do")
     await screenshot(police, "case")
 
+    # The directory, as the MARS team keeps it: every form on it accessible too.
+    await coordinator.goto(f"{site}/directory")
+    await expect(coordinator.locator("body")).to_contain_text(people.dsp["police"])
+    await accessible(coordinator)
+
     # The coordinator's calendar feed has the case's deadlines still to come, by date.
     await coordinator.goto(f"{site}/calendar")
     await accessible(coordinator)

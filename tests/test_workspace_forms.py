@@ -283,3 +283,53 @@ async def test_an_action_plan_from_its_first_action_to_the_boards_sign_off_by_it
     plan = (await api.get(f"/v1/cases/{case_id}/action-plan")).json()
     assert plan["stage"] == "signed_off"
     assert [a["status"] for a in plan["actions"]] == ["completed", "closed"]
+
+
+async def test_the_directory_is_kept_in_the_workspace_by_the_apis_rules(
+    api_app: FastAPI, api: AsyncClient, browser_of: Any,
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    async with http_client(api_app) as anonymous:
+        # Before anyone is in the directory, development signs in as the MARS team to set it up.
+        page = await anonymous.get("/sign-in")
+        token = anonymous.cookies["cspr_sign_in"]
+        assert "Development MARS team" in page.text
+        signed = await anonymous.post("/sign-in/development", data={
+            "person_id": "development-mars-team", "csrf_token": token, "next": "/directory"})
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "/directory"
+    mars, csrf = browser_of("mars_team")
+    # A partner organisation must say which partner: refused as the API refuses it.
+    api_bad = await api.post("/v1/directory/organisations",
+                             json={"name": f"Org {run}", "kind": "partner"})
+    bad = await mars.post("/directory/organisations", data={
+        "csrf_token": csrf, "idempotency_key": "d1", "name": f"Org {run}", "kind": "partner"})
+    assert bad.status_code == api_bad.status_code == 422
+    assert page_errors(bad.text) == {
+        f"organisation-{k}": v for k, v in api_errors(api_bad.json()).items()}
+    made = await mars.post("/directory/organisations", data={
+        "csrf_token": csrf, "idempotency_key": "d2", "name": f"Org {run}", "kind": "partner",
+        "partner": "police"})
+    assert made.status_code == 303
+    listing = (await api.get("/v1/directory/organisations")).json()
+    org_id = next(o["id"] for o in listing if o["name"] == f"Org {run}")
+    added = await mars.post(f"/directory/organisations/{org_id}/people", data={
+        "csrf_token": csrf, "idempotency_key": "d3", "name": f"Pat {run}",
+        "email": f"pat.{run}@cspr.test", "role": "dsp"})
+    assert added.status_code == 303
+    async with http_client(api_app) as anonymous:
+        assert f"Pat {run}" in (await anonymous.get("/sign-in")).text
+    # Auditors read it and change nothing; a deactivated person no longer signs in.
+    auditor, auditor_csrf = browser_of("auditor")
+    seen = (await auditor.get("/directory")).text
+    assert f"Pat {run}" in seen
+    assert "Add the organisation" not in seen
+    assert (await auditor.post("/directory/organisations", data={
+        "csrf_token": auditor_csrf, "name": "x", "kind": "agency"})).status_code == 403
+    person_id = next(p["id"] for o in (await api.get("/v1/directory/organisations")).json()
+                     for p in o["people"] if p["name"] == f"Pat {run}")
+    gone = await mars.post(f"/directory/people/{person_id}/deactivate",
+                           data={"csrf_token": csrf})
+    assert gone.status_code == 303
+    async with http_client(api_app) as anonymous:
+        assert f"Pat {run}" not in (await anonymous.get("/sign-in")).text

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
-from domain.permissions import Role, can_notify, can_read_case
+from domain.permissions import Role, can_notify, can_read_case, can_read_directory
 from web.forms import words
 from web.session import CSRF_FIELD, Person
 
@@ -42,7 +42,8 @@ def navigation(person: Person | None, path: str) -> list[dict[str, Any]]:
     links = [("/work", "My work", True), ("/cases", "Cases", can_read_case(role)),
              ("/notifications/new", "New notification", can_notify(role)),
              ("/board", "Board report", can_read_case(role)),
-             ("/calendar", "Calendar feed", True)]
+             ("/calendar", "Calendar feed", True),
+             ("/directory", "Directory", can_read_directory(role))]
     return [{"href": href, "text": text, "active": path.startswith(href)}
             for href, text, allowed in links if allowed]
 

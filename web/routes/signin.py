@@ -22,6 +22,7 @@ from web.pages import render
 
 router = APIRouter(include_in_schema=False)
 SIGN_IN_COOKIE = "cspr_sign_in"  # the sign-in form's token, before there is a session
+DEVELOPMENT_MARS = "development-mars-team"
 
 
 def _development(request: Request) -> bool:
@@ -43,7 +44,8 @@ async def sign_in_page(request: Request, sessions: Sessions, next: str | None = 
         listings = await store.list_organisations(s)
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "sign_in.html", None, title="Sign in (development)",
-                      listings=listings, token=token, next=_safe_next(next))
+                      listings=listings, token=token, next=_safe_next(next),
+                      development_mars=DEVELOPMENT_MARS)
     response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="lax", max_age=3600)
     return response
 
@@ -60,6 +62,13 @@ async def sign_in(
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         raise session.CsrfRefused
+    if person_id == DEVELOPMENT_MARS:
+        # Development only: someone to set the directory up with before anyone is in it.
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        session.start(response, session.settings_of(request), session.new_person(
+            "mars.team@cspr.dev", "Development MARS team", Role.MARS_TEAM, None))
+        response.delete_cookie(SIGN_IN_COOKIE)
+        return response
     chosen = None
     if person_id.isdigit() and int(person_id) < 2**31:
         async with store_errors(), sessions() as s:
@@ -71,6 +80,7 @@ async def sign_in(
             listings = await store.list_organisations(s)
         return render(request, "sign_in.html", None, 422, title="Sign in (development)",
                       listings=listings, token=expected, next=_safe_next(next),
+                      development_mars=DEVELOPMENT_MARS,
                       errors=[{"text": "Select who to sign in as", "href": "#person_id"}],
                       error="Select who to sign in as")
     person, organisation = chosen
