@@ -333,3 +333,42 @@ async def test_the_directory_is_kept_in_the_workspace_by_the_apis_rules(
     assert gone.status_code == 303
     async with http_client(api_app) as anonymous:
         assert f"Pat {run}" not in (await anonymous.get("/sign-in")).text
+
+
+async def test_a_difference_of_opinion_raised_escalated_and_resolved_by_its_forms(
+    api: AsyncClient, browser_of: Any,
+) -> None:
+    case_id = await new_case(api)
+    ssl, ssl_csrf = browser_of("ssl", "police")
+    raise_path = f"/cases/{case_id}/differences/raise"
+    assert raise_path in (await ssl.get(f"/cases/{case_id}")).text
+    api_bad = await api.post(f"/v1/cases/{case_id}/differences-of-opinion",
+                             json={"subject": "criteria"}, headers=as_role("ssl", "police"))
+    bad = await ssl.post(raise_path, data={"csrf_token": ssl_csrf, "idempotency_key": "o1",
+                                           "subject": "criteria"})
+    assert bad.status_code == api_bad.status_code == 422
+    assert page_errors(bad.text) == api_errors(api_bad.json())
+    raised = await ssl.post(raise_path, data={
+        "csrf_token": ssl_csrf, "idempotency_key": "o2", "subject": "criteria",
+        "summary": "Police consider the threshold of serious harm met"})
+    assert raised.status_code == 303
+    # The MARS team's My work has it, at its level's target, linking to its resolution.
+    mars, csrf = browser_of("mars_team")
+    resolve = f"/cases/{case_id}/differences/DOO-1/resolve"
+    for _ in range(100):  # the store's copy of the case follows the workflow
+        if resolve in (await mars.get("/work")).text:
+            break
+        await asyncio.sleep(0.1)
+    assert resolve in (await mars.get("/work")).text
+    escalated = await mars.post(f"/cases/{case_id}/differences/DOO-1/escalate", data={
+        "csrf_token": csrf, "idempotency_key": "o3", "reason": "No agreement at the first level"})
+    assert escalated.status_code == 303
+    resolved = await mars.post(resolve, data={
+        "csrf_token": csrf, "idempotency_key": "o4", "outcome": "Agreed the criteria are met"})
+    assert resolved.status_code == 303
+    board, board_csrf = browser_of("board")  # reads the case, works no difference
+    assert (await board.post(resolve, data={"csrf_token": board_csrf})).status_code == 403
+    (difference,) = (await api.get(f"/v1/cases/{case_id}/differences-of-opinion")
+                     ).json()["differences"]
+    assert difference["level"] == "safeguarding_partners"
+    assert difference["resolution"]["outcome"] == "Agreed the criteria are met"

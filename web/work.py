@@ -22,6 +22,7 @@ from domain.permissions import (
     REVIEW_RECORD_RULES,
     OrgRule,
     Role,
+    can_manage_difference,
     can_record_plan,
 )
 from domain.procedure import procedure
@@ -46,9 +47,13 @@ class WorkItem:
     part: str = "case"
     query: str = ""  # what the form is prefilled with, beside the party
 
+    difference: str = ""  # a difference of opinion's id
+
     @property
     def path(self) -> str:
         """The form that records it."""
+        if self.part == "difference":
+            return f"/cases/{self.case_id}/differences/{self.difference}/{self.step}"
         url = f"/cases/{self.case_id}/{PART_PATHS[self.part]}/{self.step.replace('_', '-')}"
         query = "&".join(q for q in (f"party={self.party}" if self.party else "", self.query)
                          if q)
@@ -82,7 +87,8 @@ def is_mine(rules: Mapping[Role, OrgRule], party: str | None, role: Role,
 
 def items(cases: Iterable[CaseState], role: Role, organisation: str | None,
           include_later: bool = False) -> list[WorkItem]:
-    """The open steps with a due date this person records, overdue first, then by due date."""
+    """The cases' open steps with a due date this person records, and the differences of
+    opinion open at a level they work."""
     found: list[WorkItem] = []
     for case in cases:
         if case.closed:
@@ -103,6 +109,14 @@ def items(cases: Iterable[CaseState], role: Role, organisation: str | None,
                         statutory=state.statutory,
                         overdue=state.status is StepStatus.OVERDUE, open_now=open_now,
                         party=party))
+        if can_manage_difference(role):
+            found.extend(WorkItem(
+                case_id=case.case_id, step="resolve",
+                title=f"Difference of opinion {d.id} ({words(d.level.value)})",
+                due_date=d.target.due_date, statutory=False,
+                overdue=d.overdue or d.target.escalated, open_now=True, part="difference",
+                query="", difference=d.id)
+                for d in case.differences.items if d.open and d.target.due_date is not None)
     return found
 
 

@@ -83,7 +83,8 @@ def ics(work: list[WorkItem], base_url: str, now: datetime) -> bytes:
         kind = "Statutory" if item.statutory else "Local"
         party = f" ({item.party.replace('_', ' ')})" if item.party else ""
         event = Event()
-        event.add("uid", f"{item.case_id}-{item.part}-{item.step}-{item.party or 'all'}@cspr")
+        which = item.party or item.difference or item.query or "all"
+        event.add("uid", f"{item.case_id}-{item.part}-{item.step}-{which}@cspr")
         event.add("dtstamp", now)
         event.add("dtstart", item.due_date)
         event.add("dtend", item.due_date + timedelta(days=1))

@@ -22,6 +22,8 @@ from domain.case import OPEN_AT, Stage
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.permissions import (
+    can_manage_difference,
+    can_raise_difference,
     can_read_case,
     can_record_plan,
     can_record_review_step,
@@ -109,6 +111,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                       if t.open and review is not None
                       and review.stage in REVIEW_OPEN_AT[t.step]
                       and can_record_review_step(role, t.step)],
+                  may_raise_difference=can_raise_difference(role),
+                  may_manage_difference=can_manage_difference(role),
                   plan=plan, plan_may={
                       step.value: can_record_plan(role, step) is None for step in PlanStep})
 
