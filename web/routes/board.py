@@ -24,6 +24,7 @@ from store.models import Case, CasePart
 from web import session
 from web.board import Table, bar_chart, csv_rows, report, reporting_year
 from web.pages import render
+from web.routes.work import readable
 from workflows.action_plan import PART as PLAN_PART
 from workflows.local_review import PART as REVIEW_PART
 
@@ -39,13 +40,14 @@ def _today() -> date:
 
 async def _tables(sessions: Sessions, start: date, end: date) -> list[Table]:
     async with store_errors(), sessions() as s:
-        snapshots = (await s.scalars(select(Case.snapshot))).all()
-        parts = (await s.execute(select(CasePart.part, CasePart.snapshot))).all()
+        snapshots = (await s.execute(select(Case.case_id, Case.snapshot))).all()
+        parts = (await s.execute(select(CasePart.part, CasePart.case_id, CasePart.snapshot))
+                 ).all()
         # Working days as the service counts them: with the operators' bank holidays.
         calendar = await calendar_store.effective_calendar(s, WorkingDayCalendar())
-    cases = [CaseState.model_validate(x) for x in snapshots]
-    reviews = [LocalReviewState.model_validate(x) for part, x in parts if part == REVIEW_PART]
-    plans = [ActionPlanState.model_validate(x) for part, x in parts if part == PLAN_PART]
+    cases = readable(CaseState, snapshots)
+    reviews = readable(LocalReviewState, [(c, x) for p, c, x in parts if p == REVIEW_PART])
+    plans = readable(ActionPlanState, [(c, x) for p, c, x in parts if p == PLAN_PART])
     return report(cases, start, end, _today(), calendar, reviews, plans)
 
 

@@ -3,10 +3,13 @@ everyone's, filtered by partner, step and part."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from collections.abc import Iterable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,29 +29,45 @@ from workflows.action_plan import PART as PLAN_PART
 from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
+logger = logging.getLogger("cspr.web")
+M = TypeVar("M", bound=BaseModel)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
+
+
+def readable(model: type[M], rows: Iterable[tuple[str, Any]]) -> list[M]:
+    """The stored snapshots (case id, snapshot) as their model; one that does not read (a
+    part projected by an older or a stand-in workflow) is left out and logged by case id, so
+    that it cannot take the page down for everyone."""
+    found = []
+    for case_id, snapshot in rows:
+        try:
+            found.append(model.model_validate(snapshot))
+        except ValidationError:
+            logger.warning("%s of %s not readable: left out of the workspace's lists",
+                           model.__name__, case_id)
+    return found
 
 
 async def open_cases(s: AsyncSession) -> list[CaseState]:
     """Every case not closed, as the case store last holds it."""
-    rows = await s.scalars(select(Case.snapshot).where(Case.stage != "closed"))
-    return [CaseState.model_validate(snapshot) for snapshot in rows]
+    rows = await s.execute(select(Case.case_id, Case.snapshot).where(Case.stage != "closed"))
+    return readable(CaseState, rows.all())
 
 
 async def open_reviews(s: AsyncSession) -> list[LocalReviewState]:
     """The LCSPRs of the cases not closed, as the case store last holds them."""
-    rows = await s.scalars(
-        select(CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
+    rows = await s.execute(
+        select(CasePart.case_id, CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
         .where(CasePart.part == LOCAL_REVIEW_PART, Case.stage != "closed"))
-    return [LocalReviewState.model_validate(snapshot) for snapshot in rows]
+    return readable(LocalReviewState, rows.all())
 
 
 async def open_plans(s: AsyncSession) -> list[ActionPlanState]:
     """The action plans of the cases not closed, as the case store last holds them."""
-    rows = await s.scalars(
-        select(CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
+    rows = await s.execute(
+        select(CasePart.case_id, CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
         .where(CasePart.part == PLAN_PART, Case.stage != "closed"))
-    return [ActionPlanState.model_validate(snapshot) for snapshot in rows]
+    return readable(ActionPlanState, rows.all())
 
 
 async def work_of(s: AsyncSession, role: Role, organisation: str | None,
