@@ -392,3 +392,36 @@ async def test_a_stored_part_that_does_not_read_leaves_the_pages_standing(
     mars, _ = browser_of("mars_team")
     for page in ("/work", f"/cases/{case_id}", "/board"):
         assert (await mars.get(page)).status_code == 200, page
+
+
+async def test_an_agency_returns_its_report_from_my_work_without_reading_the_case(
+    api: AsyncClient, browser_of: Any,
+) -> None:
+    case_id = await new_case(api)
+    agency = f"Trust {uuid.uuid4().hex[:6]}"
+    steps = [("inform-partners", {}, None),
+             ("ssl-recommendation", {"criteria_met": True, "recommend_panel_notification": True,
+                                     "rationale": "Met"}, as_role("ssl", "health")),
+             *(("dsp-decision", {"partner": p, "criteria_met": True, "rationale": "Met"},
+                 as_role("dsp", p)) for p in ("local_authority", "health", "police")),
+             ("agency-requests", {"agencies": [agency]}, None)]
+    for step, body, headers in steps:
+        r = await api.post(f"/v1/cases/{case_id}/{step}", json=body, headers=headers)
+        assert r.status_code == 200, (step, r.text)
+    web, csrf = browser_of("agency", agency.upper())
+    form = f"/cases/{case_id}/steps/agency-reports?party={agency}"
+    for _ in range(100):  # My work reads the store's copy, which follows the workflow
+        work = (await web.get("/work")).text
+        if html.escape(form) in work:
+            break
+        await asyncio.sleep(0.1)
+    assert html.escape(form) in work
+    assert f'href="/cases/{case_id}"' not in work  # an agency may not read the case
+    assert (await web.get(f"/cases/{case_id}")).status_code == 403
+    done = await web.post(form.split("?")[0], data={"csrf_token": csrf, "idempotency_key": "g1",
+                                                    "agency": agency})
+    assert done.status_code == 303
+    assert done.headers["location"] == "/work"
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    reports = next(s for s in case["steps"] if s["step"] == "agency_reports")
+    assert reports["parties"][0]["completed_on"] is not None

@@ -34,6 +34,7 @@ from domain.notification import AbuseOrNeglect, Harm
 from domain.permissions import (
     Role,
     can_notify,
+    can_read_case,
     can_record_plan,
     can_record_review_step,
     can_record_step,
@@ -155,7 +156,14 @@ async def record(request: Request, case_id: str, step_path: str, person: SignedI
         return _form(request, person, case_id, step, fields, values, e)
     if (problem := _problem(result)) is not None:
         return _form(request, person, case_id, step, fields, values, problem)
-    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+    return _done(person, f"/cases/{case_id}")
+
+
+def _done(person: session.Person, case_page: str) -> Response:
+    """After a record: back to the case, or to My work for a role that may not read cases
+    (an agency returning its report)."""
+    return RedirectResponse(case_page if can_read_case(person.role_enum) else "/work",
+                            status_code=303)
 
 
 def _validated(model: type[M], body: dict[str, Any]) -> M:
@@ -259,7 +267,7 @@ async def record_part_step(request: Request, case_id: str, part: str, step_path:
         return _part_form(request, person, case_id, part, forms, step, fields, values, e)
     if (problem := _problem(result)) is not None:
         return _part_form(request, person, case_id, part, forms, step, fields, values, problem)
-    return RedirectResponse(f"/cases/{case_id}#{part}", status_code=303)
+    return _done(person, f"/cases/{case_id}#{part}")
 
 
 def _values(fields: list[Field], form: Any) -> dict[str, Any]:

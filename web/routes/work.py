@@ -19,7 +19,7 @@ from domain.action_plan import ActionPlanState
 from domain.case import CaseState
 from domain.local_review import LocalReviewState
 from domain.local_review_records import LocalReviewStep
-from domain.permissions import Role
+from domain.permissions import Role, can_read_case
 from domain.procedure import Partner, Step
 from store.models import Case, CasePart
 from web import session
@@ -96,6 +96,7 @@ async def my_work(request: Request, person: SignedIn, sessions: Sessions,
     if everyone and step:
         found = [i for i in found if i.step == step]
     return render(request, "work.html", person, title="My work", items=found,
+                  can_read=can_read_case(role),
                   everyone=everyone, partner=partner or "", step=step or "",
                   partners=[p.value for p in Partner],
                   steps=[*(s.value for s in Step), *(s.value for s in LocalReviewStep)])
