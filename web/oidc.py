@@ -12,11 +12,10 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from sqlalchemy import select
 
 from domain.directory import normalise_email
@@ -26,6 +25,9 @@ from store.db import Sessionmaker
 from store.models import Organisation
 from store.models import Person as DirectoryPerson
 from web import session
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 logger = logging.getLogger("cspr.web.oidc")
 COOKIE = "cspr_oidc"  # the sign-in under way: state, nonce, PKCE verifier, where to go after
@@ -46,6 +48,9 @@ class Provider:
     transport: httpx.AsyncBaseTransport | None = None  # tests: an in-process provider
 
     def client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        # Imported when someone signs in this way: a service without OIDC never loads it.
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         s = self.settings
         return AsyncOAuth2Client(
             client_id=s.oidc_client_id, client_secret=s.oidc_client_secret or None,
