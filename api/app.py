@@ -29,6 +29,7 @@ from api.routes.codec import router as codec_router
 from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
+from api.text_check import TextCheck
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -64,6 +65,8 @@ def create_app(
         docs_url=None, redoc_url=None,
         responses={422: {"model": errors.Problem, "description": "Invalid content"}},
     )
+    # Innermost of the middlewares: errors.install's catch-all answers for it too.
+    app.add_middleware(TextCheck)
     errors.install(app)
     # The Temporal UI's codec server: CORS from the UI's origins (CSPR_UI_ORIGIN) only.
     app.add_middleware(UiCors)

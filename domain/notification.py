@@ -9,9 +9,17 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.calendar import london_date
+from domain.text import MULTI_LINE
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Free text of a request or message: checked for control characters where it enters, not here
+# (domain/text.py: text already in a case is never judged again).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
+                 MULTI_LINE]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 MULTI_LINE]
+# A date of the past a person gives (an incident, a birth, a step done): none is before 1900.
+EARLIEST_DATE = date(1900, 1, 1)
+PastDate = Annotated[date, Field(ge=EARLIEST_DATE)]
 Reference = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w\-/.]+$"),
@@ -33,7 +41,7 @@ class Strict(BaseModel):
 
 
 class Incident(Strict):
-    date: date
+    date: PastDate
     harm: Harm
     abuse_or_neglect: AbuseOrNeglect
     summary: Text | None = None
@@ -41,7 +49,7 @@ class Incident(Strict):
 
 class Child(Strict):
     reference: Reference = Field(description="The notifier's reference for the child")
-    date_of_birth: date | None = None
+    date_of_birth: PastDate | None = None
     looked_after: bool | None = Field(None, description="Looked after by a local authority")
     care_leaver: bool | None = None
 

@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, not_found, store_errors, temporal_errors
+from api.errors import (
+    READ_TIMEOUT,
+    ApiError,
+    Problem,
+    not_found,
+    store_errors,
+    temporal_errors,
+)
 from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN, CaseRead, part_summaries
 from api.workflow_calls import record_update
@@ -64,25 +71,30 @@ async def get_case(
     case_id: CaseId, client: TemporalClient, session: Session, _: Reader
 ) -> CaseRead:
     """One case, for the roles in `READ_CASE_ROLES`."""
-    return await read_case(session, await case_state(client, session, case_id))
+    case, stored = await case_state(client, session, case_id)
+    read = await read_case(session, case)
+    return read.model_copy(update={"source": "store"}) if stored else read
 
 
-async def case_state(client: TemporalClient, session: AsyncSession, case_id: str) -> CaseState:
-    """The case's state from its workflow, or from the case store once Temporal has forgotten
-    it; 404 if neither has it (the API's read and the workspace's case page)."""
+async def case_state(client: TemporalClient, session: AsyncSession, case_id: str
+                     ) -> tuple[CaseState, bool]:
+    """The case's state from its workflow, or as the case store last holds it (and True) once
+    Temporal has forgotten it or when it does not answer; 404 if neither has it (the API's read
+    and the workspace's case page)."""
     handle = client.get_workflow_handle(case_id)
     try:
-        async with temporal_errors(case_id):
+        async with temporal_errors(case_id, within=READ_TIMEOUT):
             found: CaseState = await handle.query("case", result_type=CaseState)
-            return found
+            return found, False
     except ApiError as e:
-        # Temporal keeps a closed case for days; the case store keeps it for years.
-        if e.problem.status != 404:
+        # Temporal keeps a closed case for days, the case store for years; a case that does not
+        # answer (its worker down, Temporal down) is shown as last stored, and said to be.
+        if e.problem.status not in (404, 503):
             raise
         snapshot = await case_snapshot(session, case_id)
         if snapshot is None:
             raise
-        return CaseState.model_validate(snapshot)
+        return CaseState.model_validate(snapshot), True
 
 
 async def record_as(

@@ -93,7 +93,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     if not re.fullmatch(CASE_ID_PATTERN, case_id):
         return render(request, "not_found.html", person, 404, title="Page not found")
     async with store_errors(), sessions() as s:
-        state = await case_state(client, s, case_id)
+        state, stored = await case_state(client, s, case_id)
         case = await read_case(s, state)
         events = await store.case_events(s, case_id)
         documents = await documents_store.list_documents(s, case_id)
@@ -105,6 +105,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
+                  stored=stored,
                   events=events, documents=documents, mail=mail, may=may,
                   open_now=[s.step.value for s in case.steps
                             if not state.closed and state.stage in OPEN_AT[s.step]],
