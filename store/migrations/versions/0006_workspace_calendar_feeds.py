@@ -1,7 +1,7 @@
 """the workspace's private calendar feeds (issue 10)
 
 Revision ID: workspace_calendar_feeds
-Revises: 0004
+Revises: faults_api_idempotency_lease
 Create Date: 2026-12-04 14:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'workspace_calendar_feeds'
-down_revision: str | None = '0004'
+down_revision: str | None = 'faults_api_idempotency_lease'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
