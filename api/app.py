@@ -39,6 +39,7 @@ from infra import logs, tracing
 from infra.settings import Settings
 from infra.temporal import connect
 from store.db import Sessionmaker, make_engine, make_sessionmaker
+from web.mount import mount as mount_workspace
 
 
 def create_app(
@@ -85,6 +86,8 @@ def create_app(
         summary="Child Safeguarding Practice Reviews: the North Lincolnshire procedure",
         version="0.1.0",
         lifespan=lifespan,
+        # Served offline by the workspace (web.mount), from installed packages.
+        docs_url=None, redoc_url=None,
         responses={422: {"model": errors.Problem, "description": "Invalid content"}},
     )
     # Innermost of the middlewares: errors.install's catch-all answers for it too.
@@ -102,6 +105,8 @@ def create_app(
     app.include_router(documents_router)
     app.include_router(letters_router)
     app.include_router(data_protection_router)
+    # The people's workspace: its pages, its assets and the API docs (issue 10).
+    mount_workspace(app)
     # The outermost middleware: a request id, the access line and the metrics for every answer.
     metrics = ApiMetrics()
     app.state.metrics = metrics

@@ -413,7 +413,8 @@ class Supervisor:
 
 def print_banner(config: DevConfig) -> None:
     rows = [
-        ("API", config.api_url),
+        ("Workspace", f"{config.api_url} (development sign-in: anyone in the directory)"),
+        ("API", f"{config.api_url}/v1"),
         ("API docs", f"{config.api_url}/docs"),
         ("Temporal UI", f"{config.ui_origin} (payloads decoded by {config.codec_endpoint})"),
         ("Temporal gRPC", f"{config.temporal_address} (namespace {config.namespace}, "

@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     # How many times one message is handed to the SMTP server before it is marked failed and
     # shown on the case for the MARS team to act on.
     mail_attempts: int = Field(5, ge=1, le=100)
+    # The workspace's sign-in in production: OpenID Connect (authorisation code with PKCE) at the
+    # authority's identity provider. The person's role and organisation come from these claims,
+    # or from the partner directory by e-mail when the provider does not send them.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field("", repr=False)
+    oidc_role_claim: str = "cspr_role"
+    oidc_org_claim: str = "cspr_org"
+    # Where the provider sends people back; by default this service's /sign-in/oidc/callback.
+    oidc_redirect_url: str = ""
 
     # Operations (README, Operations): log level; Prometheus metrics ports (0: not served).
     log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
