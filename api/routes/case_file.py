@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints
 from sqlalchemy.exc import IntegrityError
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
@@ -31,7 +31,7 @@ from domain.calendar import london_date
 from domain.case import CaseState
 from domain.case_file import DOCX, EXTENSIONS, UPLOAD_PREFIX, FileKind, content_type
 from domain.permissions import Refusal, Role, can_read_case
-from domain.text import CleanLine
+from domain.text import ONE_LINE, clean_line
 from letters import ComposeError, LetterKind, compose
 from store import documents as store
 from store.cases import case_snapshot
@@ -49,7 +49,8 @@ FileReader = Annotated[Principal, Depends(requires(
     lambda r: can_read_case(r) or r is Role.AGENCY, "read the case file"))]
 TemplateWriter = Annotated[Principal, Depends(requires(lambda r: r is Role.MARS_TEAM,
                                                        "write the Rapid Review Report"))]
-FileName = Annotated[str, StringConstraints(min_length=1, max_length=200), CleanLine]
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=200),
+                     AfterValidator(clean_line), ONE_LINE]
 DocumentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,

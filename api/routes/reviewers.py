@@ -13,14 +13,21 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Session, Sessions, requires
 from api.errors import ApiError, FieldError, Problem, not_found, store_errors
 from api.routes.cases import CaseId
 from domain.permissions import Role, can_read_case
-from domain.text import CleanLine
+from domain.text import ONE_LINE, clean_line
 from store import assignments
 from store.models import Case, Person
 
@@ -30,7 +37,7 @@ Assigner = Annotated[Principal, Depends(requires(lambda r: r in ASSIGN_ROLES,
                                                  "assign a reviewer"))]
 Reader = Annotated[Principal, Depends(requires(can_read_case, "read a case"))]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
-                    CleanLine]
+                    AfterValidator(clean_line), ONE_LINE]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
     404: {"model": Problem, "description": "No such case (or person, or assignment)"},

@@ -1,7 +1,7 @@
 """a reviewer's assignments to the LCSPRs it reviews (issue 9, item 8)
 
 Revision ID: rules_api_reviewer_assignments
-Revises: faults_api_idempotency_lease
+Revises: workspace_calendar_feeds
 Create Date: 2026-12-04 14:40:00.000000
 """
 
@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'rules_api_reviewer_assignments'
-# After faults-api's 0005, already on main (the lead re-chains at merge).
-down_revision: str | None = 'faults_api_idempotency_lease'
+# After the migrations already on main (faults-api's 0005, workspace's 0006); the lead
+# re-chains at merge.
+down_revision: str | None = 'workspace_calendar_feeds'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
