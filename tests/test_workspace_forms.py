@@ -24,6 +24,7 @@ from domain.permissions import Role
 from store.db import Sessionmaker
 from store.models import CasePart
 from tests.conftest import as_role, http_client
+from tests.reviewers import assign_reviewer
 from tests.test_action_plan_api import plan_for
 from tests.test_local_review_api import new_review
 from web import session
@@ -425,3 +426,28 @@ async def test_an_agency_returns_its_report_from_my_work_without_reading_the_cas
     case = (await api.get(f"/v1/cases/{case_id}")).json()
     reports = next(s for s in case["steps"] if s["step"] == "agency_reports")
     assert reports["parties"][0]["completed_on"] is not None
+
+
+async def test_a_reviewer_reaches_only_its_assigned_cases_in_the_workspace(
+    api: AsyncClient, browser_of: Any
+) -> None:
+    """Issue 9, item 8: "A reviewer token is bound to the reviews it is assigned to ... not
+    every case" — through the pages as through the API: the case page, its forms and the case
+    list of a case it is not assigned to are refused or leave it out; once assigned, it is
+    there."""
+    case_id = await new_case(api)
+    reviewer, _ = browser_of("reviewer")
+    for path in (f"/cases/{case_id}", f"/cases/{case_id}/steps/ssl-recommendation",
+                 f"/cases/{case_id}/differences/raise"):
+        refused = await reviewer.get(path)
+        assert refused.status_code == 403, (path, refused.status_code)
+        assert case_id not in refused.text.split("<main", 1)[-1].split("</h1>", 1)[-1]
+    link = f'href="/cases/{case_id}"'
+    listed = await reviewer.get("/cases", params={"q": case_id.lower()})
+    assert listed.status_code in (303, 403) or link not in listed.text
+    assert link not in (await reviewer.get("/cases")).text
+    assert link not in (await reviewer.get("/work")).text
+    await assign_reviewer(api, case_id)
+    page = await reviewer.get(f"/cases/{case_id}")
+    assert page.status_code == 200, page.text
+    assert link in (await reviewer.get("/cases")).text

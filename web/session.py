@@ -22,6 +22,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from api.auth import Principal
+from api.deps import reviewer_bound
 from domain.permissions import Role, organisation_refusal
 from infra.codec import parse_keys
 from infra.settings import Settings
@@ -122,6 +123,14 @@ def settings_of(request: Request) -> Settings:
 def current(request: Request) -> Person | None:
     value = request.cookies.get(COOKIE)
     return decode(settings_of(request), value) if value else None
+
+
+async def case_bound(request: Request) -> None:
+    """A dependency of the pages under /cases/{case_id}: a reviewer reaches only the cases it
+    is assigned to, as through the API (issue 9, item 8; api.deps.reviewer_bound)."""
+    person = current(request)
+    if person is not None:
+        await reviewer_bound(person.principal(), request)
 
 
 def signed_in(request: Request) -> Person:

@@ -104,7 +104,8 @@ async def feed(request: Request, token: str, sessions: Sessions) -> Response:
             CalendarFeed.token_hash == _hash(token)))
         if found is None:
             return Response("no such calendar feed", status_code=404, media_type="text/plain")
-        work = await work_of(s, Role(found.role), found.organisation, include_later=True)
+        work = await work_of(s, Role(found.role), found.organisation, found.subject,
+                             include_later=True)
     return Response(ics(work, str(request.base_url).rstrip("/"), datetime.now(UTC)),
                     media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300"})

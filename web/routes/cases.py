@@ -23,6 +23,7 @@ from domain.case import OPEN_AT, Stage
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.permissions import (
+    Role,
     can_manage_difference,
     can_raise_difference,
     can_read_case,
@@ -30,9 +31,9 @@ from domain.permissions import (
     can_record_review_step,
     can_record_step,
 )
+from store import assignments, outbox
 from store import cases as store
 from store import documents as documents_store
-from store import outbox
 from store.models import Case, Child
 from web import session
 from web.pages import render
@@ -40,7 +41,7 @@ from workflows.action_plan import PART as PLAN_PART
 from workflows.ids import action_plan_id, local_review_id
 from workflows.local_review import PART as LOCAL_REVIEW_PART
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(session.case_bound)])
 State = TypeVar("State", bound=BaseModel)
 logger = logging.getLogger("cspr.web")
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -65,8 +66,13 @@ async def cases_page(
         return RedirectResponse(f"/cases/{q.upper()}", status_code=303)
     page = max(page, 1)
     async with store_errors(), sessions() as s:
+        # A reviewer sees only the cases it is assigned to (issue 9, item 8).
+        only = (await assignments.cases_of(s, person.email)
+                if person.role_enum is Role.REVIEWER else None)
         if q:
             ids = (await s.scalars(select(Child.case_id).where(Child.reference == q))).all()
+            if only is not None:
+                ids = [i for i in ids if i in only]
             rows = [row for i in sorted(set(ids), reverse=True)
                     if (row := await s.get(Case, i)) is not None]
             total = len(rows)
@@ -75,7 +81,7 @@ async def cases_page(
                 s, stage=stage if stage in {x.value for x in Stage} else None,
                 overdue={"yes": True, "no": False}.get(overdue),
                 kind=kind if kind in ("serious_incident", "request") else None,
-                limit=PAGE, offset=(page - 1) * PAGE)
+                limit=PAGE, offset=(page - 1) * PAGE, only=only)
             rows = list(rows_)
         parts = await store.case_parts(s, [r.case_id for r in rows])
     summaries = [CaseSummary.of(r, parts[r.case_id]) for r in rows]

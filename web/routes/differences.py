@@ -30,7 +30,7 @@ from web.forms import Field, body_of, errors_by_field, fields_of, words
 from web.pages import render
 from web.routes.steps import KEY_FIELD, _problem, _validated, _values
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(session.case_bound)])
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
 DIFFERENCE_ID = r"DOO-[1-9][0-9]{0,3}"
 Call = Callable[[Any, str | None], Awaitable[BaseModel | JSONResponse]]

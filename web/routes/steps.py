@@ -44,7 +44,7 @@ from web import session
 from web.forms import Field, body_of, errors_by_field, fields_of, words
 from web.pages import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(session.case_bound)])
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
 RECORD_TYPE_OF: dict[Step, type[RecordBase]] = {
     Step(t.model_fields["step"].default): t for t in RECORD_TYPES}

@@ -21,6 +21,7 @@ from domain.local_review import LocalReviewState
 from domain.local_review_records import LocalReviewStep
 from domain.permissions import Role, can_read_case
 from domain.procedure import Partner, Step
+from store import assignments
 from store.models import Case, CasePart
 from web import session
 from web.pages import render
@@ -70,12 +71,16 @@ async def open_plans(s: AsyncSession) -> list[ActionPlanState]:
     return readable(ActionPlanState, rows.all())
 
 
-async def work_of(s: AsyncSession, role: Role, organisation: str | None,
+async def work_of(s: AsyncSession, role: Role, organisation: str | None, subject: str,
                   include_later: bool = False) -> list[WorkItem]:
     """Everything this role and organisation record, across the cases, their LCSPRs and their
-    action plans."""
-    return everything(await open_cases(s), await open_reviews(s), await open_plans(s), role,
-                      organisation, include_later)
+    action plans; a reviewer's only on the cases it is assigned to (issue 9, item 8)."""
+    found = everything(await open_cases(s), await open_reviews(s), await open_plans(s), role,
+                       organisation, include_later)
+    if role is Role.REVIEWER:
+        mine = set(await assignments.cases_of(s, subject))
+        found = [item for item in found if item.case_id in mine]
+    return found
 
 
 @router.get("/")
@@ -89,7 +94,7 @@ async def my_work(request: Request, person: SignedIn, sessions: Sessions,
     """My work; the MARS team's filters: a partner's (or agency's) part, a step."""
     role = person.role_enum
     async with store_errors(), sessions() as s:
-        found = await work_of(s, role, person.organisation)
+        found = await work_of(s, role, person.organisation, person.email)
     everyone = role is Role.MARS_TEAM
     if everyone and partner:
         found = [i for i in found if (i.party or "").casefold() == partner.casefold()]
