@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
-    from activities.mail import AlertMailInput, SendLettersInput
+    from activities.mail import AlertMailInput, SendLettersInput, SendLettersResult
     from domain.calendar import CalendarChanged
     from domain.case import (
         CaseEvent,
@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
     from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
+    from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # A difference of opinion's reminder, and its escalation up the ladder or past its last level.
@@ -107,6 +108,7 @@ class CaseWorkflow:
         self._review_result: LocalReviewResult | None = None
         self._review_ended = False  # its end recorded (the case may stay open for notices)
         self._mail = Mailer(self._since)
+        self._serial = Serial()  # on from the run's start ("serial-changes")
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -121,19 +123,23 @@ class CaseWorkflow:
         # The case raises a difference of opinion itself when the DSPs disagree: new commands
         # (its target's dates), so cases started before keep the old way.
         self._case.differences.automatic = self._since("differences-of-opinion")
-        await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
-        duplicates = await self._project()
-        if duplicates:
-            self._case.flag_possible_duplicates(workflow.now(), duplicates)
-            await self._project()
+        # Each change takes effect fully before the next is checked (workflows.serial).
+        self._serial.on = self._since(SERIAL_PATCH)
+        async with self._serial.turn():
+            await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+            duplicates = await self._project()
+            if duplicates:
+                self._case.flag_possible_duplicates(workflow.now(), duplicates)
+                await self._project()
         self._open = True
         while True:
-            await self._follow_local_review()
-            self._case.due_alerts(workflow.now())
-            await self._difference_alerts()
-            self._publish()
-            if len(self._case.events) != self._events_projected:
-                await self._project()
+            async with self._serial.turn():  # a difference escalated is dated before a record
+                await self._follow_local_review()
+                self._case.due_alerts(workflow.now())
+                await self._difference_alerts()
+                self._publish()
+                if len(self._case.events) != self._events_projected:
+                    await self._project()
             await self._send_events()
             if self._case.closed:
                 break
@@ -176,14 +182,25 @@ class CaseWorkflow:
 
     @workflow.update(name="record")
     async def record(self, message: DecisionMessage) -> CaseState:
-        """Record one step's decision; rejected before it enters history if not open or invalid."""
-        await self._record(parse_decision(message), Channel.API)
+        """Record one step's decision; rejected before it enters history if not open or invalid
+        (or, while another change is taking effect, once it has)."""
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_record(message)
+            await self._record(parse_decision(message), Channel.API)
         return self._case
 
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
+        self._check_record(message, settled=not self._serial.busy)
+
+    def _check_record(self, message: DecisionMessage, settled: bool = True) -> None:
+        """Refuse a record the case cannot take now; only its shape while a change is taking
+        effect (its handler checks it again in its turn)."""
         try:
-            self._case.check(parse_decision(message).record, workflow.now())
+            record = parse_decision(message).record
+            if settled:
+                self._case.check(record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -201,6 +218,10 @@ class CaseWorkflow:
         """
         if not self._opened():
             await workflow.wait_condition(self._opened)
+        async with self._serial.turn():
+            await self._record_signal(message)
+
+    async def _record_signal(self, message: DecisionMessage) -> None:
         try:
             decision = parse_decision(message)
             self._case.check(decision.record, workflow.now())
@@ -247,6 +268,10 @@ class CaseWorkflow:
         already done keeps the deadline it was judged by."""
         if not self._opened():
             await workflow.wait_condition(self._opened)
+        async with self._serial.turn():
+            await self._calendar_changed(change)
+
+    async def _calendar_changed(self, change: CalendarChanged) -> None:
         if self._case.closed:
             return
         why = f"calendar: {change.day} {change.change}"
@@ -295,19 +320,29 @@ class CaseWorkflow:
         reached everyone, and the case shows why if they have not."""
         decision = parse_decision(message)
         step = Step(decision.record.step)
-        self._case.letters_requested(workflow.now(), step, decision.actor)
-        await self._project()
-        self._changed = True
-        self._mail.start(self._send_step_letters(decision))
+        async with self._serial.turn():
+            # In its turn, the letters are written from a case store that has every change
+            # before them (the agencies' letters need clock D's dates).
+            if self._serial.on:
+                self._check_letters(message)
+            self._case.letters_requested(workflow.now(), step, decision.actor)
+            await self._project()
+            self._changed = True
+            self._mail.start(self._send_step_letters(decision))
         return self._case
 
     @send_letters.validator
     def _validate_send_letters(self, message: DecisionMessage) -> None:
+        self._check_letters(message, settled=not self._serial.busy)
+
+    def _check_letters(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             record = parse_decision(message).record
             if not isinstance(record, InformPartners | AgencyRequests):
                 raise InvalidRecord("step", "the service sends the letters of inform_partners "
                                             "and agency_requests")
+            if not settled:
+                return
             self._case.check(record, workflow.now())
             if Step(record.step) in self._case.letters_in_flight:
                 raise StepNotOpen(record.step, "its letters are being sent")
@@ -324,6 +359,13 @@ class CaseWorkflow:
         result = await send_letters(SendLettersInput(
             case_id=self._case.case_id, letters=Letters(step.value), sequence=0,
             agencies=agencies, retry_failed=True))
+        async with self._serial.turn():
+            await self._letters_went(decision, result)
+
+    async def _letters_went(self, decision: Decision, result: SendLettersResult | str) -> None:
+        """The step's letters have been sent (or not): the step is done by their sending."""
+        record = decision.record
+        step = Step(record.step)
         now = workflow.now()
         self._case.letters_settled(step)
         self._changed = True
@@ -389,56 +431,77 @@ class CaseWorkflow:
     async def raise_difference(self, message: DecisionMessage) -> Difference:
         """Raise a difference of opinion (record: RaiseDifference); it starts with the SSLs and
         the MARS team."""
-        try:
-            request, actor = parse_difference(message, RaiseDifference)
-            raised = self._case.raise_difference(request, workflow.now(), actor)
-        except _DIFFERENCE_ERRORS as e:
-            raise _refused_difference(e) from None
-        return await self._difference_changed(raised.id)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_raise(message)
+            try:
+                request, actor = parse_difference(message, RaiseDifference)
+                raised = self._case.raise_difference(request, workflow.now(), actor)
+            except _DIFFERENCE_ERRORS as e:
+                raise _refused_difference(e) from None
+            return await self._difference_changed(raised.id)
 
     @raise_difference.validator
     def _validate_raise(self, message: DecisionMessage) -> None:
+        self._check_raise(message, settled=not self._serial.busy)
+
+    def _check_raise(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             parse_difference(message, RaiseDifference)
-            self._case.check_difference()
+            if settled:
+                self._case.check_difference()
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
 
     @workflow.update(name="escalate_difference")
     async def escalate_difference(self, message: DecisionMessage) -> Difference:
         """Refer a difference to the next level (record: EscalateDifference)."""
-        try:
-            request, actor = parse_difference(message, EscalateDifference)
-            self._case.escalate_difference(request, workflow.now(), actor)
-        except _DIFFERENCE_ERRORS as e:
-            raise _refused_difference(e) from None
-        return await self._difference_changed(request.difference_id)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_escalate(message)
+            try:
+                request, actor = parse_difference(message, EscalateDifference)
+                self._case.escalate_difference(request, workflow.now(), actor)
+            except _DIFFERENCE_ERRORS as e:
+                raise _refused_difference(e) from None
+            return await self._difference_changed(request.difference_id)
 
     @escalate_difference.validator
     def _validate_escalate(self, message: DecisionMessage) -> None:
+        self._check_escalate(message, settled=not self._serial.busy)
+
+    def _check_escalate(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             request, _ = parse_difference(message, EscalateDifference)
-            self._case.check_difference()
-            self._case.differences.check_escalate(request)
+            if settled:
+                self._case.check_difference()
+                self._case.differences.check_escalate(request)
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
 
     @workflow.update(name="resolve_difference")
     async def resolve_difference(self, message: DecisionMessage) -> Difference:
         """Record a difference's resolution (record: ResolveDifference)."""
-        try:
-            request, actor = parse_difference(message, ResolveDifference)
-            self._case.resolve_difference(request, workflow.now(), actor)
-        except _DIFFERENCE_ERRORS as e:
-            raise _refused_difference(e) from None
-        return await self._difference_changed(request.difference_id)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_resolve(message)
+            try:
+                request, actor = parse_difference(message, ResolveDifference)
+                self._case.resolve_difference(request, workflow.now(), actor)
+            except _DIFFERENCE_ERRORS as e:
+                raise _refused_difference(e) from None
+            return await self._difference_changed(request.difference_id)
 
     @resolve_difference.validator
     def _validate_resolve(self, message: DecisionMessage) -> None:
+        self._check_resolve(message, settled=not self._serial.busy)
+
+    def _check_resolve(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             request, _ = parse_difference(message, ResolveDifference)
-            self._case.check_difference()
-            self._case.differences.check_resolve(request, workflow.now())
+            if settled:
+                self._case.check_difference()
+                self._case.differences.check_resolve(request, workflow.now())
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
 
@@ -480,16 +543,26 @@ class CaseWorkflow:
     async def record_facts(self, message: DecisionMessage) -> CaseState:
         """Record the facts that suggest which other processes may apply (they replace the
         last); refused before it enters history if invalid."""
-        decision = parse_facts(message)
-        self._case.parallel.record_facts(decision.record, workflow.now())
-        await self._parallel_recorded(EventKind.PARALLEL_FACTS, "facts recorded", decision.actor)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_facts(message)
+            decision = parse_facts(message)
+            self._case.parallel.record_facts(decision.record, workflow.now())
+            await self._parallel_recorded(EventKind.PARALLEL_FACTS, "facts recorded",
+                                          decision.actor)
         return self._case
 
     @record_facts.validator
     def _validate_facts(self, message: DecisionMessage) -> None:
+        self._check_facts(message, settled=not self._serial.busy)
+
+    def _check_facts(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
-            self._parallel_open()
-            self._case.parallel.check_facts(parse_facts(message).record, workflow.now())
+            if settled:
+                self._parallel_open()
+            facts = parse_facts(message).record
+            if settled:
+                self._case.parallel.check_facts(facts, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -497,20 +570,29 @@ class CaseWorkflow:
     async def record_parallel_process(self, message: DecisionMessage) -> CaseState:
         """Record another process (its lead, the liaison agreed, joint or parallel), replacing
         that kind's last record; refused before it enters history if invalid."""
-        decision = parse_process(message)
-        process = decision.record
-        replaced = self._case.parallel.record_process(process, workflow.now())
-        # Kinds and enums only: the lead, liaison and notes may name people.
-        detail = (f"{process.kind.value} {'updated' if replaced else 'recorded'}: "
-                  f"{process.arrangement.value}, {process.status.value}")
-        await self._parallel_recorded(EventKind.PARALLEL_PROCESS, detail, decision.actor)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_process(message)
+            decision = parse_process(message)
+            process = decision.record
+            replaced = self._case.parallel.record_process(process, workflow.now())
+            # Kinds and enums only: the lead, liaison and notes may name people.
+            detail = (f"{process.kind.value} {'updated' if replaced else 'recorded'}: "
+                      f"{process.arrangement.value}, {process.status.value}")
+            await self._parallel_recorded(EventKind.PARALLEL_PROCESS, detail, decision.actor)
         return self._case
 
     @record_parallel_process.validator
     def _validate_parallel_process(self, message: DecisionMessage) -> None:
+        self._check_process(message, settled=not self._serial.busy)
+
+    def _check_process(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
-            self._parallel_open()
-            self._case.parallel.check_process(parse_process(message).record, workflow.now())
+            if settled:
+                self._parallel_open()
+            process = parse_process(message).record
+            if settled:
+                self._case.parallel.check_process(process, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 

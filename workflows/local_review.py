@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
+    from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "local_review"
@@ -65,11 +66,15 @@ class LocalReviewWorkflow:
         self._search = SearchAttributes()
         self._following: asyncio.Task[None] | None = None
         self._mail = Mailer(workflow.patched)
+        self._serial = Serial()
 
     @workflow.run
     async def run(self, _: LocalReviewInput) -> LocalReviewResult:
-        await self._compute(self._review.opening_dates())
-        await self._project()
+        # Each record takes effect fully before the next is checked (workflows.serial).
+        self._serial.on = workflow.patched(SERIAL_PATCH)
+        async with self._serial.turn():
+            await self._compute(self._review.opening_dates())
+            await self._project()
         self._open = True
         while True:
             before = len(self._review.events)
@@ -121,18 +126,22 @@ class LocalReviewWorkflow:
 
     @workflow.update(name="record")
     async def record(self, message: DecisionMessage) -> LocalReviewState:
-        """Record one step; refused before it enters history if not open or invalid."""
-        try:
-            await self._record(parse_review_decision(message), Channel.API)
-        except (StepNotOpen, InvalidRecord) as e:
-            # Only the seven-working-day rule is checked here: it needs the calendar.
-            raise refused(e) from None
+        """Record one step; refused before it enters history if not open or invalid (or,
+        while another record is taking effect, once it has: `_record` checks it again)."""
+        async with self._serial.turn():
+            try:
+                await self._record(parse_review_decision(message), Channel.API)
+            except (StepNotOpen, InvalidRecord) as e:
+                # Only the seven-working-day rule is checked here: it needs the calendar.
+                raise refused(e) from None
         return self._review
 
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._review.check(parse_review_decision(message).record, workflow.now())
+            record = parse_review_decision(message).record
+            if not self._serial.busy:
+                self._review.check(record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -145,6 +154,10 @@ class LocalReviewWorkflow:
         """
         if not self._open:
             await workflow.wait_condition(lambda: self._open)
+        async with self._serial.turn():
+            await self._record_signal(message)
+
+    async def _record_signal(self, message: DecisionMessage) -> None:
         step = message.record.get("step")
         try:
             decision = parse_review_decision(message)
@@ -170,10 +183,11 @@ class LocalReviewWorkflow:
         """
         if not self._open:
             await workflow.wait_condition(lambda: self._open)
-        asked = self._review.working_day_needs()
-        dated = await self._dates(asked) if asked else []
-        self._review.calendar_changed(workflow.now(), change, asked, dated)
-        self._changed = True
+        async with self._serial.turn():
+            asked = self._review.working_day_needs()
+            dated = await self._dates(asked) if asked else []
+            self._review.calendar_changed(workflow.now(), change, asked, dated)
+            self._changed = True
 
     def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
         workflow.logger.warning("LCSPR %s: signal rejected: %s", self._review.case_id, reason)

@@ -22,6 +22,8 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "differences-of-opinion": when the DSPs disagree the case raises a difference of opinion at
   the safeguarding partners' level (its target dates from the calendar activity), and resolves
   it when they agree. Decided once, at the start.
+- "serial-changes": each change (a record, letters asked for, a difference, a calendar change)
+  takes effect fully before the next is checked (`workflows.serial`). Decided once, at the start.
 """
 
 from __future__ import annotations
