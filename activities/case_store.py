@@ -7,8 +7,9 @@ sequence in the case, and children are written once, when the case is first stor
 A write the database refuses never shows its SQL parameters (the case snapshot, a child's
 details): the engine hides them (`store.db`), and the error raised here names only the
 database's error class and SQLSTATE. A refused value (SQLSTATE classes 22 and 23: a value too
-long, a character the database cannot store) is `ProjectionRefused`, not retried (the same
-write is refused again); anything else (the store down) is retried by the workflow's policy.
+long, a character the database cannot store) is `ProjectionRefused`, which the case workflow's
+retry policy does not retry (the same write is refused again: `workflows.projection`); anything
+else (the store down) is `StoreUnavailable`, retried.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class CaseStoreActivities:
                              "SQLSTATE %s)", case_id, part, name, state)
                 raise ApplicationError(
                     f"the case store refused the {part} projection ({name}, SQLSTATE {state})",
-                    {"sqlstate": state}, type="ProjectionRefused", non_retryable=True) from None
+                    {"sqlstate": state}, type="ProjectionRefused") from None
             self.counts.failed += 1
             logger.warning("case %s: the case store could not take the %s projection (%s)",
                            case_id, part, name)

@@ -1,23 +1,28 @@
 """A projection the case store refuses, on the real PostgreSQL: nothing of the case in clear in
-Temporal's history or the worker's log (issue 11, item 11)."""
+Temporal's history or the worker's log (issue 11, item 11), and the case not held (item 8)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.case import EventKind, Stage
+from store import cases
 from store.db import Sessionmaker
 from tests.conftest import new_worker
-from tests.factories import start_case
+from tests.factories import case_when, signal, start_case
+from workflows.projection import RETRY_AFTER
 
 SUMMARY = "Unexplained bruising noticed by the nursery keyworker"
 
@@ -76,3 +81,54 @@ async def test_a_refused_store_write_leaves_nothing_in_clear(
     assert reference not in logged
     assert SUMMARY not in logged
     assert "INSERT INTO" not in logged
+
+
+async def test_a_refused_projection_is_an_alert_and_the_case_goes_on(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 11, item 8: the store refuses the case's row (a check constraint on this case
+    alone, added and dropped here); the case shows a `projection_failed` event, takes its next
+    records, and once the store takes the row again its retry writes the whole case."""
+    case_id = f"CSPR-2026-PR{uuid.uuid4().hex[:6].upper()}"
+    constraint = f"refuse_{case_id.lower().replace('-', '_')}"
+    async with new_worker(time_env.client, sessions) as worker:
+        now = await time_env.get_current_time()
+        handle = await start_case(time_env.client, worker.task_queue, case_id, now)
+        await case_when(handle, lambda c: c.clock_dates != {})
+        async with sessions.begin() as session:
+            await session.execute(text(
+                f"ALTER TABLE cases ADD CONSTRAINT {constraint} "
+                f"CHECK (case_id <> '{case_id}') NOT VALID"))
+        await signal(handle, "inform_partners")
+        case = await case_when(handle, lambda c: any(
+            e.kind is EventKind.PROJECTION_FAILED for e in c.events))
+        failed = [e for e in case.events if e.kind is EventKind.PROJECTION_FAILED]
+        assert len(failed) == 1
+        assert "SQLSTATE 23514" in failed[0].detail
+        # The case is not held: it takes the next record, and one alert stays one alert.
+        await signal(handle, "ssl_recommendation", criteria_met=True,
+                     recommend_panel_notification=True, rationale="Met")
+        case = await case_when(handle, lambda c: c.stage is Stage.DSP_DECISION)
+        assert [e.kind for e in case.events].count(EventKind.PROJECTION_FAILED) == 1
+        async with sessions() as session:
+            stored = await cases.case_snapshot(session, case_id)
+        assert stored is not None
+        assert stored["stage"] == Stage.NOTIFIED.value  # behind, and shown to be
+
+        async with sessions.begin() as session:
+            await session.execute(text(f"ALTER TABLE cases DROP CONSTRAINT {constraint}"))
+        await time_env.sleep(RETRY_AFTER.total_seconds() + 60)
+        case = await case_when(handle, lambda c: any(
+            e.kind is EventKind.PROJECTION_RESTORED for e in c.events))
+        for _ in range(100):
+            async with sessions() as session:
+                stored = await cases.case_snapshot(session, case_id)
+                trail = [e.kind for e in await cases.case_events(session, case_id)]
+            if EventKind.PROJECTION_RESTORED.value in trail:
+                break
+            await asyncio.sleep(0.1)
+        assert stored is not None
+        assert stored["stage"] == Stage.DSP_DECISION.value
+        assert EventKind.PROJECTION_FAILED.value in trail
+        assert EventKind.PROJECTION_RESTORED.value in trail
+        await handle.terminate("test over")

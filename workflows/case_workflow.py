@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import (
+    ActivityError,
     ApplicationError,
     CancelledError,
     ChildWorkflowError,
@@ -79,6 +80,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
     from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
+    from workflows.projection import CLOSING_ATTEMPTS, PROJECTION_PATCH, RETRY_AFTER, Projection
+    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -109,6 +112,7 @@ class CaseWorkflow:
         self._review_ended = False  # its end recorded (the case may stay open for notices)
         self._mail = Mailer(self._since)
         self._serial = Serial()  # on from the run's start ("serial-changes")
+        self._projection = Projection()  # bounded from the run's start ("projection-alert")
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -125,6 +129,8 @@ class CaseWorkflow:
         self._case.differences.automatic = self._since("differences-of-opinion")
         # Each change takes effect fully before the next is checked (workflows.serial).
         self._serial.on = self._since(SERIAL_PATCH)
+        # A projection the store cannot take is an alert, not a case held up (workflows.projection).
+        self._projection.bounded = self._since(PROJECTION_PATCH)
         async with self._serial.turn():
             await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
             duplicates = await self._project()
@@ -138,14 +144,16 @@ class CaseWorkflow:
                 self._case.due_alerts(workflow.now())
                 await self._difference_alerts()
                 self._publish()
-                if len(self._case.events) != self._events_projected:
+                if len(self._case.events) != self._events_projected or \
+                        self._projection.due(workflow.now()):
                     await self._project()
             await self._send_events()
             if self._case.closed:
                 break
             self._changed = False
             next_alert = _earliest(self._case.next_alert_at(),
-                                   self._case.next_difference_alert_at())
+                                   self._case.next_difference_alert_at(),
+                                   self._projection.next_try())
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
                 await workflow.wait_condition(self._woken, timeout=timeout)
@@ -157,6 +165,7 @@ class CaseWorkflow:
             await self._mail.drain()
             if len(self._case.events) != self._events_projected:
                 await self._project()
+        await self._catch_up()
         await self._send_events()
         return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome,
                           local_review=self._review_result)
@@ -653,13 +662,49 @@ class CaseWorkflow:
         if not self._since("case-store"):
             return []  # a case started before the case store existed
         self._events_projected = len(self._case.events)
-        result = await workflow.execute_activity(
-            "project_case",
-            ProjectionInput(case=self._case, version=workflow.info().get_current_history_length()),
-            result_type=ProjectionResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
+        projection = ProjectionInput(case=self._case,
+                                     version=workflow.info().get_current_history_length())
+        if not self._projection.bounded:
+            result = await workflow.execute_activity(
+                "project_case", projection, result_type=ProjectionResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT)
+            return list(result.possible_duplicates)
+        try:
+            result = await workflow.execute_activity(
+                "project_case", projection, result_type=ProjectionResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
+        except ActivityError as e:
+            self._projection_failed(e)
+            return []
+        if self._projection.written():
+            self._case.events.append(CaseEvent(
+                at=workflow.now(), kind=EventKind.PROJECTION_RESTORED,
+                detail="the case store has the whole case again"))
+            return await self._project()  # with this event (not owed now: once only)
         return list(result.possible_duplicates)
+
+    def _projection_failed(self, error: ActivityError) -> None:
+        now = workflow.now()
+        cause = type(error.cause).__name__ if error.cause is not None else "unknown"
+        workflow.logger.error("case %s: the case-store projection failed (%s)",
+                              self._case.case_id, cause)
+        detail = self._projection.failed(now, error)
+        if detail is not None:
+            self._case.events.append(CaseEvent(at=now, kind=EventKind.PROJECTION_FAILED,
+                                               detail=detail))
+            # Not tried again at once for its own event: at the next change, or the retry time.
+            self._events_projected = len(self._case.events)
+            self._changed = True
+
+    async def _catch_up(self) -> None:
+        """A closing case whose stored copy is behind tries a few more times before it ends."""
+        if not self._projection.bounded:
+            return
+        for _ in range(CLOSING_ATTEMPTS):
+            if not self._projection.owed:
+                break
+            await workflow.sleep(RETRY_AFTER)
+            await self._project()
 
     async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
         result = await workflow.execute_activity(
