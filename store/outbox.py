@@ -175,13 +175,17 @@ class Delivery:
 async def deliver(
     sessions: Sessionmaker, keys: Sequence[str], mailer: Mailer,
     build: Callable[[OutboxMessage], Awaitable[EmailMessage]], max_attempts: int,
+    progress: Callable[[int], None] | None = None,
 ) -> Delivery:
-    """Send each pending message of `keys` at most once, as `build` makes it from its row."""
+    """Send each pending message of `keys` at most once, as `build` makes it from its row;
+    `progress` hears how many messages are done after each (the activity's heartbeat)."""
     report = Delivery()
     async with sessions() as session:
         waiting = [m for m in await by_keys(session, keys)
                    if m.status in (Status.PENDING, Status.SENDING)]
-    for message in waiting:
+    for done, message in enumerate(waiting):
+        if progress is not None:
+            progress(done)
         # Built before it is claimed: a message that cannot be built has not gone anywhere.
         email = await build(message)
         async with sessions.begin() as session:

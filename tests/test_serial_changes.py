@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,44 +27,23 @@ from activities.mail import MailActivities, MailConfig
 from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState, EventKind, Stage
 from domain.decisions import Actor, DspDecision
-from domain.directory import OrganisationKind
-from domain.permissions import Role
 from domain.procedure import Clock, Partner, Step
 from infra.mailer import SmtpMailer
-from store import directory
-from store.db import Sessionmaker, make_sessionmaker
-from tests import database
+from store.db import Sessionmaker
 from tests.factories import case_when, decision, start_case
+from tests.mail_directory import AGENCY, directory_store
 from tests.smtp import Recorder, smtp_server
 from worker import WORKFLOWS
 from workflows.serious_incident import SeriousIncidentWorkflow
 
-AGENCY = "Serial Test Trust"
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
 Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
 
 
 @pytest.fixture(scope="module")
 async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessionmaker]:
-    """A case store whose directory lists one DSP and SSL per partner, the MARS team, and one
-    person at the agency."""
-    engine, schema, url = await database.test_database(Path(tmp_path_factory.mktemp("serial")))
-    sessions = make_sessionmaker(engine)
-    async with sessions.begin() as session:
-        for partner in Partner:
-            org = await directory.add_organisation(session, f"Partner {partner.value}",
-                                                   OrganisationKind.PARTNER, partner)
-            for role in (Role.DSP, Role.SSL):
-                await directory.add_person(session, org.id, f"{role.value} {partner.value}",
-                                           f"{role.value}.{partner.value}@cspr.test", role)
-            if partner is Partner.LOCAL_AUTHORITY:
-                await directory.add_person(session, org.id, "MARS", "mars@cspr.test",
-                                           Role.MARS_TEAM)
-        agency = await directory.add_organisation(session, AGENCY, OrganisationKind.AGENCY)
-        await directory.add_person(session, agency.id, "Agency lead", "agency@cspr.test",
-                                   Role.AGENCY)
-    yield sessions
-    await database.drop(engine, schema, url)
+    async with directory_store(tmp_path_factory.mktemp("serial")) as sessions:
+        yield sessions
 
 
 @pytest.fixture

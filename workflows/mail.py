@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.mail import (
+        HEARTBEAT_TIMEOUT,
         MAIL_TIMEOUT,
         RETRY_POLICY,
         AlertMailInput,
@@ -91,7 +92,8 @@ async def _send(
     try:
         result: R = await workflow.execute_activity(
             activity, input, result_type=result_type,
-            start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
+            start_to_close_timeout=MAIL_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RETRY_POLICY)
     except ActivityError as e:
         return failure(e)
     return result
