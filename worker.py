@@ -47,7 +47,8 @@ def build_worker(
         activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
                     record_case_event,
                     store_activities.project_case, store_activities.project_part,
-                    mail_activities.send_letters, mail_activities.send_alert_mail],
+                    mail_activities.send_letters, mail_activities.send_alert_mail,
+                    mail_activities.resolve_mail, mail_activities.deliver_mail],
         # On shutdown, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

@@ -32,6 +32,7 @@ from domain.case import CaseState
 from domain.mail import (
     Audience,
     Letters,
+    MailOutcome,
     Text,
     alert_audiences,
     alert_text,
@@ -110,6 +111,28 @@ class AlertMailInput(BaseModel):
     statutory: bool = False
     # An action plan's action: the organisation that owns it, reminded with the MARS team.
     owner: str | None = None
+
+
+class ResolveMailInput(BaseModel):
+    case_id: str
+    message_id: int = Field(ge=1)
+    outcome: MailOutcome
+
+
+class ResolvedMail(BaseModel):
+    """The message as it is now: where it belongs, and its status (no address, no text)."""
+
+    message_id: int
+    key: str
+    part: str
+    purpose: str
+    step: str | None
+    status: str
+
+
+class DeliverMailInput(BaseModel):
+    case_id: str
+    keys: list[str]
 
 
 class AlertMailResult(BaseModel):
@@ -191,6 +214,33 @@ class MailActivities:
                                uncertain=delivery.uncertain, failed=delivery.failed,
                                missing=missing)
 
+    @activity.defn(name="resolve_mail")
+    async def resolve_mail(self, input: ResolveMailInput) -> ResolvedMail:
+        """Settle an uncertain message as the MARS team says: sent (received), or pending
+        again to be sent as a resend."""
+        async with self._sessions.begin() as session:
+            try:
+                row = await outbox.resolve(session, input.case_id, input.message_id,
+                                           outbox.Resolution(input.outcome.value))
+            except outbox.NotUncertain as e:
+                raise ApplicationError(str(e), {"status": e.status}, type="MailNotUncertain",
+                                       non_retryable=True) from None
+            if row is None:
+                raise ApplicationError(f"case {input.case_id} has no message "
+                                       f"{input.message_id}", type="MailNotFound",
+                                       non_retryable=True)
+            return ResolvedMail(message_id=row.id, key=row.key, part=row.part,
+                                purpose=row.purpose, step=row.step, status=row.status)
+
+    @activity.defn(name="deliver_mail")
+    async def deliver_mail(self, input: DeliverMailInput) -> AlertMailResult:
+        """Deliver messages already in the outbox (one the MARS team has sent again)."""
+        async with _heartbeating():
+            delivery = await self._deliver(input.case_id, input.keys)
+        return AlertMailResult(messages=len(input.keys), sent=delivery.sent,
+                               uncertain=delivery.uncertain, failed=delivery.failed,
+                               missing=[])
+
     async def _prepare_letters(
         self, session: AsyncSession, case: CaseState, input: SendLettersInput
     ) -> tuple[int, list[_Recipient], list[str]]:
@@ -259,10 +309,17 @@ class MailActivities:
         message = EmailMessage()
         message["From"] = self._config.mail_from
         message["To"] = Address(addr_spec=row.to_address)
-        message["Subject"] = row.subject
+        message["Subject"] = f"Resent: {row.subject}" if row.resend else row.subject
+        # The same Message-ID: the recipient's mail system can tell it is the same message.
         message["Message-ID"] = row.message_id
         message["Date"] = format_datetime(row.created_at)
-        message.set_content(row.body)
+        body = row.body
+        if row.resend:
+            # RFC 5322 3.6.6: a message sent again keeps its fields and adds Resent-* ones.
+            message["Resent-Date"] = format_datetime(datetime.now(UTC))
+            message["Resent-From"] = self._config.mail_from
+            body = (f"{_RESENT_NOTE}\n\n{body}")
+        message.set_content(body)
         async with self._sessions() as session:
             for document in await documents.documents(session, row.document_ids):
                 message.add_attachment(document.content, maintype=DOCX[0], subtype=DOCX[1],
@@ -346,6 +403,8 @@ async def _addressee(
                                    organisation=organisation, role=title)
 
 
+_RESENT_NOTE = ("This message is sent again: an earlier sending was cut off and may not have "
+                "reached you. If you already have it, nothing more is needed.")
 _NAME_MAX = 200  # domain.notification.Name, as letters.Addressee takes it
 _ROLE_TITLES = {
     "dsp": "Delegated Safeguarding Partner",

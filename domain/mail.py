@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from domain.case import CaseState
+from domain.decisions import Actor
 from domain.permissions import Role
 from domain.procedure import Partner, Step, procedure
 from domain.reviews import ReviewKind
@@ -244,3 +247,20 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
         spec = procedure(case.procedure_version).spec(Step(step))
         lines += ["", f"What to do: {spec.record} ({spec.who})."]
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
+
+
+class MailOutcome(StrEnum):
+    """What the MARS team says of an e-mail that may not have gone (`uncertain`)."""
+
+    RECEIVED = "received"  # the recipient confirms they have it
+    RESEND = "resend"  # send it again, marked as a resend, with the same Message-ID
+
+
+class MailResolution(BaseModel):
+    """The `resolve_mail` update: one uncertain message of the case, and what became of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: int = Field(ge=1, le=2**31 - 1)
+    outcome: MailOutcome
+    actor: Actor | None = None

@@ -38,7 +38,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
-    from activities.mail import AlertMailInput, SendLettersInput, SendLettersResult
+    from activities.mail import (
+        AlertMailInput,
+        DeliverMailInput,
+        ResolvedMail,
+        ResolveMailInput,
+        SendLettersInput,
+        SendLettersResult,
+    )
     from domain.calendar import CalendarChanged
     from domain.case import (
         CaseEvent,
@@ -72,14 +79,22 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
-    from domain.mail import Letters
+    from domain.mail import Letters, MailOutcome, MailResolution
     from domain.parallel import parse_facts, parse_process
-    from domain.permissions import Refusal, can_record
+    from domain.permissions import Refusal, can_record, can_resolve_mail
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
-    from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
+    from workflows.mail import (
+        Mailer,
+        deliver,
+        resolve,
+        send_alert,
+        send_letters,
+        shortfall,
+        summary,
+    )
     from workflows.projection import CLOSING_ATTEMPTS, PROJECTION_PATCH, RETRY_AFTER, Projection
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
@@ -113,6 +128,9 @@ class CaseWorkflow:
         self._mail = Mailer(self._since)
         self._serial = Serial()  # on from the run's start ("serial-changes")
         self._projection = Projection()  # bounded from the run's start ("projection-alert")
+        # The last request for each step's letters: looked at again once the MARS team has
+        # settled an uncertain message of them (`resolve_mail`).
+        self._letters_asked: dict[Step, Decision] = {}
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -335,6 +353,7 @@ class CaseWorkflow:
             if self._serial.on:
                 self._check_letters(message)
             self._case.letters_requested(workflow.now(), step, decision.actor)
+            self._letters_asked[step] = decision
             await self._project()
             self._changed = True
             self._mail.start(self._send_step_letters(decision))
@@ -415,6 +434,62 @@ class CaseWorkflow:
             self._case.mail_failed(workflow.now(), step, missed or "")
         else:
             self._case.mail_sent(workflow.now(), step, summary(result))
+        self._changed = True
+
+    @workflow.update(name="resolve_mail")
+    async def resolve_mail(self, message: MailResolution) -> CaseState:
+        """The MARS team's word on an e-mail that may not have gone (`uncertain`): the recipient
+        has it, or send it again (marked as a resend, with the same Message-ID). A step's
+        letters are then looked at again, and the step is done once everyone has had them."""
+        async with self._serial.turn():
+            try:
+                resolved = await resolve(ResolveMailInput(
+                    case_id=self._case.case_id, message_id=message.message_id,
+                    outcome=message.outcome))
+            except ActivityError as e:
+                raise _refused_mail(e) from None
+            self._mail_resolved(resolved, message)
+            await self._project()
+            self._changed = True
+        return self._case
+
+    @resolve_mail.validator
+    def _validate_resolve_mail(self, message: MailResolution) -> None:
+        if not self._open:
+            raise refused(StepNotOpen("mail", "the case is still opening; try again"))
+        # Held to the API's rule, as a signal is: only the MARS team settles an e-mail.
+        refusal = actor_refusal(message.actor, lambda role, _org: None if can_resolve_mail(role)
+                                else Refusal("only the MARS team settles an e-mail", "role"))
+        if refusal is not None:
+            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
+
+    def _mail_resolved(self, resolved: ResolvedMail, message: MailResolution) -> None:
+        now = workflow.now()
+        step = Step(resolved.step) if resolved.part == "case" and resolved.step in set(Step) \
+            else None
+        received = message.outcome is MailOutcome.RECEIVED
+        detail = (f"message {resolved.message_id} "
+                  + ("confirmed received" if received else "to be sent again"))
+        self._case.events.append(CaseEvent(at=now, kind=EventKind.MAIL_RESOLVED, step=step,
+                                           detail=detail, channel=Channel.API,
+                                           actor=message.actor))
+        asked = self._letters_asked.get(step) if step is not None else None
+        if (resolved.purpose == "letters" and step is not None and asked is not None
+                and step not in self._case.letters_in_flight
+                and self._case.step(step).completion is None):
+            # As if asked again: the resend goes with them, and the step is done if everyone
+            # has had its letters now.
+            self._case.letters_requested(now, step, message.actor)
+            self._mail.start(self._send_step_letters(asked))
+        elif not received:
+            self._mail.start(self._resend(resolved.key, step))
+
+    async def _resend(self, key: str, step: Step | None) -> None:
+        result = await deliver(DeliverMailInput(case_id=self._case.case_id, keys=[key]))
+        if (missed := shortfall(result)) is not None:
+            self._case.mail_failed(workflow.now(), step, f"resend: {missed}")
+        elif not isinstance(result, str):
+            self._case.mail_sent(workflow.now(), step, f"resend: {summary(result)}")
         self._changed = True
 
     async def _send_alert(self, sequence: int, kind: EventKind, step: Step | None) -> None:
@@ -758,6 +833,13 @@ def _refused_difference(
                                 type="DifferenceNotFound", non_retryable=True)
     return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
                             type="InvalidRecord", non_retryable=True)
+
+
+def _refused_mail(error: ActivityError) -> ApplicationError:
+    """A message that is not (or no longer) uncertain, or not the case's: 409 at the API."""
+    cause = error.cause
+    reason = cause.message if isinstance(cause, ApplicationError) else "it could not be settled"
+    return refused(StepNotOpen("mail", reason))
 
 
 def _earliest(*times: datetime | None) -> datetime | None:
