@@ -31,6 +31,7 @@ from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
     Audience,
+    DifferenceRef,
     Letters,
     MailOutcome,
     Text,
@@ -111,6 +112,9 @@ class AlertMailInput(BaseModel):
     statutory: bool = False
     # An action plan's action: the organisation that owns it, reminded with the MARS team.
     owner: str | None = None
+    # A difference of opinion's alert: which one ("DOO-2") and the level it is for.
+    difference_id: str | None = None
+    level: str | None = None
 
 
 class ResolveMailInput(BaseModel):
@@ -183,8 +187,10 @@ class MailActivities:
         async with _heartbeating(), self._sessions.begin() as session:
             # Only the case's own steps need it (who has yet to record); its parts' do not.
             case = await _case(session, input.case_id) if input.part == "case" else None
+            difference = (DifferenceRef(input.difference_id, input.level or "")
+                          if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
-                              input.statutory)
+                              input.statutory, difference)
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
             audiences = alert_audiences(case, input.step, overdue)

@@ -644,3 +644,22 @@ async def test_a_message_interrupted_before_it_went_is_sent_not_uncertain(
     expected = listed.of("mars_team", *(f"dsp/{p.value}" for p in Partner))
     assert (result.sent, result.uncertain) == (len(expected), 0)
     assert addresses(recorder.messages) == sorted(expected)  # each once
+
+
+@pytest.mark.usefixtures("listed")
+async def test_a_difference_alert_e_mail_names_its_difference(
+    store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    recorder, mailer = smtp
+    case = await a_case(store)
+    send = AlertMailInput(case_id=case.case_id, sequence=11, kind="overdue",
+                          step="difference_of_opinion", difference_id="DOO-3",
+                          level="independent_scrutiny", due_date=datetime(2026, 12, 9).date())
+    result = await mail(store, mailer).send_alert_mail(send)
+    assert result.sent > 0
+    for message in recorder.messages:
+        assert "Difference of opinion DOO-3 at the independent scrutiny level" in str(
+            message["Subject"])
+        text = message.get_body(("plain",))
+        assert text is not None
+        assert "Difference of opinion: DOO-3" in text.get_content()

@@ -79,7 +79,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
-    from domain.mail import Letters, MailOutcome, MailResolution
+    from domain.mail import DifferenceRef, Letters, MailOutcome, MailResolution
     from domain.parallel import parse_facts, parse_process
     from domain.permissions import Refusal, can_record, can_resolve_mail
     from domain.procedure import Clock, Step
@@ -492,12 +492,17 @@ class CaseWorkflow:
             self._case.mail_sent(workflow.now(), step, f"resend: {summary(result)}")
         self._changed = True
 
-    async def _send_alert(self, sequence: int, kind: EventKind, step: Step | None) -> None:
-        """A step's reminder or escalation (`step`), or a difference of opinion's (None)."""
+    async def _send_alert(self, sequence: int, kind: EventKind, step: Step | None,
+                          detail: str = "") -> None:
+        """A step's reminder or escalation (`step`), or a difference of opinion's (None; its
+        event's `detail` names it: "DOO-2 safeguarding_partners target 2026-12-10 ...")."""
         if step is None:
+            difference, target = DifferenceRef.of_event(detail)
             alert = AlertMailInput(
                 case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
-                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue")
+                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue",
+                difference_id=difference.difference_id if difference else None,
+                level=difference.level if difference else None, due_date=target)
         else:
             state = self._case.step(step)
             alert = AlertMailInput(
@@ -810,7 +815,8 @@ class CaseWorkflow:
                     and self._mail.enabled()):
                 self._mail.start(self._send_alert(self._events_sent, event.kind, event.step))
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
-                self._mail.start(self._send_alert(self._events_sent, event.kind, None))
+                self._mail.start(self._send_alert(self._events_sent, event.kind, None,
+                                                  event.detail))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
