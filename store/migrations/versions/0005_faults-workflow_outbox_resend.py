@@ -1,7 +1,7 @@
 """an e-mail the MARS team had sent again after it may not have gone (outbox.resend)
 
 Revision ID: faults_workflow_outbox_resend
-Revises: 0004
+Revises: faults_api_idempotency_lease
 Create Date: 2026-12-04 14:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'faults_workflow_outbox_resend'
-down_revision: str | None = '0004'
+down_revision: str | None = 'faults_api_idempotency_lease'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
