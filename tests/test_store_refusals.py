@@ -10,7 +10,7 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
@@ -20,8 +20,19 @@ from temporalio.testing import WorkflowEnvironment
 from domain.case import EventKind, Stage
 from store import cases
 from store.db import Sessionmaker
+from store.models import AuditEvent, CasePart
+from tests.action_plan_stand_in import StandInActionPlan
 from tests.conftest import new_worker
 from tests.factories import case_when, signal, start_case
+from tests.local_reviews import (
+    TERMS,
+    message,
+    review_case_id,
+    review_when,
+    review_worker,
+    start_review,
+    store_case,
+)
 from workflows.projection import RETRY_AFTER
 
 SUMMARY = "Unexplained bruising noticed by the nursery keyworker"
@@ -131,4 +142,51 @@ async def test_a_refused_projection_is_an_alert_and_the_case_goes_on(
         assert stored["stage"] == Stage.DSP_DECISION.value
         assert EventKind.PROJECTION_FAILED.value in trail
         assert EventKind.PROJECTION_RESTORED.value in trail
+        await handle.terminate("test over")
+
+
+async def test_a_refused_lcspr_projection_is_an_alert_and_the_review_goes_on(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """The same for the LCSPR's part of the case store: its events that could not be written
+    go with the projection that can."""
+    case_id = review_case_id()
+    constraint = f"refuse_{case_id.lower().replace('-', '_')}"
+    now = await time_env.get_current_time()
+    await store_case(sessions, case_id, now)
+    async with sessions.begin() as session:
+        await session.execute(text(
+            f"ALTER TABLE case_parts ADD CONSTRAINT {constraint} "
+            f"CHECK (case_id <> '{case_id}') NOT VALID"))
+    async with review_worker(time_env.client, sessions, StandInActionPlan) as worker:
+        handle = await start_review(time_env.client, worker.task_queue, case_id, None,
+                                    decided_at=now)
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.PROJECTION_FAILED for e in r.events))
+        assert "the case store refused the review (SQLSTATE 23514)" in next(
+            e.detail for e in review.events if e.kind is EventKind.PROJECTION_FAILED)
+        await handle.signal("record", message("terms_of_reference", **TERMS))
+        review = await review_when(handle, lambda r: bool(r.records))  # not held
+        async with sessions() as session:
+            assert await session.get(CasePart, (case_id, "local_review")) is None
+
+        async with sessions.begin() as session:
+            await session.execute(text(f"ALTER TABLE case_parts DROP CONSTRAINT {constraint}"))
+        await time_env.sleep(RETRY_AFTER.total_seconds() + 60)
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.PROJECTION_RESTORED for e in r.events))
+        for _ in range(100):
+            async with sessions() as session:
+                part = await session.get(CasePart, (case_id, "local_review"))
+                trail = list(await session.scalars(
+                    select(AuditEvent.kind).where(AuditEvent.case_id == case_id,
+                                                  AuditEvent.part == "local_review")
+                    .order_by(AuditEvent.sequence)))
+            if EventKind.PROJECTION_RESTORED.value in trail:
+                break
+            await asyncio.sleep(0.1)
+        assert part is not None
+        assert part.snapshot["records"]  # the terms of reference, written late
+        assert len(trail) == len(review.events)  # every event once, none lost
+        assert EventKind.PROJECTION_FAILED.value in trail
         await handle.terminate("test over")

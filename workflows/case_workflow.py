@@ -754,6 +754,8 @@ class CaseWorkflow:
                 "project_case", projection, result_type=ProjectionResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
         except ActivityError as e:
+            if isinstance(e.cause, CancelledError):
+                raise  # the case is being cancelled: not a store that refuses
             self._projection_failed(e)
             return []
         if self._projection.written():

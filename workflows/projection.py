@@ -45,13 +45,13 @@ class Projection:
     def next_try(self) -> datetime | None:
         return self.retry_at if self.owed else None
 
-    def failed(self, now: datetime, error: ActivityError) -> str | None:
+    def failed(self, now: datetime, error: ActivityError, what: str = "case") -> str | None:
         """Note a failed projection; the detail of a `projection_failed` event if this is the
         first of a run of failures (None while one is already shown)."""
         first = not self.owed
         self.owed = True
         self.retry_at = now + RETRY_AFTER
-        return why(error) if first else None
+        return why(error, what) if first else None
 
     def written(self) -> bool:
         """Note a projection written; True if the store was behind until now."""
@@ -59,7 +59,7 @@ class Projection:
         return restored
 
 
-def why(error: ActivityError) -> str:
+def why(error: ActivityError, what: str = "case") -> str:
     """The event's detail: the database's error class and SQLSTATE, never a value."""
     cause = error.cause
     minutes = int(RETRY_AFTER.total_seconds() // 60)
@@ -67,7 +67,7 @@ def why(error: ActivityError) -> str:
     if isinstance(cause, ApplicationError) and cause.type == "ProjectionRefused":
         details = cause.details[0] if cause.details else {}
         state = details.get("sqlstate", "?") if isinstance(details, dict) else "?"
-        return (f"the case store refused the case (SQLSTATE {state}): the case goes on, its "
-                f"stored copy is behind; {again}")
-    return ("the case store could not be written: the case goes on, its stored copy is behind; "
-            + again)
+        return (f"the case store refused the {what} (SQLSTATE {state}): the {what} goes on, "
+                f"its stored copy is behind; {again}")
+    return (f"the case store could not be written: the {what} goes on, its stored copy is "
+            f"behind; {again}")
