@@ -56,7 +56,8 @@ def build_worker(
                     record_case_event,
                     store_activities.project_case, store_activities.project_part,
                     mail_activities.send_letters, mail_activities.send_alert_mail,
-                    retention_activities.apply_retention],
+                    retention_activities.apply_retention,
+                    mail_activities.resolve_mail, mail_activities.deliver_mail],
         # On shutdown, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

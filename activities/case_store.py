@@ -3,18 +3,31 @@
 A retried or replayed activity writes nothing twice: the case row only moves forward (its
 version is the workflow's history length when it projected), audit rows are keyed by their
 sequence in the case, and children are written once, when the case is first stored.
+
+A write the database refuses never shows its SQL parameters (the case snapshot, a child's
+details): the engine hides them (`store.db`), and the error raised here names only the
+database's error class and SQLSTATE. A refused value (SQLSTATE classes 22 and 23: a value too
+long, a character the database cannot store) is `ProjectionRefused`, which the case workflow's
+retry policy does not retry (the same write is refused again: `workflows.projection`); anything
+else (the store down) is `StoreUnavailable`, retried.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.calendar import london_date
 from domain.case import CaseEvent, CaseState
@@ -49,21 +62,71 @@ class PartProjectionInput(BaseModel):
     first_sequence: int = Field(1, ge=1)
 
 
+logger = logging.getLogger("cspr.case_store")
+# SQLSTATE classes of a value the database will not store: data exception (too long, a NUL),
+# integrity constraint violation. The same write fails the same way every time.
+_REFUSED_SQLSTATES = ("22", "23")
+
+
+@dataclass
+class ProjectionCounts:
+    """Projections the case store refused or could not take, since the worker started."""
+
+    refused: int = 0
+    failed: int = 0
+
+
 class CaseStoreActivities:
     def __init__(self, sessions: Sessionmaker) -> None:
         self._sessions = sessions
+        self.counts = ProjectionCounts()
 
     @activity.defn(name="project_case")
     async def project_case(self, input: ProjectionInput) -> ProjectionResult:
         """Store the case as the workflow sees it now, with its new audit events."""
-        async with self._sessions.begin() as session:
+        async with self._writing(input.case.case_id, "case"), self._sessions.begin() as session:
             return await project(session, input.case, input.version)
 
     @activity.defn(name="project_part")
     async def project_part(self, input: PartProjectionInput) -> None:
         """Store a child workflow of the case (LCSPR, action plan) and its new audit events."""
-        async with self._sessions.begin() as session:
+        async with self._writing(input.case_id, input.part), self._sessions.begin() as session:
             await project_part(session, input)
+
+    @asynccontextmanager
+    async def _writing(self, case_id: str, part: str) -> AsyncIterator[None]:
+        """A database error as an error that names no value (nor the SQL's parameters)."""
+        try:
+            yield
+        except DBAPIError as e:
+            state = sqlstate(e)
+            name = type(e.orig).__name__ if e.orig is not None else type(e).__name__
+            # `from None`: the database's own message may quote a value, and the worker logs
+            # an activity's failure with its causes.
+            if state is not None and state.startswith(_REFUSED_SQLSTATES):
+                self.counts.refused += 1
+                logger.error("case %s: the case store refused the %s projection (%s, "
+                             "SQLSTATE %s)", case_id, part, name, state)
+                raise ApplicationError(
+                    f"the case store refused the {part} projection ({name}, SQLSTATE {state})",
+                    {"sqlstate": state}, type="ProjectionRefused") from None
+            self.counts.failed += 1
+            logger.warning("case %s: the case store could not take the %s projection (%s)",
+                           case_id, part, name)
+            raise ApplicationError(
+                f"the case store could not take the {part} projection ({name})",
+                type="StoreUnavailable") from None
+
+
+def sqlstate(error: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver's error (asyncpg's is the adapter's cause), if it has one."""
+    cause: BaseException | None = error.orig
+    while cause is not None:
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and state:
+            return state
+        cause = cause.__cause__
+    return None
 
 
 async def project_part(session: AsyncSession, part: PartProjectionInput) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.headerregistry import Address
@@ -29,7 +31,9 @@ from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
     Audience,
+    DifferenceRef,
     Letters,
+    MailOutcome,
     Text,
     alert_audiences,
     alert_text,
@@ -47,13 +51,21 @@ from store.models import Organisation, OutboxMessage, Person
 logger = logging.getLogger("cspr.mail")
 # What a workflow should call these activities with. Each message counts its own attempts and
 # gives up (failed, shown on the case) after CSPR_MAIL_ATTEMPTS, and the activity then returns:
-# the policy only has to outlast that, with room for the case store being briefly away. Two
-# minutes, doubling: with 5 attempts a message waits about half an hour for a relay to return.
-RETRY_POLICY = RetryPolicy(initial_interval=timedelta(minutes=2), backoff_coefficient=2.0,
+# the policy only has to outlast that, with room for the case store being briefly away.
+# An attempt lost with its worker (a crash, a kill) is seen by its missing heartbeat within
+# HEARTBEAT_TIMEOUT and tried again RETRY_POLICY's five seconds later: seconds, not minutes.
+# A relay that is away (MailUnavailable) is given time by the error itself (`relay_delay`):
+# two minutes, doubling, so with 5 attempts a message waits about half an hour for it.
+RETRY_POLICY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
                            maximum_interval=timedelta(minutes=30), maximum_attempts=10,
                            non_retryable_error_types=["ComposeError"])
-# One attempt sends one sending's messages, one SMTP connection each (CSPR_SMTP_TIMEOUT_SECONDS).
-MAIL_TIMEOUT = timedelta(minutes=10)
+# The activity heartbeats every HEARTBEAT_EVERY while it runs, and at each message.
+HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+HEARTBEAT_EVERY = timedelta(seconds=5)
+# One attempt sends one sending's messages, one SMTP connection each (CSPR_SMTP_TIMEOUT_SECONDS
+# per exchange): only a relay that answers, slowly, for this long cuts an attempt short.
+MAIL_TIMEOUT = timedelta(minutes=5)
+RELAY_FIRST_DELAY = timedelta(minutes=2)
 DOCX = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
 
 
@@ -100,6 +112,31 @@ class AlertMailInput(BaseModel):
     statutory: bool = False
     # An action plan's action: the organisation that owns it, reminded with the MARS team.
     owner: str | None = None
+    # A difference of opinion's alert: which one ("DOO-2") and the level it is for.
+    difference_id: str | None = None
+    level: str | None = None
+
+
+class ResolveMailInput(BaseModel):
+    case_id: str
+    message_id: int = Field(ge=1)
+    outcome: MailOutcome
+
+
+class ResolvedMail(BaseModel):
+    """The message as it is now: where it belongs, and its status (no address, no text)."""
+
+    message_id: int
+    key: str
+    part: str
+    purpose: str
+    step: str | None
+    status: str
+
+
+class DeliverMailInput(BaseModel):
+    case_id: str
+    keys: list[str]
 
 
 class AlertMailResult(BaseModel):
@@ -128,7 +165,7 @@ class MailActivities:
     async def send_letters(self, input: SendLettersInput) -> SendLettersResult:
         """Compose and keep a step's letters, and e-mail them to each person responsible."""
         prefix = f"{input.case_id}/{input.letters.value}/{input.sequence}"
-        async with self._sessions.begin() as session:
+        async with _heartbeating(), self._sessions.begin() as session:
             case = await _case(session, input.case_id)
             kept, found, missing = await self._prepare_letters(session, case, input)
             await outbox.enqueue(session, [
@@ -137,7 +174,8 @@ class MailActivities:
             keys = await outbox.keys_under(session, prefix)
             if input.retry_failed:
                 await outbox.retry_failed(session, keys)
-        delivery = await self._deliver(input.case_id, keys)
+        async with _heartbeating():
+            delivery = await self._deliver(input.case_id, keys)
         return SendLettersResult(documents=kept, messages=len(keys), sent=delivery.sent,
                                  uncertain=delivery.uncertain, failed=delivery.failed,
                                  missing=missing)
@@ -146,11 +184,13 @@ class MailActivities:
     async def send_alert_mail(self, input: AlertMailInput) -> AlertMailResult:
         """E-mail a reminder to those responsible for a step, or an escalation once overdue."""
         overdue = input.kind == "overdue"
-        async with self._sessions.begin() as session:
+        async with _heartbeating(), self._sessions.begin() as session:
             # Only the case's own steps need it (who has yet to record); its parts' do not.
             case = await _case(session, input.case_id) if input.part == "case" else None
+            difference = (DifferenceRef(input.difference_id, input.level or "")
+                          if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
-                              input.statutory)
+                              input.statutory, difference)
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
             audiences = alert_audiences(case, input.step, overdue)
@@ -174,10 +214,38 @@ class MailActivities:
             # All of this alert's messages, also those written by an earlier attempt to
             # someone the directory no longer lists: decided once, delivered once.
             keys = await outbox.keys_under(session, prefix)
-        delivery = await self._deliver(input.case_id, keys)
+        async with _heartbeating():
+            delivery = await self._deliver(input.case_id, keys)
         return AlertMailResult(messages=len(keys), sent=delivery.sent,
                                uncertain=delivery.uncertain, failed=delivery.failed,
                                missing=missing)
+
+    @activity.defn(name="resolve_mail")
+    async def resolve_mail(self, input: ResolveMailInput) -> ResolvedMail:
+        """Settle an uncertain message as the MARS team says: sent (received), or pending
+        again to be sent as a resend."""
+        async with self._sessions.begin() as session:
+            try:
+                row = await outbox.resolve(session, input.case_id, input.message_id,
+                                           outbox.Resolution(input.outcome.value))
+            except outbox.NotUncertain as e:
+                raise ApplicationError(str(e), {"status": e.status}, type="MailNotUncertain",
+                                       non_retryable=True) from None
+            if row is None:
+                raise ApplicationError(f"case {input.case_id} has no message "
+                                       f"{input.message_id}", type="MailNotFound",
+                                       non_retryable=True)
+            return ResolvedMail(message_id=row.id, key=row.key, part=row.part,
+                                purpose=row.purpose, step=row.step, status=row.status)
+
+    @activity.defn(name="deliver_mail")
+    async def deliver_mail(self, input: DeliverMailInput) -> AlertMailResult:
+        """Deliver messages already in the outbox (one the MARS team has sent again)."""
+        async with _heartbeating():
+            delivery = await self._deliver(input.case_id, input.keys)
+        return AlertMailResult(messages=len(input.keys), sent=delivery.sent,
+                               uncertain=delivery.uncertain, failed=delivery.failed,
+                               missing=[])
 
     async def _prepare_letters(
         self, session: AsyncSession, case: CaseState, input: SendLettersInput
@@ -247,10 +315,17 @@ class MailActivities:
         message = EmailMessage()
         message["From"] = self._config.mail_from
         message["To"] = Address(addr_spec=row.to_address)
-        message["Subject"] = row.subject
+        message["Subject"] = f"Resent: {row.subject}" if row.resend else row.subject
+        # The same Message-ID: the recipient's mail system can tell it is the same message.
         message["Message-ID"] = row.message_id
         message["Date"] = format_datetime(row.created_at)
-        message.set_content(row.body)
+        body = row.body
+        if row.resend:
+            # RFC 5322 3.6.6: a message sent again keeps its fields and adds Resent-* ones.
+            message["Resent-Date"] = format_datetime(datetime.now(UTC))
+            message["Resent-From"] = self._config.mail_from
+            body = (f"{_RESENT_NOTE}\n\n{body}")
+        message.set_content(body)
         async with self._sessions() as session:
             for document in await documents.documents(session, row.document_ids):
                 message.add_attachment(document.content, maintype=DOCX[0], subtype=DOCX[1],
@@ -259,7 +334,7 @@ class MailActivities:
 
     async def _deliver(self, case_id: str, keys: list[str]) -> outbox.Delivery:
         delivery = await outbox.deliver(self._sessions, keys, self._mailer, self._build,
-                                        self._config.attempts)
+                                        self._config.attempts, progress=_progress)
         if delivery.newly_uncertain:
             # A crash mid-send: the MARS team sees these as uncertain on the case's mail list.
             logger.warning("case %s: %d message(s) interrupted mid-send, not sent again",
@@ -269,8 +344,44 @@ class MailActivities:
             # tries again, and a message out of attempts is marked failed, not retried.
             raise ApplicationError(
                 f"{delivery.pending} of {len(keys)} message(s) not delivered yet: "
-                + "; ".join(dict.fromkeys(delivery.errors)), type="MailUnavailable")
+                + "; ".join(dict.fromkeys(delivery.errors)), type="MailUnavailable",
+                next_retry_delay=relay_delay(
+                    activity.info().attempt if activity.in_activity() else 1))
         return delivery
+
+
+def relay_delay(attempt: int) -> timedelta:
+    """How long to give a relay that is away before the next attempt: 2, 4, 8... minutes,
+    at most RETRY_POLICY's maximum interval."""
+    cap = RETRY_POLICY.maximum_interval or RELAY_FIRST_DELAY
+    doublings = int(2 ** max(0, min(attempt - 1, 16)))
+    return min(RELAY_FIRST_DELAY * doublings, cap)
+
+
+@asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat while the attempt runs: its worker gone, Temporal knows within seconds (an
+    attempt that does not heartbeat is only given up at MAIL_TIMEOUT)."""
+    if not activity.in_activity():  # called directly (tests)
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+
+
+def _progress(done: int) -> None:
+    """A message handled: heartbeat with how many (an activity's own detail, no address)."""
+    if activity.in_activity():
+        activity.heartbeat(done)
 
 
 async def _case(session: AsyncSession, case_id: str) -> CaseState:
@@ -298,6 +409,8 @@ async def _addressee(
                                    organisation=organisation, role=title)
 
 
+_RESENT_NOTE = ("This message is sent again: an earlier sending was cut off and may not have "
+                "reached you. If you already have it, nothing more is needed.")
 _NAME_MAX = 200  # domain.notification.Name, as letters.Addressee takes it
 _ROLE_TITLES = {
     "dsp": "Delegated Safeguarding Partner",

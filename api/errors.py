@@ -111,6 +111,11 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
             return not_found(case_id)
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return unavailable("Temporal")
+        if exc.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+            # A case takes one change at a time (workflows.serial) and Temporal holds at most
+            # ten waiting: the eleventh is asked to come back, nothing of it applied.
+            return ApiError(503, "Case busy", "the case has other changes in progress; "
+                            "try again", headers={"Retry-After": RETRY_AFTER_SECONDS})
     return None
 
 

@@ -126,6 +126,12 @@ class EventKind(StrEnum):
     MAIL_FAILED = "mail_failed"  # e-mail that did not reach everyone: the MARS team acts
     PARALLEL_FACTS = "parallel_facts"  # the facts for Appendix 3's suggestions recorded
     PARALLEL_PROCESS = "parallel_process"  # another process (Appendix 3) recorded or updated
+    # The case store could not take the case (a refused value, the store down): the case goes
+    # on and the projection is tried again; restored once the store has the whole case.
+    # The MARS team's word on an e-mail that may not have gone: received, or sent again.
+    MAIL_RESOLVED = "mail_resolved"
+    PROJECTION_FAILED = "projection_failed"
+    PROJECTION_RESTORED = "projection_restored"
 
 
 class Channel(StrEnum):

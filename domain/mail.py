@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from domain.case import CaseState
+from domain.decisions import Actor
 from domain.permissions import Role
 from domain.procedure import Partner, Step, procedure
 from domain.reviews import ReviewKind
@@ -224,9 +227,40 @@ def letters_text(case: CaseState, letters: Letters, mailing: Mailing,
     return Text(f"{case.case_id}: {what}", "\n".join([*lines, "", _FOOTER]))
 
 
+@dataclass(frozen=True)
+class DifferenceRef:
+    """Which difference of opinion an alert is about: its number and level, never its text."""
+
+    difference_id: str  # "DOO-2"
+    level: str  # the ladder's level the alert is for ("safeguarding_partners")
+
+    @property
+    def title(self) -> str:
+        return (f"Difference of opinion {self.difference_id} at the "
+                f"{self.level.replace('_', ' ')} level")
+
+    @classmethod
+    def of_event(cls, detail: str) -> tuple[DifferenceRef | None, date | None]:
+        """The difference and target a difference alert's event names (its detail is
+        "DOO-2 safeguarding_partners target 2026-12-10 ...", `CaseState.difference_alerts`)."""
+        words = detail.split()
+        if len(words) < 2:
+            return None, None
+        target = None
+        if "target" in words[:-1]:
+            try:
+                target = date.fromisoformat(words[words.index("target") + 1])
+            except ValueError:
+                target = None
+        return cls(words[0], words[1]), target
+
+
 def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
-               due_date: date | None, statutory: bool) -> Text:
+               due_date: date | None, statutory: bool,
+               difference: DifferenceRef | None = None) -> Text:
     """Subject and body of a reminder before a due date, or an escalation once it passed."""
+    if difference is not None:
+        return _difference_alert_text(case_id, difference, overdue, due_date)
     title = step_title(case, step)
     kind = "statutory" if statutory else "local"
     if overdue:
@@ -244,3 +278,39 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
         spec = procedure(case.procedure_version).spec(Step(step))
         lines += ["", f"What to do: {spec.record} ({spec.who})."]
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
+
+
+def _difference_alert_text(case_id: str, difference: DifferenceRef, overdue: bool,
+                           due_date: date | None) -> Text:
+    """A difference's reminder or escalation: several may be open, so each names its own."""
+    target = long_date(due_date) if due_date else "not set"
+    if overdue:
+        subject = f"{case_id}: overdue - {difference.title}" + (
+            f", target {long_date(due_date)} passed" if due_date else "")
+        state = ("Its target has passed without a resolution: it goes to the next level of the "
+                 "local dispute resolution process, or, at the last, is overdue.")
+    else:
+        subject = f"{case_id}: reminder - {difference.title}" + (
+            f", target {long_date(due_date)}" if due_date else "")
+        state = "This is a reminder: its target for a resolution is near."
+    lines = [f"Case: {case_id}", f"Difference of opinion: {difference.difference_id}",
+             f"Level: {difference.level.replace('_', ' ')}", f"Target: {target}", "", state,
+             "", "What to do: record its resolution, or escalate it, on the case."]
+    return Text(subject, "\n".join([*lines, "", _FOOTER]))
+
+
+class MailOutcome(StrEnum):
+    """What the MARS team says of an e-mail that may not have gone (`uncertain`)."""
+
+    RECEIVED = "received"  # the recipient confirms they have it
+    RESEND = "resend"  # send it again, marked as a resend, with the same Message-ID
+
+
+class MailResolution(BaseModel):
+    """The `resolve_mail` update: one uncertain message of the case, and what became of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message_id: int = Field(ge=1, le=2**31 - 1)
+    outcome: MailOutcome
+    actor: Actor | None = None

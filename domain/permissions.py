@@ -276,6 +276,16 @@ DIFFERENCE_RAISE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, R
 DIFFERENCE_MANAGE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP})
 
 
+# An e-mail that may not have gone (cut off mid-send): the MARS team, who sent it, checks with
+# the recipient and confirms it received or has it sent again.
+MAIL_RESOLVE_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+
+
+def can_resolve_mail(role: Role) -> bool:
+    """Confirm an uncertain e-mail received, or have it sent again."""
+    return role in MAIL_RESOLVE_ROLES
+
+
 def can_raise_difference(role: Role) -> bool:
     return role in DIFFERENCE_RAISE_ROLES
 

@@ -4,13 +4,23 @@ A send either succeeds, or raises `MailRefused` (the server refused this message
 5xx reply to its recipient or its content) or `MailUnavailable` (anything that may work later:
 a 4xx reply, no connection, a timeout, TLS or login trouble). Errors carry the SMTP code and
 the server's reason only, never the message.
+
+`hand_over`, when given, is asked just before the message itself goes (DATA), once the
+connection, TLS, login, sender and recipient are all accepted: the outbox records the message
+as being sent only then, so a crash before it leaves nothing uncertain. If it answers False
+(another delivery has taken the message over) the message does not go: `MailTakenOver`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.generator
+import email.policy
+import email.utils
+import io
 import smtplib
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -47,9 +57,17 @@ class MailUncertain(MailError):
     have been accepted. Never sent again (at most once); the MARS team checks."""
 
 
+class MailTakenOver(MailError):
+    """`hand_over` said no: another delivery has the message now. Nothing was sent."""
+
+
+HandOver = Callable[[], Awaitable[bool]]
+
+
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None:
-        """Hand one message to the mail system; raises MailRefused or MailUnavailable."""
+    async def send(self, message: EmailMessage, hand_over: HandOver | None = None) -> None:
+        """Hand one message to the mail system; raises MailRefused, MailUnavailable,
+        MailUncertain or MailTakenOver."""
         ...
 
 
@@ -95,36 +113,58 @@ class SmtpMailer:
     def config(self) -> SmtpConfig:
         return self._config
 
-    async def send(self, message: EmailMessage) -> None:
-        """Hand one message to the mail system; raises MailRefused or MailUnavailable."""
-        await asyncio.to_thread(self._send, message)
-
-    def _send(self, message: EmailMessage) -> None:
-        c = self._config
-        smtp: _Smtp | None = None
+    async def send(self, message: EmailMessage, hand_over: HandOver | None = None) -> None:
+        """Hand one message to the mail system; raises MailRefused, MailUnavailable,
+        MailUncertain, or MailTakenOver if `hand_over` says no."""
+        smtp = _Smtp(timeout=self._config.timeout_seconds)  # connected in `_envelope`
         try:
-            smtp = _Smtp(c.host, c.port, timeout=c.timeout_seconds)
-            if c.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if c.username:
-                smtp.login(c.username, c.password)
-            refused = smtp.send_message(message)
+            # Everything up to the message itself: nothing of it has left yet.
+            payload = await asyncio.to_thread(self._guarded, smtp, self._envelope, message)
+            if hand_over is not None and not await hand_over():
+                raise MailTakenOver(None, "another delivery has taken the message over")
+            await asyncio.to_thread(self._guarded, smtp, _data, payload)
+        finally:
+            await asyncio.to_thread(_close, smtp)
+
+    def _envelope(self, smtp: _Smtp, message: EmailMessage) -> bytes:
+        """Connect, TLS, login, MAIL FROM and RCPT TO; the message as it will be sent."""
+        c = self._config
+        smtp.connect(c.host, c.port)
+        if c.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if c.username:
+            smtp.login(c.username, c.password)
+        smtp.ehlo_or_helo_if_needed()
+        sender = email.utils.getaddresses([str(message["Sender"] or message["From"])])[0][1]
+        recipients = [a for _, a in email.utils.getaddresses(
+            [str(v) for v in message.get_all("To", []) + message.get_all("Cc", [])])]
+        international = any(not a.isascii() for a in [sender, *recipients])
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
+        flat = io.BytesIO()
+        policy = email.policy.SMTPUTF8 if international else email.policy.SMTP
+        email.generator.BytesGenerator(flat, policy=policy).flatten(message)
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        return flat.getvalue()
+
+    def _guarded(self, smtp: _Smtp, step: Callable[[_Smtp, Any], Any], arg: Any) -> Any:
+        """One phase of a send, its failures as the outbox needs them."""
+        try:
+            return step(smtp, arg)
         except smtplib.SMTPDataError as e:
             # The server's own answer to DATA or to the message: a definite refusal.
             raise _classify(e.smtp_code, e.smtp_error, refused_here=True) from None
         except (smtplib.SMTPException, OSError) as e:
-            if smtp is not None and smtp.handed_over:
+            if smtp.handed_over:
                 # Cut off once the message was on its way: it may have been accepted.
                 raise MailUncertain(None, f"connection lost while the message was being "
                                           f"handed over: {type(e).__name__}") from None
             raise self._failure(e) from None
-        finally:
-            if smtp is not None:
-                _close(smtp)
-        if refused:
-            # Some recipients refused, others taken: we send to one address, so this is it.
-            code, reason = next(iter(refused.values()))
-            raise _classify(code, reason, refused_here=True)
 
     @staticmethod
     def _failure(error: Exception) -> MailError:
@@ -150,6 +190,13 @@ class _Smtp(smtplib.SMTP):
     def data(self, msg: Any) -> tuple[int, bytes]:
         self.handed_over = True
         return super().data(msg)
+
+
+def _data(smtp: _Smtp, payload: bytes) -> None:
+    """DATA: the message itself goes."""
+    code, reply = smtp.data(payload)
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _close(smtp: smtplib.SMTP) -> None:

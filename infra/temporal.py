@@ -1,4 +1,9 @@
-"""The Temporal client every process uses: pydantic payloads, encrypted by our codec."""
+"""The Temporal client every process uses: pydantic payloads, encrypted by our codec.
+
+Failures too: an exception's message and stack trace (a database error quoting its SQL
+parameters, a case snapshot) go through the codec (`DefaultFailureConverterWithEncodedAttributes`),
+so Temporal's history and UI never hold them in clear. Only the error's type stays readable.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ from collections.abc import Sequence
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -22,7 +31,8 @@ from infra.settings import Settings
 
 
 def data_converter(codec: PayloadCodec) -> DataConverter:
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec,
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 def worker_runtime(settings: Settings) -> Runtime:

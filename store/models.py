@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -223,9 +224,11 @@ class CaseDocument(Base):
 class OutboxMessage(Base):
     """One e-mail to one address, written before it is sent so that it is sent at most once.
 
-    status: pending (not yet sent, or a send failed and will be tried again), sending (handed
-    to the SMTP server; a crash here leaves it so, and it is never sent again: `uncertain`),
-    sent, failed (gave up after the attempts allowed), uncertain (may or may not have gone).
+    status: pending (not yet sent, or a send failed and will be tried again), connecting (taken
+    by a delivery, not yet handed over: a crash here puts it back to pending), sending (being
+    handed to the SMTP server; a crash here leaves it so, and it is never sent again by
+    itself: `uncertain`), sent, failed (gave up after the attempts allowed), uncertain (may or
+    may not have gone: the MARS team confirms it received or has it sent again, `resend`).
     """
 
     __tablename__ = "outbox"
@@ -251,6 +254,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)  # the SMTP reply, never the message
     created_at: Mapped[datetime] = mapped_column(Instant)
     sent_at: Mapped[datetime | None] = mapped_column(Instant)
+    # Sent again at the MARS team's word after it may not have gone: marked as such (Resent-*
+    # headers, the subject), with the same Message-ID.
+    resend: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CalendarChange(Base):

@@ -1,14 +1,23 @@
 """The outbox: each e-mail written down before it is sent, so that it is sent at most once.
 
 A message is inserted once per key (a retry or a replay finds it). Delivering it moves it
-pending -> sending (committed before the SMTP server sees it) -> sent. A clean failure puts it
-back to pending, or failed once the attempts allowed are used up (or at once if the server
-refused it for good). A message still `sending` when a delivery starts was interrupted mid-send
-(a worker crash): it may have gone, so it becomes `uncertain` and is never sent again.
+pending -> connecting (taken, counting the attempt: the connection, TLS, login, sender and
+recipient exchanges) -> sending (committed just before the message itself goes, at DATA) ->
+sent. A clean failure puts it back to pending, or failed once the attempts allowed are used up
+(or at once if the server refused it for good).
+
+The window in which a message may have gone without the outbox knowing is DATA alone: a
+message still `connecting` when a delivery starts never reached the server, so that delivery
+takes it over (the attempt count is the taker's token: an earlier delivery still running finds
+it taken, and never hands it over); one still `sending` was interrupted mid-send (a worker
+crash): it may have gone, so it becomes `uncertain` and is not sent again by itself. The MARS
+team then confirms it received, or has it sent again (`resolve`), marked as a resend and with
+the same Message-ID.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +28,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.mailer import Mailer, MailError, MailRefused, MailUnavailable, MailUncertain
+from infra.mailer import (
+    Mailer,
+    MailError,
+    MailRefused,
+    MailTakenOver,
+    MailUnavailable,
+    MailUncertain,
+)
 from store.db import Sessionmaker
 from store.dialect import insert
 from store.models import Organisation, OutboxMessage, Person
@@ -27,6 +43,7 @@ from store.models import Organisation, OutboxMessage, Person
 
 class Status(StrEnum):
     PENDING = "pending"
+    CONNECTING = "connecting"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
@@ -118,21 +135,35 @@ async def _move(
 
 
 class Claim(StrEnum):
-    SEND = "send"  # it was pending: it is now `sending`, and this delivery sends it
+    SEND = "send"  # pending, or left connecting: it is now `connecting`, for this delivery
     UNCERTAIN = "uncertain"  # it was left `sending`: it may have gone, so it never goes again
     NONE = "none"  # sent, failed or uncertain already: nothing to do
 
 
-async def claim(session: AsyncSession, message_id: int) -> Claim:
-    """Take a pending message to send it (counting the attempt); mark an interrupted one
-    uncertain. The caller commits before it sends."""
-    if await _move(session, message_id, [Status.PENDING], status=Status.SENDING.value,
-                   attempts=OutboxMessage.attempts + 1):
-        return Claim.SEND
+async def claim(session: AsyncSession, message_id: int) -> tuple[Claim, int]:
+    """Take a pending message (or one an interrupted delivery left connecting: it never
+    reached the server) to send it, counting the attempt; mark one interrupted mid-send
+    uncertain. Returns the claim and the attempt number, the token `hand_over` needs. The
+    caller commits before it connects."""
+    if await _move(session, message_id, [Status.PENDING, Status.CONNECTING],
+                   status=Status.CONNECTING.value, attempts=OutboxMessage.attempts + 1):
+        row = await session.get(OutboxMessage, message_id, populate_existing=True)
+        return Claim.SEND, row.attempts if row is not None else 0
     if await _move(session, message_id, [Status.SENDING], status=Status.UNCERTAIN.value,
                    last_error="interrupted while it was being sent: it may have gone"):
-        return Claim.UNCERTAIN
-    return Claim.NONE
+        return Claim.UNCERTAIN, 0
+    return Claim.NONE, 0
+
+
+async def hand_over(session: AsyncSession, message_id: int, attempt: int) -> bool:
+    """The message is about to go (DATA): `sending` from here, if this delivery still holds
+    it (no other has taken it over since). The caller commits before the message goes."""
+    done = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.attempts == attempt,
+               OutboxMessage.status == Status.CONNECTING.value)
+        .values(status=Status.SENDING.value).execution_options(synchronize_session=False))
+    return bool(getattr(done, "rowcount", 0))
 
 
 async def mark_sent(session: AsyncSession, message_id: int) -> None:
@@ -143,19 +174,64 @@ async def mark_sent(session: AsyncSession, message_id: int) -> None:
 
 async def mark_uncertain(session: AsyncSession, message_id: int, error: MailError) -> None:
     """Cut off while it was being handed over: it may have gone, so it never goes again."""
-    await _move(session, message_id, [Status.SENDING], status=Status.UNCERTAIN.value,
-                last_error=error.summary)
+    await _move(session, message_id, [Status.SENDING, Status.CONNECTING],
+                status=Status.UNCERTAIN.value, last_error=error.summary)
+
+
+class Resolution(StrEnum):
+    """The MARS team's word on an uncertain message."""
+
+    RECEIVED = "received"  # the recipient has it: sent
+    RESEND = "resend"  # send it again, marked as a resend, with the same Message-ID
+
+
+class NotUncertain(Exception):
+    """The message is not (or no longer) uncertain: nothing to resolve."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the message is {status}, not uncertain")
+        self.status = status
+
+
+async def resolve(
+    session: AsyncSession, case_id: str, message_id: int, resolution: Resolution
+) -> OutboxMessage | None:
+    """Settle an uncertain message of the case as the MARS team says; None if the case has no
+    such message. Asked again (a retry) after it took effect, it changes nothing."""
+    row = await session.get(OutboxMessage, message_id, populate_existing=True)
+    if row is None or row.case_id != case_id:
+        return None
+    if resolution is Resolution.RECEIVED:
+        if row.status == Status.SENT.value:
+            return row
+        moved = await _move(session, message_id, [Status.UNCERTAIN], status=Status.SENT.value,
+                            sent_at=datetime.now(UTC),
+                            last_error="confirmed received by the MARS team")
+    else:
+        if row.resend and row.status != Status.UNCERTAIN.value:
+            return row  # already sent again (or on its way)
+        moved = await _move(session, message_id, [Status.UNCERTAIN],
+                            status=Status.PENDING.value, resend=True, attempts=0,
+                            last_error=None)
+    if not moved:
+        raise NotUncertain(row.status)
+    await session.refresh(row)
+    return row
 
 
 async def mark_not_sent(
-    session: AsyncSession, message_id: int, error: MailError, max_attempts: int
+    session: AsyncSession, message_id: int, error: MailError, max_attempts: int,
+    attempt: int | None = None,
 ) -> Status:
-    """After a clean failure: pending again, or failed if refused for good or out of attempts."""
+    """After a clean failure (before the message itself went): pending again, or failed if
+    refused for good or out of attempts. Only while this delivery (`attempt`) still holds it."""
     row = await session.get(OutboxMessage, message_id, populate_existing=True)
     assert row is not None
+    if attempt is not None and row.attempts != attempt:
+        return Status(row.status)  # taken over by another delivery: its word counts
     give_up = isinstance(error, MailRefused) or row.attempts >= max_attempts
     status = Status.FAILED if give_up else Status.PENDING
-    await _move(session, message_id, [Status.SENDING], status=status.value,
+    await _move(session, message_id, [Status.SENDING, Status.CONNECTING], status=status.value,
                 last_error=error.summary)
     return status
 
@@ -172,27 +248,75 @@ class Delivery:
     errors: list[str] = field(default_factory=list)  # the SMTP replies of this delivery
 
 
+# How long a delivery waits for a message another delivery is connecting for before taking it
+# over (a connection and its envelope take milliseconds; a dead delivery never finishes).
+SETTLE_SECONDS = 10.0
+_SETTLE_POLL = 0.2
+
+
 async def deliver(
     sessions: Sessionmaker, keys: Sequence[str], mailer: Mailer,
     build: Callable[[OutboxMessage], Awaitable[EmailMessage]], max_attempts: int,
+    progress: Callable[[int], None] | None = None, settle: float = SETTLE_SECONDS,
 ) -> Delivery:
-    """Send each pending message of `keys` at most once, as `build` makes it from its row."""
+    """Send each pending message of `keys` at most once, as `build` makes it from its row;
+    `progress` hears how many messages are done after each (the activity's heartbeat). A
+    message another delivery is connecting for is waited for (`settle` seconds), then taken
+    over: that delivery is gone, or it sends it and this one finds it sent."""
     report = Delivery()
     async with sessions() as session:
         waiting = [m for m in await by_keys(session, keys)
-                   if m.status in (Status.PENDING, Status.SENDING)]
-    for message in waiting:
+                   if m.status in (Status.PENDING, Status.CONNECTING, Status.SENDING)]
+    await _send_each(sessions, waiting, mailer, build, max_attempts, progress, report)
+    for _ in range(max(1, int(settle / _SETTLE_POLL))):
+        async with sessions() as session:
+            held = [m for m in await by_keys(session, keys)
+                    if m.status == Status.CONNECTING]
+        if not held:
+            break
+        await asyncio.sleep(_SETTLE_POLL)
+    else:
+        await _send_each(sessions, held, mailer, build, max_attempts, progress, report)
+    async with sessions() as session:
+        for m in await by_keys(session, keys):
+            match Status(m.status):
+                case Status.SENT:
+                    report.sent += 1
+                case Status.PENDING | Status.CONNECTING:
+                    report.pending += 1
+                case Status.FAILED:
+                    report.failed += 1
+                case Status.UNCERTAIN | Status.SENDING:
+                    report.uncertain += 1
+    return report
+
+
+async def _send_each(
+    sessions: Sessionmaker, waiting: Sequence[OutboxMessage], mailer: Mailer,
+    build: Callable[[OutboxMessage], Awaitable[EmailMessage]], max_attempts: int,
+    progress: Callable[[int], None] | None, report: Delivery,
+) -> None:
+    for done, message in enumerate(waiting):
+        if progress is not None:
+            progress(done)
         # Built before it is claimed: a message that cannot be built has not gone anywhere.
         email = await build(message)
         async with sessions.begin() as session:
-            claimed = await claim(session, message.id)
+            claimed, attempt = await claim(session, message.id)
         if claimed is Claim.UNCERTAIN:
             report.newly_uncertain.append(message.key)
             continue
         if claimed is Claim.NONE:
             continue
+
+        async def handing_over(message_id: int = message.id, token: int = attempt) -> bool:
+            async with sessions.begin() as session:
+                return await hand_over(session, message_id, token)
+
         try:
-            await mailer.send(email)
+            await mailer.send(email, handing_over)
+        except MailTakenOver:
+            continue  # another delivery took it over meanwhile: it sends it
         except MailUncertain as e:
             async with sessions.begin() as session:
                 await mark_uncertain(session, message.id, e)
@@ -200,24 +324,12 @@ async def deliver(
             continue
         except (MailRefused, MailUnavailable) as e:
             async with sessions.begin() as session:
-                await mark_not_sent(session, message.id, e, max_attempts)
+                await mark_not_sent(session, message.id, e, max_attempts, attempt)
             report.errors.append(e.summary)
             continue
         # Anything else leaves it `sending`: whether it went is not known, so never again.
         async with sessions.begin() as session:
             await mark_sent(session, message.id)
-    async with sessions() as session:
-        for m in await by_keys(session, keys):
-            match Status(m.status):
-                case Status.SENT:
-                    report.sent += 1
-                case Status.PENDING:
-                    report.pending += 1
-                case Status.FAILED:
-                    report.failed += 1
-                case Status.UNCERTAIN | Status.SENDING:
-                    report.uncertain += 1
-    return report
 
 
 async def case_mail(

@@ -9,7 +9,13 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.mail import MAIL_TIMEOUT, RETRY_POLICY, SendLettersInput, SendLettersResult
+    from activities.mail import (
+        HEARTBEAT_TIMEOUT,
+        MAIL_TIMEOUT,
+        RETRY_POLICY,
+        SendLettersInput,
+        SendLettersResult,
+    )
 
 
 @workflow.defn(name="MailProbe")
@@ -18,5 +24,6 @@ class MailProbe:
     async def run(self, input: SendLettersInput) -> SendLettersResult:
         result: SendLettersResult = await workflow.execute_activity(
             "send_letters", input, result_type=SendLettersResult,
-            start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
+            start_to_close_timeout=MAIL_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RETRY_POLICY)
         return result

@@ -40,6 +40,7 @@ from domain.differences import (
     Subject,
     parse_difference,
 )
+from domain.mail import DifferenceRef, alert_text
 from domain.procedure import (
     CURRENT_PROCEDURE,
     CURRENT_REQUEST_PROCEDURE,
@@ -47,7 +48,7 @@ from domain.procedure import (
     Partner,
     Step,
 )
-from tests.factories import review_request
+from tests.factories import CHILD_REFERENCE, review_request
 from tests.test_case_state import notification, record, stage_of, start_clock
 
 CAL = WorkingDayCalendar()
@@ -358,3 +359,35 @@ def test_nothing_is_raised_or_changed_on_a_closed_case() -> None:
                               utc(11, 5), SSL)
     assert case.differences.items == []
     assert case.next_difference_alert_at() is None
+
+
+def test_each_difference_alert_e_mail_names_its_difference() -> None:
+    """Issue 11, item 12: two differences escalated at once e-mailed six alerts with one subject.
+    Each alert's subject and body name its difference and level (never its text, nor the
+    child), read from the alert's own event as the workflow reads it."""
+    case = at_dsp_decision(automatic=False)
+    for summary in ("Late letters", "Agency reports missing"):
+        case.raise_difference(RaiseDifference(subject=Subject.PROCESS, summary=summary),
+                              utc(11, 4, 9), POLICE_REP)
+    date_them(case.differences)
+    case.difference_alerts(utc(11, 12))  # both SSL-and-MARS targets passed: escalated
+    alerts = [e for e in case.events if e.kind is EventKind.DIFFERENCE_ESCALATED]
+    assert len(alerts) == 2
+    texts = []
+    for event in alerts:
+        difference, target = DifferenceRef.of_event(event.detail)
+        assert difference is not None
+        assert target is not None
+        texts.append(alert_text(case.case_id, case, "difference_of_opinion", True, target,
+                                False, difference))
+    subjects = [t.subject for t in texts]
+    assert len(set(subjects)) == 2
+    # Referred on to the partners once the first level's target passed.
+    assert "DOO-1 at the safeguarding partners level" in subjects[0]
+    assert "DOO-2 at the safeguarding partners level" in subjects[1]
+    assert subjects[0].endswith("passed")
+    for text in texts:
+        assert "Difference of opinion: DOO-" in text.body
+        for secret in ("Late letters", "Agency reports missing", CHILD_REFERENCE):
+            assert secret not in text.subject
+            assert secret not in text.body

@@ -40,7 +40,7 @@ from domain.directory import OrganisationKind
 from domain.mail import Letters
 from domain.permissions import Role
 from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner, Step
-from infra.mailer import MailUncertain, SmtpMailer
+from infra.mailer import HandOver, MailUncertain, SmtpMailer
 from store import directory, documents
 from store.db import Sessionmaker, make_sessionmaker
 from store.models import CaseDocument, OutboxMessage
@@ -266,8 +266,8 @@ class CrashAfterFirstSend:
     def __init__(self, mailer: SmtpMailer) -> None:
         self.mailer = mailer
 
-    async def send(self, message: EmailMessage) -> None:
-        await self.mailer.send(message)
+    async def send(self, message: EmailMessage, hand_over: HandOver | None = None) -> None:
+        await self.mailer.send(message, hand_over)
         raise RuntimeError("worker killed mid-send")
 
 
@@ -549,12 +549,14 @@ class _CutOff:
         self.then = then
         self.cut = False
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: EmailMessage, hand_over: HandOver | None = None) -> None:
         if not self.cut:
             self.cut = True
+            assert hand_over is not None
+            assert await hand_over()  # DATA had begun
             raise MailUncertain(None, "connection lost while the message was being handed "
                                       "over: SMTPServerDisconnected")
-        await self.then.send(message)
+        await self.then.send(message, hand_over)
 
 
 @pytest.mark.usefixtures("listed")
@@ -613,3 +615,51 @@ async def test_an_actions_reminder_goes_to_its_owner_and_the_mars_team(
         case_id=case.case_id, part="action_plan", sequence=4, kind="reminder",
         step="action A2", owner="Unlisted Charity"))
     assert unknown.missing == ["owner/Unlisted Charity"]
+
+
+class CrashWhileConnecting:
+    """Dies after the outbox took the message, before the message itself went (DATA)."""
+
+    async def send(self, message: EmailMessage,  # noqa: ARG002 - the Mailer protocol's
+                   hand_over: HandOver | None = None) -> None:  # noqa: ARG002
+        raise RuntimeError("worker killed while connecting")
+
+
+async def test_a_message_interrupted_before_it_went_is_sent_not_uncertain(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    """The uncertain window is DATA alone: a crash while connecting, in TLS, the login or the
+    envelope leaves the message `connecting`, and the next delivery sends it, once."""
+    recorder, mailer = smtp
+    case = await a_case(store, *TO_MEETING)
+    send = SendLettersInput(case_id=case.case_id, letters=Letters.RAPID_REVIEW_SUBMISSION,
+                            sequence=2)
+    with pytest.raises(RuntimeError):
+        await mail(store, CrashWhileConnecting()).send_letters(send)
+    assert [m.status for m in await outbox(store, case.case_id)
+            if m.key.startswith(f"{case.case_id}/{Letters.RAPID_REVIEW_SUBMISSION.value}/2/")
+            ].count("connecting") == 1
+
+    result = await mail(store, mailer).send_letters(send)
+    expected = listed.of("mars_team", *(f"dsp/{p.value}" for p in Partner))
+    assert (result.sent, result.uncertain) == (len(expected), 0)
+    assert addresses(recorder.messages) == sorted(expected)  # each once
+
+
+@pytest.mark.usefixtures("listed")
+async def test_a_difference_alert_e_mail_names_its_difference(
+    store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    recorder, mailer = smtp
+    case = await a_case(store)
+    send = AlertMailInput(case_id=case.case_id, sequence=11, kind="overdue",
+                          step="difference_of_opinion", difference_id="DOO-3",
+                          level="independent_scrutiny", due_date=datetime(2026, 12, 9).date())
+    result = await mail(store, mailer).send_alert_mail(send)
+    assert result.sent > 0
+    for message in recorder.messages:
+        assert "Difference of opinion DOO-3 at the independent scrutiny level" in str(
+            message["Subject"])
+        text = message.get_body(("plain",))
+        assert text is not None
+        assert "Difference of opinion: DOO-3" in text.get_content()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient, Response
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -31,8 +32,10 @@ from domain.permissions import (
     organisation_refusal,
 )
 from domain.procedure import Partner, Step
+from store import outbox
 from store.db import Sessionmaker
 from store.documents import keep_document
+from store.models import OutboxMessage
 from tests.action_plans import PARTNERS as ALL_PARTNERS
 from tests.action_plans import start_plan
 from tests.conftest import as_role
@@ -51,6 +54,7 @@ DOCUMENT = "{document_id}"  # a document the module fixture keeps with the case
 # The first agency's report in the case file, kept by the same fixture: the {document_id} of
 # a case-file path.
 UPLOAD = "{upload_id}"
+MESSAGE = "{message_id}"  # an e-mail the module fixture puts in the case's outbox
 # In a path: the day whose calendar change the admin withdraws (added by the row before).
 DAY = "{day}"
 CHANGED_DAY = "2096-06-13"
@@ -248,6 +252,8 @@ ENDPOINTS = [
              None, MARS),
     Endpoint("letters-agency-requests", "POST", f"/v1/cases/{CASE}/letters/agency-requests",
              {"agencies": [AGENCY]}, MARS),
+    Endpoint("mail-resolution", "POST", f"/v1/cases/{CASE}/mail/{MESSAGE}/resolution",
+             {"outcome": "received"}, MARS),
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -287,7 +293,8 @@ def test_the_table_covers_every_route_and_role() -> None:
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
                 and "/differences-of-opinion" not in e.path and "/letters/" not in e.path
                 and not e.path.endswith(("/case-file", "/reviewers", "-template", "/erasure",
-                                          "/rectification"))}
+                                          "/rectification"))
+                and "/mail/" not in e.path}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}
@@ -331,6 +338,13 @@ async def directory_ids(api: AsyncClient, case_id: str, sessions: Sessionmaker) 
         upload = await keep_document(session, case_id,
                                      f"upload/agency_report/{AGENCY.casefold()}/1",
                                      "file:agency_report", "report.pdf", b"%PDF-1.7")
+        await outbox.enqueue(session, [outbox.NewMessage(
+            key=f"{case_id}/permissions/0/person-0", case_id=case_id, part="case",
+            purpose="letters", step="inform_partners", person_id=None,
+            to_address="perm@cspr.test", subject="Permissions", body="-",
+            message_id="<permissions@cspr.test>")])
+        message = await session.scalar(select(OutboxMessage.id).where(
+            OutboxMessage.key == f"{case_id}/permissions/0/person-0"))
     created = await api.post("/v1/directory/organisations",
                              json={"name": f"Permissions Agency {uuid.uuid4().hex}",
                                    "kind": "agency"})
@@ -341,7 +355,7 @@ async def directory_ids(api: AsyncClient, case_id: str, sessions: Sessionmaker) 
                                  "email": f"pat.{uuid.uuid4().hex}@cspr.test"})
     assert added.status_code == 201, added.text
     return {ORGANISATION: str(organisation), PERSON: str(added.json()["id"]),
-            DOCUMENT: str(document.id), UPLOAD: str(upload.id)}
+            DOCUMENT: str(document.id), UPLOAD: str(upload.id), MESSAGE: str(message)}
 
 
 def _value(value: Any, uniq: str) -> Any:

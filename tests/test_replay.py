@@ -31,6 +31,9 @@ LCSPR_CHILD = HERE / "lcspr_child_closes_a_serious_case.parent1.json"
 DIFFERENCES = HERE / "disagreement_up_the_ladder.doo1.json"
 DISAGREEMENTS = sorted(HERE.glob("disagreement_then_not_met.v*.json"))
 MAIL = HERE / "mail_notices_and_a_bank_holiday.mail1.json"
+# Recorded with one change at a time (workflows.serial), a bounded projection
+# (workflows.projection) and the mail activities' heartbeat: issue 11.
+FAULTS = sorted(HERE.glob("*.faults1.json"))
 # Older histories with reminders or an SSL recommendation: e-mail would have been sent there.
 BEFORE_MAIL = [*sorted(HERE.glob("timeline_with_overdue_steps_to_national_review.v*.json")),
                DIFFERENCES]
@@ -83,6 +86,10 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
         elif tag == "mail1":
             assert markers == {"case-store", "notified-event", "lcspr-child",
                                "differences-of-opinion", "mail"}, path.name
+        elif tag == "faults1":
+            assert markers >= {"case-store", "notified-event", "lcspr-child",
+                               "differences-of-opinion", "serial-changes",
+                               "projection-alert"}, path.name
     assert patch_markers(REFUSED_SIGNALS) == {"case-store", "notified-event",
                                               "signal-permissions"}
 
@@ -228,3 +235,20 @@ async def test_mail_and_the_calendar_are_in_the_mail1_history(
     monkeypatch.setattr(workflow, "patched",
                         lambda patch_id: patch_id != "mail" and patched(patch_id))
     assert await replay_unsandboxed(MAIL) is not None
+
+
+def test_the_faults_histories_are_recorded_on_the_serial_and_bounded_code() -> None:
+    """The faults1 histories replay above; here, that they are of the code they guard: every
+    case ran serialised with bounded projections, and its mail activities heartbeat."""
+    assert len(FAULTS) >= 2
+    for path in FAULTS:
+        assert {"serial-changes", "projection-alert"} <= patch_markers(path), path.name
+        history = load(path)
+        scheduled = [e.activity_task_scheduled_event_attributes for e in history.events
+                     if e.HasField("activity_task_scheduled_event_attributes")]
+        mail = [s for s in scheduled
+                if s.activity_type.name in ("send_letters", "send_alert_mail")]
+        assert mail, path.name
+        assert all(s.heartbeat_timeout.ToTimedelta() == timedelta(seconds=20) for s in mail)
+        projections = [s for s in scheduled if s.activity_type.name == "project_case"]
+        assert all(s.retry_policy.maximum_attempts == 9 for s in projections), path.name

@@ -25,7 +25,8 @@ from tests.database import POSTGRES
 
 CLOSED_PORT = 9001  # in this suite's range, and nothing listens on it (checked below)
 PATH_VALUES = {"case_id": "CSPR-2026-0404", "difference_id": "D1", "document_id": "1",
-               "organisation_id": "1", "person_id": "1", "day": "2030-01-02", "kind": "dhr"}
+               "organisation_id": "1", "person_id": "1", "day": "2030-01-02", "kind": "dhr",
+               "message_id": "1"}
 QUERIES = {"/v1/deadlines": {"from": "2026-01-05", "to": "2026-01-09"},
            "/v1/calendar/working-days": {"start": "2026-01-05", "days": "3"}}
 NOTIFICATION = {"notifying_agency": "Humberside Police",

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.mail import Mailer, send_alert, shortfall
+    from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "action_plan"
@@ -80,11 +81,14 @@ class ActionPlanWorkflow:
         # two first writes at once would both try to.
         self._projecting = asyncio.Lock()
         self._mail = Mailer(workflow.patched)
+        self._serial = Serial()
         self._changed = False
         self._search = SearchAttributes()
 
     @workflow.run
     async def run(self, input: ActionPlanRun) -> ActionPlanResult:
+        # Each record takes effect fully before the next is checked (workflows.serial).
+        self._serial.on = workflow.patched(SERIAL_PATCH)
         if input.carried is None:
             await self._compute(self._plan.opening_dates())
         await self._project()
@@ -120,12 +124,13 @@ class ActionPlanWorkflow:
     @workflow.update(name="record")
     async def record(self, message: DecisionMessage) -> ActionPlanState:
         """Make one record; rejected before it enters history if not open now or invalid."""
-        try:
-            decision = parse_plan_decision(message)
-            await self._record(decision, Channel.API)
-        except (StepNotOpen, InvalidRecord) as e:
-            # Another record accepted just before this one may have changed the plan.
-            raise refused(e) from None
+        async with self._serial.turn():
+            try:
+                decision = parse_plan_decision(message)
+                await self._record(decision, Channel.API)
+            except (StepNotOpen, InvalidRecord) as e:
+                # Another record accepted just before this one may have changed the plan.
+                raise refused(e) from None
         return self._plan
 
     @record.validator
@@ -133,7 +138,8 @@ class ActionPlanWorkflow:
         try:
             decision = parse_plan_decision(message)
             refuse_control_characters(decision)  # new text only: validators skip replay
-            self._plan.check(decision.record, workflow.now())
+            if not self._serial.busy:  # else `_record` checks it in its turn
+                self._plan.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -144,6 +150,10 @@ class ActionPlanWorkflow:
         A signal naming an actor is held to the API's rules (`domain.permissions`); one naming
         no actor comes from someone with direct access to Temporal, which is the authorisation.
         """
+        async with self._serial.turn():
+            await self._record_signal(message)
+
+    async def _record_signal(self, message: DecisionMessage) -> None:
         step = message.record.get("step")
         try:
             decision = parse_plan_decision(message)
@@ -166,10 +176,11 @@ class ActionPlanWorkflow:
     async def calendar_changed(self, change: CalendarChanged) -> None:
         """A bank holiday added or removed: reminders still to come are counted again through
         the calendar activity; the due dates are given dates and stay."""
-        needed = self._plan.reminder_needs()
-        await self._compute(needed)
-        self._plan.calendar_changed(workflow.now(), change, len(needed))
-        self._edited()
+        async with self._serial.turn():
+            needed = self._plan.reminder_needs()
+            await self._compute(needed)
+            self._plan.calendar_changed(workflow.now(), change, len(needed))
+            self._edited()
 
     def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
         workflow.logger.warning("action plan %s: signal rejected: %s", self._plan.case_id,

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import (
+    ActivityError,
     ApplicationError,
     CancelledError,
     ChildWorkflowError,
@@ -37,7 +38,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.case_events import CaseEventInput
     from activities.case_store import ProjectionInput, ProjectionResult
-    from activities.mail import AlertMailInput, SendLettersInput
+    from activities.mail import (
+        AlertMailInput,
+        DeliverMailInput,
+        ResolvedMail,
+        ResolveMailInput,
+        SendLettersInput,
+        SendLettersResult,
+    )
     from domain.calendar import CalendarChanged
     from domain.case import (
         CaseEvent,
@@ -72,15 +80,26 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
-    from domain.mail import Letters
+    from domain.mail import DifferenceRef, Letters, MailOutcome, MailResolution
     from domain.parallel import parse_facts, parse_process
-    from domain.permissions import Refusal, can_record
+    from domain.permissions import Refusal, can_record, can_resolve_mail
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
-    from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
+    from workflows.mail import (
+        Mailer,
+        deliver,
+        resolve,
+        send_alert,
+        send_letters,
+        shortfall,
+        summary,
+    )
+    from workflows.projection import CLOSING_ATTEMPTS, PROJECTION_PATCH, RETRY_AFTER, Projection
+    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
+    from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # A difference of opinion's reminder, and its escalation up the ladder or past its last level.
@@ -109,6 +128,11 @@ class CaseWorkflow:
         self._review_result: LocalReviewResult | None = None
         self._review_ended = False  # its end recorded (the case may stay open for notices)
         self._mail = Mailer(self._since)
+        self._serial = Serial()  # on from the run's start ("serial-changes")
+        self._projection = Projection()  # bounded from the run's start ("projection-alert")
+        # The last request for each step's letters: looked at again once the MARS team has
+        # settled an uncertain message of them (`resolve_mail`).
+        self._letters_asked: dict[Step, Decision] = {}
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
@@ -123,25 +147,33 @@ class CaseWorkflow:
         # The case raises a difference of opinion itself when the DSPs disagree: new commands
         # (its target's dates), so cases started before keep the old way.
         self._case.differences.automatic = self._since("differences-of-opinion")
-        await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
-        duplicates = await self._project()
-        if duplicates:
-            self._case.flag_possible_duplicates(workflow.now(), duplicates)
-            await self._project()
+        # Each change takes effect fully before the next is checked (workflows.serial).
+        self._serial.on = self._since(SERIAL_PATCH)
+        # A projection the store cannot take is an alert, not a case held up (workflows.projection).
+        self._projection.bounded = self._since(PROJECTION_PATCH)
+        async with self._serial.turn():
+            await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+            duplicates = await self._project()
+            if duplicates:
+                self._case.flag_possible_duplicates(workflow.now(), duplicates)
+                await self._project()
         self._open = True
         while True:
-            await self._follow_local_review()
-            self._case.due_alerts(workflow.now())
-            await self._difference_alerts()
-            self._publish()
-            if len(self._case.events) != self._events_projected:
-                await self._project()
+            async with self._serial.turn():  # a difference escalated is dated before a record
+                await self._follow_local_review()
+                self._case.due_alerts(workflow.now())
+                await self._difference_alerts()
+                self._publish()
+                if len(self._case.events) != self._events_projected or \
+                        self._projection.due(workflow.now()):
+                    await self._project()
             await self._send_events()
             if self._case.closed:
                 break
             self._changed = False
             next_alert = _earliest(self._case.next_alert_at(),
-                                   self._case.next_difference_alert_at())
+                                   self._case.next_difference_alert_at(),
+                                   self._projection.next_try())
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
                 await workflow.wait_condition(self._woken, timeout=timeout)
@@ -153,6 +185,7 @@ class CaseWorkflow:
             await self._mail.drain()
             if len(self._case.events) != self._events_projected:
                 await self._project()
+        await self._catch_up()
         await self._send_events()
         return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome,
                           local_review=self._review_result)
@@ -178,16 +211,28 @@ class CaseWorkflow:
 
     @workflow.update(name="record")
     async def record(self, message: DecisionMessage) -> CaseState:
-        """Record one step's decision; rejected before it enters history if not open or invalid."""
-        await self._record(parse_decision(message), Channel.API)
+        """Record one step's decision; rejected before it enters history if not open or invalid
+        (or, while another change is taking effect, once it has)."""
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_record(message)
+            await self._record(parse_decision(message), Channel.API)
         return self._case
 
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
+        self._check_record(message, settled=not self._serial.busy)
+
+    def _check_record(self, message: DecisionMessage, settled: bool = True) -> None:
+        """Refuse a record the case cannot take now; only its shape while a change is taking
+        effect (its handler checks it again in its turn)."""
         try:
             decision = parse_decision(message)
-            refuse_control_characters(decision)  # new text only: validators skip replay
-            self._case.check(decision.record, workflow.now())
+            # New text only: validators skip replay, and a handler checks again only in runs
+            # ("serial-changes") whose validators refused the same text.
+            refuse_control_characters(decision)
+            if settled:
+                self._case.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -205,6 +250,10 @@ class CaseWorkflow:
         """
         if not self._opened():
             await workflow.wait_condition(self._opened)
+        async with self._serial.turn():
+            await self._record_signal(message)
+
+    async def _record_signal(self, message: DecisionMessage) -> None:
         try:
             decision = parse_decision(message)
             self._case.check(decision.record, workflow.now())
@@ -257,6 +306,10 @@ class CaseWorkflow:
         already done keeps the deadline it was judged by."""
         if not self._opened():
             await workflow.wait_condition(self._opened)
+        async with self._serial.turn():
+            await self._calendar_changed(change)
+
+    async def _calendar_changed(self, change: CalendarChanged) -> None:
         if self._case.closed:
             return
         why = f"calendar: {change.day} {change.change}"
@@ -305,14 +358,23 @@ class CaseWorkflow:
         reached everyone, and the case shows why if they have not."""
         decision = parse_decision(message)
         step = Step(decision.record.step)
-        self._case.letters_requested(workflow.now(), step, decision.actor)
-        await self._project()
-        self._changed = True
-        self._mail.start(self._send_step_letters(decision))
+        async with self._serial.turn():
+            # In its turn, the letters are written from a case store that has every change
+            # before them (the agencies' letters need clock D's dates).
+            if self._serial.on:
+                self._check_letters(message)
+            self._case.letters_requested(workflow.now(), step, decision.actor)
+            self._letters_asked[step] = decision
+            await self._project()
+            self._changed = True
+            self._mail.start(self._send_step_letters(decision))
         return self._case
 
     @send_letters.validator
     def _validate_send_letters(self, message: DecisionMessage) -> None:
+        self._check_letters(message, settled=not self._serial.busy)
+
+    def _check_letters(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             decision = parse_decision(message)
             refuse_control_characters(decision)
@@ -320,6 +382,8 @@ class CaseWorkflow:
             if not isinstance(record, InformPartners | AgencyRequests):
                 raise InvalidRecord("step", "the service sends the letters of inform_partners "
                                             "and agency_requests")
+            if not settled:
+                return
             self._case.check(record, workflow.now())
             if Step(record.step) in self._case.letters_in_flight:
                 raise StepNotOpen(record.step, "its letters are being sent")
@@ -336,6 +400,13 @@ class CaseWorkflow:
         result = await send_letters(SendLettersInput(
             case_id=self._case.case_id, letters=Letters(step.value), sequence=0,
             agencies=agencies, retry_failed=True))
+        async with self._serial.turn():
+            await self._letters_went(decision, result)
+
+    async def _letters_went(self, decision: Decision, result: SendLettersResult | str) -> None:
+        """The step's letters have been sent (or not): the step is done by their sending."""
+        record = decision.record
+        step = Step(record.step)
         now = workflow.now()
         self._case.letters_settled(step)
         self._changed = True
@@ -378,12 +449,73 @@ class CaseWorkflow:
             self._case.mail_sent(workflow.now(), step, summary(result))
         self._changed = True
 
-    async def _send_alert(self, sequence: int, kind: EventKind, step: Step | None) -> None:
-        """A step's reminder or escalation (`step`), or a difference of opinion's (None)."""
+    @workflow.update(name="resolve_mail")
+    async def resolve_mail(self, message: MailResolution) -> CaseState:
+        """The MARS team's word on an e-mail that may not have gone (`uncertain`): the recipient
+        has it, or send it again (marked as a resend, with the same Message-ID). A step's
+        letters are then looked at again, and the step is done once everyone has had them."""
+        async with self._serial.turn():
+            try:
+                resolved = await resolve(ResolveMailInput(
+                    case_id=self._case.case_id, message_id=message.message_id,
+                    outcome=message.outcome))
+            except ActivityError as e:
+                raise _refused_mail(e) from None
+            self._mail_resolved(resolved, message)
+            await self._project()
+            self._changed = True
+        return self._case
+
+    @resolve_mail.validator
+    def _validate_resolve_mail(self, message: MailResolution) -> None:
+        if not self._open:
+            raise refused(StepNotOpen("mail", "the case is still opening; try again"))
+        # Held to the API's rule, as a signal is: only the MARS team settles an e-mail.
+        refusal = actor_refusal(message.actor, lambda role, _org: None if can_resolve_mail(role)
+                                else Refusal("only the MARS team settles an e-mail", "role"))
+        if refusal is not None:
+            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
+
+    def _mail_resolved(self, resolved: ResolvedMail, message: MailResolution) -> None:
+        now = workflow.now()
+        step = Step(resolved.step) if resolved.part == "case" and resolved.step in set(Step) \
+            else None
+        received = message.outcome is MailOutcome.RECEIVED
+        detail = (f"message {resolved.message_id} "
+                  + ("confirmed received" if received else "to be sent again"))
+        self._case.events.append(CaseEvent(at=now, kind=EventKind.MAIL_RESOLVED, step=step,
+                                           detail=detail, channel=Channel.API,
+                                           actor=message.actor))
+        asked = self._letters_asked.get(step) if step is not None else None
+        if (resolved.purpose == "letters" and step is not None and asked is not None
+                and step not in self._case.letters_in_flight
+                and self._case.step(step).completion is None):
+            # As if asked again: the resend goes with them, and the step is done if everyone
+            # has had its letters now.
+            self._case.letters_requested(now, step, message.actor)
+            self._mail.start(self._send_step_letters(asked))
+        elif not received:
+            self._mail.start(self._resend(resolved.key, step))
+
+    async def _resend(self, key: str, step: Step | None) -> None:
+        result = await deliver(DeliverMailInput(case_id=self._case.case_id, keys=[key]))
+        if (missed := shortfall(result)) is not None:
+            self._case.mail_failed(workflow.now(), step, f"resend: {missed}")
+        elif not isinstance(result, str):
+            self._case.mail_sent(workflow.now(), step, f"resend: {summary(result)}")
+        self._changed = True
+
+    async def _send_alert(self, sequence: int, kind: EventKind, step: Step | None,
+                          detail: str = "") -> None:
+        """A step's reminder or escalation (`step`), or a difference of opinion's (None; its
+        event's `detail` names it: "DOO-2 safeguarding_partners target 2026-12-10 ...")."""
         if step is None:
+            difference, target = DifferenceRef.of_event(detail)
             alert = AlertMailInput(
                 case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
-                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue")
+                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue",
+                difference_id=difference.difference_id if difference else None,
+                level=difference.level if difference else None, due_date=target)
         else:
             state = self._case.step(step)
             alert = AlertMailInput(
@@ -401,59 +533,80 @@ class CaseWorkflow:
     async def raise_difference(self, message: DecisionMessage) -> Difference:
         """Raise a difference of opinion (record: RaiseDifference); it starts with the SSLs and
         the MARS team."""
-        try:
-            request, actor = parse_difference(message, RaiseDifference)
-            raised = self._case.raise_difference(request, workflow.now(), actor)
-        except _DIFFERENCE_ERRORS as e:
-            raise _refused_difference(e) from None
-        return await self._difference_changed(raised.id)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_raise(message)
+            try:
+                request, actor = parse_difference(message, RaiseDifference)
+                raised = self._case.raise_difference(request, workflow.now(), actor)
+            except _DIFFERENCE_ERRORS as e:
+                raise _refused_difference(e) from None
+            return await self._difference_changed(raised.id)
 
     @raise_difference.validator
     def _validate_raise(self, message: DecisionMessage) -> None:
+        self._check_raise(message, settled=not self._serial.busy)
+
+    def _check_raise(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             request, _ = parse_difference(message, RaiseDifference)
             refuse_control_characters(request, InvalidDifference)
-            self._case.check_difference()
+            if settled:
+                self._case.check_difference()
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
 
     @workflow.update(name="escalate_difference")
     async def escalate_difference(self, message: DecisionMessage) -> Difference:
         """Refer a difference to the next level (record: EscalateDifference)."""
-        try:
-            request, actor = parse_difference(message, EscalateDifference)
-            self._case.escalate_difference(request, workflow.now(), actor)
-        except _DIFFERENCE_ERRORS as e:
-            raise _refused_difference(e) from None
-        return await self._difference_changed(request.difference_id)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_escalate(message)
+            try:
+                request, actor = parse_difference(message, EscalateDifference)
+                self._case.escalate_difference(request, workflow.now(), actor)
+            except _DIFFERENCE_ERRORS as e:
+                raise _refused_difference(e) from None
+            return await self._difference_changed(request.difference_id)
 
     @escalate_difference.validator
     def _validate_escalate(self, message: DecisionMessage) -> None:
+        self._check_escalate(message, settled=not self._serial.busy)
+
+    def _check_escalate(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             request, _ = parse_difference(message, EscalateDifference)
             refuse_control_characters(request, InvalidDifference)
-            self._case.check_difference()
-            self._case.differences.check_escalate(request)
+            if settled:
+                self._case.check_difference()
+                self._case.differences.check_escalate(request)
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
 
     @workflow.update(name="resolve_difference")
     async def resolve_difference(self, message: DecisionMessage) -> Difference:
         """Record a difference's resolution (record: ResolveDifference)."""
-        try:
-            request, actor = parse_difference(message, ResolveDifference)
-            self._case.resolve_difference(request, workflow.now(), actor)
-        except _DIFFERENCE_ERRORS as e:
-            raise _refused_difference(e) from None
-        return await self._difference_changed(request.difference_id)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_resolve(message)
+            try:
+                request, actor = parse_difference(message, ResolveDifference)
+                self._case.resolve_difference(request, workflow.now(), actor)
+            except _DIFFERENCE_ERRORS as e:
+                raise _refused_difference(e) from None
+            return await self._difference_changed(request.difference_id)
 
     @resolve_difference.validator
     def _validate_resolve(self, message: DecisionMessage) -> None:
+        self._check_resolve(message, settled=not self._serial.busy)
+
+    def _check_resolve(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
             request, _ = parse_difference(message, ResolveDifference)
             refuse_control_characters(request, InvalidDifference)
-            self._case.check_difference()
-            self._case.differences.check_resolve(request, workflow.now())
+            if settled:
+                self._case.check_difference()
+                self._case.differences.check_resolve(request, workflow.now())
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
 
@@ -495,18 +648,27 @@ class CaseWorkflow:
     async def record_facts(self, message: DecisionMessage) -> CaseState:
         """Record the facts that suggest which other processes may apply (they replace the
         last); refused before it enters history if invalid."""
-        decision = parse_facts(message)
-        self._case.parallel.record_facts(decision.record, workflow.now())
-        await self._parallel_recorded(EventKind.PARALLEL_FACTS, "facts recorded", decision.actor)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_facts(message)
+            decision = parse_facts(message)
+            self._case.parallel.record_facts(decision.record, workflow.now())
+            await self._parallel_recorded(EventKind.PARALLEL_FACTS, "facts recorded",
+                                          decision.actor)
         return self._case
 
     @record_facts.validator
     def _validate_facts(self, message: DecisionMessage) -> None:
+        self._check_facts(message, settled=not self._serial.busy)
+
+    def _check_facts(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
-            self._parallel_open()
+            if settled:
+                self._parallel_open()
             facts = parse_facts(message)
             refuse_control_characters(facts)
-            self._case.parallel.check_facts(facts.record, workflow.now())
+            if settled:
+                self._case.parallel.check_facts(facts.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -514,22 +676,30 @@ class CaseWorkflow:
     async def record_parallel_process(self, message: DecisionMessage) -> CaseState:
         """Record another process (its lead, the liaison agreed, joint or parallel), replacing
         that kind's last record; refused before it enters history if invalid."""
-        decision = parse_process(message)
-        process = decision.record
-        replaced = self._case.parallel.record_process(process, workflow.now())
-        # Kinds and enums only: the lead, liaison and notes may name people.
-        detail = (f"{process.kind.value} {'updated' if replaced else 'recorded'}: "
-                  f"{process.arrangement.value}, {process.status.value}")
-        await self._parallel_recorded(EventKind.PARALLEL_PROCESS, detail, decision.actor)
+        async with self._serial.turn():
+            if self._serial.on:
+                self._check_process(message)
+            decision = parse_process(message)
+            process = decision.record
+            replaced = self._case.parallel.record_process(process, workflow.now())
+            # Kinds and enums only: the lead, liaison and notes may name people.
+            detail = (f"{process.kind.value} {'updated' if replaced else 'recorded'}: "
+                      f"{process.arrangement.value}, {process.status.value}")
+            await self._parallel_recorded(EventKind.PARALLEL_PROCESS, detail, decision.actor)
         return self._case
 
     @record_parallel_process.validator
     def _validate_parallel_process(self, message: DecisionMessage) -> None:
+        self._check_process(message, settled=not self._serial.busy)
+
+    def _check_process(self, message: DecisionMessage, settled: bool = True) -> None:
         try:
-            self._parallel_open()
+            if settled:
+                self._parallel_open()
             process = parse_process(message)
             refuse_control_characters(process)
-            self._case.parallel.check_process(process.record, workflow.now())
+            if settled:
+                self._case.parallel.check_process(process.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -590,13 +760,51 @@ class CaseWorkflow:
         if not self._since("case-store"):
             return []  # a case started before the case store existed
         self._events_projected = len(self._case.events)
-        result = await workflow.execute_activity(
-            "project_case",
-            ProjectionInput(case=self._case, version=workflow.info().get_current_history_length()),
-            result_type=ProjectionResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
+        projection = ProjectionInput(case=self._case,
+                                     version=workflow.info().get_current_history_length())
+        if not self._projection.bounded:
+            result = await workflow.execute_activity(
+                "project_case", projection, result_type=ProjectionResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT)
+            return list(result.possible_duplicates)
+        try:
+            result = await workflow.execute_activity(
+                "project_case", projection, result_type=ProjectionResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
+        except ActivityError as e:
+            if isinstance(e.cause, CancelledError):
+                raise  # the case is being cancelled: not a store that refuses
+            self._projection_failed(e)
+            return []
+        if self._projection.written():
+            self._case.events.append(CaseEvent(
+                at=workflow.now(), kind=EventKind.PROJECTION_RESTORED,
+                detail="the case store has the whole case again"))
+            return await self._project()  # with this event (not owed now: once only)
         return list(result.possible_duplicates)
+
+    def _projection_failed(self, error: ActivityError) -> None:
+        now = workflow.now()
+        cause = type(error.cause).__name__ if error.cause is not None else "unknown"
+        workflow.logger.error("case %s: the case-store projection failed (%s)",
+                              self._case.case_id, cause)
+        detail = self._projection.failed(now, error)
+        if detail is not None:
+            self._case.events.append(CaseEvent(at=now, kind=EventKind.PROJECTION_FAILED,
+                                               detail=detail))
+            # Not tried again at once for its own event: at the next change, or the retry time.
+            self._events_projected = len(self._case.events)
+            self._changed = True
+
+    async def _catch_up(self) -> None:
+        """A closing case whose stored copy is behind tries a few more times before it ends."""
+        if not self._projection.bounded:
+            return
+        for _ in range(CLOSING_ATTEMPTS):
+            if not self._projection.owed:
+                break
+            await workflow.sleep(RETRY_AFTER)
+            await self._project()
 
     async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
         result = await workflow.execute_activity(
@@ -627,7 +835,8 @@ class CaseWorkflow:
                     and self._mail.enabled()):
                 self._mail.start(self._send_alert(self._events_sent, event.kind, event.step))
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
-                self._mail.start(self._send_alert(self._events_sent, event.kind, None))
+                self._mail.start(self._send_alert(self._events_sent, event.kind, None,
+                                                  event.detail))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
@@ -650,6 +859,13 @@ def _refused_difference(
                                 type="DifferenceNotFound", non_retryable=True)
     return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
                             type="InvalidRecord", non_retryable=True)
+
+
+def _refused_mail(error: ActivityError) -> ApplicationError:
+    """A message that is not (or no longer) uncertain, or not the case's: 409 at the API."""
+    cause = error.cause
+    reason = cause.message if isinstance(cause, ApplicationError) else "it could not be settled"
+    return refused(StepNotOpen("mail", reason))
 
 
 def _earliest(*times: datetime | None) -> datetime | None:

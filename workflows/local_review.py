@@ -14,7 +14,12 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    CancelledError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -49,6 +54,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
+    from workflows.projection import CLOSING_ATTEMPTS, PROJECTION_PATCH, RETRY_AFTER, Projection
+    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
+    from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "local_review"
@@ -72,11 +80,18 @@ class LocalReviewWorkflow:
         self._search = SearchAttributes()
         self._following: asyncio.Task[None] | None = None
         self._mail = Mailer(workflow.patched)
+        self._serial = Serial()
+        self._projection = Projection()  # bounded from the run's start ("projection-alert")
 
     @workflow.run
     async def run(self, _: LocalReviewInput) -> LocalReviewResult:
-        await self._compute(self._review.opening_dates())
-        await self._project()
+        # Each record takes effect fully before the next is checked (workflows.serial).
+        self._serial.on = workflow.patched(SERIAL_PATCH)
+        # A projection the store cannot take is an alert, not a review held up.
+        self._projection.bounded = workflow.patched(PROJECTION_PATCH)
+        async with self._serial.turn():
+            await self._compute(self._review.opening_dates())
+            await self._project()
         self._open = True
         while True:
             before = len(self._review.events)
@@ -88,6 +103,9 @@ class LocalReviewWorkflow:
                 break
             self._changed = False
             next_alert = self._review.next_alert_at()
+            retry = self._projection.next_try()
+            if retry is not None and (next_alert is None or retry < next_alert):
+                next_alert = retry
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
@@ -98,6 +116,7 @@ class LocalReviewWorkflow:
             await self._mail.drain()
             if len(self._review.events) != self._projected:
                 await self._project()
+        await self._catch_up()
         review = self._review
         return LocalReviewResult(case_id=review.case_id,
                                  published=True if review.published_on else None,
@@ -128,12 +147,14 @@ class LocalReviewWorkflow:
 
     @workflow.update(name="record")
     async def record(self, message: DecisionMessage) -> LocalReviewState:
-        """Record one step; refused before it enters history if not open or invalid."""
-        try:
-            await self._record(parse_review_decision(message), Channel.API)
-        except (StepNotOpen, InvalidRecord) as e:
-            # Only the seven-working-day rule is checked here: it needs the calendar.
-            raise refused(e) from None
+        """Record one step; refused before it enters history if not open or invalid (or,
+        while another record is taking effect, once it has: `_record` checks it again)."""
+        async with self._serial.turn():
+            try:
+                await self._record(parse_review_decision(message), Channel.API)
+            except (StepNotOpen, InvalidRecord) as e:
+                # Only the seven-working-day rule is checked here: it needs the calendar.
+                raise refused(e) from None
         return self._review
 
     @record.validator
@@ -141,7 +162,8 @@ class LocalReviewWorkflow:
         try:
             decision = parse_review_decision(message)
             refuse_control_characters(decision)  # new text only: validators skip replay
-            self._review.check(decision.record, workflow.now())
+            if not self._serial.busy:  # else `_record` checks it in its turn
+                self._review.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -154,6 +176,10 @@ class LocalReviewWorkflow:
         """
         if not self._open:
             await workflow.wait_condition(lambda: self._open)
+        async with self._serial.turn():
+            await self._record_signal(message)
+
+    async def _record_signal(self, message: DecisionMessage) -> None:
         step = message.record.get("step")
         try:
             decision = parse_review_decision(message)
@@ -184,10 +210,11 @@ class LocalReviewWorkflow:
         """
         if not self._open:
             await workflow.wait_condition(lambda: self._open)
-        asked = self._review.working_day_needs()
-        dated = await self._dates(asked) if asked else []
-        self._review.calendar_changed(workflow.now(), change, asked, dated)
-        self._changed = True
+        async with self._serial.turn():
+            asked = self._review.working_day_needs()
+            dated = await self._dates(asked) if asked else []
+            self._review.calendar_changed(workflow.now(), change, asked, dated)
+            self._changed = True
 
     def _reject_signal(self, step: object, reason: str, actor: Actor | None) -> None:
         workflow.logger.warning("LCSPR %s: signal rejected: %s", self._review.case_id, reason)
@@ -259,18 +286,49 @@ class LocalReviewWorkflow:
         review = self._review
         # Only the events not yet written: the trail numbers them on from first_sequence.
         start, self._projected = self._projected, len(review.events)
-        await workflow.execute_activity(
-            "project_part",
-            PartProjectionInput(
-                case_id=review.case_id, part=PART,
-                version=workflow.info().get_current_history_length(),
-                stage=review.stage.value, overdue=review.overdue,
-                next_deadline=review.next_deadline(), snapshot=review.model_dump(mode="json"),
-                events=[e.case_event() for e in review.events[start:]],
-                first_sequence=start + 1,
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        projection = PartProjectionInput(
+            case_id=review.case_id, part=PART,
+            version=workflow.info().get_current_history_length(),
+            stage=review.stage.value, overdue=review.overdue,
+            next_deadline=review.next_deadline(), snapshot=review.model_dump(mode="json"),
+            events=[e.case_event() for e in review.events[start:]],
+            first_sequence=start + 1,
         )
+        if not self._projection.bounded:
+            await workflow.execute_activity("project_part", projection,
+                                            start_to_close_timeout=ACTIVITY_TIMEOUT)
+            return
+        try:
+            await workflow.execute_activity("project_part", projection,
+                                            start_to_close_timeout=ACTIVITY_TIMEOUT,
+                                            retry_policy=PROJECTION_RETRY)
+        except ActivityError as e:
+            if isinstance(e.cause, CancelledError):
+                raise  # the review is being cancelled: not a store that refuses
+            # Its events go with the next projection (tried again later, and at each change);
+            # another may have been in flight meanwhile, and failed or not: the earliest counts.
+            self._projected = min(self._projected, start)
+            now = workflow.now()
+            workflow.logger.error("LCSPR %s: the case-store projection failed (%s)",
+                                  review.case_id, type(e.cause).__name__)
+            if (detail := self._projection.failed(now, e, "review")) is not None:
+                review.event(now, EventKind.PROJECTION_FAILED, None, detail)
+                self._changed = True
+            return
+        if self._projection.written():
+            review.event(workflow.now(), EventKind.PROJECTION_RESTORED, None,
+                         "the case store has the whole review again")
+            await self._project()
+
+    async def _catch_up(self) -> None:
+        """A review ending while its stored copy is behind tries a few more times first."""
+        if not self._projection.bounded:
+            return
+        for _ in range(CLOSING_ATTEMPTS):
+            if not self._projection.owed:
+                break
+            await workflow.sleep(RETRY_AFTER)
+            await self._project()
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""

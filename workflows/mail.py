@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.mail import (
+        HEARTBEAT_TIMEOUT,
         MAIL_TIMEOUT,
         RETRY_POLICY,
         AlertMailInput,
         AlertMailResult,
+        DeliverMailInput,
+        ResolvedMail,
+        ResolveMailInput,
         SendLettersInput,
         SendLettersResult,
     )
@@ -82,16 +88,35 @@ async def send_alert(input: AlertMailInput) -> AlertMailResult | str:
     return await _send("send_alert_mail", input, AlertMailResult)
 
 
+async def deliver(input: DeliverMailInput) -> AlertMailResult | str:
+    """Deliver messages already in the outbox (a resend); the result, or why not at all."""
+    return await _send("deliver_mail", input, AlertMailResult)
+
+
+async def resolve(input: ResolveMailInput) -> ResolvedMail:
+    """Settle an uncertain message as the MARS team says (a quick write to the outbox; its
+    refusals, `MailNotUncertain` and `MailNotFound`, are not retried)."""
+    result: ResolvedMail = await workflow.execute_activity(
+        "resolve_mail", input, result_type=ResolvedMail,
+        start_to_close_timeout=RESOLVE_TIMEOUT,
+        retry_policy=RetryPolicy(maximum_attempts=5,
+                                 non_retryable_error_types=["MailNotUncertain", "MailNotFound"]))
+    return result
+
+
+RESOLVE_TIMEOUT = timedelta(seconds=30)
 R = TypeVar("R", SendLettersResult, AlertMailResult)
 
 
 async def _send(
-    activity: str, input: SendLettersInput | AlertMailInput, result_type: type[R]
+    activity: str, input: SendLettersInput | AlertMailInput | DeliverMailInput,
+    result_type: type[R],
 ) -> R | str:
     try:
         result: R = await workflow.execute_activity(
             activity, input, result_type=result_type,
-            start_to_close_timeout=MAIL_TIMEOUT, retry_policy=RETRY_POLICY)
+            start_to_close_timeout=MAIL_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RETRY_POLICY)
     except ActivityError as e:
         return failure(e)
     return result
@@ -129,7 +154,8 @@ def summary(result: Result) -> str:
         parts.append(f"{result.failed} failed")
     if result.uncertain:
         parts.append(f"{result.uncertain} may not have gone (interrupted mid-send; check with "
-                     "the recipient, it is not sent again)")
+                     "the recipient, then confirm it received or have it sent again from the "
+                     "mail list)")
     if result.missing:
         parts.append("nobody in the directory for " + ", ".join(result.missing))
     return "; ".join(parts)

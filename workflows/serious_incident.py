@@ -23,6 +23,10 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "differences-of-opinion": when the DSPs disagree the case raises a difference of opinion at
   the safeguarding partners' level (its target dates from the calendar activity), and resolves
   it when they agree. Decided once, at the start.
+- "serial-changes": each change (a record, letters asked for, a difference, a calendar change)
+  takes effect fully before the next is checked (`workflows.serial`). Decided once, at the start.
+- "projection-alert": a case-store projection that cannot be written is an event on the case,
+  tried again later, never an endless retry holding the case (`workflows.projection`).
 """
 
 from __future__ import annotations

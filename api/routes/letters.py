@@ -8,24 +8,41 @@ records the step itself once every one has gone; if some cannot go (nobody liste
 interrupted) the case says so in a `mail_failed` event and the step stays open: fix the
 directory and ask again (only those without the letters get them), or record the step by hand
 once they have gone another way.
+
+A message cut off mid-send is `uncertain`: it may have gone, so it is never sent again by
+itself. The MARS team checks with the recipient and settles it with one action
+(`POST .../mail/{message_id}/resolution`): `received`, or `resend` (sent again, marked as a
+resend, with the same Message-ID). A step's letters are then looked at again, and the step is
+done once everyone has had them.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Sessions, TemporalClient, requires
-from api.errors import Problem, invalid
+from api.errors import ApiError, FieldError, Problem, invalid, not_found, store_errors
 from api.idempotency import IdempotencyKey, once
-from api.routes.cases import CaseId, record_as
+from api.routes.cases import CaseId, read_case, record_as
 from api.schemas import CaseRead
+from api.workflow_calls import record_update
+from domain.case import CaseState
 from domain.decisions import AgencyRequests, InformPartners
-from domain.permissions import Role, can_record_step, recorders
+from domain.mail import MailOutcome, MailResolution
+from domain.permissions import (
+    MAIL_RESOLVE_ROLES,
+    Role,
+    can_record_step,
+    can_resolve_mail,
+    recorders,
+)
 from domain.procedure import Step
+from store.models import OutboxMessage
 
 router = APIRouter(prefix="/v1/cases", tags=["letters and e-mail"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -88,3 +105,61 @@ async def send_agency_requests(
                       body.model_dump(mode="json"), 200,
                       lambda: record_as(client, sessions, case_id, body, principal,
                                         "send_letters"))
+
+
+MailResolver = Annotated[Principal, Depends(requires(can_resolve_mail,
+                                                    "settle an uncertain e-mail"))]
+_MAIL_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_RESPONSES,
+    404: {"model": Problem, "description": "No such case, or the case has no such message"},
+    409: {"model": Problem, "description": "The message is not uncertain (sent, failed, "
+                                           "pending, or already settled)"},
+    503: {"model": Problem, "description": "Temporal or the case store cannot be reached"},
+}
+
+
+class MailResolutionBody(BaseModel):
+    """What became of an e-mail that may not have gone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: MailOutcome
+
+
+@router.post(
+    "/{case_id}/mail/{message_id}/resolution", response_model=CaseRead, responses=_MAIL_ERRORS,
+    description="Settle an `uncertain` e-mail (cut off while it was being sent: it may have "
+    "gone, and is never sent again by itself; the case's mail list shows it). `received`: the "
+    "recipient confirms they have it. `resend`: send it again, marked as a resend (\"Resent:\" "
+    "in the subject, Resent-* headers, a line saying why) with the same Message-ID. A step's "
+    "letters are then looked at again: the step is done once everyone has had them.\n\n"
+    + who_may(MAIL_RESOLVE_ROLES),
+)
+async def resolve_mail(
+    case_id: CaseId, message_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: MailResolutionBody, client: TemporalClient, sessions: Sessions,
+    principal: MailResolver, key: IdempotencyKey = None,
+) -> CaseRead | JSONResponse:
+    """Confirm an uncertain e-mail received, or have it sent again."""
+    async with store_errors(), sessions() as session:
+        message = await session.get(OutboxMessage, message_id)
+    if message is None or message.case_id != case_id:
+        raise ApiError(404, "Message not found", f"case {case_id} has no message {message_id}")
+    if message.status != "uncertain":
+        raise ApiError(409, "Message not uncertain",
+                       f"message {message_id} is {message.status}: only an uncertain message "
+                       "is confirmed or sent again",
+                       [FieldError(field="message_id", reason=f"is {message.status}")])
+
+    async def settle() -> CaseRead:
+        resolution = MailResolution(message_id=message_id, outcome=body.outcome,
+                                    actor=principal.actor())
+        case = await record_update(client, case_id, case_id, resolution, CaseState,
+                                   not_found(case_id), "the case is closed",
+                                   update="resolve_mail")
+        async with store_errors(), sessions() as session:
+            return await read_case(session, case)
+
+    return await once(sessions, key, principal,
+                      f"POST /v1/cases/{case_id}/mail/{message_id}/resolution",
+                      body.model_dump(mode="json"), 200, settle)

@@ -7,7 +7,9 @@ the case store; v2: with it; v3: a `notified` event naming the notifier, and sig
 against the actor's permissions; parent1: the LCSPR as a child of the case, and review
 requests, recorded with `parent1` and its scenario names only; doo1: differences of opinion,
 recorded with `doo1 disagreement_up_the_ladder`; mail1: letters and e-mail, statutory
-notices and a calendar change, recorded with `mail1 mail_notices_and_a_bank_holiday`) and keep
+notices and a calendar change, recorded with `mail1 mail_notices_and_a_bank_holiday`; faults1:
+one change at a time, bounded projections and heartbeating mail activities, recorded with
+`faults1 mail_notices_and_a_bank_holiday disagreement_up_the_ladder`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.

@@ -1,0 +1,192 @@
+"""A projection the case store refuses, on the real PostgreSQL: nothing of the case in clear in
+Temporal's history or the worker's log (issue 11, item 11), and the case not held (item 8)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import select, text
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.case import EventKind, Stage
+from store import cases
+from store.db import Sessionmaker
+from store.models import AuditEvent, CasePart
+from tests.action_plan_stand_in import StandInActionPlan
+from tests.conftest import new_worker
+from tests.factories import case_when, signal, start_case
+from tests.local_reviews import (
+    TERMS,
+    message,
+    review_case_id,
+    review_when,
+    review_worker,
+    start_review,
+    store_case,
+)
+from workflows.projection import RETRY_AFTER
+
+SUMMARY = "Unexplained bruising noticed by the nursery keyworker"
+
+
+def refused_case_id() -> str:
+    # 40 characters: the store's case number column takes 32, so PostgreSQL refuses the row
+    # (SQLSTATE 22001) whatever else the case holds.
+    return f"CSPR-2026-{uuid.uuid4().hex[:30].upper()}"
+
+
+async def failed_projections(handle: WorkflowHandle[object, object]) -> list[HistoryEvent]:
+    history = await handle.fetch_history()
+    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in history.events
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
+    return [e for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+            and scheduled[e.activity_task_failed_event_attributes.scheduled_event_id]
+            == "project_case"]
+
+
+async def test_a_refused_store_write_leaves_nothing_in_clear(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker, caplog: pytest.LogCaptureFixture,
+) -> None:
+    reference = f"SECRETREF-{uuid.uuid4().hex[:8]}"
+    caplog.set_level(logging.DEBUG)
+    async with new_worker(time_env.client, sessions) as worker:
+        now = await time_env.get_current_time()
+        handle = await start_case(
+            time_env.client, worker.task_queue, refused_case_id(), now,
+            children=[{"reference": reference, "date_of_birth": date(2019, 3, 4)}],
+            incident={"date": now.date(), "harm": "serious_harm",
+                      "abuse_or_neglect": "suspected", "summary": SUMMARY})
+        failed: list[HistoryEvent] = []
+        for _ in range(200):
+            failed = await failed_projections(handle)  # type: ignore[arg-type]
+            if failed:
+                break
+            await time_env.sleep(1)
+        assert failed, "the store never refused the projection"
+        failure = failed[0].activity_task_failed_event_attributes.failure
+        # Message and stack trace travel encrypted; only the error's type is readable.
+        assert failure.message == "Encoded failure"
+        assert failure.stack_trace == ""
+        assert failure.HasField("encoded_attributes")
+        assert failure.application_failure_info.type == "ProjectionRefused"
+        for event in failed:
+            raw = event.SerializeToString()
+            assert reference.encode() not in raw
+            assert SUMMARY.encode() not in raw
+            assert b"INSERT" not in raw
+        with contextlib.suppress(RPCError):  # (over already if the failure ended it)
+            await handle.terminate("test over")
+    logged = caplog.text
+    assert "ProjectionRefused" in logged or "refused the case projection" in logged
+    assert reference not in logged
+    assert SUMMARY not in logged
+    assert "INSERT INTO" not in logged
+
+
+async def test_a_refused_projection_is_an_alert_and_the_case_goes_on(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 11, item 8: the store refuses the case's row (a check constraint on this case
+    alone, added and dropped here); the case shows a `projection_failed` event, takes its next
+    records, and once the store takes the row again its retry writes the whole case."""
+    case_id = f"CSPR-2026-PR{uuid.uuid4().hex[:6].upper()}"
+    constraint = f"refuse_{case_id.lower().replace('-', '_')}"
+    async with new_worker(time_env.client, sessions) as worker:
+        now = await time_env.get_current_time()
+        handle = await start_case(time_env.client, worker.task_queue, case_id, now)
+        await case_when(handle, lambda c: c.clock_dates != {})
+        async with sessions.begin() as session:
+            await session.execute(text(
+                f"ALTER TABLE cases ADD CONSTRAINT {constraint} "
+                f"CHECK (case_id <> '{case_id}') NOT VALID"))
+        await signal(handle, "inform_partners")
+        case = await case_when(handle, lambda c: any(
+            e.kind is EventKind.PROJECTION_FAILED for e in c.events))
+        failed = [e for e in case.events if e.kind is EventKind.PROJECTION_FAILED]
+        assert len(failed) == 1
+        assert "SQLSTATE 23514" in failed[0].detail
+        # The case is not held: it takes the next record, and one alert stays one alert.
+        await signal(handle, "ssl_recommendation", criteria_met=True,
+                     recommend_panel_notification=True, rationale="Met")
+        case = await case_when(handle, lambda c: c.stage is Stage.DSP_DECISION)
+        assert [e.kind for e in case.events].count(EventKind.PROJECTION_FAILED) == 1
+        async with sessions() as session:
+            stored = await cases.case_snapshot(session, case_id)
+        assert stored is not None
+        assert stored["stage"] == Stage.NOTIFIED.value  # behind, and shown to be
+
+        async with sessions.begin() as session:
+            await session.execute(text(f"ALTER TABLE cases DROP CONSTRAINT {constraint}"))
+        await time_env.sleep(RETRY_AFTER.total_seconds() + 60)
+        case = await case_when(handle, lambda c: any(
+            e.kind is EventKind.PROJECTION_RESTORED for e in c.events))
+        for _ in range(100):
+            async with sessions() as session:
+                stored = await cases.case_snapshot(session, case_id)
+                trail = [e.kind for e in await cases.case_events(session, case_id)]
+            if EventKind.PROJECTION_RESTORED.value in trail:
+                break
+            await asyncio.sleep(0.1)
+        assert stored is not None
+        assert stored["stage"] == Stage.DSP_DECISION.value
+        assert EventKind.PROJECTION_FAILED.value in trail
+        assert EventKind.PROJECTION_RESTORED.value in trail
+        await handle.terminate("test over")
+
+
+async def test_a_refused_lcspr_projection_is_an_alert_and_the_review_goes_on(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """The same for the LCSPR's part of the case store: its events that could not be written
+    go with the projection that can."""
+    case_id = review_case_id()
+    constraint = f"refuse_{case_id.lower().replace('-', '_')}"
+    now = await time_env.get_current_time()
+    await store_case(sessions, case_id, now)
+    async with sessions.begin() as session:
+        await session.execute(text(
+            f"ALTER TABLE case_parts ADD CONSTRAINT {constraint} "
+            f"CHECK (case_id <> '{case_id}') NOT VALID"))
+    async with review_worker(time_env.client, sessions, StandInActionPlan) as worker:
+        handle = await start_review(time_env.client, worker.task_queue, case_id, None,
+                                    decided_at=now)
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.PROJECTION_FAILED for e in r.events))
+        assert "the case store refused the review (SQLSTATE 23514)" in next(
+            e.detail for e in review.events if e.kind is EventKind.PROJECTION_FAILED)
+        await handle.signal("record", message("terms_of_reference", **TERMS))
+        review = await review_when(handle, lambda r: bool(r.records))  # not held
+        async with sessions() as session:
+            assert await session.get(CasePart, (case_id, "local_review")) is None
+
+        async with sessions.begin() as session:
+            await session.execute(text(f"ALTER TABLE case_parts DROP CONSTRAINT {constraint}"))
+        await time_env.sleep(RETRY_AFTER.total_seconds() + 60)
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.PROJECTION_RESTORED for e in r.events))
+        for _ in range(100):
+            async with sessions() as session:
+                part = await session.get(CasePart, (case_id, "local_review"))
+                trail = list(await session.scalars(
+                    select(AuditEvent.kind).where(AuditEvent.case_id == case_id,
+                                                  AuditEvent.part == "local_review")
+                    .order_by(AuditEvent.sequence)))
+            if EventKind.PROJECTION_RESTORED.value in trail:
+                break
+            await asyncio.sleep(0.1)
+        assert part is not None
+        assert part.snapshot["records"]  # the terms of reference, written late
+        assert len(trail) == len(review.events)  # every event once, none lost
+        assert EventKind.PROJECTION_FAILED.value in trail
+        await handle.terminate("test over")

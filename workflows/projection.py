@@ -1,0 +1,73 @@
+"""A case-store projection that cannot be written: an alert on the case, never a case held up.
+
+Before, a projection the store refused (a value PostgreSQL will not take) was retried for ever
+inside the handler that made it: the case froze one stage behind, and nobody was told. Now the
+projection's attempts are bounded (a refused value is not retried at all, `ProjectionRefused`;
+the store down is tried for about four minutes), and when they run out the case goes on: a
+`projection_failed` event says so (the audit log line and the event's count show it to the
+operators), the projection is tried again every `RETRY_AFTER` and with every change (each
+carries the whole case: the case row's snapshot and every audit event, written idempotently),
+and a `projection_restored` event marks the store catching up.
+
+Patch "projection-alert" (`workflow.patched`), asked once at the start of a run: a case started
+before retries as it always did.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+PROJECTION_PATCH = "projection-alert"
+# About four minutes of attempts (1+2+4+...+60 s) for the store down; a refusal once.
+RETRY_POLICY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(minutes=1), maximum_attempts=9,
+                           non_retryable_error_types=["ProjectionRefused"])
+RETRY_AFTER = timedelta(minutes=15)
+# A closed case whose store copy is behind tries this many more times before it completes.
+CLOSING_ATTEMPTS = 4
+
+
+class Projection:
+    """Whether the case store is behind the case, and when to try again."""
+
+    def __init__(self) -> None:
+        self.bounded = False  # this run has the patch
+        self.owed = False
+        self.retry_at: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Time to try again, although nothing has changed."""
+        return self.owed and self.retry_at is not None and now >= self.retry_at
+
+    def next_try(self) -> datetime | None:
+        return self.retry_at if self.owed else None
+
+    def failed(self, now: datetime, error: ActivityError, what: str = "case") -> str | None:
+        """Note a failed projection; the detail of a `projection_failed` event if this is the
+        first of a run of failures (None while one is already shown)."""
+        first = not self.owed
+        self.owed = True
+        self.retry_at = now + RETRY_AFTER
+        return why(error, what) if first else None
+
+    def written(self) -> bool:
+        """Note a projection written; True if the store was behind until now."""
+        restored, self.owed, self.retry_at = self.owed, False, None
+        return restored
+
+
+def why(error: ActivityError, what: str = "case") -> str:
+    """The event's detail: the database's error class and SQLSTATE, never a value."""
+    cause = error.cause
+    minutes = int(RETRY_AFTER.total_seconds() // 60)
+    again = f"tried again every {minutes} minutes and with every change"
+    if isinstance(cause, ApplicationError) and cause.type == "ProjectionRefused":
+        details = cause.details[0] if cause.details else {}
+        state = details.get("sqlstate", "?") if isinstance(details, dict) else "?"
+        return (f"the case store refused the {what} (SQLSTATE {state}): the {what} goes on, "
+                f"its stored copy is behind; {again}")
+    return (f"the case store could not be written: the {what} goes on, its stored copy is "
+            f"behind; {again}")
