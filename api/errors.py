@@ -294,7 +294,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         problem = Problem(title=str(exc.detail), status=exc.status_code)
-        if exc.status_code == 404 and exc.detail == "Not Found":
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say): a field error like
+            # any other refused body, so a partner system has one kind of refusal to handle.
+            problem = ApiError(422, "Invalid body", "the body could not be read as JSON",
+                               [FieldError(field="body", reason="is not JSON in UTF-8")]).problem
+        elif exc.status_code == 404 and exc.detail == "Not Found":
             problem = unknown_path(request.url.path) or problem
         return _response(problem, dict(exc.headers) if exc.headers else None)
 
