@@ -7,16 +7,18 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.deps import get_session
 from api.errors import ApiError, store_errors
 from infra.settings import Settings
 from store.db import Sessionmaker, make_engine, make_sessionmaker
@@ -125,3 +127,22 @@ async def test_a_lost_connection_is_503_not_500(sessions: Sessionmaker) -> None:
     assert raised is not None
     assert raised.problem.status == 503
     assert raised.headers == {"Retry-After": "5"}
+
+
+async def test_a_read_session_that_cannot_close_does_not_fail_the_answer() -> None:
+    """The read session closes after the answer has started (a dependency's exit): a store gone
+    away by then is logged, never raised into an answer the server could only drop (seen by
+    the fault suite: 'response already started' and no answer)."""
+    closed: list[bool] = []
+
+    class GoneAway:
+        async def close(self) -> None:
+            closed.append(True)
+            raise OperationalError("ROLLBACK", {}, ConnectionResetError("gone"))
+
+    session = GoneAway()
+    dependency = get_session(cast(Any, lambda: session))
+    assert cast(Any, await anext(dependency)) is session
+    with pytest.raises(StopAsyncIteration):
+        await anext(dependency)
+    assert closed == [True]
