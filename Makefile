@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: venv run lint test clean
+.PHONY: venv run lint test faults soak clean
 
 venv: $(INSTALLED)
 
@@ -32,6 +32,14 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The fault suite and the fuzz run alone (make test runs them too); README, "The fault suite".
+faults: $(INSTALLED)
+	$(BIN)/pytest -q tests/faults
+
+# The fault suite at a larger scale, by hand: 100 cases, 50 worker kills.
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak
 
 # Keeps .data/ (Temporal's database and the development key).
 clean:

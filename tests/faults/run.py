@@ -44,8 +44,8 @@ class Plan:
     worker_kills: int = 5
     temporal_restarts: int = 1
     store_outage_s: float = 20.0
-    settle_s: float = 90.0  # after the walk, how long the service may take to finish its work
-    letters_wait_s: float = 45.0
+    settle_s: float = 60.0  # after the walk, how long the service may take to finish its work
+    letters_wait_s: float = 30.0
 
     @staticmethod
     def seed_from_env() -> int:
@@ -168,9 +168,12 @@ class Faults:
             await self.stack.start_temporal()
         else:
             assert self.stack.proxy is not None
+            # Half the outage down (connections refused), half starting up (FATAL 57P03).
             await self.stack.proxy.refuse()
             self.counts.store_outages += 1
-            await asyncio.sleep(fault.down_s)
+            await asyncio.sleep(fault.down_s / 2)
+            await self.stack.proxy.starting()
+            await asyncio.sleep(fault.down_s / 2)
             await self.stack.proxy.accept()
 
     async def supervise(self) -> None:
@@ -206,9 +209,9 @@ async def run(plan: Plan, workdir: Path) -> Counts:
 async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> None:
     faults = Faults(stack, schedule(plan, plan.cases * STEPS_PER_CASE, rng), counts)
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30.0) as http:
-        partner = Partner(http, faults.on_request)
+        partner = Partner(http, _nothing)
         await directory(partner)
-        faults.sent = 0
+        partner.on_request = faults.on_request  # the faults count the walk's requests only
         walks = [Walk(reference=f"FLT-{plan.seed}-{n:03d}") for n in range(plan.cases)]
         gate = asyncio.Semaphore(plan.parallel)
 
@@ -232,6 +235,10 @@ async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> 
             injector.cancel()
             supervisor.cancel()
         counts.requests = sum(counts.statuses.values())
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _settle(stack: Stack, walks: list[Walk], settle_s: float) -> None:
@@ -319,8 +326,8 @@ async def check(stack: Stack, partner: Partner, walks: list[Walk], counts: Count
     # Steps: every step of the walk is done in the store (the letters' steps by the service).
     status = {(r.case_id, r.step): r.status for r in step_rows}
     for w in walks:
-        counts.steps_refused += [f"{a.what}: {a.status} {str(a.body)[:200]}" for a in w.refused
-                                 if w.case_id]
+        counts.steps_refused += [f"{a.what}: {a.status} after {a.attempts} attempts "
+                                 f"{str(a.body)[:200]}" for a in w.refused if w.case_id]
         if w.case_id is None:
             continue
         for path in w.done:

@@ -72,34 +72,58 @@ def _listening(port: int) -> bool:
 # --- PostgreSQL behind a proxy that can refuse -------------------------------------------------
 
 class PgProxy:
-    """Forwards TCP to PostgreSQL; `refuse()` closes every connection and stops listening, as
-    a database that went away (new connections are refused) until `accept()`."""
+    """Forwards TCP to PostgreSQL, and fails as PostgreSQL does when it goes away and comes back:
+    `refuse()` ends every connection as a shutdown does (FATAL 57P01) and stops listening (new
+    connections are refused); `starting()` listens again but answers every new connection as a
+    server still recovering does (FATAL 57P03, "the database system is starting up"); `accept()`
+    forwards again."""
 
     def __init__(self, port: int, upstream: tuple[str, int]) -> None:
         self.port = port
         self.upstream = upstream
+        self.recovering = False
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._upstreams: set[asyncio.StreamWriter] = set()
 
     async def accept(self) -> None:
-        self._server = await asyncio.start_server(self._serve, HOST, self.port,
-                                                  reuse_address=True)
+        self.recovering = False
+        await self._listen()
+
+    async def starting(self) -> None:
+        self.recovering = True
+        await self._listen()
+
+    async def _listen(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._serve, HOST, self.port,
+                                                      reuse_address=True)
 
     async def refuse(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
-        for writer in list(self._writers):
+        for writer in list(self._clients):
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.write(_fatal("57P01", "terminating connection due to administrator "
+                                             "command"))
             writer.transport.abort()
-        self._writers.clear()
+        for writer in list(self._upstreams):
+            writer.transport.abort()
+        self._clients.clear()
+        self._upstreams.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.recovering:
+            await _answer_starting_up(reader, writer)
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             writer.transport.abort()
             return
-        self._writers |= {writer, up_writer}
+        self._clients.add(writer)
+        self._upstreams.add(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
@@ -114,10 +138,40 @@ class PgProxy:
         try:
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         finally:
-            self._writers -= {writer, up_writer}
+            self._clients.discard(writer)
+            self._upstreams.discard(up_writer)
 
     async def close(self) -> None:
         await self.refuse()
+
+
+_SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
+
+
+def _fatal(code: str, message: str) -> bytes:
+    """A PostgreSQL ErrorResponse message of severity FATAL."""
+    fields = b"".join(kind + value.encode() + b"\0" for kind, value in (
+        (b"S", "FATAL"), (b"V", "FATAL"), (b"C", code), (b"M", message))) + b"\0"
+    return b"E" + (len(fields) + 4).to_bytes(4, "big") + fields
+
+
+async def _answer_starting_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read the client's startup (declining SSL and GSS encryption), then refuse it."""
+    try:
+        while True:
+            length = int.from_bytes(await reader.readexactly(4), "big")
+            body = await reader.readexactly(length - 4)
+            if int.from_bytes(body[:4], "big") in (_SSL_REQUEST, _GSSENC_REQUEST):
+                writer.write(b"N")
+                await writer.drain()
+                continue
+            writer.write(_fatal("57P03", "the database system is starting up"))
+            await writer.drain()
+            break
+    except (OSError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.transport.abort()
 
 
 # --- the mail catcher ----------------------------------------------------------------------------

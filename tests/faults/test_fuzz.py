@@ -24,7 +24,7 @@ from tests.faults.partner import MARS, Partner, bearer, directory, notification
 from tests.faults.run import Plan
 from tests.faults.stack import Stack
 
-FUZZ_EXAMPLES = int(os.environ.get("CSPR_FUZZ_EXAMPLES", "6"))
+FUZZ_EXAMPLES = int(os.environ.get("CSPR_FUZZ_EXAMPLES", "5"))
 ROLES = {
     "mars_team": bearer("mars_team"),
     "dsp": bearer("dsp", "local_authority"),
@@ -37,7 +37,7 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
 # to answer on a loaded machine: a partner tries again (README); any other 5xx is a defect.
 CONFIG = """
 [checks.not_a_server_error]
-expected-statuses = ["503"]
+expected-statuses = ["2xx", "3xx", "4xx", "503"]
 """
 
 
@@ -72,7 +72,7 @@ async def test_no_server_error_and_every_answer_as_documented(
         str(Path(sys.executable).parent / "st"), "--config-file", str(config), "run",
         f"{stack.api_url}/openapi.json", "--checks", CHECKS,
         "--phases", "examples,fuzzing,stateful", "--max-examples", str(FUZZ_EXAMPLES),
-        "--seed", str(seed), "--generation-deterministic", "--workers", "2",
+        "--seed", str(seed), "--workers", "2",
         "--header", f"Authorization: {ROLES[role]['Authorization']}",
         "--request-timeout", "30", "--no-color",
         "--warnings", "off", "--report-dir", str(tmp_path),
