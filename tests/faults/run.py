@@ -385,5 +385,19 @@ def _step(path: str) -> str:
 
 
 def _differences(query: dict[str, Any], snapshot: dict[str, Any]) -> list[str]:
-    return [key for key in sorted(set(query) | set(snapshot))
-            if query.get(key) != snapshot.get(key)]
+    """Where the stored case differs from the workflow's: each field, and for a list (events,
+    steps) its lengths and the first item that differs."""
+    found = []
+    for key in sorted(set(query) | set(snapshot)):
+        mine, stored = query.get(key), snapshot.get(key)
+        if mine == stored:
+            continue
+        if isinstance(mine, list) and isinstance(stored, list):
+            first = next((n for n, (a, b) in enumerate(zip(mine, stored, strict=False))
+                          if a != b), min(len(mine), len(stored)))
+            shown = mine[first] if first < len(mine) else None
+            found.append(f"{key}: workflow {len(mine)}, store {len(stored)}, from [{first}] "
+                         f"{str(shown)[:160]}")
+        else:
+            found.append(f"{key}: workflow {str(mine)[:80]}, store {str(stored)[:80]}")
+    return found
