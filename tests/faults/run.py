@@ -45,7 +45,9 @@ class Plan:
     temporal_restarts: int = 1
     store_outage_s: float = 20.0
     settle_s: float = 60.0  # after the walk, how long the service may take to finish its work
-    letters_wait_s: float = 30.0
+    # How long the MARS team waits for a letters step to show done before it goes on (a worker
+    # killed mid-send costs a heartbeat timeout and a retry, longer on a loaded machine).
+    letters_wait_s: float = 90.0
 
     @staticmethod
     def seed_from_env() -> int:

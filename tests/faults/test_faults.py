@@ -20,7 +20,7 @@ WORKER_KILLS = 5
 
 
 def plan() -> Plan:
-    return Plan(seed=Plan.seed_from_env(), cases=6, parallel=3, worker_kills=WORKER_KILLS,
+    return Plan(seed=Plan.seed_from_env(), cases=6, parallel=6, worker_kills=WORKER_KILLS,
                 temporal_restarts=1, store_outage_s=20.0)
 
 
