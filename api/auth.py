@@ -29,7 +29,7 @@ HS256 = "HS256"
 JWKS_ALGORITHMS = ("RS256", "ES256")
 LEEWAY = timedelta(seconds=30)  # clock skew between the identity provider and us
 DEFAULT_TTL = timedelta(hours=8)
-_REQUIRED = ["exp", "sub", "aud", "iss"]
+_REQUIRED = ["exp", "iat", "sub", "aud", "iss"]
 
 bearer = HTTPBearer(
     auto_error=False, bearerFormat="JWT",
@@ -69,18 +69,21 @@ class TokenVerifier:
     algorithms: tuple[str, ...]
     key: str | None = field(default=None, repr=False)  # the shared secret, or a public key
     jwks: jwt.PyJWKClient | None = None
+    max_lifetime: timedelta = timedelta(hours=168)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
         settings.require_token_check()
         aud, iss = settings.jwt_audience, settings.jwt_issuer
+        longest = timedelta(hours=settings.jwt_max_lifetime_hours)
         if settings.jwt_jwks_url:
             return cls(aud, iss, JWKS_ALGORITHMS,
-                       jwks=jwt.PyJWKClient(settings.jwt_jwks_url, timeout=5))
+                       jwks=jwt.PyJWKClient(settings.jwt_jwks_url, timeout=5),
+                       max_lifetime=longest)
         if settings.jwt_public_key:
             return cls(aud, iss, (jwt_algorithm(settings.jwt_public_key),),
-                       key=settings.jwt_public_key)
-        return cls(aud, iss, (HS256,), key=settings.jwt_secret)
+                       key=settings.jwt_public_key, max_lifetime=longest)
+        return cls(aud, iss, (HS256,), key=settings.jwt_secret, max_lifetime=longest)
 
 
 def issue_token(
@@ -135,6 +138,10 @@ def verify_token(token: str, verifier: TokenVerifier) -> Principal:
     except jwt.PyJWTError as e:
         reason = next((r for kind, r in _REASONS if isinstance(e, kind)), "the token is malformed")
         raise InvalidToken(reason) from None
+    # PyJWT has checked that both are numbers and that iat is not in the future.
+    if int(claims["exp"]) - int(claims["iat"]) > verifier.max_lifetime.total_seconds():
+        hours = verifier.max_lifetime.total_seconds() / 3600
+        raise InvalidToken(f"the token lives longer than {hours:g} hours (exp - iat)")
     return _principal(claims)
 
 

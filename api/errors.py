@@ -16,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
@@ -128,13 +129,17 @@ def from_validation(exc: ValidationError) -> ApiError:
 # A call Temporal has not answered by then (no worker, a stuck activity) gets a 503 rather than
 # holding the partner system's connection open; an update sent may still be applied later.
 TEMPORAL_TIMEOUT = 15.0
+# A read that has the case store to fall back on waits less before it does.
+READ_TIMEOUT = 5.0
 
 
 @asynccontextmanager
-async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
+async def temporal_errors(
+    case_id: str | None = None, within: float | None = None
+) -> AsyncIterator[None]:
     """Turn what the Temporal client raises into the API's errors. Wrap client calls only."""
     try:
-        async with asyncio.timeout(TEMPORAL_TIMEOUT):
+        async with asyncio.timeout(within or TEMPORAL_TIMEOUT):
             yield
     except ApiError:
         raise
@@ -150,12 +155,45 @@ async def temporal_errors(case_id: str | None = None) -> AsyncIterator[None]:
         raise mapped from None
 
 
+# SQLSTATE classes of a server that is down, restarting, full or refusing for now (connection
+# exception, operator intervention, insufficient resources) or a transaction to try again.
+_TRANSIENT_SQLSTATES = ("08", "57P", "53", "40001", "40P01")
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """The case store cannot answer now (down, restarting, a connection lost, locked), as
+    opposed to a fault of the request or of the code. asyncpg's errors arrive as a plain
+    `DBAPIError` whose cause says which."""
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, PoolTimeout)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        if isinstance(cause, OSError) or _asyncpg_interface_error(cause):
+            return True
+        if str(getattr(cause, "sqlstate", "") or "").startswith(_TRANSIENT_SQLSTATES):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _asyncpg_interface_error(exc: BaseException) -> bool:
+    """asyncpg's own InterfaceError ("connection is closed"), without importing asyncpg."""
+    return any(c.__name__ == "InterfaceError" and c.__module__.startswith("asyncpg")
+               for c in type(exc).__mro__)
+
+
 @asynccontextmanager
 async def store_errors() -> AsyncIterator[None]:
     """The case store unreachable is 503, like Temporal; nothing of the query is shown."""
     try:
         yield
-    except (OperationalError, InterfaceError, OSError) as e:
+    except Exception as e:
+        if not store_unreachable(e):
+            raise
         logger.warning("case store unreachable: %s", type(e).__name__)
         raise unavailable("The case store") from None
 
@@ -165,7 +203,31 @@ def _response(problem: Problem, headers: dict[str, str] | None = None) -> JSONRe
                         media_type=PROBLEM_JSON, headers=headers)
 
 
+def _document_problems(app: FastAPI) -> None:
+    """Every error response in the OpenAPI document as what is sent: problem+json."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for code, response in operation.get("responses", {}).items():
+                    if code[:1] in ("4", "5"):
+                        response["content"] = {PROBLEM_JSON: problem}
+        schemas = document.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)  # FastAPI's 422 body, which we never send
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document_problems(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _response(exc.problem, exc.headers)
@@ -190,6 +252,10 @@ def install(app: FastAPI) -> None:
             return await call_next(request)
         except Exception as exc:
             mapped = from_temporal(exc)
+            if mapped is None and store_unreachable(exc):
+                # A store call some route made outside `store_errors`: 503 all the same.
+                logger.warning("case store unreachable: %s", type(exc).__name__)
+                mapped = unavailable("The case store")
             if mapped is not None:
                 return _response(mapped.problem, mapped.headers)
             logger.error("unexpected error %s on %s %s", type(exc).__name__, request.method,

@@ -1,4 +1,4 @@
-"""Opening a case, a notification's or a request's: one gap-free numbering, one start.
+"""Opening a case, a notification's or a request's: one numbering, one start per case.
 
 Both routes validate their own body, then hand over here: the case number, the workflow start
 (one case per id, ever), the answer once the due dates are set, Idempotency-Key and Location.
@@ -27,6 +27,7 @@ from api.schemas import CaseRead
 from domain.calendar import london_date
 from domain.case import CaseState, Stage
 from domain.procedure import procedure
+from store import idempotency
 from store.cases import allocate_case_number
 from workflows import search_attributes as sa
 
@@ -41,8 +42,8 @@ async def open_case(
     """Start a case of `workflow` with `input_of(case_id)`; the answer is the case, 201."""
 
     async def start() -> CaseRead:
-        case_id = await _start_case(client, settings, sessions, given_id, now, workflow, stage,
-                                    input_of)
+        case_id = await _start_case(client, settings, sessions, key, principal, given_id, now,
+                                    workflow, stage, input_of)
         async with temporal_errors(case_id):
             # Answers once the due dates are set and the case is stored: the reply shows them.
             case = await client.get_workflow_handle(case_id).execute_update(
@@ -68,35 +69,64 @@ def _case_id_of(response: JSONResponse) -> str | None:
 
 
 async def _start_case(
-    client: TemporalClient, settings: AppSettings, sessions: Sessions, given_id: str | None,
-    now: datetime, workflow: str, stage: Stage, input_of: Callable[[str], BaseModel],
+    client: TemporalClient, settings: AppSettings, sessions: Sessions, key: str | None,
+    principal: Principal, given_id: str | None, now: datetime, workflow: str, stage: Stage,
+    input_of: Callable[[str], BaseModel],
 ) -> str:
     """Start the case's workflow under a new case number (or the id given for a case opened
-    before this service). The number's row stays locked until the start is recorded, so numbers
-    are given one at a time and a failed start gives its number back: no gaps, no races."""
+    before this service), bound to the request's Idempotency-Key before the start, so that a
+    repeat (after a 503, a crash of the API, the worker or Temporal) starts or finds that same
+    case. The number is taken in a transaction of its own, committed before Temporal is called:
+    no lock is held while Temporal answers (or does not). Numbers are given one at a time and
+    a refused request takes none; a start that fails keeps its number for the key's repeat
+    (without a key, that number stays unused: a number is one case, ever)."""
+    bound = None
+    if key is not None:
+        async with store_errors(), sessions.begin() as session:
+            bound = await idempotency.bound_case(session, key, principal.subject)
+    if bound is not None:
+        try:
+            await _start(client, settings, bound, workflow, stage, input_of, repeat=True)
+        except ApiError as e:
+            # Started by the first attempt and closed since: the case is still the key's.
+            if e.problem.status != 409:
+                raise
+        return bound
     year = london_date(now).year
-    async with store_errors(), sessions.begin() as session:
-        for _ in range(_ATTEMPTS):
+    for _ in range(_ATTEMPTS):
+        async with store_errors(), sessions.begin() as session:
             case_id = given_id or f"CSPR-{year}-{await allocate_case_number(session, year):04d}"
-            try:
-                async with temporal_errors(case_id):
-                    await client.start_workflow(
-                        workflow,
-                        input_of(case_id),
-                        id=case_id,
-                        task_queue=settings.task_queue,
-                        # One case per id, ever: a second start is refused, not run twice.
-                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                        search_attributes=TypedSearchAttributes([
-                            SearchAttributePair(sa.CASE_ID, case_id),
-                            SearchAttributePair(sa.STAGE, stage.value),
-                        ]),
-                    )
-                return case_id
-            except ApiError as e:
-                # A number already taken by a case entered with its own id: take the next.
-                if given_id or e.problem.status != 409:
-                    raise
+            if key is not None:
+                await idempotency.bind_case(session, key, principal.subject, case_id)
+        try:
+            await _start(client, settings, case_id, workflow, stage, input_of, repeat=False)
+            return case_id
+        except ApiError as e:
+            # A number already taken by a case entered with its own id: take the next.
+            if given_id or e.problem.status != 409:
+                raise
     raise ApiError(503, "Service unavailable", "no free case number; try again",
                    headers={"Retry-After": "1"})
+
+
+async def _start(
+    client: TemporalClient, settings: AppSettings, case_id: str, workflow: str, stage: Stage,
+    input_of: Callable[[str], BaseModel], *, repeat: bool,
+) -> None:
+    """Start the workflow; a repeat of the request that bound `case_id` finds the running one."""
+    async with temporal_errors(case_id):
+        await client.start_workflow(
+            workflow,
+            input_of(case_id),
+            id=case_id,
+            task_queue=settings.task_queue,
+            # One case per id, ever: a second start is refused, not run twice; only the
+            # request that holds the id's key may find the running case.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=(WorkflowIDConflictPolicy.USE_EXISTING if repeat
+                                else WorkflowIDConflictPolicy.FAIL),
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(sa.CASE_ID, case_id),
+                SearchAttributePair(sa.STAGE, stage.value),
+            ]),
+        )

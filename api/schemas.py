@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -110,6 +110,9 @@ class EventRead(BaseModel):
     detail: str
 
 
+Source = Literal["workflow", "store"]
+
+
 class CaseRead(BaseModel):
     case_id: str
     kind: str = Field("serious_incident", description="serious_incident or request")
@@ -132,6 +135,11 @@ class CaseRead(BaseModel):
     letters_in_flight: list[Step] = Field(
         default_factory=list, description="Steps whose letters the service is sending: each is "
         "recorded when they have reached everyone")
+    source: Source = Field(
+        "workflow", description="workflow: the running case answered; store: the copy the case "
+        "store last kept, because the case did not answer in time (its worker or Temporal "
+        "down) or has closed and been forgotten by Temporal. A stored copy may be behind a "
+        "record just made")
 
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,

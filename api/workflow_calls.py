@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.errors import ApiError, temporal_errors
+from api.idempotency import update_id
 from store.models import CasePart
 
 State = TypeVar("State", bound=BaseModel)
@@ -44,8 +45,10 @@ async def record_update(
     is no such workflow, 409 (`closed` says what ended) if it has closed."""
     try:
         async with temporal_errors(case_id):
+            # The request's Idempotency-Key as the Update id: Temporal gives a repeat the first
+            # result, even when the first answer was lost (a 503, a crash of the API).
             result: State = await client.get_workflow_handle(workflow_id).execute_update(
-                update, decision, result_type=state)
+                update, decision, id=update_id(), result_type=state)
             return result
     except ApiError as e:
         if e.problem.status != 404:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from domain.notification import Name, Reference, Text
+from domain.notification import Name, PastDate, Reference, Text
 from domain.procedure import Partner
 
 # A date someone plans or reports (a publication, a draft, an action's due date): the calendar
@@ -27,7 +27,7 @@ def _example(**fields: Any) -> ConfigDict:
 class RecordBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    completed_on: date | None = Field(
+    completed_on: PastDate | None = Field(
         None,
         description="The date the step was done, if not today (late entry); never in the future",
     )

@@ -9,9 +9,17 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.calendar import london_date
+from domain.text import CleanLine, CleanText
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Every free text of a request or message is one of these (or domain.text's): no control
+# character gets into a case (domain/text.py says which are allowed, and why).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
+                 CleanText]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+                 CleanLine]
+# A date of the past a person gives (an incident, a birth, a step done): none is before 1900.
+EARLIEST_DATE = date(1900, 1, 1)
+PastDate = Annotated[date, Field(ge=EARLIEST_DATE)]
 Reference = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w\-/.]+$"),
@@ -33,7 +41,7 @@ class Strict(BaseModel):
 
 
 class Incident(Strict):
-    date: date
+    date: PastDate
     harm: Harm
     abuse_or_neglect: AbuseOrNeglect
     summary: Text | None = None
@@ -41,7 +49,7 @@ class Incident(Strict):
 
 class Child(Strict):
     reference: Reference = Field(description="The notifier's reference for the child")
-    date_of_birth: date | None = None
+    date_of_birth: PastDate | None = None
     looked_after: bool | None = Field(None, description="Looked after by a local authority")
     care_leaver: bool | None = None
 

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     jwt_jwks_url: str = ""
     jwt_audience: str = "cspr"
     jwt_issuer: str = "cspr-dev"
+    # A token lives at most this long (exp - iat): a leaked one cannot be used for years.
+    jwt_max_lifetime_hours: int = Field(168, ge=1, le=24 * 366)
     # Working days each level of the differences-of-opinion ladder has (SSLs and MARS team,
     # safeguarding partners, Independent Scrutiny Officer), for a difference raised through
     # the API without its own (domain.differences.DifferenceTargets explains the defaults).

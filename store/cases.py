@@ -17,7 +17,8 @@ OPEN_STATUSES = ("pending", "overdue")
 
 async def allocate_case_number(session: AsyncSession, year: int) -> int:
     """The next number of the year. The row stays locked until the caller's transaction ends,
-    so numbers are given out one at a time, and a rolled-back start leaves no gap."""
+    so numbers are given out one at a time: keep that transaction short (no Temporal call in
+    it, api/opening.py)."""
     insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql"
               else sqlite.insert)
     upsert = insert(CaseNumber).values(year=year, last=1).on_conflict_do_update(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -19,10 +19,34 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 Json = JSON().with_variant(JSONB(), "postgresql")
-Instant = TIMESTAMP(timezone=True)
+
+
+class _Instant(TypeDecorator[datetime]):
+    """A point in time, kept in UTC and read back with its zone on every store: SQLite (make
+    run's) drops the zone, and a naive time cannot be compared with an aware one."""
+
+    impl = TIMESTAMP(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect  # noqa: ARG002
+                           ) -> datetime | None:
+        if value is None or value.tzinfo is None:  # naive: taken as UTC, as PostgreSQL does
+            return value
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect  # noqa: ARG002
+                             ) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+Instant = _Instant()
 
 
 class Base(DeclarativeBase):
@@ -173,6 +197,10 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(Instant)
+    # While in progress: a repeat may take the key over once this has passed (a crash's claim).
+    lease_until: Mapped[datetime | None] = mapped_column(Instant)
+    # The case this key's request opens, bound before its workflow starts.
+    case_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class CaseDocument(Base):

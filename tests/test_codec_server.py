@@ -322,8 +322,8 @@ async def test_openapi_documents_the_codec_and_its_session(anonymous: AsyncClien
         operation = spec["paths"][path]["post"]
         # Either one: a bearer token, or the codec session's cookie.
         assert operation["security"] == [{"HTTPBearer": []}, {"CodecSession": []}], path
-        for status in ("401", "403", "422"):
-            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        for status in ("401", "403", "413", "422"):
+            schema = operation["responses"][status]["content"][PROBLEM_JSON]["schema"]
             assert schema == problem_ref, (path, status)
         assert "Bearer token roles:" in operation["description"]
         assert "`agency`" not in operation["description"]

@@ -61,8 +61,9 @@ async def working_days(
     session: Session,
     start: Annotated[date, Query(ge=_FIRST, le=_LAST,
                                  description="The date counted from (YYYY-MM-DD)")],
-    days: Annotated[int, Query(ge=-366, le=366,
-                               description="Working days after start; negative for before")],
+    days: Annotated[int, Query(ge=0, le=366,
+                               description="Working days after start (0: start itself); the "
+                                           "procedure counts forward only")],
 ) -> WorkingDay:
     """The date N working days after `start` in England: weekends and bank holidays skipped."""
     async with store_errors():

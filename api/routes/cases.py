@@ -16,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem, not_found, store_errors, temporal_errors
+from api.errors import (
+    READ_TIMEOUT,
+    ApiError,
+    Problem,
+    not_found,
+    store_errors,
+    temporal_errors,
+)
 from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN, CaseRead, part_summaries
 from api.workflow_calls import record_update
@@ -66,17 +73,19 @@ async def get_case(
     """One case, for the roles in `READ_CASE_ROLES`."""
     handle = client.get_workflow_handle(case_id)
     try:
-        async with temporal_errors(case_id):
+        async with temporal_errors(case_id, within=READ_TIMEOUT):
             case = await handle.query("case", result_type=CaseState)
+        return await read_case(session, case)
     except ApiError as e:
-        # Temporal keeps a closed case for days; the case store keeps it for years.
-        if e.problem.status != 404:
+        # Temporal keeps a closed case for days, the case store for years; a case that does not
+        # answer (its worker down, Temporal down) is shown as last stored, and said to be.
+        if e.problem.status not in (404, 503):
             raise
         snapshot = await case_snapshot(session, case_id)
         if snapshot is None:
             raise
-        case = CaseState.model_validate(snapshot)
-    return await read_case(session, case)
+    stored = await read_case(session, CaseState.model_validate(snapshot))
+    return stored.model_copy(update={"source": "store"})
 
 
 async def record_as(

@@ -86,6 +86,7 @@ _PAYLOADS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The payloads, in the same order and shape",
           "content": {"application/json": {"schema": _PAYLOADS_SCHEMA}}},
     **AUTH_RESPONSES,
+    413: {"model": Problem, "description": "Over 16 MiB, or more than 1000 payloads at once"},
     422: {"model": Problem, "description": "Not Payloads JSON, or a payload this service cannot "
                                            "decrypt"},
 }
@@ -116,19 +117,60 @@ def codec_reader(
 
 CodecReader = Annotated[Principal, Depends(codec_reader)]
 Namespace = Annotated[str | None, Header(
-    alias="X-Namespace", description="The namespace the UI shows; any is accepted")]
+    alias="X-Namespace", max_length=255, pattern=r"^[\x20-\x7e]*$",
+    description="The namespace the UI shows; any is accepted")]
+
+
+# What the UI and CLI send is a page of a history's payloads (each at most Temporal's 2 MB):
+# more, or JSON nested deeper than a payload's, is not a codec request.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_PAYLOADS = 1000
+MAX_DEPTH = 8  # {"payloads": [{"metadata": {"k": "v"}}]} is 4
+
+
+def _too_large(reason: str) -> ApiError:
+    return ApiError(413, "Content too large", reason)
+
+
+async def _body(request: Request) -> bytes:
+    """The body, read no further than MAX_BODY_BYTES."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large(f"the body is over {MAX_BODY_BYTES // 2**20} MiB")
+    return bytes(body)
+
+
+def _depth(document: object) -> int:
+    """How deeply the JSON nests (without recursion: its depth is what is in doubt)."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack += [(v, depth + 1) for v in (value.values() if isinstance(value, dict)
+                                                   else value)]
+    return deepest
 
 
 async def _payloads(request: Request) -> list[Payload]:
     """The body as Payloads; 422 naming what is wrong, never quoting it."""
     try:
-        document = json.loads(await request.body())
+        document = json.loads(await _body(request))
+    except RecursionError:
+        raise invalid("body", f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError:  # not JSON, or not UTF-8
         raise invalid("body", "not JSON") from None
+    if _depth(document) > MAX_DEPTH:
+        raise invalid("body", f"nested deeper than {MAX_DEPTH} levels")
     items = document.get("payloads") if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise invalid("payloads", 'required: a list, as in {"payloads": [{"metadata": {...}, '
                                   '"data": "<base64>"}]}')
+    if len(items) > MAX_PAYLOADS:
+        raise _too_large(f"more than {MAX_PAYLOADS} payloads at once")
     payloads = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):

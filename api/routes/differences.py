@@ -7,7 +7,6 @@ Workflow Update of the case, validated before it enters history.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -17,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import AppSettings, Session, Sessions, TemporalClient, requires
 from api.errors import ApiError, Problem, not_found, temporal_errors
-from api.idempotency import IdempotencyKey, once
+from api.idempotency import IdempotencyKey, once, update_id
 from api.schemas import CASE_ID_PATTERN
 from domain.case import CaseState
 from domain.decisions import DecisionMessage
 from domain.differences import Difference, DifferenceTargets, Subject, TargetDays
-from domain.notification import Text
+from domain.notification import PastDate, Text
 from domain.permissions import (
     DIFFERENCE_MANAGE_ROLES,
     DIFFERENCE_RAISE_ROLES,
@@ -87,7 +86,7 @@ class DifferenceResolution(_Body):
     """How the difference was resolved, at its current level."""
 
     outcome: Text
-    resolved_on: date | None = Field(
+    resolved_on: PastDate | None = Field(
         None, description="The date it was resolved, if not today; never in the future")
 
 
@@ -126,8 +125,8 @@ async def _update(client: TemporalClient, case_id: str, update: str, record: dic
     handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id):
-            result: Difference = await handle.execute_update(update, message,
-                                                             result_type=Difference)
+            result: Difference = await handle.execute_update(
+                update, message, id=update_id(), result_type=Difference)
             return result
     except ApiError as e:
         if e.problem.status != 404 or e.problem.title != "Case not found":

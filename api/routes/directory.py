@@ -34,6 +34,7 @@ from domain.permissions import (
     can_read_directory,
 )
 from domain.procedure import Partner
+from domain.text import CleanLine
 from store import directory as store
 from store.db import Sessionmaker
 from store.models import Organisation, Person
@@ -46,7 +47,8 @@ _MAX_ID = 2**31 - 1  # the columns are PostgreSQL integers: a larger id is no ro
 OrganisationId = Annotated[int, Path(ge=1, le=_MAX_ID, description="The organisation's id")]
 PersonId = Annotated[int, Path(ge=1, le=_MAX_ID, description="The person's id")]
 
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email),
+Email = Annotated[str, StringConstraints(max_length=320), CleanLine,
+                  AfterValidator(normalise_email),
                   Field(description="A plain e-mail address; kept in lower case, listed once",
                         examples=["dsp.health@nhs.example"])]
 

@@ -60,6 +60,7 @@ class MailRead(BaseModel):
     attempts: int
     created_at: datetime
     sent_at: datetime | None
+    # The SMTP server's last reply may quote an address: for the same roles as `to_address`.
     last_error: str | None
 
 
@@ -99,8 +100,9 @@ async def get_document(
 @router.get("/{case_id}/mail", response_model=list[MailRead], responses=_ERRORS,
             description="Every e-mail of the case, oldest first, with its status, attempts "
                         "and the SMTP server's last reply: `failed` and `uncertain` ones are "
-                        "for the MARS team to act on. Addresses are shown to the roles that "
-                        f"read the partner directory.\n\n{_ROLES}")
+                        "for the MARS team to act on. Addresses and the server's reply (which "
+                        "may quote one) are shown to the roles that read the partner "
+                        f"directory.\n\n{_ROLES}")
 async def list_mail(case_id: CaseId, session: Session, principal: Reader) -> list[MailRead]:
     """The case's e-mail: letters, reminders and escalations."""
     await _case_exists(session, case_id)
@@ -111,6 +113,6 @@ async def list_mail(case_id: CaseId, session: Session, principal: Reader) -> lis
                  recipient_organisation=(o.partner or o.name) if o else None,
                  to_address=m.to_address if addresses else None, status=m.status,
                  attempts=m.attempts, created_at=m.created_at, sent_at=m.sent_at,
-                 last_error=m.last_error)
+                 last_error=m.last_error if addresses else None)
         for m, p, o in await outbox.case_mail(session, case_id)
     ]

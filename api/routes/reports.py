@@ -16,10 +16,12 @@ from api.schemas import AuditEventRead, CasePage, CaseSummary, DeadlineItem
 from domain.case import Stage, StepStatus
 from domain.permissions import READ_CASE_ROLES, can_read_case
 from domain.procedure import Step
+from domain.text import PlainLine
 from store import cases as store
 from store.models import Case
 
 router = APIRouter(prefix="/v1", tags=["case store"])
+MAX_OFFSET = 1_000_000  # far beyond any year's cases; bounded so the store never overflows
 Reader = Annotated[Principal, Depends(requires(can_read_case, "read cases"))]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
@@ -39,13 +41,14 @@ async def list_cases(
     overdue: Annotated[bool | None, Query(description="Only cases with (or without) an "
                                                       "overdue step, their LCSPR's and action "
                                                       "plan's included")] = None,
-    kind: Annotated[str | None, Query(examples=["serious_incident", "request"])] = None,
+    kind: Annotated[PlainLine | None, Query(max_length=32,
+                                            examples=["serious_incident", "request"])] = None,
     due_before: Annotated[date | None, Query(description="With an open step due on or "
                                                          "before this date")] = None,
     due_after: Annotated[date | None, Query(description="With an open step due on or "
                                                         "after this date")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CasePage:
     """Cases from the case store, with filters and pagination."""
     rows, total = await store.list_cases(
