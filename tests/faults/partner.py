@@ -58,14 +58,14 @@ class Partner:
     """The partner system's HTTP client, keeping every status it saw."""
 
     http: httpx.AsyncClient
-    on_request: Callable[[], Awaitable[None]]
+    on_request: Callable[[str], Awaitable[None]]  # told each request's path, before it
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)  # 5xx other than 503
     no_answer: int = 0  # timeouts and refused connections, each retried
     answers: list[Answer] = field(default_factory=list)
 
     async def post(self, path: str, body: Any, headers: dict[str, str], what: str) -> Answer:
-        await self.on_request()
+        await self.on_request(path)
         key = str(uuid.uuid4())
         deadline = time.monotonic() + RETRY_FOR_S
         attempts = 0

@@ -61,6 +61,7 @@ class Fault:
     kind: str  # worker, temporal, store
     delay_s: float  # after that request went out: mid-answer
     down_s: float  # how long it stays down
+    on_letters: bool = False  # ...and then at the next letters request: mid-send
 
 
 def schedule(plan: Plan, total: int, rng: random.Random) -> list[Fault]:
@@ -69,6 +70,10 @@ def schedule(plan: Plan, total: int, rng: random.Random) -> list[Fault]:
     faults = [Fault(rng.randint(max(1, total // 20), total * 9 // 10), "worker",
                     rng.uniform(0.0, 1.5), rng.uniform(0.5, 3.0))
               for _ in range(plan.worker_kills)]
+    # One kill at least lands while letters are being e-mailed (issue 11, item 6).
+    if faults:
+        faults[0] = Fault(rng.randint(1, total // 3), "worker", rng.uniform(0.3, 1.0),
+                          rng.uniform(0.5, 3.0), on_letters=True)
     faults += [Fault(rng.randint(total // 4, total // 2), "temporal", rng.uniform(0.0, 1.0),
                      rng.uniform(3.0, 8.0)) for _ in range(plan.temporal_restarts)]
     if plan.store_outage_s:
@@ -139,19 +144,34 @@ class Faults:
         self.finished = asyncio.Event()
         self.running = True
         self.holding: set[str] = set()  # processes a fault keeps down: not restarted meanwhile
+        self.last_letters = 0  # the number of the last letters request sent
+        self.ending = False
 
-    async def on_request(self) -> None:
+    async def on_request(self, path: str) -> None:
         self.sent += 1
-        if self.pending and self.sent >= self.pending[0].at_request:
+        if "/letters/" in path:
+            self.last_letters = self.sent
+        if self.pending and self._due(self.pending[0]):
             self.due.set()
+
+    def _due(self, fault: Fault) -> bool:
+        if self.sent < fault.at_request:
+            return False
+        return not fault.on_letters or self.last_letters >= fault.at_request or self.ending
 
     async def run(self) -> None:
         while self.pending:
             await self.due.wait()
             self.due.clear()
-            while self.pending and self.sent >= self.pending[0].at_request:
+            while self.pending and self._due(self.pending[0]):
                 await self.fall(self.pending.pop(0))
         self.finished.set()
+
+    def end(self) -> None:
+        """The walk is over: the faults still to come fall now."""
+        self.ending = True
+        self.sent = max(self.sent, *(f.at_request for f in self.pending), 0)
+        self.due.set()
 
     async def fall(self, fault: Fault) -> None:
         await asyncio.sleep(fault.delay_s)
@@ -227,8 +247,7 @@ async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> 
         try:
             await asyncio.gather(*(one(c, n) for n, c in enumerate(walks)))
             # The last faults fall even if the walk ended before their turn.
-            faults.sent = max(faults.sent, *(f.at_request for f in faults.pending), 0)
-            faults.due.set()
+            faults.end()
             await asyncio.wait_for(faults.finished.wait(), timeout=120)
             await _settle(stack, walks, plan.settle_s)
             await check(stack, partner, walks, counts)
@@ -239,7 +258,7 @@ async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> 
         counts.requests = sum(counts.statuses.values())
 
 
-async def _nothing() -> None:
+async def _nothing(_path: str) -> None:
     return None
 
 

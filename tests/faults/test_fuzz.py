@@ -66,7 +66,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     try:
         await running.start()
         async with httpx.AsyncClient(base_url=running.api_url, timeout=30.0) as http:
-            async def nothing() -> None:
+            async def nothing(_path: str) -> None:
                 return None
 
             partner = Partner(http, nothing)
