@@ -36,6 +36,14 @@ async def counts(request: pytest.FixtureRequest,
             reporter.write_line(line)
 
 
+# Fixed on branch faults-workflow, not yet in main at this writing: remove once it is (strict,
+# so CI says so when it passes).
+ITEM_6 = pytest.mark.xfail(strict=True, reason=(
+    "issue 11 item 6: letters and alerts interrupted by a worker kill wait for the activity's "
+    "10-minute timeout (no heartbeat): their messages stay pending, the case's workflow runs on "
+    "after it closed, and its last events are not in the store yet"))
+
+
 def none(counts: Counts, name: str) -> None:
     found: list[str] = getattr(counts, name)
     assert not found, f"{name}: {len(found)}: {found[:5]}\n{counts.summary()}"
@@ -74,10 +82,12 @@ def test_no_duplicate_email(counts: Counts) -> None:
     none(counts, "duplicate_emails")
 
 
+@ITEM_6
 def test_no_lost_email(counts: Counts) -> None:
     none(counts, "lost_emails")
 
 
+@ITEM_6
 def test_no_stuck_case(counts: Counts) -> None:
     none(counts, "stuck_cases")
 
@@ -86,6 +96,7 @@ def test_no_stuck_idempotency_key(counts: Counts) -> None:
     none(counts, "stuck_keys")
 
 
+@ITEM_6
 def test_the_store_is_what_each_workflow_says(counts: Counts) -> None:
     none(counts, "store_differs")
 
