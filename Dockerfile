@@ -1,6 +1,13 @@
 # The cspr image. One image, three uses (see docker-compose.yml): the API (the default command),
 # the worker (`python worker.py`) and the case-store migrations (`alembic upgrade head`).
 
+# The workspace's browser assets (GOV.UK Frontend, Swagger UI, ReDoc) from npm, as `make venv`
+# installs them (web/package-lock.json): only web/node_modules leaves this stage.
+FROM node:20.20.2-bookworm-slim AS assets
+WORKDIR /web
+COPY web/package.json web/package-lock.json web/.npmrc ./
+RUN npm ci
+
 # An exact patch release on a named Debian release: a rebuild next month is the same Python.
 FROM python:3.11.14-slim-bookworm
 
@@ -36,6 +43,8 @@ COPY api/ api/
 COPY infra/ infra/
 COPY store/ store/
 COPY letters/ letters/
+COPY web/ web/
+COPY --from=assets /web/node_modules web/node_modules/
 COPY worker.py alembic.ini ./
 COPY deploy/worker_healthcheck.py deploy/
 

@@ -7,10 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The workspace's browser assets from npm (web/package.json), in git-ignored web/node_modules.
+ASSETS := web/node_modules/.installed
 
 .PHONY: venv run lint test faults soak clean
 
-venv: $(INSTALLED)
+venv: $(INSTALLED) $(ASSETS)
 
 # Created once; needs Python 3.11 or later.
 $(BIN)/python:
@@ -23,14 +25,23 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
-run: $(INSTALLED)
+# Installed again whenever web/package.json or its lock changes.
+$(ASSETS): web/package.json web/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null \
+		|| { echo "cspr's workspace needs Node.js 18+ and npm to install its assets (GOV.UK Frontend, the API docs): e.g. apt-get install nodejs npm"; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)' \
+		|| { echo "cspr's workspace needs Node.js 18 or later (this is $$(node --version))"; exit 1; }
+	cd web && npm ci
+	touch $@
+
+run: $(INSTALLED) $(ASSETS)
 	$(BIN)/python -m infra.dev
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
-test: lint
+test: lint $(ASSETS)
 	$(BIN)/pytest -q
 
 # The fault suite and the fuzz run alone (make test runs them too); README, "The fault suite".
@@ -43,4 +54,4 @@ soak: $(INSTALLED)
 
 # Keeps .data/ (Temporal's database and the development key).
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) web/node_modules .mypy_cache .pytest_cache .ruff_cache *.egg-info

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Sequence
 from datetime import timedelta
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -15,29 +16,36 @@ from activities.calendar import CalendarActivities
 from activities.case_events import record_case_event
 from activities.case_store import CaseStoreActivities
 from activities.mail import MailActivities, MailConfig
+from activities.retention import RetentionActivities
 from domain.calendar import WorkingDayCalendar
+from domain.retention import DEFAULT_SCHEDULE, RetentionSchedule
+from infra import logs, tracing
 from infra.mailer import Mailer, SmtpConfig, SmtpMailer
+from infra.metrics import StoreMetrics
+from infra.schedules import ensure_retention_schedule
 from infra.settings import Settings
-from infra.temporal import connect
+from infra.temporal import connect, worker_runtime
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
 from workflows.local_review import LocalReviewWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.review_request import ReviewRequestWorkflow
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, ActionPlanWorkflow,
-                             ReviewRequestWorkflow)
+                             ReviewRequestWorkflow, RetentionWorkflow)
 
 
 def build_worker(
     client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker,
     workflows: Sequence[type] = WORKFLOWS, mailer: Mailer | None = None,
-    mail: MailConfig | None = None,
+    mail: MailConfig | None = None, retention: RetentionSchedule = DEFAULT_SCHEDULE,
 ) -> Worker:
     """The worker; tests may run other workflows (a stand-in child) with the same activities,
     and pass their own mailer (by default, SMTP to `make run`'s mail catcher)."""
     calendar_activities = CalendarActivities(calendar, sessions)
     store_activities = CaseStoreActivities(sessions)
+    retention_activities = RetentionActivities(sessions, retention)
     mail_activities = MailActivities(sessions, mailer or SmtpMailer(SmtpConfig()),
                                      mail or MailConfig())
     return Worker(
@@ -47,31 +55,51 @@ def build_worker(
         activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
                     record_case_event,
                     store_activities.project_case, store_activities.project_part,
-                    mail_activities.send_letters, mail_activities.send_alert_mail],
+                    mail_activities.send_letters, mail_activities.send_alert_mail,
+                    retention_activities.apply_retention],
         # On shutdown, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    log = logging.getLogger("cspr.worker")
     settings = Settings()
-    client = await connect(settings)
+    logs.configure(settings.log_level)
+    log = logging.getLogger("cspr.worker")
+    tracer = tracing.provider_from(settings, "cspr-worker")
+    client = await connect(settings, runtime=worker_runtime(settings),
+                           interceptors=tracing.temporal_interceptors(tracer))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     engine = make_engine(settings.database_url)
+    tracing.instrument_engine(engine, tracer)
     sessions = make_sessionmaker(engine)
     mailer = SmtpMailer(SmtpConfig.from_settings(settings))
+    counting = serve_store_metrics(settings, sessions)
+    await ensure_retention_schedule(client, settings.task_queue)
     async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions,
-                            mailer=mailer, mail=MailConfig.from_settings(settings)):
+                            mailer=mailer, mail=MailConfig.from_settings(settings),
+                            retention=settings.retention):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
         # Leaving the block shuts the worker down gracefully: running activities finish.
         log.info("worker stopping")
+    if counting is not None:
+        counting.cancel()
     await engine.dispose()
+    if tracer is not None:
+        tracer.shutdown()  # sends the spans still held
+
+
+def serve_store_metrics(settings: Settings, sessions: Sessionmaker) -> asyncio.Task[None] | None:
+    """The case store's gauges (infra.metrics) on CSPR_WORKER_METRICS_PORT, if set."""
+    if not settings.worker_metrics_port:
+        return None
+    metrics = StoreMetrics(sessions)
+    start_http_server(settings.worker_metrics_port, settings.metrics_host, metrics.registry)
+    return asyncio.get_running_loop().create_task(metrics.run())
 
 
 if __name__ == "__main__":

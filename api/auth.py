@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from api.errors import ApiError, FieldError, Problem
 from domain.decisions import Actor
 from domain.permissions import Refusal, Role, organisation_refusal
+from domain.text import text_refusal
+from infra import logs
 from infra.settings import Settings, jwt_algorithm
 
 logger = logging.getLogger("cspr.api.auth")
@@ -157,6 +159,9 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise InvalidToken("the token's org is not a string")
     if (refusal := organisation_refusal(Role(role), org)) is not None:
         raise InvalidToken(refusal.reason)
+    if any(text_refusal(claim) is not None for claim in (subject, org) if claim):
+        # What the case records of its caller must be storable (domain/text.py).
+        raise InvalidToken("the token's sub or org holds a control character")
     principal = Principal(subject=subject, role=Role(role), organisation=org)
     try:
         principal.actor()  # what the case will record must fit it
@@ -193,7 +198,9 @@ def principal_of(request: Request, token: str) -> Principal:
     """
     verifier = cast(TokenVerifier, request.app.state.token_verifier)
     try:
-        return verify_token(token, verifier)
+        principal = verify_token(token, verifier)
+        logs.bind(actor_role=principal.role.value)  # the role only: the subject names a person
+        return principal
     except InvalidToken as e:
         logger.info("token refused: %s", e)
         raise unauthenticated(str(e), "invalid_token") from None

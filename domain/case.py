@@ -11,7 +11,7 @@ carries out the effects it returns (due dates to compute, events to record).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -67,6 +67,7 @@ from domain.parallel import ParallelReviews
 from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
+from domain.text import control_character
 
 
 class Stage(StrEnum):
@@ -152,6 +153,16 @@ class InvalidRecord(Exception):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+def refuse_control_characters(
+    message: BaseModel, error: Callable[[str, str], Exception] = InvalidRecord,
+) -> None:
+    """`error(field, reason)` for the first text of a new message (its record, its actor) that
+    holds a control character (domain/text.py). Only where a message is new: an update
+    validator (not run on replay); never in `check()`, which handlers run on replay too."""
+    if (found := control_character(message)) is not None:
+        raise error(*found)
 
 
 class ClockPoint(BaseModel):

@@ -16,7 +16,7 @@ from domain.decisions import Actor, PlanDate, RecordBase
 from domain.notification import Name, Text
 from domain.parallel import ProcessKind
 from domain.procedure import Partner
-from domain.text import PlainText
+from domain.text import MULTI_LINE
 
 
 def _example(**fields: Any) -> ConfigDict:
@@ -82,7 +82,7 @@ class TermsOfReference(RecordBase):
     views_captured: Text = Field(
         description="How the views of service leaders, frontline practitioners and the "
                     "family will be captured")
-    race_racism_bias: PlainText | None = Field(
+    race_racism_bias: Annotated[str, MULTI_LINE] | None = Field(
         None, max_length=4000,
         description="How the review will consider race, racism and bias: required")
     independent_author: bool

@@ -9,14 +9,14 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.calendar import london_date
-from domain.text import CleanLine, CleanText
+from domain.text import MULTI_LINE
 
-# Every free text of a request or message is one of these (or domain.text's): no control
-# character gets into a case (domain/text.py says which are allowed, and why).
+# Free text of a request or message: checked for control characters where it enters, not here
+# (domain/text.py: text already in a case is never judged again).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000),
-                 CleanText]
+                 MULTI_LINE]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-                 CleanLine]
+                 MULTI_LINE]
 # A date of the past a person gives (an incident, a birth, a step done): none is before 1900.
 EARLIEST_DATE = date(1900, 1, 1)
 PastDate = Annotated[date, Field(ge=EARLIEST_DATE)]

@@ -51,6 +51,10 @@ CALENDAR_CHANGE_ROLES: frozenset[Role] = frozenset({Role.ADMIN})
 CALENDAR_CHANGES_READ_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.AUDITOR,
                                                          Role.MARS_TEAM})
 
+# Subject access and erasure (README, Operations): operations, on the data protection
+# officer's request; each is in the case's audit trail.
+DATA_PROTECTION_ROLES: frozenset[Role] = frozenset({Role.ADMIN})
+
 
 class OrgRule(StrEnum):
     """What a recording role's organisation must be, beside the role itself."""
@@ -134,6 +138,10 @@ def can_read_case(role: Role) -> bool:
 
 def can_use_calendar(role: Role) -> bool:
     return role in CALENDAR_ROLES
+
+
+def can_handle_data_requests(role: Role) -> bool:
+    return role in DATA_PROTECTION_ROLES
 
 
 def can_change_calendar(role: Role) -> bool:

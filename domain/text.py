@@ -1,64 +1,82 @@
-"""What free text may hold: every text field of every request and message takes it through
-here, so that one character cannot break a case.
+"""What free text may hold, so that one character cannot break a case.
 
 PostgreSQL cannot store NUL in text, and a lone surrogate (from a JSON `\\ud800`) cannot be
-encoded at all: either would make the case store's write fail for ever and freeze the case.
-The other C0 control characters have no place in a letter, an e-mail or a record. Allowed:
-tab and line feed in multi-line text; a carriage return only as part of CR LF (what a browser's
-text area sends), kept as a line feed. A single-line name allows none of them (a line break in a
-name could end up in an e-mail header).
+encoded at all: either makes the case store's write fail for ever and freezes the case. The
+other C0 control characters have no place in a letter, an e-mail or a record. Allowed: tab and
+line feed; a carriage return only as part of CR LF (what a browser's text area sends). A name
+in the partner directory (it may end up in an e-mail header) allows no control character.
+
+New input is checked where it enters, once: the API checks every request (api/text_check.py);
+a message sent to Temporal directly is checked by each update validator
+(`domain.case.refuse_control_characters`) and signal handler (patch "signal-text").
+Text already in a case (its history, its stored copy) is never judged again: an older case
+keeps replaying and reading.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema
 
-_REFUSED = re.compile(r"[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+_REFUSED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]|\r(?!\n)")
 _REFUSED_IN_A_LINE = re.compile(r"[\x00-\x1f\ud800-\udfff]")
+REASON = "contains {what} (U+{code:04X}); only tab and line breaks are allowed in text"
 
 
-def _refuse(found: re.Match[str] | None) -> None:
-    if found is not None:
-        char = found.group()
-        what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
-        raise ValueError(f"contains {what} (U+{ord(char):04X}); "
-                         "only tab and line breaks are allowed in text")
+def text_refusal(value: str) -> str | None:
+    """Why this text is refused, or None."""
+    found = _REFUSED.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+    return REASON.format(what=what, code=ord(char))
 
 
-def clean_text(value: str) -> str:
-    """Multi-line text: CR LF kept as LF; any other control character refused."""
-    value = value.replace("\r\n", "\n")
-    _refuse(_REFUSED.search(value))
-    return value
+def control_character(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first text in `value` (a str, or JSON-like lists, dicts and models of them) that
+    holds a refused character: (its field, dotted as pydantic names it; the reason)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, BaseModel):
+            item = dict(item)
+        if isinstance(item, str):
+            if (reason := text_refusal(item)) is not None:
+                return where or "body", reason
+        elif isinstance(item, dict):
+            for key, inner in reversed(list(item.items())):
+                name = str(key)
+                if text_refusal(name) is not None:
+                    return where or "body", "a field's name contains a control character"
+                stack.append((inner, f"{where}.{name}" if where else name))
+        elif isinstance(item, list | tuple):
+            stack += [(inner, f"{where}.{i}" if where else str(i))
+                      for i, inner in reversed(list(enumerate(item)))]
+    return None
 
 
 def clean_line(value: str) -> str:
-    """A name or code: no control character at all."""
+    """A name of the directory: one line, no control character at all."""
     found = _REFUSED_IN_A_LINE.search(value)
-    if found is not None and found.group() in "\t\n\r":
-        raise ValueError("must be a single line (no tab or line break)")
-    _refuse(found)
+    if found is not None:
+        if found.group() in "\t\n\r":
+            raise ValueError("must be a single line (no tab or line break)")
+        raise ValueError(text_refusal(found.group()) or "contains a control character")
     return value
 
 
 @dataclass(frozen=True)
-class _Clean:
-    """Annotates a str: checked by `check`, and shown in the JSON schema (`x-text`), where
-    the tests find every request's text field."""
+class Documented:
+    """Shows in the JSON schema (`x-text`) what text a field takes; the tests find every
+    request's text field by it."""
 
-    check: Callable[[str], str]
     kind: str
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler
-                                     ) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler
                                      ) -> JsonSchemaValue:
@@ -67,7 +85,5 @@ class _Clean:
         return found
 
 
-CleanText = _Clean(clean_text, "multi-line: no control character but tab and line feed")
-CleanLine = _Clean(clean_line, "single line: no control character")
-PlainText = Annotated[str, CleanText]
-PlainLine = Annotated[str, CleanLine]
+MULTI_LINE = Documented("no control character but tab and line breaks")
+ONE_LINE = Documented("one line: no control character")

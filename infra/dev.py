@@ -16,6 +16,9 @@ Environment (all optional):
 | CSPR_DEV_SMTP_PORT | 1025 | the mail catcher's SMTP port (the worker sends there) |
 | CSPR_DEV_MAIL_UI_PORT | 8025 | the mail catcher's web page |
 | CSPR_DEV_TEMPORAL_LOG_LEVEL | error | the dev server's log level (debug, info, warn, error) |
+| CSPR_DEV_API_METRICS_PORT | 9464 | the API's Prometheus metrics (`/metrics`) |
+| CSPR_DEV_WORKER_METRICS_PORT | 9465 | the worker's: the case store's gauges |
+| CSPR_DEV_SDK_METRICS_PORT | 9466 | the worker's Temporal SDK metrics |
 | CSPR_API_HOST, CSPR_API_PORT | 127.0.0.1, 8000 | the API (see `infra.settings`) |
 | CSPR_ENCRYPTION_KEYS | the dev key | used instead of the dev key when set |
 | CSPR_JWT_SECRET | the dev secret | used instead of the dev secret when set |
@@ -96,6 +99,15 @@ class DevConfig:
     jwt_source: str
     smtp_port: int = 1025
     mail_ui_port: int = 8025
+    api_metrics_port: int = 9464
+    worker_metrics_port: int = 9465
+    sdk_metrics_port: int = 9466
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        return {what: f"http://{HOST}:{port}/metrics" for what, port in (
+            ("API", self.api_metrics_port), ("case store", self.worker_metrics_port),
+            ("Temporal SDK", self.sdk_metrics_port))}
 
     @property
     def temporal_address(self) -> str:
@@ -226,6 +238,9 @@ def load_config(env: Mapping[str, str]) -> DevConfig:
         jwt_source=jwt_source,
         smtp_port=_port(env, "CSPR_DEV_SMTP_PORT", 1025),
         mail_ui_port=_port(env, "CSPR_DEV_MAIL_UI_PORT", 8025),
+        api_metrics_port=_port(env, "CSPR_DEV_API_METRICS_PORT", 9464),
+        worker_metrics_port=_port(env, "CSPR_DEV_WORKER_METRICS_PORT", 9465),
+        sdk_metrics_port=_port(env, "CSPR_DEV_SDK_METRICS_PORT", 9466),
     )
 
 
@@ -262,6 +277,11 @@ def child_env(config: DevConfig, env: Mapping[str, str]) -> dict[str, str]:
         child.pop(name, None)
     child |= {"CSPR_SMTP_HOST": HOST, "CSPR_SMTP_PORT": str(config.smtp_port),
               "CSPR_SMTP_STARTTLS": "false"}
+    # Metrics on the ports printed at start (README, Operations).
+    child |= {"CSPR_METRICS_HOST": HOST,
+              "CSPR_API_METRICS_PORT": str(config.api_metrics_port),
+              "CSPR_WORKER_METRICS_PORT": str(config.worker_metrics_port),
+              "CSPR_WORKER_SDK_METRICS_PORT": str(config.sdk_metrics_port)}
     # The embedded case store: SQLite beside Temporal's database, unless one is configured.
     child.setdefault("CSPR_DATABASE_URL", f"sqlite+aiosqlite:///{config.data_dir / 'cspr.db'}")
     return child
@@ -302,7 +322,10 @@ def check_ports_free(config: DevConfig) -> None:
                              ("Temporal UI", HOST, config.ui_port),
                              ("API", config.api_host, config.api_port),
                              ("mail catcher SMTP", HOST, config.smtp_port),
-                             ("mail catcher page", HOST, config.mail_ui_port)):
+                             ("mail catcher page", HOST, config.mail_ui_port),
+                             ("API metrics", HOST, config.api_metrics_port),
+                             ("worker metrics", HOST, config.worker_metrics_port),
+                             ("Temporal SDK metrics", HOST, config.sdk_metrics_port)):
         if _listening(host, port):
             raise DevError(f"port {port} ({what}) is already in use: is another `make run` "
                            f"still running? Stop it, or choose other ports (see infra/dev.py)")
@@ -390,13 +413,15 @@ class Supervisor:
 
 def print_banner(config: DevConfig) -> None:
     rows = [
-        ("API", config.api_url),
+        ("Workspace", f"{config.api_url} (development sign-in: anyone in the directory)"),
+        ("API", f"{config.api_url}/v1"),
         ("API docs", f"{config.api_url}/docs"),
         ("Temporal UI", f"{config.ui_origin} (payloads decoded by {config.codec_endpoint})"),
         ("Temporal gRPC", f"{config.temporal_address} (namespace {config.namespace}, "
                           f"task queue {config.task_queue})"),
         ("Mail catcher", f"{config.mail_ui_url} (SMTP on {HOST}:{config.smtp_port}; "
                          f"kept in {config.mail_dir}, never delivered)"),
+        ("Metrics", ", ".join(f"{what} {url}" for what, url in config.metrics_urls.items())),
         ("State", f"{config.data_dir} (temporal.db)"),
         ("Encryption key", config.key_source),
         ("Token secret", config.jwt_source),

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.differences import DifferenceTargets
+from domain.retention import DEFAULT_SCHEDULE, RetentionSchedule
 from infra.codec import EncryptionCodec, parse_keys
 
 DEV_SECRET_PREFIX = "dev-"
@@ -97,6 +98,33 @@ class Settings(BaseSettings):
     # How many times one message is handed to the SMTP server before it is marked failed and
     # shown on the case for the MARS team to act on.
     mail_attempts: int = Field(5, ge=1, le=100)
+    # The workspace's sign-in in production: OpenID Connect (authorisation code with PKCE) at the
+    # authority's identity provider. The person's role and organisation come from these claims,
+    # or from the partner directory by e-mail when the provider does not send them.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field("", repr=False)
+    oidc_role_claim: str = "cspr_role"
+    oidc_org_claim: str = "cspr_org"
+    # Where the provider sends people back; by default this service's /sign-in/oidc/callback.
+    oidc_redirect_url: str = ""
+
+    # Operations (README, Operations): log level; Prometheus metrics ports (0: not served).
+    log_level: str = Field("INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = Field(0, ge=0, le=65535)
+    worker_metrics_port: int = Field(0, ge=0, le=65535)
+    worker_sdk_metrics_port: int = Field(0, ge=0, le=65535)
+    # Retention (domain.retention): days each kind of record keeps its personal details after
+    # the case closes (at least 365: the report is published for at least a year), then the
+    # daily retention job anonymises it; idempotency records count from their request.
+    retention_case_record_days: int = Field(DEFAULT_SCHEDULE.case_record_days, ge=365)
+    retention_documents_days: int = Field(DEFAULT_SCHEDULE.documents_days, ge=365)
+    retention_email_bodies_days: int = Field(DEFAULT_SCHEDULE.email_bodies_days, ge=365)
+    retention_audit_days: int = Field(DEFAULT_SCHEDULE.audit_days, ge=365)
+    retention_idempotency_days: int = Field(DEFAULT_SCHEDULE.idempotency_days, ge=1)
+    # Traces over OTLP/HTTP (e.g. http://collector:4318/v1/traces); none sent if empty.
+    otlp_endpoint: str = ""
 
     @model_validator(mode="after")
     def _keys_valid(self) -> Settings:
@@ -156,6 +184,15 @@ class Settings(BaseSettings):
             raise ValueError("CSPR_SMTP_STARTTLS: mail goes to another host in production "
                              "only over STARTTLS")
         return self
+
+    @property
+    def retention(self) -> RetentionSchedule:
+        return RetentionSchedule(
+            case_record_days=self.retention_case_record_days,
+            documents_days=self.retention_documents_days,
+            email_bodies_days=self.retention_email_bodies_days,
+            audit_days=self.retention_audit_days,
+            idempotency_days=self.retention_idempotency_days)
 
     @property
     def ui_origins(self) -> tuple[str, ...]:

@@ -17,6 +17,9 @@ Sessionmaker = async_sessionmaker[AsyncSession]
 
 def make_engine(url: str, schema: str | None = None, **kwargs: Any) -> AsyncEngine:
     """An engine for PostgreSQL (asyncpg) or SQLite (aiosqlite); `schema` for test isolation."""
+    # An SQL error's text never quotes the values it was given (a child's details): it may
+    # reach a log or a Temporal failure.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
 

@@ -263,3 +263,16 @@ class CalendarChange(Base):
     name: Mapped[str] = mapped_column(String(200))
     made_by: Mapped[str] = mapped_column(String(200))
     made_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class CalendarFeed(Base):
+    """A person's private calendar feed: its secret is in the feed's URL; only its hash is
+    kept, and a new one revokes the old. Role and organisation as when they made it."""
+
+    __tablename__ = "calendar_feeds"
+
+    subject: Mapped[str] = mapped_column(String(320), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Instant)

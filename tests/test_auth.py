@@ -309,7 +309,8 @@ async def test_openapi_has_the_bearer_scheme_and_401_403_on_every_protected_rout
             where = f"{method} {path}"
             assert operation["security"] == [{"HTTPBearer": []}], where
             for status in ("401", "403"):
-                ref = operation["responses"][status]["content"]["application/json"]["schema"]
+                ref = operation["responses"][status]["content"]["application/problem+json"][
+                    "schema"]
                 assert ref == {"$ref": "#/components/schemas/Problem"}, where
             assert "Bearer token roles:" in operation["description"], where
     get_case = spec["paths"]["/v1/cases/{case_id}"]["get"]["description"]

@@ -275,9 +275,12 @@ class Dockerfile:
 
     @property
     def copied(self) -> set[str]:
-        """The sources of every COPY, without trailing slashes."""
+        """The sources of every COPY from the build context, without trailing slashes (a
+        COPY --from takes another stage's files)."""
         sources: set[str] = set()
         for args in self.args("COPY"):
+            if args.startswith("--from"):
+                continue
             words = [w for w in shlex.split(args) if not w.startswith("--")]
             sources |= {w.rstrip("/") for w in words[:-1]}
         return sources
@@ -310,7 +313,10 @@ def _dockerfile() -> Dockerfile:
 
 
 def test_the_base_image_is_pinned_to_the_projects_python() -> None:
-    (base,) = _dockerfile().args("FROM")
+    *stages, base = _dockerfile().args("FROM")
+    # The workspace's assets are built in a stage of their own, on an exact Node.js release.
+    for stage in stages:
+        assert re.fullmatch(r"node:\d+\.\d+\.\d+-[a-z]+-slim AS \w+", stage), stage
     match = re.fullmatch(r"python:(\d+)\.(\d+)\.(\d+)-slim-[a-z]+", base)
     assert match, f"FROM {base}: pin an exact python:X.Y.Z-slim-<debian> tag"
     assert f"{match[1]}.{match[2]}" == _pyproject()["tool"]["mypy"]["python_version"]

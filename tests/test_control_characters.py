@@ -4,6 +4,7 @@ every request and message, with a 422 naming the field, and nothing is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,12 +12,18 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from api.app import create_app
-from domain.decisions import DecisionMessage
-from domain.text import clean_line, clean_text
-from tests.conftest import as_role
+from domain.case import InvalidRecord, refuse_control_characters
+from domain.decisions import DecisionMessage, SslRecommendation
+from domain.notification import Notification
+from domain.text import clean_line, control_character, text_refusal
+from tests.conftest import CONVERTER, as_role
+from worker import WORKFLOWS
 
 # Checked otherwise: the codec session's token is a JWT, refused whole (401) if malformed.
 NOT_TEXT = {"post /v1/codec/session.token"}
@@ -57,18 +64,26 @@ def test_every_text_field_of_every_request_is_checked() -> None:
     assert _text_fields_without_a_check() == []
 
 
-@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\x7f\x08b", "a\rb", "a\udc00b"])
-def test_multi_line_text_refuses_controls_and_surrogates(value: str) -> None:
-    with pytest.raises(ValueError, match="contains a"):
-        clean_text(value)
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\x08b", "a\rb", "a\udc00b", "\x0b"])
+def test_text_refuses_controls_and_surrogates(value: str) -> None:
+    reason = text_refusal(value)
+    assert reason is not None
+    assert reason.startswith("contains a")
 
 
-def test_multi_line_text_keeps_tabs_and_line_breaks() -> None:
-    assert clean_text("one\ttwo\r\nthree\nfour") == "one\ttwo\nthree\nfour"
+def test_text_takes_tabs_and_line_breaks() -> None:
+    assert text_refusal("one\ttwo\r\nthree\nfour") is None
+
+
+def test_the_field_is_named_as_pydantic_names_it() -> None:
+    body = {"children": [{"reference": "R1"}, {"reference": "R\x002"}], "summary": "ok"}
+    assert control_character(body) == (
+        "children.1.reference", "contains a control character (U+0000); only tab and line "
+                                "breaks are allowed in text")
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\tb", "a\r\nb"])
-def test_a_name_is_one_line(value: str) -> None:
+def test_a_directory_name_is_one_line(value: str) -> None:
     with pytest.raises(ValueError, match="single line"):
         clean_line(value)
 
@@ -93,13 +108,16 @@ async def test_a_notification_with_a_nul_is_refused_naming_the_field(api: AsyncC
     assert _fields(await api.post("/v1/notifications", json=_notification(
         summary="Bruising\x00"))) == {"incident.summary"}
     body = _notification()
-    body["notifying_agency"] = "Humberside\nPolice"
+    body["notifying_agency"] = "Humberside\x1bPolice"
     assert _fields(await api.post("/v1/notifications", json=body)) == {"notifying_agency"}
+    body["children"][0]["reference"] = "R\x00"
+    body["notifying_agency"] = "Humberside Police"
+    assert _fields(await api.post("/v1/notifications", json=body)) == {"children.0.reference"}
     body["notifying_agency"] = "Humberside \udc00Police"  # sent as JSON's "\udc00"
     assert _fields(await api.post("/v1/notifications", content=json.dumps(body),
                                   headers={"content-type": "application/json"})
                    ) == {"notifying_agency"}
-    # CR LF from a browser's text area is taken, as a line feed.
+    # CR LF from a browser's text area is taken.
     taken = await api.post("/v1/notifications", json=_notification(summary="One\r\nTwo"))
     assert taken.status_code == 201, taken.text
 
@@ -122,28 +140,80 @@ async def test_records_and_differences_with_a_nul_are_refused_and_change_nothing
 
 
 async def test_directory_and_query_text_with_controls_is_refused(api: AsyncClient) -> None:
-    organisation = await api.post("/v1/directory/organisations", json={
-        "name": "Trust\x00", "kind": "agency"})
-    assert _fields(organisation) == {"name"}
+    for name in ("Trust\x00", "Trust\nLtd"):
+        organisation = await api.post("/v1/directory/organisations", json={
+            "name": name, "kind": "agency"})
+        assert _fields(organisation) == {"name"}
     assert _fields(await api.get("/v1/cases", params={"kind": "request\x00"})) == {"kind"}
 
 
-async def test_a_signal_with_a_nul_is_refused_by_the_case(
+def test_a_record_with_a_control_character_is_an_invalid_record() -> None:
+    """The check for a record sent to Temporal directly, as an update validator would run it."""
+    record = SslRecommendation(criteria_met=True, recommend_panel_notification=True,
+                               rationale="Met\x00")
+    with pytest.raises(InvalidRecord) as caught:
+        refuse_control_characters(record)
+    assert caught.value.field == "rationale"
+    refuse_control_characters(SslRecommendation(
+        criteria_met=True, recommend_panel_notification=True, rationale="Met\r\nfully"))
+
+
+def test_text_already_in_a_case_is_never_judged_again() -> None:
+    """A case holding a control character from before still decodes (its history, its stored
+    copy, its letters): only new input is checked."""
+    kept = Notification.model_validate({
+        "received_at": "2026-11-02T10:00:00Z", "notifying_agency": "Humberside Police",
+        "incident": {"date": "2026-11-01", "harm": "death", "abuse_or_neglect": "known",
+                     "summary": "Found\x0b at home\x01."},
+        "children": [{"reference": "R1"}]})
+    assert kept.incident.summary == "Found\x0b at home\x01."
+
+
+async def test_an_update_sent_to_temporal_directly_with_a_nul_is_refused(
     api: AsyncClient, dev_env: WorkflowEnvironment,
 ) -> None:
-    """The domain's message validation, which Updates and signals go through, refuses it too."""
+    """The update validators check new text (they do not run on replay: an older history's
+    text is never judged again)."""
     case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
-    await dev_env.client.get_workflow_handle(case_id).signal("record", DecisionMessage(
-        record={"step": "ssl_recommendation", "criteria_met": True,
-                "recommend_panel_notification": True, "rationale": "Met\x00"}))
-    await dev_env.client.get_workflow_handle(case_id).signal("record", DecisionMessage(
-        record={"step": "inform_partners"}))
-    for _ in range(50):
+    handle = dev_env.client.get_workflow_handle(case_id)
+    for update, record, field in (
+        ("record", {"step": "inform_partners"}, "actor.subject"),
+        ("raise_difference", {"subject": "criteria", "summary": "We\x00differ"}, "summary"),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(update, DecisionMessage(
+                record=record, actor={"subject": "mars\x00@cspr.test", "role": "mars_team"}
+                if update == "record" else None))
+        cause = caught.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert cause.type == "InvalidRecord"
+        assert cause.details[0]["field"] == field
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert {s["step"]: s["status"] for s in case["steps"]}["inform_partners"] == "pending"
+
+
+async def test_a_signal_with_a_nul_is_refused_and_its_history_replays(
+    api: AsyncClient, dev_env: WorkflowEnvironment,
+) -> None:
+    """The signal handler refuses new text behind the "signal-text" patch, asked only when a
+    signal holds such text: this history marks it and replays; the committed ones, which have
+    no such signal, replay as before (tests/test_replay.py)."""
+    case_id = (await api.post("/v1/notifications", json=_notification())).json()["case_id"]
+    handle = dev_env.client.get_workflow_handle(case_id)
+    await handle.signal("record", DecisionMessage(record={"step": "inform_partners"}, actor={
+        "subject": "mars\x00@cspr.test", "role": "mars_team"}))
+    await handle.signal("record", DecisionMessage(record={"step": "inform_partners"}))
+    for _ in range(100):
         events = (await api.get(f"/v1/cases/{case_id}/events")).json()
         if any(e["kind"] == "recorded" for e in events):
             break
+        await asyncio.sleep(0.1)
     rejected = [e["detail"] for e in events if e["kind"] == "signal_rejected"]
     assert len(rejected) == 1
-    assert "rationale" in rejected[0]
-    assert "control character" in rejected[0]
+    assert rejected[0].startswith("actor.subject: contains a control character (U+0000)")
     assert [e["step"] for e in events if e["kind"] == "recorded"] == ["inform_partners"]
+    history = await handle.fetch_history()
+    markers = {p.data for e in history.events if e.HasField("marker_recorded_event_attributes")
+               for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+    assert b'{"id":"signal-text","deprecated":false}' in markers
+    await Replayer(workflows=WORKFLOWS, data_converter=CONVERTER).replay_workflow(history)

@@ -4,6 +4,7 @@ across a restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import smtplib
@@ -122,12 +123,16 @@ def _token(env: dict[str, str], role: str) -> str:
 
 
 def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
-    temporal_port, ui_port, api_port, smtp_port, mail_port = _free_ports(5)
+    (temporal_port, ui_port, api_port, smtp_port, mail_port,
+     api_metrics, worker_metrics, sdk_metrics) = _free_ports(8)
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSPR_")}
     env |= {"CSPR_DATA_DIR": str(data_dir), "CSPR_DEV_TEMPORAL_PORT": str(temporal_port),
             "CSPR_DEV_UI_PORT": str(ui_port), "CSPR_API_PORT": str(api_port),
-            "CSPR_DEV_SMTP_PORT": str(smtp_port), "CSPR_DEV_MAIL_UI_PORT": str(mail_port)}
+            "CSPR_DEV_SMTP_PORT": str(smtp_port), "CSPR_DEV_MAIL_UI_PORT": str(mail_port),
+            "CSPR_DEV_API_METRICS_PORT": str(api_metrics),
+            "CSPR_DEV_WORKER_METRICS_PORT": str(worker_metrics),
+            "CSPR_DEV_SDK_METRICS_PORT": str(sdk_metrics)}
     api = f"http://127.0.0.1:{api_port}"
     log = tmp_path / "dev.log"
     key_file = data_dir / "dev-encryption-key"
@@ -158,6 +163,21 @@ def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
                              headers=mars)
         assert created.status_code == 201, created.text
         case_id = created.json()["case_id"]
+        # The metrics, on the ports the banner names (README, Operations).
+        for port in (api_metrics, worker_metrics, sdk_metrics):
+            assert f"http://127.0.0.1:{port}/metrics" in run.output()
+        exposed = httpx.get(f"http://127.0.0.1:{api_metrics}/metrics", timeout=5).text
+        assert ('cspr_api_requests_total{method="POST",route="/v1/notifications",status="201"}'
+                in exposed)
+        assert "cspr_store_up" in httpx.get(f"http://127.0.0.1:{worker_metrics}/metrics",
+                                            timeout=5).text
+        assert "temporal_num_pollers" in httpx.get(f"http://127.0.0.1:{sdk_metrics}/metrics",
+                                                   timeout=5).text
+        # The API's and the worker's logs are JSON lines; the access line names no child.
+        access = [json.loads(line) for line in run.output().splitlines()
+                  if '"cspr.api.access"' in line]
+        assert {(a["route"], a["status"]) for a in access} >= {("/v1/notifications", 201)}
+        assert "NL-1" not in run.output()
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         key = key_file.read_text()
         assert key.startswith("dev-1:")
@@ -168,7 +188,8 @@ def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
         assert run.interrupt() == 0, run.output()
         assert not any(_alive(pid) for pid in children), run.output()
         assert not any(_listening(p) for p in (temporal_port, ui_port, api_port, smtp_port,
-                                               mail_port))
+                                               mail_port, api_metrics, worker_metrics,
+                                               sdk_metrics))
 
     with dev_run(env, log, api) as run:
         # The same secret: a token from before the restart still works.

@@ -118,6 +118,10 @@ def _refused(token: str, verifier: TokenVerifier = VERIFIER) -> str:
     return str(caught.value)
 
 
+def test_a_token_whose_subject_holds_a_control_character_is_refused() -> None:
+    assert "control character" in _refused(_token(sub="someone\x00@cspr.test"))
+
+
 def test_a_token_without_iat_or_exp_is_refused() -> None:
     assert _refused(_token(iat=None)) == "the token has no iat claim"
     assert _refused(_token(exp=None)) == "the token has no exp claim"

@@ -250,6 +250,13 @@ ENDPOINTS = [
              {"day": CHANGED_DAY, "reason": "Moved"}, CALENDAR_CHANGERS),
     Endpoint("withdraw-change", "DELETE", f"/v1/calendar/changes/{DAY}", None,
              CALENDAR_CHANGERS),
+    # Data protection requests: operations only. The case is running: its erasure is 409.
+    Endpoint("subject-access", "POST", "/v1/admin/subject-access",
+             {"child_reference": "NL-PERM-1"}, frozenset({"admin"})),
+    Endpoint("erasure", "POST", f"/v1/cases/{CASE}/erasure", {"reason": "Permissions"},
+             frozenset({"admin"})),
+    Endpoint("rectification", "POST", f"/v1/cases/{CASE}/rectification",
+             {"child_position": 0, "reason": "Permissions"}, frozenset({"admin"})),
 ]
 
 
@@ -257,7 +264,8 @@ def test_the_table_covers_every_route_and_role() -> None:
     recorded = {e.name.replace("-", "_") for e in ENDPOINTS
                 if e.path.startswith(f"/v1/cases/{CASE}/") and e.method == "POST"
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
-                and "/differences-of-opinion" not in e.path and "/letters/" not in e.path}
+                and "/differences-of-opinion" not in e.path and "/letters/" not in e.path
+                and not e.path.endswith(("/erasure", "/rectification"))}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {
         s.value for s in LocalReviewStep}

@@ -5,10 +5,11 @@ are injected by a Temporal client interceptor around the real calls."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
@@ -28,12 +29,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
-from api.idempotency import LEASE
+from api.auth import Principal
+from api.errors import ApiError
+from api.idempotency import LEASE, once
+from api.routes.health import Health
+from domain.permissions import Role
 from infra.settings import Settings
 from store import idempotency
-from store.db import Sessionmaker
+from store.db import Sessionmaker, make_engine, make_sessionmaker
 from store.models import Child, IdempotencyRecord
 from tests.conftest import CONVERTER, TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
+from tests.database import POSTGRES
 
 MARS = as_role("mars_team")
 SUBJECT = "mars_team-tester@cspr.test"
@@ -352,3 +358,40 @@ async def test_a_key_reused_for_another_request_never_gets_the_first_ones_answer
     today = datetime.now(UTC).date().isoformat()
     other = await faulty_api.post(path, json={"completed_on": today}, headers=key)
     assert other.status_code == 409, other.text
+
+
+class _StoreGoesDown:
+    """The case store up for the claim, then unreachable (an engine on a closed port)."""
+
+    def __init__(self, up: Sessionmaker, down: Sessionmaker) -> None:
+        self.up, self.down, self.calls = up, down, 0
+
+    def begin(self) -> Any:
+        self.calls += 1
+        return (self.up if self.calls == 1 else self.down).begin()
+
+
+async def test_a_release_that_fails_leaves_the_lease_to_free_the_key(
+    sessions: Sessionmaker,
+) -> None:
+    """The store down when the request fails: the key is not stuck, its lease frees it."""
+    engine = make_engine(re.sub(r"@[^/]+/", "@127.0.0.1:9003/", POSTGRES))
+    store = _StoreGoesDown(sessions, make_sessionmaker(engine))
+    key, principal = str(uuid.uuid4()), Principal(subject=SUBJECT, role=Role.MARS_TEAM)
+
+    async def fails() -> Health:
+        raise ApiError(503, "Service unavailable", "Temporal cannot be reached")
+
+    try:
+        with pytest.raises(ApiError):
+            await once(cast(Sessionmaker, store), key, principal, "POST /x", {}, 200, fails)
+    finally:
+        await engine.dispose()
+    held = await key_row(sessions, key)
+    assert held is not None
+    assert held.status_code == idempotency.IN_PROGRESS
+    assert held.lease_until is not None
+    async with sessions.begin() as session:
+        later = held.lease_until + timedelta(seconds=1)
+        assert await idempotency.claim(session, key, SUBJECT, "POST /x", held.request_hash,
+                                       later, LEASE) is None

@@ -29,10 +29,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded, PlanEvent
     from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
     from domain.calendar import CalendarChanged
-    from domain.case import Channel, EventKind, InvalidRecord, StepNotOpen
+    from domain.case import (
+        Channel,
+        EventKind,
+        InvalidRecord,
+        StepNotOpen,
+        refuse_control_characters,
+    )
     from domain.decisions import Actor, DecisionMessage
     from domain.permissions import Refusal, can_record_plan
     from domain.reviews import ActionPlanInput, ActionPlanResult
+    from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.mail import Mailer, send_alert, shortfall
 
@@ -124,7 +131,9 @@ class ActionPlanWorkflow:
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._plan.check(parse_plan_decision(message).record, workflow.now())
+            decision = parse_plan_decision(message)
+            refuse_control_characters(decision)  # new text only: validators skip replay
+            self._plan.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -138,6 +147,12 @@ class ActionPlanWorkflow:
         step = message.record.get("step")
         try:
             decision = parse_plan_decision(message)
+            # New text with a control character is refused (domain/text.py); patched, and only
+            # where it changes the outcome, so older histories replay unchanged.
+            text = control_character(decision)
+            if text is not None and workflow.patched("signal-text"):
+                self._reject_signal(step, ": ".join(text), None)  # its actor may hold it
+                return
             refusal = _refusal(decision)
             if refusal is not None:
                 self._reject_signal(step, f"not permitted: {refusal.reason}", decision.actor)

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         StepNotOpen,
         parse_decision,
+        refuse_control_characters,
     )
     from domain.decisions import (
         Actor,
@@ -76,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.permissions import Refusal, can_record
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult
+    from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
     from workflows.mail import Mailer, send_alert, send_letters, shortfall, summary
@@ -183,7 +185,9 @@ class CaseWorkflow:
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._case.check(parse_decision(message).record, workflow.now())
+            decision = parse_decision(message)
+            refuse_control_characters(decision)  # new text only: validators skip replay
+            self._case.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -207,6 +211,12 @@ class CaseWorkflow:
         except (StepNotOpen, InvalidRecord) as e:
             # The reason names the step or field only: a message's content may be personal.
             self._reject_signal(message.record.get("step"), str(e), None)
+            return
+        # New text with a control character is refused (domain/text.py); patched, and only
+        # where it changes the outcome, so older histories replay unchanged.
+        if (text := control_character(decision)) is not None and self._since("signal-text"):
+            # Without its actor: the actor may be what holds the character.
+            self._reject_signal(decision.record.step, ": ".join(text), None)
             return
         refusal = _refusal(decision)
         # Patched only where a refusal changes the outcome, so histories in which every signal
@@ -304,7 +314,9 @@ class CaseWorkflow:
     @send_letters.validator
     def _validate_send_letters(self, message: DecisionMessage) -> None:
         try:
-            record = parse_decision(message).record
+            decision = parse_decision(message)
+            refuse_control_characters(decision)
+            record = decision.record
             if not isinstance(record, InformPartners | AgencyRequests):
                 raise InvalidRecord("step", "the service sends the letters of inform_partners "
                                             "and agency_requests")
@@ -399,7 +411,8 @@ class CaseWorkflow:
     @raise_difference.validator
     def _validate_raise(self, message: DecisionMessage) -> None:
         try:
-            parse_difference(message, RaiseDifference)
+            request, _ = parse_difference(message, RaiseDifference)
+            refuse_control_characters(request, InvalidDifference)
             self._case.check_difference()
         except _DIFFERENCE_ERRORS as e:
             raise _refused_difference(e) from None
@@ -418,6 +431,7 @@ class CaseWorkflow:
     def _validate_escalate(self, message: DecisionMessage) -> None:
         try:
             request, _ = parse_difference(message, EscalateDifference)
+            refuse_control_characters(request, InvalidDifference)
             self._case.check_difference()
             self._case.differences.check_escalate(request)
         except _DIFFERENCE_ERRORS as e:
@@ -437,6 +451,7 @@ class CaseWorkflow:
     def _validate_resolve(self, message: DecisionMessage) -> None:
         try:
             request, _ = parse_difference(message, ResolveDifference)
+            refuse_control_characters(request, InvalidDifference)
             self._case.check_difference()
             self._case.differences.check_resolve(request, workflow.now())
         except _DIFFERENCE_ERRORS as e:
@@ -489,7 +504,9 @@ class CaseWorkflow:
     def _validate_facts(self, message: DecisionMessage) -> None:
         try:
             self._parallel_open()
-            self._case.parallel.check_facts(parse_facts(message).record, workflow.now())
+            facts = parse_facts(message)
+            refuse_control_characters(facts)
+            self._case.parallel.check_facts(facts.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -510,7 +527,9 @@ class CaseWorkflow:
     def _validate_parallel_process(self, message: DecisionMessage) -> None:
         try:
             self._parallel_open()
-            self._case.parallel.check_process(parse_process(message).record, workflow.now())
+            process = parse_process(message)
+            refuse_control_characters(process)
+            self._case.parallel.check_process(process.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 

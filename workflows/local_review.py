@@ -22,7 +22,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_store import PartProjectionInput
     from activities.mail import AlertMailInput
     from domain.calendar import CalendarChanged
-    from domain.case import Channel, EventKind, InvalidRecord, StepNotOpen
+    from domain.case import (
+        Channel,
+        EventKind,
+        InvalidRecord,
+        StepNotOpen,
+        refuse_control_characters,
+    )
     from domain.decisions import Actor, DecisionMessage
     from domain.local_review import (
         Dated,
@@ -39,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         LocalReviewInput,
         LocalReviewResult,
     )
+    from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
@@ -132,7 +139,9 @@ class LocalReviewWorkflow:
     @record.validator
     def _validate_record(self, message: DecisionMessage) -> None:
         try:
-            self._review.check(parse_review_decision(message).record, workflow.now())
+            decision = parse_review_decision(message)
+            refuse_control_characters(decision)  # new text only: validators skip replay
+            self._review.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
 
@@ -151,6 +160,11 @@ class LocalReviewWorkflow:
             self._review.check(decision.record, workflow.now())
         except (StepNotOpen, InvalidRecord) as e:
             self._reject_signal(step, str(e), None)  # names the step or field, never content
+            return
+        # New text with a control character is refused (domain/text.py); patched, and only
+        # where it changes the outcome, so older histories replay unchanged.
+        if (text := control_character(decision)) is not None and workflow.patched("signal-text"):
+            self._reject_signal(step, ": ".join(text), None)  # its actor may hold it
             return
         refusal = _refusal(decision)
         if refusal is not None:

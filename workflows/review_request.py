@@ -7,7 +7,8 @@ closes when it ends; if they decline, the request closes. The machinery is
 `workflows.case_workflow`'s; this workflow type is younger than its first patches, and asks
 only those made since (`YOUNGER_PATCHES`): "differences-of-opinion" (the case raises a
 difference of opinion itself when the partners disagree), so requests already waiting at a
-disagreement replay unchanged, and "mail".
+disagreement replay unchanged, "mail", and "signal-text" (a signal's text with a control
+character refused).
 """
 
 from __future__ import annotations
@@ -55,4 +56,4 @@ class ReviewRequestWorkflow(CaseWorkflow):
 
 
 # The case workflow's patches made after review requests existed.
-YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail"})
+YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail", "signal-text"})

@@ -15,6 +15,7 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "case-store": the case and its audit events are projected to the case store.
 - "notified-event": the audit trail opens with a `notified` event naming the notifier.
 - "signal-permissions": a signal whose actor may not record the step is refused.
+- "signal-text": a signal whose text holds a control character (domain/text.py) is refused.
 - "lcspr-child": the LCSPR runs as a child workflow and the case closes when it ends; the Panel
   deciding on a national review meanwhile no longer closes the case. Decided once, at the
   start, so a case knows from its first command which way it runs (cases started before wait at

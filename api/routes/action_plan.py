@@ -30,6 +30,7 @@ from domain.permissions import (
     can_read_case,
     can_record_plan,
 )
+from store.db import Sessionmaker
 from workflows.action_plan import PART
 from workflows.ids import action_plan_id
 
@@ -71,17 +72,26 @@ async def _record(
     return ActionPlanRead.of(plan)
 
 
+async def record_plan_step(
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
+    principal: Principal, key: str | None,
+) -> ActionPlanRead | JSONResponse:
+    """Make an action-plan record once per Idempotency-Key: the API's route and the workspace's
+    form (the route has checked the role; the form checks it the same way)."""
+    step = PlanStep(type(record).model_fields["step"].default)
+    path = f"action-plan/{step.value.replace('_', '-')}"
+    return await once(
+        sessions, key, principal, f"POST /v1/cases/{case_id}/{path}",
+        record.model_dump(mode="json"), 200,
+        lambda: _record(client, case_id, record, principal))
+
+
 def _route(
     record_type: type[RecordBase], step: PlanStep
 ) -> Callable[..., Awaitable[ActionPlanRead | JSONResponse]]:
-    path = f"action-plan/{step.value.replace('_', '-')}"
-
     async def record(case_id: CaseId, body: Any, client: TemporalClient, sessions: Sessions,
                      principal: Any, key: IdempotencyKey = None) -> ActionPlanRead | JSONResponse:
-        return await once(
-            sessions, key, principal, f"POST /v1/cases/{case_id}/{path}",
-            body.model_dump(mode="json"), 200,
-            lambda: _record(client, case_id, body, principal))
+        return await record_plan_step(client, sessions, case_id, body, principal, key)
 
     def may_record(role: Role) -> bool:
         return can_record_plan(role, step) is None

@@ -71,11 +71,21 @@ async def get_case(
     case_id: CaseId, client: TemporalClient, session: Session, _: Reader
 ) -> CaseRead:
     """One case, for the roles in `READ_CASE_ROLES`."""
+    case, stored = await case_state(client, session, case_id)
+    read = await read_case(session, case)
+    return read.model_copy(update={"source": "store"}) if stored else read
+
+
+async def case_state(client: TemporalClient, session: AsyncSession, case_id: str
+                     ) -> tuple[CaseState, bool]:
+    """The case's state from its workflow, or as the case store last holds it (and True) once
+    Temporal has forgotten it or when it does not answer; 404 if neither has it (the API's read
+    and the workspace's case page)."""
     handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id, within=READ_TIMEOUT):
-            case = await handle.query("case", result_type=CaseState)
-        return await read_case(session, case)
+            found: CaseState = await handle.query("case", result_type=CaseState)
+            return found, False
     except ApiError as e:
         # Temporal keeps a closed case for days, the case store for years; a case that does not
         # answer (its worker down, Temporal down) is shown as last stored, and said to be.
@@ -84,8 +94,7 @@ async def get_case(
         snapshot = await case_snapshot(session, case_id)
         if snapshot is None:
             raise
-    stored = await read_case(session, CaseState.model_validate(snapshot))
-    return stored.model_copy(update={"source": "store"})
+        return CaseState.model_validate(snapshot), True
 
 
 async def record_as(
@@ -104,15 +113,24 @@ async def record_as(
         return await read_case(session, case)
 
 
+async def record_step(
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
+    principal: Principal, key: str | None,
+) -> CaseRead | JSONResponse:
+    """Record a step once per Idempotency-Key: the API's route and the workspace's form."""
+    step = Step(type(record).model_fields["step"].default)
+    return await once(
+        sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
+        record.model_dump(mode="json"), 200,
+        lambda: record_as(client, sessions, case_id, record, principal))
+
+
 def _route(
     record_type: type[RecordBase], step: Step
 ) -> Callable[..., Awaitable[CaseRead | JSONResponse]]:
     async def record(case_id: CaseId, body: Any, client: TemporalClient, sessions: Sessions,
                      principal: Any, key: IdempotencyKey = None) -> CaseRead | JSONResponse:
-        return await once(
-            sessions, key, principal, f"POST /v1/cases/{case_id}/{step.value}",
-            body.model_dump(mode="json"), 200,
-            lambda: record_as(client, sessions, case_id, body, principal))
+        return await record_step(client, sessions, case_id, body, principal, key)
 
     def may_record(role: Role) -> bool:
         return can_record_step(role, step)

@@ -34,7 +34,7 @@ from domain.permissions import (
     can_read_directory,
 )
 from domain.procedure import Partner
-from domain.text import CleanLine
+from domain.text import ONE_LINE, clean_line
 from store import directory as store
 from store.db import Sessionmaker
 from store.models import Organisation, Person
@@ -47,7 +47,9 @@ _MAX_ID = 2**31 - 1  # the columns are PostgreSQL integers: a larger id is no ro
 OrganisationId = Annotated[int, Path(ge=1, le=_MAX_ID, description="The organisation's id")]
 PersonId = Annotated[int, Path(ge=1, le=_MAX_ID, description="The person's id")]
 
-Email = Annotated[str, StringConstraints(max_length=320), CleanLine,
+# A directory's names and addresses go into e-mail headers: one line each.
+OneLine = Annotated[Name, AfterValidator(clean_line), ONE_LINE]
+Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(clean_line), ONE_LINE,
                   AfterValidator(normalise_email),
                   Field(description="A plain e-mail address; kept in lower case, listed once",
                         examples=["dsp.health@nhs.example"])]
@@ -60,7 +62,7 @@ class PersonCreate(BaseModel):
         "name": "Sam Patel", "email": "sam.patel@nhs.example", "role": "dsp",
     }]})
 
-    name: Name
+    name: OneLine
     email: Email
     role: Role = Field(description="The role whose letters and reminders they receive; an "
                                    "`ssl` or `dsp` belongs to a partner organisation")
@@ -74,7 +76,7 @@ class PersonUpdate(BaseModel):
         {"active": False}, {"email": "sam.patel@nhs.example", "role": "ssl"},
     ]})
 
-    name: Name | None = None
+    name: OneLine | None = None
     email: Email | None = None
     role: Role | None = None
     active: bool | None = None
@@ -108,7 +110,7 @@ class OrganisationCreate(BaseModel):
         {"name": "NHS Trust", "kind": "agency"},
     ]})
 
-    name: Name = Field(description="Unique in any letter case; an agency's as its tokens' "
+    name: OneLine = Field(description="Unique in any letter case; an agency's as its tokens' "
                                    "`org` names it")
     kind: OrganisationKind
     partner: Partner | None = Field(None, description="Which partner, for a partner "

@@ -31,6 +31,7 @@ from domain.permissions import (
     can_record_review,
     can_record_review_step,
 )
+from store.db import Sessionmaker
 from workflows.ids import local_review_id
 from workflows.local_review import PART
 
@@ -75,17 +76,25 @@ async def _record(
     return LocalReviewRead.of(review)
 
 
+async def record_review_step(
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
+    principal: Principal, key: str | None,
+) -> LocalReviewRead | JSONResponse:
+    """Record an LCSPR step once per Idempotency-Key: the API's route and the workspace's form."""
+    step = LocalReviewStep(type(record).model_fields["step"].default)
+    path = f"local-review/{step.value.replace('_', '-')}"
+    return await once(
+        sessions, key, principal, f"POST /v1/cases/{case_id}/{path}",
+        record.model_dump(mode="json"), 200,
+        lambda: _record(client, case_id, record, principal))
+
+
 def _route(
     record_type: type[RecordBase], step: LocalReviewStep
 ) -> Callable[..., Awaitable[LocalReviewRead | JSONResponse]]:
-    path = f"local-review/{step.value.replace('_', '-')}"
-
     async def record(case_id: CaseId, body: Any, client: TemporalClient, sessions: Sessions,
                      principal: Any, key: IdempotencyKey = None) -> LocalReviewRead | JSONResponse:
-        return await once(
-            sessions, key, principal, f"POST /v1/cases/{case_id}/{path}",
-            body.model_dump(mode="json"), 200,
-            lambda: _record(client, case_id, body, principal))
+        return await record_review_step(client, sessions, case_id, body, principal, key)
 
     def may_record(role: Role) -> bool:
         return can_record_review_step(role, step)

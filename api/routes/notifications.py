@@ -40,6 +40,14 @@ async def create_notification(
     sessions: Sessions, principal: Notifier, key: IdempotencyKey = None,
 ) -> CaseRead | JSONResponse:
     """Record a notification (Doc 1) and start its case; the timeline runs from its receipt."""
+    return await notify(body, client, settings, sessions, principal, key)
+
+
+async def notify(
+    body: NotificationCreate, client: TemporalClient, settings: AppSettings, sessions: Sessions,
+    principal: Principal, key: str | None,
+) -> CaseRead | JSONResponse:
+    """Open a case on a notification: the API's route and the workspace's form."""
     now = datetime.now(UTC)
     received_at = body.received_at or now
     if received_at > now:

@@ -16,7 +16,6 @@ from api.schemas import AuditEventRead, CasePage, CaseSummary, DeadlineItem
 from domain.case import Stage, StepStatus
 from domain.permissions import READ_CASE_ROLES, can_read_case
 from domain.procedure import Step
-from domain.text import PlainLine
 from store import cases as store
 from store.models import Case
 
@@ -41,7 +40,7 @@ async def list_cases(
     overdue: Annotated[bool | None, Query(description="Only cases with (or without) an "
                                                       "overdue step, their LCSPR's and action "
                                                       "plan's included")] = None,
-    kind: Annotated[PlainLine | None, Query(max_length=32,
+    kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$",
                                             examples=["serious_incident", "request"])] = None,
     due_before: Annotated[date | None, Query(description="With an open step due on or "
                                                          "before this date")] = None,

@@ -1,0 +1,223 @@
+"""The workspace in a browser, as its people use it: Playwright driving Debian's Chromium
+(headless) against the real app served by uvicorn, on the real dev server, worker and case
+store. A coordinator records a notification and sends the partners' letters; an SSL and the three
+DSPs record their parts from My work; a DSP trying another partner's decision is refused; the
+calendar feed has the new deadlines. axe-core checks every page; screenshots go to
+docs/screenshots/ for the README."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+from icalendar import Calendar
+
+from tests.workspace import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PARTNERS,
+    SCREENSHOTS,
+    Directory,
+    axe_violations,
+    seed_directory,
+    served,
+)
+
+playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="Debian's chromium is not installed (.ci/run installs it)")
+WAIT_MS = 30_000  # letters go through the worker and the SMTP server
+
+
+@pytest.fixture(scope="module")
+async def site(api_app: FastAPI) -> AsyncIterator[str]:
+    async with served(api_app) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def sign_in(browser: Any, site: str, name: str) -> Any:
+    """A page of a new browser context (its own cookies), signed in as this person."""
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = await context.new_page()
+    await page.goto(f"{site}/work")
+    assert "/sign-in" in page.url  # not signed in yet: sent to sign in
+    await accessible(page)
+    await page.get_by_label(name).check()
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="My work")).to_be_visible()
+    await accessible(page)
+    return page
+
+
+async def accessible(page: Any) -> None:
+    violations = await axe_violations(page)
+    assert violations == [], f"{page.url}: {violations}"
+
+
+async def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def record_notification(page: Any, site: str, reference: str) -> str:
+    await page.goto(f"{site}/notifications/new")
+    await accessible(page)
+    # Sent empty first: refused with the API's words by each field, and no case opened.
+    await page.get_by_role("button", name="Record the notification").click()
+    summary = page.locator(".govuk-error-summary")
+    await expect(summary).to_contain_text("Notifying agency: Field required")
+    await expect(page.locator("#notifying_agency-error")).to_contain_text("Field required")
+    await accessible(page)
+    await page.get_by_label("Notifying agency").fill("Humberside Police")
+    today = date.today()
+    await page.locator("#incident-date-day").fill(str(today.day))
+    await page.locator("#incident-date-month").fill(str(today.month))
+    await page.locator("#incident-date-year").fill(str(today.year))
+    await page.get_by_label("Serious harm").check()
+    await page.get_by_label("Suspected").check()
+    await page.get_by_label("The child's reference").fill(reference)
+    await page.get_by_role("button", name="Record the notification").click()
+    await expect(page.get_by_role("heading", name=re.compile(r"^CSPR-"))).to_be_visible()
+    case_id: str = page.url.rsplit("/", 1)[-1]
+    assert re.fullmatch(r"CSPR-\d{4}-\d{4}", case_id), page.url
+    return case_id
+
+
+def task(page: Any, title: str) -> Any:
+    return page.locator(".govuk-task-list__item", has_text=title)
+
+
+async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
+    browser: Any, site: str, api: AsyncClient,
+) -> None:
+    people: Directory = await seed_directory(api)
+    coordinator = await sign_in(browser, site, people.coordinator)
+    reference = f"NL-{os.getpid() % 1000000:06d}"
+    case_id = await record_notification(coordinator, site, reference)
+    await accessible(coordinator)
+    # The partners' letters: the button, then the page follows them until they have gone.
+    await coordinator.get_by_role("link", name="Inform the partners").click()
+    await accessible(coordinator)
+    await coordinator.get_by_role("button", name="Send the letters").click()
+    await expect(task(coordinator, "Inform the partners")).to_contain_text("Done", timeout=WAIT_MS)
+    # Doc 2 to each partner's DSPs, Doc 3 to the SSLs: ours among whoever else the run's
+    # directory lists; every one sent.
+    mail = coordinator.locator("#mail tbody tr")
+    for name in (*people.dsp.values(), *people.ssl.values()):
+        await expect(mail.filter(has_text=name)).to_contain_text("Sent")
+    for row in await mail.all():
+        await expect(row).to_contain_text("Sent")
+    await accessible(coordinator)
+    # The child is never named in the case's URL or title: only the case id.
+    assert reference not in coordinator.url
+    assert reference not in await coordinator.title()
+
+    # The SSL finds the recommendation in My work and records it.
+    ssl = await sign_in(browser, site, people.ssl["health"])
+    await ssl.locator("#work a", has_text="SSL recommendation").and_(
+        ssl.locator(f"[href*='{case_id}']")).click()
+    await accessible(ssl)
+    await ssl.get_by_role("group", name="Are the serious case criteria met?").get_by_label(
+        "Yes").check()
+    await ssl.get_by_role("group", name=re.compile("national Panel")).get_by_label("Yes").check()
+    await ssl.get_by_label("Rationale").fill("Unexplained injuries; two agencies involved")
+    await ssl.get_by_role("button", name="Record").click()
+    await expect(task(ssl, "SSL recommendation")).to_contain_text("Done")
+    await expect(ssl.locator("body")).to_contain_text("Unexplained injuries")
+
+    # A DSP trying another partner's decision is refused, by the field, and nothing changes.
+    police = await sign_in(browser, site, people.dsp["police"])
+    await police.goto(f"{site}/cases/{case_id}/steps/dsp-decision")
+    await police.get_by_role("group", name="Partner").get_by_label("Health").check()
+    await police.get_by_role("group", name=re.compile("criteria")).get_by_label("Yes").check()
+    await police.get_by_label("Rationale").fill("Agree")
+    await police.get_by_role("button", name="Record").click()
+    await expect(police.locator(".govuk-error-summary")).to_contain_text(
+        "partner must be the token's org")
+    await expect(police.locator("#partner-error")).to_be_visible()
+    await accessible(police)
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    dsp_step = next(s for s in case["steps"] if s["step"] == "dsp_decision")
+    assert all(p["completed_on"] is None for p in dsp_step["parties"])
+
+    # Each DSP records their own partner's decision from My work.
+    for partner in PARTNERS:
+        page = police if partner == "police" else await sign_in(browser, site,
+                                                                 people.dsp[partner])
+        await page.goto(f"{site}/work")
+        link = page.locator(f"#work a[href*='{case_id}/steps/dsp-decision']")
+        await expect(link).to_have_count(1)  # their own part only
+        await link.click()
+        group = page.get_by_role("group", name="Partner")
+        await expect(group.locator("input:checked")).to_have_value(partner)
+        await page.get_by_role("group", name=re.compile("criteria")).get_by_label("Yes").check()
+        await page.get_by_label("Rationale").fill(f"Criteria met ({partner})")
+        await page.get_by_role("button", name="Record").click()
+        await expect(page.get_by_role("heading", name=case_id)).to_be_visible()
+    await expect(task(police, "DSP decision")).to_contain_text("Done")
+    await expect(task(police, "Notify the national Panel")).to_contain_text("To do")
+    await screenshot(police, "case")
+
+    # The directory, as the MARS team keeps it: every form on it accessible too.
+    await coordinator.goto(f"{site}/directory")
+    await expect(coordinator.locator("body")).to_contain_text(people.dsp["police"])
+    await accessible(coordinator)
+
+    # The coordinator's calendar feed has the case's deadlines still to come, by date.
+    await coordinator.goto(f"{site}/calendar")
+    await accessible(coordinator)
+    await coordinator.get_by_role("button", name=re.compile("feed address")).click()
+    url = (await coordinator.locator("#feed-url").inner_text()).strip()
+    await accessible(coordinator)
+    feed = await coordinator.context.request.get(url)
+    assert feed.ok
+    assert feed.headers["content-type"].startswith("text/calendar")
+    events = {str(e["summary"]): e.decoded("dtstart")
+              for e in Calendar.from_ical(await feed.body()).walk("VEVENT")}
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    due = {s["title"]: date.fromisoformat(s["due_date"]) for s in case["steps"]
+           if s["due_date"] and s["status"] in ("pending", "overdue")}
+    mine = {summary: day for summary, day in events.items() if summary.startswith(case_id)}
+    assert f"{case_id}: Notify the national Panel [statutory]" in mine
+    assert {s.split(": ", 1)[1].rsplit(" [", 1)[0]: d for s, d in mine.items()} == due
+    assert all(reference not in s for s in events)
+    # A new address revokes the old one.
+    await coordinator.get_by_role("button", name=re.compile("new feed address")).click()
+    assert (await coordinator.context.request.get(url)).status == 404
+
+    # The MARS team's My work has everyone's, the panel notification among them.
+    await coordinator.goto(f"{site}/work")
+    await expect(coordinator.locator(f"#work a[href*='{case_id}/steps/panel-notification']")
+                 ).to_have_count(1)
+    await accessible(coordinator)
+    await screenshot(coordinator, "my-work")
+
+    # The Board's report shows the case: received, its steps' timeliness, open; as CSV too.
+    await coordinator.get_by_role("link", name="Board report").click()
+    await expect(coordinator.locator("#open_reviews")).to_contain_text(case_id)
+    await expect(coordinator.locator("#timeliness")).to_contain_text("DSP decision")
+    assert await coordinator.locator("svg.cspr-chart").count() >= 3
+    await accessible(coordinator)
+    await screenshot(coordinator, "board-report")
+    assert reference not in await coordinator.content()
+    csv = await coordinator.context.request.get(f"{site}/board/open_reviews.csv")
+    assert csv.ok
+    assert case_id in await csv.text()
+    assert reference not in await csv.text()
