@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # The workspace's browser assets from npm (web/package.json), in git-ignored web/node_modules.
 ASSETS := web/node_modules/.installed
 
-.PHONY: venv run lint test clean
+.PHONY: venv run lint test faults soak clean
 
 venv: $(INSTALLED) $(ASSETS)
 
@@ -43,6 +43,14 @@ lint: $(INSTALLED)
 
 test: lint $(ASSETS)
 	$(BIN)/pytest -q
+
+# The fault suite and the fuzz run alone (make test runs them too); README, "The fault suite".
+faults: $(INSTALLED)
+	$(BIN)/pytest -q tests/faults
+
+# The fault suite at a larger scale, by hand: 100 cases, 50 worker kills.
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak
 
 # Keeps .data/ (Temporal's database and the development key).
 clean:
