@@ -116,10 +116,6 @@ def test_no_server_error_but_503(fuzzed: Fuzzed) -> None:
     fuzzed.none(SERVER_ERROR)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 11 item 12 (the OpenAPI document's error responses): a body that is not UTF-8 "
-    "answers 400 'There was an error parsing the body' (FastAPI's), a status no operation "
-    "documents; reported to the lead for faults-api"))
 def test_every_status_is_documented(fuzzed: Fuzzed) -> None:
     fuzzed.none(UNDOCUMENTED_STATUS)
 
