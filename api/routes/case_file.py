@@ -29,7 +29,7 @@ from api.routes.cases import CaseId
 from api.routes.differences import _agency_involved
 from domain.calendar import london_date
 from domain.case import CaseState
-from domain.case_file import DOCX, EXTENSIONS, UPLOAD_PREFIX, FileKind, content_type
+from domain.case_file import ALLOWED, DOCX, EXTENSIONS, UPLOAD_PREFIX, FileKind, content_type
 from domain.permissions import Refusal, Role, can_read_case
 from domain.text import ONE_LINE, clean_line
 from letters import ComposeError, LetterKind, compose
@@ -179,7 +179,8 @@ async def list_case_file(
 
 @router.get(
     "/{case_id}/case-file/{document_id}", response_class=Response,
-    responses={**_ERRORS, 200: {"content": {"application/octet-stream": {}},
+    responses={**_ERRORS, 200: {"content": {kind: {} for kind in (*ALLOWED,
+                                                                   "application/octet-stream")},
                                 "description": "The document, as uploaded"}},
     description="Download one document of the case file.\n\n" + _READ_ROLES_TEXT,
 )

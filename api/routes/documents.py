@@ -18,7 +18,7 @@ from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Session, requires
 from api.errors import ApiError, Problem, not_found
 from api.routes.cases import CaseId
-from domain.case_file import content_type
+from domain.case_file import ALLOWED, content_type
 from domain.permissions import READ_CASE_ROLES, can_read_case, can_read_directory
 from store import documents as store
 from store import outbox
@@ -79,7 +79,9 @@ async def list_documents(case_id: CaseId, session: Session, _: Reader) -> list[D
 
 
 @router.get("/{case_id}/documents/{document_id}", response_class=Response, responses={
-    **_ERRORS, 200: {"content": {DOCX: {}}, "description": "The document (.docx)"}},
+    **_ERRORS, 200: {"content": {kind: {} for kind in ALLOWED},
+                     "description": "The document (the service's letters are .docx; the case "
+                                    "file's, as uploaded)"}},
     description=f"One document of the case, as the .docx that was sent.\n\n{_ROLES}")
 async def get_document(
     case_id: CaseId, document_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: Session,
