@@ -320,6 +320,10 @@ async def check(stack: Stack, partner: Partner, walks: list[Walk], counts: Count
             "select message_id, status, case_id, purpose from outbox"))).all()
         stuck_keys = (await conn.execute(text(
             "select method_path from idempotency_keys where status_code = 0"))).all()
+        # The cases whose mail_failed events tell the MARS team of a message cut off mid-send.
+        shown_uncertain = {r.case_id for r in (await conn.execute(text(
+            "select distinct case_id from audit_events where kind = 'mail_failed' "
+            "and detail like '%may not have gone%'"))).all()}
 
     # Cases: each notification answered 201 is one case, stored and running in Temporal.
     workflows: dict[str, WorkflowExecutionStatus | None] = {}
@@ -373,8 +377,13 @@ async def check(stack: Stack, partner: Partner, walks: list[Walk], counts: Count
     known = {r.message_id for r in outbox}
     counts.duplicate_emails += [f"{m}: not in the outbox" for m in at_catcher if m not in known]
     counts.emails_uncertain = sum(1 for r in outbox if r.status == "uncertain")
+    # Lost: neither at the catcher nor shown to the MARS team. A message cut off mid-send by a
+    # kill is `uncertain` (it may have arrived): never sent again by itself, shown on the mail
+    # list and by a mail_failed event for the MARS team to confirm or resend (issue 11, item
+    # 7); one not shown so would be lost silently.
     counts.lost_emails = [f"{r.case_id} {r.purpose} {r.status}" for r in outbox
-                          if r.message_id not in at_catcher]
+                          if r.message_id not in at_catcher
+                          and not (r.status == "uncertain" and r.case_id in shown_uncertain)]
 
     # Nothing stuck: every case closed, in the store and in Temporal; no key in progress.
     for case_id in answered:
