@@ -289,7 +289,10 @@ async def test_letters_through_the_api(
         app = create_app(settings, dev_env.client, store)
         async with app.router.lifespan_context(app), \
                 http_client(app, as_role("mars_team")) as api:
-            made = await api.post("/v1/notifications", json=_notification())
+            # An id of its own: this test's store numbers from 0001, and the session's dev
+            # server already holds cases with those ids from other tests.
+            made = await api.post("/v1/notifications", json={
+                **_notification(), "case_id": f"CSPR-2026-M{uuid.uuid4().hex[:8].upper()}"})
             assert made.status_code == 201, made.text
             case_id = made.json()["case_id"]
             path = f"/v1/cases/{case_id}/letters/inform-partners"

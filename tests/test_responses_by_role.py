@@ -64,7 +64,8 @@ async def case_at_agency_reports(api: AsyncClient) -> str:
 def _operations(app: FastAPI, case_id: str) -> list[tuple[str, str]]:
     """Every (method, path) of the API, its path parameters filled for the case."""
     values = {"case_id": case_id, "difference_id": "DOO-1", "document_id": "1",
-              "kind": "dhr", "organisation_id": "1", "person_id": "1", "day": "2001-01-01"}
+              "kind": "dhr", "organisation_id": "1", "person_id": "1", "day": "2001-01-01",
+              "message_id": "1"}
     found = []
     for path, item in app.openapi()["paths"].items():
         filled = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
