@@ -97,7 +97,11 @@ with workflow.unsafe.imports_passed_through():
         shortfall,
         summary,
     )
-    from workflows.projection import CLOSING_ATTEMPTS, PROJECTION_PATCH, RETRY_AFTER, Projection
+    from workflows.projection import (
+        PROJECTION_PATCH,
+        Projection,
+        catch_up,
+    )
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
 
@@ -798,13 +802,7 @@ class CaseWorkflow:
 
     async def _catch_up(self) -> None:
         """A closing case whose stored copy is behind tries a few more times before it ends."""
-        if not self._projection.bounded:
-            return
-        for _ in range(CLOSING_ATTEMPTS):
-            if not self._projection.owed:
-                break
-            await workflow.sleep(RETRY_AFTER)
-            await self._project()
+        await catch_up(self._projection, self._project)
 
     async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
         result = await workflow.execute_activity(

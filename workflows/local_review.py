@@ -54,7 +54,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import CLOSING_ATTEMPTS, PROJECTION_PATCH, RETRY_AFTER, Projection
+    from workflows.projection import (
+        PROJECTION_PATCH,
+        Projection,
+        catch_up,
+    )
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
 
@@ -322,13 +326,7 @@ class LocalReviewWorkflow:
 
     async def _catch_up(self) -> None:
         """A review ending while its stored copy is behind tries a few more times first."""
-        if not self._projection.bounded:
-            return
-        for _ in range(CLOSING_ATTEMPTS):
-            if not self._projection.owed:
-                break
-            await workflow.sleep(RETRY_AFTER)
-            await self._project()
+        await catch_up(self._projection, self._project)
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""

@@ -15,8 +15,10 @@ before retries as it always did.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
@@ -71,3 +73,14 @@ def why(error: ActivityError, what: str = "case") -> str:
                 f"its stored copy is behind; {again}")
     return (f"the case store could not be written: the {what} goes on, its stored copy is "
             f"behind; {again}")
+
+
+async def catch_up(projection: Projection, project: Callable[[], Awaitable[object]]) -> None:
+    """A case or review ending while its stored copy is behind tries a few more times first."""
+    if not projection.bounded:
+        return
+    for _ in range(CLOSING_ATTEMPTS):
+        if not projection.owed:
+            break
+        await workflow.sleep(RETRY_AFTER)
+        await project()
