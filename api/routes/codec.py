@@ -66,9 +66,12 @@ codec_cookie = APIKeyCookie(
                 "to `/v1/codec` only.",
 )
 
+# Proto3 JSON leaves an empty repeated field out: `{}` is Payloads with none (what
+# `temporal workflow query --codec-endpoint` sends for a query without arguments).
 _PAYLOADS_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["payloads"],
+    "description": "Payloads; `payloads` may be left out when there are none (proto3 JSON "
+                   "omits an empty list), as `{}`",
     "properties": {"payloads": {"type": "array", "items": {
         "type": "object",
         "properties": {
@@ -172,10 +175,11 @@ async def _payloads(request: Request) -> list[Payload]:
         raise invalid("body", "not JSON") from None
     if _depth(document) > MAX_DEPTH:
         raise invalid("body", f"nested deeper than {MAX_DEPTH} levels")
-    items = document.get("payloads") if isinstance(document, dict) else None
+    # No "payloads" at all is an empty list (proto3 JSON omits one), as the CLI sends it.
+    items = document.get("payloads", []) if isinstance(document, dict) else None
     if not isinstance(items, list):
-        raise invalid("payloads", 'required: a list, as in {"payloads": [{"metadata": {...}, '
-                                  '"data": "<base64>"}]}')
+        raise invalid("payloads", 'must be a list, as in {"payloads": [{"metadata": {...}, '
+                                  '"data": "<base64>"}]} (or left out when there are none)')
     if len(items) > MAX_PAYLOADS:
         raise _too_large(f"more than {MAX_PAYLOADS} payloads at once")
     payloads = []
