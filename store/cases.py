@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -60,9 +60,13 @@ async def list_cases(
     session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
+    parts_due_before: Collection[str] = (), parts_due_after: Collection[str] = (),
 ) -> tuple[Sequence[Case], int]:
     """Cases matching every filter given, newest first, and how many match in all. `overdue`
-    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these."""
+    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these. A
+    case passes `due_before` (`due_after`) with an open step so due, or if it is among
+    `parts_due_before` (`parts_due_after`): the cases whose LCSPR or action plan has an open
+    deadline so due (read from their snapshots by the caller)."""
     query = select(Case)
     if only is not None:
         query = query.where(Case.case_id.in_(only))
@@ -74,9 +78,11 @@ async def list_cases(
     if kind is not None:
         query = query.where(Case.kind == kind)
     if due_before is not None:
-        query = query.where(_open_step_due(CaseStep.due_date <= due_before))
+        query = query.where(or_(_open_step_due(CaseStep.due_date <= due_before),
+                                Case.case_id.in_(list(parts_due_before))))
     if due_after is not None:
-        query = query.where(_open_step_due(CaseStep.due_date >= due_after))
+        query = query.where(or_(_open_step_due(CaseStep.due_date >= due_after),
+                                Case.case_id.in_(list(parts_due_after))))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(Case.received_at.desc(), Case.case_id).limit(limit).offset(offset))

@@ -52,6 +52,29 @@ async def test_the_lcsprs_statutory_publication_is_in_the_deadlines_and_the_due_
         "from": (published + timedelta(days=2)).isoformat(),
         "to": (published + timedelta(days=30)).isoformat()})
     assert case_id not in [d["case_id"] for d in empty.json()]
+    # The case list's due filters see it too: every one of the case's own steps falls due long
+    # before, so only the LCSPR's publication puts the case in the list.
+    assert await _own_steps_due_before(api, case_id, published)
+    assert case_id in await _listed(api, due_after=published)
+    assert case_id in await _listed(api, due_after=published, due_before=published)
+    assert case_id not in await _listed(api, due_after=published + timedelta(days=1))
+
+
+async def _listed(api: AsyncClient, **due: date) -> list[str]:
+    """The case ids GET /v1/cases lists with these due filters."""
+    response = await api.get("/v1/cases", params={"limit": 200, **{
+        k: v.isoformat() for k, v in due.items()}})
+    assert response.status_code == 200, response.text
+    return [c["case_id"] for c in response.json()["items"]]
+
+
+async def _own_steps_due_before(api: AsyncClient, case_id: str, day: date) -> bool:
+    """Every open step of the case's own is due before `day` (so a due filter from `day` on
+    finds the case only through its parts)."""
+    read = (await api.get(f"/v1/cases/{case_id}")).json()
+    due = [date.fromisoformat(s["due_date"]) for s in read["steps"]
+           if s["due_date"] and s["status"] in ("pending", "overdue")]
+    return bool(due) and max(due) < day
 
 
 async def test_an_action_plans_action_is_in_the_deadlines(
@@ -77,6 +100,16 @@ async def test_an_action_plans_action_is_in_the_deadlines(
         await asyncio.sleep(0.05)
     assert [(d["part"], d["step"], d["statutory"]) for d in mine] == [
         ("action_plan", "action A1", False)]
+    # And in the case list's due filters, the action's date alone bringing the case in.
+    assert await _own_steps_due_before(api, case_id, due)
+    assert case_id in await _listed(api, due_after=due)
+    # (the plan's own review date comes later still: past the last, the case is not listed)
+    last = max(date.fromisoformat(d["due_date"]) for d in (await api.get(
+        "/v1/deadlines", params={"from": due.isoformat(),
+                                 "to": (due + timedelta(days=366)).isoformat()})).json()
+        if d["case_id"] == case_id)
+    assert case_id in await _listed(api, due_after=last)
+    assert case_id not in await _listed(api, due_after=last + timedelta(days=1))
 
 
 def test_a_snapshot_not_written_or_not_readable_has_no_deadlines() -> None:

@@ -3,6 +3,7 @@ deadlines. The store is the permanent record, so these answer for closed cases t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from domain.permissions import READ_CASE_ROLES, Role, can_read_case
 from domain.procedure import Step
 from store import assignments
 from store import cases as store
-from store.models import Case
+from store.models import Case, CasePart
 
 router = APIRouter(prefix="/v1", tags=["case store"])
 MAX_OFFSET = 1_000_000  # far beyond any year's cases; bounded so the store never overflows
@@ -41,7 +42,9 @@ async def _reviewers_cases(session: Session, principal: Principal) -> list[str] 
 @router.get("/cases", response_model=CasePage, responses=_ERRORS,
             description="Cases, newest first, filtered by every parameter given. A case's "
                         "`overdue` and `next_deadline` include its LCSPR's and action plan's; "
-                        "`due_before` and `due_after` look at the case's own steps."
+                        "`due_before` and `due_after` look at every open deadline of the case: "
+                        "its own steps, its LCSPR's (the statutory publication within six "
+                        "months included) and its action plan's, as `/v1/deadlines` lists them."
                         f"\n\n{_ROLES}")
 async def list_cases(
     session: Session, principal: Reader,
@@ -51,21 +54,37 @@ async def list_cases(
                                                       "plan's included")] = None,
     kind: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$",
                                             examples=["serious_incident", "request"])] = None,
-    due_before: Annotated[date | None, Query(description="With an open step due on or "
-                                                         "before this date")] = None,
-    due_after: Annotated[date | None, Query(description="With an open step due on or "
-                                                        "after this date")] = None,
+    due_before: Annotated[date | None, Query(description="With an open deadline (a step of "
+                                                         "the case, its LCSPR or its action "
+                                                         "plan) on or before this date")] = None,
+    due_after: Annotated[date | None, Query(description="With an open deadline (a step of "
+                                                        "the case, its LCSPR or its action "
+                                                        "plan) on or after this date")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CasePage:
     """Cases from the case store, with filters and pagination."""
+    only = await _reviewers_cases(session, principal)
+    # What falls due in an LCSPR or an action plan is in its snapshot, not in a column: the
+    # cases whose parts have a deadline on the right side of each date (issue 9).
+    parts_due = ([] if due_before is None and due_after is None
+                 else await store.part_deadlines(session, only))
     rows, total = await store.list_cases(
         session, stage=stage.value if stage else None, overdue=overdue, kind=kind,
-        due_before=due_before, due_after=due_after, limit=limit, offset=offset,
-        only=await _reviewers_cases(session, principal))
+        due_before=due_before, due_after=due_after, limit=limit, offset=offset, only=only,
+        parts_due_before=_due(parts_due, lambda due: due_before is not None
+                              and due <= due_before),
+        parts_due_after=_due(parts_due, lambda due: due_after is not None
+                             and due >= due_after))
     parts = await store.case_parts(session, [r.case_id for r in rows])
     return CasePage(items=[CaseSummary.of(r, parts[r.case_id]) for r in rows], total=total,
                     limit=limit, offset=offset)
+
+
+def _due(parts: Sequence[tuple[CasePart, str]], when: Callable[[date], bool]) -> set[str]:
+    """The cases one of whose parts has an open deadline `when` says."""
+    return {part.case_id for part, _ in parts
+            for _, due, _, _ in part_items(part.part, part.snapshot) if when(due)}
 
 
 @router.get("/cases/{case_id}/events", response_model=list[AuditEventRead],
