@@ -64,8 +64,12 @@ class Partner:
     no_answer: int = 0  # timeouts and refused connections, each retried
     answers: list[Answer] = field(default_factory=list)
 
-    async def post(self, path: str, body: Any, headers: dict[str, str], what: str) -> Answer:
-        await self.on_request(path)
+    async def post(self, path: str, body: Any, headers: dict[str, str], what: str,
+                   counted: bool = True) -> Answer:
+        """POST until answered (503 and "in progress" sent again with the same key); `counted`
+        requests are the walk's own, on which the faults are scheduled."""
+        if counted:
+            await self.on_request(path)
         key = str(uuid.uuid4())
         deadline = time.monotonic() + RETRY_FOR_S
         attempts = 0
@@ -226,6 +230,72 @@ async def letters_sent(partner: Partner, case_id: str, step: str, wait_s: float)
                 return True
         await asyncio.sleep(0.5)
     return False
+
+
+# --- the MARS team's part ------------------------------------------------------------------------
+
+@dataclass
+class MarsTeam:
+    """What the MARS team does with an e-mail a kill cut off mid-send (`uncertain` on a case's
+    mail list, and a `mail_failed` event): it checks with the recipient, then settles it with one
+    action (issue 11, item 7): `received` if it arrived, else `resend`. Here the recipient's
+    word is the catcher's: `arrived(outbox id)` says whether it holds that message's
+    Message-ID. A step's letters are settled once the case has stopped sending them (when the
+    team sees its `mail_failed` event), never while they are still in flight."""
+
+    partner: Partner
+    walks: list[Walk]
+    arrived: Callable[[int], Awaitable[bool]]
+    poll_s: float = 2.0
+    settled: list[str] = field(default_factory=list)  # "<case> <id> <purpose> <outcome>"
+    refused: dict[str, str] = field(default_factory=dict)  # a resolution not answered 200
+    running: bool = True
+
+    async def watch(self) -> None:
+        """Until stopped: look at every case's mail, settle what is uncertain."""
+        while self.running:
+            await self.sweep()
+            await asyncio.sleep(self.poll_s)
+
+    async def sweep(self) -> int:
+        """One look at every case's mail list; the number of messages still uncertain there
+        (settled ones excluded; None answers count as one, to look again)."""
+        left = 0
+        for w in list(self.walks):
+            if w.case_id is not None:
+                left += await self._settle_case(w.case_id)
+        return left
+
+    async def _settle_case(self, case_id: str) -> int:
+        response = await self.partner.get(f"/v1/cases/{case_id}/mail")
+        if response is None or response.status_code != 200:
+            return 1 if response is None or response.status_code >= 500 else 0
+        uncertain = [m for m in response.json() if m["status"] == "uncertain"]
+        if not uncertain:
+            return 0
+        in_flight: set[str] = set()
+        if any(m["purpose"] == "letters" for m in uncertain):
+            case = await self.partner.get(f"/v1/cases/{case_id}")
+            if case is None or case.status_code != 200:
+                return len(uncertain)
+            in_flight = set(case.json()["letters_in_flight"])
+        left = 0
+        for message in uncertain:
+            if message["purpose"] == "letters" and message["step"] in in_flight:
+                left += 1  # still being sent: its mail_failed event is yet to come
+                continue
+            outcome = "received" if await self.arrived(message["id"]) else "resend"
+            answer = await self.partner.post(
+                f"/v1/cases/{case_id}/mail/{message['id']}/resolution", {"outcome": outcome},
+                MARS, f"{case_id} mail {message['id']} {outcome}", counted=False)
+            what = f"{case_id} message {message['id']} ({message['purpose']} " \
+                   f"{message['step']}) {outcome}"
+            if answer.status == 200:
+                self.settled.append(what)
+            else:
+                left += 1
+                self.refused[what] = f"{answer.status} {str(answer.body)[:200]}"
+        return left
 
 
 async def walk(partner: Partner, case: Walk, rng: random.Random, letters_wait_s: float) -> None:

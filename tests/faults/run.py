@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from domain.case import CaseState
 from tests.faults.partner import (
     STEPS_PER_CASE,
+    MarsTeam,
     Partner,
     Walk,
     directory,
@@ -96,7 +97,9 @@ class Counts:
     store_outages: int = 0
     unplanned_exits: dict[str, int] = field(default_factory=dict)
     emails_at_catcher: int = 0
-    emails_uncertain: int = 0
+    emails_uncertain: int = 0  # cut off mid-send: settled by the MARS team, or left uncertain
+    emails_settled: list[str] = field(default_factory=list)  # the MARS team's resolutions
+    settling_refused: dict[str, str] = field(default_factory=dict)  # ...answered other than 200
     elapsed_s: float = 0.0
     # --- each must be 0
     cases_lost: list[str] = field(default_factory=list)
@@ -107,13 +110,15 @@ class Counts:
     duplicate_audit_rows: list[str] = field(default_factory=list)
     duplicate_emails: list[str] = field(default_factory=list)
     lost_emails: list[str] = field(default_factory=list)
+    unsettled_emails: list[str] = field(default_factory=list)  # still uncertain at the end
     stuck_cases: list[str] = field(default_factory=list)
     stuck_keys: list[str] = field(default_factory=list)
     store_differs: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
 
     CHECKS = ("cases_lost", "orphan_cases", "duplicate_cases", "steps_lost", "steps_refused",
-              "duplicate_audit_rows", "duplicate_emails", "lost_emails", "stuck_cases",
+              "duplicate_audit_rows", "duplicate_emails", "lost_emails", "unsettled_emails",
+              "stuck_cases",
               "stuck_keys", "store_differs", "server_errors")
 
     def summary(self) -> str:
@@ -125,7 +130,9 @@ class Counts:
                  f"  answers: {dict(sorted(self.statuses.items()))}, "
                  f"{self.retries_without_answer} sent again for want of an answer",
                  f"  e-mails: {self.emails_at_catcher} at the catcher, "
-                 f"{self.emails_uncertain} uncertain in the outbox"]
+                 f"{self.emails_uncertain} cut off mid-send, settled by the MARS team: "
+                 f"{len(self.emails_settled)} ({self.emails_settled[:3]}); settling refused: "
+                 f"{len(self.settling_refused)} {list(self.settling_refused.items())[:3]}"]
         for name in self.CHECKS:
             found: list[str] = getattr(self, name)
             lines.append(f"  {name}: {len(found)}" + (f"  e.g. {found[:3]}" if found else ""))
@@ -235,6 +242,7 @@ async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> 
         await directory(partner)
         partner.on_request = faults.on_request  # the faults count the walk's requests only
         walks = [Walk(reference=f"FLT-{plan.seed}-{n:03d}") for n in range(plan.cases)]
+        mars = MarsTeam(partner, walks, lambda message: _arrived(stack, message))
         gate = asyncio.Semaphore(plan.parallel)
 
         async def one(case: Walk, n: int) -> None:
@@ -244,18 +252,35 @@ async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> 
 
         injector = asyncio.create_task(faults.run())
         supervisor = asyncio.create_task(faults.supervise())
+        watcher = asyncio.create_task(mars.watch())
         try:
             await asyncio.gather(*(one(c, n) for n, c in enumerate(walks)))
             # The last faults fall even if the walk ended before their turn.
             faults.end()
             await asyncio.wait_for(faults.finished.wait(), timeout=120)
             await _settle(stack, walks, plan.settle_s)
+            mars.running = False
+            await watcher
             await check(stack, partner, walks, counts)
+            counts.emails_settled = list(mars.settled)
+            counts.settling_refused = dict(mars.refused)
         finally:
             faults.running = False
+            mars.running = False
             injector.cancel()
             supervisor.cancel()
+            watcher.cancel()
         counts.requests = sum(counts.statuses.values())
+
+
+async def _arrived(stack: Stack, message: int) -> bool:
+    """The recipient's word on one of the outbox's messages: the catcher holds its Message-ID."""
+    assert stack.engine is not None
+    assert stack.catcher is not None
+    async with stack.engine.connect() as conn:
+        message_id = (await conn.execute(text("select message_id from outbox where id = :id"),
+                                         {"id": message})).scalar_one()
+    return message_id in stack.catcher.message_ids
 
 
 async def _nothing(_path: str) -> None:
@@ -264,8 +289,8 @@ async def _nothing(_path: str) -> None:
 
 async def _settle(stack: Stack, walks: list[Walk], settle_s: float) -> None:
     """Wait until every case's workflow has ended and the store shows it closed, no e-mail is
-    on its way and no key is being answered, or `settle_s` has passed (what is left then is
-    stuck)."""
+    on its way or uncertain (the MARS team settles those meanwhile) and no key is being
+    answered, or `settle_s` has passed (what is left then is stuck)."""
     assert stack.engine is not None
     assert stack.client is not None
     ids = [w.case_id for w in walks if w.case_id]
@@ -283,7 +308,8 @@ async def _settle(stack: Stack, walks: list[Walk], settle_s: float) -> None:
                 text("select count(*) from cases where stage <> 'closed' and case_id = any(:ids)"),
                 {"ids": ids})).scalar_one()
             sending = (await conn.execute(text(
-                "select count(*) from outbox where status in ('pending', 'sending')"))).scalar_one()
+                "select count(*) from outbox "
+                "where status in ('pending', 'connecting', 'sending', 'uncertain')"))).scalar_one()
             keys = (await conn.execute(text(
                 "select count(*) from idempotency_keys where status_code = 0"))).scalar_one()
         if not (running or open_cases or sending or keys):
@@ -317,13 +343,11 @@ async def check(stack: Stack, partner: Partner, walks: list[Walk], counts: Count
         audit_rows = Counter(r.case_id for r in (await conn.execute(text(
             "select case_id from audit_events where part = 'case'"))).all())
         outbox = (await conn.execute(text(
-            "select message_id, status, case_id, purpose from outbox"))).all()
+            "select message_id, key, status, case_id, purpose from outbox"))).all()
+        resolved = (await conn.execute(text(
+            "select detail from audit_events where kind = 'mail_resolved'"))).all()
         stuck_keys = (await conn.execute(text(
             "select method_path from idempotency_keys where status_code = 0"))).all()
-        # The cases whose mail_failed events tell the MARS team of a message cut off mid-send.
-        shown_uncertain = {r.case_id for r in (await conn.execute(text(
-            "select distinct case_id from audit_events where kind = 'mail_failed' "
-            "and detail like '%may not have gone%'"))).all()}
 
     # Cases: each notification answered 201 is one case, stored and running in Temporal.
     workflows: dict[str, WorkflowExecutionStatus | None] = {}
@@ -376,14 +400,14 @@ async def check(stack: Stack, partner: Partner, walks: list[Walk], counts: Count
     counts.duplicate_emails = [f"{m} x{n}" for m, n in at_catcher.items() if n > 1]
     known = {r.message_id for r in outbox}
     counts.duplicate_emails += [f"{m}: not in the outbox" for m in at_catcher if m not in known]
-    counts.emails_uncertain = sum(1 for r in outbox if r.status == "uncertain")
-    # Lost: neither at the catcher nor shown to the MARS team. A message cut off mid-send by a
-    # kill is `uncertain` (it may have arrived): never sent again by itself, shown on the mail
-    # list and by a mail_failed event for the MARS team to confirm or resend (issue 11, item
-    # 7); one not shown so would be lost silently.
+    # Lost: not at the catcher. A message a kill cut off mid-send (`uncertain`) is settled by
+    # the MARS team meanwhile (received, or sent again with its Message-ID); one left
+    # uncertain at the end is unsettled, whether or not it arrived.
     counts.lost_emails = [f"{r.case_id} {r.purpose} {r.status}" for r in outbox
-                          if r.message_id not in at_catcher
-                          and not (r.status == "uncertain" and r.case_id in shown_uncertain)]
+                          if r.message_id not in at_catcher]
+    counts.unsettled_emails = [f"{r.case_id} {r.purpose} {r.key}" for r in outbox
+                               if r.status == "uncertain"]
+    counts.emails_uncertain = len(resolved) + len(counts.unsettled_emails)
 
     # Nothing stuck: every case closed, in the store and in Temporal; no key in progress.
     for case_id in answered:

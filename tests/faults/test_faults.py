@@ -1,7 +1,9 @@
 """Issue 11's fault suite: a partner system walks 6 cases through the real stack (Temporal dev
 server, worker and API as processes, PostgreSQL behind a proxy, an SMTP catcher) with its
 Idempotency-Keys, while the worker is SIGKILLed 5 times, Temporal is killed and restarted once
-and the store refuses connections for 20 s; then each test below checks one count.
+and the store refuses connections for 20 s; the MARS team settles each e-mail a kill cut off
+mid-send (received if the catcher has it, else sent again); then each test below checks one
+count.
 
 The faults fall where a seed says: it is printed with the counts at the end of the run (and in
 every failure); `CSPR_FAULT_SEED=<seed> .venv/bin/pytest -q tests/faults` runs the same schedule.
@@ -35,14 +37,6 @@ async def counts(request: pytest.FixtureRequest,
     return found
 
 
-# The partner does not yet act on an uncertain letter as the MARS team would (confirm it
-# received or resend it: issue 11, item 7), so when a kill cuts a letter off mid-send its step
-# rightly waits, and the walk's later steps are refused and the case is left open. Not strict:
-# it depends on where the seed's kills fall. Next session: the partner resolves them.
-UNCERTAIN_LETTERS = pytest.mark.xfail(strict=False, reason=(
-    "the harness does not yet resolve an uncertain letter as the MARS team would"))
-
-
 def none(counts: Counts, name: str) -> None:
     found: list[str] = getattr(counts, name)
     assert not found, f"{name}: {len(found)}: {found[:5]}\n{counts.summary()}"
@@ -65,12 +59,10 @@ def test_no_duplicate_case(counts: Counts) -> None:
     none(counts, "duplicate_cases")
 
 
-@UNCERTAIN_LETTERS
 def test_no_step_lost(counts: Counts) -> None:
     none(counts, "steps_lost")
 
 
-@UNCERTAIN_LETTERS
 def test_every_step_answered_as_first_applied(counts: Counts) -> None:
     none(counts, "steps_refused")
 
@@ -87,7 +79,10 @@ def test_no_lost_email(counts: Counts) -> None:
     none(counts, "lost_emails")
 
 
-@UNCERTAIN_LETTERS
+def test_no_email_left_uncertain(counts: Counts) -> None:
+    none(counts, "unsettled_emails")
+
+
 def test_no_stuck_case(counts: Counts) -> None:
     none(counts, "stuck_cases")
 
@@ -96,7 +91,6 @@ def test_no_stuck_idempotency_key(counts: Counts) -> None:
     none(counts, "stuck_keys")
 
 
-@UNCERTAIN_LETTERS
 def test_the_store_is_what_each_workflow_says(counts: Counts) -> None:
     none(counts, "store_differs")
 
