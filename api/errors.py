@@ -111,6 +111,12 @@ def from_temporal(exc: Exception, case_id: str | None = None) -> ApiError | None
             return not_found(case_id)
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             return unavailable("Temporal")
+        if exc.status is RPCStatusCode.UNKNOWN:
+            # The connection broke mid-call ("transport error": Temporal killed while it was
+            # answering, found by the fault suite): whether it applied is not known, so the
+            # partner tries again with its key and gets the first answer.
+            logger.warning("Temporal call broken off: %s", exc.status.name)
+            return unavailable("Temporal")
         if exc.status is RPCStatusCode.RESOURCE_EXHAUSTED:
             # A case takes one change at a time (workflows.serial) and Temporal holds at most
             # ten waiting: the eleventh is asked to come back, nothing of it applied.

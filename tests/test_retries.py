@@ -52,6 +52,9 @@ class Faults:
     def __init__(self) -> None:
         self.lose: set[str] = set()
         self.fail: set[str] = set()
+        # How an answer is lost: Temporal unreachable, or (UNKNOWN, "transport error") the
+        # connection broken while Temporal was answering, as the SDK says when it is killed.
+        self.lost_as = RPCError("connection lost", RPCStatusCode.UNAVAILABLE, b"")
         self.before_start: Callable[[StartWorkflowInput], Awaitable[None]] | None = None
 
 
@@ -75,7 +78,7 @@ class _Outbound(OutboundInterceptor):
         if input.update in self.faults.lose:
             self.faults.lose.discard(input.update)
             await handle.result()  # applied ...
-            raise RPCError("connection lost", RPCStatusCode.UNAVAILABLE, b"")  # ... answer lost
+            raise self.faults.lost_as  # ... answer lost
         return handle
 
 
@@ -96,6 +99,7 @@ def faults() -> Faults:
 def _no_faults_left(faults: Faults) -> None:
     faults.lose.clear()
     faults.fail.clear()
+    faults.lost_as = Faults().lost_as
     faults.before_start = None
 
 
@@ -180,9 +184,16 @@ async def test_a_review_request_whose_answer_was_lost_is_one_case_on_retry(
     assert await cases_of(sessions, reference) == 1
 
 
+@pytest.mark.parametrize("lost_as", [
+    RPCError("connection lost", RPCStatusCode.UNAVAILABLE, b""),
+    # What the SDK raises when Temporal is SIGKILLed mid-call (the fault suite's seed
+    # 1857263111 found it answered 500).
+    RPCError("transport error", RPCStatusCode.UNKNOWN, b""),
+], ids=["unavailable", "broken-off"])
 async def test_a_step_whose_answer_was_lost_gets_the_first_answer_on_retry(
-    faulty_api: AsyncClient, faults: Faults,
+    faulty_api: AsyncClient, faults: Faults, lost_as: RPCError,
 ) -> None:
+    faults.lost_as = lost_as
     case_id = (await faulty_api.post("/v1/notifications",
                                      json=notification(f"STEP-{uuid.uuid4().hex[:8]}"))
                ).json()["case_id"]
