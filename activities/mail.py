@@ -45,6 +45,7 @@ from infra.mailer import Mailer
 from infra.settings import Settings, mail_from_address
 from store import cases, documents, outbox
 from store.db import Sessionmaker
+from store.directory import partner_names as partner_names_of
 from store.directory import recipients
 from store.models import Organisation, OutboxMessage, Person
 
@@ -256,6 +257,8 @@ class MailActivities:
         found: dict[int, _Recipient] = {}
         missing: list[str] = []
         issued_on = london_date(datetime.now(UTC))
+        # Doc 4 names the partners as the directory does (issue 9), read once for the sending.
+        partner_names = await partner_names_of(session)
         for mailing in plan:
             audience = mailing.audience
             people = await recipients(session, audience.role, audience.organisation)
@@ -277,7 +280,7 @@ class MailActivities:
                 try:
                     # Composed off the event loop: python-docx is CPU work.
                     written = await asyncio.to_thread(letter_writer.compose, kind, case,
-                                                      addressee, issued_on)
+                                                      addressee, issued_on, partner_names)
                 except letter_writer.ComposeError as e:
                     # The case does not hold what the letter needs: a retry will not change
                     # that. Nothing is sent (the transaction rolls back); the field and reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from functools import cache
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.case import CaseState
 from domain.decisions import SslRecommendation
 from domain.notification import Name
+from domain.procedure import Partner
 from letters import values as v
 from letters.template import Template, Value
 
@@ -83,9 +85,12 @@ class Letter(BaseModel):
 
 
 def compose(
-    kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date
+    kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date,
+    partner_names: Mapping[Partner, str] | None = None,
 ) -> Letter:
     """Write `kind` for `case` to `addressee`, dated `issued_on`; the same inputs, the same bytes.
+    `partner_names`: the safeguarding partners as the partner directory names them (Doc 4);
+    a partner not given is named as the procedure names it.
 
     Raises ComposeError when the letter needs an addressee it was not given, or something the
     case does not hold yet (a due date, the rapid review meeting).
@@ -95,7 +100,7 @@ def compose(
     if not _ZIP_YEARS[0] <= issued_on.year <= _ZIP_YEARS[1]:
         raise ComposeError("issued_on", "must be between 1980 and 2107 (a .docx is a zip file)")
     try:
-        filled = fill(kind, case, addressee, issued_on)
+        filled = fill(kind, case, addressee, issued_on, partner_names)
     except v.NotReady as e:
         raise ComposeError("case", e.reason) from None
     document = docx.Document()
@@ -146,7 +151,8 @@ def _slug(text: str, limit: int = 40) -> str:
 
 
 def fill(
-    kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date
+    kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date,
+    partner_names: Mapping[Partner, str] | None = None,
 ) -> dict[str, Value]:
     """The values `kind`'s template is filled with; NotReady if the case lacks one."""
     filled = v.common(case, issued_on)
@@ -157,7 +163,7 @@ def fill(
             filled |= v.case_details(case) | v.decision_dates(case, required=True)
         case LetterKind.DOC4:
             filled |= (v.case_details(case) | v.decision_dates(case, required=False)
-                       | v.part_a(case) | v.part_b(case))
+                       | v.part_a(case) | v.part_b(case, partner_names))
         case LetterKind.RAPID_REVIEW_REQUEST | LetterKind.AGENCY_REPORT_TEMPLATE:
             filled |= v.rapid_review(case)
         case LetterKind.DOC12:

@@ -33,7 +33,8 @@ MARS_EMAIL = "mars@northlincs.gov.uk"  # Flowchart 2: where agency reports are r
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 # The partners as the procedure names their organisations ("Decisions on local and national
-# reviews": the safeguarding senior leads' organisations).
+# reviews": the safeguarding senior leads' organisations): what a letter says of a partner the
+# partner directory does not list (the directory's name is used when it does, issue 9).
 PARTNER_NAMES: Mapping[Partner, str] = {
     Partner.LOCAL_AUTHORITY: "North Lincolnshire Council",
     Partner.HEALTH: "North Lincolnshire Health and Care Partnership",
@@ -183,8 +184,12 @@ def part_a(case: CaseState) -> dict[str, Value]:
     }
 
 
-def part_b(case: CaseState) -> dict[str, Value]:
-    """Doc 4 Part B: each partner's decision (blank until made) and what they decided together."""
+def part_b(case: CaseState,
+           partner_names: Mapping[Partner, str] | None = None) -> dict[str, Value]:
+    """Doc 4 Part B: each partner's decision (blank until made) and what they decided together;
+    each partner named as `partner_names` (the partner directory) has it, else as the
+    procedure does."""
+    names = {**PARTNER_NAMES, **(partner_names or {})}
     decisions = case.dsp_decisions()
     step = case.step(Step.DSP_DECISION)
     rows: list[dict[str, str]] = []
@@ -192,7 +197,7 @@ def part_b(case: CaseState) -> dict[str, Value]:
         decision: DspDecision | None = decisions.get(partner.value)
         on = _done_on(step.part(partner.value))
         rows.append({
-            "name": PARTNER_NAMES[partner],
+            "name": names[partner],
             "criteria_met": _yes_no(decision.criteria_met) if decision else BLANK,
             "rationale": decision.rationale if decision else BLANK,
             "on": long_date(on) if decision and on else BLANK,

@@ -219,6 +219,21 @@ async def recipients(
     return list(people)
 
 
+async def partner_names(session: AsyncSession) -> dict[Partner, str]:
+    """Each safeguarding partner's name as the directory lists its organisation (Doc 4 names
+    them); organisations sharing one partner by name, joined with " and "; a partner the
+    directory has no organisation for is left out (the letter then uses the procedure's)."""
+    rows = await session.scalars(
+        select(Organisation).where(Organisation.kind == OrganisationKind.PARTNER.value,
+                                   Organisation.partner.is_not(None))
+        .order_by(func.lower(Organisation.name), Organisation.id))
+    found: dict[Partner, list[str]] = {}
+    for organisation in rows:
+        if organisation.partner in {p.value for p in Partner}:
+            found.setdefault(Partner(organisation.partner), []).append(organisation.name)
+    return {partner: " and ".join(names) for partner, names in found.items()}
+
+
 def _email(value: str) -> str:
     try:
         return normalise_email(value)

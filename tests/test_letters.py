@@ -198,6 +198,21 @@ def test_doc4_after_the_decisions_holds_part_a_part_b_and_the_panel_reference() 
     assert BLANK not in text
 
 
+def test_doc4_names_each_partner_as_the_directory_does_else_as_the_procedure() -> None:
+    """Issue 9's bugs: "Doc 4 names the health partner with a fixed text instead of the
+    directory's name". Two organisations for one partner are named together."""
+    names = {Partner.HEALTH: "NHS Humber and North Yorkshire ICB and Rotherham ICB",
+             Partner.POLICE: "Humberside Police Force"}
+    letter = compose(LetterKind.DOC4, decided(opened()), None, ISSUED_ON, names)
+    text = text_of(letter.content)
+
+    assert "NHS Humber and North Yorkshire ICB and Rotherham ICB\nYes\nDecision of health" in text
+    assert "Humberside Police Force\nYes\nDecision of police" in text
+    # Not in the directory: the procedure's name.
+    assert "North Lincolnshire Council\nYes\nDecision of local_authority" in text
+    assert "North Lincolnshire Health and Care Partnership" not in text
+
+
 def test_doc4_when_the_partners_disagree_says_so() -> None:
     text = letter_text(LetterKind.DOC4, decided(opened(), police_agrees=False), None)
 

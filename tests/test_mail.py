@@ -48,6 +48,7 @@ from tests import database
 from tests.factories import CHILD_REFERENCE, notification, review_request
 from tests.mail_probe import MailProbe
 from tests.smtp import Recorder, smtp_server
+from tests.test_letters import text_of
 from worker import build_worker
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -224,6 +225,28 @@ async def test_letters_go_once_to_each_person_with_the_docx_attached(
         [f"inform_partners/3/doc2/{p}" for p in partners]
         + [f"inform_partners/3/doc3/{p}" for p in partners] + ["inform_partners/3/doc4"])
     assert {m.status for m in await outbox(store, case.case_id)} == {"sent"}
+
+
+@pytest.mark.usefixtures("listed")
+async def test_doc4_names_the_partners_as_the_directory_does(
+    store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer]
+) -> None:
+    """Issue 9's bugs: "Doc 4 names the health partner with a fixed text instead of the
+    directory's name". The directory lists the health partner as its ICB: Doc 4 says so."""
+    _, mailer = smtp
+    case = await a_case(store)
+    await mail(store, mailer).send_letters(SendLettersInput(
+        case_id=case.case_id, letters=Letters.INFORM_PARTNERS, sequence=1))
+    async with store() as session:
+        [doc4] = [d for d in await documents.list_documents(session, case.case_id)
+                  if d.kind == "doc4"]
+        kept = await documents.get_document(session, case.case_id, doc4.id)
+    assert kept is not None
+    text = text_of(kept.content)
+    for name in ("North Lincolnshire Council", "NHS Humber and North Yorkshire ICB",
+                 "Humberside Police"):
+        assert f"\n{name}\n" in text, name
+    assert "North Lincolnshire Health and Care Partnership" not in text
 
 
 async def test_a_new_sequence_is_a_new_sending(
