@@ -34,6 +34,7 @@ expect = playwright_api.expect
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 WAIT_MS = 30_000  # letters go through the worker and the SMTP server
+DOC1_PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +175,27 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await expect(task(police, "DSP decision")).to_contain_text("Done")
     await expect(task(police, "Notify the national Panel")).to_contain_text("To do")
     await screenshot(police, "case")
+
+    # The coordinator adds Doc 1 to the case file from the case page: sent without a file
+    # first (refused by the field, in the error summary), then with it; downloads it back.
+    await coordinator.goto(f"{site}/cases/{case_id}")
+    await coordinator.get_by_role("link", name="Add a document to the case file").click()
+    await accessible(coordinator)
+    await coordinator.get_by_role("button", name="Add to the case file").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_contain_text("Select a file")
+    await expect(coordinator.locator("#file-error")).to_contain_text("Select a file")
+    await accessible(coordinator)
+    await coordinator.get_by_label("Doc 1: the notification form as received").check()
+    await coordinator.get_by_label("Upload a file").set_input_files(
+        files=[{"name": "Doc 1.pdf", "mimeType": "application/pdf", "buffer": DOC1_PDF}])
+    await coordinator.get_by_role("button", name="Add to the case file").click()
+    await expect(coordinator.locator(".govuk-notification-banner--success")).to_be_visible()
+    await accessible(coordinator)
+    await screenshot(coordinator, "case-file")
+    async with coordinator.expect_download() as downloading:
+        await coordinator.get_by_role("link", name="Doc 1.pdf").click()
+    download = await downloading.value
+    assert download.suggested_filename == "Doc 1.pdf"
 
     # The directory, as the MARS team keeps it: every form on it accessible too.
     await coordinator.goto(f"{site}/directory")

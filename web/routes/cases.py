@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Sessions, TemporalClient
 from api.errors import ApiError, store_errors
+from api.routes.case_file import UPLOAD_ROLES, list_case_file
 from api.routes.cases import case_state, read_case
 from api.schemas import CASE_ID_PATTERN, CaseSummary
 from api.workflow_calls import read_part
@@ -37,6 +38,7 @@ from store import documents as documents_store
 from store.models import Case, Child
 from web import session
 from web.pages import render
+from web.routes.case_file import KIND_TEXT
 from workflows.action_plan import PART as PLAN_PART
 from workflows.ids import action_plan_id, local_review_id
 from workflows.local_review import PART as LOCAL_REVIEW_PART
@@ -103,6 +105,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         case = await read_case(s, state)
         events = await store.case_events(s, case_id)
         documents = await documents_store.list_documents(s, case_id)
+        case_file = await list_case_file(case_id, s, person.principal())
         mail = await outbox.case_mail(s, case_id)
         review = await _part(client, s, case_id, local_review_id(case_id), LOCAL_REVIEW_PART,
                              "review", LocalReviewState)
@@ -113,6 +116,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     return render(request, "case.html", person, title=case_id, case=case, state=state,
                   stored=stored,
                   events=events, documents=documents, mail=mail, may=may,
+                  case_file=case_file, kind_text=KIND_TEXT, may_upload=role in UPLOAD_ROLES,
                   open_now=[s.step.value for s in case.steps
                             if not state.closed and state.stage in OPEN_AT[s.step]],
                   review=review, review_open=[
