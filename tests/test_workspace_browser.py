@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from icalendar import Calendar
 
+from domain.permissions import Role
 from tests.workspace import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -28,6 +29,7 @@ from tests.workspace import (
     seed_directory,
     served,
 )
+from web import session
 
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
@@ -65,6 +67,17 @@ async def sign_in(browser: Any, site: str, name: str) -> Any:
     await expect(page.get_by_role("heading", name="My work")).to_be_visible()
     await accessible(page)
     return page
+
+
+async def signed_in_as(browser: Any, site: str, app: FastAPI, role: Role) -> Any:
+    """A page signed in with a session cookie for a role nobody in the directory has (the
+    development sign-in lists the directory's people)."""
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    person = session.new_person(f"{role.value}@cspr.test", f"Test {role.value}", role, None)
+    await context.add_cookies([{"name": session.COOKIE, "url": site,
+                                "value": session.encode(app.state.settings, person)}])
+    return await context.new_page()
 
 
 async def accessible(page: Any) -> None:
@@ -106,7 +119,7 @@ def task(page: Any, title: str) -> Any:
 
 
 async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
-    browser: Any, site: str, api: AsyncClient,
+    browser: Any, site: str, api: AsyncClient, api_app: FastAPI,
 ) -> None:
     people: Directory = await seed_directory(api)
     coordinator = await sign_in(browser, site, people.coordinator)
@@ -223,6 +236,22 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     # A new address revokes the old one.
     await coordinator.get_by_role("button", name=re.compile("new feed address")).click()
     assert (await coordinator.context.request.get(url)).status == 404
+
+    # Operations' bank holidays page: a date not real is refused by GOV.UK's date input, in
+    # its words; every state accessible.
+    admin = await signed_in_as(browser, site, api_app, Role.ADMIN)
+    await admin.goto(f"{site}/calendar/bank-holidays?year=2097")
+    await accessible(admin)
+    await admin.locator("#add-day-day").fill("30")
+    await admin.locator("#add-day-month").fill("2")
+    await admin.locator("#add-day-year").fill("2097")
+    await admin.get_by_label("Name").fill("A day")
+    await admin.get_by_role("button", name="Add the bank holiday").click()
+    await expect(admin.locator(".govuk-error-summary")).to_contain_text(
+        "The date must be a real date")
+    await accessible(admin)
+    await screenshot(admin, "bank-holidays")
+    await admin.context.close()
 
     # The MARS team's My work has everyone's, the panel notification among them.
     await coordinator.goto(f"{site}/work")

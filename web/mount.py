@@ -12,6 +12,7 @@ from api.errors import ApiError
 from web import session
 from web.pages import HERE, render
 from web.routes import (
+    bank_holidays,
     board,
     calendar,
     case_file,
@@ -58,7 +59,7 @@ def mount(app: FastAPI) -> None:
                               with_google_fonts=False)
 
     for module in (signin, work, cases, case_file, directory, differences, steps, calendar,
-                   board):
+                   bank_holidays, board):
         app.include_router(module.router)
 
     api_error = app.exception_handlers[ApiError]
