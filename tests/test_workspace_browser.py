@@ -210,6 +210,17 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     download = await downloading.value
     assert download.suggested_filename == "Doc 1.pdf"
 
+    # The other processes' facts (Appendix 3), from the case page: the form is accessible,
+    # and what the facts suggest shows on the case.
+    await coordinator.goto(f"{site}/cases/{case_id}")
+    await coordinator.get_by_role("link", name=re.compile("Record the facts")).click()
+    await accessible(coordinator)
+    await coordinator.get_by_role("group", name="Has an inquest been opened?").get_by_label(
+        "Yes").check()
+    await coordinator.get_by_role("button", name="Record").click()
+    await expect(coordinator.locator("#parallel-suggestions")).to_contain_text("Inquest")
+    await accessible(coordinator)
+
     # The directory, as the MARS team keeps it: every form on it accessible too.
     await coordinator.goto(f"{site}/directory")
     await expect(coordinator.locator("body")).to_contain_text(people.dsp["police"])
