@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.calendar import CalendarChangeKind, WorkingDayCalendar, england_bank_holidays
-from store.models import CalendarChange, Case, CasePart
+from store.models import AuditEvent, CalendarChange, Case, CasePart
 from workflows.ids import action_plan_id, local_review_id
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -144,3 +144,14 @@ async def open_workflows(session: AsyncSession) -> list[str]:
         if end is not None and stage != end[0]:
             ids.append(end[1](case_id))
     return ids
+
+
+async def moves(session: AsyncSession, day: date, limit: int = 500) -> Sequence[AuditEvent]:
+    """The due dates a change of this day moved: each open workflow's `deadline_moved` events
+    written as it counted again (their detail names the change: "calendar: <day> added"),
+    newest first."""
+    rows = await session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "deadline_moved",
+                                 AuditEvent.detail.contains(f"calendar: {day.isoformat()} "))
+        .order_by(AuditEvent.at.desc(), AuditEvent.case_id, AuditEvent.sequence).limit(limit))
+    return rows.all()

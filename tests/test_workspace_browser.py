@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from icalendar import Calendar
 
+from domain.permissions import Role
 from tests.workspace import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -28,12 +29,14 @@ from tests.workspace import (
     seed_directory,
     served,
 )
+from web import session
 
 playwright_api = pytest.importorskip("playwright.async_api")
 expect = playwright_api.expect
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason="Debian's chromium is not installed (.ci/run installs it)")
 WAIT_MS = 30_000  # letters go through the worker and the SMTP server
+DOC1_PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +67,17 @@ async def sign_in(browser: Any, site: str, name: str) -> Any:
     await expect(page.get_by_role("heading", name="My work")).to_be_visible()
     await accessible(page)
     return page
+
+
+async def signed_in_as(browser: Any, site: str, app: FastAPI, role: Role) -> Any:
+    """A page signed in with a session cookie for a role nobody in the directory has (the
+    development sign-in lists the directory's people)."""
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    person = session.new_person(f"{role.value}@cspr.test", f"Test {role.value}", role, None)
+    await context.add_cookies([{"name": session.COOKIE, "url": site,
+                                "value": session.encode(app.state.settings, person)}])
+    return await context.new_page()
 
 
 async def accessible(page: Any) -> None:
@@ -105,7 +119,7 @@ def task(page: Any, title: str) -> Any:
 
 
 async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
-    browser: Any, site: str, api: AsyncClient,
+    browser: Any, site: str, api: AsyncClient, api_app: FastAPI,
 ) -> None:
     people: Directory = await seed_directory(api)
     coordinator = await sign_in(browser, site, people.coordinator)
@@ -175,6 +189,38 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await expect(task(police, "Notify the national Panel")).to_contain_text("To do")
     await screenshot(police, "case")
 
+    # The coordinator adds Doc 1 to the case file from the case page: sent without a file
+    # first (refused by the field, in the error summary), then with it; downloads it back.
+    await coordinator.goto(f"{site}/cases/{case_id}")
+    await coordinator.get_by_role("link", name="Add a document to the case file").click()
+    await accessible(coordinator)
+    await coordinator.get_by_role("button", name="Add to the case file").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_contain_text("Select a file")
+    await expect(coordinator.locator("#file-error")).to_contain_text("Select a file")
+    await accessible(coordinator)
+    await coordinator.get_by_label("Doc 1: the notification form as received").check()
+    await coordinator.get_by_label("Upload a file").set_input_files(
+        files=[{"name": "Doc 1.pdf", "mimeType": "application/pdf", "buffer": DOC1_PDF}])
+    await coordinator.get_by_role("button", name="Add to the case file").click()
+    await expect(coordinator.locator(".govuk-notification-banner--success")).to_be_visible()
+    await accessible(coordinator)
+    await screenshot(coordinator, "case-file")
+    async with coordinator.expect_download() as downloading:
+        await coordinator.get_by_role("link", name="Doc 1.pdf").click()
+    download = await downloading.value
+    assert download.suggested_filename == "Doc 1.pdf"
+
+    # The other processes' facts (Appendix 3), from the case page: the form is accessible,
+    # and what the facts suggest shows on the case.
+    await coordinator.goto(f"{site}/cases/{case_id}")
+    await coordinator.get_by_role("link", name=re.compile("Record the facts")).click()
+    await accessible(coordinator)
+    await coordinator.get_by_role("group", name="Has an inquest been opened?").get_by_label(
+        "Yes").check()
+    await coordinator.get_by_role("button", name="Record").click()
+    await expect(coordinator.locator("#parallel-suggestions")).to_contain_text("Inquest")
+    await accessible(coordinator)
+
     # The directory, as the MARS team keeps it: every form on it accessible too.
     await coordinator.goto(f"{site}/directory")
     await expect(coordinator.locator("body")).to_contain_text(people.dsp["police"])
@@ -201,6 +247,22 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     # A new address revokes the old one.
     await coordinator.get_by_role("button", name=re.compile("new feed address")).click()
     assert (await coordinator.context.request.get(url)).status == 404
+
+    # Operations' bank holidays page: a date not real is refused by GOV.UK's date input, in
+    # its words; every state accessible.
+    admin = await signed_in_as(browser, site, api_app, Role.ADMIN)
+    await admin.goto(f"{site}/calendar/bank-holidays?year=2097")
+    await accessible(admin)
+    await admin.locator("#add-day-day").fill("30")
+    await admin.locator("#add-day-month").fill("2")
+    await admin.locator("#add-day-year").fill("2097")
+    await admin.get_by_label("Name").fill("A day")
+    await admin.get_by_role("button", name="Add the bank holiday").click()
+    await expect(admin.locator(".govuk-error-summary")).to_contain_text(
+        "The date must be a real date")
+    await accessible(admin)
+    await screenshot(admin, "bank-holidays")
+    await admin.context.close()
 
     # The MARS team's My work has everyone's, the panel notification among them.
     await coordinator.goto(f"{site}/work")

@@ -11,7 +11,19 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import ApiError
 from web import session
 from web.pages import HERE, render
-from web.routes import board, calendar, cases, differences, directory, signin, steps, work
+from web.routes import (
+    bank_holidays,
+    board,
+    calendar,
+    case_file,
+    cases,
+    differences,
+    directory,
+    parallel,
+    signin,
+    steps,
+    work,
+)
 
 NODE_MODULES = HERE / "node_modules"
 GOVUK = NODE_MODULES / "govuk-frontend" / "dist" / "govuk"
@@ -47,7 +59,8 @@ def mount(app: FastAPI) -> None:
                               redoc_favicon_url="/assets/images/favicon.ico",
                               with_google_fonts=False)
 
-    for module in (signin, work, cases, directory, differences, steps, calendar, board):
+    for module in (signin, work, cases, case_file, directory, differences, parallel, steps,
+                   calendar, bank_holidays, board):
         app.include_router(module.router)
 
     api_error = app.exception_handlers[ApiError]

@@ -11,7 +11,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader
 
-from domain.permissions import Role, can_notify, can_read_case, can_read_directory
+from domain.permissions import (
+    Role,
+    can_notify,
+    can_read_calendar_changes,
+    can_read_case,
+    can_read_directory,
+)
 from web.forms import words
 from web.session import CSRF_FIELD, Person
 
@@ -42,9 +48,14 @@ def navigation(person: Person | None, path: str) -> list[dict[str, Any]]:
     links = [("/work", "My work", True), ("/cases", "Cases", can_read_case(role)),
              ("/notifications/new", "New notification", can_notify(role)),
              ("/board", "Board report", can_read_case(role)),
+             ("/calendar/bank-holidays", "Bank holidays", can_read_calendar_changes(role)),
              ("/calendar", "Calendar feed", True),
              ("/directory", "Directory", can_read_directory(role))]
-    return [{"href": href, "text": text, "active": path.startswith(href)}
+    # The longest link that the path starts with is the page's (/calendar/bank-holidays is
+    # not the calendar feed's).
+    active = max((href for href, _, allowed in links if allowed and path.startswith(href)),
+                 key=len, default=None)
+    return [{"href": href, "text": text, "active": href == active}
             for href, text, allowed in links if allowed]
 
 

@@ -122,11 +122,28 @@ async def add_to_case_file(
     key: IdempotencyKey = None,
 ) -> CaseFileRead | JSONResponse:
     """Upload a document to the case file."""
-    if principal.role is Role.AGENCY and kind is not FileKind.AGENCY_REPORT:
-        raise forbidden(Refusal("an agency adds its own agency_report only", "kind"))
+    may_add(principal, kind)
     await _agency_involved(client, case_id, principal)
     content = await read_upload(request, settings.max_upload_bytes)
-    media = checked_type(content, request.headers.get("content-type"))
+    return await add_document(sessions, settings, principal, case_id, kind, filename, content,
+                              request.headers.get("content-type"), key)
+
+
+def may_add(principal: Principal, kind: FileKind) -> None:
+    """403 unless the principal may add this kind of document (an agency its own report)."""
+    if principal.role is Role.AGENCY and kind is not FileKind.AGENCY_REPORT:
+        raise forbidden(Refusal("an agency adds its own agency_report only", "kind"))
+
+
+async def add_document(
+    sessions: Sessions, settings: AppSettings, principal: Principal,
+    case_id: str, kind: FileKind, filename: str, content: bytes, declared: str | None,
+    key: str | None,
+) -> CaseFileRead | JSONResponse:
+    """Keep a document in the case file, checked as every upload is (the API's body, the
+    workspace's form): what its bytes are, the virus scan; once for an Idempotency-Key.
+    The caller has checked `may_add`, that an agency was asked, and the size."""
+    media = checked_type(content, declared)
     body = {"kind": kind.value, "filename": filename,
             "sha256": hashlib.sha256(content).hexdigest()}
 

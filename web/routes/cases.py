@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,12 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Sessions, TemporalClient
 from api.errors import ApiError, store_errors
+from api.parallel_schemas import ParallelReviewsRead
+from api.routes.case_file import UPLOAD_ROLES, list_case_file
 from api.routes.cases import case_state, read_case
-from api.schemas import CASE_ID_PATTERN, CaseSummary
+from api.schemas import CASE_ID_PATTERN, CaseRead, CaseSummary
 from api.workflow_calls import read_part
 from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PlanStep
-from domain.case import OPEN_AT, Stage
+from domain.calendar import WorkingDayCalendar
+from domain.case import OPEN_AT, CaseState, Stage
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.permissions import (
@@ -27,16 +30,21 @@ from domain.permissions import (
     can_manage_difference,
     can_raise_difference,
     can_read_case,
+    can_record_parallel,
     can_record_plan,
     can_record_review_step,
     can_record_step,
 )
+from domain.procedure import Step
 from store import assignments, outbox
+from store import calendar as calendar_store
 from store import cases as store
 from store import documents as documents_store
 from store.models import Case, Child
 from web import session
 from web.pages import render
+from web.routes.case_file import KIND_TEXT
+from web.routes.parallel import KIND_TEXT as PROCESS_TEXT
 from workflows.action_plan import PART as PLAN_PART
 from workflows.ids import action_plan_id, local_review_id
 from workflows.local_review import PART as LOCAL_REVIEW_PART
@@ -103,6 +111,9 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         case = await read_case(s, state)
         events = await store.case_events(s, case_id)
         documents = await documents_store.list_documents(s, case_id)
+        case_file = await list_case_file(case_id, s, person.principal())
+        parallel = ParallelReviewsRead.of(state, await calendar_store.effective_calendar(
+            s, WorkingDayCalendar()))
         mail = await outbox.case_mail(s, case_id)
         review = await _part(client, s, case_id, local_review_id(case_id), LOCAL_REVIEW_PART,
                              "review", LocalReviewState)
@@ -113,6 +124,10 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     return render(request, "case.html", person, title=case_id, case=case, state=state,
                   stored=stored,
                   events=events, documents=documents, mail=mail, may=may,
+                  case_file=case_file, kind_text=KIND_TEXT, may_upload=role in UPLOAD_ROLES,
+                  parallel=parallel, process_text=PROCESS_TEXT,
+                  may_record_parallel=can_record_parallel(role),
+                  notices=notices_of(case, state),
                   open_now=[s.step.value for s in case.steps
                             if not state.closed and state.stage in OPEN_AT[s.step]],
                   review=review, review_open=[
@@ -124,6 +139,29 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                   may_manage_difference=can_manage_difference(role),
                   plan=plan, plan_may={
                       step.value: can_record_plan(role, step) is None for step in PlanStep})
+
+
+# The statutory notifications around a case: the national Panel's, and those a looked after
+# child's or a care leaver's death, or a Home Office contribution, call for.
+NOTICE_STEPS = (Step.PANEL_NOTIFICATION, Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED,
+                Step.NOTIFY_HOME_OFFICE)
+
+
+def notices_of(case: CaseRead, state: CaseState) -> list[dict[str, Any]]:
+    """Each statutory notice the case has: whether it is due, when, and when and how it went
+    (its record: sent or notified at, how, the recipient's reference)."""
+    records = {r.step: r for r in state.records}
+    found = []
+    for step in case.steps:
+        if step.step not in NOTICE_STEPS:
+            continue
+        record = records.get(step.step.value)
+        found.append({
+            "step": step, "sent_at": getattr(record, "sent_at", None)
+            or getattr(record, "notified_at", None),
+            "method": getattr(record, "method", None),
+            "reference": getattr(record, "reference", None)})
+    return found
 
 
 async def _part(client: TemporalClient, s: AsyncSession, case_id: str, workflow_id: str,
