@@ -24,7 +24,7 @@ from infra.mailer import Mailer, SmtpConfig, SmtpMailer
 from infra.metrics import StoreMetrics
 from infra.schedules import ensure_retention_schedule
 from infra.settings import Settings
-from infra.temporal import connect, worker_runtime
+from infra.temporal import check_namespace_retention, connect, worker_runtime
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
 from workflows.local_review import LocalReviewWorkflow
@@ -83,6 +83,7 @@ async def main() -> None:
     projections = ProjectionCounts()
     counting = serve_store_metrics(settings, sessions, projections)
     await ensure_retention_schedule(client, settings.task_queue)
+    await check_namespace_retention(client, settings.temporal_retention_days)
     async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions,
                             mailer=mailer, mail=MailConfig.from_settings(settings),
                             retention=settings.retention, projections=projections):
