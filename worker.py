@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.case_events import record_case_event
-from activities.case_store import CaseStoreActivities
+from activities.case_store import CaseStoreActivities, ProjectionCounts
 from activities.mail import MailActivities, MailConfig
 from activities.retention import RetentionActivities
 from domain.calendar import WorkingDayCalendar
@@ -24,7 +24,7 @@ from infra.mailer import Mailer, SmtpConfig, SmtpMailer
 from infra.metrics import StoreMetrics
 from infra.schedules import ensure_retention_schedule
 from infra.settings import Settings
-from infra.temporal import connect, worker_runtime
+from infra.temporal import check_namespace_retention, connect, worker_runtime
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
 from workflows.local_review import LocalReviewWorkflow
@@ -40,11 +40,13 @@ def build_worker(
     client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker,
     workflows: Sequence[type] = WORKFLOWS, mailer: Mailer | None = None,
     mail: MailConfig | None = None, retention: RetentionSchedule = DEFAULT_SCHEDULE,
+    projections: ProjectionCounts | None = None,
 ) -> Worker:
     """The worker; tests may run other workflows (a stand-in child) with the same activities,
-    and pass their own mailer (by default, SMTP to `make run`'s mail catcher)."""
+    and pass their own mailer (by default, SMTP to `make run`'s mail catcher). `projections`
+    counts the case store's projection failures (exported by `serve_store_metrics`)."""
     calendar_activities = CalendarActivities(calendar, sessions)
-    store_activities = CaseStoreActivities(sessions)
+    store_activities = CaseStoreActivities(sessions, projections)
     retention_activities = RetentionActivities(sessions, retention)
     mail_activities = MailActivities(sessions, mailer or SmtpMailer(SmtpConfig()),
                                      mail or MailConfig())
@@ -78,11 +80,13 @@ async def main() -> None:
     tracing.instrument_engine(engine, tracer)
     sessions = make_sessionmaker(engine)
     mailer = SmtpMailer(SmtpConfig.from_settings(settings))
-    counting = serve_store_metrics(settings, sessions)
+    projections = ProjectionCounts()
+    counting = serve_store_metrics(settings, sessions, projections)
     await ensure_retention_schedule(client, settings.task_queue)
+    await check_namespace_retention(client, settings.temporal_retention_days)
     async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions,
                             mailer=mailer, mail=MailConfig.from_settings(settings),
-                            retention=settings.retention):
+                            retention=settings.retention, projections=projections):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
         # Leaving the block shuts the worker down gracefully: running activities finish.
@@ -94,11 +98,14 @@ async def main() -> None:
         tracer.shutdown()  # sends the spans still held
 
 
-def serve_store_metrics(settings: Settings, sessions: Sessionmaker) -> asyncio.Task[None] | None:
-    """The case store's gauges (infra.metrics) on CSPR_WORKER_METRICS_PORT, if set."""
+def serve_store_metrics(
+    settings: Settings, sessions: Sessionmaker, projections: ProjectionCounts | None = None,
+) -> asyncio.Task[None] | None:
+    """The case store's gauges (infra.metrics) and this worker's projection failures on
+    CSPR_WORKER_METRICS_PORT, if set."""
     if not settings.worker_metrics_port:
         return None
-    metrics = StoreMetrics(sessions)
+    metrics = StoreMetrics(sessions, projections=projections)
     start_http_server(settings.worker_metrics_port, settings.metrics_host, metrics.registry)
     return asyncio.get_running_loop().create_task(metrics.run())
 

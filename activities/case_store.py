@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,16 +70,27 @@ _REFUSED_SQLSTATES = ("22", "23")
 
 @dataclass
 class ProjectionCounts:
-    """Projections the case store refused or could not take, since the worker started."""
+    """Projections the case store refused or could not take, since the worker started, by
+    part (case, local_review, action_plan): exported by the worker as
+    `cspr_projection_failures_total{part,reason}` (infra.metrics.ProjectionCollector)."""
 
     refused: int = 0
     failed: int = 0
+    by_part: dict[tuple[str, str], int] = field(default_factory=dict)  # (part, reason) -> n
+
+    def add(self, part: str, reason: str) -> None:
+        """Count one failure; reason is "refused" (not retried) or "unavailable" (retried)."""
+        if reason == "refused":
+            self.refused += 1
+        else:
+            self.failed += 1
+        self.by_part[(part, reason)] = self.by_part.get((part, reason), 0) + 1
 
 
 class CaseStoreActivities:
-    def __init__(self, sessions: Sessionmaker) -> None:
+    def __init__(self, sessions: Sessionmaker, counts: ProjectionCounts | None = None) -> None:
         self._sessions = sessions
-        self.counts = ProjectionCounts()
+        self.counts = counts if counts is not None else ProjectionCounts()
 
     @activity.defn(name="project_case")
     async def project_case(self, input: ProjectionInput) -> ProjectionResult:
@@ -104,13 +115,13 @@ class CaseStoreActivities:
             # `from None`: the database's own message may quote a value, and the worker logs
             # an activity's failure with its causes.
             if state is not None and state.startswith(_REFUSED_SQLSTATES):
-                self.counts.refused += 1
+                self.counts.add(part, "refused")
                 logger.error("case %s: the case store refused the %s projection (%s, "
                              "SQLSTATE %s)", case_id, part, name, state)
                 raise ApplicationError(
                     f"the case store refused the {part} projection ({name}, SQLSTATE {state})",
                     {"sqlstate": state}, type="ProjectionRefused") from None
-            self.counts.failed += 1
+            self.counts.add(part, "unavailable")
             logger.warning("case %s: the case store could not take the %s projection (%s)",
                            case_id, part, name)
             raise ApplicationError(

@@ -16,8 +16,8 @@ set -eu
 : "${SEARCH_ATTRIBUTES:?SEARCH_ATTRIBUTES is not set: nothing to register}"
 timeout_s=${REGISTER_TIMEOUT_S:-120}
 
-# auto-setup creates the namespace in the background once the server is up, and the frontend
-# knows it only after its namespace cache refreshes: until then adding attributes fails.
+# The frontend knows a namespace created moments ago (temporal-namespace) only after its
+# namespace cache refreshes: until then adding attributes fails.
 waited=0
 until temporal operator search-attribute list \
         --address "$TEMPORAL_ADDRESS" --namespace "$TEMPORAL_NAMESPACE" >/dev/null 2>&1; do

@@ -56,6 +56,7 @@ from temporalio.service import RPCError
 from infra.binaries import temporal_cli
 from infra.codec import new_key_setting, parse_keys
 from infra.settings import DEV_SECRET_PREFIX, Settings
+from infra.temporal import set_namespace_retention
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +103,7 @@ class DevConfig:
     api_metrics_port: int = 9464
     worker_metrics_port: int = 9465
     sdk_metrics_port: int = 9466
+    retention_days: int = 30
 
     @property
     def metrics_urls(self) -> dict[str, str]:
@@ -231,6 +233,7 @@ def load_config(env: Mapping[str, str]) -> DevConfig:
         api_host=settings.api_host,
         api_port=settings.api_port,
         namespace=settings.temporal_namespace,
+        retention_days=settings.temporal_retention_days,
         task_queue=settings.task_queue,
         encryption_keys=keys,
         key_source=key_source,
@@ -411,6 +414,12 @@ class Supervisor:
         self.children.clear()
 
 
+async def _set_retention(config: DevConfig) -> None:
+    """The dev server creates its namespaces with a day's retention: set ours deliberately."""
+    client = await Client.connect(config.temporal_address, namespace=config.namespace)
+    await set_namespace_retention(client, config.retention_days)
+
+
 def print_banner(config: DevConfig) -> None:
     rows = [
         ("Workspace", f"{config.api_url} (development sign-in: anyone in the directory)"),
@@ -418,7 +427,8 @@ def print_banner(config: DevConfig) -> None:
         ("API docs", f"{config.api_url}/docs"),
         ("Temporal UI", f"{config.ui_origin} (payloads decoded by {config.codec_endpoint})"),
         ("Temporal gRPC", f"{config.temporal_address} (namespace {config.namespace}, "
-                          f"task queue {config.task_queue})"),
+                          f"task queue {config.task_queue}; closed workflows kept "
+                          f"{config.retention_days} days)"),
         ("Mail catcher", f"{config.mail_ui_url} (SMTP on {HOST}:{config.smtp_port}; "
                          f"kept in {config.mail_dir}, never delivered)"),
         ("Metrics", ", ".join(f"{what} {url}" for what, url in config.metrics_urls.items())),
@@ -443,6 +453,7 @@ def serve(supervisor: Supervisor, config: DevConfig) -> None:
     supervisor.start("Temporal", temporal_command(config))
     if not supervisor.wait_until("Temporal", lambda: asyncio.run(_temporal_ready(config))):
         return
+    asyncio.run(_set_retention(config))
     supervisor.start("mail catcher", mail_catcher_command(config))
     if not (supervisor.wait_until("the mail catcher", lambda: _listening(HOST, config.smtp_port))
             and supervisor.wait_until("the mail catcher's page",

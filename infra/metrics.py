@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from activities.case_store import ProjectionCounts
 from store.db import Sessionmaker
 from store.models import AuditEvent, Case, CasePart, CaseStep, OutboxMessage
 
@@ -128,16 +129,45 @@ class StoreCollector(Collector):
         yield events
 
 
+# The reasons a projection fails (activities.case_store): refused (a value the store will not
+# take; not retried, the case shows projection_failed) or unavailable (the store down; retried).
+PROJECTION_FAILURE_REASONS = ("refused", "unavailable")
+
+
+class ProjectionCollector(Collector):
+    """This worker's projection failures since it started, as a counter: unlike the gauges, each
+    worker counts its own (the alert rules `sum` them over instances)."""
+
+    def __init__(self, counts: ProjectionCounts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        failures = CounterMetricFamily(
+            "cspr_projection_failures", "Case store projections (project_case, project_part) "
+            "that failed in this worker, by part (case, local_review, action_plan) and reason "
+            "(refused: a value the store will not take, not retried; unavailable: retried)",
+            labels=["part", "reason"])
+        by_part = dict(self.counts.by_part)
+        for reason in PROJECTION_FAILURE_REASONS:  # always present, so that rate() starts at 0
+            by_part.setdefault(("case", reason), 0)
+        for (part, reason), n in sorted(by_part.items()):
+            failures.add_metric([part, reason], n)
+        yield failures
+
+
 class StoreMetrics:
-    """The store's gauges in a registry, counted again every `interval` seconds by `run()`."""
+    """The store's gauges in a registry, counted again every `interval` seconds by `run()`, and
+    this worker's projection failures (`projections`) if given."""
 
     def __init__(self, sessions: Sessionmaker, registry: CollectorRegistry | None = None,
-                 interval: float = 15.0) -> None:
+                 interval: float = 15.0, projections: ProjectionCounts | None = None) -> None:
         self.sessions = sessions
         self.interval = interval
         self.registry = registry or CollectorRegistry()
         self.collector = StoreCollector()
         self.registry.register(self.collector)
+        if projections is not None:
+            self.registry.register(ProjectionCollector(projections))
 
     async def refresh(self) -> None:
         try:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     environment: str = Field("development", description="development or production")
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    # How long Temporal keeps a closed workflow's history (the namespace's retention). The case
+    # store, not Temporal, is the long-term record: this only bounds what `cspr reconcile` can
+    # recover after a restore. `make run` sets its dev server's namespace to it; in production the
+    # namespace is created with it (deploy/temporal-namespace.sh) and the worker warns if the
+    # namespace's differs. Temporal's own minimum is 1 day.
+    temporal_retention_days: int = Field(30, ge=1, le=3650)
     task_queue: str = "cspr"
     # The case store: SQLite for `make run`, PostgreSQL (asyncpg) in production and CI.
     database_url: str = "sqlite+aiosqlite:///.data/cspr.db"

@@ -10,7 +10,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
@@ -26,6 +30,7 @@ from temporalio.runtime import (
     TelemetryConfig,
     TelemetryFilter,
 )
+from temporalio.service import RPCError
 
 from infra.settings import Settings
 
@@ -61,3 +66,47 @@ async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | Non
         runtime=runtime,
         interceptors=interceptors,
     )
+
+
+log = logging.getLogger("cspr.temporal")
+
+
+async def namespace_retention(client: Client, namespace: str | None = None) -> timedelta:
+    """How long the namespace keeps a closed workflow's history."""
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=namespace or client.namespace))
+    return described.config.workflow_execution_retention_ttl.ToTimedelta()
+
+
+async def set_namespace_retention(client: Client, days: int,
+                                  namespace: str | None = None) -> timedelta:
+    """Set the namespace's retention to `days` (if it is not already); returns the old one.
+    For `make run`'s dev server: in production the namespace's retention is an operator's
+    (deploy/temporal-namespace.sh, Temporal Cloud's tcld, the Helm chart's namespace job)."""
+    name = namespace or client.namespace
+    before = await namespace_retention(client, name)
+    if before != timedelta(days=days):
+        await client.workflow_service.update_namespace(UpdateNamespaceRequest(
+            namespace=name,
+            config=NamespaceConfig(workflow_execution_retention_ttl=Duration(
+                seconds=days * 86400))))
+    return before
+
+
+async def check_namespace_retention(client: Client, days: int) -> timedelta | None:
+    """The worker's check at start: the namespace's retention, logged, with a warning if it is
+    not the configured CSPR_TEMPORAL_RETENTION_DAYS (the worker does not change it: that needs
+    an operator's rights). None if the namespace cannot be described (the worker starts anyway:
+    it polls, and Temporal will say what is wrong)."""
+    try:
+        retention = await namespace_retention(client)
+    except RPCError as e:
+        log.warning("namespace %s: retention not read (%s)", client.namespace, e.status.name)
+        return None
+    if retention != timedelta(days=days):
+        log.warning("namespace %s keeps closed workflows for %s, not the %d days configured "
+                    "(CSPR_TEMPORAL_RETENTION_DAYS): reconcile after a restore recovers only what "
+                    "closed within the namespace's retention", client.namespace, retention, days)
+    else:
+        log.info("namespace %s keeps closed workflows for %d days", client.namespace, days)
+    return retention

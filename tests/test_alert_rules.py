@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from activities.case_store import ProjectionCounts
 from api.telemetry import ApiMetrics
-from infra.metrics import StoreCollector
+from infra.metrics import ProjectionCollector, StoreCollector
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -26,14 +27,16 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "cspr-dashboard.json"
 SDK_METRICS = {"temporal_num_pollers", "temporal_activity_execution_failed_total",
                "temporal_workflow_task_schedule_to_start_latency_bucket"}
 REQUIRED = {"CsprStatutoryStepOverdue", "CsprEmailFailedOrUncertain", "CsprProjectionFailing",
-            "CsprNoWorkerPolling", "CsprApiErrorRate"}
+            "CsprProjectionRefused", "CsprProjectionStoreUnavailable", "CsprNoWorkerPolling",
+            "CsprApiErrorRate"}
 _METRIC = re.compile(r"\b((?:cspr|temporal)_[a-z_]+)\b")
 promtool = shutil.which("promtool")
 
 
 def exported() -> set[str]:
     names = set(SDK_METRICS)
-    for family in [*ApiMetrics().registry.collect(), *StoreCollector().collect()]:
+    for family in [*ApiMetrics().registry.collect(), *StoreCollector().collect(),
+                   *ProjectionCollector(ProjectionCounts()).collect()]:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(
             family.type, [""])
         names |= {family.name + suffix for suffix in suffixes}

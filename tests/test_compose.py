@@ -36,17 +36,20 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 REGISTER_SCRIPT = ROOT / "deploy" / "register-search-attributes.sh"
+SCHEMA_SCRIPT = ROOT / "deploy" / "temporal-schema.sh"
+NAMESPACE_SCRIPT = ROOT / "deploy" / "temporal-namespace.sh"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "compose.yml"
 WORKER_HEALTHCHECK = ROOT / "deploy" / "worker_healthcheck.py"
 
 APP_IMAGE = "cspr"
-ONE_SHOT = {"temporal-register", "migrate"}
+ONE_SHOT = {"temporal-schema", "temporal-namespace", "temporal-register", "migrate"}
 # Never in the file itself, and never with a fallback value.
 SECRETS = {"POSTGRES_PASSWORD", "TEMPORAL_DB_PASSWORD", "CSPR_ENCRYPTION_KEYS",
            "CSPR_SMTP_PASSWORD"}
 SECRET_NAME = re.compile(r"PASSWORD|PWD|SECRET|KEYS")
 REQUIRED = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*):\?[^}]+\}$")
 VARIABLE = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*)(?P<rest>[^}]*)\}")
-PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?P<tag>\d+(\.\d+)+[A-Za-z0-9._-]*)$")
+PINNED = re.compile(r"^[a-z0-9][a-z0-9._/-]*:(?P<tag>v?\d+(\.\d+)+[A-Za-z0-9._-]*)$")
 
 Service = dict[str, Any]
 
@@ -143,12 +146,15 @@ def test_services_wait_for_what_they_need() -> None:
     after_setup = {"temporal": healthy, "temporal-register": completed, "migrate": completed}
     expected = {
         "postgresql": {},
-        "temporal": {"postgresql": healthy},
-        "temporal-register": {"temporal": healthy},
+        "temporal-schema": {"postgresql": healthy},
+        "temporal": {"temporal-schema": completed},
+        "temporal-namespace": {"temporal": healthy},
+        "temporal-register": {"temporal-namespace": completed},
         "temporal-ui": {"temporal": healthy},
         "migrate": {"postgresql": healthy},
         "worker": after_setup,
         "api": after_setup,
+        "prometheus": {"worker": healthy, "api": healthy},
     }
     actual = {name: {dep: spec["condition"] for dep, spec in s.get("depends_on", {}).items()}
               for name, s in services.items()}
@@ -176,12 +182,15 @@ def test_app_services_are_configured_for_production() -> None:
     # The worker alone sends e-mail: through the relay, with STARTTLS and a login.
     mail = {"CSPR_SMTP_HOST", "CSPR_SMTP_PORT", "CSPR_SMTP_STARTTLS", "CSPR_SMTP_USERNAME",
             "CSPR_SMTP_PASSWORD", "CSPR_MAIL_FROM"}
-    assert set(_env(services["worker"])) == shared | mail
+    metrics = {"CSPR_METRICS_HOST"}
+    assert set(_env(services["worker"])) == shared | mail | metrics | {
+        "CSPR_TEMPORAL_RETENTION_DAYS", "CSPR_WORKER_METRICS_PORT", "CSPR_WORKER_SDK_METRICS_PORT"}
     assert _env(services["worker"])["CSPR_SMTP_STARTTLS"] == "true"
     # The API alone checks tokens, always with the identity provider's key: a shared secret
     # (CSPR_JWT_SECRET) is for development.
     # ... and answers the Temporal UI's browser, from the UI's origin only (the codec server).
-    assert set(_env(services["api"])) == shared | tokens | {"CSPR_UI_ORIGIN"}
+    assert set(_env(services["api"])) == shared | tokens | metrics | {
+        "CSPR_UI_ORIGIN", "CSPR_API_METRICS_PORT"}
     ui = _env(services["temporal-ui"])
     assert _env(services["api"])["CSPR_UI_ORIGIN"] == ui["TEMPORAL_CORS_ORIGINS"]
     assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
@@ -261,6 +270,140 @@ def test_bind_mounts_are_files_of_this_repository() -> None:
             source = str(volume).split(":", 1)[0]
             if source.startswith("./"):
                 assert (ROOT / source).is_file(), f"{name}: {source} does not exist"
+
+
+def test_temporal_runs_its_own_server_image_with_the_schema_set_up_by_its_own_tool() -> None:
+    services = _services()
+    assert not any("auto-setup" in str(s["image"]) for s in services.values())
+    server = str(services["temporal"]["image"])
+    assert server.startswith("temporalio/server:")
+    version = server.split(":")[1]
+    # The admin tools (temporal-sql-tool, the schema files, the CLI) of the same release.
+    for name in ("temporal-schema", "temporal-namespace", "temporal-register"):
+        assert str(services[name]["image"]).startswith(f"temporalio/admin-tools:{version}-"), name
+    assert services["temporal-schema"]["entrypoint"] == ["sh", "/deploy/temporal-schema.sh"]
+    assert services["temporal-namespace"]["entrypoint"] == ["sh", "/deploy/temporal-namespace.sh"]
+    temporal, schema = _env(services["temporal"]), _env(services["temporal-schema"])
+    assert not [k for k in temporal if k.startswith("SKIP_") or k.startswith("DEFAULT_NAMESPACE")]
+    # The schema goes into the databases and with the role the server uses.
+    assert schema["SQL_PLUGIN"] == temporal["DB"] == "postgres12"
+    assert (schema["SQL_HOST"], schema["SQL_PORT"]) == (temporal["POSTGRES_SEEDS"],
+                                                        temporal["DB_PORT"])
+    assert schema["SQL_USER"] == temporal["POSTGRES_USER"]
+    assert schema["SQL_PASSWORD"] == temporal["POSTGRES_PWD"]
+    assert (schema["DBNAME"], schema["VISIBILITY_DBNAME"]) == (temporal["DBNAME"],
+                                                               temporal["VISIBILITY_DBNAME"])
+    init = (ROOT / "deploy" / "postgres-init.sh").read_text()
+    assert f"CREATE ROLE {temporal['POSTGRES_USER']} LOGIN CREATEDB" in init
+    assert "CREATE DATABASE" not in init, "temporal-sql-tool creates Temporal's databases"
+
+
+def test_the_namespace_gets_the_retention_the_workers_expect() -> None:
+    services = _services()
+    default = _setting_default("temporal_retention_days")
+    expected = f"${{CSPR_TEMPORAL_RETENTION_DAYS:-{default}}}"
+    assert _env(services["temporal-namespace"])["TEMPORAL_RETENTION_DAYS"] == expected
+    assert _env(services["worker"])["CSPR_TEMPORAL_RETENTION_DAYS"] == expected
+    assert (_env(services["temporal-namespace"])["TEMPORAL_NAMESPACE"]
+            == _env(services["worker"])["CSPR_TEMPORAL_NAMESPACE"])
+
+
+def test_two_workers_and_two_apis_each_scraped_by_prometheus() -> None:
+    services = _services()
+    for name in ("worker", "api"):
+        assert services[name]["deploy"]["replicas"] == 2, name
+    # One host port for each API replica (a single fixed port would stop the second).
+    (published,) = services["api"]["ports"]
+    host, container = str(published).rsplit(":", 1)
+    first, last = (int(port) for port in host.split(":")[-1].split("-"))
+    assert last - first + 1 == services["api"]["deploy"]["replicas"]
+    assert int(container) == _setting_default("api_port")
+    # Prometheus finds every replica by the service's name, on the port its settings serve.
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    expected = {"cspr-api": ("api", "CSPR_API_METRICS_PORT"),
+                "cspr-worker": ("worker", "CSPR_WORKER_METRICS_PORT"),
+                "cspr-worker-sdk": ("worker", "CSPR_WORKER_SDK_METRICS_PORT")}
+    for job, (service, setting) in expected.items():
+        (discovery,) = jobs[job]["dns_sd_configs"]
+        assert discovery["names"] == [service], job
+        assert str(discovery["port"]) == _env(services[service])[setting], job
+        assert _env(services[service])["CSPR_METRICS_HOST"] == "0.0.0.0", job
+    # The same job names as make run's configuration: the rules and the dashboard use them.
+    make_run = yaml.safe_load((PROMETHEUS_CONFIG.parent / "prometheus.yml").read_text())
+    assert {job["job_name"] for job in make_run["scrape_configs"]} <= set(jobs)
+    temporal_metrics = _env(services["temporal"])["PROMETHEUS_ENDPOINT"]
+    assert jobs["temporal-server"]["static_configs"][0]["targets"] == [
+        f"temporal:{_port(temporal_metrics)}"]
+    mounted = {str(v).split(":")[0] for v in services["prometheus"]["volumes"]}
+    assert {"./deploy/prometheus/compose.yml", "./deploy/prometheus/cspr.rules.yml"} <= mounted
+    assert "--config.file=/etc/prometheus/compose.yml" in services["prometheus"]["command"]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_accepts_the_compose_prometheus_config() -> None:
+    done = subprocess.run(["promtool", "check", "config", PROMETHEUS_CONFIG.name],
+                          cwd=PROMETHEUS_CONFIG.parent, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _fake_sql_tool(tmp_path: Path, behaviour: str) -> tuple[dict[str, str], Path]:
+    """A temporal-sql-tool that logs its arguments and answers as `behaviour` says:
+    "new" (everything succeeds), "again" (the database and version tables exist), "down"."""
+    calls = tmp_path / "calls"
+    tool = tmp_path / "temporal-sql-tool"
+    tool.write_text(
+        "#!/bin/sh\n"
+        f'echo "$SQL_PASSWORD|$*" >> "{calls}"\n'
+        f'case "{behaviour}|$*" in\n'
+        '  down*) echo "dial tcp: connection refused" >&2; exit 1 ;;\n'
+        '  again*create-database*) echo "pq: database \\"x\\" already exists" >&2; exit 1 ;;\n'
+        '  again*setup-schema*) echo "pq: relation \\"schema_version\\" already exists" >&2;'
+        " exit 1 ;;\n"
+        "esac\n"
+        "exit 0\n")
+    tool.chmod(0o755)
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}",
+           **_env(_services()["temporal-schema"]), "SQL_PASSWORD": "pw"}
+    return env, calls
+
+
+@pytest.mark.parametrize("behaviour", ["new", "again"])
+def test_the_schema_script_creates_sets_up_and_updates_both_databases(
+    tmp_path: Path, behaviour: str,
+) -> None:
+    env, calls = _fake_sql_tool(tmp_path, behaviour)
+    done = subprocess.run(["sh", str(SCHEMA_SCRIPT)], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = calls.read_text().splitlines()
+    assert all(line.startswith("pw|--plugin postgres12 --endpoint postgresql --port 5432 "
+                               "--user temporal ") for line in lines), lines
+    steps = [line.split(" --database ", 1)[1] for line in lines]
+    root = "/etc/temporal/schema/postgresql/v12"
+    assert steps == [
+        "temporal create-database", "temporal setup-schema -v 0.0",
+        f"temporal update-schema --schema-dir {root}/temporal/versioned",
+        "temporal_visibility create-database", "temporal_visibility setup-schema -v 0.0",
+        f"temporal_visibility update-schema --schema-dir {root}/visibility/versioned",
+    ]
+    if behaviour == "again":
+        assert "already there" in done.stdout
+
+
+def test_the_schema_script_stops_at_the_first_real_failure(tmp_path: Path) -> None:
+    env, calls = _fake_sql_tool(tmp_path, "down")
+    done = subprocess.run(["sh", str(SCHEMA_SCRIPT)], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode != 0
+    assert "connection refused" in done.stderr
+    assert len(calls.read_text().splitlines()) == 1
+    # A password left out stops it before anything runs.
+    done = subprocess.run(["sh", str(SCHEMA_SCRIPT)], env={**env, "SQL_PASSWORD": ""},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "SQL_PASSWORD" in done.stderr
 
 
 # --- The Dockerfile ---------------------------------------------------------------------------

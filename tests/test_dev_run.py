@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.binaries import temporal_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -173,6 +175,13 @@ def test_make_run_serves_stops_and_restarts_with_state(tmp_path: Path) -> None:
                                             timeout=5).text
         assert "temporal_num_pollers" in httpx.get(f"http://127.0.0.1:{sdk_metrics}/metrics",
                                                    timeout=5).text
+        # The namespace's retention, set deliberately (the dev server's own default is a day).
+        assert "closed workflows kept 30 days" in run.output()
+        described = subprocess.run(
+            [temporal_cli(), "operator", "namespace", "describe", "--namespace", "default",
+             "--address", f"127.0.0.1:{temporal_port}", "--output", "json"],
+            capture_output=True, text=True, timeout=30, check=True)
+        assert json.loads(described.stdout)["config"]["workflowExecutionRetentionTtl"] == "2592000s"
         # The API's and the worker's logs are JSON lines; the access line names no child.
         access = [json.loads(line) for line in run.output().splitlines()
                   if '"cspr.api.access"' in line]

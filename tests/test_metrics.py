@@ -9,13 +9,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from prometheus_client import generate_latest
 from sqlalchemy import delete
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.case_store import CaseStoreActivities, PartProjectionInput, ProjectionCounts
 from api.app import create_app
 from api.telemetry import ApiMetrics
 from domain.calendar import WorkingDayCalendar
@@ -27,7 +30,7 @@ from store.models import AuditEvent, Case, CaseStep, OutboxMessage
 from tests.conftest import CONVERTER, TEST_JWT_SECRET, TEST_KEYS
 from tests.smtp import free_port
 from tests.test_api import body
-from worker import build_worker
+from worker import build_worker, serve_store_metrics
 
 
 def sample(metrics: ApiMetrics, name: str, **labels: str) -> float:
@@ -163,3 +166,49 @@ async def test_the_worker_serves_the_sdk_metrics_with_its_pollers(
         else:
             raise AssertionError("no workflow task poller in the SDK's metrics")
     assert "temporal_num_pollers" in exposed
+
+
+async def test_projection_failures_are_counted_by_part_and_reason_on_the_workers_endpoint(
+    sessions: Sessionmaker, tmp_path: Path,
+) -> None:
+    """The store activities' own counts (refused: a value PostgreSQL will not take; unavailable:
+    no store) reach `cspr_projection_failures_total` on CSPR_WORKER_METRICS_PORT."""
+    counts = ProjectionCounts()
+    port = free_port()
+    settings = Settings(encryption_keys=TEST_KEYS, worker_metrics_port=port)
+    counting = serve_store_metrics(settings, sessions, counts)
+    assert counting is not None
+    down = make_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/none.db")
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        before = await fetch(url)
+        assert 'cspr_projection_failures_total{part="case",reason="refused"} 0.0' in before
+
+        def part(case_id: str, name: str) -> PartProjectionInput:
+            return PartProjectionInput(case_id=case_id, part=name, version=1, stage="open",
+                                       overdue=False, next_deadline=None, snapshot={}, events=[])
+
+        # 40 characters: the case number column takes 32 (SQLSTATE 22001, refused).
+        refused_id = f"CSPR-2026-{uuid.uuid4().hex[:30].upper()}"
+        store = CaseStoreActivities(sessions, counts)
+        for name in ("action_plan", "action_plan", "local_review"):
+            with pytest.raises(ApplicationError) as refused:
+                await ActivityEnvironment().run(store.project_part, part(refused_id, name))
+            assert refused.value.type == "ProjectionRefused"
+        unavailable = CaseStoreActivities(make_sessionmaker(down), counts)
+        with pytest.raises(ApplicationError) as failed:
+            await ActivityEnvironment().run(unavailable.project_part,
+                                            part("CSPR-2026-0001", "local_review"))
+        assert failed.value.type == "StoreUnavailable"
+
+        after = await fetch(url)
+        assert 'cspr_projection_failures_total{part="action_plan",reason="refused"} 2.0' in after
+        assert 'cspr_projection_failures_total{part="local_review",reason="refused"} 1.0' in after
+        assert ('cspr_projection_failures_total{part="local_review",reason="unavailable"} 1.0'
+                in after)
+        assert 'cspr_projection_failures_total{part="case",reason="refused"} 0.0' in after
+        assert refused_id not in after
+        assert (counts.refused, counts.failed) == (3, 1)
+    finally:
+        counting.cancel()
+        await down.dispose()
