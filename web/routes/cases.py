@@ -27,6 +27,7 @@ from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.permissions import (
     Role,
+    can_book_meeting,
     can_manage_difference,
     can_raise_difference,
     can_read_case,
@@ -40,10 +41,12 @@ from store import assignments, outbox
 from store import calendar as calendar_store
 from store import cases as store
 from store import documents as documents_store
+from store import meetings as meetings_store
 from store.models import Case, Child
 from web import session
 from web.pages import render
 from web.routes.case_file import KIND_TEXT
+from web.routes.meetings import meeting_rows
 from web.routes.parallel import KIND_TEXT as PROCESS_TEXT
 from workflows.action_plan import PART as PLAN_PART
 from workflows.ids import action_plan_id, local_review_id
@@ -112,6 +115,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         events = await store.case_events(s, case_id)
         documents = await documents_store.list_documents(s, case_id)
         case_file = await list_case_file(case_id, s, person.principal())
+        meetings = meeting_rows(await meetings_store.of_case(s, case_id))
         parallel = ParallelReviewsRead.of(state, await calendar_store.effective_calendar(
             s, WorkingDayCalendar()))
         mail = await outbox.case_mail(s, case_id)
@@ -125,7 +129,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                   stored=stored,
                   events=events, documents=documents, mail=mail, may=may,
                   case_file=case_file, kind_text=KIND_TEXT, may_upload=role in UPLOAD_ROLES,
-                  parallel=parallel, process_text=PROCESS_TEXT,
+                  parallel=parallel, process_text=PROCESS_TEXT, meetings=meetings,
+                  may_book=can_book_meeting(role),
                   may_record_parallel=can_record_parallel(role),
                   notices=notices_of(case, state),
                   open_now=[s.step.value for s in case.steps
