@@ -300,6 +300,15 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
 
     # The Board's report shows the case: received, its steps' timeliness, open; as CSV too.
     await coordinator.get_by_role("link", name="Board report").click()
+    # The period by GOV.UK's date inputs: a month left out is refused by its field.
+    await coordinator.locator("#to-month").fill("")
+    await coordinator.get_by_role("button", name="Show").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_contain_text(
+        "The end of the period must include a month")
+    await accessible(coordinator)
+    await coordinator.locator("#to-month").fill("3")
+    await coordinator.get_by_role("button", name="Show").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_have_count(0)
     await expect(coordinator.locator("#open_reviews")).to_contain_text(case_id)
     await expect(coordinator.locator("#timeliness")).to_contain_text("DSP decision")
     assert await coordinator.locator("svg.cspr-chart").count() >= 3
