@@ -72,7 +72,7 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     overdue: Mapped[bool] = mapped_column(Boolean, index=True)
     next_deadline: Mapped[datetime | None] = mapped_column(Instant, index=True)
-    received_at: Mapped[datetime] = mapped_column(Instant)
+    received_at: Mapped[datetime] = mapped_column(Instant, index=True)
     incident_date: Mapped[date | None] = mapped_column(Date)  # a request has none
     possible_duplicate_of: Mapped[list[str]] = mapped_column(Json, default=list)
     # The number of events the projection has applied: a stale write never overwrites a newer.

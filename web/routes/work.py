@@ -10,7 +10,6 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Sessions
@@ -22,7 +21,7 @@ from domain.local_review_records import LocalReviewStep
 from domain.permissions import Role, can_read_case
 from domain.procedure import Partner, Step
 from store import assignments
-from store.models import Case, CasePart
+from store import workspace as workspace_store
 from web import session
 from web.pages import render
 from web.work import WorkItem, everything
@@ -51,24 +50,18 @@ def readable(model: type[M], rows: Iterable[tuple[str, Any]]) -> list[M]:
 
 async def open_cases(s: AsyncSession) -> list[CaseState]:
     """Every case not closed, as the case store last holds it."""
-    rows = await s.execute(select(Case.case_id, Case.snapshot).where(Case.stage != "closed"))
-    return readable(CaseState, rows.all())
+    return readable(CaseState, await workspace_store.open_case_snapshots(s))
 
 
 async def open_reviews(s: AsyncSession) -> list[LocalReviewState]:
     """The LCSPRs of the cases not closed, as the case store last holds them."""
-    rows = await s.execute(
-        select(CasePart.case_id, CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
-        .where(CasePart.part == LOCAL_REVIEW_PART, Case.stage != "closed"))
-    return readable(LocalReviewState, rows.all())
+    return readable(LocalReviewState,
+                    await workspace_store.open_part_snapshots(s, LOCAL_REVIEW_PART))
 
 
 async def open_plans(s: AsyncSession) -> list[ActionPlanState]:
     """The action plans of the cases not closed, as the case store last holds them."""
-    rows = await s.execute(
-        select(CasePart.case_id, CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
-        .where(CasePart.part == PLAN_PART, Case.stage != "closed"))
-    return readable(ActionPlanState, rows.all())
+    return readable(ActionPlanState, await workspace_store.open_part_snapshots(s, PLAN_PART))
 
 
 async def work_of(s: AsyncSession, role: Role, organisation: str | None, subject: str,
