@@ -188,7 +188,6 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
         await expect(page.get_by_role("heading", name=case_id)).to_be_visible()
     await expect(task(police, "DSP decision")).to_contain_text("Done")
     await expect(task(police, "Notify the national Panel")).to_contain_text("To do")
-    await screenshot(police, "case")
 
     # The coordinator adds Doc 1 to the case file from the case page: sent without a file
     # first (refused by the field, in the error summary), then with it; downloads it back.
@@ -246,6 +245,8 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await coordinator.get_by_label("End time").fill("12:00")
     await coordinator.get_by_role("button", name="Book the meeting").click()
     await expect(coordinator.locator("#meeting-list")).to_contain_text("10:00 to 12:00")
+    await accessible(coordinator)
+    await screenshot(coordinator, "case")  # with its meeting, its case file, its processes
 
     # The coordinator's calendar feed has the case's deadlines still to come, by date, and
     # the meeting as a timed event.

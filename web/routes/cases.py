@@ -23,6 +23,7 @@ from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PlanStep
 from domain.calendar import WorkingDayCalendar
 from domain.case import OPEN_AT, CaseState, Stage
+from domain.case_file import UPLOAD_PREFIX
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.permissions import (
@@ -113,7 +114,9 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         state, stored = await case_state(client, s, case_id)
         case = await read_case(s, state)
         events = await store.case_events(s, case_id)
-        documents = await documents_store.list_documents(s, case_id)
+        # The service's letters; the uploaded documents are the case file's, below.
+        documents = [d for d in await documents_store.list_documents(s, case_id)
+                     if not d.kind.startswith(UPLOAD_PREFIX)]
         case_file = await list_case_file(case_id, s, person.principal())
         meetings = meeting_rows(await meetings_store.of_case(s, case_id))
         parallel = ParallelReviewsRead.of(state, await calendar_store.effective_calendar(
@@ -194,7 +197,8 @@ async def document(case_id: str, document_id: int, person: SignedIn, sessions: S
         return Response(status_code=404)
     async with store_errors(), sessions() as s:
         found = await documents_store.get_document(s, case_id, document_id)
-    if found is None:
+    if found is None or found.kind.startswith(UPLOAD_PREFIX):
+        # An uploaded document is the case file's: /cases/{id}/case-file/{document_id}.
         return Response(status_code=404)
     return Response(found.content, media_type="application/vnd.openxmlformats-officedocument"
                     ".wordprocessingml.document",
