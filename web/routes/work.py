@@ -29,6 +29,8 @@ from workflows.action_plan import PART as PLAN_PART
 from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
+PARTS = {"case": "The case's steps", "local_review": "LCSPR", "action_plan": "Action plan",
+         "difference": "Differences of opinion"}
 logger = logging.getLogger("cspr.web")
 M = TypeVar("M", bound=BaseModel)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -83,8 +85,10 @@ async def home() -> Response:
 
 @router.get("/work", response_class=HTMLResponse)
 async def my_work(request: Request, person: SignedIn, sessions: Sessions,
-                  partner: str | None = None, step: str | None = None) -> Response:
-    """My work; the MARS team's filters: a partner's (or agency's) part, a step."""
+                  partner: str | None = None, step: str | None = None,
+                  part: str | None = None) -> Response:
+    """My work; the MARS team's filters: a partner's (or agency's) part, a step, a part of
+    the case (its own steps, its LCSPR, its action plan, its differences of opinion)."""
     role = person.role_enum
     async with store_errors(), sessions() as s:
         found = await work_of(s, role, person.organisation, person.email)
@@ -93,8 +97,11 @@ async def my_work(request: Request, person: SignedIn, sessions: Sessions,
         found = [i for i in found if (i.party or "").casefold() == partner.casefold()]
     if everyone and step:
         found = [i for i in found if i.step == step]
+    if everyone and part in PARTS:
+        found = [i for i in found if i.part == part]
     return render(request, "work.html", person, title="My work", items=found,
                   can_read=can_read_case(role),
                   everyone=everyone, partner=partner or "", step=step or "",
+                  part=part if part in PARTS else "", parts=list(PARTS.items()),
                   partners=[p.value for p in Partner],
                   steps=[*(s.value for s in Step), *(s.value for s in LocalReviewStep)])
