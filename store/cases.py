@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -60,10 +60,14 @@ async def list_cases(
     session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
+    received: tuple[datetime, datetime] | None = None,
 ) -> tuple[Sequence[Case], int]:
     """Cases matching every filter given, newest first, and how many match in all. `overdue`
-    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these."""
+    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these;
+    `received`: from the first instant to before the second."""
     query = select(Case)
+    if received is not None:
+        query = query.where(Case.received_at >= received[0], Case.received_at < received[1])
     if only is not None:
         query = query.where(Case.case_id.in_(only))
     if stage is not None:

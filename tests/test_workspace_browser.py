@@ -221,6 +221,13 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await expect(coordinator.locator("#parallel-suggestions")).to_contain_text("Inquest")
     await accessible(coordinator)
 
+    # The case list, by the year received: the case is there.
+    await coordinator.goto(f"{site}/cases")
+    await coordinator.get_by_label("Year received").select_option(str(date.today().year))
+    await coordinator.get_by_role("button", name="Search").click()
+    await expect(coordinator.locator("#cases")).to_contain_text(case_id)
+    await accessible(coordinator)
+
     # The directory, as the MARS team keeps it: every form on it accessible too.
     await coordinator.goto(f"{site}/directory")
     await expect(coordinator.locator("body")).to_contain_text(people.dsp["police"])

@@ -1,16 +1,19 @@
 """My work's filters for the MARS team (issue 10: "filterable by partner, kind and part"): by a
 part of the case (its own steps, its LCSPR, its action plan, its differences of opinion), with
-a partner and a step; the other roles see their own, unfiltered. Through the real app (ASGI),
+a partner and a step; and the case list by the year a case was received ("filters by stage,
+overdue, kind, year"). Through the real app (ASGI),
 dev server, worker and case store."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from httpx import AsyncClient
 
+from domain.calendar import london_date
 from tests.conftest import as_role
 from tests.test_workspace_forms import browser_of, new_case  # noqa: F401
 
@@ -51,3 +54,18 @@ async def test_my_work_by_part(api: AsyncClient, browser_of: Any) -> None:  # no
     # An unknown part is no filter.
     assert links((await mars.get("/work", params={"part": "nonsense"})).text,
                  case_id) == everything
+
+
+async def test_cases_by_the_year_received(api: AsyncClient, browser_of: Any  # noqa: F811
+                                          ) -> None:
+    case_id = await new_case(api)
+    this_year = london_date(datetime.now(UTC)).year
+    mars, _ = browser_of("mars_team")
+    found = await mars.get("/cases", params={"year": str(this_year)})
+    assert found.status_code == 200
+    assert case_id in found.text
+    assert f'<option value="{this_year}" selected>' in found.text
+    assert f"year={this_year}&amp;page=" in found.text or "govuk-pagination" not in found.text
+    earlier = await mars.get("/cases", params={"year": str(this_year - 1)})
+    assert case_id not in earlier.text
+    assert case_id in (await mars.get("/cases", params={"year": "not a year"})).text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -21,7 +22,7 @@ from api.schemas import CASE_ID_PATTERN, CaseRead, CaseSummary
 from api.workflow_calls import read_part
 from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PlanStep
-from domain.calendar import WorkingDayCalendar
+from domain.calendar import WorkingDayCalendar, london_date, london_instant
 from domain.case import OPEN_AT, CaseState, Stage
 from domain.case_file import UPLOAD_PREFIX
 from domain.local_review import LocalReviewState
@@ -68,7 +69,7 @@ def _refused(request: Request, person: session.Person) -> Response:
 @router.get("/cases", response_class=HTMLResponse)
 async def cases_page(
     request: Request, person: SignedIn, sessions: Sessions, q: str = "", stage: str = "",
-    overdue: str = "", kind: str = "", page: int = 1,
+    overdue: str = "", kind: str = "", year: str = "", page: int = 1,
 ) -> Response:
     """The cases, newest first: a case id goes straight to it; a child reference finds them."""
     if not can_read_case(person.role_enum):
@@ -77,6 +78,8 @@ async def cases_page(
     if re.fullmatch(CASE_ID_PATTERN, q.upper()):
         return RedirectResponse(f"/cases/{q.upper()}", status_code=303)
     page = max(page, 1)
+    this_year = london_date(datetime.now(UTC)).year
+    years = [str(y) for y in range(this_year, this_year - 10, -1)]
     async with store_errors(), sessions() as s:
         # A reviewer sees only the cases it is assigned to (issue 9, item 8).
         only = (await assignments.cases_of(s, person.email)
@@ -93,13 +96,20 @@ async def cases_page(
                 s, stage=stage if stage in {x.value for x in Stage} else None,
                 overdue={"yes": True, "no": False}.get(overdue),
                 kind=kind if kind in ("serious_incident", "request") else None,
-                limit=PAGE, offset=(page - 1) * PAGE, only=only)
+                limit=PAGE, offset=(page - 1) * PAGE, only=only,
+                received=_year(int(year)) if year in years else None)
             rows = list(rows_)
         parts = await store.case_parts(s, [r.case_id for r in rows])
     summaries = [CaseSummary.of(r, parts[r.case_id]) for r in rows]
     return render(request, "cases.html", person, title="Cases", cases=summaries, total=total,
-                  q=q, stage=stage, overdue=overdue, kind=kind, page=page,
+                  q=q, stage=stage, overdue=overdue, kind=kind, page=page, years=years,
+                  year=year if year in years else "",
                   pages=max(1, -(-total // PAGE)), stages=[x.value for x in Stage])
+
+
+def _year(year: int) -> tuple[datetime, datetime]:
+    """A calendar year in London, as instants: cases received in it."""
+    return london_instant(date(year, 1, 1)), london_instant(date(year + 1, 1, 1))
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
