@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -74,6 +75,13 @@ def create_app(
         if engine is not None:
             tracing.instrument_engine(engine, tracer)
         app.state.sessions = sessions or make_sessionmaker(cast(AsyncEngine, engine))
+        if settings is None:
+            # A served process (not a test's app, started many times in one process): what
+            # starting made (modules, models, clients) lives as long as it does, so out of the
+            # collector's way; else each full collection walks it and stalls a request by
+            # 100-200 ms (the workspace's p95; bench/workspace.py does the same).
+            gc.collect()
+            gc.freeze()
         yield
         if engine is not None:
             await engine.dispose()

@@ -302,3 +302,19 @@ PARALLEL_RECORD_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Ro
 def can_record_parallel(role: Role) -> bool:
     """Whether the role records a case's facts and other processes (Appendix 3)."""
     return role in PARALLEL_RECORD_ROLES
+
+
+# Meetings booked for a case, for the calendar feeds: the MARS team organises them (the rapid
+# review meeting; an LCSPR's panel meetings); the partners' SSLs and DSPs attend them, and a
+# reviewer its assigned LCSPR's.
+MEETING_BOOK_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+MEETING_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM, Role.SSL, Role.DSP, Role.REVIEWER})
+
+
+def can_book_meeting(role: Role) -> bool:
+    return role in MEETING_BOOK_ROLES
+
+
+def attends_meetings(role: Role) -> bool:
+    """Whether the role's calendar feed carries the meetings of the cases it works on."""
+    return role in MEETING_ROLES

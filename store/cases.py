@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -61,13 +61,17 @@ async def list_cases(
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
     parts_due_before: Collection[str] = (), parts_due_after: Collection[str] = (),
+    received: tuple[datetime, datetime] | None = None,
 ) -> tuple[Sequence[Case], int]:
     """Cases matching every filter given, newest first, and how many match in all. `overdue`
     is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these. A
     case passes `due_before` (`due_after`) with an open step so due, or if it is among
     `parts_due_before` (`parts_due_after`): the cases whose LCSPR or action plan has an open
-    deadline so due (read from their snapshots by the caller)."""
+    deadline so due (read from their snapshots by the caller). `received`: from the first
+    instant to before the second."""
     query = select(Case)
+    if received is not None:
+        query = query.where(Case.received_at >= received[0], Case.received_at < received[1])
     if only is not None:
         query = query.where(Case.case_id.in_(only))
     if stage is not None:

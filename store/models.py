@@ -72,7 +72,7 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     overdue: Mapped[bool] = mapped_column(Boolean, index=True)
     next_deadline: Mapped[datetime | None] = mapped_column(Instant, index=True)
-    received_at: Mapped[datetime] = mapped_column(Instant)
+    received_at: Mapped[datetime] = mapped_column(Instant, index=True)
     incident_date: Mapped[date | None] = mapped_column(Date)  # a request has none
     possible_duplicate_of: Mapped[list[str]] = mapped_column(Json, default=list)
     # The number of events the projection has applied: a stale write never overwrites a newer.
@@ -295,3 +295,20 @@ class CalendarFeed(Base):
     role: Mapped[str] = mapped_column(String(32))
     organisation: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class Meeting(Base):
+    """A meeting booked for a case (the rapid review meeting, an LCSPR panel meeting), for the
+    calendar feeds: when and where, who booked it. Nothing about the child."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"),
+                                         index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(Instant, index=True)
+    ends_at: Mapped[datetime] = mapped_column(Instant)
+    place: Mapped[str] = mapped_column(String(200))
+    booked_by: Mapped[str] = mapped_column(String(320))
+    booked_at: Mapped[datetime] = mapped_column(Instant)

@@ -67,6 +67,7 @@ async def test_changes_are_refused_by_the_field_in_the_apis_words(
     assert 'value="12"' in partial.text  # what was typed stays in the boxes
     unreal = await admin.post(PAGE, data=date_form(csrf, "add", "30", "2", "2097", "A day"))
     assert page_errors(unreal.text) == {"add-day": "The date must be a real date"}
+    assert "Bank holidays 2097" in unreal.text  # the year typed, under the form
     short = await admin.post(PAGE, data=date_form(csrf, "add", "3", "6", "97", "A day"))
     assert page_errors(short.text) == {"add-day": "Year must include 4 numbers"}
 

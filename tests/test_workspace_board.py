@@ -3,6 +3,7 @@ counts by period, and charts that quote nothing but the table's own labels."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 from domain.calendar import WorkingDayCalendar
@@ -63,6 +64,23 @@ def test_a_chart_escapes_its_labels_and_scales_its_bars() -> None:
     chart = bar_chart(Table("t", "Title", ("What", "Number"), [("<b>", 2), ("b", 1)]))
     assert "<b>" not in chart
     assert "&lt;b&gt;" in chart
-    assert 'width="320"' in chart
-    assert 'width="160"' in chart
+    assert 'width="570"' in chart
+    assert 'width="285"' in chart
     assert 'role="img"' in chart
+
+
+def test_a_chart_label_is_never_cut_short_nor_drawn_off_the_chart() -> None:
+    """Labels stand above their bars from the left edge, whole; a long one is broken between
+    words onto lines of its own (a label drawn right-aligned before its bar was clipped)."""
+    long = ("Not published yet, past six months, with a very long explanation of why it "
+            "is late")
+    chart = str(bar_chart(Table("t", "Title", ("What", "Number"), [(long, 3), ("b", 1)])))
+    texts = re.findall(r"<tspan[^>]*>([^<]*)</tspan>", chart)
+    assert " ".join(texts[:-1]) == long
+    assert all(len(t) <= 52 for t in texts)
+    assert len(texts) == 3  # two lines for the long label, one for "b"
+    assert 'text-anchor="end"' not in chart
+    assert all(x == "0" for x in re.findall(r'<tspan x="(\d+)"', chart))
+    height = int(re.search(r'height="(\d+)" viewBox', chart).group(1))  # type: ignore[union-attr]
+    ys = [int(y) for y in re.findall(r'<rect x="0" y="(\d+)"', chart)]
+    assert max(ys) + 20 <= height

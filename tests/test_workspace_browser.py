@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
@@ -187,7 +188,6 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
         await expect(page.get_by_role("heading", name=case_id)).to_be_visible()
     await expect(task(police, "DSP decision")).to_contain_text("Done")
     await expect(task(police, "Notify the national Panel")).to_contain_text("To do")
-    await screenshot(police, "case")
 
     # The coordinator adds Doc 1 to the case file from the case page: sent without a file
     # first (refused by the field, in the error summary), then with it; downloads it back.
@@ -221,12 +221,42 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     await expect(coordinator.locator("#parallel-suggestions")).to_contain_text("Inquest")
     await accessible(coordinator)
 
+    # The case list, by the year received: the case is there.
+    await coordinator.goto(f"{site}/cases")
+    await coordinator.get_by_label("Year received").select_option(str(date.today().year))
+    await coordinator.get_by_role("button", name="Search").click()
+    await expect(coordinator.locator("#cases")).to_contain_text(case_id)
+    await accessible(coordinator)
+
     # The directory, as the MARS team keeps it: every form on it accessible too.
     await coordinator.goto(f"{site}/directory")
     await expect(coordinator.locator("body")).to_contain_text(people.dsp["police"])
     await accessible(coordinator)
 
-    # The coordinator's calendar feed has the case's deadlines still to come, by date.
+    # The coordinator books the rapid review meeting from the case page.
+    await coordinator.goto(f"{site}/cases/{case_id}")
+    await coordinator.get_by_role("link", name="Book a meeting").click()
+    await accessible(coordinator)
+    meeting_day = date.today() + timedelta(days=7)
+    await coordinator.get_by_label("Rapid review meeting").check()
+    await coordinator.locator("#day-day").fill(str(meeting_day.day))
+    await coordinator.locator("#day-month").fill(str(meeting_day.month))
+    await coordinator.locator("#day-year").fill(str(meeting_day.year))
+    await coordinator.get_by_label("Start time").fill("10:00")
+    await coordinator.get_by_label("End time").fill("9:00")
+    await coordinator.get_by_label("Where").fill("Church Square House")
+    await coordinator.get_by_role("button", name="Book the meeting").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_contain_text(
+        "The end time must be after the start time")
+    await accessible(coordinator)
+    await coordinator.get_by_label("End time").fill("12:00")
+    await coordinator.get_by_role("button", name="Book the meeting").click()
+    await expect(coordinator.locator("#meeting-list")).to_contain_text("10:00 to 12:00")
+    await accessible(coordinator)
+    await screenshot(coordinator, "case")  # with its meeting, its case file, its processes
+
+    # The coordinator's calendar feed has the case's deadlines still to come, by date, and
+    # the meeting as a timed event.
     await coordinator.goto(f"{site}/calendar")
     await accessible(coordinator)
     await coordinator.get_by_role("button", name=re.compile("feed address")).click()
@@ -235,8 +265,13 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
     feed = await coordinator.context.request.get(url)
     assert feed.ok
     assert feed.headers["content-type"].startswith("text/calendar")
-    events = {str(e["summary"]): e.decoded("dtstart")
-              for e in Calendar.from_ical(await feed.body()).walk("VEVENT")}
+    parsed = Calendar.from_ical(await feed.body()).walk("VEVENT")
+    events = {str(e["summary"]): e.decoded("dtstart") for e in parsed
+              if not isinstance(e.decoded("dtstart"), datetime)}
+    timed = {str(e["summary"]): e.decoded("dtstart") for e in parsed
+             if isinstance(e.decoded("dtstart"), datetime)}
+    assert timed[f"{case_id}: Rapid review meeting"] == datetime.combine(
+        meeting_day, time(10), ZoneInfo("Europe/London"))
     case = (await api.get(f"/v1/cases/{case_id}")).json()
     due = {s["title"]: date.fromisoformat(s["due_date"]) for s in case["steps"]
            if s["due_date"] and s["status"] in ("pending", "overdue")}
@@ -273,6 +308,15 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
 
     # The Board's report shows the case: received, its steps' timeliness, open; as CSV too.
     await coordinator.get_by_role("link", name="Board report").click()
+    # The period by GOV.UK's date inputs: a month left out is refused by its field.
+    await coordinator.locator("#to-month").fill("")
+    await coordinator.get_by_role("button", name="Show").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_contain_text(
+        "The end of the period must include a month")
+    await accessible(coordinator)
+    await coordinator.locator("#to-month").fill("3")
+    await coordinator.get_by_role("button", name="Show").click()
+    await expect(coordinator.locator(".govuk-error-summary")).to_have_count(0)
     await expect(coordinator.locator("#open_reviews")).to_contain_text(case_id)
     await expect(coordinator.locator("#timeliness")).to_contain_text("DSP decision")
     assert await coordinator.locator("svg.cspr-chart").count() >= 3

@@ -56,6 +56,11 @@ async def test_the_coordinator_uploads_and_downloads_from_the_case_page(
     link = f"/cases/{case_id}/case-file/{documents[0]['id']}"
     assert link in page.text
     assert "Doc 1.pdf" in page.text
+    letters = page.text[page.text.index("Letters and forms the service wrote"):]
+    letters = letters[:letters.index('<h2')]
+    assert "Doc 1.pdf" not in letters  # the case file's, not a letter the service wrote
+    assert (await mars.get(f"/cases/{case_id}/documents/{documents[0]['id']}")
+            ).status_code == 404
     got = await mars.get(link)
     assert got.status_code == 200
     assert got.content == PDF

@@ -152,30 +152,51 @@ def csv_rows(table: Table) -> Iterable[Sequence[str | int | float]]:
     yield from table.rows
 
 
+CHART_WIDTH = 640
+_LINE = 26  # a label's line, at the body's 19px
+_BAR = 20
+_WRAP = 52  # characters on a label's line (GDS Transport at 19px: about 10px each)
+
+
+def _lines(label: str) -> list[str]:
+    """A label on as many lines as it needs, broken between words: never cut short."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= _WRAP:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def bar_chart(table: Table) -> Markup:
     """A horizontal bar chart of the table's chart column, as SVG drawn here on the server;
-    described for screen readers by its title (the table beside it has the numbers)."""
+    described for screen readers by its title (the table beside it has the numbers). Each
+    label stands above its bar from the left edge, whole (broken into lines when long), so
+    none is clipped; the chart scales down with the page."""
     column = table.chart_column
     if column is None or not table.rows:
         return Markup("")
     values = [(str(r[0]), float(r[column]) if isinstance(r[column], int | float) else 0.0)
               for r in table.rows]
     top = max((v for _, v in values), default=0) or 1
-    label_w, bar_w, row_h = 260, 320, 26
-    height = row_h * len(values) + 10
-    parts = [f'<svg class="cspr-chart" role="img" aria-labelledby="chart-{table.name}" '
-             f'width="{label_w + bar_w + 60}" height="{height}" '
-             f'viewBox="0 0 {label_w + bar_w + 60} {height}">',
-             f'<title id="chart-{table.name}">{escape(table.title)}: '
-             f'{escape(table.columns[column])} by {escape(table.columns[0]).lower()}</title>']
-    for i, (label, value) in enumerate(values):
-        y = i * row_h + 5
-        width = int(bar_w * value / top)
-        shown = f"{value:g}"
-        parts.append(f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
-                     f'{escape(label[:40])}</text>'
-                     f'<rect x="{label_w}" y="{y + 3}" width="{width}" height="{row_h - 8}" '
-                     f'fill="#1d70b8"></rect>'
-                     f'<text x="{label_w + width + 6}" y="{y + 17}">{shown}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    bar_w = CHART_WIDTH - 70  # room for the value after the longest bar
+    body: list[str] = []
+    y = 0
+    for label, value in values:
+        lines = _lines(label)
+        text = "".join(f'<tspan x="0" dy="{0 if i == 0 else _LINE}">{escape(line)}</tspan>'
+                       for i, line in enumerate(lines))
+        body.append(f'<text x="0" y="{y + 19}">{text}</text>')
+        y += _LINE * len(lines)
+        width = round(bar_w * value / top)
+        body.append(f'<rect x="0" y="{y}" width="{width}" height="{_BAR}" fill="#1d70b8">'
+                    f'</rect><text x="{width + 8}" y="{y + 17}">{value:g}</text>')
+        y += _BAR + 14
+    height = y
+    return Markup(
+        f'<svg class="cspr-chart" role="img" aria-labelledby="chart-{table.name}" '
+        f'width="{CHART_WIDTH}" height="{height}" viewBox="0 0 {CHART_WIDTH} {height}">'
+        f'<title id="chart-{table.name}">{escape(table.title)}: '
+        f'{escape(table.columns[column])} by {escape(table.columns[0]).lower()}</title>'
+        + "".join(body) + "</svg>")

@@ -6,6 +6,7 @@ Nothing here decides what is valid: the record types (`domain.decisions`) and th
 
 from __future__ import annotations
 
+import re
 import types
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -59,7 +60,8 @@ def words(value: str) -> str:
     """An enum value as words: `local_authority` -> `Local authority`, `mars_team` -> `MARS
     team`."""
     text = value.replace("_", " ").capitalize()
-    return " ".join(_CAPITALS.get(w.lower(), w) for w in text.split(" "))
+    text = " ".join(_CAPITALS.get(w.lower(), w) for w in text.split(" "))
+    return re.sub(r"\bDoc(\d+)", r"Doc \1", text)  # doc2 -> Doc 2
 
 
 @dataclass

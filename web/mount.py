@@ -19,6 +19,7 @@ from web.routes import (
     cases,
     differences,
     directory,
+    meetings,
     parallel,
     signin,
     steps,
@@ -59,8 +60,8 @@ def mount(app: FastAPI) -> None:
                               redoc_favicon_url="/assets/images/favicon.ico",
                               with_google_fonts=False)
 
-    for module in (signin, work, cases, case_file, directory, differences, parallel, steps,
-                   calendar, bank_holidays, board):
+    for module in (signin, work, cases, case_file, directory, differences, parallel, meetings,
+                   steps, calendar, bank_holidays, board):
         app.include_router(module.router)
 
     api_error = app.exception_handlers[ApiError]

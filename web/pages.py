@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ _env = Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True,
 )
 _env.filters["words"] = words
+# An event's detail that is a bare value (a stage, a partner) as words; a sentence as it is.
+_env.filters["detail"] = lambda d: words(d) if re.fullmatch(r"[a-z0-9_]+", d or "") else d
 _env.filters["day"] = lambda d: f"{d:%-d %B %Y}" if d else ""
 _env.filters["when"] = lambda t: f"{t:%-d %b %Y %H:%M}" if t else ""
 _env.filters["cspr_option"] = lambda option, chosen: {

@@ -108,7 +108,11 @@ async def _change(request: Request, person: SignedIn, sessions: Sessions,
     answer = read_date(form, f"{form_name}-day", "the date", first=date(FIRST_YEAR, 1, 1),
                        last=date(LAST_YEAR, 12, 31))
     text = str(form.get(f"{form_name}-text", "")).strip()
-    year = answer.value.year if answer.value else london_date(datetime.now(UTC)).year
+    # The year's list under the form: the date's, or the year typed when the date is not real.
+    typed = answer.given.get("year", "")
+    year = (answer.value.year if answer.value
+            else int(typed) if typed.isdigit() and FIRST_YEAR <= int(typed) <= LAST_YEAR
+            else london_date(datetime.now(UTC)).year)
     key = str(form.get("idempotency_key", "")) or None
     errors: dict[str, str] = {}
     if answer.error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -20,15 +21,20 @@ from sqlalchemy import select
 
 from api.deps import Sessions
 from api.errors import store_errors
-from domain.permissions import Role
-from store.models import CalendarFeed
+from domain.permissions import Role, attends_meetings
+from store import assignments
+from store import meetings as meetings_store
+from store.models import CalendarFeed, Meeting
 from web import session
 from web.pages import render
+from web.routes.meetings import KINDS as MEETING_KINDS
 from web.routes.work import work_of
 from web.work import WorkItem
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
+# A meeting stays in the feed for a month after it ends (a calendar keeps what it showed).
+MEETINGS_KEPT = timedelta(days=31)
 
 
 def _hash(token: str) -> str:
@@ -73,8 +79,10 @@ async def revoke_feed(person: SignedIn, sessions: Sessions,
     return RedirectResponse("/calendar", status_code=303)
 
 
-def ics(work: list[WorkItem], base_url: str, now: datetime) -> bytes:
-    """The deadlines as an iCalendar: one all-day event on each due date."""
+def ics(work: list[WorkItem], base_url: str, now: datetime,
+        meetings: Sequence[Meeting] = ()) -> bytes:
+    """The deadlines as an iCalendar: one all-day event on each due date; each meeting booked
+    (the rapid review meeting, an LCSPR's panel meeting) a timed event, in UTC."""
     cal = Calendar()
     cal.add("prodid", "-//North Lincolnshire Children's MARS//cspr//EN")
     cal.add("version", "2.0")
@@ -92,6 +100,17 @@ def ics(work: list[WorkItem], base_url: str, now: datetime) -> bytes:
         event.add("description", f"{kind} deadline. Record it: {base_url}{item.path}")
         event.add("categories", [kind])
         cal.add_component(event)
+    for meeting in meetings:
+        event = Event()
+        event.add("uid", f"{meeting.case_id}-meeting-{meeting.id}@cspr")
+        event.add("dtstamp", now)
+        event.add("dtstart", meeting.starts_at.astimezone(UTC))
+        event.add("dtend", meeting.ends_at.astimezone(UTC))
+        event.add("summary", f"{meeting.case_id}: {MEETING_KINDS.get(meeting.kind, meeting.kind)}")
+        event.add("location", meeting.place)
+        event.add("description", f"The case: {base_url}/cases/{meeting.case_id}")
+        event.add("categories", ["Meeting"])
+        cal.add_component(event)
     content: bytes = cal.to_ical()
     return content
 
@@ -104,8 +123,14 @@ async def feed(request: Request, token: str, sessions: Sessions) -> Response:
             CalendarFeed.token_hash == _hash(token)))
         if found is None:
             return Response("no such calendar feed", status_code=404, media_type="text/plain")
-        work = await work_of(s, Role(found.role), found.organisation, found.subject,
-                             include_later=True)
-    return Response(ics(work, str(request.base_url).rstrip("/"), datetime.now(UTC)),
+        role = Role(found.role)
+        work = await work_of(s, role, found.organisation, found.subject, include_later=True)
+        now = datetime.now(UTC)
+        meetings: Sequence[Meeting] = []
+        if attends_meetings(role):
+            only = (await assignments.cases_of(s, found.subject)
+                    if role is Role.REVIEWER else None)
+            meetings = await meetings_store.upcoming(s, now - MEETINGS_KEPT, only)
+    return Response(ics(work, str(request.base_url).rstrip("/"), now, meetings),
                     media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -21,12 +22,14 @@ from api.schemas import CASE_ID_PATTERN, CaseRead, CaseSummary
 from api.workflow_calls import read_part
 from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PlanStep
-from domain.calendar import WorkingDayCalendar
+from domain.calendar import WorkingDayCalendar, london_date, london_instant
 from domain.case import OPEN_AT, CaseState, Stage
+from domain.case_file import UPLOAD_PREFIX
 from domain.local_review import LocalReviewState
 from domain.local_review_tasks import OPEN_AT as REVIEW_OPEN_AT
 from domain.permissions import (
     Role,
+    can_book_meeting,
     can_manage_difference,
     can_raise_difference,
     can_read_case,
@@ -40,10 +43,12 @@ from store import assignments, outbox
 from store import calendar as calendar_store
 from store import cases as store
 from store import documents as documents_store
+from store import meetings as meetings_store
 from store.models import Case, Child
 from web import session
 from web.pages import render
 from web.routes.case_file import KIND_TEXT
+from web.routes.meetings import meeting_rows
 from web.routes.parallel import KIND_TEXT as PROCESS_TEXT
 from workflows.action_plan import PART as PLAN_PART
 from workflows.ids import action_plan_id, local_review_id
@@ -64,7 +69,7 @@ def _refused(request: Request, person: session.Person) -> Response:
 @router.get("/cases", response_class=HTMLResponse)
 async def cases_page(
     request: Request, person: SignedIn, sessions: Sessions, q: str = "", stage: str = "",
-    overdue: str = "", kind: str = "", page: int = 1,
+    overdue: str = "", kind: str = "", year: str = "", page: int = 1,
 ) -> Response:
     """The cases, newest first: a case id goes straight to it; a child reference finds them."""
     if not can_read_case(person.role_enum):
@@ -73,6 +78,8 @@ async def cases_page(
     if re.fullmatch(CASE_ID_PATTERN, q.upper()):
         return RedirectResponse(f"/cases/{q.upper()}", status_code=303)
     page = max(page, 1)
+    this_year = london_date(datetime.now(UTC)).year
+    years = [str(y) for y in range(this_year, this_year - 10, -1)]
     async with store_errors(), sessions() as s:
         # A reviewer sees only the cases it is assigned to (issue 9, item 8).
         only = (await assignments.cases_of(s, person.email)
@@ -89,13 +96,20 @@ async def cases_page(
                 s, stage=stage if stage in {x.value for x in Stage} else None,
                 overdue={"yes": True, "no": False}.get(overdue),
                 kind=kind if kind in ("serious_incident", "request") else None,
-                limit=PAGE, offset=(page - 1) * PAGE, only=only)
+                limit=PAGE, offset=(page - 1) * PAGE, only=only,
+                received=_year(int(year)) if year in years else None)
             rows = list(rows_)
         parts = await store.case_parts(s, [r.case_id for r in rows])
     summaries = [CaseSummary.of(r, parts[r.case_id]) for r in rows]
     return render(request, "cases.html", person, title="Cases", cases=summaries, total=total,
-                  q=q, stage=stage, overdue=overdue, kind=kind, page=page,
+                  q=q, stage=stage, overdue=overdue, kind=kind, page=page, years=years,
+                  year=year if year in years else "",
                   pages=max(1, -(-total // PAGE)), stages=[x.value for x in Stage])
+
+
+def _year(year: int) -> tuple[datetime, datetime]:
+    """A calendar year in London, as instants: cases received in it."""
+    return london_instant(date(year, 1, 1)), london_instant(date(year + 1, 1, 1))
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -110,8 +124,11 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
         state, stored = await case_state(client, s, case_id)
         case = await read_case(s, state)
         events = await store.case_events(s, case_id)
-        documents = await documents_store.list_documents(s, case_id)
+        # The service's letters; the uploaded documents are the case file's, below.
+        documents = [d for d in await documents_store.list_documents(s, case_id)
+                     if not d.kind.startswith(UPLOAD_PREFIX)]
         case_file = await list_case_file(case_id, s, person.principal())
+        meetings = meeting_rows(await meetings_store.of_case(s, case_id))
         parallel = ParallelReviewsRead.of(state, await calendar_store.effective_calendar(
             s, WorkingDayCalendar()))
         mail = await outbox.case_mail(s, case_id)
@@ -125,7 +142,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                   stored=stored,
                   events=events, documents=documents, mail=mail, may=may,
                   case_file=case_file, kind_text=KIND_TEXT, may_upload=role in UPLOAD_ROLES,
-                  parallel=parallel, process_text=PROCESS_TEXT,
+                  parallel=parallel, process_text=PROCESS_TEXT, meetings=meetings,
+                  may_book=can_book_meeting(role),
                   may_record_parallel=can_record_parallel(role),
                   notices=notices_of(case, state),
                   open_now=[s.step.value for s in case.steps
@@ -189,7 +207,8 @@ async def document(case_id: str, document_id: int, person: SignedIn, sessions: S
         return Response(status_code=404)
     async with store_errors(), sessions() as s:
         found = await documents_store.get_document(s, case_id, document_id)
-    if found is None:
+    if found is None or found.kind.startswith(UPLOAD_PREFIX):
+        # An uploaded document is the case file's: /cases/{id}/case-file/{document_id}.
         return Response(status_code=404)
     return Response(found.content, media_type="application/vnd.openxmlformats-officedocument"
                     ".wordprocessingml.document",

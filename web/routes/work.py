@@ -10,7 +10,6 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Sessions
@@ -22,7 +21,7 @@ from domain.local_review_records import LocalReviewStep
 from domain.permissions import Role, can_read_case
 from domain.procedure import Partner, Step
 from store import assignments
-from store.models import Case, CasePart
+from store import workspace as workspace_store
 from web import session
 from web.pages import render
 from web.work import WorkItem, everything
@@ -30,6 +29,8 @@ from workflows.action_plan import PART as PLAN_PART
 from workflows.local_review import PART as LOCAL_REVIEW_PART
 
 router = APIRouter(include_in_schema=False)
+PARTS = {"case": "The case's steps", "local_review": "LCSPR", "action_plan": "Action plan",
+         "difference": "Differences of opinion"}
 logger = logging.getLogger("cspr.web")
 M = TypeVar("M", bound=BaseModel)
 SignedIn = Annotated[session.Person, Depends(session.signed_in)]
@@ -51,24 +52,18 @@ def readable(model: type[M], rows: Iterable[tuple[str, Any]]) -> list[M]:
 
 async def open_cases(s: AsyncSession) -> list[CaseState]:
     """Every case not closed, as the case store last holds it."""
-    rows = await s.execute(select(Case.case_id, Case.snapshot).where(Case.stage != "closed"))
-    return readable(CaseState, rows.all())
+    return readable(CaseState, await workspace_store.open_case_snapshots(s))
 
 
 async def open_reviews(s: AsyncSession) -> list[LocalReviewState]:
     """The LCSPRs of the cases not closed, as the case store last holds them."""
-    rows = await s.execute(
-        select(CasePart.case_id, CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
-        .where(CasePart.part == LOCAL_REVIEW_PART, Case.stage != "closed"))
-    return readable(LocalReviewState, rows.all())
+    return readable(LocalReviewState,
+                    await workspace_store.open_part_snapshots(s, LOCAL_REVIEW_PART))
 
 
 async def open_plans(s: AsyncSession) -> list[ActionPlanState]:
     """The action plans of the cases not closed, as the case store last holds them."""
-    rows = await s.execute(
-        select(CasePart.case_id, CasePart.snapshot).join(Case, Case.case_id == CasePart.case_id)
-        .where(CasePart.part == PLAN_PART, Case.stage != "closed"))
-    return readable(ActionPlanState, rows.all())
+    return readable(ActionPlanState, await workspace_store.open_part_snapshots(s, PLAN_PART))
 
 
 async def work_of(s: AsyncSession, role: Role, organisation: str | None, subject: str,
@@ -90,8 +85,10 @@ async def home() -> Response:
 
 @router.get("/work", response_class=HTMLResponse)
 async def my_work(request: Request, person: SignedIn, sessions: Sessions,
-                  partner: str | None = None, step: str | None = None) -> Response:
-    """My work; the MARS team's filters: a partner's (or agency's) part, a step."""
+                  partner: str | None = None, step: str | None = None,
+                  part: str | None = None) -> Response:
+    """My work; the MARS team's filters: a partner's (or agency's) part, a step, a part of
+    the case (its own steps, its LCSPR, its action plan, its differences of opinion)."""
     role = person.role_enum
     async with store_errors(), sessions() as s:
         found = await work_of(s, role, person.organisation, person.email)
@@ -100,8 +97,11 @@ async def my_work(request: Request, person: SignedIn, sessions: Sessions,
         found = [i for i in found if (i.party or "").casefold() == partner.casefold()]
     if everyone and step:
         found = [i for i in found if i.step == step]
+    if everyone and part in PARTS:
+        found = [i for i in found if i.part == part]
     return render(request, "work.html", person, title="My work", items=found,
                   can_read=can_read_case(role),
                   everyone=everyone, partner=partner or "", step=step or "",
+                  part=part if part in PARTS else "", parts=list(PARTS.items()),
                   partners=[p.value for p in Partner],
                   steps=[*(s.value for s in Step), *(s.value for s in LocalReviewStep)])
