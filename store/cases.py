@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import AuditEvent, Case, CaseNumber, CasePart, CaseStep
+from store.tenancy import DEFAULT, in_partnership
 
 OPEN_STATUSES = ("pending", "overdue")
 
@@ -60,10 +61,12 @@ async def list_cases(
     session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
+    partnership: str = DEFAULT,
 ) -> tuple[Sequence[Case], int]:
-    """Cases matching every filter given, newest first, and how many match in all. `overdue`
-    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these."""
-    query = select(Case)
+    """Cases of `partnership` matching every filter given, newest first, and how many match in
+    all. `overdue` is the case's with its parts' (its LCSPR's, its action plan's); `only`:
+    among these."""
+    query = select(Case).where(in_partnership(Case.case_id, partnership))
     if only is not None:
         query = query.where(Case.case_id.in_(only))
     if stage is not None:
@@ -92,10 +95,12 @@ async def case_events(session: AsyncSession, case_id: str) -> Sequence[AuditEven
 
 async def deadlines(
     session: AsyncSession, start: date, end: date, only: Sequence[str] | None = None,
+    partnership: str = DEFAULT,
 ) -> Sequence[tuple[CaseStep, str]]:
-    """Open steps falling due from `start` to `end`, with their case's stage, soonest first;
-    `only`: of these cases."""
+    """Open steps of `partnership`'s cases falling due from `start` to `end`, with their case's
+    stage, soonest first; `only`: of these cases."""
     among = [CaseStep.case_id.in_(only)] if only is not None else []
+    among.append(in_partnership(Case.case_id, partnership))
     rows = await session.execute(
         select(CaseStep, Case.stage).join(Case, Case.case_id == CaseStep.case_id)
         .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
@@ -105,11 +110,13 @@ async def deadlines(
 
 
 async def part_deadlines(
-    session: AsyncSession, only: Sequence[str] | None = None,
+    session: AsyncSession, only: Sequence[str] | None = None, partnership: str = DEFAULT,
 ) -> Sequence[tuple[CasePart, str]]:
-    """The LCSPRs and action plans of the cases still open, with their case's stage; what
-    falls due is in each one's snapshot (`next_deadline` leaves out what is already overdue)."""
+    """The LCSPRs and action plans of `partnership`'s cases still open, with their case's
+    stage; what falls due is in each one's snapshot (`next_deadline` leaves out what is already
+    overdue)."""
     among = [CasePart.case_id.in_(only)] if only is not None else []
+    among.append(in_partnership(Case.case_id, partnership))
     rows = await session.execute(
         select(CasePart, Case.stage).join(Case, Case.case_id == CasePart.case_id)
         .where(Case.stage != "closed", *among)

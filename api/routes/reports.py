@@ -62,7 +62,7 @@ async def list_cases(
     rows, total = await store.list_cases(
         session, stage=stage.value if stage else None, overdue=overdue, kind=kind,
         due_before=due_before, due_after=due_after, limit=limit, offset=offset,
-        only=await _reviewers_cases(session, principal))
+        only=await _reviewers_cases(session, principal), partnership=principal.partnership)
     parts = await store.case_parts(session, [r.case_id for r in rows])
     return CasePage(items=[CaseSummary.of(r, parts[r.case_id]) for r in rows], total=total,
                     limit=limit, offset=offset)
@@ -97,12 +97,12 @@ async def deadlines(
     items = [
         DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step).value,
                      due_date=s.due_date, statutory=s.statutory, status=StepStatus(s.status))
-        for s, stage in await store.deadlines(session, from_, to, only)
+        for s, stage in await store.deadlines(session, from_, to, only, principal.partnership)
         if s.due_date is not None
     ]
     # The LCSPR's and the action plan's too, the statutory publication within six months
     # included (issue 9): one list of everything due, whatever the part.
-    for part, stage in await store.part_deadlines(session, only):
+    for part, stage in await store.part_deadlines(session, only, principal.partnership):
         items += [
             DeadlineItem(case_id=part.case_id, stage=Stage(stage), part=part.part, step=step,
                          due_date=due, statutory=statutory,
