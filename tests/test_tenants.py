@@ -29,6 +29,7 @@ from store.db import Sessionmaker
 from store.models import CasePartnership, OutboxMessage
 from tests.conftest import TEST_JWT_SECRET, http_client
 from tests.test_api import body
+from web import session
 from workflows import search_attributes as sa
 
 
@@ -261,3 +262,25 @@ async def test_reconcile_brings_back_a_cases_partnership_from_its_search_attribu
                           headers=as_("mars_team", north))).status_code == 200
     assert (await api.get(f"/v1/cases/{case_id}",
                           headers=as_("mars_team", None))).status_code == 404
+
+
+async def test_the_workspace_pages_do_not_show_another_partnerships_case(
+    api_app: FastAPI, api: AsyncClient,
+) -> None:
+    """The workspace's people are the default partnership's: a north case is not found on its
+    case pages (and not listed), while a default one is shown."""
+    north, _ = names()
+    north_case = await open_case(api, north)
+    default_case = await open_case(api, None)
+    person = session.new_person("mars-tester@cspr.test", "Tester", Role.MARS_TEAM, None)
+    cookies = {session.COOKIE: session.encode(api_app.state.settings, person)}
+    async with http_client(api_app) as web:
+        web.cookies.update(cookies)
+        shown = await web.get(f"/cases/{default_case}")
+        assert shown.status_code == 200
+        assert default_case in shown.text
+        hidden = await web.get(f"/cases/{north_case}")
+        assert hidden.status_code == 404
+        listed = await web.get("/cases")
+        assert listed.status_code == 200
+        assert north_case not in listed.text
