@@ -9,6 +9,7 @@ error.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -58,6 +59,17 @@ class Principal:
     role: Role
     organisation: str | None = None
     partnership: str = DEFAULT_PARTNERSHIP
+
+    @property
+    def key_owner(self) -> str:
+        """Whose Idempotency-Keys these are: the subject, within its partnership (two
+        partnerships' identity providers may name two people alike)."""
+        if self.partnership == DEFAULT_PARTNERSHIP:
+            return self.subject
+        owner = f"{self.partnership}:{self.subject}"
+        if len(owner) > 200:  # the store keeps 200 characters: a long subject by its digest
+            owner = f"{self.partnership}:#{hashlib.sha256(self.subject.encode()).hexdigest()}"
+        return owner
 
     def actor(self) -> Actor:
         """As the case records it, beside each decision."""

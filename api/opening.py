@@ -83,7 +83,7 @@ async def _start_case(
     bound = None
     if key is not None:
         async with store_errors(), sessions.begin() as session:
-            bound = await idempotency.bound_case(session, key, principal.subject)
+            bound = await idempotency.bound_case(session, key, principal.key_owner)
     if bound is not None:
         try:
             await _start(client, settings, bound, workflow, stage, input_of,
@@ -98,7 +98,7 @@ async def _start_case(
         async with store_errors(), sessions.begin() as session:
             case_id = given_id or f"CSPR-{year}-{await allocate_case_number(session, year):04d}"
             if key is not None:
-                await idempotency.bind_case(session, key, principal.subject, case_id)
+                await idempotency.bind_case(session, key, principal.key_owner, case_id)
             if given_id is None:  # a number of our own: no case holds it yet
                 await tenancy.assign(session, case_id, principal.partnership)
             elif not await tenancy.claim(session, case_id, principal.partnership):

@@ -284,3 +284,30 @@ async def test_the_workspace_pages_do_not_show_another_partnerships_case(
         listed = await web.get("/cases")
         assert listed.status_code == 200
         assert north_case not in listed.text
+
+
+async def test_an_idempotency_key_is_the_partnerships_own(api: AsyncClient) -> None:
+    """Two partnerships whose identity providers name someone alike, sending the same key: two
+    cases, not the first one's answer given to the other."""
+    north, south = names()
+    key = str(uuid.uuid4())
+    answers = []
+    for partnership in (north, south, north):
+        token = issue_token(TEST_JWT_SECRET, role=Role.MARS_TEAM, subject="mars@same.example",
+                            partnership=partnership)
+        answer = await api.post("/v1/notifications", json=body(), headers={
+            "Authorization": f"Bearer {token}", "Idempotency-Key": key})
+        assert answer.status_code == 201, answer.text
+        answers.append(answer.json()["case_id"])
+    assert answers[0] != answers[1]
+    assert answers[2] == answers[0]  # the same partnership's repeat: the same case
+
+
+def test_a_key_owner_fits_the_store_however_long_the_subject() -> None:
+    from api.auth import Principal
+    long = "x" * 200
+    assert Principal(long, Role.MARS_TEAM).key_owner == long
+    owner = Principal(long, Role.MARS_TEAM, partnership="n" * 64).key_owner
+    assert len(owner) <= 200
+    assert owner != Principal("y" * 200, Role.MARS_TEAM, partnership="n" * 64).key_owner
+    assert Principal("a@b", Role.MARS_TEAM, partnership="north").key_owner == "north:a@b"
