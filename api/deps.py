@@ -87,10 +87,20 @@ async def partnership_bound(principal: Principal, request: Request) -> None:
     case_id = request.path_params.get("case_id")
     if not isinstance(case_id, str) or not re.match(CASE_ID_PATTERN, case_id):
         return  # not a case number: the route's own validation answers it
-    async with store_errors(), get_sessions(request)() as session:
-        if await tenancy.partnership_of(session, case_id) == principal.partnership:
-            return
-    raise not_found(case_id)
+    session = get_sessions(request)()
+    try:
+        async with store_errors():
+            partnership = await tenancy.partnership_of(session, case_id)
+    finally:
+        # As get_session: a store gone away after the read fails nothing (its read errors
+        # were answered 503 above); the pool discards the connection.
+        try:
+            await session.close()
+        except Exception as exc:
+            logger.warning("a read session of the case store did not close: %s",
+                           type(exc).__name__)
+    if partnership != principal.partnership:
+        raise not_found(case_id)
 
 
 async def reviewer_bound(principal: Principal, request: Request) -> None:

@@ -13,12 +13,13 @@ import re
 import uuid
 import zipfile
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import issue_token
@@ -311,3 +312,47 @@ def test_a_key_owner_fits_the_store_however_long_the_subject() -> None:
     assert len(owner) <= 200
     assert owner != Principal("y" * 200, Role.MARS_TEAM, partnership="n" * 64).key_owner
     assert Principal("a@b", Role.MARS_TEAM, partnership="north").key_owner == "north:a@b"
+
+
+class _GoneAway:
+    """A session of a store that goes away: its read fails if `read_fails`, its close always."""
+
+    def __init__(self, read_fails: bool) -> None:
+        self.read_fails = read_fails
+
+    async def scalar(self, *_: Any) -> str:
+        if self.read_fails:
+            raise OperationalError("SELECT", {}, ConnectionResetError("gone"))
+        return "north"
+
+    async def close(self) -> None:
+        raise OperationalError("ROLLBACK", {}, ConnectionResetError("gone"))
+
+
+@pytest.mark.parametrize("read_fails", [False, True])
+async def test_the_partnership_check_with_the_store_going_away_is_503_never_500(
+    read_fails: bool,
+) -> None:
+    """Found by the fault suite's kind of outage: the check's read failing is 503 (try again),
+    its session failing to close after a good read fails nothing."""
+    from types import SimpleNamespace
+
+    from api.auth import Principal
+    from api.deps import partnership_bound
+    from api.errors import ApiError
+
+    session = _GoneAway(read_fails)
+    request = cast(Any, SimpleNamespace(
+        path_params={"case_id": "CSPR-2026-0001"},
+        app=SimpleNamespace(state=SimpleNamespace(sessions=lambda: session))))
+    principal = Principal("mars@north", Role.MARS_TEAM, partnership="north")
+    if read_fails:
+        with pytest.raises(ApiError) as refused:
+            await partnership_bound(principal, request)
+        assert refused.value.problem.status == 503
+    else:
+        await partnership_bound(principal, request)  # north's case: through
+        with pytest.raises(ApiError) as hidden:
+            await partnership_bound(Principal("x", Role.MARS_TEAM, partnership="south"),
+                                    request)
+        assert hidden.value.problem.status == 404
