@@ -43,7 +43,7 @@ from domain.mail import (
 )
 from infra.mailer import Mailer
 from infra.settings import Settings, mail_from_address
-from store import cases, documents, outbox
+from store import cases, documents, outbox, tenancy
 from store.db import Sessionmaker
 from store.directory import partner_names as partner_names_of
 from store.directory import recipients
@@ -195,15 +195,19 @@ class MailActivities:
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
             audiences = alert_audiences(case, input.step, overdue)
+            # The case's partnership's directory only (store.tenancy).
+            partnership = await tenancy.partnership_of(session, input.case_id)
             if input.owner is not None:
                 owner = await session.scalar(select(Organisation).where(
-                    func.lower(Organisation.name) == input.owner.lower()))
+                    func.lower(Organisation.name) == input.owner.lower(),
+                    Organisation.partnership == partnership))
                 if owner is None:
                     missing.append(f"owner/{input.owner}")
                 else:
                     audiences.insert(0, owner_audience(owner.kind, owner.name))
             for audience in audiences:
-                people = await recipients(session, audience.role, audience.organisation)
+                people = await recipients(session, audience.role, audience.organisation,
+                                          partnership)
                 if not people:
                     missing.append(audience.label)
                 for person in people:
@@ -259,9 +263,11 @@ class MailActivities:
         issued_on = london_date(datetime.now(UTC))
         # Doc 4 names the partners as the directory does (issue 9), read once for the sending.
         partner_names = await partner_names_of(session)
+        partnership = await tenancy.partnership_of(session, case.case_id)
         for mailing in plan:
             audience = mailing.audience
-            people = await recipients(session, audience.role, audience.organisation)
+            people = await recipients(session, audience.role, audience.organisation,
+                                      partnership)
             if not people:
                 missing.append(audience.label)
             for letter in mailing.letters:

@@ -1,12 +1,15 @@
 """Bearer tokens (JWT): who is calling, with which role and for which organisation.
 
 A token carries `sub`, `role`, `org` (for SSLs, DSPs and agencies), `aud`, `iss` and `exp`;
-all are checked. What each role may do is in `domain.permissions`. Neither a token nor a claim's
-value is ever echoed in an error.
+all are checked. `partnership` names the safeguarding partnership the caller works for (one
+service serves several, store.tenancy); without it, the default partnership. What each role
+may do is in `domain.permissions`. Neither a token nor a claim's value is ever echoed in an
+error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +27,8 @@ from domain.permissions import Refusal, Role, organisation_refusal
 from domain.text import text_refusal
 from infra import logs
 from infra.settings import Settings, jwt_algorithm
+from store.tenancy import DEFAULT as DEFAULT_PARTNERSHIP
+from store.tenancy import partnership_refusal
 
 logger = logging.getLogger("cspr.api.auth")
 
@@ -36,7 +41,8 @@ _REQUIRED = ["exp", "iat", "sub", "aud", "iss"]
 bearer = HTTPBearer(
     auto_error=False, bearerFormat="JWT",
     description="A JWT with `sub`, `role`, `org` (for ssl, dsp and agency), `aud`, `iss` and "
-                "`exp`. In development: `.venv/bin/cspr token --role mars_team`.",
+                "`exp`, and `partnership` where the service serves several (none: the default "
+                "one). In development: `.venv/bin/cspr token --role mars_team`.",
 )
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -47,11 +53,23 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's subject, role and organisation."""
+    """Who is calling: the token's subject, role, organisation and partnership."""
 
     subject: str
     role: Role
     organisation: str | None = None
+    partnership: str = DEFAULT_PARTNERSHIP
+
+    @property
+    def key_owner(self) -> str:
+        """Whose Idempotency-Keys these are: the subject, within its partnership (two
+        partnerships' identity providers may name two people alike)."""
+        if self.partnership == DEFAULT_PARTNERSHIP:
+            return self.subject
+        owner = f"{self.partnership}:{self.subject}"
+        if len(owner) > 200:  # the store keeps 200 characters: a long subject by its digest
+            owner = f"{self.partnership}:#{hashlib.sha256(self.subject.encode()).hexdigest()}"
+        return owner
 
     def actor(self) -> Actor:
         """As the case records it, beside each decision."""
@@ -91,11 +109,13 @@ class TokenVerifier:
 def issue_token(
     secret: str, *, role: Role, subject: str, organisation: str | None = None,
     audience: str = "cspr", issuer: str = "cspr-dev", ttl: timedelta = DEFAULT_TTL,
-    now: datetime | None = None,
+    now: datetime | None = None, partnership: str | None = None,
 ) -> str:
     """A token signed with a shared secret (HS256): development and tests only."""
     if (refusal := organisation_refusal(role, organisation)) is not None:
         raise ValueError(refusal.reason)
+    if partnership is not None and (reason := partnership_refusal(partnership)) is not None:
+        raise ValueError(reason)
     if not subject.strip():
         raise ValueError("the subject is empty")
     issued = now or datetime.now(UTC)
@@ -103,6 +123,8 @@ def issue_token(
                               "iss": issuer, "iat": issued, "exp": issued + ttl}
     if organisation is not None:
         claims["org"] = organisation
+    if partnership is not None:
+        claims["partnership"] = partnership
     return jwt.encode(claims, secret, algorithm=HS256)
 
 
@@ -162,7 +184,12 @@ def _principal(claims: dict[str, Any]) -> Principal:
     if any(text_refusal(claim) is not None for claim in (subject, org) if claim):
         # What the case records of its caller must be storable (domain/text.py).
         raise InvalidToken("the token's sub or org holds a control character")
-    principal = Principal(subject=subject, role=Role(role), organisation=org)
+    partnership = claims.get("partnership", DEFAULT_PARTNERSHIP)
+    if partnership_refusal(partnership) is not None:
+        raise InvalidToken("the token's partnership is not a partnership's name (lower-case "
+                           "letters, digits and hyphens)")
+    principal = Principal(subject=subject, role=Role(role), organisation=org,
+                          partnership=partnership)
     try:
         principal.actor()  # what the case will record must fit it
     except ValidationError as e:

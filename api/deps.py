@@ -4,6 +4,7 @@ caller's principal from their bearer token."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, cast
 
@@ -12,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.auth import Principal, authenticate, forbidden
-from api.errors import store_errors
+from api.errors import not_found, store_errors
+from api.schemas import CASE_ID_PATTERN
 from domain.permissions import Refusal, Role
 from infra.settings import Settings
-from store import assignments
+from store import assignments, tenancy
 from store.db import Sessionmaker
 
 logger = logging.getLogger("cspr.api")
@@ -68,12 +70,37 @@ def requires(
     """
 
     async def check(principal: CurrentPrincipal, request: Request) -> Principal:
+        # Another partnership's case is not there for this caller: 404, before any 403 that
+        # would tell it the case exists.
+        await partnership_bound(principal, request)
         if not allowed(principal.role):
             raise forbidden(Refusal(f"the {principal.role} role cannot {what}"))
         await reviewer_bound(principal, request)
         return principal
 
     return check
+
+
+async def partnership_bound(principal: Principal, request: Request) -> None:
+    """A caller reaches only its own partnership's cases (store.tenancy): a case of another is
+    answered 404, as one that does not exist, whatever the route and the role."""
+    case_id = request.path_params.get("case_id")
+    if not isinstance(case_id, str) or not re.match(CASE_ID_PATTERN, case_id):
+        return  # not a case number: the route's own validation answers it
+    session = get_sessions(request)()
+    try:
+        async with store_errors():
+            partnership = await tenancy.partnership_of(session, case_id)
+    finally:
+        # As get_session: a store gone away after the read fails nothing (its read errors
+        # were answered 503 above); the pool discards the connection.
+        try:
+            await session.close()
+        except Exception as exc:
+            logger.warning("a read session of the case store did not close: %s",
+                           type(exc).__name__)
+    if partnership != principal.partnership:
+        raise not_found(case_id)
 
 
 async def reviewer_bound(principal: Principal, request: Request) -> None:

@@ -67,7 +67,7 @@ async def once(
         {"request": method_path, "body": body}, sort_keys=True, default=str).encode()).hexdigest()
     now = datetime.now(UTC)
     async with store_errors(), sessions.begin() as session:
-        held = await idempotency.claim(session, key, principal.subject, method_path, digest,
+        held = await idempotency.claim(session, key, principal.key_owner, method_path, digest,
                                        now, LEASE)
     if held is not None:
         if held.request_hash != digest:
@@ -82,25 +82,25 @@ async def once(
                            headers={"Retry-After": str(max(1, math.ceil(left)))})
         media = PROBLEM_JSON if held.status_code >= 400 else "application/json"
         return JSONResponse(held.response, status_code=held.status_code, media_type=media)
-    token = _update_id.set(key_id(key, principal.subject, digest))
+    token = _update_id.set(key_id(key, principal.key_owner, digest))
     try:
         result = await produce()
     except ApiError as e:
         status = e.problem.status
         if status >= 500 or status in _NOT_KEPT:
-            await _release(sessions, key, principal.subject)
+            await _release(sessions, key, principal.key_owner)
         else:
             async with store_errors(), sessions.begin() as session:
-                await idempotency.complete(session, key, principal.subject, status,
+                await idempotency.complete(session, key, principal.key_owner, status,
                                            e.problem.model_dump(exclude_none=True))
         raise
     except BaseException:
-        await _release(sessions, key, principal.subject)
+        await _release(sessions, key, principal.key_owner)
         raise
     finally:
         _update_id.reset(token)
     async with store_errors(), sessions.begin() as session:
-        await idempotency.complete(session, key, principal.subject, status_code,
+        await idempotency.complete(session, key, principal.key_owner, status_code,
                                    result.model_dump(mode="json"))
     return result
 

@@ -27,7 +27,7 @@ from api.schemas import CaseRead
 from domain.calendar import london_date
 from domain.case import CaseState, Stage
 from domain.procedure import procedure
-from store import idempotency
+from store import idempotency, tenancy
 from store.cases import allocate_case_number
 from workflows import search_attributes as sa
 
@@ -83,10 +83,11 @@ async def _start_case(
     bound = None
     if key is not None:
         async with store_errors(), sessions.begin() as session:
-            bound = await idempotency.bound_case(session, key, principal.subject)
+            bound = await idempotency.bound_case(session, key, principal.key_owner)
     if bound is not None:
         try:
-            await _start(client, settings, bound, workflow, stage, input_of, repeat=True)
+            await _start(client, settings, bound, workflow, stage, input_of,
+                         principal.partnership, repeat=True)
         except ApiError as e:
             # Started by the first attempt and closed since: the case is still the key's.
             if e.problem.status != 409:
@@ -97,9 +98,16 @@ async def _start_case(
         async with store_errors(), sessions.begin() as session:
             case_id = given_id or f"CSPR-{year}-{await allocate_case_number(session, year):04d}"
             if key is not None:
-                await idempotency.bind_case(session, key, principal.subject, case_id)
+                await idempotency.bind_case(session, key, principal.key_owner, case_id)
+            if given_id is None:  # a number of our own: no case holds it yet
+                await tenancy.assign(session, case_id, principal.partnership)
+            elif not await tenancy.claim(session, case_id, principal.partnership):
+                # Another partnership's case under that id: not taken from it.
+                raise ApiError(409, "Case already exists",
+                               f"{case_id} is already a case; give another id")
         try:
-            await _start(client, settings, case_id, workflow, stage, input_of, repeat=False)
+            await _start(client, settings, case_id, workflow, stage, input_of,
+                         principal.partnership, repeat=False)
             return case_id
         except ApiError as e:
             # A number already taken by a case entered with its own id: take the next.
@@ -111,7 +119,7 @@ async def _start_case(
 
 async def _start(
     client: TemporalClient, settings: AppSettings, case_id: str, workflow: str, stage: Stage,
-    input_of: Callable[[str], BaseModel], *, repeat: bool,
+    input_of: Callable[[str], BaseModel], partnership: str, *, repeat: bool,
 ) -> None:
     """Start the workflow; a repeat of the request that bound `case_id` finds the running one."""
     async with temporal_errors(case_id):
@@ -128,5 +136,6 @@ async def _start(
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.CASE_ID, case_id),
                 SearchAttributePair(sa.STAGE, stage.value),
+                SearchAttributePair(sa.PARTNERSHIP, partnership),
             ]),
         )

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--org", help="the organisation: for ssl and dsp one of "
                        "local_authority, health, police; for agency the agency's name")
     token.add_argument("--subject", help="who the token is for (default: ROLE@local)")
+    token.add_argument("--partnership", help="the safeguarding partnership the token is for "
+                                             "(default: none, the default partnership)")
     token.add_argument("--hours", type=float, default=8.0,
                        help=f"hours until it expires (default 8, at most {MAX_HOURS})")
     backup = commands.add_parser(
@@ -166,7 +168,7 @@ def token(args: argparse.Namespace, env: Mapping[str, str]) -> str:
             subject=args.subject or f"{role}@local",
             audience=env.get("CSPR_JWT_AUDIENCE") or str(defaults["jwt_audience"].default),
             issuer=env.get("CSPR_JWT_ISSUER") or str(defaults["jwt_issuer"].default),
-            ttl=timedelta(hours=args.hours),
+            ttl=timedelta(hours=args.hours), partnership=args.partnership,
         )
     except ValueError as e:
         raise CliError(str(e)) from None

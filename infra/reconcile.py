@@ -25,9 +25,10 @@ from activities.case_store import PartProjectionInput, project, project_part
 from domain.action_plan import ActionPlanState
 from domain.case import CaseState
 from domain.local_review import LocalReviewState
-from store import retention
+from store import retention, tenancy
 from store.db import Sessionmaker
 from store.models import AuditEvent, Case, CaseNumber, CasePart
+from workflows import search_attributes as sa
 from workflows.action_plan import PART as ACTION_PLAN
 from workflows.local_review import PART as LOCAL_REVIEW
 
@@ -89,12 +90,18 @@ async def _reconcile_one(client: Client, sessions: Sessionmaker, workflow_id: st
                          run_id: str, workflow_type: str) -> Repair:
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     # The history's length before the state: the state read is at least as new as it.
-    history = (await handle.describe()).history_length
+    described = await handle.describe()
+    history = described.history_length
     if workflow_type in CASE_TYPES:
         case = await handle.query("case", result_type=CaseState, rpc_timeout=QUERY_TIMEOUT)
         async with sessions.begin() as session:
             if await _anonymised(session, case.case_id):
                 return Repair(workflow_id, "case", False, 0)
+            # The case's partnership, as the API set it when it started the case (a store
+            # restored from a backup older than the case has lost it): kept if there.
+            partnership = described.typed_search_attributes.get(sa.PARTNERSHIP)
+            if partnership:
+                await tenancy.assign(session, case.case_id, partnership)
             before = await _events(session, case.case_id, "case")
             row = await session.get(Case, case.case_id, with_for_update=True)
             written = row is None or row.snapshot != case.model_dump(mode="json")

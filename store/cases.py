@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import AuditEvent, Case, CaseNumber, CasePart, CaseStep
+from store.tenancy import DEFAULT, in_partnership
 
 OPEN_STATUSES = ("pending", "overdue")
 
@@ -61,15 +62,15 @@ async def list_cases(
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
     parts_due_before: Collection[str] = (), parts_due_after: Collection[str] = (),
-    received: tuple[datetime, datetime] | None = None,
+    received: tuple[datetime, datetime] | None = None, partnership: str = DEFAULT,
 ) -> tuple[Sequence[Case], int]:
-    """Cases matching every filter given, newest first, and how many match in all. `overdue`
-    is the case's with its parts' (its LCSPR's, its action plan's); `only`: among these. A
-    case passes `due_before` (`due_after`) with an open step so due, or if it is among
-    `parts_due_before` (`parts_due_after`): the cases whose LCSPR or action plan has an open
-    deadline so due (read from their snapshots by the caller). `received`: from the first
+    """Cases of `partnership` matching every filter given, newest first, and how many match in
+    all. `overdue` is the case's with its parts' (its LCSPR's, its action plan's); `only`:
+    among these. A case passes `due_before` (`due_after`) with an open step so due, or if it is
+    among `parts_due_before` (`parts_due_after`): the cases whose LCSPR or action plan has an
+    open deadline so due (read from their snapshots by the caller). `received`: from the first
     instant to before the second."""
-    query = select(Case)
+    query = select(Case).where(in_partnership(Case.case_id, partnership))
     if received is not None:
         query = query.where(Case.received_at >= received[0], Case.received_at < received[1])
     if only is not None:
@@ -102,10 +103,12 @@ async def case_events(session: AsyncSession, case_id: str) -> Sequence[AuditEven
 
 async def deadlines(
     session: AsyncSession, start: date, end: date, only: Sequence[str] | None = None,
+    partnership: str = DEFAULT,
 ) -> Sequence[tuple[CaseStep, str]]:
-    """Open steps falling due from `start` to `end`, with their case's stage, soonest first;
-    `only`: of these cases."""
+    """Open steps of `partnership`'s cases falling due from `start` to `end`, with their case's
+    stage, soonest first; `only`: of these cases."""
     among = [CaseStep.case_id.in_(only)] if only is not None else []
+    among.append(in_partnership(Case.case_id, partnership))
     rows = await session.execute(
         select(CaseStep, Case.stage).join(Case, Case.case_id == CaseStep.case_id)
         .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
@@ -115,11 +118,13 @@ async def deadlines(
 
 
 async def part_deadlines(
-    session: AsyncSession, only: Sequence[str] | None = None,
+    session: AsyncSession, only: Sequence[str] | None = None, partnership: str = DEFAULT,
 ) -> Sequence[tuple[CasePart, str]]:
-    """The LCSPRs and action plans of the cases still open, with their case's stage; what
-    falls due is in each one's snapshot (`next_deadline` leaves out what is already overdue)."""
+    """The LCSPRs and action plans of `partnership`'s cases still open, with their case's
+    stage; what falls due is in each one's snapshot (`next_deadline` leaves out what is already
+    overdue)."""
     among = [CasePart.case_id.in_(only)] if only is not None else []
+    among.append(in_partnership(Case.case_id, partnership))
     rows = await session.execute(
         select(CasePart, Case.stage).join(Case, Case.case_id == CasePart.case_id)
         .where(Case.stage != "closed", *among)

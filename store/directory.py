@@ -25,6 +25,7 @@ from domain.directory import (
 from domain.permissions import Role
 from domain.procedure import Partner
 from store.models import Organisation, Person
+from store.tenancy import DEFAULT
 
 
 class DirectoryError(Exception):
@@ -61,12 +62,13 @@ class Listing:
 
 
 async def list_organisations(
-    session: AsyncSession, *, include_inactive: bool = False
+    session: AsyncSession, *, include_inactive: bool = False, partnership: str = DEFAULT,
 ) -> list[Listing]:
-    """Every organisation by name (in any letter case), each with its active people (all of
-    them if `include_inactive`) by name."""
+    """Every organisation of `partnership`'s directory by name (in any letter case), each with
+    its active people (all of them if `include_inactive`) by name."""
     organisations = (await session.scalars(
-        select(Organisation).order_by(func.lower(Organisation.name), Organisation.id))).all()
+        select(Organisation).where(Organisation.partnership == partnership)
+        .order_by(func.lower(Organisation.name), Organisation.id))).all()
     query = select(Person).order_by(func.lower(Person.name), Person.id)
     if not include_inactive:
         query = query.where(Person.active.is_(True))
@@ -76,9 +78,11 @@ async def list_organisations(
     return [Listing(o, people.get(o.id, [])) for o in organisations]
 
 
-async def get_organisation(session: AsyncSession, organisation_id: int) -> Organisation:
+async def get_organisation(session: AsyncSession, organisation_id: int,
+                           partnership: str = DEFAULT) -> Organisation:
+    """One of `partnership`'s organisations (another's is not found)."""
     organisation = await session.get(Organisation, organisation_id)
-    if organisation is None:
+    if organisation is None or organisation.partnership != partnership:
         raise NotFound("organisation", organisation_id)
     return organisation
 
@@ -113,12 +117,14 @@ def _check_organisation(kind: OrganisationKind, partner: Partner | None) -> None
 
 
 async def add_organisation(
-    session: AsyncSession, name: str, kind: OrganisationKind, partner: Partner | None = None
+    session: AsyncSession, name: str, kind: OrganisationKind, partner: Partner | None = None,
+    partnership: str = DEFAULT,
 ) -> Organisation:
     _check_organisation(kind, partner)
     await _check_name(session, name)
     organisation = Organisation(name=name, kind=kind.value,
-                                partner=partner.value if partner else None)
+                                partner=partner.value if partner else None,
+                                partnership=partnership)
     session.add(organisation)
     await _flush(session, "name")
     return organisation
@@ -127,10 +133,11 @@ async def add_organisation(
 async def update_organisation(
     session: AsyncSession, organisation_id: int, *, name: str | None = None,
     kind: OrganisationKind | None = None, partner: Partner | None = None,
+    partnership: str = DEFAULT,
 ) -> Organisation:
     """Rename an organisation, or change its kind and partner (given together: an agency's
     partner is None). Its people must still fit it (no SSL or DSP at an agency)."""
-    organisation = await get_organisation(session, organisation_id)
+    organisation = await get_organisation(session, organisation_id, partnership)
     if kind is not None:
         _check_organisation(kind, partner)
         if kind is OrganisationKind.AGENCY:
@@ -153,9 +160,10 @@ async def update_organisation(
 
 
 async def add_person(
-    session: AsyncSession, organisation_id: int, name: str, email: str, role: Role
+    session: AsyncSession, organisation_id: int, name: str, email: str, role: Role,
+    partnership: str = DEFAULT,
 ) -> Person:
-    organisation = await get_organisation(session, organisation_id)
+    organisation = await get_organisation(session, organisation_id, partnership)
     if (problem := person_problem(role, OrganisationKind(organisation.kind))) is not None:
         raise Invalid(problem)
     address = _email(email)
@@ -167,9 +175,13 @@ async def add_person(
     return person
 
 
-async def get_person(session: AsyncSession, person_id: int) -> Person:
+async def get_person(session: AsyncSession, person_id: int,
+                     partnership: str = DEFAULT) -> Person:
+    """One of the people of `partnership`'s directory (another's is not found)."""
     person = await session.get(Person, person_id)
-    if person is None:
+    if person is None or await session.scalar(
+            select(Organisation.partnership).where(Organisation.id == person.organisation_id)
+    ) != partnership:
         raise NotFound("person", person_id)
     return person
 
@@ -177,11 +189,12 @@ async def get_person(session: AsyncSession, person_id: int) -> Person:
 async def update_person(
     session: AsyncSession, person_id: int, *, name: str | None = None,
     email: str | None = None, role: Role | None = None, active: bool | None = None,
+    partnership: str = DEFAULT,
 ) -> Person:
     """Change what is given; `active=False` deactivates (nothing is ever deleted)."""
-    person = await get_person(session, person_id)
+    person = await get_person(session, person_id, partnership)
     if role is not None:
-        organisation = await get_organisation(session, person.organisation_id)
+        organisation = await get_organisation(session, person.organisation_id, partnership)
         if (problem := person_problem(role, OrganisationKind(organisation.kind))) is not None:
             raise Invalid(problem)
         person.role = role.value
@@ -198,19 +211,22 @@ async def update_person(
     return person
 
 
-async def deactivate_person(session: AsyncSession, person_id: int) -> Person:
+async def deactivate_person(session: AsyncSession, person_id: int,
+                            partnership: str = DEFAULT) -> Person:
     """No more letters or reminders to them; they stay named in those already sent."""
-    return await update_person(session, person_id, active=False)
+    return await update_person(session, person_id, active=False, partnership=partnership)
 
 
 async def recipients(
-    session: AsyncSession, role: Role, partner_or_agency: str | None = None
+    session: AsyncSession, role: Role, partner_or_agency: str | None = None,
+    partnership: str = DEFAULT,
 ) -> list[Person]:
-    """The active people of a role, by name; of one organisation only if `partner_or_agency`
-    is given: a partner (`health`) or an organisation's name in any letter case (`NHS Trust`),
-    as a token's `org` names them."""
+    """The active people of a role in `partnership`'s directory, by name; of one organisation
+    only if `partner_or_agency` is given: a partner (`health`) or an organisation's name in any
+    letter case (`NHS Trust`), as a token's `org` names them."""
     query = (select(Person).join(Organisation, Organisation.id == Person.organisation_id)
-             .where(Person.role == role.value, Person.active.is_(True))
+             .where(Person.role == role.value, Person.active.is_(True),
+                    Organisation.partnership == partnership)
              .order_by(func.lower(Person.name), Person.id))
     if partner_or_agency is not None:
         query = query.where(or_(Organisation.partner == partner_or_agency,

@@ -169,6 +169,9 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))  # partner or agency
     partner: Mapped[str | None] = mapped_column(String(32))  # local_authority, health, police
+    # The safeguarding partnership whose directory lists it (store.tenancy).
+    partnership: Mapped[str] = mapped_column(String(64), index=True, default="default",
+                                             server_default="default")
 
     people: Mapped[list[Person]] = relationship(lazy="raise")
 
@@ -312,3 +315,15 @@ class Meeting(Base):
     place: Mapped[str] = mapped_column(String(200))
     booked_by: Mapped[str] = mapped_column(String(320))
     booked_at: Mapped[datetime] = mapped_column(Instant)
+
+
+class CasePartnership(Base):
+    """The safeguarding partnership a case belongs to (store.tenancy): written by the API in
+    the transaction that numbers the case, before its workflow starts, and never changed. A
+    case without a row belongs to the default partnership. Not a column of `cases`: that row is
+    the projection of the workflow's state, which does not hold the partnership."""
+
+    __tablename__ = "case_partnerships"
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partnership: Mapped[str] = mapped_column(String(64), index=True)

@@ -22,6 +22,7 @@ from store.models import (
     OutboxMessage,
 )
 from store.retention import audit
+from store.tenancy import DEFAULT, in_partnership
 
 ACCESS_PART = "access"  # the audit trail's part for the exports made
 
@@ -31,18 +32,22 @@ def _row(row: Any, skip: Sequence[str] = ()) -> dict[str, Any]:
             if c.key not in skip}
 
 
-async def cases_of(session: AsyncSession, child_reference: str) -> list[str]:
-    """The cases naming this child, oldest first."""
+async def cases_of(session: AsyncSession, child_reference: str,
+                   partnership: str = DEFAULT) -> list[str]:
+    """The cases of `partnership` naming this child, oldest first."""
     found = await session.scalars(
-        select(Child.case_id).where(Child.reference == child_reference).distinct()
-        .order_by(Child.case_id))
+        select(Child.case_id).where(Child.reference == child_reference,
+                                    in_partnership(Child.case_id, partnership))
+        .distinct().order_by(Child.case_id))
     return list(found)
 
 
-async def export(session: AsyncSession, child_reference: str, actor_role: str) -> bytes:
-    """The archive: per case its record (with the LCSPR and action plan), steps, audit trail,
-    e-mails and documents; each case's trail notes the export. Empty of cases if none."""
-    case_ids = await cases_of(session, child_reference)
+async def export(session: AsyncSession, child_reference: str, actor_role: str,
+                 partnership: str = DEFAULT) -> bytes:
+    """The archive: per case of `partnership` its record (with the LCSPR and action plan),
+    steps, audit trail, e-mails and documents; each case's trail notes the export. Empty of
+    cases if none."""
+    case_ids = await cases_of(session, child_reference, partnership)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         def put(name: str, value: Any) -> None:

@@ -354,6 +354,13 @@ def test_cspr_token_prints_a_token_the_api_accepts(tmp_path: Path) -> None:
     principal = verify_token(done.stdout.strip(), verifier)
     assert principal == Principal("mars_team@local", Role.MARS_TEAM, None)
 
+    # For one partnership of several (README, Tenants).
+    done = cspr("token", "--role", "mars_team", "--partnership", "north-lincs",
+                env={"CSPR_JWT_SECRET": dev_secret})
+    assert done.returncode == 0, done.stderr
+    assert verify_token(done.stdout.strip(), verifier) == Principal(
+        "mars_team@local", Role.MARS_TEAM, None, "north-lincs")
+
 
 def test_cspr_is_a_console_script() -> None:
     script = Path(sys.executable).parent / "cspr"
@@ -375,6 +382,7 @@ def test_cspr_is_a_console_script() -> None:
     (("--role", "mars_team"), {"CSPR_JWT_SECRET": "", "CSPR_DATA_DIR": "/nonexistent/cspr"},
      "make run"),
     (("--role", "mars_team"), {"CSPR_ENVIRONMENT": "production"}, "for development"),
+    (("--role", "mars_team", "--partnership", "North Lincs"), {}, "a partnership is"),
 ])
 def test_cspr_token_refuses(args: tuple[str, ...], env: dict[str, str], message: str) -> None:
     done = cspr("token", *args, env={"CSPR_JWT_SECRET": TEST_JWT_SECRET, **env})

@@ -203,6 +203,58 @@ def test_app_services_are_configured_for_production() -> None:
     assert urls.pop().startswith("postgresql+asyncpg://cspr:${POSTGRES_PASSWORD:?")
 
 
+# What an operator puts in .env for each required variable (deploy/.env.example).
+OPERATOR_VALUES = {
+    "POSTGRES_PASSWORD": "p4ssw0rd", "TEMPORAL_DB_PASSWORD": "t3mp0ral",
+    "CSPR_ENCRYPTION_KEYS": new_key_setting("prod-1"), "CSPR_SMTP_PASSWORD": "s3cret",
+    "CSPR_SMTP_HOST": "smtp.example.org", "CSPR_SMTP_USERNAME": "cspr",
+    "CSPR_MAIL_FROM": "MARS team <mars@example.org>", "CSPR_JWT_AUDIENCE": "cspr",
+    "CSPR_JWT_ISSUER": "https://idp.example.org",
+    "CSPR_JWT_JWKS_URL": "https://idp.example.org/.well-known/jwks.json",
+}
+
+
+def _interpolated(value: str) -> str:
+    """A compose value as compose gives it, with the operator's .env above."""
+    def one(match: re.Match[str]) -> str:
+        name, rest = match["name"], match["rest"]
+        if name in OPERATOR_VALUES:
+            return OPERATOR_VALUES[name]
+        assert rest.startswith(":-"), f"{name} is required but has no operator value here"
+        return rest[2:]
+    return VARIABLE.sub(one, value)
+
+
+@pytest.mark.parametrize("name", ["worker", "api", "migrate"])
+def test_each_app_service_gets_valid_production_settings(
+    name: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every setting the service's code reads (infra/settings.py) comes out of the compose
+    environment valid: production checks passed, the worker's metrics served, the API's
+    tokens checkable with the identity provider's keys."""
+    for key in list(os.environ):
+        if key.startswith("CSPR_"):
+            monkeypatch.delenv(key)
+    env = {key: _interpolated(value) for key, value in _env(_services()[name]).items()}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if name == "migrate":  # alembic reads the URL alone (store/migrations/env.py)
+        assert env["CSPR_DATABASE_URL"].startswith("postgresql+asyncpg://cspr:p4ssw0rd@")
+        return
+    settings = Settings()
+    assert settings.environment == "production"
+    assert settings.temporal_address == "temporal:7233"
+    assert settings.database_url == ("postgresql+asyncpg://cspr:p4ssw0rd@postgresql:5432/cspr")
+    if name == "worker":
+        assert settings.smtp_starttls
+        assert (settings.worker_metrics_port, settings.worker_sdk_metrics_port) == (9465, 9466)
+        assert settings.temporal_retention_days == _setting_default("temporal_retention_days")
+    else:
+        settings.require_token_check()  # one of the identity provider's keys is set
+        assert settings.api_metrics_port == 9464
+    assert settings.metrics_host == "0.0.0.0"
+
+
 def test_secrets_come_only_from_the_environment_and_are_required() -> None:
     referenced = {m["name"] for m in _variables()}
     assert referenced >= SECRETS

@@ -22,7 +22,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from api.auth import Principal
-from api.deps import reviewer_bound
+from api.deps import partnership_bound, reviewer_bound
 from domain.permissions import Role, organisation_refusal
 from infra.codec import parse_keys
 from infra.settings import Settings
@@ -127,9 +127,12 @@ def current(request: Request) -> Person | None:
 
 async def case_bound(request: Request) -> None:
     """A dependency of the pages under /cases/{case_id}: a reviewer reaches only the cases it
-    is assigned to, as through the API (issue 9, item 8; api.deps.reviewer_bound)."""
+    is assigned to, as through the API (issue 9, item 8; api.deps.reviewer_bound), and a case
+    of another partnership than the person's is not found (api.deps.partnership_bound; the
+    workspace's people are the default partnership's)."""
     person = current(request)
     if person is not None:
+        await partnership_bound(person.principal(), request)
         await reviewer_bound(person.principal(), request)
 
 

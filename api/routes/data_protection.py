@@ -81,7 +81,7 @@ async def subject_access_export(body: SubjectAccessRequest, principal: Officer,
     """Export everything held about one child reference."""
     async with store_errors(), sessions.begin() as session:
         archive = await subject_access.export(session, body.child_reference,
-                                              principal.role.value)
+                                              principal.role.value, principal.partnership)
     return Response(archive, media_type="application/zip", headers={
         "Content-Disposition": 'attachment; filename="subject-access.zip"'})
 

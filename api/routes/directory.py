@@ -171,10 +171,12 @@ async def _writing(sessions: Sessionmaker) -> AsyncIterator[AsyncSession]:
                 f"{who_may(DIRECTORY_READ_ROLES)}",
 )
 async def list_organisations(
-    session: Session, _: Reader, include_inactive: bool = False,
+    session: Session, principal: Reader, include_inactive: bool = False,
 ) -> list[OrganisationRead]:
-    """The partner directory; with `include_inactive`, deactivated people too."""
-    listings = await store.list_organisations(session, include_inactive=include_inactive)
+    """The partner directory (the caller's partnership's); with `include_inactive`,
+    deactivated people too."""
+    listings = await store.list_organisations(session, include_inactive=include_inactive,
+                                              partnership=principal.partnership)
     return [OrganisationRead.of(x.organisation, x.people) for x in listings]
 
 
@@ -194,7 +196,7 @@ async def create_organisation(
     async def create() -> OrganisationRead:
         async with _writing(sessions) as session:
             organisation = await store.add_organisation(session, body.name, body.kind,
-                                                        body.partner)
+                                                        body.partner, principal.partnership)
             return OrganisationRead.of(organisation, [])
 
     return await once(sessions, key, principal, "POST /v1/directory/organisations",
@@ -217,7 +219,7 @@ async def add_person(
     async def add() -> PersonRead:
         async with _writing(sessions) as session:
             person = await store.add_person(session, organisation_id, body.name, body.email,
-                                            body.role)
+                                            body.role, principal.partnership)
             return PersonRead.model_validate(person)
 
     return await once(sessions, key, principal,
@@ -243,7 +245,8 @@ async def update_person(
         async with _writing(sessions) as session:
             person = await store.update_person(session, person_id, name=body.name,
                                                email=body.email, role=body.role,
-                                               active=body.active)
+                                               active=body.active,
+                                               partnership=principal.partnership)
             return PersonRead.model_validate(person)
 
     return await once(sessions, key, principal, f"PATCH /v1/directory/people/{person_id}",

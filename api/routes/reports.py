@@ -75,7 +75,8 @@ async def list_cases(
         parts_due_before=_due(parts_due, lambda due: due_before is not None
                               and due <= due_before),
         parts_due_after=_due(parts_due, lambda due: due_after is not None
-                             and due >= due_after))
+                             and due >= due_after),
+        partnership=principal.partnership)
     parts = await store.case_parts(session, [r.case_id for r in rows])
     return CasePage(items=[CaseSummary.of(r, parts[r.case_id]) for r in rows], total=total,
                     limit=limit, offset=offset)
@@ -116,12 +117,12 @@ async def deadlines(
     items = [
         DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step).value,
                      due_date=s.due_date, statutory=s.statutory, status=StepStatus(s.status))
-        for s, stage in await store.deadlines(session, from_, to, only)
+        for s, stage in await store.deadlines(session, from_, to, only, principal.partnership)
         if s.due_date is not None
     ]
     # The LCSPR's and the action plan's too, the statutory publication within six months
     # included (issue 9): one list of everything due, whatever the part.
-    for part, stage in await store.part_deadlines(session, only):
+    for part, stage in await store.part_deadlines(session, only, principal.partnership):
         items += [
             DeadlineItem(case_id=part.case_id, stage=Stage(stage), part=part.part, step=step,
                          due_date=due, statutory=statutory,
