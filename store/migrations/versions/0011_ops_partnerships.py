@@ -1,7 +1,7 @@
 """tenants: the partnership of each case and directory organisation
 
 Revision ID: ops_partnerships
-Revises: faults_workflow_outbox_resend
+Revises: workspace_received_at_index
 Create Date: 2026-12-04 17:00:00.000000
 """
 
