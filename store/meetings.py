@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import AuditEvent, Case, Meeting
+from store.tenancy import DEFAULT, in_partnership
 
 PART = "meetings"
 
@@ -58,10 +59,12 @@ async def of_case(session: AsyncSession, case_id: str) -> Sequence[Meeting]:
 
 
 async def upcoming(session: AsyncSession, since: datetime,
-                   only: Sequence[str] | None = None) -> Sequence[Meeting]:
-    """Meetings from `since` on, of the cases not closed (`only`: of these cases)."""
+                   only: Sequence[str] | None = None, partnership: str = DEFAULT
+                   ) -> Sequence[Meeting]:
+    """Meetings from `since` on, of `partnership`'s cases not closed (`only`: of these)."""
     query = (select(Meeting).join(Case, Case.case_id == Meeting.case_id)
-             .where(Meeting.ends_at >= since, Case.stage != "closed"))
+             .where(Meeting.ends_at >= since, Case.stage != "closed",
+                    in_partnership(Case.case_id, partnership)))
     if only is not None:
         query = query.where(Meeting.case_id.in_(only))
     rows = await session.scalars(query.order_by(Meeting.starts_at, Meeting.id))

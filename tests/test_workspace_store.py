@@ -4,13 +4,13 @@ the closed history before the period; on the real case store."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from activities.case_store import project
 from bench.workspace import a_case
 from domain.calendar import london_instant
 from domain.case import Stage
-from store import workspace
+from store import meetings, tenancy, workspace
 from store.db import Sessionmaker
 
 
@@ -41,3 +41,41 @@ async def test_open_cases_and_a_periods_cases_only(sessions: Sessionmaker) -> No
     assert found_here == in_period | open_ids
     assert len(in_period) == 12
     assert parts == [] or all(case_id not in ids for _, case_id, _ in parts)
+
+
+async def test_another_partnerships_cases_are_not_in_the_workspaces_reads(
+    sessions: Sessionmaker,
+) -> None:
+    """The workspace's people are the default partnership's (store.tenancy): My work, the
+    Board's report and the calendar feeds' meetings never hold another partnership's case."""
+    today = datetime.now(UTC).date()
+    # Numbers no other test's case takes, received a month ago: open.
+    ours, theirs = (a_case(n, today, 1_000_000, 90) for n in (99_991, 99_992))
+    assert not ours.closed
+    assert not theirs.closed
+    async with sessions.begin() as s:
+        for case in (ours, theirs):
+            await project(s, case, 1)
+        await tenancy.assign(s, theirs.case_id, "north-east")
+        start = datetime.now(UTC) - timedelta(days=1)
+        for case in (ours, theirs):
+            await meetings.book(s, case.case_id, "rapid_review_meeting", start + timedelta(days=2),
+                                start + timedelta(days=2, hours=1), "Room 1",
+                                ("mars@cspr.test", "mars_team", None), start)
+    async with sessions() as s:
+        default_open = {c for c, _ in await workspace.open_case_snapshots(s)}
+        theirs_open = {c for c, _ in await workspace.open_case_snapshots(s, "north-east")}
+        found, _ = await workspace.report_snapshots(
+            s, london_instant(today - timedelta(days=400)), london_instant(today))
+        booked = {m.case_id for m in await meetings.upcoming(s, start)}
+        booked_theirs = {m.case_id for m in await meetings.upcoming(s, start,
+                                                                   partnership="north-east")}
+    assert ours.case_id in default_open
+    assert theirs.case_id not in default_open
+    assert theirs_open == {theirs.case_id}
+    report_ids = {c for c, _ in found}
+    assert ours.case_id in report_ids
+    assert theirs.case_id not in report_ids
+    assert ours.case_id in booked
+    assert theirs.case_id not in booked
+    assert booked_theirs == {theirs.case_id}
