@@ -462,8 +462,9 @@ def _differences(query: dict[str, Any], snapshot: dict[str, Any]) -> list[str]:
             first = next((n for n, (a, b) in enumerate(zip(mine, stored, strict=False))
                           if a != b), min(len(mine), len(stored)))
             shown = mine[first] if first < len(mine) else None
+            kept = stored[first] if first < len(stored) else None
             found.append(f"{key}: workflow {len(mine)}, store {len(stored)}, from [{first}] "
-                         f"{str(shown)[:160]}")
+                         f"workflow {str(shown)[:200]} / store {str(kept)[:200]}")
         else:
             found.append(f"{key}: workflow {str(mine)[:80]}, store {str(stored)[:80]}")
     return found
