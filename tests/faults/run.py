@@ -101,6 +101,7 @@ class Counts:
     emails_settled: list[str] = field(default_factory=list)  # the MARS team's resolutions
     settling_refused: dict[str, str] = field(default_factory=dict)  # ...answered other than 200
     elapsed_s: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds each part of the run took
     # --- each must be 0
     cases_lost: list[str] = field(default_factory=list)
     orphan_cases: list[str] = field(default_factory=list)
@@ -123,7 +124,8 @@ class Counts:
 
     def summary(self) -> str:
         lines = [f"fault run: seed {self.seed} (CSPR_FAULT_SEED={self.seed} to repeat), "
-                 f"{self.cases} cases, {self.requests} requests in {self.elapsed_s:.0f} s",
+                 f"{self.cases} cases, {self.requests} requests in {self.elapsed_s:.0f} s "
+                 f"({', '.join(f'{k} {v:.0f} s' for k, v in self.phases.items())})",
                  f"  faults: {self.worker_kills} worker kills, {self.temporal_restarts} Temporal "
                  f"restarts, {self.store_outages} store outages; unplanned exits "
                  f"{self.unplanned_exits or 'none'}",
@@ -228,9 +230,12 @@ async def run(plan: Plan, workdir: Path) -> Counts:
     stack = Stack(workdir)
     try:
         await stack.start()
+        counts.phases["start"] = time.monotonic() - started
         await _run(stack, plan, rng, counts)
     finally:
+        stopping = time.monotonic()
         await stack.stop()
+        counts.phases["stop"] = time.monotonic() - stopping
     counts.elapsed_s = time.monotonic() - started
     return counts
 
@@ -254,14 +259,21 @@ async def _run(stack: Stack, plan: Plan, rng: random.Random, counts: Counts) -> 
         supervisor = asyncio.create_task(faults.supervise())
         watcher = asyncio.create_task(mars.watch())
         try:
+            began = time.monotonic()
             await asyncio.gather(*(one(c, n) for n, c in enumerate(walks)))
+            counts.phases["walk"] = time.monotonic() - began
             # The last faults fall even if the walk ended before their turn.
             faults.end()
             await asyncio.wait_for(faults.finished.wait(), timeout=120)
+            counts.phases["last faults"] = time.monotonic() - began - counts.phases["walk"]
+            began = time.monotonic()
             await _settle(stack, walks, plan.settle_s)
             mars.running = False
             await watcher
+            counts.phases["settle"] = time.monotonic() - began
+            began = time.monotonic()
             await check(stack, partner, walks, counts)
+            counts.phases["check"] = time.monotonic() - began
             counts.emails_settled = list(mars.settled)
             counts.settling_refused = dict(mars.refused)
         finally:
@@ -450,8 +462,9 @@ def _differences(query: dict[str, Any], snapshot: dict[str, Any]) -> list[str]:
             first = next((n for n, (a, b) in enumerate(zip(mine, stored, strict=False))
                           if a != b), min(len(mine), len(stored)))
             shown = mine[first] if first < len(mine) else None
+            kept = stored[first] if first < len(stored) else None
             found.append(f"{key}: workflow {len(mine)}, store {len(stored)}, from [{first}] "
-                         f"{str(shown)[:160]}")
+                         f"workflow {str(shown)[:200]} / store {str(kept)[:200]}")
         else:
             found.append(f"{key}: workflow {str(mine)[:80]}, store {str(stored)[:80]}")
     return found

@@ -42,6 +42,7 @@ JWT_SECRET = "faults-jwt-secret-" + "0123456789abcdef" * 2
 POSTGRES = os.environ.get("CSPR_TEST_DATABASE_URL",
                           "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 START_TIMEOUT_S = 90.0
+STOP_GRACE_S = 3.0
 
 
 class Ports:
@@ -257,13 +258,17 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
             self.popen.terminate()
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+
+    def wait_or_kill(self, seconds: float) -> None:
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -373,9 +378,16 @@ class Stack:
         raise RuntimeError(f"{what} not ready after {START_TIMEOUT_S:.0f} s")
 
     async def stop(self) -> None:
-        for name in ("api", "worker", "temporal"):
-            if name in self.processes:
-                self.processes[name].stop()
+        # Every check is done: no graceful shutdown to wait for (the worker's would wait for
+        # its activities, Temporal's for its pollers). Each is asked to stop, all at once, and
+        # killed after STOP_GRACE_S.
+        running = [self.processes[n] for n in ("api", "worker", "temporal")
+                   if n in self.processes]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process in running:
+            process.wait_or_kill(max(0.0, deadline - time.monotonic()))
         if self.catcher is not None:
             self.catcher.stop()
         if self.proxy is not None:

@@ -1,4 +1,4 @@
-"""Issue 11's fault suite: a partner system walks 6 cases through the real stack (Temporal dev
+"""Issue 11's fault suite: a partner system walks 4 cases through the real stack (Temporal dev
 server, worker and API as processes, PostgreSQL behind a proxy, an SMTP catcher) with its
 Idempotency-Keys, while the worker is SIGKILLed 5 times, Temporal is killed and restarted once
 and the store refuses connections for 20 s; the MARS team settles each e-mail a kill cut off
@@ -20,7 +20,9 @@ WORKER_KILLS = 5
 
 
 def plan() -> Plan:
-    return Plan(seed=Plan.seed_from_env(), cases=6, parallel=6, worker_kills=WORKER_KILLS,
+    # 4 cases at once: the faults stall every case alike, so the run's length is mostly theirs;
+    # 6 cases took ~50 s more of CI for no fault more (the soak, bench/soak.py, runs 100).
+    return Plan(seed=Plan.seed_from_env(), cases=4, parallel=4, worker_kills=WORKER_KILLS,
                 temporal_restarts=1, store_outage_s=20.0)
 
 
