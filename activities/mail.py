@@ -46,7 +46,7 @@ from infra.settings import Settings, mail_from_address
 from store import cases, documents, outbox
 from store.db import Sessionmaker
 from store.directory import recipients
-from store.models import Organisation, OutboxMessage, Person
+from store.models import AuditEvent, Organisation, OutboxMessage, Person
 
 logger = logging.getLogger("cspr.mail")
 # What a workflow should call these activities with. Each message counts its own attempts and
@@ -139,6 +139,17 @@ class DeliverMailInput(BaseModel):
     keys: list[str]
 
 
+class MailAuditInput(BaseModel):
+    """A line of a closed case's mail trail (part "mail"): what became of one message."""
+
+    case_id: str
+    kind: str  # mail_resolved, mail_sent, mail_failed
+    detail: str  # counts and a message number only, never an address
+    actor_subject: str | None = None
+    actor_role: str | None = None
+    actor_organisation: str | None = None
+
+
 class AlertMailResult(BaseModel):
     messages: int
     sent: int
@@ -219,6 +230,13 @@ class MailActivities:
         return AlertMailResult(messages=len(keys), sent=delivery.sent,
                                uncertain=delivery.uncertain, failed=delivery.failed,
                                missing=missing)
+
+    @activity.defn(name="audit_mail")
+    async def audit_mail(self, input: MailAuditInput) -> None:
+        """A line in a closed case's audit trail (part "mail"), once: a retry after it was
+        written finds it and adds nothing."""
+        async with self._sessions.begin() as session:
+            await audit_mail_line(session, input, datetime.now(UTC))
 
     @activity.defn(name="resolve_mail")
     async def resolve_mail(self, input: ResolveMailInput) -> ResolvedMail:
@@ -418,3 +436,21 @@ _ROLE_TITLES = {
     "agency": "Agency lead",
     "mars_team": "Children's MARS team",
 }
+
+
+MAIL_PART = "mail"  # a closed case's trail of the e-mail settled after it closed
+
+
+async def audit_mail_line(session: AsyncSession, line: MailAuditInput, at: datetime) -> None:
+    """Write `line` under the case's "mail" part unless the same line is there already."""
+    same = await session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == line.case_id, AuditEvent.part == MAIL_PART,
+        AuditEvent.kind == line.kind, AuditEvent.detail == line.detail))
+    if same is not None:
+        return
+    last = await session.scalar(select(func.max(AuditEvent.sequence)).where(
+        AuditEvent.case_id == line.case_id, AuditEvent.part == MAIL_PART)) or 0
+    session.add(AuditEvent(case_id=line.case_id, part=MAIL_PART, sequence=last + 1, at=at,
+                           kind=line.kind, step=None, detail=line.detail, channel="api",
+                           actor_subject=line.actor_subject, actor_role=line.actor_role,
+                           actor_organisation=line.actor_organisation))
