@@ -31,6 +31,7 @@ from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
     Audience,
+    DeadlineNote,
     DifferenceRef,
     Letters,
     MailOutcome,
@@ -110,6 +111,14 @@ class AlertMailInput(BaseModel):
     step: str
     due_date: date | None = None
     statutory: bool = False
+    # The deadline that fired, when the alert names it (patch "alert-deadline", issue 9 item
+    # 2): its kind, the statutory date of the same step still to come when a local one passed
+    # (`statutory_pending`: one that counts from a date not recorded yet), and whether the
+    # step is a statutory duty with no time limit in law (the target is the service's own).
+    deadline_kind: Literal["local", "statutory"] | None = None
+    statutory_ahead: date | None = None
+    statutory_pending: bool = False
+    duty_without_limit: bool = False
     # An action plan's action: the organisation that owns it, reminded with the MARS team.
     owner: str | None = None
     # A difference of opinion's alert: which one ("DOO-2") and the level it is for.
@@ -201,7 +210,9 @@ class MailActivities:
             difference = (DifferenceRef(input.difference_id, input.level or "")
                           if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
-                              input.statutory, difference)
+                              input.statutory, difference,
+                              DeadlineNote(input.deadline_kind, input.statutory_ahead,
+                                           input.statutory_pending, input.duty_without_limit))
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
             audiences = alert_audiences(case, input.step, overdue)
