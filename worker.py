@@ -27,13 +27,14 @@ from infra.settings import Settings
 from infra.temporal import check_namespace_retention, connect, worker_runtime
 from store.db import Sessionmaker, make_engine, make_sessionmaker
 from workflows.action_plan import ActionPlanWorkflow
+from workflows.closed_mail import ClosedCaseMailWorkflow
 from workflows.local_review import LocalReviewWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.review_request import ReviewRequestWorkflow
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, ActionPlanWorkflow,
-                             ReviewRequestWorkflow, RetentionWorkflow)
+                             ReviewRequestWorkflow, RetentionWorkflow, ClosedCaseMailWorkflow)
 
 
 def build_worker(
@@ -59,7 +60,8 @@ def build_worker(
                     store_activities.project_case, store_activities.project_part,
                     mail_activities.send_letters, mail_activities.send_alert_mail,
                     retention_activities.apply_retention,
-                    mail_activities.resolve_mail, mail_activities.deliver_mail],
+                    mail_activities.resolve_mail, mail_activities.deliver_mail,
+                    mail_activities.audit_mail],
         # On shutdown, running activities get this long to finish before they are cancelled.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )

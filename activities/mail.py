@@ -31,6 +31,7 @@ from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
     Audience,
+    DeadlineNote,
     DifferenceRef,
     Letters,
     MailOutcome,
@@ -47,7 +48,7 @@ from store import cases, documents, outbox, tenancy
 from store.db import Sessionmaker
 from store.directory import partner_names as partner_names_of
 from store.directory import recipients
-from store.models import Organisation, OutboxMessage, Person
+from store.models import AuditEvent, Organisation, OutboxMessage, Person
 
 logger = logging.getLogger("cspr.mail")
 # What a workflow should call these activities with. Each message counts its own attempts and
@@ -111,6 +112,14 @@ class AlertMailInput(BaseModel):
     step: str
     due_date: date | None = None
     statutory: bool = False
+    # The deadline that fired, when the alert names it (patch "alert-deadline", issue 9 item
+    # 2): its kind, the statutory date of the same step still to come when a local one passed
+    # (`statutory_pending`: one that counts from a date not recorded yet), and whether the
+    # step is a statutory duty with no time limit in law (the target is the service's own).
+    deadline_kind: Literal["local", "statutory"] | None = None
+    statutory_ahead: date | None = None
+    statutory_pending: bool = False
+    duty_without_limit: bool = False
     # An action plan's action: the organisation that owns it, reminded with the MARS team.
     owner: str | None = None
     # A difference of opinion's alert: which one ("DOO-2") and the level it is for.
@@ -138,6 +147,17 @@ class ResolvedMail(BaseModel):
 class DeliverMailInput(BaseModel):
     case_id: str
     keys: list[str]
+
+
+class MailAuditInput(BaseModel):
+    """A line of a closed case's mail trail (part "mail"): what became of one message."""
+
+    case_id: str
+    kind: str  # mail_resolved, mail_sent, mail_failed
+    detail: str  # counts and a message number only, never an address
+    actor_subject: str | None = None
+    actor_role: str | None = None
+    actor_organisation: str | None = None
 
 
 class AlertMailResult(BaseModel):
@@ -191,7 +211,9 @@ class MailActivities:
             difference = (DifferenceRef(input.difference_id, input.level or "")
                           if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
-                              input.statutory, difference)
+                              input.statutory, difference,
+                              DeadlineNote(input.deadline_kind, input.statutory_ahead,
+                                           input.statutory_pending, input.duty_without_limit))
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
             audiences = alert_audiences(case, input.step, overdue)
@@ -224,6 +246,13 @@ class MailActivities:
         return AlertMailResult(messages=len(keys), sent=delivery.sent,
                                uncertain=delivery.uncertain, failed=delivery.failed,
                                missing=missing)
+
+    @activity.defn(name="audit_mail")
+    async def audit_mail(self, input: MailAuditInput) -> None:
+        """A line in a closed case's audit trail (part "mail"), once: a retry after it was
+        written finds it and adds nothing."""
+        async with self._sessions.begin() as session:
+            await audit_mail_line(session, input, datetime.now(UTC))
 
     @activity.defn(name="resolve_mail")
     async def resolve_mail(self, input: ResolveMailInput) -> ResolvedMail:
@@ -427,3 +456,21 @@ _ROLE_TITLES = {
     "agency": "Agency lead",
     "mars_team": "Children's MARS team",
 }
+
+
+MAIL_PART = "mail"  # a closed case's trail of the e-mail settled after it closed
+
+
+async def audit_mail_line(session: AsyncSession, line: MailAuditInput, at: datetime) -> None:
+    """Write `line` under the case's "mail" part unless the same line is there already."""
+    same = await session.scalar(select(AuditEvent.id).where(
+        AuditEvent.case_id == line.case_id, AuditEvent.part == MAIL_PART,
+        AuditEvent.kind == line.kind, AuditEvent.detail == line.detail))
+    if same is not None:
+        return
+    last = await session.scalar(select(func.max(AuditEvent.sequence)).where(
+        AuditEvent.case_id == line.case_id, AuditEvent.part == MAIL_PART)) or 0
+    session.add(AuditEvent(case_id=line.case_id, part=MAIL_PART, sequence=last + 1, at=at,
+                           kind=line.kind, step=None, detail=line.detail, channel="api",
+                           actor_subject=line.actor_subject, actor_role=line.actor_role,
+                           actor_organisation=line.actor_organisation))

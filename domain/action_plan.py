@@ -482,9 +482,12 @@ class ActionPlanState(BaseModel):
         with self._from(Channel.SIGNAL, actor):
             self._event(now, EventKind.SIGNAL_REJECTED, known, None, reason)
 
-    def keep_recent_events(self) -> None:
-        """Drop all but the latest events (before a continue-as-new; the store has them all)."""
+    def keep_recent_events(self, projected: int | None = None) -> None:
+        """Drop all but the latest events (before a continue-as-new), and never one after
+        event number `projected`, the last the case store has (None: it has them all)."""
         dropped = max(0, len(self.events) - EVENTS_KEPT)
+        if projected is not None:
+            dropped = min(dropped, max(0, projected - self.events_before))
         self.events = self.events[dropped:]
         self.events_before += dropped
 
@@ -512,6 +515,11 @@ class ActionPlanState(BaseModel):
         """The organisation that owns an action (None for the plan's own reviews)."""
         action = self.action(action_id) if action_id is not None else None
         return action.owner if action is not None else None
+
+    def store_alert(self, now: datetime, kind: EventKind, detail: str) -> None:
+        """The case store behind the plan (`projection_failed`), or caught up again
+        (`projection_restored`): shown for the MARS team, and in the trail once written."""
+        self._event(now, kind, None, None, detail)
 
     def mail_failed(self, now: datetime, step: PlanStep | None, action_id: str | None,
                     detail: str) -> None:

@@ -255,25 +255,71 @@ class DifferenceRef:
         return cls(words[0], words[1]), target
 
 
+@dataclass(frozen=True)
+class DeadlineNote:
+    """Which of a step's deadlines an alert is about (issue 9, item 2), when it is known."""
+
+    kind: str | None = None  # "local" or "statutory": the deadline that fired
+    statutory_ahead: date | None = None  # the same step's statutory date, still to come
+    statutory_pending: bool = False  # a statutory deadline still to come, its date not known
+    duty_without_limit: bool = False  # a statutory duty whose time the law does not set
+
+
+def deadline_note(case: CaseState, step: Step, detail: str) -> DeadlineNote:
+    """The note for a step's alert whose event says "<kind> deadline <date>"
+    (`CaseState.due_alerts`)."""
+    words = detail.split()
+    kind = words[0] if words and words[0] in ("local", "statutory") else None
+    state = case.step(step)
+    spec = procedure(case.procedure_version).spec(step)
+    ahead: date | None = None
+    pending = False
+    if kind == "local":
+        for d in state.deadlines:
+            if d.kind.value == "statutory" and not d.escalated:
+                ahead = d.due_date
+                pending = d.due_date is None
+    return DeadlineNote(kind, ahead, pending, spec.statutory_duty)
+
+
 def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
                due_date: date | None, statutory: bool,
-               difference: DifferenceRef | None = None) -> Text:
-    """Subject and body of a reminder before a due date, or an escalation once it passed."""
+               difference: DifferenceRef | None = None,
+               note: DeadlineNote | None = None) -> Text:
+    """Subject and body of a reminder before a due date, or an escalation once it passed.
+
+    "Statutory" only for a deadline set by law or national guidance: a local target that passes
+    while the step's statutory date is still ahead says so and names that date; a statutory
+    duty with no time limit (the notices) has the service's own target, and says so."""
     if difference is not None:
         return _difference_alert_text(case_id, difference, overdue, due_date)
     title = step_title(case, step)
-    kind = "statutory" if statutory else "local"
+    note = note or DeadlineNote()
+    kind = note.kind or ("statutory" if statutory else "local")
+    noun = f"{kind} deadline"  # as before, when the alert does not name its deadline
+    if note.kind is not None:
+        noun = "statutory deadline" if kind == "statutory" else "local target"
+    if note.duty_without_limit and kind == "local":
+        noun = ("service's own target (for a statutory duty on which the law sets no time "
+                "limit)")
     if overdue:
         subject = f"{case_id}: overdue - {title}" + (
             f" was due {long_date(due_date)}" if due_date else "")
-        state = (f"This {kind} deadline has passed and the step is not recorded. It is "
+        state = (f"This {noun} has passed and the step is not recorded. It is "
                  "escalated to the MARS team and the Safeguarding Senior Leads.")
     else:
         subject = f"{case_id}: reminder - {title}" + (
             f" due {long_date(due_date)}" if due_date else "")
-        state = f"This is a reminder: the {kind} deadline is near."
+        state = f"This is a reminder: the {noun} is near."
+    if note.statutory_ahead is not None:
+        state += (f" The statutory deadline for this step, {long_date(note.statutory_ahead)}, "
+                  "is still to come.")
+    elif note.statutory_pending:
+        state += (" The statutory deadline for this step is still to come (it counts from a "
+                  "date not yet recorded).")
+    label = "the service's own target" if note.duty_without_limit and kind == "local" else kind
     lines = [f"Case: {case_id}", f"Step: {title}",
-             f"Due: {long_date(due_date) if due_date else 'not set'} ({kind})", "", state]
+             f"Due: {long_date(due_date) if due_date else 'not set'} ({label})", "", state]
     if case is not None and step in Step.__members__.values() and case.has_step(Step(step)):
         spec = procedure(case.procedure_version).spec(Step(step))
         lines += ["", f"What to do: {spec.record} ({spec.who})."]

@@ -194,10 +194,34 @@ NL_CSPR_2025_06_R2 = Procedure(
     ),
 )
 
+
+
+def _r3(spec: StepSpec) -> StepSpec:
+    """Flowchart 2's labels read in order (issue 9, item 1): the chair's report D+11, then "DSP
+    review and sign-off of Rapid Review Report and Doc 12 ... Within 14 working days", then the
+    submission D+15; "Reflective wellbeing sessions ... On going consideration"."""
+    if spec.step is Step.RAPID_REVIEW_SIGNOFF:
+        # Local (North Lincolnshire's target), reminded and escalated like any step; the
+        # statutory submission cannot go before it (domain.case).
+        return StepSpec(spec.step, spec.title, spec.who, spec.record, (Deadline(_D, 14, _L),),
+                        spec.parties)
+    if spec.step is Step.WELLBEING_SESSIONS:
+        # "On going consideration": no deadline, recorded as held or not relevant at any time,
+        # never overdue.
+        return StepSpec(spec.step, spec.title, spec.who, spec.record, ())
+    return spec
+
+
+# The DSPs' sign-off due D+14 working days, the wellbeing sessions with no deadline. A case
+# started under r2 keeps r2's (sign-off with no date, wellbeing sessions D+14).
+NL_CSPR_2025_06_R3 = Procedure(
+    version="nl-cspr-2025-06-r3", steps=tuple(_r3(s) for s in NL_CSPR_2025_06_R2.steps))
+
 PROCEDURES: dict[str, Procedure] = {
-    p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST, NL_CSPR_2025_06_R2)
+    p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST, NL_CSPR_2025_06_R2,
+                           NL_CSPR_2025_06_R3)
 }
-CURRENT_PROCEDURE = NL_CSPR_2025_06_R2
+CURRENT_PROCEDURE = NL_CSPR_2025_06_R3
 CURRENT_REQUEST_PROCEDURE = NL_CSPR_2025_06_REQUEST
 
 

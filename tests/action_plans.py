@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -18,6 +18,13 @@ from workflows.action_plan import ActionPlanRun
 from workflows.ids import action_plan_id
 
 Handle = WorkflowHandle[Any, Any]
+# One query's own time limit. The Java time-skipping server can leave a query unanswered when it
+# reaches a run in the moment that run continues as new (it hands the query to the old run's last
+# workflow task; the worker's answer then finds the run completed: "Task not found when
+# completing ... workflow execution already completed"), and the client waits out its default
+# timeout of about 30 s: the whole of `plan_when`'s budget. Asked again, the query reaches the
+# new run at once.
+QUERY_TIMEOUT = timedelta(seconds=5)
 RECOMMENDATIONS = ["Joint training on bruising in non-mobile infants",
                    "Confirm every telephone referral in writing"]
 PARTNERS = ["local_authority", "health", "police"]
@@ -51,7 +58,8 @@ async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
     stage = "not started"
     while True:
         try:
-            plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState)
+            plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState,
+                                                       rpc_timeout=QUERY_TIMEOUT)
         except RPCError as e:
             # A child its parent has not started yet; or, on a loaded machine, a query the
             # worker did not answer in the server's time while it replayed a long history.

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date, time, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -154,7 +153,34 @@ async def test_reviews_come_quarterly_and_an_unheld_one_is_escalated(
         await handle.terminate("test over")
 
 
+async def stored_when(sessions: Sessionmaker, case_id: str,
+                      ready: Callable[[ActionPlanState], bool],
+                      within: float = 30.0) -> ActionPlanState:
+    """Read the plan from the case store (its projection) until `ready` holds.
+
+    The test of years of reviews reads the store, not the workflow: the Java time-skipping
+    server's continue-as-new is not atomic (sdk-java#1538, sdk-python#826), and a query that
+    reaches a run in the moment it continues as new can be left unanswered, holding the
+    server's clock with it (a `sleep` that skips time then times out too). The store has every
+    change the workflow makes: the main loop projects each one.
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    stage = "not written"
+    while True:
+        async with sessions() as s:
+            part = await s.get(CasePart, (case_id, "action_plan"))
+        if part is not None:
+            plan = ActionPlanState.model_validate(part.snapshot)
+            if ready(plan):
+                return plan
+            stage = plan.stage.value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"plan never became ready in the store; stage={stage}")
+        await asyncio.sleep(0.05)
+
+
 async def burst_across_a_boundary(client: Client, handle: Handle, first_run: str,
+                                  sessions: Sessionmaker, case_id: str,
                                   send: Callable[[int], Awaitable[None]], start: int) -> int:
     """Send records (numbered from `start`) one after another, without waiting for any to be
     applied, until the plan's run is long enough to continue as new, then three more while
@@ -168,7 +194,7 @@ async def burst_across_a_boundary(client: Client, handle: Handle, first_run: str
     for _ in range(3):
         await send(start + sent)
         sent += 1
-    await plan_when(handle, lambda p: len(p.actions) == start + sent)
+    await stored_when(sessions, case_id, lambda p: len(p.actions) == start + sent)
     for _ in range(200):
         if len(await runs(client, handle.id, first_run)) > before:
             return sent
@@ -176,13 +202,6 @@ async def burst_across_a_boundary(client: Client, handle: Handle, first_run: str
     raise AssertionError("the plan did not continue as new")
 
 
-# A KNOWN DEFECT, not a slow machine: about one run in three (alone, at this stop), the second
-# quarter's plan_review is recorded but the next review's due date is never set (the plan waits
-# with next_review.due_date None, so no reminder would ever go). Seen with and without the
-# serial-changes lock; to be found and fixed first thing next session (the closing note of this
-# stop says so). Not strict, so CI shows it as XFAIL or XPASS rather than hiding it entirely.
-@pytest.mark.xfail(strict=False, reason="known defect: an action plan's next review date is "
-                   "sometimes never set after a review near a continue-as-new (see the comment)")
 async def test_years_of_reviews_continue_as_new_and_lose_no_signal(
     time_env: WorkflowEnvironment, sessions: Sessionmaker
 ) -> None:
@@ -203,9 +222,11 @@ async def test_years_of_reviews_continue_as_new_and_lose_no_signal(
             await signal(handle, "add_action", recommendation=1 + n % 2, what=f"Action {n}",
                          owner="North Lincolnshire Council", due_date=far)
 
-        added = await burst_across_a_boundary(time_env.client, handle, first_run, add, 0)
+        added = await burst_across_a_boundary(time_env.client, handle, first_run, sessions,
+                                              case_id, add, 0)
         for quarter in range(1, 13):
-            plan = await plan_when(handle, lambda p: p.next_review.due_date is not None)
+            plan = await stored_when(sessions, case_id,
+                                     lambda p: p.next_review.due_date is not None)
             due = plan.next_review.due_date
             assert due is not None
             await travel_to(time_env, at_london(due - timedelta(days=1), 11))
@@ -213,20 +234,20 @@ async def test_years_of_reviews_continue_as_new_and_lose_no_signal(
             if quarter == 6:
                 await signal(handle, "oversight_transfer", to="safeguarding_partnership_meeting",
                              agreed_by=PARTNERS)
-            plan = await plan_when(handle, reviews(quarter))
+            plan = await stored_when(sessions, case_id, reviews(quarter))
             if quarter == 8:  # more actions after the second year's review, across a boundary
                 added += await burst_across_a_boundary(
-                    time_env.client, handle, first_run, add, added)
+                    time_env.client, handle, first_run, sessions, case_id, add, added)
         assert [r.progress for r in plan.reviews] == [f"Quarter {q}" for q in range(1, 13)]
         assert not any(r.late for r in plan.reviews)
         assert plan.reviews[-1].oversight.value == "safeguarding_partnership_meeting"
 
-        plan = await plan_when(handle, lambda p: len(p.actions) == added)
+        plan = await stored_when(sessions, case_id, lambda p: len(p.actions) == added)
         assert [a.action_id for a in plan.actions] == [f"A{n}" for n in range(1, added + 1)]
         assert [a.what for a in plan.actions] == [f"Action {n}" for n in range(added)]
         for n in range(1, added + 1):
             await signal(handle, "complete_action", action_id=f"A{n}", evidence=f"Evidence {n}")
-        await plan_when(handle, lambda p: p.stage is PlanStage.READY_FOR_SIGNOFF)
+        await stored_when(sessions, case_id, lambda p: p.stage is PlanStage.READY_FOR_SIGNOFF)
         signed_off_on = (await time_env.get_current_time()).astimezone(LONDON).date()
         await signal(handle, "board_signoff", actor=BOARD)
         result = await handle.result()

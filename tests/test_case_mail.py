@@ -27,6 +27,7 @@ from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState, Channel, EventKind, Stage, StepStatus
 from domain.decisions import Actor
 from domain.directory import OrganisationKind
+from domain.mail import long_date
 from domain.permissions import Role
 from domain.procedure import Partner, Step
 from infra.mailer import SmtpMailer
@@ -331,3 +332,69 @@ async def _until_stage(api: AsyncClient, case_id: str, stage: str) -> None:
 
 
 
+
+
+async def test_the_submissions_two_deadlines_each_say_what_they_are(
+    time_env: WorkflowEnvironment, store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer],
+) -> None:
+    """Issue 9, item 2: the submission is due "within 15 working days" of the DSPs' decision
+    (North Lincolnshire's D+15, local) and within 15 working days of the Panel notification
+    (P+15, statutory). When D+15 passes with P+15 still ahead, the escalation says a local
+    target passed and names the statutory date to come; at P+15 it names P+15's own date."""
+    recorder, mailer = smtp
+    client = time_env.client
+    calendar = WorkingDayCalendar()
+    async with worker_for(client, store, mailer) as worker:
+        now = await time_env.get_current_time()
+        monday = (now + timedelta(days=14 - now.weekday())).date()
+        await travel_to(time_env, at_london(monday, 10))
+        handle: Handle = await start_case(client, worker.task_queue,
+                                          f"CSPR-2026-SU{uuid.uuid4().hex[:4]}",
+                                          await time_env.get_current_time())
+        await case_when(handle, lambda c: c.clock_dates != {})
+        await handle.signal("record", decision("inform_partners"))
+        await handle.signal("record", decision(
+            "ssl_recommendation", criteria_met=True, recommend_panel_notification=True,
+            rationale="Known injuries"))
+        for partner in Partner:
+            await handle.signal("record", decision("dsp_decision", partner=partner.value,
+                                                   criteria_met=True, rationale="Met"))
+        case = await case_when(handle, lambda c: c.stage is Stage.RAPID_REVIEW
+                               and c.step(Step.RAPID_REVIEW_SUBMISSION).due_date is not None)
+        local = case.step(Step.RAPID_REVIEW_SUBMISSION).due_date
+        assert local is not None
+        # The Panel is told three working days later: P+15 comes after D+15.
+        await travel_to(time_env, at_london(calendar.add_working_days(monday, 3), 11))
+        await handle.signal("record", decision(
+            "panel_notification", reference="CSPN-2", notified_at=(
+                await time_env.get_current_time()).isoformat()))
+        case = await case_when(handle, lambda c: all(
+            d.due_date is not None for d in c.step(Step.RAPID_REVIEW_SUBMISSION).deadlines))
+        statutory = next(d.due_date for d in case.step(Step.RAPID_REVIEW_SUBMISSION).deadlines
+                         if d.kind.value == "statutory")
+        assert statutory is not None
+        assert statutory > local
+
+        def submission_escalations() -> list[EmailMessage]:
+            return [m for m in recorder.messages if "overdue" in m["Subject"]
+                    and "submitted to the Panel" in m["Subject"]]
+
+        await travel_to(time_env, at_london(local + timedelta(days=1), 0, 10))
+        await until(lambda: bool(submission_escalations()))
+        first = submission_escalations()[0]
+        body = first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert f"was due {long_date(local)}" in first["Subject"]
+        assert "This local target has passed" in body
+        assert f"The statutory deadline for this step, {long_date(statutory)}, is still to " \
+               "come." in body
+        assert "statutory deadline has passed" not in body
+
+        count = len(submission_escalations())
+        await travel_to(time_env, at_london(statutory + timedelta(days=1), 0, 10))
+        await until(lambda: len(submission_escalations()) > count)
+        last = submission_escalations()[-1]
+        body = last.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert f"was due {long_date(statutory)}" in last["Subject"]
+        assert "This statutory deadline has passed" in body
+        assert f"Due: {long_date(statutory)} (statutory)" in body
+        await handle.terminate("test over")

@@ -5,7 +5,9 @@ on UTC), so every due date below is a plain count of weekdays, worked out by han
 R = Mon 2 Nov: inform_partners Tue 3, ssl_recommendation Thu 5, dsp_decision Fri 6,
 panel_notification Mon 9 Nov. The DSPs decide on Thu 5 Nov (D): agency_requests Fri 6,
 agency_reports Thu 12, rapid_review_meeting Fri 13, rapid_review_report Fri 20,
-wellbeing_sessions Wed 25, rapid_review_signoff and rapid_review_submission Thu 26 Nov.
+wellbeing_sessions Wed 25, rapid_review_signoff and rapid_review_submission Thu 26 Nov (the
+cases under nl-cspr-2025-06-r2, `R2`; from r3 the sign-off is due Wed 25 and the wellbeing
+sessions have no date).
 The Panel is notified on Fri 6 Nov (P): the submission's statutory P+15 is Fri 27 Nov.
 """
 
@@ -52,7 +54,15 @@ from domain.decisions import (
     WellbeingSessions,
 )
 from domain.notification import Notification
-from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock, Partner, Step
+from domain.procedure import (
+    CURRENT_PROCEDURE,
+    CURRENT_REQUEST_PROCEDURE,
+    NL_CSPR_2025_06_R2,
+    Clock,
+    Partner,
+    Procedure,
+    Step,
+)
 from tests.factories import review_request
 
 CAL = WorkingDayCalendar()
@@ -98,8 +108,12 @@ def start_clock(case: CaseState, clock: Clock, point: ClockPoint) -> None:
     case.set_due_dates(clock, result.clock_date, result.due)
 
 
-def new_case(received_at: datetime = RECEIVED_AT, *, clock_r: bool = True) -> CaseState:
-    case = CaseState.open_case("CSPR-2026-TEST01", CURRENT_PROCEDURE, notification(received_at))
+R2 = NL_CSPR_2025_06_R2
+
+
+def new_case(received_at: datetime = RECEIVED_AT, *, clock_r: bool = True,
+             procedure: Procedure = CURRENT_PROCEDURE) -> CaseState:
+    case = CaseState.open_case("CSPR-2026-TEST01", procedure, notification(received_at))
     if clock_r:
         start_clock(case, Clock.RECEIVED, ClockPoint(at=received_at))
     return case
@@ -344,7 +358,7 @@ def test_panel_response_recorded_twice_is_refused() -> None:
 
 
 def test_happy_path_to_a_local_review() -> None:
-    case = drive(new_case(), happy_path(RapidReviewOutcome.LOCAL_REVIEW))
+    case = drive(new_case(procedure=R2), happy_path(RapidReviewOutcome.LOCAL_REVIEW))
     assert stage_of(case) is Stage.LOCAL_REVIEW
     assert case.outcome is Outcome.LOCAL_REVIEW
     assert not case.closed
@@ -627,7 +641,7 @@ def test_agency_reports_late_when_any_report_came_late() -> None:
 
 def test_signoff_has_no_deadline_of_its_own() -> None:
     # Flowchart 2 sets none: a sign-off after the submission's D+15 target is not itself late.
-    case = drive(new_case(), happy_path()[:12])
+    case = drive(new_case(procedure=R2), happy_path()[:12])
     assert case.step(Step.RAPID_REVIEW_SIGNOFF).due_date is None
     record(case, RapidReviewSignoff(partner=LA), nov(23))
     record(case, RapidReviewSignoff(partner=HEALTH), nov(27))
@@ -888,7 +902,7 @@ def test_a_closed_case_gives_no_alerts() -> None:
     # reminder and deadline to come, when the Panel closes the case.
     path = [p for p in happy_path(RapidReviewOutcome.NO_FURTHER_REVIEW)
             if not isinstance(p[0], WellbeingSessions)]
-    case = drive(new_case(), path)
+    case = drive(new_case(procedure=R2), path)
     assert case.next_alert_at() == nov(24, 9)
     record(case, PanelResponse(decision=PanelDecision.NATIONAL_REVIEW), nov(25, 13))
     assert case.closed
@@ -901,7 +915,7 @@ def test_a_closed_case_gives_no_alerts() -> None:
 def test_a_closed_case_has_no_next_deadline() -> None:
     path = [p for p in happy_path(RapidReviewOutcome.NO_FURTHER_REVIEW)
             if not isinstance(p[0], WellbeingSessions)]
-    case = drive(new_case(), path)
+    case = drive(new_case(procedure=R2), path)
     assert case.next_deadline() == nov(26, 0)
     record(case, PanelResponse(decision=PanelDecision.NATIONAL_REVIEW), nov(25, 13))
     assert case.closed
@@ -911,7 +925,7 @@ def test_a_closed_case_has_no_next_deadline() -> None:
 def test_closing_the_case_clears_its_overdue_flag() -> None:
     path = [p for p in happy_path(RapidReviewOutcome.NO_FURTHER_REVIEW)
             if not isinstance(p[0], WellbeingSessions)]
-    case = drive(new_case(), path)
+    case = drive(new_case(procedure=R2), path)
     [alert] = case.due_alerts(nov(26, 0))
     assert (alert.kind, alert.step) == (EventKind.OVERDUE, Step.WELLBEING_SESSIONS)
     assert case.overdue
@@ -967,3 +981,20 @@ def test_a_notification_naming_no_one_is_the_system_s() -> None:
     case.notified(RECEIVED_AT, None)
     assert [(e.kind, e.channel, e.actor) for e in case.events] == [
         (EventKind.NOTIFIED, Channel.SYSTEM, None)]
+
+
+def test_r3_signoff_is_due_d14_and_the_wellbeing_sessions_never() -> None:
+    """Flowchart 2 (nl-cspr-2025-06-r3): "DSP review and sign-off of Rapid Review Report and
+    Doc 12 ... Within 14 working days" and "Reflective wellbeing sessions ... On going
+    consideration": the sign-off is due D+14 (Wed 25 Nov), local; the sessions have no date,
+    so they are never overdue; the submission still waits for every signature."""
+    case = drive(new_case(), happy_path()[:12])
+    signoff = case.step(Step.RAPID_REVIEW_SIGNOFF)
+    assert (signoff.due_date, signoff.statutory) == (nov(25).date(), False)
+    assert case.step(Step.WELLBEING_SESSIONS).due_date is None
+    alerts = case.due_alerts(nov(30, 12))
+    overdue = [a.step for a in alerts if a.kind is EventKind.OVERDUE]
+    assert Step.RAPID_REVIEW_SIGNOFF in overdue
+    assert Step.WELLBEING_SESSIONS not in overdue
+    assert case.step(Step.WELLBEING_SESSIONS).status is not StepStatus.OVERDUE
+    assert case.step(Step.RAPID_REVIEW_SIGNOFF).status is StepStatus.OVERDUE

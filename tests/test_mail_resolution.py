@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -22,7 +23,7 @@ from domain.calendar import WorkingDayCalendar
 from infra.mailer import HandOver, MailUncertain, SmtpMailer
 from infra.settings import Settings
 from store.db import Sessionmaker
-from store.models import OutboxMessage
+from store.models import AuditEvent, OutboxMessage
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
 from tests.mail_directory import directory_store
 from tests.smtp import Recorder, smtp_server
@@ -145,6 +146,83 @@ async def test_uncertain_letters_are_settled_by_the_mars_team_and_the_step_compl
             assert to.count(ARRIVED) == 1
             assert to.count(LOST) == 1
             assert len(set(to)) == 6
+
+
+
+async def test_a_closed_cases_uncertain_letters_are_settled_too(
+    dev_env: WorkflowEnvironment, store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer],
+) -> None:
+    """A case whose workflow has closed with two letters in doubt (issue 11, item 7): the MARS
+    team still settles each with the same action (it was a 409), a resend goes once with its
+    first Message-ID, and each outcome is a line of the case's audit trail (part "mail")."""
+    recorder, mailer = smtp
+    async with build_worker(dev_env.client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(), store,
+                            mailer=CutsOffTwo(mailer)) as worker:
+        settings = Settings(encryption_keys=TEST_KEYS, task_queue=worker.task_queue,
+                            jwt_secret=TEST_JWT_SECRET)
+        app = create_app(settings, dev_env.client, store)
+        async with app.router.lifespan_context(app), \
+                http_client(app, as_role("mars_team")) as api:
+            made = await api.post("/v1/notifications", json={
+                **_notification(), "case_id": f"CSPR-2026-C{uuid.uuid4().hex[:8].upper()}"})
+            assert made.status_code == 201, made.text
+            case_id = made.json()["case_id"]
+            sent = await api.post(f"/v1/cases/{case_id}/letters/inform-partners")
+            assert sent.status_code == 200, sent.text
+            await _until(api, case_id, lambda c: any(
+                e["kind"] == "mail_failed" for e in c["events"]))
+            mail = {m["to_address"]: m for m in
+                    (await api.get(f"/v1/cases/{case_id}/mail")).json()}
+            arrived, lost = mail[ARRIVED]["id"], mail[LOST]["id"]
+            await dev_env.client.get_workflow_handle(case_id).terminate("closed for the test")
+            path = f"/v1/cases/{case_id}/mail/{{}}/resolution"
+
+            got = await api.post(path.format(arrived), json={"outcome": "received"})
+            assert got.status_code == 200, got.text
+            assert got.json()["source"] == "store"
+            before = len(recorder.messages)
+            resend = await api.post(path.format(lost), json={"outcome": "resend"},
+                                    headers={"Idempotency-Key": f"resend-{uuid.uuid4()}"})
+            assert resend.status_code == 200, resend.text
+
+            for _ in range(300):
+                outbox = {m["id"]: m for m in
+                          (await api.get(f"/v1/cases/{case_id}/mail")).json()}
+                if outbox[lost]["status"] == "sent" and outbox[arrived]["status"] == "sent":
+                    break
+                await asyncio.sleep(0.1)
+            assert outbox[arrived]["last_error"] == "confirmed received by the MARS team"
+            assert outbox[lost]["status"] == "sent"
+            resent = recorder.messages[before:]
+            assert [m["To"].addresses[0].addr_spec for m in resent] == [LOST]
+            async with store() as session:
+                row = await session.get(OutboxMessage, lost)
+                assert row is not None
+                assert row.resend
+                assert resent[0]["Message-ID"] == row.message_id
+                trail = []
+                for _ in range(100):
+                    trail = [(a.kind, a.detail, a.actor_role) for a in await session.scalars(
+                        select(AuditEvent).where(AuditEvent.case_id == case_id,
+                                                 AuditEvent.part == "mail")
+                        .order_by(AuditEvent.sequence))]
+                    if len(trail) == 3:
+                        break
+                    await asyncio.sleep(0.1)
+                    session.expire_all()
+            assert trail == [
+                ("mail_resolved", f"message {arrived} confirmed received (the case is closed)",
+                 "mars_team"),
+                ("mail_resolved", f"message {lost} to be sent again (the case is closed)",
+                 "mars_team"),
+                ("mail_sent", f"message {lost} resend: 1 sent of 1", "mars_team"),
+            ]
+            # Settled once: asked again, nothing more is sent or written.
+            again = await api.post(path.format(lost), json={"outcome": "resend"})
+            assert again.status_code == 409
+            to = [m["To"].addresses[0].addr_spec for m in recorder.messages]
+            assert to.count(LOST) == 1
+            assert to.count(ARRIVED) == 1
 
 
 async def _until(api: Any, case_id: str, ready: Any) -> dict[str, Any]:

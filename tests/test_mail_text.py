@@ -12,6 +12,7 @@ from domain.local_review_records import LocalReviewStep
 from domain.mail import (
     MARS_TEAM,
     Audience,
+    DeadlineNote,
     Letters,
     alert_audiences,
     alert_text,
@@ -89,6 +90,28 @@ def test_subjects_read_as_the_issue_asks() -> None:
     assert overdue.subject == ("CSPR-2026-0001: overdue - Notify the national Panel was due "
                                "4 December 2026")
     assert "statutory" in overdue.body
+
+
+
+def test_a_notice_says_its_target_is_the_services_own() -> None:
+    """Procedure: the local authority "must also notify the Secretary of State for Education
+    and Ofsted where a looked after child has died" (no time set in law). The R+5 chasing it is
+    the service's own target for a statutory duty with no time limit, and says so in those
+    words, never "statutory deadline"."""
+    case = a_case()
+    note = DeadlineNote(kind="local", duty_without_limit=True)
+    text = alert_text(case.case_id, case, Step.NOTIFY_OFSTED, True, date(2026, 12, 4), True,
+                      note=note)
+    assert ("This service's own target (for a statutory duty on which the law sets no time "
+            "limit) has passed") in text.body
+    assert "Due: 4 December 2026 (the service's own target)" in text.body
+    assert "statutory deadline" not in text.body
+    local = alert_text(case.case_id, case, Step.RAPID_REVIEW_SUBMISSION, False,
+                       date(2026, 12, 4), True,
+                       note=DeadlineNote(kind="local", statutory_ahead=date(2026, 12, 9)))
+    assert "the local target is near" in local.body
+    assert "The statutory deadline for this step, 9 December 2026, is still to come." \
+        in local.body
 
 
 @pytest.mark.parametrize("letters", list(Letters))

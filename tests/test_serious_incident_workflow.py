@@ -121,10 +121,11 @@ async def test_whole_timeline_over_christmas_with_reminders_and_escalations(
         # Clock D = 29 Dec; 1 January is a bank holiday, 2-3 January a weekend.
         assert {k: due(case)[k] for k in (
             "agency_requests", "agency_reports", "rapid_review_meeting", "rapid_review_report",
-            "wellbeing_sessions")} == {
+            "rapid_review_signoff", "wellbeing_sessions")} == {
             "agency_requests": dec(30), "agency_reports": jan(6),
             "rapid_review_meeting": jan(7), "rapid_review_report": jan(14),
-            "wellbeing_sessions": jan(19),
+            # Procedure r3: the DSPs' sign-off D+14; the wellbeing sessions have no date.
+            "rapid_review_signoff": jan(19), "wellbeing_sessions": None,
         }
         submission = case.step(Step.RAPID_REVIEW_SUBMISSION)
         assert [(d.kind.value, d.due_date) for d in submission.deadlines] == [

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -22,6 +22,8 @@ from store import cases
 from store.db import Sessionmaker
 from store.models import AuditEvent, CasePart
 from tests.action_plan_stand_in import StandInActionPlan
+from tests.action_plans import plan_when, runs, start_plan
+from tests.action_plans import signal as plan_signal
 from tests.conftest import new_worker
 from tests.factories import case_when, signal, start_case
 from tests.local_reviews import (
@@ -189,4 +191,66 @@ async def test_a_refused_lcspr_projection_is_an_alert_and_the_review_goes_on(
         assert part.snapshot["records"]  # the terms of reference, written late
         assert len(trail) == len(review.events)  # every event once, none lost
         assert EventKind.PROJECTION_FAILED.value in trail
+        await handle.terminate("test over")
+
+
+async def test_a_refused_action_plan_projection_is_an_alert_and_survives_continue_as_new(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same for the action plan's part (issue 11, item 8): the MARS team sees
+    projection_failed, the plan goes on taking records, it continues as new while the store is
+    behind without looping and without trimming an event the store does not have, and once the
+    store takes it again projection_restored comes and the trail is whole, each event once."""
+    monkeypatch.setattr("domain.action_plan.EVENTS_KEPT", 5)  # trims hard at continue-as-new
+    case_id = review_case_id()
+    constraint = f"refuse_{case_id.lower().replace('-', '_')}"
+    now = await time_env.get_current_time()
+    await store_case(sessions, case_id, now)
+    async with sessions.begin() as session:
+        await session.execute(text(
+            f"ALTER TABLE case_parts ADD CONSTRAINT {constraint} "
+            f"CHECK (case_id <> '{case_id}') NOT VALID"))
+    async with new_worker(time_env.client, sessions) as worker:
+        handle = await start_plan(time_env.client, worker.task_queue, case_id,
+                                  history_per_run=100)
+        first_run = handle.first_execution_run_id or handle.result_run_id
+        assert first_run is not None
+        plan = await plan_when(handle, lambda p: any(
+            e.kind is EventKind.PROJECTION_FAILED for e in p.events))
+        assert "the case store refused the action plan (SQLSTATE 23514)" in next(
+            e.detail for e in plan.events if e.kind is EventKind.PROJECTION_FAILED)
+
+        # Records are taken (not held) until the run is long enough to continue as new.
+        sent = 0
+        while len(await runs(time_env.client, handle.id, first_run)) < 2:
+            await plan_signal(handle, "add_action", recommendation=1 + sent % 2,
+                              what=f"Action {sent}", owner="North Lincolnshire Council",
+                              due_date=now.date() + timedelta(weeks=40))
+            sent += 1
+            assert sent < 60, "the plan never continued as new"
+            await asyncio.sleep(0.05)
+        plan = await plan_when(handle, lambda p: len(p.actions) == sent)
+        assert plan.events_before == 0  # nothing trimmed: the store has none of them
+        assert [e.kind for e in plan.events].count(EventKind.PROJECTION_FAILED) == 1
+        async with sessions() as session:
+            assert await session.get(CasePart, (case_id, "action_plan")) is None
+
+        async with sessions.begin() as session:
+            await session.execute(text(f"ALTER TABLE case_parts DROP CONSTRAINT {constraint}"))
+        await time_env.sleep(RETRY_AFTER.total_seconds() + 60)
+        plan = await plan_when(handle, lambda p: any(
+            e.kind is EventKind.PROJECTION_RESTORED for e in p.events))
+        for _ in range(100):
+            async with sessions() as session:
+                part = await session.get(CasePart, (case_id, "action_plan"))
+                trail = list(await session.scalars(
+                    select(AuditEvent.sequence).where(AuditEvent.case_id == case_id,
+                                                      AuditEvent.part == "action_plan")
+                    .order_by(AuditEvent.sequence)))
+            if len(trail) == plan.event_count:
+                break
+            await asyncio.sleep(0.1)
+        assert part is not None
+        assert len(part.snapshot["actions"]) == sent  # written late, none lost
+        assert trail == list(range(1, plan.event_count + 1))  # every event once
         await handle.terminate("test over")

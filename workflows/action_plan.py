@@ -9,6 +9,12 @@ the plan closes only with the final sign-off at the Children's MARS Board. Recor
 A plan can run for years: the workflow continues as new after a bounded history, once every
 update and signal handler has finished, carrying the whole plan over (`ActionPlanRun.carried`).
 
+A projection the case store cannot take is an alert, not a plan held up (`workflows.projection`,
+patch "projection-alert", asked at each run's start): a `projection_failed` event for the MARS
+team, the plan goes on, the store is tried again every `RETRY_AFTER` and with every change, and
+`projection_restored` marks it caught up. Whether the store is behind, and from which event,
+goes across a continue-as-new (`owed`, `projected`); events not yet written are never trimmed.
+
 Started by the LCSPR as a child workflow, by name, with `ActionPlanInput`, with
 `PARENT_CLOSE_POLICY`.
 """
@@ -16,10 +22,12 @@ Started by the LCSPR as a child workflow, by name, with `ActionPlanInput`, with
 from __future__ import annotations
 
 import asyncio
+from asyncio import CancelledError
 from datetime import timedelta
 
 from pydantic import Field
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -42,6 +50,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.mail import Mailer, send_alert, shortfall
+    from workflows.projection import PROJECTION_PATCH, Projection, catch_up
+    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -63,6 +73,10 @@ class ActionPlanRun(ActionPlanInput):
     carried: ActionPlanState | None = None
     history_before: int = 0  # history events of the runs before: the projection's version
     history_per_run: int = Field(HISTORY_PER_RUN, ge=100, le=40_000)
+    # The case store behind the plan when the run before ended ("projection-alert"): the last
+    # event it has (None: every one), and whether a projection is owed.
+    owed: bool = False
+    projected: int | None = None
 
 
 @workflow.defn(name="ActionPlan")
@@ -71,10 +85,13 @@ class ActionPlanWorkflow:
     def __init__(self, input: ActionPlanRun) -> None:
         self._plan = input.carried or ActionPlanState.open_plan(input, workflow.now())
         self._events_at_start = self._plan.event_count
-        self._projected = self._plan.event_count if input.carried else 0
+        self._projected = 0
+        if input.carried:
+            self._projected = (self._plan.event_count if input.projected is None
+                               else input.projected)
         # Every change to the plan counts one edit; a projection writes all edits up to its own
         # start, so a handler whose change another projection has written skips its own.
-        self._edits = 0 if input.carried else 1
+        self._edits = 0 if input.carried and not input.owed else 1
         self._edits_projected = 0
         self._history_before = input.history_before
         # One projection at a time: the store creates the part's row on the first write, and
@@ -84,11 +101,17 @@ class ActionPlanWorkflow:
         self._serial = Serial()
         self._changed = False
         self._search = SearchAttributes()
+        self._projection = Projection()  # bounded from the run's start ("projection-alert")
+        if input.owed:  # the run before ended with the store behind: try again at once
+            self._projection.owed = True
+            self._projection.retry_at = workflow.now()
 
     @workflow.run
     async def run(self, input: ActionPlanRun) -> ActionPlanResult:
         # Each record takes effect fully before the next is checked (workflows.serial).
         self._serial.on = workflow.patched(SERIAL_PATCH)
+        # A projection the store cannot take is an alert, not a plan held up.
+        self._projection.bounded = workflow.patched(PROJECTION_PATCH)
         if input.carried is None:
             await self._compute(self._plan.opening_dates())
         await self._project()
@@ -99,6 +122,8 @@ class ActionPlanWorkflow:
                 self._edited()
                 self._mail_alerts(fired)
             self._publish()
+            if self._projection.due(workflow.now()):
+                self._edits_projected = -1  # tried again, though nothing has changed
             await self._project()
             if self._plan.signed_off:
                 break
@@ -106,12 +131,16 @@ class ActionPlanWorkflow:
                 await self._continue_as_new(input)
                 continue  # it returns only if the plan was signed off meanwhile
             next_alert = self._plan.next_alert_at()
+            retry = self._projection.next_try()
+            if retry is not None and (next_alert is None or retry < next_alert):
+                next_alert = retry
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
             except TimeoutError:
                 pass
         await self._drain()
+        await catch_up(self._projection, self._project_again)
         signed_off_on = self._plan.signed_off_on
         assert signed_off_on is not None  # set by the sign-off's handler, finished above
         return ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
@@ -226,22 +255,52 @@ class ActionPlanWorkflow:
             if self._edits != self._edits_projected:
                 await self._project_now()
 
+    async def _project_again(self) -> None:
+        """Try the store again although nothing has changed (it is behind)."""
+        self._edits_projected = -1
+        await self._project()
+
     async def _project_now(self) -> None:
         plan = self._plan
         self._edits_projected = self._edits
-        first = self._projected + 1
+        start = self._projected
+        first = start + 1
         self._projected = plan.event_count
         new = plan.events[first - 1 - plan.events_before:]
-        await workflow.execute_activity(
-            "project_part",
-            PartProjectionInput(
-                case_id=plan.case_id, part=PART, version=self._version(), stage=plan.stage.value,
-                overdue=plan.overdue, next_deadline=plan.next_deadline(),
-                snapshot=plan.model_dump(mode="json"),
-                events=[e.for_case() for e in new], first_sequence=first,
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        projection = PartProjectionInput(
+            case_id=plan.case_id, part=PART, version=self._version(), stage=plan.stage.value,
+            overdue=plan.overdue, next_deadline=plan.next_deadline(),
+            snapshot=plan.model_dump(mode="json"),
+            events=[e.for_case() for e in new], first_sequence=first,
         )
+        if not self._projection.bounded:
+            await workflow.execute_activity("project_part", projection,
+                                            start_to_close_timeout=ACTIVITY_TIMEOUT)
+            return
+        try:
+            await workflow.execute_activity("project_part", projection,
+                                            start_to_close_timeout=ACTIVITY_TIMEOUT,
+                                            retry_policy=PROJECTION_RETRY)
+        except ActivityError as e:
+            if isinstance(e.cause, CancelledError):
+                raise  # the plan is being cancelled: not a store that refuses
+            # Its events go with the next projection (tried again later, and at each change).
+            self._projected = start
+            now = workflow.now()
+            workflow.logger.error("action plan %s: the case-store projection failed (%s)",
+                                  plan.case_id, type(e.cause).__name__)
+            if (detail := self._projection.failed(now, e, "action plan")) is not None:
+                plan.store_alert(now, EventKind.PROJECTION_FAILED, detail)
+                self._changed = True
+            # Not projected again for this failure's own event: the retry comes at its time or
+            # with the next change (so a drain before continue-as-new or the end never loops).
+            self._edits_projected = self._edits
+            return
+        if self._projection.written():
+            plan.store_alert(workflow.now(), EventKind.PROJECTION_RESTORED,
+                             "the case store has the whole action plan again")
+            self._edited()
+            await self._project_now()
 
     def _version(self) -> int:
         return self._history_before + workflow.info().get_current_history_length()
@@ -291,10 +350,14 @@ class ActionPlanWorkflow:
         if self._plan.signed_off:
             return  # signed off while draining: this run completes instead
         # Nothing awaits from here on: no handler can run between the drain and the new run.
-        self._plan.keep_recent_events()
+        bounded = self._projection.bounded
+        # Events the store does not have yet stay in the plan for the next run to write.
+        self._plan.keep_recent_events(self._projected if bounded else None)
         workflow.continue_as_new(ActionPlanRun(
-            **input.model_dump(exclude={"carried", "history_before"}),
+            **input.model_dump(exclude={"carried", "history_before", "owed", "projected"}),
             carried=self._plan, history_before=self._version(),
+            owed=bounded and self._projection.owed,
+            projected=self._projected if bounded else None,
         ))
 
     def _publish(self) -> None:

@@ -15,7 +15,7 @@ normally while its review runs: it waits for it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -80,7 +80,13 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
-    from domain.mail import DifferenceRef, Letters, MailOutcome, MailResolution
+    from domain.mail import (
+        DifferenceRef,
+        Letters,
+        MailOutcome,
+        MailResolution,
+        deadline_note,
+    )
     from domain.parallel import parse_facts, parse_process
     from domain.permissions import Refusal, can_record, can_resolve_mail
     from domain.procedure import Clock, Step
@@ -526,6 +532,16 @@ class CaseWorkflow:
                 case_id=self._case.case_id, sequence=sequence, step=step.value,
                 kind="overdue" if kind is EventKind.OVERDUE else "reminder",
                 due_date=state.due_date, statutory=state.statutory)
+            if workflow.patched(ALERT_PATCH):
+                # The deadline that fired, by its own date and kind (issue 9, item 2): a local
+                # target passed names the statutory date still to come.
+                note = deadline_note(self._case, step, detail)
+                fired = _fired_date(detail)
+                alert = alert.model_copy(update={
+                    "due_date": fired or state.due_date,
+                    "deadline_kind": note.kind, "statutory_ahead": note.statutory_ahead,
+                    "statutory_pending": note.statutory_pending,
+                    "duty_without_limit": note.duty_without_limit})
         result = await send_alert(alert)
         if (missed := shortfall(result)) is not None:
             self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {missed}")
@@ -831,7 +847,8 @@ class CaseWorkflow:
             # Reminders and escalations go by e-mail to those responsible (domain.mail).
             if (event.kind in (EventKind.REMINDER, EventKind.OVERDUE) and event.step is not None
                     and self._mail.enabled()):
-                self._mail.start(self._send_alert(self._events_sent, event.kind, event.step))
+                self._mail.start(self._send_alert(self._events_sent, event.kind, event.step,
+                                                  event.detail))
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
                 self._mail.start(self._send_alert(self._events_sent, event.kind, None,
                                                   event.detail))
@@ -843,6 +860,20 @@ class CaseWorkflow:
 
 
 _DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
+# A step's alert e-mail names the deadline that fired (its own date and kind) rather than the
+# step's earliest; asked at the first such alert (`workflow.patched`).
+ALERT_PATCH = "alert-deadline"
+
+
+def _fired_date(detail: str) -> date | None:
+    """The date in a step alert's event detail ("local deadline 2027-01-20")."""
+    words = detail.split()
+    if len(words) == 3 and words[1] == "deadline":
+        try:
+            return date.fromisoformat(words[2])
+        except ValueError:
+            return None
+    return None
 
 
 def _refused_difference(

@@ -11,3 +11,8 @@ def local_review_id(case_id: str) -> str:
 def action_plan_id(case_id: str) -> str:
     """The monitoring of a case's action plan, once its final report is endorsed."""
     return f"{case_id}-ACTION-PLAN"
+
+
+def closed_mail_id(case_id: str, message_id: int) -> str:
+    """Settling one uncertain e-mail of a case whose workflow has closed."""
+    return f"{case_id}-MAIL-{message_id}"

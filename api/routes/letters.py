@@ -23,10 +23,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
 
 from api.auth import AUTH_RESPONSES, Principal, who_may
-from api.deps import Sessions, TemporalClient, requires
-from api.errors import ApiError, FieldError, Problem, invalid, not_found, store_errors
+from api.deps import AppSettings, Sessions, TemporalClient, requires
+from api.errors import (
+    ApiError,
+    FieldError,
+    Problem,
+    invalid,
+    not_found,
+    store_errors,
+    temporal_errors,
+)
 from api.idempotency import IdempotencyKey, once
 from api.routes.cases import CaseId, read_case, record_as
 from api.schemas import CaseRead
@@ -42,7 +52,10 @@ from domain.permissions import (
     recorders,
 )
 from domain.procedure import Step
+from store.cases import case_snapshot
 from store.models import OutboxMessage
+from workflows.closed_mail import ClosedMailInput
+from workflows.ids import closed_mail_id
 
 router = APIRouter(prefix="/v1/cases", tags=["letters and e-mail"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -138,9 +151,9 @@ class MailResolutionBody(BaseModel):
 async def resolve_mail(
     case_id: CaseId, message_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: MailResolutionBody, client: TemporalClient, sessions: Sessions,
-    principal: MailResolver, key: IdempotencyKey = None,
+    principal: MailResolver, settings: AppSettings, key: IdempotencyKey = None,
 ) -> CaseRead | JSONResponse:
-    """Confirm an uncertain e-mail received, or have it sent again."""
+    """Confirm an uncertain e-mail received, or have it sent again (a closed case's too)."""
     async with store_errors(), sessions() as session:
         message = await session.get(OutboxMessage, message_id)
     if message is None or message.case_id != case_id:
@@ -154,12 +167,48 @@ async def resolve_mail(
     async def settle() -> CaseRead:
         resolution = MailResolution(message_id=message_id, outcome=body.outcome,
                                     actor=principal.actor())
-        case = await record_update(client, case_id, case_id, resolution, CaseState,
-                                   not_found(case_id), "the case is closed",
-                                   update="resolve_mail")
+        try:
+            case = await record_update(client, case_id, case_id, resolution, CaseState,
+                                       not_found(case_id), "the case is closed",
+                                       update="resolve_mail")
+        except ApiError as e:
+            if e.problem.status != 409 or not await _closed(client, case_id):
+                raise
+            return await _settle_closed(client, sessions, settings, case_id, resolution)
         async with store_errors(), sessions() as session:
             return await read_case(session, case)
 
     return await once(sessions, key, principal,
                       f"POST /v1/cases/{case_id}/mail/{message_id}/resolution",
                       body.model_dump(mode="json"), 200, settle)
+
+
+async def _closed(client: TemporalClient, case_id: str) -> bool:
+    """Whether the case's workflow has closed (it can take no Update)."""
+    async with temporal_errors(case_id):
+        described = await client.get_workflow_handle(case_id).describe()
+    return described.status not in (None, WorkflowExecutionStatus.RUNNING)
+
+
+async def _settle_closed(
+    client: TemporalClient, sessions: Sessions, settings: AppSettings, case_id: str,
+    resolution: MailResolution,
+) -> CaseRead:
+    """A closed case's uncertain e-mail, settled by a workflow of its own
+    (`workflows.closed_mail`): the outbox row, the resend, the audit line. One per message at
+    a time: a repeat joins the one running. The case as stored is the answer (it does not
+    change: the mail list and the audit trail show the outcome)."""
+    async with temporal_errors(case_id):
+        await client.start_workflow(
+            "ClosedCaseMail",
+            ClosedMailInput(case_id=case_id, message_id=resolution.message_id,
+                            outcome=resolution.outcome, actor=resolution.actor),
+            id=closed_mail_id(case_id, resolution.message_id),
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+    async with store_errors(), sessions() as session:
+        snapshot = await case_snapshot(session, case_id)
+        if snapshot is None:
+            raise not_found(case_id)
+        read = await read_case(session, CaseState.model_validate(snapshot))
+    return read.model_copy(update={"source": "store"})

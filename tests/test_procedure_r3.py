@@ -1,0 +1,100 @@
+"""Issue 9, item 1 (procedure nl-cspr-2025-06-r3) under the time-skipping server: the DSPs'
+sign-off has its own working-day target and the wellbeing sessions have none.
+
+Flowchart 2's labels, read in order: the chair's report at D+11, then "DSP review and sign-off
+of Rapid Review Report and Doc 12 ... Within 14 working days", then the submission at D+15; the
+"Reflective wellbeing sessions" are "On going consideration".
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from domain.calendar import WorkingDayCalendar
+from domain.case import EventKind, Stage, StepStatus
+from domain.procedure import CURRENT_PROCEDURE, NL_CSPR_2025_06_R3, Clock, Step
+from store.db import Sessionmaker
+from tests.conftest import new_worker
+from tests.factories import case_when, signal, start_case
+from tests.scenarios import LONDON, at_london, travel_to
+
+PARTNERS = ("local_authority", "health", "police")
+CALENDAR = WorkingDayCalendar()
+
+
+def kinds(case: Any, kind: EventKind) -> list[str]:
+    return [e.step.value for e in case.events if e.kind is kind and e.step]
+
+
+async def test_dsp_signoff_is_due_d14_reminded_escalated_and_gates_the_submission(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """"DSP review and sign-off of Rapid Review Report and Doc 12 ... Within 14 working days"
+    (Flowchart 2): `rapid_review_signoff` is due D+14 working days, a local target, reminded
+    and escalated like any step, and the statutory submission waits for every signature.
+    "Reflective wellbeing sessions ... On going consideration": no deadline, never overdue,
+    recorded (not relevant) after the case has passed every date."""
+    assert CURRENT_PROCEDURE is NL_CSPR_2025_06_R3
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    monday = now + timedelta(days=7 - now.weekday())
+    async with new_worker(time_env.client, sessions) as worker:
+        await travel_to(time_env, at_london(monday, 10))
+        handle = await start_case(time_env.client, worker.task_queue,
+                                  f"CSPR-2027-R3{uuid.uuid4().hex[:6].upper()}",
+                                  await time_env.get_current_time())
+        await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        await signal(handle, "inform_partners")
+        await signal(handle, "ssl_recommendation", criteria_met=True,
+                     recommend_panel_notification=True, rationale="Known injuries")
+        for partner in PARTNERS:
+            await signal(handle, "dsp_decision", partner=partner, criteria_met=True,
+                         rationale="Criteria met")
+        case = await case_when(handle, lambda c: c.stage is Stage.RAPID_REVIEW
+                               and c.step(Step.RAPID_REVIEW_SIGNOFF).due_date is not None)
+        await signal(handle, "panel_notification", reference="CSPN-R3",
+                     notified_at=await time_env.get_current_time())
+        decided: date = case.clock_dates[Clock.RAPID_REVIEW_DECISION]
+        signoff = case.step(Step.RAPID_REVIEW_SIGNOFF)
+        assert signoff.due_date == CALENDAR.add_working_days(decided, 14)
+        assert not signoff.statutory
+        assert case.step(Step.WELLBEING_SESSIONS).due_date is None
+
+        # Every signature missing at the day's end: reminded, then escalated.
+        await travel_to(time_env, at_london(signoff.due_date + timedelta(days=1), 0, 5))
+        case = await case_when(handle, lambda c: "rapid_review_signoff"
+                               in kinds(c, EventKind.OVERDUE))
+        assert "rapid_review_signoff" in kinds(case, EventKind.REMINDER)
+        assert case.step(Step.RAPID_REVIEW_SIGNOFF).status is StepStatus.OVERDUE
+
+        # The submission is refused while the DSPs have not all signed.
+        await signal(handle, "agency_requests", agencies=["Council"])
+        await signal(handle, "agency_reports", agency="Council")
+        await signal(handle, "rapid_review_meeting", recommendations=["Share the learning"],
+                     outcome="no_further_review", rationale="Learning shared")
+        await signal(handle, "rapid_review_report")
+        await signal(handle, "rapid_review_submission")
+        case = await case_when(handle, lambda c: any(
+            e.kind is EventKind.SIGNAL_REJECTED and e.step is Step.RAPID_REVIEW_SUBMISSION
+            for e in c.events))
+        assert "the DSPs have not all signed the report off" in next(
+            e.detail for e in case.events if e.kind is EventKind.SIGNAL_REJECTED)
+        assert case.step(Step.RAPID_REVIEW_SUBMISSION).completion is None
+
+        # Weeks later the wellbeing sessions are still not overdue, and are recorded.
+        await travel_to(time_env, at_london(signoff.due_date + timedelta(weeks=6), 10))
+        case = await case_when(handle, lambda c: c.stage is Stage.RAPID_REVIEW)
+        assert "wellbeing_sessions" not in kinds(case, EventKind.OVERDUE)
+        assert "wellbeing_sessions" not in kinds(case, EventKind.REMINDER)
+        await signal(handle, "wellbeing_sessions", relevant=False)
+        for partner in PARTNERS:
+            await signal(handle, "rapid_review_signoff", partner=partner)
+        await signal(handle, "rapid_review_submission")
+        case = await case_when(handle, lambda c: c.step(Step.RAPID_REVIEW_SUBMISSION)
+                               .completion is not None)
+        assert case.step(Step.RAPID_REVIEW_SIGNOFF).status is StepStatus.DONE_LATE
+        assert case.step(Step.WELLBEING_SESSIONS).status is StepStatus.NOT_REQUIRED  # not relevant
+        await handle.terminate("test over")
