@@ -272,8 +272,11 @@ class ScaleStack(Stack):
         return [f"http://{HOST}:{port}" for port in self.api_ports]
 
     async def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            process.stop()
+        running = list(reversed(list(self.processes.values())))
+        for process in running:
+            process.terminate()
+        for process in running:
+            process.wait_or_kill(5.0)
         self.processes = {}
         await super().stop()
 
