@@ -15,7 +15,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -23,10 +24,11 @@ from domain.calendar import WorkingDayCalendar
 from infra.mailer import HandOver, MailUncertain, SmtpMailer
 from infra.settings import Settings
 from store.db import Sessionmaker
-from store.models import AuditEvent, OutboxMessage
-from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
+from store.models import AuditEvent, IdempotencyRecord, OutboxMessage
+from tests.conftest import CONVERTER, TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
 from tests.mail_directory import directory_store
 from tests.smtp import Recorder, smtp_server
+from tests.test_retries import Faults, _Faulty
 from worker import build_worker
 
 ARRIVED = "dsp.health@cspr.test"  # cut off after the server had taken it
@@ -239,3 +241,51 @@ def _notification() -> dict[str, Any]:
             "incident": {"date": "2026-11-20", "harm": "serious_harm",
                          "abuse_or_neglect": "suspected"},
             "children": [{"reference": f"API-RES-{uuid.uuid4().hex[:8]}"}]}
+
+
+async def test_a_settling_whose_answer_was_lost_gets_the_first_answer_on_retry(
+    dev_env: WorkflowEnvironment, store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer],
+) -> None:
+    """The fault suite found it: the MARS team's resolution applied, its answer lost (a 503
+    while Temporal restarted); the retry with the same Idempotency-Key was answered 409
+    "Message not uncertain" by a check made before the key was looked at, and the first
+    attempt's claim was left in progress for ever. The retry gets the first answer."""
+    _, mailer = smtp
+    faults = Faults()
+    client = Client(dev_env.client.service_client, namespace=dev_env.client.namespace,
+                    data_converter=CONVERTER, interceptors=[_Faulty(faults)])
+    async with build_worker(dev_env.client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(), store,
+                            mailer=CutsOffTwo(mailer)) as worker:
+        settings = Settings(encryption_keys=TEST_KEYS, task_queue=worker.task_queue,
+                            jwt_secret=TEST_JWT_SECRET)
+        app = create_app(settings, client, store)
+        async with app.router.lifespan_context(app), \
+                http_client(app, as_role("mars_team")) as api:
+            made = await api.post("/v1/notifications", json={
+                **_notification(), "case_id": f"CSPR-2026-R{uuid.uuid4().hex[:8].upper()}"})
+            assert made.status_code == 201, made.text
+            case_id = made.json()["case_id"]
+            sent = await api.post(f"/v1/cases/{case_id}/letters/inform-partners")
+            assert sent.status_code == 200, sent.text
+            await _until(api, case_id, lambda c: any(
+                e["kind"] == "mail_failed" for e in c["events"]))
+            mail = {m["to_address"]: m for m in
+                    (await api.get(f"/v1/cases/{case_id}/mail")).json()}
+            path = f"/v1/cases/{case_id}/mail/{mail[ARRIVED]['id']}/resolution"
+            key = {"Idempotency-Key": str(uuid.uuid4())}
+
+            faults.lose.add("resolve_mail")
+            lost = await api.post(path, json={"outcome": "received"}, headers=key)
+            assert lost.status_code == 503, lost.text
+            retried = await api.post(path, json={"outcome": "received"}, headers=key)
+            assert retried.status_code == 200, retried.text
+            assert (await api.post(path, json={"outcome": "received"}, headers=key)
+                    ).json() == retried.json()
+            # Without a key it is a new request: refused, the message is no longer uncertain.
+            assert (await api.post(path, json={"outcome": "received"})).status_code == 409
+            case = (await api.get(f"/v1/cases/{case_id}")).json()
+            assert [e["kind"] for e in case["events"]].count("mail_resolved") == 1
+            async with store() as session:
+                left = await session.scalar(select(func.count()).select_from(
+                    IdempotencyRecord).where(IdempotencyRecord.status_code == 0))
+            assert left == 0
