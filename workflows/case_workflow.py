@@ -163,6 +163,8 @@ class CaseWorkflow:
         self._projection.bounded = self._since(PROJECTION_PATCH)
         async with self._serial.turn():
             await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+            if self._case.steps_on_clock(Clock.LA_AWARE):  # from procedure r4 only
+                await self._start_clock(Clock.LA_AWARE, ClockPoint(at=self._case.la_aware_at))
             duplicates = await self._project()
             if duplicates:
                 self._case.flag_possible_duplicates(workflow.now(), duplicates)
