@@ -328,6 +328,9 @@ class CaseState(BaseModel):
     # The LCSPR runs as a child workflow and the case closes when it ends (the workflow sets
     # this; a case started before it waits at local_review, as it always did).
     local_review_child: bool = False
+    # The LCSPR starts when the rapid review meeting decides on it (clock L), not days later at
+    # the submission (issue 9, item 3; the workflow sets this, patch "lcspr-at-decision").
+    local_review_at_decision: bool = False
     differences: Differences = Field(default_factory=Differences)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
@@ -837,7 +840,14 @@ class CaseState(BaseModel):
     @property
     def awaits_local_review(self) -> bool:
         """The case has decided on an LCSPR and runs it as a child it waits for."""
-        return self.local_review_child and self.stage is Stage.LOCAL_REVIEW
+        if not self.local_review_child:
+            return False
+        # "As soon as the safeguarding partners have determined that a local review will be
+        # carried out, they should inform the Panel, Ofsted and DfE": the LCSPR runs from the
+        # meeting's decision, while the rapid review is still being submitted.
+        decided = (self.local_review_at_decision and self.local_review_decided is not None
+                   and self.stage is Stage.RAPID_REVIEW)
+        return self.stage is Stage.LOCAL_REVIEW or decided
 
     def local_review_started(self, now: datetime, workflow_id: str) -> None:
         self._event(now, EventKind.LOCAL_REVIEW_STARTED, None, workflow_id)
