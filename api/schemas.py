@@ -42,10 +42,21 @@ class NotificationCreate(BaseModel):
     notifying_agency: Name
     incident: Incident
     children: list[Child] = Field(min_length=1, max_length=4)
+    partners_consider_criteria: bool = Field(
+        False, description="Only with `abuse_or_neglect: not_suspected` (a looked after "
+        "child's or a care leaver's death): the partners also consider the CSPR criteria, so "
+        "the case runs Flowcharts 1 and 2 besides the statutory notices")
+    la_aware_at: AwareDatetime | None = Field(
+        None, ge=EARLIEST_RECEIPT,
+        description="When the local authority became aware of the incident, if earlier than "
+        "receipt (never after it): the Panel notification's statutory 5 working days count "
+        "from it, the local steps from receipt")
 
     def to_notification(self, received_at: datetime) -> Notification:
         return Notification(received_at=received_at, notifying_agency=self.notifying_agency,
-                            incident=self.incident, children=self.children)
+                            incident=self.incident, children=self.children,
+                            la_aware_at=self.la_aware_at,
+                            partners_consider_criteria=self.partners_consider_criteria)
 
 
 class ReviewRequestCreate(BaseModel):

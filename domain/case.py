@@ -62,9 +62,17 @@ from domain.differences import (
     ResolveDifference,
     Subject,
 )
-from domain.notification import Child, Harm, Notification
+from domain.notification import AbuseOrNeglect, Child, Harm, Notification
 from domain.parallel import ParallelReviews
-from domain.procedure import Clock, DeadlineKind, Parties, Partner, Procedure, Step
+from domain.procedure import (
+    Clock,
+    DeadlineKind,
+    Parties,
+    Partner,
+    Procedure,
+    Step,
+    procedure,
+)
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
 from domain.text import control_character
@@ -320,6 +328,9 @@ class CaseState(BaseModel):
     # The LCSPR runs as a child workflow and the case closes when it ends (the workflow sets
     # this; a case started before it waits at local_review, as it always did).
     local_review_child: bool = False
+    # The LCSPR starts when the rapid review meeting decides on it (clock L), not days later at
+    # the submission (issue 9, item 3; the workflow sets this, patch "lcspr-at-decision").
+    local_review_at_decision: bool = False
     differences: Differences = Field(default_factory=Differences)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
@@ -366,6 +377,12 @@ class CaseState(BaseModel):
         made = self.notification or self.request
         assert made is not None, "a case has a notification or a request"
         return made.received_at
+
+    @property
+    def la_aware_at(self) -> datetime:
+        """When the local authority became aware (clock A): given, or receipt."""
+        given = self.notification.la_aware_at if self.notification is not None else None
+        return given or self.received_at
 
     @property
     def children(self) -> list[Child]:
@@ -517,7 +534,11 @@ class CaseState(BaseModel):
             require(not state.not_required or step is Step.HOME_OFFICE_CONTRIBUTION,
                     "not required in this case" if step in OPTIONAL_STEPS else "already recorded")
 
-        require(stage in OPEN_AT[step], f"not open at stage {stage}")
+        require(stage in OPEN_AT[step] or (
+            # The local authority's duty does not wait for the DSPs to agree (from r4).
+            step is Step.PANEL_NOTIFICATION and stage is Stage.DIFFERENCE_OF_OPINION
+            and procedure(self.procedure_version).panel_notification_in_dispute),
+            f"not open at stage {stage}")
 
         match record:
             case SslRecommendation(recommend_panel_notification=None) \
@@ -819,7 +840,14 @@ class CaseState(BaseModel):
     @property
     def awaits_local_review(self) -> bool:
         """The case has decided on an LCSPR and runs it as a child it waits for."""
-        return self.local_review_child and self.stage is Stage.LOCAL_REVIEW
+        if not self.local_review_child:
+            return False
+        # "As soon as the safeguarding partners have determined that a local review will be
+        # carried out, they should inform the Panel, Ofsted and DfE": the LCSPR runs from the
+        # meeting's decision, while the rapid review is still being submitted.
+        decided = (self.local_review_at_decision and self.local_review_decided is not None
+                   and self.stage is Stage.RAPID_REVIEW)
+        return self.stage is Stage.LOCAL_REVIEW or decided
 
     def local_review_started(self, now: datetime, workflow_id: str) -> None:
         self._event(now, EventKind.LOCAL_REVIEW_STARTED, None, workflow_id)
@@ -837,9 +865,15 @@ class CaseState(BaseModel):
         with self._from(Channel.API if actor is not None else Channel.SYSTEM, actor):
             self._event(now, kind, None, "")
         if self.outcome is Outcome.NOTICES_ONLY:
-            self._event(now, EventKind.STAGE, None,
-                        f"{self.stage.value}: a care leaver aged 18 or over - Ofsted is notified, "
-                        "no rapid review is needed")
+            assert self.notification is not None
+            if statutory_notices(self.notification).no_abuse_suspected:
+                why = ("a looked after child's death with no abuse or neglect suspected - the "
+                       "statutory notices only, no rapid review unless the partners consider "
+                       "the CSPR criteria")
+            else:
+                why = ("a care leaver aged 18 or over - Ofsted is notified, no rapid review is "
+                       "needed")
+            self._event(now, EventKind.STAGE, None, f"{self.stage.value}: {why}")
 
     def letters_requested(self, now: datetime, step: Step, actor: Actor | None) -> None:
         """The MARS team asked for a step's letters to be sent: the step is done once they
@@ -903,6 +937,9 @@ class Notices(BaseModel):
 
     required: frozenset[Step] = frozenset()
     only: bool = False  # care leavers aged 18 or over: no rapid review, the notices only
+    # A looked after child's death with no abuse or neglect suspected, the partners not
+    # considering the CSPR criteria: the notices only as well.
+    no_abuse_suspected: bool = False
 
 
 def statutory_notices(notification: Notification) -> Notices:
@@ -931,7 +968,12 @@ def statutory_notices(notification: Notification) -> Notices:
         c.care_leaver and not c.looked_after and age is not None
         and ADULT_AGE <= age < CARE_LEAVER_NOTICE_AGE
         for c, age in zip(notification.children, ages, strict=True))
-    return Notices(required=frozenset(required), only=only)
+    # "whether or not abuse or neglect is known or suspected": with none suspected the case
+    # owes the notices; Flowcharts 1 and 2 only if the partners consider the criteria.
+    unsuspected = (notification.incident.abuse_or_neglect is AbuseOrNeglect.NOT_SUSPECTED
+                   and bool(required) and not notification.partners_consider_criteria)
+    return Notices(required=frozenset(required), only=only or unsuspected,
+                   no_abuse_suspected=unsuspected and not only)
 
 
 def _age(born: date, on: date) -> int:

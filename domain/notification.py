@@ -34,6 +34,9 @@ class Harm(StrEnum):
 class AbuseOrNeglect(StrEnum):
     KNOWN = "known"
     SUSPECTED = "suspected"
+    # Only for the death of a looked after child or a care leaver: the statutory notices are
+    # owed "whether or not abuse or neglect is known or suspected" (issue 9, item 7).
+    NOT_SUSPECTED = "not_suspected"
 
 
 class Strict(BaseModel):
@@ -59,6 +62,13 @@ class Notification(Strict):
     notifying_agency: Name
     incident: Incident
     children: list[Child] = Field(min_length=1, max_length=4)
+    partners_consider_criteria: bool = Field(
+        False, description="A looked after child's death with no abuse or neglect suspected "
+        "opens the statutory notices only; true if the partners also consider the CSPR "
+        "criteria (Flowcharts 1 and 2)")
+    la_aware_at: AwareDatetime | None = Field(
+        None, description="When the local authority became aware of the incident, if earlier "
+        "than receipt: the Panel notification's statutory 5 working days count from it")
 
     @model_validator(mode="after")
     def _consistent(self) -> Notification:
@@ -70,4 +80,14 @@ class Notification(Strict):
                 raise ValueError("children: a date of birth is after the incident date")
         if self.incident.date > london_date(self.received_at):
             raise ValueError("incident.date: after the notification was received")
+        if self.incident.abuse_or_neglect is AbuseOrNeglect.NOT_SUSPECTED and not (
+                self.incident.harm is Harm.DEATH
+                and any(c.looked_after or c.care_leaver for c in self.children)):
+            raise ValueError("incident.abuse_or_neglect: not_suspected is only for the death of "
+                             "a looked after child or a care leaver (the statutory notices)")
+        if self.la_aware_at is not None:
+            if self.la_aware_at > self.received_at:
+                raise ValueError("la_aware_at: after the notification was received")
+            if london_date(self.la_aware_at) < self.incident.date:
+                raise ValueError("la_aware_at: before the incident")
         return self

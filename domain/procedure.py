@@ -19,6 +19,10 @@ class Clock(StrEnum):
     RAPID_REVIEW_DECISION = "D"  # the DSPs decided to undertake a rapid review
     PANEL_NOTIFIED = "P"  # the local authority notified the national Panel
     HOME_OFFICE_NEEDED = "H"  # a Home Office contribution was found to be needed
+    # The local authority became aware of the incident: the notification's `la_aware_at`, if
+    # earlier than receipt, else receipt (from nl-cspr-2025-06-r4: the Panel notification's
+    # statutory five working days count from it).
+    LA_AWARE = "A"
 
 
 class DeadlineKind(StrEnum):
@@ -94,6 +98,9 @@ class StepSpec:
 class Procedure:
     version: str
     steps: tuple[StepSpec, ...]
+    # The Panel notification may be recorded while the DSPs' difference of opinion runs: the
+    # local authority's duty does not wait for them (issue 9, item 6; from r4).
+    panel_notification_in_dispute: bool = False
 
     def has(self, step: Step) -> bool:
         return any(spec.step is step for spec in self.steps)
@@ -217,11 +224,29 @@ def _r3(spec: StepSpec) -> StepSpec:
 NL_CSPR_2025_06_R3 = Procedure(
     version="nl-cspr-2025-06-r3", steps=tuple(_r3(s) for s in NL_CSPR_2025_06_R2.steps))
 
+
+
+def _r4(spec: StepSpec) -> StepSpec:
+    """"The local authority should notify the Panel within 5 working days of becoming aware of
+    the incident": clock A (aware), not the MARS team's receipt of Doc 1."""
+    if spec.step is Step.PANEL_NOTIFICATION:
+        return StepSpec(spec.step, spec.title, spec.who, spec.record,
+                        (Deadline(Clock.LA_AWARE, 5, _S),))
+    return spec
+
+
+# The Panel notification counts from when the local authority became aware (clock A: the
+# notification's `la_aware_at`, or receipt), and may be recorded during a difference of opinion.
+# The local steps still count from receipt. A case opened under r3 keeps r3's.
+NL_CSPR_2025_06_R4 = Procedure(
+    version="nl-cspr-2025-06-r4", steps=tuple(_r4(s) for s in NL_CSPR_2025_06_R3.steps),
+    panel_notification_in_dispute=True)
+
 PROCEDURES: dict[str, Procedure] = {
     p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST, NL_CSPR_2025_06_R2,
-                           NL_CSPR_2025_06_R3)
+                           NL_CSPR_2025_06_R3, NL_CSPR_2025_06_R4)
 }
-CURRENT_PROCEDURE = NL_CSPR_2025_06_R3
+CURRENT_PROCEDURE = NL_CSPR_2025_06_R4
 CURRENT_REQUEST_PROCEDURE = NL_CSPR_2025_06_REQUEST
 
 

@@ -58,6 +58,7 @@ from domain.procedure import (
     CURRENT_PROCEDURE,
     CURRENT_REQUEST_PROCEDURE,
     NL_CSPR_2025_06_R2,
+    NL_CSPR_2025_06_R3,
     Clock,
     Partner,
     Procedure,
@@ -106,6 +107,9 @@ def start_clock(case: CaseState, clock: Clock, point: ClockPoint) -> None:
     result = due_dates(CAL, DueDatesInput(procedure_version=case.procedure_version, clock=clock,
                                           start=point, steps=case.steps_on_clock(clock)))
     case.set_due_dates(clock, result.clock_date, result.due)
+    if clock is Clock.RECEIVED and case.steps_on_clock(Clock.LA_AWARE):
+        # From procedure r4 the workflow starts clock A (the local authority aware) with R.
+        start_clock(case, Clock.LA_AWARE, ClockPoint(at=case.la_aware_at))
 
 
 R2 = NL_CSPR_2025_06_R2
@@ -257,7 +261,9 @@ def test_sample_records_cover_every_step() -> None:
 
 @pytest.mark.parametrize(("step", "stage"), WRONG_STAGES)
 def test_step_at_a_wrong_stage_is_not_open(step: Step, stage: Stage) -> None:
-    case = new_case()
+    # Under r3: from r4 the Panel notification is also open during a difference of opinion
+    # (tests/test_procedure_r3.py).
+    case = new_case(procedure=NL_CSPR_2025_06_R3)
     case.stage = stage
     with pytest.raises(StepNotOpen) as exc:
         case.check(SAMPLE[step], nov(4))
@@ -312,7 +318,13 @@ def test_driven_to_each_stage(stage: Stage) -> None:
     assert stage_of(_driven(stage)) is stage
 
 
-@pytest.mark.parametrize(("step", "stage"), WRONG_STAGES)
+# From r4 the Panel notification is also taken during a difference of opinion (the local
+# authority's duty does not wait for the DSPs: tests/test_procedure_r3.py).
+_BY_RECORDS = [p for p in WRONG_STAGES if p.values != (Step.PANEL_NOTIFICATION,
+                                                        Stage.DIFFERENCE_OF_OPINION)]
+
+
+@pytest.mark.parametrize(("step", "stage"), _BY_RECORDS)
 def test_step_at_a_wrong_stage_reached_by_records_is_not_open(step: Step, stage: Stage) -> None:
     case = _driven(stage)
     with pytest.raises(StepNotOpen) as exc:

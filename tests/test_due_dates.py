@@ -13,7 +13,11 @@ import pytest
 from activities.calendar import DueDatesInput, DueDatesResult, due_dates
 from domain.calendar import WorkingDayCalendar
 from domain.case import ClockPoint, DueDate
-from domain.procedure import CURRENT_PROCEDURE, Clock, Deadline, DeadlineKind, Step
+from domain.procedure import NL_CSPR_2025_06_R2, Clock, Deadline, DeadlineKind, Step
+
+# DESIGN.md's tables are procedure r2's; r3 (the DSPs' sign-off D+14, the wellbeing sessions
+# with no date) and r4 (the Panel notification from clock A) are in tests/test_procedure_r3.py.
+CURRENT_PROCEDURE = NL_CSPR_2025_06_R2
 
 CAL = WorkingDayCalendar()
 R_STEPS = [Step.INFORM_PARTNERS, Step.SSL_RECOMMENDATION, Step.DSP_DECISION,

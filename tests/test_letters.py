@@ -60,6 +60,9 @@ def start_clock(case: CaseState, clock: Clock, point: ClockPoint) -> None:
     result = due_dates(CAL, DueDatesInput(procedure_version=case.procedure_version, clock=clock,
                                           start=point, steps=case.steps_on_clock(clock)))
     case.set_due_dates(clock, result.clock_date, result.due)
+    if clock is Clock.RECEIVED and case.steps_on_clock(Clock.LA_AWARE):
+        # From procedure r4 the workflow starts clock A (the local authority aware) with R.
+        start_clock(case, Clock.LA_AWARE, ClockPoint(at=case.la_aware_at))
 
 
 def record(case: CaseState, rec: StepRecord, now: datetime) -> None:

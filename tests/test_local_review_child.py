@@ -57,19 +57,20 @@ async def to_submission(env: WorkflowEnvironment, handle: Handle) -> CaseState:
     await signal(handle, "rapid_review_meeting", actor=MARS, outcome="local_review",
                  recommendations=["Share the learning on bruising"],
                  rationale="Two agencies did not share information")
+    # "As soon as the safeguarding partners have determined that a local review will be
+    # carried out, they should inform the Panel, Ofsted and DfE": the LCSPR starts at the
+    # meeting's decision (clock L), while the rapid review is still being written and signed.
+    case = await case_when(handle, started)
+    assert case.local_review_decided is not None
+    assert case.stage is Stage.RAPID_REVIEW
     await signal(handle, "rapid_review_report")
     for partner in PARTNERS:
         await signal(handle, "rapid_review_signoff", partner=partner)
-    case = await case_when(handle, lambda c: c.step(Step.RAPID_REVIEW_SIGNOFF).completion
-                           is not None)
-    # Decided at the meeting, but started only once the decision has gone to the Panel.
-    assert case.local_review_decided is not None
-    assert not started(case)
     await signal(handle, "rapid_review_submission")
-    return await case_when(handle, started)
+    return await case_when(handle, lambda c: c.stage is Stage.LOCAL_REVIEW)
 
 
-async def test_a_serious_case_starts_its_lcspr_at_submission_and_closes_when_it_ends(
+async def test_a_serious_case_starts_its_lcspr_at_the_decision_and_closes_when_it_ends(
     time_env: WorkflowEnvironment, sessions: Sessionmaker,
 ) -> None:
     cid = f"CSPR-2026-LC{uuid.uuid4().hex[:6].upper()}"

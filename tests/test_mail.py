@@ -137,6 +137,8 @@ async def a_case(store: Sessionmaker, *records: StepRecord) -> CaseState:
     case = CaseState.open_case(f"CSPR-2026-{uuid.uuid4().hex[:6].upper()}", CURRENT_PROCEDURE,
                                notification(RECEIVED))
     _set_dates(case, Clock.RECEIVED, ClockPoint(at=RECEIVED))
+    if case.steps_on_clock(Clock.LA_AWARE):  # from procedure r4, started with R
+        _set_dates(case, Clock.LA_AWARE, ClockPoint(at=case.la_aware_at))
     for r in records:
         for clock, start in case.apply(r, RECEIVED + timedelta(hours=1)):
             _set_dates(case, clock, start)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -320,3 +320,20 @@ def test_decision_refuses_an_unknown_partner() -> None:
             '{"record": {"step": "dsp_decision", "partner": "education", "criteria_met": true,'
             ' "rationale": "x"}}')
     assert errors(exc) == [(("record", "dsp_decision", "partner"), "enum")]
+
+
+def test_la_aware_at_after_receipt_or_before_the_incident_refused() -> None:
+    """Issue 9, item 6: `la_aware_at` is when the local authority became aware, if earlier than
+    receipt: never after the receipt, nor before the incident."""
+    body = notification_body()
+    received = datetime.fromisoformat(str(body["received_at"]).replace("Z", "+00:00"))
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate({**body, "la_aware_at": received + timedelta(minutes=1)})
+    assert "la_aware_at: after the notification was received" in messages(exc)[0]
+    incident = date.fromisoformat(str(body["incident"]["date"]))
+    with pytest.raises(ValidationError) as exc:
+        Notification.model_validate({**body, "la_aware_at": datetime.combine(
+            incident - timedelta(days=1), datetime.min.time(), tzinfo=UTC)})
+    assert "la_aware_at: before the incident" in messages(exc)[0]
+    given = received - timedelta(hours=20)  # the day of the incident
+    assert Notification.model_validate({**body, "la_aware_at": given}).la_aware_at == given

@@ -16,7 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import WorkingDayCalendar
 from domain.case import EventKind, Stage, StepStatus
-from domain.procedure import CURRENT_PROCEDURE, NL_CSPR_2025_06_R3, Clock, Step
+from domain.procedure import (
+    CURRENT_PROCEDURE,
+    NL_CSPR_2025_06_R3,
+    NL_CSPR_2025_06_R4,
+    Clock,
+    Step,
+)
 from store.db import Sessionmaker
 from tests.conftest import new_worker
 from tests.factories import case_when, signal, start_case
@@ -38,7 +44,8 @@ async def test_dsp_signoff_is_due_d14_reminded_escalated_and_gates_the_submissio
     and escalated like any step, and the statutory submission waits for every signature.
     "Reflective wellbeing sessions ... On going consideration": no deadline, never overdue,
     recorded (not relevant) after the case has passed every date."""
-    assert CURRENT_PROCEDURE is NL_CSPR_2025_06_R3
+    assert NL_CSPR_2025_06_R4.spec(Step.RAPID_REVIEW_SIGNOFF) \
+        == NL_CSPR_2025_06_R3.spec(Step.RAPID_REVIEW_SIGNOFF)  # kept from r3
     now = (await time_env.get_current_time()).astimezone(LONDON).date()
     monday = now + timedelta(days=7 - now.weekday())
     async with new_worker(time_env.client, sessions) as worker:
@@ -97,4 +104,56 @@ async def test_dsp_signoff_is_due_d14_reminded_escalated_and_gates_the_submissio
                                .completion is not None)
         assert case.step(Step.RAPID_REVIEW_SIGNOFF).status is StepStatus.DONE_LATE
         assert case.step(Step.WELLBEING_SESSIONS).status is StepStatus.NOT_REQUIRED  # not relevant
+        await handle.terminate("test over")
+
+
+async def test_panel_notification_counts_from_awareness_and_is_taken_during_a_dispute(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 9, item 6 (procedure nl-cspr-2025-06-r4): "The local authority should notify the
+    Child Safeguarding Practice Review Panel within 5 working days of becoming aware of the
+    incident". The statutory R+5 counts from `la_aware_at` (earlier than receipt), the local
+    steps from receipt; and the duty does not wait for the DSPs to agree: `panel_notification`
+    is recorded while the case is at `difference_of_opinion`."""
+    assert CURRENT_PROCEDURE is NL_CSPR_2025_06_R4
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    monday = now + timedelta(days=7 - now.weekday())
+    while not all(CALENDAR.is_working_day(monday + timedelta(days=d)) for d in range(5)):
+        monday += timedelta(days=7)
+    aware = CALENDAR.add_working_days(monday, -2)
+    async with new_worker(time_env.client, sessions) as worker:
+        await travel_to(time_env, at_london(monday, 10))
+        handle = await start_case(time_env.client, worker.task_queue,
+                                  f"CSPR-2027-R4{uuid.uuid4().hex[:6].upper()}",
+                                  await time_env.get_current_time(),
+                                  la_aware_at=at_london(aware, 15),
+                                  incident={"date": aware - timedelta(days=1),
+                                            "harm": "serious_harm",
+                                            "abuse_or_neglect": "suspected"})
+        case = await case_when(handle, lambda c: Clock.LA_AWARE in c.clock_dates
+                               and Clock.RECEIVED in c.clock_dates)
+        assert case.clock_dates[Clock.LA_AWARE] == aware
+        panel = case.step(Step.PANEL_NOTIFICATION)
+        assert panel.due_date == CALENDAR.add_working_days(aware, 5)
+        assert panel.statutory
+        assert case.step(Step.INFORM_PARTNERS).due_date == CALENDAR.add_working_days(monday, 1)
+        assert case.step(Step.DSP_DECISION).due_date == CALENDAR.add_working_days(monday, 4)
+
+        await signal(handle, "inform_partners")
+        await signal(handle, "ssl_recommendation", criteria_met=True,
+                     recommend_panel_notification=True, rationale="Criteria met")
+        await signal(handle, "dsp_decision", partner="local_authority", criteria_met=True,
+                     rationale="Met")
+        await signal(handle, "dsp_decision", partner="health", criteria_met=True,
+                     rationale="Met")
+        await signal(handle, "dsp_decision", partner="police", criteria_met=False,
+                     rationale="Not met")
+        await case_when(handle, lambda c: c.stage is Stage.DIFFERENCE_OF_OPINION)
+        notified = await time_env.get_current_time()
+        await signal(handle, "panel_notification", reference="CSPN-R4", notified_at=notified)
+        case = await case_when(handle, lambda c: c.step(Step.PANEL_NOTIFICATION).completion
+                               is not None)
+        assert case.stage is Stage.DIFFERENCE_OF_OPINION
+        assert Clock.PANEL_NOTIFIED in case.clock_dates
+        assert not any(e.kind is EventKind.SIGNAL_REJECTED for e in case.events)
         await handle.terminate("test over")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from pydantic import ValidationError
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -68,12 +69,13 @@ def child(reference: str = "CHILD-REF-NOTICE-1", born: date | None = date(2012, 
     return {"reference": reference, "date_of_birth": born, **facts}
 
 
-def notification(*children: dict[str, Any], harm: str = "death") -> Notification:
+def notification(*children: dict[str, Any], harm: str = "death", **fields: Any) -> Notification:
     return Notification.model_validate({
         "received_at": RECEIVED_AT,
         "notifying_agency": "North Lincolnshire Council",
         "incident": {"date": DIED_ON, "harm": harm, "abuse_or_neglect": "suspected"},
         "children": list(children) or [child()],
+        **fields,
     })
 
 
@@ -137,6 +139,9 @@ def start_clock(case: CaseState, clock: Clock, point: ClockPoint) -> None:
     result = due_dates(CAL, DueDatesInput(procedure_version=case.procedure_version, clock=clock,
                                           start=point, steps=case.steps_on_clock(clock)))
     case.set_due_dates(clock, result.clock_date, result.due)
+    if clock is Clock.RECEIVED and case.steps_on_clock(Clock.LA_AWARE):
+        # From procedure r4 the workflow starts clock A (the local authority aware) with R.
+        start_clock(case, Clock.LA_AWARE, ClockPoint(at=case.la_aware_at))
 
 
 def open_case(note: Notification) -> CaseState:
@@ -387,3 +392,67 @@ async def test_notices_through_the_api(api: AsyncClient) -> None:
     assert steps["notify_home_office"]["status"] == "pending"
     assert steps["notify_home_office"]["due_date"] == CAL.add_working_days(
         london_date(datetime.now(UTC)), 1).isoformat()
+
+
+async def test_a_looked_after_childs_death_with_no_abuse_suspected_opens_the_notices_only(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 9, item 7. Procedure: "The local authority must also notify the Secretary of State
+    for Education and Ofsted where a looked after child has died, whether or not abuse or
+    neglect is known or suspected." With none suspected the notification is recordable and
+    opens the statutory notices only (as an adult care leaver's does), reminded and escalated,
+    and the case closes when both are made; Flowcharts 1 and 2 are not run."""
+    now = await time_env.get_current_time()
+    monday = (now + timedelta(days=7 - now.weekday() + 7)).date()
+    if not CAL.is_working_day(monday + timedelta(days=7)):
+        monday += timedelta(days=7)
+    async with new_worker(time_env.client, sessions) as worker:
+        await travel_to(time_env, at_london(monday, 10))
+        handle: Handle = await start_case(
+            time_env.client, worker.task_queue, f"CSPR-{monday.year}-NS{uuid.uuid4().hex[:4]}",
+            await time_env.get_current_time(),
+            incident={"date": (monday - timedelta(days=1)).isoformat(), "harm": "death",
+                      "abuse_or_neglect": "not_suspected"},
+            children=[{"reference": f"LAC-{uuid.uuid4().hex[:8]}", "looked_after": True}])
+        case = await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        assert (case.stage, case.outcome) == (Stage.STATUTORY_NOTICES, Outcome.NOTICES_ONLY)
+        assert {s.step for s in case.steps if s.status is not StepStatus.NOT_REQUIRED} == {
+            SOS, OFSTED}
+        assert "no abuse or neglect suspected" in next(
+            e.detail for e in case.events if e.kind is EventKind.STAGE)
+        due = CAL.add_working_days(monday, 5)
+        assert case.step(SOS).due_date == due
+
+        await travel_to(time_env, at_london(due + timedelta(days=1), 0, 5))
+        await case_when(handle, lambda c: {e.step for e in c.events
+                                           if e.kind is EventKind.OVERDUE} == {SOS, OFSTED})
+        await signal(handle, "inform_partners")  # not required: refused, nothing changes
+        for step in ("notify_secretary_of_state", "notify_ofsted"):
+            await signal(handle, step, sent_at=(await time_env.get_current_time()).isoformat(),
+                         method="email")
+        result = await handle.result()
+        assert isinstance(result, CaseResult)
+        assert result.outcome is Outcome.NOTICES_ONLY
+        case = await handle.query(SeriousIncidentWorkflow.case)
+        assert case.step(Step.INFORM_PARTNERS).completion is None
+
+
+def test_not_suspected_needs_a_looked_after_childs_or_a_care_leavers_death() -> None:
+    """Only the notices' rule ("whether or not abuse or neglect is known or suspected") allows a
+    notification with none suspected; anything else is refused, naming the field."""
+    with pytest.raises(ValidationError) as exc:
+        notification(child(looked_after=False),
+                     incident={"date": DIED_ON, "harm": "death",
+                               "abuse_or_neglect": "not_suspected"})
+    assert "incident.abuse_or_neglect: not_suspected is only for" in str(exc.value)
+
+
+def test_the_partners_may_still_consider_the_criteria() -> None:
+    """"... unless the partners also consider the CSPR criteria": then Flowcharts 1 and 2 run
+    besides the notices."""
+    case = open_case(notification(
+        child(looked_after=True), partners_consider_criteria=True,
+        incident={"date": DIED_ON, "harm": "death", "abuse_or_neglect": "not_suspected"}))
+    assert case.stage is Stage.NOTIFIED
+    assert case.outcome is None
+    assert case.step(SOS).status is not StepStatus.NOT_REQUIRED

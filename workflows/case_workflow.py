@@ -154,6 +154,9 @@ class CaseWorkflow:
             # The audit trail starts with who notified; cases started before keep no such event.
             self._case.notified(workflow.now(), actor)
         self._case.local_review_child = self._since("lcspr-child")
+        # The LCSPR starts at the decision to undertake it, not at the submission (issue 9,
+        # item 3): a child started earlier, so cases started before keep the old time.
+        self._case.local_review_at_decision = self._since("lcspr-at-decision")
         # The case raises a difference of opinion itself when the DSPs disagree: new commands
         # (its target's dates), so cases started before keep the old way.
         self._case.differences.automatic = self._since("differences-of-opinion")
@@ -163,6 +166,8 @@ class CaseWorkflow:
         self._projection.bounded = self._since(PROJECTION_PATCH)
         async with self._serial.turn():
             await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+            if self._case.steps_on_clock(Clock.LA_AWARE):  # from procedure r4 only
+                await self._start_clock(Clock.LA_AWARE, ClockPoint(at=self._case.la_aware_at))
             duplicates = await self._project()
             if duplicates:
                 self._case.flag_possible_duplicates(workflow.now(), duplicates)
