@@ -12,8 +12,8 @@ from httpx import AsyncClient
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.part_deadlines import part_items
 from domain.calendar import london_date
+from store.part_deadlines import part_items
 from tests.action_plans import start_plan
 from tests.local_reviews import start_review
 from tests.test_api import new_case
