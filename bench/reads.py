@@ -10,7 +10,8 @@ also started through the API, so that a case read reaches a real workflow. At ea
 times, through the real API (ASGI) on a Temporal dev server and PostgreSQL:
 - GET /v1/deadlines for one week (the MARS team's week), the view's first page;
 - GET /v1/cases/{id} of a case started through the API, its workflow in the worker's cache,
-  and the same just after the worker restarted (nothing cached: the query replays it);
+  and the same just after the worker restarted (nothing cached: the query replays it), and
+  of a case closed in the store whose workflow has ended (Temporal still keeps it);
 - GET /v1/cases?limit=50 (newest first) as the baseline: one page of an indexed list.
 It prints p50/p95 and each one's ratio to the baseline at that size, then the growth of each
 from the smallest size to the largest (the target: within x1.5).
@@ -28,11 +29,13 @@ from typing import Any
 from httpx import AsyncClient
 
 from activities.case_store import PartProjectionInput, project, project_part
-from bench.stack import bench_stack
+from bench.stack import BenchStack, bench_stack
 from bench.workspace import a_case
+from domain.case import CaseState, Outcome, Stage
 from domain.local_review import LocalReviewState
 from domain.procedure import CURRENT_PROCEDURE
 from domain.reviews import LocalReviewInput, ReviewKind
+from store.models import Case
 from tests.test_api import new_case
 
 
@@ -66,6 +69,20 @@ async def load(sessions: Any, start: int, end: int, today: date, per_year: int,
                         snapshot=review_snapshot(case.case_id, decided), events=[]))
 
 
+async def closed_case(stack: BenchStack) -> str:
+    """A case closed in the store and in Temporal (its workflow ended, still kept by Temporal:
+    a query would replay it)."""
+    case_id = await new_case(stack.http)
+    async with stack.sessions.begin() as s:
+        row = await s.get(Case, case_id)
+        assert row is not None
+        case = CaseState.model_validate(row.snapshot)
+        case.stage, case.outcome = Stage.CLOSED, Outcome.NO_FURTHER_REVIEW
+        await project(s, case, row.version + 1000)
+    await stack.env.client.get_workflow_handle(case_id).terminate("closed for the benchmark")
+    return case_id
+
+
 def percentiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.95) - 1)]
@@ -91,6 +108,7 @@ async def main(sizes: list[int], requests: int, per_year: int, lcspr_every: int)
     async with bench_stack() as stack:
         http = stack.http
         cached = await new_case(http)
+        closed = await closed_case(stack)
         stored = 0
         for size in sorted(sizes):
             began = time.perf_counter()
@@ -112,6 +130,8 @@ async def main(sizes: list[int], requests: int, per_year: int, lcspr_every: int)
                 await stack.restart_worker()
                 times += await timed(http, f"/v1/cases/{cached}", 1)
             runs["GET /v1/cases/{id} (not cached)"] = times
+            runs["GET /v1/cases/{id} (closed)"] = await timed(http, f"/v1/cases/{closed}",
+                                                             requests)
             results[size] = runs
     print(f"{requests} requests each; {per_year} cases a year, every one open, one in "
           f"{lcspr_every} with an LCSPR ({stack.store_url.split(':')[0]})")
