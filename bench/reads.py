@@ -144,11 +144,16 @@ async def main(sizes: list[int], requests: int, per_year: int, lcspr_every: int)
                   f"x{p95 / base95:5.1f} the baseline's p95")
     small, large = min(results), max(results)
     if small != large:
-        print(f"growth from {small} to {large} open cases (p50; target x1.5 at most):")
+        print(f"growth from {small} to {large} open cases (p50; target x1.5 at most), and the "
+              "same divided by the baseline's growth (on a machine shared with other work the "
+              "load changes between sizes: the baseline's growth is the load's):")
+        base = (statistics.median(results[large][BASELINE])
+                / statistics.median(results[small][BASELINE]))
         for name in results[small]:
             before = statistics.median(results[small][name])
             after = statistics.median(results[large][name])
-            print(f"  {name:34} x{after / before:5.2f}")
+            print(f"  {name:34} x{after / before:5.2f}   x{after / before / base:5.2f} "
+                  "the baseline's")
 
 
 if __name__ == "__main__":
