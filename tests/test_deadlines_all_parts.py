@@ -40,11 +40,16 @@ async def test_the_lcsprs_statutory_publication_is_in_the_deadlines_and_the_due_
     published = await _published_due(api, case_id)
     # "completed and published within 6 calendar months of L" (Flowchart 3).
     assert published.month == (decided.month + 6 - 1) % 12 + 1
-    response = await api.get("/v1/deadlines", params={
-        "from": (published - timedelta(days=1)).isoformat(),
-        "to": (published + timedelta(days=1)).isoformat()})
-    assert response.status_code == 200, response.text
-    mine: list[dict[str, Any]] = [d for d in response.json() if d["case_id"] == case_id]
+    # The review's read is its workflow's; the store's copy follows with its projection.
+    for _ in range(600):
+        response = await api.get("/v1/deadlines", params={
+            "from": (published - timedelta(days=1)).isoformat(),
+            "to": (published + timedelta(days=1)).isoformat()})
+        assert response.status_code == 200, response.text
+        mine: list[dict[str, Any]] = [d for d in response.json() if d["case_id"] == case_id]
+        if mine:
+            break
+        await asyncio.sleep(0.05)
     assert {"part": "local_review", "step": "published", "due_date": published.isoformat(),
             "statutory": True, "status": "pending"}.items() <= mine[0].items()
     # A window with nothing of this case's in it.
