@@ -32,7 +32,8 @@ from temporalio.exceptions import ApplicationError
 from domain.calendar import london_date
 from domain.case import CaseEvent, CaseState
 from store.db import Sessionmaker
-from store.models import AuditEvent, Case, CasePart, CaseStep, Child
+from store.models import AuditEvent, Case, CasePart, CaseStep, Child, PartDeadline
+from store.part_deadlines import part_items
 
 
 class ProjectionInput(BaseModel):
@@ -155,7 +156,22 @@ async def project_part(session: AsyncSession, part: PartProjectionInput) -> None
         row.stage, row.overdue, row.next_deadline = part.stage, part.overdue, part.next_deadline
         row.version, row.snapshot = part.version, part.snapshot
         row.updated_at = datetime.now(UTC)
+        await write_part_deadlines(session, part.case_id, part.part, part.snapshot)
     await _write_events(session, part.case_id, part.events, part.part, part.first_sequence)
+
+
+async def write_part_deadlines(session: AsyncSession, case_id: str, part: str,
+                               snapshot: dict[str, Any]) -> None:
+    """The part's open deadlines, as its snapshot now has them, in place of the last ones."""
+    await session.execute(delete(PartDeadline).where(PartDeadline.case_id == case_id,
+                                                     PartDeadline.part == part))
+    # One row a step (the key): a step twice in a snapshot would otherwise fail the
+    # projection for good (a refused write is not retried).
+    due = {item[0]: item for item in part_items(part, snapshot)}
+    session.add_all(
+        PartDeadline(case_id=case_id, part=part, step=step, due_date=day, statutory=statutory,
+                     overdue=overdue)
+        for step, day, statutory, overdue in due.values())
 
 
 async def project(session: AsyncSession, case: CaseState, version: int) -> ProjectionResult:

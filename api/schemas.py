@@ -148,9 +148,9 @@ class CaseRead(BaseModel):
         "recorded when they have reached everyone")
     source: Source = Field(
         "workflow", description="workflow: the running case answered; store: the copy the case "
-        "store last kept, because the case did not answer in time (its worker or Temporal "
-        "down) or has closed and been forgotten by Temporal. A stored copy may be behind a "
-        "record just made")
+        "store last kept, because the case has closed (its stored record is final) or did not "
+        "answer in time (its worker or Temporal down). A stored copy of an open case may be "
+        "behind a record just made")
 
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,

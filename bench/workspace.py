@@ -19,30 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import statistics
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-from httpx import ASGITransport, AsyncClient
-from temporalio.testing import WorkflowEnvironment
+from httpx import AsyncClient
 
 from activities.case_store import project
-from api.app import create_app
+from bench.stack import bench_stack
 from domain.calendar import WorkingDayCalendar
 from domain.case import CaseState, Outcome, Stage
 from domain.notification import Notification
 from domain.permissions import Role
 from domain.procedure import CURRENT_PROCEDURE, Clock
-from infra.binaries import temporal_cli
-from infra.settings import Settings
-from store.db import make_sessionmaker
-from tests.conftest import CONVERTER, TEST_JWT_SECRET, TEST_KEYS, as_role
-from tests.database import drop, test_database
+from tests.conftest import as_role
 from web import session
-from workflows import search_attributes as sa
 
 CAL = WorkingDayCalendar()
 
@@ -88,44 +79,28 @@ PAGES = ("GET /v1/cases/{id} (API)", "My work (MARS team)", "A case", "The Board
 async def main(sizes: list[int], requests: int, per_year: int, open_days: int) -> None:
     today = datetime.now(UTC).date()
     results: dict[int, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        engine, schema, url = await test_database(Path(tmp))
-        sessions = make_sessionmaker(engine)
-        try:
-            env = await WorkflowEnvironment.start_local(
-                dev_server_existing_path=temporal_cli(), data_converter=CONVERTER,
-                search_attributes=sa.ALL, dev_server_log_level="error")
-            try:
-                settings = Settings(encryption_keys=TEST_KEYS, jwt_secret=TEST_JWT_SECRET)
-                app = create_app(settings, env.client, sessions)
-                async with app.router.lifespan_context(app), AsyncClient(
-                        transport=ASGITransport(app=app), base_url="http://bench") as http:
-                    # As a served app's lifespan does (api/app.py): what starting made is
-                    # kept out of the collector's way.
-                    gc.collect()
-                    gc.freeze()
-                    mars = session.new_person("bench@cspr.test", "Bench", Role.MARS_TEAM, None)
-                    http.cookies.set(session.COOKIE, session.encode(settings, mars))
-                    stored = 0
-                    for size in sorted(sizes):
-                        # The store grows: older cases are added behind the ones there.
-                        async with sessions.begin() as s:
-                            for n in range(stored + 1, size + 1):
-                                await project(s, a_case(n, today, per_year, open_days), 1)
-                        stored = size
-                        case_id = a_case(1, today, per_year, open_days).case_id
-                        await timed(http, "/work", 3)  # warm
-                        results[size] = {
-                            PAGES[0]: await timed(http, f"/v1/cases/{case_id}", requests,
-                                                  headers=as_role("mars_team")),
-                            PAGES[1]: await timed(http, "/work", requests),
-                            PAGES[2]: await timed(http, f"/cases/{case_id}", requests),
-                            PAGES[3]: await timed(http, "/board", requests),
-                        }
-            finally:
-                await env.shutdown()
-        finally:
-            await drop(engine, schema, url)
+    # The stack bench.reads and bench.round_trips use too; no worker: these pages read the store.
+    async with bench_stack(worker=False) as stack:
+        sessions, http = stack.sessions, stack.http
+        mars = session.new_person("bench@cspr.test", "Bench", Role.MARS_TEAM, None)
+        http.cookies.set(session.COOKIE, session.encode(stack.settings, mars))
+        stored = 0
+        for size in sorted(sizes):
+            # The store grows: older cases are added behind the ones there.
+            async with sessions.begin() as s:
+                for n in range(stored + 1, size + 1):
+                    await project(s, a_case(n, today, per_year, open_days), 1)
+            stored = size
+            case_id = a_case(1, today, per_year, open_days).case_id
+            await timed(http, "/work", 3)  # warm
+            results[size] = {
+                PAGES[0]: await timed(http, f"/v1/cases/{case_id}", requests,
+                                      headers=as_role("mars_team")),
+                PAGES[1]: await timed(http, "/work", requests),
+                PAGES[2]: await timed(http, f"/cases/{case_id}", requests),
+                PAGES[3]: await timed(http, "/board", requests),
+            }
+    url = stack.store_url
     print(f"{requests} requests each; {per_year} cases a year, open for {open_days} days "
           f"({url.split(':')[0]})")
     for size, runs in results.items():

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import case, exists, func, literal, or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import AuditEvent, Case, CaseNumber, CasePart, CaseStep
+from store.models import AuditEvent, Case, CaseNumber, CasePart, CaseStep, PartDeadline
 from store.tenancy import DEFAULT, in_partnership
 
 OPEN_STATUSES = ("pending", "overdue")
@@ -32,6 +32,12 @@ async def allocate_case_number(session: AsyncSession, year: int) -> int:
 async def case_snapshot(session: AsyncSession, case_id: str) -> dict[str, Any] | None:
     row = await session.get(Case, case_id)
     return row.snapshot if row else None
+
+
+async def case_stage(session: AsyncSession, case_id: str) -> str | None:
+    """The case's stage as last projected (None: not in the store), without its snapshot."""
+    stage: str | None = await session.scalar(select(Case.stage).where(Case.case_id == case_id))
+    return stage
 
 
 async def case_parts(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, list[CasePart]]:
@@ -61,15 +67,13 @@ async def list_cases(
     session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
     kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
     limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
-    parts_due_before: Collection[str] = (), parts_due_after: Collection[str] = (),
     received: tuple[datetime, datetime] | None = None, partnership: str = DEFAULT,
 ) -> tuple[Sequence[Case], int]:
     """Cases of `partnership` matching every filter given, newest first, and how many match in
     all. `overdue` is the case's with its parts' (its LCSPR's, its action plan's); `only`:
-    among these. A case passes `due_before` (`due_after`) with an open step so due, or if it is
-    among `parts_due_before` (`parts_due_after`): the cases whose LCSPR or action plan has an
-    open deadline so due (read from their snapshots by the caller). `received`: from the first
-    instant to before the second."""
+    among these. A case passes `due_before` (`due_after`) with an open step so due, or, while
+    open, an open deadline of its LCSPR or action plan so due (`part_deadlines`). `received`:
+    from the first instant to before the second."""
     query = select(Case).where(in_partnership(Case.case_id, partnership))
     if received is not None:
         query = query.where(Case.received_at >= received[0], Case.received_at < received[1])
@@ -84,10 +88,10 @@ async def list_cases(
         query = query.where(Case.kind == kind)
     if due_before is not None:
         query = query.where(or_(_open_step_due(CaseStep.due_date <= due_before),
-                                Case.case_id.in_(list(parts_due_before))))
+                                _part_due(PartDeadline.due_date <= due_before)))
     if due_after is not None:
         query = query.where(or_(_open_step_due(CaseStep.due_date >= due_after),
-                                Case.case_id.in_(list(parts_due_after))))
+                                _part_due(PartDeadline.due_date >= due_after)))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(Case.received_at.desc(), Case.case_id).limit(limit).offset(offset))
@@ -103,30 +107,37 @@ async def case_events(session: AsyncSession, case_id: str) -> Sequence[AuditEven
 
 async def deadlines(
     session: AsyncSession, start: date, end: date, only: Sequence[str] | None = None,
-    partnership: str = DEFAULT,
-) -> Sequence[tuple[CaseStep, str]]:
-    """Open steps of `partnership`'s cases falling due from `start` to `end`, with their case's
-    stage, soonest first; `only`: of these cases."""
-    among = [CaseStep.case_id.in_(only)] if only is not None else []
-    among.append(in_partnership(Case.case_id, partnership))
-    rows = await session.execute(
-        select(CaseStep, Case.stage).join(Case, Case.case_id == CaseStep.case_id)
-        .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
-               CaseStep.due_date <= end, Case.stage != "closed", *among)
-        .order_by(CaseStep.due_date, CaseStep.case_id, CaseStep.step))
-    return [(step, stage) for step, stage in rows]
+    partnership: str = DEFAULT, limit: int | None = None, offset: int = 0,
+) -> Sequence[Any]:
+    """Open deadlines of `partnership`'s open cases falling due from `start` to `end`, soonest
+    first (then by case, part, step): the cases' own steps and their parts' (LCSPR, action
+    plan; `part_deadlines`). Each row has case_id, stage, part ("case" for the case's own),
+    step, due_date, statutory and status (a part's: "overdue" or "pending"). `only`: of these
+    cases; `limit` and `offset`: one page. Both halves are read by the due-date index: the
+    time does not grow with the number of cases, only with what falls due."""
+    own = (select(CaseStep.case_id, Case.stage, literal("case").label("part"), CaseStep.step,
+                  CaseStep.due_date, CaseStep.statutory, CaseStep.status)
+           .join(Case, Case.case_id == CaseStep.case_id)
+           .where(CaseStep.status.in_(OPEN_STATUSES), CaseStep.due_date >= start,
+                  CaseStep.due_date <= end, Case.stage != "closed",
+                  in_partnership(Case.case_id, partnership),
+                  *([CaseStep.case_id.in_(only)] if only is not None else [])))
+    parts = (select(PartDeadline.case_id, Case.stage, PartDeadline.part, PartDeadline.step,
+                    PartDeadline.due_date, PartDeadline.statutory,
+                    case((PartDeadline.overdue.is_(True), literal("overdue")),
+                         else_=literal("pending")).label("status"))
+             .join(Case, Case.case_id == PartDeadline.case_id)
+             .where(PartDeadline.due_date >= start, PartDeadline.due_date <= end,
+                    Case.stage != "closed", in_partnership(Case.case_id, partnership),
+                    *([PartDeadline.case_id.in_(only)] if only is not None else [])))
+    both = union_all(own, parts).subquery()
+    query = select(both).order_by(both.c.due_date, both.c.case_id, both.c.part, both.c.step)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    return (await session.execute(query)).all()
 
 
-async def part_deadlines(
-    session: AsyncSession, only: Sequence[str] | None = None, partnership: str = DEFAULT,
-) -> Sequence[tuple[CasePart, str]]:
-    """The LCSPRs and action plans of `partnership`'s cases still open, with their case's
-    stage; what falls due is in each one's snapshot (`next_deadline` leaves out what is already
-    overdue)."""
-    among = [CasePart.case_id.in_(only)] if only is not None else []
-    among.append(in_partnership(Case.case_id, partnership))
-    rows = await session.execute(
-        select(CasePart, Case.stage).join(Case, Case.case_id == CasePart.case_id)
-        .where(Case.stage != "closed", *among)
-        .order_by(CasePart.case_id, CasePart.part))
-    return [(part, stage) for part, stage in rows]
+def _part_due(*conditions: Any) -> Any:
+    """An open case with an LCSPR or action-plan deadline so due (`part_deadlines`)."""
+    return exists().where(PartDeadline.case_id == Case.case_id, Case.stage != "closed",
+                          *conditions)

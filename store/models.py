@@ -129,6 +129,22 @@ class CasePart(Base):
     updated_at: Mapped[datetime] = mapped_column(Instant)
 
 
+class PartDeadline(Base):
+    """An open deadline of a case's LCSPR or action plan (store.part_deadlines), written with
+    the part's projection (activities.case_store.project_part): what `/v1/deadlines` and the
+    case lists' due filters query by date, rather than every part's snapshot."""
+
+    __tablename__ = "part_deadlines"
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(32), primary_key=True)
+    step: Mapped[str] = mapped_column(String(64), primary_key=True)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    statutory: Mapped[bool] = mapped_column(Boolean)
+    overdue: Mapped[bool] = mapped_column(Boolean)
+
+
 class AuditEvent(Base):
     """The append-only audit trail: who did what to a case, when, and through which channel."""
 

@@ -12,8 +12,8 @@ from httpx import AsyncClient
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.part_deadlines import part_items
 from domain.calendar import london_date
+from store.part_deadlines import part_items
 from tests.action_plans import start_plan
 from tests.local_reviews import start_review
 from tests.test_api import new_case
@@ -40,11 +40,16 @@ async def test_the_lcsprs_statutory_publication_is_in_the_deadlines_and_the_due_
     published = await _published_due(api, case_id)
     # "completed and published within 6 calendar months of L" (Flowchart 3).
     assert published.month == (decided.month + 6 - 1) % 12 + 1
-    response = await api.get("/v1/deadlines", params={
-        "from": (published - timedelta(days=1)).isoformat(),
-        "to": (published + timedelta(days=1)).isoformat()})
-    assert response.status_code == 200, response.text
-    mine: list[dict[str, Any]] = [d for d in response.json() if d["case_id"] == case_id]
+    # The review's read is its workflow's; the store's copy follows with its projection.
+    for _ in range(600):
+        response = await api.get("/v1/deadlines", params={
+            "from": (published - timedelta(days=1)).isoformat(),
+            "to": (published + timedelta(days=1)).isoformat()})
+        assert response.status_code == 200, response.text
+        mine: list[dict[str, Any]] = [d for d in response.json() if d["case_id"] == case_id]
+        if mine:
+            break
+        await asyncio.sleep(0.05)
     assert {"part": "local_review", "step": "published", "due_date": published.isoformat(),
             "statutory": True, "status": "pending"}.items() <= mine[0].items()
     # A window with nothing of this case's in it.
@@ -105,7 +110,7 @@ async def test_an_action_plans_action_is_in_the_deadlines(
     assert case_id in await _listed(api, due_after=due)
     # (the plan's own review date comes later still: past the last, the case is not listed)
     last = max(date.fromisoformat(d["due_date"]) for d in (await api.get(
-        "/v1/deadlines", params={"from": due.isoformat(),
+        "/v1/deadlines", params={"from": due.isoformat(), "limit": 2000,
                                  "to": (due + timedelta(days=366)).isoformat()})).json()
         if d["case_id"] == case_id)
     assert case_id in await _listed(api, due_after=last)

@@ -27,7 +27,7 @@ from api.errors import (
 from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN, CaseRead, RecordReceipt, part_summaries
 from api.workflow_calls import record_update
-from domain.case import CaseState
+from domain.case import CaseState, Stage
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
 from domain.permissions import (
     ORG_RULE_TEXT,
@@ -39,7 +39,7 @@ from domain.permissions import (
     recorders,
 )
 from domain.procedure import Step, procedure
-from store.cases import case_parts, case_snapshot
+from store.cases import case_parts, case_snapshot, case_stage
 from store.db import Sessionmaker
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -80,7 +80,13 @@ async def case_state(client: TemporalClient, session: AsyncSession, case_id: str
                      ) -> tuple[CaseState, bool]:
     """The case's state from its workflow, or as the case store last holds it (and True) once
     Temporal has forgotten it or when it does not answer; 404 if neither has it (the API's read
-    and the workspace's case page)."""
+    and the workspace's case page). A case the store holds as closed is read from the store
+    without asking its workflow: its record is final (and rectified or anonymised there only),
+    and a query of a closed workflow replays its whole history (issue 13)."""
+    if await case_stage(session, case_id) == Stage.CLOSED.value:
+        closed = await case_snapshot(session, case_id)
+        if closed is not None:
+            return CaseState.model_validate(closed), True
     handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id, within=READ_TIMEOUT):

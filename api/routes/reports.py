@@ -3,7 +3,6 @@ deadlines. The store is the permanent record, so these answer for closed cases t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -12,18 +11,17 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Session, requires
 from api.errors import Problem, invalid, not_found
-from api.part_deadlines import part_items
 from api.routes.cases import CaseId
 from api.schemas import AuditEventRead, CasePage, CaseSummary, DeadlineItem
 from domain.case import Stage, StepStatus
 from domain.permissions import READ_CASE_ROLES, Role, can_read_case
-from domain.procedure import Step
 from store import assignments
 from store import cases as store
-from store.models import Case, CasePart
+from store.models import Case
 
 router = APIRouter(prefix="/v1", tags=["case store"])
 MAX_OFFSET = 1_000_000  # far beyond any year's cases; bounded so the store never overflows
+DEADLINES_PAGE, MAX_DEADLINES = 500, 2000
 Reader = Annotated[Principal, Depends(requires(can_read_case, "read cases"))]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     **AUTH_RESPONSES,
@@ -65,27 +63,15 @@ async def list_cases(
 ) -> CasePage:
     """Cases from the case store, with filters and pagination."""
     only = await _reviewers_cases(session, principal)
-    # What falls due in an LCSPR or an action plan is in its snapshot, not in a column: the
-    # cases whose parts have a deadline on the right side of each date (issue 9).
-    parts_due = ([] if due_before is None and due_after is None
-                 else await store.part_deadlines(session, only))
+    # The due filters see the LCSPR's and action plan's deadlines too (issue 9), from the
+    # store's table of them (issue 13: no snapshot read).
     rows, total = await store.list_cases(
         session, stage=stage.value if stage else None, overdue=overdue, kind=kind,
         due_before=due_before, due_after=due_after, limit=limit, offset=offset, only=only,
-        parts_due_before=_due(parts_due, lambda due: due_before is not None
-                              and due <= due_before),
-        parts_due_after=_due(parts_due, lambda due: due_after is not None
-                             and due >= due_after),
         partnership=principal.partnership)
     parts = await store.case_parts(session, [r.case_id for r in rows])
     return CasePage(items=[CaseSummary.of(r, parts[r.case_id]) for r in rows], total=total,
                     limit=limit, offset=offset)
-
-
-def _due(parts: Sequence[tuple[CasePart, str]], when: Callable[[date], bool]) -> set[str]:
-    """The cases one of whose parts has an open deadline `when` says."""
-    return {part.case_id for part, _ in parts
-            for _, due, _, _ in part_items(part.part, part.snapshot) if when(due)}
 
 
 @router.get("/cases/{case_id}/events", response_model=list[AuditEventRead],
@@ -99,35 +85,31 @@ async def case_events(case_id: CaseId, session: Session, _: Reader) -> list[Audi
 
 
 @router.get("/deadlines", response_model=list[DeadlineItem], responses=_ERRORS,
-            description=f"Open steps falling due between two dates, soonest first: the MARS "
-                        "team's week. The case's own steps, its LCSPR's (the statutory "
-                        "publication within six months of clock L included) and its action "
-                        f"plan's (actions, plan reviews).\n\n{_ROLES}")
+            description=f"Open steps falling due between two dates, soonest first (then by "
+                        "case, part and step): the MARS team's week. The case's own steps, its "
+                        "LCSPR's (the statutory publication within six months of clock L "
+                        "included) and its action plan's (actions, plan reviews). One page of "
+                        "at most `limit` deadlines from `offset` on: a page shorter than "
+                        "`limit` is the last. The query reads the deadlines by date: its time "
+                        f"does not grow with the number of cases.\n\n{_ROLES}")
 async def deadlines(
     session: Session, principal: Reader,
     from_: Annotated[date, Query(alias="from", description="First due date (YYYY-MM-DD)")],
     to: Annotated[date, Query(description="Last due date (YYYY-MM-DD)")],
+    limit: Annotated[int, Query(ge=1, le=MAX_DEADLINES,
+                                description="At most this many deadlines")] = DEADLINES_PAGE,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET,
+                                 description="Skip this many (the next page: offset + limit)")
+                      ] = 0,
 ) -> list[DeadlineItem]:
-    """The steps falling due from `from` to `to`."""
+    """The steps falling due from `from` to `to`, one page."""
     if to < from_:
         raise invalid("to", "is before from")
     if (to - from_).days > 366:
         raise invalid("to", "is more than a year after from")
     only = await _reviewers_cases(session, principal)
-    items = [
-        DeadlineItem(case_id=s.case_id, stage=Stage(stage), step=Step(s.step).value,
-                     due_date=s.due_date, statutory=s.statutory, status=StepStatus(s.status))
-        for s, stage in await store.deadlines(session, from_, to, only, principal.partnership)
-        if s.due_date is not None
-    ]
-    # The LCSPR's and the action plan's too, the statutory publication within six months
-    # included (issue 9): one list of everything due, whatever the part.
-    for part, stage in await store.part_deadlines(session, only, principal.partnership):
-        items += [
-            DeadlineItem(case_id=part.case_id, stage=Stage(stage), part=part.part, step=step,
-                         due_date=due, statutory=statutory,
-                         status=StepStatus.OVERDUE if overdue else StepStatus.PENDING)
-            for step, due, statutory, overdue in part_items(part.part, part.snapshot)
-            if from_ <= due <= to
-        ]
-    return sorted(items, key=lambda i: (i.due_date, i.case_id, i.part, i.step))
+    rows = await store.deadlines(session, from_, to, only, principal.partnership,
+                                 limit=limit, offset=offset)
+    return [DeadlineItem(case_id=r.case_id, stage=Stage(r.stage), part=r.part, step=r.step,
+                         due_date=r.due_date, statutory=r.statutory, status=StepStatus(r.status))
+            for r in rows]

@@ -139,7 +139,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
-                  stored=stored,
+                  # A closed case is read from the store: it is not "not answering".
+                  stored=stored and not state.closed,
                   events=events, documents=documents, mail=mail, may=may,
                   case_file=case_file, kind_text=KIND_TEXT, may_upload=role in UPLOAD_ROLES,
                   parallel=parallel, process_text=PROCESS_TEXT, meetings=meetings,

@@ -1,7 +1,9 @@
-"""What falls due in a case's LCSPR and action plan, read from the case store's projection of
-each (issue 9: "/v1/deadlines and the case lists' due filters leave out every LCSPR and
+"""What falls due in a case's LCSPR and action plan, read from each one's snapshot when it is
+projected (issue 9: "/v1/deadlines and the case lists' due filters leave out every LCSPR and
 action-plan deadline (the statutory 6-month publication included): one list of everything
-due, whatever the part")."""
+due, whatever the part"). The projection writes them to `part_deadlines` (store.models), one
+row a deadline, which /v1/deadlines and the due filters query by date (issue 13: flat in the
+number of cases, no snapshot read)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from domain.action_plan import ActionPlanState, ActionStatus, PlanStage
 from domain.local_review import LocalReviewState
 from domain.procedure import DeadlineKind
 
-logger = logging.getLogger("cspr.api")
+logger = logging.getLogger("cspr.case_store")
 # (step, due date, statutory, overdue)
 Due = tuple[str, date, bool, bool]
 
