@@ -23,6 +23,7 @@ from domain.notification import Notification
 from domain.procedure import CURRENT_PROCEDURE
 from domain.reviews import LocalReviewInput, ReviewKind
 from store import cases as store
+from store import tenancy
 from store.db import Sessionmaker, make_engine
 from store.models import CasePart, PartDeadline
 from store.part_deadlines import part_items
@@ -126,17 +127,26 @@ async def test_a_parts_deadlines_follow_its_projection_forward_only(
     async with sessions.begin() as s:  # a stale projection changes nothing
         await project_part(s, part(case_id, 6, all_dated))
     assert await rows() == expected(one_dated)
-    # The store's query lists them with the case's own steps; a closed case's, never.
+    # The store's query lists them with the case's own steps, to the case's partnership only;
+    # a closed case's, never.
     first_due = (await rows())[0][1]
     async with sessions() as s:
         listed = await store.deadlines(s, first_due, first_due, [case_id])
     assert [(r.part, r.step) for r in listed] == [("local_review", (await rows())[0][0])]
+    north, south = names()
+    async with sessions.begin() as s:
+        await tenancy.assign(s, case_id, north)
+    async with sessions() as s:
+        assert await store.deadlines(s, first_due, first_due, [case_id]) == []
+        assert await store.deadlines(s, first_due, first_due, None, south) == []
+        listed = await store.deadlines(s, first_due, first_due, None, north)
+    assert [(r.case_id, r.part) for r in listed] == [(case_id, "local_review")]
     closed = a_case(case_id)
     closed.stage, closed.outcome = Stage.CLOSED, Outcome.NO_FURTHER_REVIEW
     async with sessions.begin() as s:
         await project(s, closed, 9)
     async with sessions() as s:
-        assert await store.deadlines(s, first_due, first_due, [case_id]) == []
+        assert await store.deadlines(s, first_due, first_due, None, north) == []
 
 
 async def test_the_migration_fills_the_table_from_the_stored_snapshots(
