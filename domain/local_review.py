@@ -33,6 +33,7 @@ from domain.local_review_records import (
     ReportSent,
     ReviewDecision,
     ReviewerCommissioned,
+    ReviewerToPanel,
     ReviewRecord,
     SupervisionPlan,
     SupervisionRequest,
@@ -55,7 +56,7 @@ from domain.local_review_tasks import (
     Task,
 )
 from domain.parallel import ProcessKind
-from domain.procedure import DeadlineKind
+from domain.procedure import DeadlineKind, procedure
 from domain.reviews import LocalReviewInput, ReviewKind
 
 S = LocalReviewStep
@@ -121,6 +122,10 @@ class LocalReviewState(BaseModel):
         return needs
 
     # -- reading -----------------------------------------------------------------------
+
+    def owes_reviewer_details(self) -> bool:
+        """The Panel was told of the review without a reviewer's name and has not had it."""
+        return any(t.step is S.REVIEWER_TO_PANEL and t.open for t in self.tasks)
 
     @property
     def serious(self) -> bool:
@@ -256,6 +261,14 @@ class LocalReviewState(BaseModel):
                 "a Flowchart 4 review sends nothing to the Panel")
         self._check_date("completed_on", record.completed_on, now)
         match record:
+            case InformPanel(reviewer_name=None) if not procedure(
+                    self.procedure_version).reviewer_details_later:
+                raise InvalidRecord("reviewer_name", "Field required")
+            case ReviewerToPanel():
+                require(self.owes_reviewer_details(),
+                        "the Panel was given the reviewer's name with the notice, or has it")
+                require(self.task(S.REVIEWER_COMMISSIONED).completion is not None,
+                        "the reviewer is not commissioned yet")
             case InformPanel() | ReviewerCommissioned() | ReportSent():
                 require(self.task(step).open, "already recorded")
             case TorEndorsement(partner=p) | ReportEndorsement(partner=p):
