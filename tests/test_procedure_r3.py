@@ -35,6 +35,7 @@ from tests.local_reviews import (
     review_worker,
     start_review,
     store_case,
+    to_publication,
     to_review,
 )
 from tests.scenarios import LONDON, at_london, travel_to
@@ -213,4 +214,47 @@ async def test_the_panel_is_told_at_once_and_gets_the_reviewers_name_once_commis
                    for e in review.events)
         await send("reviewer_to_panel", reviewer_name="A. Reviewer")
         review = await review_when(handle, lambda r: not r.owes_reviewer_details())
+        await handle.terminate("test over")
+
+
+async def test_not_publishing_waits_for_both_sends(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 9, item 4 (procedure r4). Where the partners decide not to publish the full report,
+    they "send both the full report and the information about improvements to the Panel and
+    the Secretary of State": two sends, each its own record; "not published" is refused until
+    both have gone."""
+    client = time_env.client
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    big_l = now + timedelta(days=7 - now.weekday())
+    await travel_to(time_env, at_london(big_l, 10))
+    cid = review_case_id()
+    await store_case(sessions, cid, at_london(big_l, 9))
+    async with review_worker(client, sessions, StandInActionPlan) as worker:
+        handle = await start_review(client, worker.task_queue, cid, big_l)
+        await review_when(handle, lambda r: r.clock_l is not None and bool(r.next_deadline()))
+        send = by_signal(handle)
+        await send("inform_panel", reviewer_name="A. Reviewer")
+        await to_review(send)
+        await to_publication(send)
+        await review_when(handle, lambda r: r.stage.value == "publication")
+        await send("report_sent", report="improvements_information")
+        published_on = (await time_env.get_current_time()).astimezone(LONDON).date()
+        why = {"justification": "Would identify a sibling",
+               "improvements_published_on": published_on.isoformat()}
+        await send("not_published", **why)
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.SIGNAL_REJECTED and e.task == "not_published"
+            for e in r.events))
+        assert "not yet sent to the Panel and the Secretary of State: full report" in next(
+            e.detail for e in review.events if e.kind is EventKind.SIGNAL_REJECTED)
+        await send("report_sent", report="full_report")
+        await travel_to(time_env, at_london(CALENDAR.add_working_days(published_on, 8), 10))
+        why["improvements_published_on"] = (await time_env.get_current_time()).astimezone(
+            LONDON).date().isoformat()
+        await send("not_published", **why)
+        review = await review_when(handle, lambda r: r.publication_settled)
+        sends = [r for r in review.records if r.step == "report_sent"]
+        assert [getattr(r, "report", None) for r in sends] == [
+            "improvements_information", "full_report"]
         await handle.terminate("test over")
