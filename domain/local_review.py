@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
-from domain.calendar import CalendarChanged, latest_london_date
+from domain.calendar import CalendarChanged, latest_london_date, london_date
 from domain.case import Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen, StepStatus
 from domain.decisions import Actor, DecisionMessage
 from domain.local_review_calendar import recount, working_day_needs
@@ -33,6 +33,7 @@ from domain.local_review_records import (
     ReportSent,
     ReviewDecision,
     ReviewerCommissioned,
+    ReviewerToPanel,
     ReviewRecord,
     SupervisionPlan,
     SupervisionRequest,
@@ -55,7 +56,7 @@ from domain.local_review_tasks import (
     Task,
 )
 from domain.parallel import ProcessKind
-from domain.procedure import DeadlineKind
+from domain.procedure import DeadlineKind, procedure
 from domain.reviews import LocalReviewInput, ReviewKind
 
 S = LocalReviewStep
@@ -121,6 +122,10 @@ class LocalReviewState(BaseModel):
         return needs
 
     # -- reading -----------------------------------------------------------------------
+
+    def owes_reviewer_details(self) -> bool:
+        """The Panel was told of the review without a reviewer's name and has not had it."""
+        return any(t.step is S.REVIEWER_TO_PANEL and t.open for t in self.tasks)
 
     @property
     def serious(self) -> bool:
@@ -256,6 +261,17 @@ class LocalReviewState(BaseModel):
                 "a Flowchart 4 review sends nothing to the Panel")
         self._check_date("completed_on", record.completed_on, now)
         match record:
+            case InformPanel(reviewer_name=None) if not procedure(
+                    self.procedure_version).reviewer_details_later:
+                raise InvalidRecord("reviewer_name", "Field required")
+            case ReportSent(report=kind) if self._both_reports():
+                require(kind not in self._sent_kinds(),
+                        f"the {kind.replace('_', ' ')} is already recorded as sent")
+            case ReviewerToPanel():
+                require(self.owes_reviewer_details(),
+                        "the Panel was given the reviewer's name with the notice, or has it")
+                require(self.task(S.REVIEWER_COMMISSIONED).completion is not None,
+                        "the reviewer is not commissioned yet")
             case InformPanel() | ReviewerCommissioned() | ReportSent():
                 require(self.task(step).open, "already recorded")
             case TorEndorsement(partner=p) | ReportEndorsement(partner=p):
@@ -289,7 +305,9 @@ class LocalReviewState(BaseModel):
                 self._check_sent(step, "published_on", send_by)
                 # "The full report ... no later than seven working days before publication":
                 # having sent only the improvements does not clear the full report to publish.
-                if self.serious and self._last_sent_report() != "full_report":
+                sent_full = ("full_report" in self._sent_kinds() if self._both_reports()
+                             else self._last_sent_report() == "full_report")
+                if self.serious and not sent_full:
                     raise StepNotOpen(step.value, "the full report has not been sent to the "
                                                   "Panel, the Secretary of State and Ofsted")
             case NotPublished(justification=why, improvements_published_on=on):
@@ -302,6 +320,15 @@ class LocalReviewState(BaseModel):
                     if on is None:
                         raise InvalidRecord("improvements_published_on",
                                             "is required for a serious case")
+                    if self._both_reports():
+                        # "Both the full report and the improvements information" go to the
+                        # Panel and the Secretary of State when the full report is not published.
+                        missing = [k.replace("_", " ") for k in ("full_report",
+                                                                 "improvements_information")
+                                   if k not in self._sent_kinds()]
+                        if missing:
+                            raise StepNotOpen(step.value, "not yet sent to the Panel and the "
+                                              "Secretary of State: " + ", ".join(missing))
                     self._check_sent(step, "improvements_published_on", send_by)
 
     def _check_date(self, field: str, on: date | None, now: datetime) -> None:
@@ -312,6 +339,12 @@ class LocalReviewState(BaseModel):
         if self.clock_l is not None and on < self.clock_l:
             raise InvalidRecord(field, "is before the review was decided")
 
+    def _both_reports(self) -> bool:
+        return self.serious and procedure(self.procedure_version).both_reports_sent
+
+    def _sent_kinds(self) -> set[str]:
+        return {r.report for r in self.records if isinstance(r, ReportSent)}
+
     def _last_sent_report(self) -> str | None:
         sent = [r for r in self.records if isinstance(r, ReportSent)]
         return sent[-1].report if sent else None
@@ -320,6 +353,8 @@ class LocalReviewState(BaseModel):
         sent = self.task(S.REPORT_SENT).completion
         if sent is None:
             return None
+        if self._both_reports():  # the date in Europe/London, as every other date
+            return sent.completed_on or london_date(sent.completed_at)
         return sent.completed_on or sent.completed_at.astimezone(UTC).date()
 
     def _check_sent(self, step: LocalReviewStep, field: str, send_by: Dated | None) -> None:
@@ -340,7 +375,8 @@ class LocalReviewState(BaseModel):
         if sent_on is not None and sent_on > send_by.due_date:
             raise InvalidRecord(field, f"is less than {SEND_BEFORE_PUBLICATION_WORKING_DAYS} "
                                        f"working days after the report was sent on {sent_on}")
-        if sent_on is None and now.astimezone(UTC).date() > send_by.due_date:
+        today = london_date(now) if self._both_reports() else now.astimezone(UTC).date()
+        if sent_on is None and today > send_by.due_date:
             raise InvalidRecord(field, f"leaves less than {SEND_BEFORE_PUBLICATION_WORKING_DAYS}"
                                        " working days to send the report first: the latest "
                                        f"sending date was {send_by.due_date}")

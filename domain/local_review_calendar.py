@@ -19,6 +19,7 @@ from domain.local_review_records import LocalReviewStep
 from domain.local_review_tasks import (
     INFORM_PANEL_WORKING_DAYS,
     PROGRESS_RETURN_WORKING_DAYS,
+    REVIEWER_TO_PANEL_WORKING_DAYS,
     SEND_BEFORE_PUBLICATION_WORKING_DAYS,
     WORKING_DAYS_A_WEEK,
     Dated,
@@ -52,6 +53,9 @@ def _counted(review: LocalReviewState, task: Task) -> DateNeed | None:
         case S.INFORM_PANEL:
             return DateNeed(key=task.key, start=review.clock_point,
                             working_days=INFORM_PANEL_WORKING_DAYS)
+        case S.REVIEWER_TO_PANEL if since is not None:
+            return DateNeed(key=task.key, start=since,
+                            working_days=REVIEWER_TO_PANEL_WORKING_DAYS)
         case S.SUPERVISION_REQUEST if since is not None:
             return DateNeed(key=task.key, start=since,
                             working_days=review.supervision_every_weeks * WORKING_DAYS_A_WEEK)

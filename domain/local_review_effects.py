@@ -23,6 +23,7 @@ from domain.local_review_records import (
     ReportEndorsement,
     ReportSent,
     ReviewerCommissioned,
+    ReviewerToPanel,
     ReviewRecord,
     SupervisionPlan,
     SupervisionRequest,
@@ -32,6 +33,7 @@ from domain.local_review_records import (
 from domain.local_review_tasks import (
     PROGRESS_RETURN_WORKING_DAYS,
     PUBLISHED_FOR_MONTHS,
+    REVIEWER_TO_PANEL_WORKING_DAYS,
     WORKING_DAYS_A_WEEK,
     Dated,
     DateNeed,
@@ -58,7 +60,18 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
     needs: list[DateNeed] = []
     mark = len(review.events)
     match record:
-        case InformPanel() | ReviewerCommissioned() | ReportSent():
+        case InformPanel(reviewer_name=None):
+            review.task(step).completion = done
+            # The name follows once a reviewer is commissioned: a task of its own.
+            review.tasks.append(Task(step=S.REVIEWER_TO_PANEL))
+        case ReviewerCommissioned() if review.owes_reviewer_details():
+            review.task(step).completion = done
+            details = review.task(S.REVIEWER_TO_PANEL)
+            details.due = Due(kind=_LOCAL, since=point,
+                              basis=f"commissioned+{REVIEWER_TO_PANEL_WORKING_DAYS} working days")
+            needs.append(DateNeed(key=details.key, start=point,
+                                  working_days=REVIEWER_TO_PANEL_WORKING_DAYS))
+        case InformPanel() | ReviewerCommissioned() | ReportSent() | ReviewerToPanel():
             review.task(step).completion = done
         case TermsOfReference():
             terms = review.task(step)

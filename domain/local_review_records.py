@@ -29,6 +29,7 @@ class LocalReviewStep(StrEnum):
     TERMS_OF_REFERENCE = "terms_of_reference"
     TOR_ENDORSEMENT = "tor_endorsement"
     REVIEWER_COMMISSIONED = "reviewer_commissioned"
+    REVIEWER_TO_PANEL = "reviewer_to_panel"
     SUPERVISION_PLAN = "supervision_plan"
     SUPERVISION_REQUEST = "supervision_request"
     PROGRESS_RETURN = "progress_return"
@@ -50,12 +51,23 @@ def _no_completed_on(record: RecordBase, instead: str) -> None:
 
 
 class InformPanel(RecordBase):
-    """The Panel, Ofsted and DfE told that a local review will be carried out, with the
-    reviewer's name (serious cases only)."""
+    """The Panel, Ofsted and DfE told that a local review will be carried out, with the name
+    of any reviewer commissioned (serious cases only). From procedure r4 the name may follow:
+    the reviewer's details then go to the Panel as their own record (`reviewer_to_panel`)."""
 
     model_config = _example(reviewer_name="A. Reviewer")
 
     step: Literal["inform_panel"] = "inform_panel"
+    reviewer_name: Name | None = None
+
+
+class ReviewerToPanel(RecordBase):
+    """The reviewer's details sent to the Panel, once commissioned, when the Panel was told of
+    the review before a reviewer was (serious cases only)."""
+
+    model_config = _example(reviewer_name="A. Reviewer")
+
+    step: Literal["reviewer_to_panel"] = "reviewer_to_panel"
     reviewer_name: Name
 
 
@@ -327,7 +339,7 @@ ReviewRecord = Annotated[
     InformPanel | TermsOfReference | TorEndorsement | ReviewerCommissioned | SupervisionPlan
     | SupervisionRequest | ProgressReturn | DraftShared | Learning | NationalReviewInformation
     | FinalReport | ReportEndorsement | ReportSent | PublicationPlanned | PublicationDelayed
-    | Published | NotPublished,
+    | Published | NotPublished | ReviewerToPanel,
     Field(discriminator="step"),
 ]
 
@@ -335,7 +347,7 @@ REVIEW_RECORD_TYPES: tuple[type[RecordBase], ...] = (
     InformPanel, TermsOfReference, TorEndorsement, ReviewerCommissioned, SupervisionPlan,
     SupervisionRequest, ProgressReturn, DraftShared, Learning, NationalReviewInformation,
     FinalReport, ReportEndorsement, ReportSent, PublicationPlanned, PublicationDelayed,
-    Published, NotPublished,
+    Published, NotPublished, ReviewerToPanel,
 )
 
 

@@ -51,6 +51,7 @@ OPEN_AT: dict[LocalReviewStep, tuple[ReviewStage, ...]] = {
     S.TERMS_OF_REFERENCE: (_T,),
     S.TOR_ENDORSEMENT: (_T,),
     S.REVIEWER_COMMISSIONED: (_T,),
+    S.REVIEWER_TO_PANEL: (_T, _R, _E, _P, _A),
     S.SUPERVISION_PLAN: (_T, _R),
     S.SUPERVISION_REQUEST: (_R,),
     S.PROGRESS_RETURN: (_R,),
@@ -66,7 +67,11 @@ OPEN_AT: dict[LocalReviewStep, tuple[ReviewStage, ...]] = {
     S.NOT_PUBLISHED: (_P,),
 }
 # Flowchart 4: nothing is sent to the Panel.
-PANEL_STEPS = frozenset({S.INFORM_PANEL, S.NATIONAL_REVIEW_INFORMATION, S.REPORT_SENT})
+PANEL_STEPS = frozenset({S.INFORM_PANEL, S.NATIONAL_REVIEW_INFORMATION, S.REPORT_SENT,
+                         S.REVIEWER_TO_PANEL})
+# The reviewer's details reach the Panel within this many working days of the commissioning
+# (the service's own target: the procedure says only "including the name of any reviewer").
+REVIEWER_TO_PANEL_WORKING_DAYS = 5
 
 
 class Due(BaseModel):

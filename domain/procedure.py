@@ -101,6 +101,13 @@ class Procedure:
     # The Panel notification may be recorded while the DSPs' difference of opinion runs: the
     # local authority's duty does not wait for them (issue 9, item 6; from r4).
     panel_notification_in_dispute: bool = False
+    # The LCSPR tells the Panel, Ofsted and DfE as soon as it is decided, without a reviewer's
+    # name; the name follows as a record of its own once the reviewer is commissioned (r4).
+    reviewer_details_later: bool = False
+    # Not publishing the full report: the full report and the improvements information each
+    # go to the Panel and the Secretary of State, recorded as two sends, both before "not
+    # published"; the seven working days count on the Europe/London date (r4).
+    both_reports_sent: bool = False
 
     def has(self, step: Step) -> bool:
         return any(spec.step is step for spec in self.steps)
@@ -240,7 +247,7 @@ def _r4(spec: StepSpec) -> StepSpec:
 # The local steps still count from receipt. A case opened under r3 keeps r3's.
 NL_CSPR_2025_06_R4 = Procedure(
     version="nl-cspr-2025-06-r4", steps=tuple(_r4(s) for s in NL_CSPR_2025_06_R3.steps),
-    panel_notification_in_dispute=True)
+    panel_notification_in_dispute=True, reviewer_details_later=True, both_reports_sent=True)
 
 PROCEDURES: dict[str, Procedure] = {
     p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST, NL_CSPR_2025_06_R2,

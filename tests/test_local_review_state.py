@@ -6,7 +6,7 @@ Dates come from the real calendar code, as the workflow gets them from its activ
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from domain.local_review import (
     parse_review_decision,
 )
 from domain.local_review_records import EQUALITY_FIELDS, LocalReviewStep
-from domain.procedure import CURRENT_PROCEDURE, DeadlineKind
+from domain.procedure import CURRENT_PROCEDURE, NL_CSPR_2025_06_R3, DeadlineKind
 from domain.reviews import LocalReviewInput, ReviewKind
 from tests.scenarios import at_london
 
@@ -49,10 +49,11 @@ def resolve(needs: list[DateNeed]) -> list[Dated]:
     return [Dated(**d.model_dump()) for d in result.dates]
 
 
-def start(kind: ReviewKind = ReviewKind.SERIOUS_INCIDENT) -> LocalReviewState:
+def start(kind: ReviewKind = ReviewKind.SERIOUS_INCIDENT,
+          version: str = CURRENT_PROCEDURE.version) -> LocalReviewState:
     review = LocalReviewState.start(
         LocalReviewInput(case_id="CSPR-2027-0001", kind=kind, decided_on=L,
-                         procedure_version=CURRENT_PROCEDURE.version), at_london(L))
+                         procedure_version=version), at_london(L))
     review.set_dates(resolve(review.opening_dates()))
     return review
 
@@ -337,7 +338,8 @@ def test_published_for_at_least_a_year(published: str, removal: date) -> None:
 
 
 def test_not_publishing_needs_a_justification_and_the_improvements_published() -> None:
-    review = to_publication(start(), date(2027, 4, 1))
+    # Procedure r3: one send (of the improvements) was enough; from r4, see below.
+    review = to_publication(start(version=NL_CSPR_2025_06_R3.version), date(2027, 4, 1))
     record(review, "report_sent", date(2027, 4, 1), report="improvements_information")
     assert invalid(review, "not_published", date(2027, 4, 20),
                    improvements_published_on="2027-04-20")[0] == "justification"
@@ -430,3 +432,46 @@ def test_a_date_at_the_end_of_time_is_refused_before_the_calendar_sees_it(
     step: str, fields: dict[str, Any], field: str
 ) -> None:
     assert invalid(to_review(start()), step, L, **fields)[0] == field
+
+
+def test_not_publishing_needs_both_sends_first() -> None:
+    """Issue 9, item 4 (procedure r4). Working Together: where the partners decide not to
+    publish the full report, "they must ... send both the full report and the information
+    about improvements to the Panel and the Secretary of State". Each send is its own record;
+    "not published" is refused until both have gone; a send twice is refused."""
+    review = to_publication(start(), date(2027, 4, 1))
+    record(review, "report_sent", date(2027, 4, 1), report="improvements_information")
+    assert "not yet sent to the Panel and the Secretary of State: full report" in not_open(
+        review, "not_published", date(2027, 4, 20), justification="Would identify a sibling",
+        improvements_published_on="2027-04-20")
+    assert "already recorded as sent" in not_open(
+        review, "report_sent", date(2027, 4, 2), report="improvements_information")
+    record(review, "report_sent", date(2027, 4, 2), report="full_report")
+    record(review, "not_published", date(2027, 4, 20), justification="Would identify a sibling",
+           improvements_published_on="2027-04-20")
+    assert review.publication_settled
+    assert [r.report for r in review.records if r.step == "report_sent"] == [
+        "improvements_information", "full_report"]
+
+
+def test_a_send_late_in_a_summer_evening_counts_on_the_london_date() -> None:
+    """Issue 9, item 4: the seven working days before publication count on the date in
+    Europe/London, as every other date: a send at 23:30 UTC on 1 April 2027 (BST) is a send
+    on 2 April."""
+    review = to_publication(start(), date(2027, 4, 1))
+    parsed = parse_review_decision(DecisionMessage(record={"step": "report_sent"})).record
+    at = datetime(2027, 4, 1, 23, 30, tzinfo=UTC)
+    review.check(parsed, at)
+    review.apply(parsed, at)
+    completion = review.task(LocalReviewStep.REPORT_SENT).completion
+    assert completion is not None
+    # Planned for 12 April: 7 working days after 1 April, but not after 2 April (Good Friday
+    # and Easter Monday 2027 are 26 and 29 March: not in the way).
+    planned = parse_review_decision(DecisionMessage(record={
+        "step": "publication_planned", "publication_date": "2027-04-12"})).record
+    need = review.send_by_date(planned)
+    assert need is not None
+    send_by = resolve([need])[0]
+    assert send_by.due_date == date(2027, 4, 1)
+    with pytest.raises(InvalidRecord, match="report was sent on 2027-04-02"):
+        review.check(planned, at_london(date(2027, 4, 5), 10), send_by)

@@ -131,6 +131,7 @@ LOCAL_REVIEW_ENDPOINTS = [
     _review("tor-endorsement", frozenset({"dsp:health"}), partner="health"),
     _review("reviewer-commissioned", MARS, reviewer_name="A. Reviewer",
             conflicts_of_interest="None", no_direct_involvement=True),
+    _review("reviewer-to-panel", MARS, reviewer_name="A. Reviewer"),
     _review("supervision-plan", MARS, every_weeks=4, draft_dates=[]),
     _review("supervision-request", MARS, request="Progress"),
     _review("progress-return", REVIEWER, request=1, progress="On track"),

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import WorkingDayCalendar
 from domain.case import EventKind, Stage, StepStatus
+from domain.local_review_records import LocalReviewStep
 from domain.procedure import (
     CURRENT_PROCEDURE,
     NL_CSPR_2025_06_R3,
@@ -24,8 +25,19 @@ from domain.procedure import (
     Step,
 )
 from store.db import Sessionmaker
+from tests.action_plan_stand_in import StandInActionPlan
 from tests.conftest import new_worker
 from tests.factories import case_when, signal, start_case
+from tests.local_reviews import (
+    by_signal,
+    review_case_id,
+    review_when,
+    review_worker,
+    start_review,
+    store_case,
+    to_publication,
+    to_review,
+)
 from tests.scenarios import LONDON, at_london, travel_to
 
 PARTNERS = ("local_authority", "health", "police")
@@ -152,8 +164,97 @@ async def test_panel_notification_counts_from_awareness_and_is_taken_during_a_di
         notified = await time_env.get_current_time()
         await signal(handle, "panel_notification", reference="CSPN-R4", notified_at=notified)
         case = await case_when(handle, lambda c: c.step(Step.PANEL_NOTIFICATION).completion
-                               is not None)
+                               is not None and Clock.PANEL_NOTIFIED in c.clock_dates)
         assert case.stage is Stage.DIFFERENCE_OF_OPINION
         assert Clock.PANEL_NOTIFIED in case.clock_dates
         assert not any(e.kind is EventKind.SIGNAL_REJECTED for e in case.events)
+        await handle.terminate("test over")
+
+
+async def test_the_panel_is_told_at_once_and_gets_the_reviewers_name_once_commissioned(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 9, item 3 (procedure r4): "As soon as the safeguarding partners have determined
+    that a local review will be carried out, they should inform the Panel, Ofsted and DfE,
+    including the name of any reviewer they have commissioned." The notice goes without a
+    name; the reviewer's details then go as a record of their own, due five working days after
+    the commissioning (the service's own target), reminded and escalated until recorded."""
+    client = time_env.client
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    big_l = now + timedelta(days=7 - now.weekday())
+    await travel_to(time_env, at_london(big_l, 10))
+    cid = review_case_id()
+    await store_case(sessions, cid, at_london(big_l, 9))
+    async with review_worker(client, sessions, StandInActionPlan) as worker:
+        handle = await start_review(client, worker.task_queue, cid, big_l)
+        await review_when(handle, lambda r: r.clock_l is not None and bool(r.next_deadline()))
+        send = by_signal(handle)
+        await send("reviewer_to_panel", reviewer_name="A. Reviewer")  # refused: not owed
+        await send("inform_panel")  # no reviewer yet: not refused
+        review = await review_when(handle, lambda r: r.owes_reviewer_details())
+        assert review.task(LocalReviewStep.INFORM_PANEL).completion is not None
+        assert review.task(LocalReviewStep.REVIEWER_TO_PANEL).due_date is None
+        rejected = [e for e in review.events if e.kind is EventKind.SIGNAL_REJECTED]
+        assert len(rejected) == 1
+        assert "the Panel was given the reviewer's name" in rejected[0].detail
+
+        await to_review(send)  # the terms of reference endorsed, the reviewer commissioned
+        review = await review_when(handle, lambda r: r.task(
+            LocalReviewStep.REVIEWER_TO_PANEL).due_date is not None)
+        commissioned = review.task(LocalReviewStep.REVIEWER_COMMISSIONED).completion
+        assert commissioned is not None
+        due = review.task(LocalReviewStep.REVIEWER_TO_PANEL).due_date
+        assert due == CALENDAR.add_working_days(
+            commissioned.completed_at.astimezone(LONDON).date(), 5)
+        assert due is not None
+        await travel_to(time_env, at_london(due + timedelta(days=1), 0, 5))
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.OVERDUE and e.task == "reviewer_to_panel" for e in r.events))
+        assert any(e.kind is EventKind.REMINDER and e.task == "reviewer_to_panel"
+                   for e in review.events)
+        await send("reviewer_to_panel", reviewer_name="A. Reviewer")
+        review = await review_when(handle, lambda r: not r.owes_reviewer_details())
+        await handle.terminate("test over")
+
+
+async def test_not_publishing_waits_for_both_sends(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """Issue 9, item 4 (procedure r4). Where the partners decide not to publish the full report,
+    they "send both the full report and the information about improvements to the Panel and
+    the Secretary of State": two sends, each its own record; "not published" is refused until
+    both have gone."""
+    client = time_env.client
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    big_l = now + timedelta(days=7 - now.weekday())
+    await travel_to(time_env, at_london(big_l, 10))
+    cid = review_case_id()
+    await store_case(sessions, cid, at_london(big_l, 9))
+    async with review_worker(client, sessions, StandInActionPlan) as worker:
+        handle = await start_review(client, worker.task_queue, cid, big_l)
+        await review_when(handle, lambda r: r.clock_l is not None and bool(r.next_deadline()))
+        send = by_signal(handle)
+        await send("inform_panel", reviewer_name="A. Reviewer")
+        await to_review(send)
+        await to_publication(send)
+        await review_when(handle, lambda r: r.stage.value == "publication")
+        await send("report_sent", report="improvements_information")
+        published_on = (await time_env.get_current_time()).astimezone(LONDON).date()
+        why = {"justification": "Would identify a sibling",
+               "improvements_published_on": published_on.isoformat()}
+        await send("not_published", **why)
+        review = await review_when(handle, lambda r: any(
+            e.kind is EventKind.SIGNAL_REJECTED and e.task == "not_published"
+            for e in r.events))
+        assert "not yet sent to the Panel and the Secretary of State: full report" in next(
+            e.detail for e in review.events if e.kind is EventKind.SIGNAL_REJECTED)
+        await send("report_sent", report="full_report")
+        await travel_to(time_env, at_london(CALENDAR.add_working_days(published_on, 8), 10))
+        why["improvements_published_on"] = (await time_env.get_current_time()).astimezone(
+            LONDON).date().isoformat()
+        await send("not_published", **why)
+        review = await review_when(handle, lambda r: r.publication_settled)
+        sends = [r for r in review.records if r.step == "report_sent"]
+        assert [getattr(r, "report", None) for r in sends] == [
+            "improvements_information", "full_report"]
         await handle.terminate("test over")
