@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from domain.action_plan_records import PLAN_RECORD_TYPES
 from domain.decisions import RECORD_TYPES
@@ -24,7 +24,9 @@ ALL_TYPES = (*RECORD_TYPES, *REVIEW_RECORD_TYPES, *PLAN_RECORD_TYPES)
 def example_of(model: type[BaseModel]) -> dict[str, Any]:
     extra = model.model_config.get("json_schema_extra")
     examples = extra.get("examples") if isinstance(extra, dict) else None
-    return dict(examples[0]) if isinstance(examples, list) and examples else {}
+    first = examples[0] if isinstance(examples, list) and examples else {}
+    assert isinstance(first, dict)
+    return dict(first)
 
 
 def lookup(body: dict[str, Any], name: str) -> Any:
@@ -36,9 +38,9 @@ def lookup(body: dict[str, Any], name: str) -> Any:
     return here
 
 
-def answers(fields: list[Field], example: dict[str, Any]) -> list[tuple[str, str]]:
+def answers(fields: list[Field], example: dict[str, Any]) -> list[tuple[str, str | UploadFile]]:
     """The form's inputs as a person fills them in to say what the example says."""
-    filled: list[tuple[str, str]] = []
+    filled: list[tuple[str, str | UploadFile]] = []
     for f in fields:
         value = lookup(example, f.name)
         if value is None:

@@ -21,6 +21,7 @@ from web.routes import (
     directory,
     meetings,
     parallel,
+    reviewers,
     signin,
     steps,
     work,
@@ -61,7 +62,7 @@ def mount(app: FastAPI) -> None:
                               with_google_fonts=False)
 
     for module in (signin, work, cases, case_file, directory, differences, parallel, meetings,
-                   steps, calendar, bank_holidays, board):
+                   reviewers, steps, calendar, bank_holidays, board):
         app.include_router(module.router)
 
     api_error = app.exception_handlers[ApiError]

@@ -88,6 +88,8 @@ def ics(work: list[WorkItem], base_url: str, now: datetime,
     cal.add("version", "2.0")
     cal.add("x-wr-calname", "CSPR deadlines")
     for item in work:
+        if item.due_date is None:
+            continue  # no deadline: nothing to put in a calendar
         kind = "Statutory" if item.statutory else "Local"
         party = f" ({item.party.replace('_', ' ')})" if item.party else ""
         event = Event()

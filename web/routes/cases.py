@@ -18,6 +18,7 @@ from api.errors import ApiError, store_errors
 from api.parallel_schemas import ParallelReviewsRead
 from api.routes.case_file import UPLOAD_ROLES, list_case_file
 from api.routes.cases import case_state, read_case
+from api.routes.reviewers import ASSIGN_ROLES
 from api.schemas import CASE_ID_PATTERN, CaseRead, CaseSummary
 from api.workflow_calls import read_part
 from domain.action_plan import ActionPlanState
@@ -42,6 +43,7 @@ from domain.procedure import Step
 from store import assignments, outbox
 from store import calendar as calendar_store
 from store import cases as store
+from store import directory as directory_store
 from store import documents as documents_store
 from store import meetings as meetings_store
 from store.models import Case, Child
@@ -136,6 +138,11 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                              "review", LocalReviewState)
         plan = await _part(client, s, case_id, action_plan_id(case_id), PLAN_PART, "plan",
                            ActionPlanState)
+        reviewers = list(await assignments.reviewers(s, case_id))
+        may_assign = person.role_enum in ASSIGN_ROLES
+        reviewer_people = ([p for o in await directory_store.list_organisations(s)
+                            for p in o.people if p.active and p.role == Role.REVIEWER.value]
+                           if may_assign else [])
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
@@ -155,6 +162,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                       and can_record_review_step(role, t.step)],
                   may_raise_difference=can_raise_difference(role),
                   may_manage_difference=can_manage_difference(role),
+                  reviewers=reviewers, may_assign=may_assign,
+                  reviewer_people=reviewer_people,
                   plan=plan, plan_may={
                       step.value: can_record_plan(role, step) is None for step in PlanStep})
 

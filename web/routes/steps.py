@@ -282,6 +282,8 @@ def _values(fields: list[Field], form: Any) -> dict[str, Any]:
 # Doc 1: the notification that opens a case (one child here; the API takes up to four).
 NOTIFICATION_FIELDS = [
     Field("notifying_agency", "Notifying agency", "text", True),
+    Field("received_at", "When the MARS team received it", "datetime", False,
+          "UK time. Leave it empty for now; give it for a notification received earlier"),
     Field("incident.date", "Date of the incident", "date", True, "For example, 20 11 2026"),
     Field("incident.harm", "Harm", "radios", True, "",
           [(h.value, words(h.value)) for h in Harm]),
