@@ -47,6 +47,7 @@ from store import directory as directory_store
 from store import documents as documents_store
 from store import meetings as meetings_store
 from store.models import Case, Child
+from store.tenancy import in_partnership
 from web import session
 from web.pages import render
 from web.routes.case_file import KIND_TEXT
@@ -87,7 +88,9 @@ async def cases_page(
         only = (await assignments.cases_of(s, person.email)
                 if person.role_enum is Role.REVIEWER else None)
         if q:
-            ids = (await s.scalars(select(Child.case_id).where(Child.reference == q))).all()
+            ids = (await s.scalars(select(Child.case_id).where(
+                Child.reference == q,
+                in_partnership(Child.case_id, person.partnership)))).all()
             if only is not None:
                 ids = [i for i in ids if i in only]
             rows = [row for i in sorted(set(ids), reverse=True)
@@ -99,6 +102,7 @@ async def cases_page(
                 overdue={"yes": True, "no": False}.get(overdue),
                 kind=kind if kind in ("serious_incident", "request") else None,
                 limit=PAGE, offset=(page - 1) * PAGE, only=only,
+                partnership=person.partnership,
                 received=_year(int(year)) if year in years else None)
             rows = list(rows_)
         parts = await store.case_parts(s, [r.case_id for r in rows])
@@ -140,7 +144,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                            ActionPlanState)
         reviewers = list(await assignments.reviewers(s, case_id))
         may_assign = person.role_enum in ASSIGN_ROLES
-        reviewer_people = ([p for o in await directory_store.list_organisations(s)
+        reviewer_people = ([p for o in await directory_store.list_organisations(
+                                s, partnership=person.partnership)
                             for p in o.people if p.active and p.role == Role.REVIEWER.value]
                            if may_assign else [])
     role = person.role_enum
