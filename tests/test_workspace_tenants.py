@@ -31,11 +31,13 @@ async def directory_of(api: AsyncClient, partnership: str | None, tag: str) -> d
     assert r.status_code == 201, r.text
     org = r.json()["id"]
     people = {}
-    for role, name in (("mars_team", f"Coordinator {tag}"), ("dsp", f"DSP {tag}")):
+    for role, name in (("mars_team", f"Coordinator {tag}"), ("dsp", f"DSP {tag}"),
+                       ("reviewer", f"Reviewer {tag}")):
         r = await api.post(f"/v1/directory/organisations/{org}/people", headers=mars, json={
             "name": name, "email": f"{role}.{tag}@cspr.test", "role": role})
         assert r.status_code == 201, r.text
         people[role] = name
+        people[f"{role}_id"] = str(r.json()["id"])
     people["organisation"] = f"Police {tag}"
     return people
 
@@ -129,6 +131,22 @@ async def test_each_partnerships_people_see_and_reach_only_its_cases(
         assert ours["organisation"] not in await other.get("/directory")
         assert ours["organisation"] in await mine.get("/directory")
         assert theirs["organisation"] not in await mine.get("/directory")
+        # The reviewers offered on a case page are the partnership's; another's person cannot
+        # be assigned by posting their id (not found, as through the API).
+        page = await other.get(f"/cases/{their_case}")
+        assert theirs["reviewer"] in page
+        assert ours["reviewer"] not in page
+        csrf = dict(HIDDEN.findall(page))["csrf_token"]
+        refused = await other.client.post(f"/cases/{their_case}/reviewers", data={
+            "csrf_token": csrf, "person_id": ours["reviewer_id"]})
+        assert refused.status_code == 404
+        assert "no such active person" in refused.text
+        assert f"reviewer.default-{tag}" not in await other.get(f"/cases/{their_case}")
+        assigned = await other.client.post(f"/cases/{their_case}/reviewers", data={
+            "csrf_token": csrf, "person_id": theirs["reviewer_id"]})
+        assert assigned.status_code == 303
+        assert f"reviewer.south-{tag}@cspr.test, assigned" in await other.get(
+            f"/cases/{their_case}")
         # A DSP of the other partnership reaches none of ours.
         assert f"/cases/{our_case}" not in await other_dsp.get("/work")
         assert (await other_dsp.client.get(f"/cases/{our_case}/steps/dsp-decision")
