@@ -277,7 +277,12 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
            if s["due_date"] and s["status"] in ("pending", "overdue")}
     mine = {summary: day for summary, day in events.items() if summary.startswith(case_id)}
     assert f"{case_id}: Notify the national Panel [statutory]" in mine
-    assert {s.split(": ", 1)[1].rsplit(" [", 1)[0]: d for s, d in mine.items()} == due
+    # A step each partner records (the DSPs' sign-off, due since procedure r3) is an event for
+    # each partner's part: "DSP sign-off of the report (health)".
+    parts = re.compile(r" \((local authority|health|police)\)$")
+    assert {parts.sub("", s.split(": ", 1)[1].rsplit(" [", 1)[0]): d
+            for s, d in mine.items()} == due
+    assert f"{case_id}: DSP sign-off of the report (police) [local]" in mine
     assert all(reference not in s for s in events)
     # A new address revokes the old one.
     await coordinator.get_by_role("button", name=re.compile("new feed address")).click()
