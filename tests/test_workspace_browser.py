@@ -106,7 +106,7 @@ async def record_notification(page: Any, site: str, reference: str) -> str:
     await page.locator("#incident-date-month").fill(str(today.month))
     await page.locator("#incident-date-year").fill(str(today.year))
     await page.get_by_label("Serious harm").check()
-    await page.get_by_label("Suspected").check()
+    await page.get_by_label("Suspected", exact=True).check()  # not "Not suspected"
     await page.get_by_label("The child's reference").fill(reference)
     await page.get_by_role("button", name="Record the notification").click()
     await expect(page.get_by_role("heading", name=re.compile(r"^CSPR-"))).to_be_visible()

@@ -296,7 +296,25 @@ NOTIFICATION_FIELDS = [
     Field("children.0.date_of_birth", "The child's date of birth", "date", False),
     Field("children.0.looked_after", "Is the child looked after by a local authority?",
           "radios", False, "", [("true", "Yes"), ("false", "No")]),
+    Field("children.0.care_leaver", "Is the child a care leaver?", "radios", False,
+          "A care leaver's death is notified to Ofsted",
+          [("true", "Yes"), ("false", "No")]),
+    # From procedure r4 (when the notification takes them): when the local authority became
+    # aware, and whether the partners also consider the criteria for a looked after child's
+    # death with no abuse or neglect suspected.
+    Field("la_aware_at", "When the local authority became aware of the incident", "datetime",
+          False, "UK time, if before the MARS team received it: the Panel is to be notified "
+                 "within 5 working days of it"),
+    Field("partners_consider_criteria",
+          "Do the partners also consider the criteria for a review?", "radios", False,
+          "Only for a looked after child's or a care leaver's death with no abuse or neglect "
+          "suspected", [("true", "Yes"), ("false", "No")]),
 ]
+# Doc 1's whole record, as the API takes it: case_id aside (a case opened before this service,
+# entered through the API), every field the notification has is a question of the form (a
+# field the API does not take yet is left off, so the form follows the record).
+NOTIFICATION_FIELDS = [f for f in NOTIFICATION_FIELDS
+                       if f.name.split(".")[0] in NotificationCreate.model_fields]
 
 
 def _notification_form(request: Request, person: session.Person, values: dict[str, Any],
