@@ -13,12 +13,12 @@ import pytest
 from pydantic import BaseModel
 from starlette.datastructures import FormData, UploadFile
 
-from api.schemas import NotificationCreate
+from api.schemas import NotificationCreate, ReviewRequestCreate
 from domain.action_plan_records import PLAN_RECORD_TYPES
 from domain.decisions import RECORD_TYPES
 from domain.local_review_records import REVIEW_RECORD_TYPES, EqualityAnalysis, FinalReport
 from web.forms import LONDON, Field, body_of, fields_of
-from web.routes.steps import NOTIFICATION_FIELDS
+from web.routes.steps import NOTIFICATION_FIELDS, REQUEST
 
 ALL_TYPES = (*RECORD_TYPES, *REVIEW_RECORD_TYPES, *PLAN_RECORD_TYPES)
 
@@ -114,3 +114,9 @@ def test_every_field_of_the_notification_is_a_question_of_its_form() -> None:
     expected = set(_paths(NotificationCreate)) - {"case_id"}
     assert expected <= asked, f"not on the notification form: {sorted(expected - asked)}"
     assert "children.0.care_leaver" in asked
+
+
+def test_every_field_of_the_review_request_is_a_question_of_its_form() -> None:
+    asked = {f.name for f in REQUEST.fields}
+    expected = set(_paths(ReviewRequestCreate))
+    assert expected <= asked, f"not on the review request form: {sorted(expected - asked)}"

@@ -348,3 +348,49 @@ def _person_id(page: str, name: str) -> str:
                       + re.escape(name), page)
     assert found, f"{name} is not offered to assign"
     return found.group(1)
+
+
+async def test_a_review_request_from_its_form_to_its_lcspr_in_the_workspace(
+    api_app: FastAPI,
+) -> None:
+    """Flowchart 4 in the pages: the request (refused as the API refuses it when it was not
+    discussed with the SSLs), the partners' letters, the SSLs' recommendation and the three
+    DSPs' agreement, and the LCSPR starts with its terms of reference to agree."""
+    run = uuid.uuid4().hex[:6]
+    people = await set_up_the_directory(api_app, run)
+    coordinator = await sign_in(api_app, people["coordinator"])
+    ssl = await sign_in(api_app, people["ssl_police"])
+    dsps = {p: await sign_in(api_app, people[f"dsp_{p}"]) for p in PARTNERS}
+    everyone = [coordinator, ssl, *dsps.values()]
+    try:
+        assert "/review-requests/new" in await coordinator.get("/notifications/new")
+        answers = {"requesting_agency": "North Lincolnshire Council", "category": "near_miss",
+                   "summary": "A referral was nearly closed without a home visit",
+                   "children__0__reference": f"NL-R{run.upper()}"}
+        page = await coordinator.get("/review-requests/new")
+        csrf = dict(HIDDEN.findall(page))["csrf_token"]
+        refused = await coordinator.client.post("/review-requests/new", data={
+            "csrf_token": csrf, **{k.replace("__", "-"): v for k, v in answers.items()},
+            "discussed_with_ssl": "false"})
+        assert refused.status_code == 422
+        assert 'id="discussed_with_ssl-error"' in refused.text, page_errors(refused.text)
+        r = await coordinator.submit("/review-requests/new", discussed_with_ssl=True,
+                                     **answers)
+        case_id = r.headers["location"].rsplit("/", 1)[-1]
+        case_page, steps = f"/cases/{case_id}", f"/cases/{case_id}/steps"
+        assert '<span class="govuk-caption-l">Request</span>' in await coordinator.get(case_page)
+        await coordinator.submit(f"{steps}/inform-partners")
+        await _letters_gone(coordinator, case_page)
+        await ssl.until("/work", f"{steps}/ssl-recommendation")
+        await ssl.submit(f"{steps}/ssl-recommendation", criteria_met=True,
+                         rationale="A near miss with learning for the area")
+        for partner, dsp in dsps.items():
+            link = f"{steps}/dsp-decision?party={partner}"
+            await dsp.until("/work", html.escape(link))
+            await dsp.submit(link, partner=partner, criteria_met=True, rationale="Agreed")
+        page = await coordinator.until(case_page, f"{case_page}/local-review/terms-of-reference")
+        assert "/local-review/inform-panel" not in page  # nothing goes to the Panel
+        assert not [p for b in everyone for p in b.pages if p.startswith("/v1/")]
+    finally:
+        for b in everyone:
+            await b.client.aclose()
