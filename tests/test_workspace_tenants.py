@@ -133,10 +133,10 @@ async def test_each_partnerships_people_see_and_reach_only_its_cases(
         assert theirs["organisation"] not in await mine.get("/directory")
         # The reviewers offered on a case page are the partnership's; another's person cannot
         # be assigned by posting their id (not found, as through the API).
-        page = await other.get(f"/cases/{their_case}")
-        assert theirs["reviewer"] in page
-        assert ours["reviewer"] not in page
-        csrf = dict(HIDDEN.findall(page))["csrf_token"]
+        shown = await other.get(f"/cases/{their_case}")
+        assert theirs["reviewer"] in shown
+        assert ours["reviewer"] not in shown
+        csrf = dict(HIDDEN.findall(shown))["csrf_token"]
         refused = await other.client.post(f"/cases/{their_case}/reviewers", data={
             "csrf_token": csrf, "person_id": ours["reviewer_id"]})
         assert refused.status_code == 404
