@@ -19,6 +19,7 @@ from web.routes import (
     cases,
     differences,
     directory,
+    mail,
     meetings,
     parallel,
     reviewers,
@@ -61,7 +62,7 @@ def mount(app: FastAPI) -> None:
                               redoc_favicon_url="/assets/images/favicon.ico",
                               with_google_fonts=False)
 
-    for module in (signin, work, cases, case_file, directory, differences, parallel, meetings,
+    for module in (signin, work, cases, case_file, directory, differences, parallel, meetings, mail,
                    reviewers, steps, calendar, bank_holidays, board):
         app.include_router(module.router)
 

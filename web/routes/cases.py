@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -38,6 +39,7 @@ from domain.permissions import (
     can_record_plan,
     can_record_review_step,
     can_record_step,
+    can_resolve_mail,
 )
 from domain.procedure import Step
 from store import assignments, outbox
@@ -168,6 +170,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                   may_raise_difference=can_raise_difference(role),
                   may_manage_difference=can_manage_difference(role),
                   reviewers=reviewers, may_assign=may_assign,
+                  may_resolve_mail=can_resolve_mail(role), key=str(uuid.uuid4()),
                   reviewer_people=reviewer_people,
                   plan=plan, plan_may={
                       step.value: can_record_plan(role, step) is None for step in PlanStep})
