@@ -96,10 +96,12 @@ async def test_uncertain_letters_are_settled_from_the_case_page(
             assert got.status_code == 303, got.text
             again = await mars.post(action, data={"csrf_token": csrf, "idempotency_key": key,
                                                   "outcome": "received"})
-            # Pressed again: refused as the API refuses it (it is no longer uncertain), and
-            # nothing is settled twice.
-            assert again.status_code == 409
-            assert "only an uncertain message" in again.text
+            # Pressed again (the same form, its Idempotency-Key): the first press's answer, or
+            # refused as no longer uncertain where the API checks that before the key; either
+            # way nothing is settled twice (two mail_resolved in all, below).
+            assert again.status_code in (303, 409)
+            if again.status_code == 409:
+                assert "only an uncertain message" in again.text
             # Without a choice: refused, nothing changed.
             action, key = by_address[LOST]
             bad = await mars.post(action, data={"csrf_token": csrf, "idempotency_key": key})
