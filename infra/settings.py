@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     oidc_client_secret: str = Field("", repr=False)
     oidc_role_claim: str = "cspr_role"
     oidc_org_claim: str = "cspr_org"
+    # The partnership (tenant) a person works for, when the provider says so; else their
+    # directory organisation's; else the default partnership.
+    oidc_partnership_claim: str = "cspr_partnership"
     # Where the provider sends people back; by default this service's /sign-in/oidc/callback.
     oidc_redirect_url: str = ""
 

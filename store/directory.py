@@ -61,6 +61,13 @@ class Listing:
     people: list[Person]
 
 
+async def partnerships(session: AsyncSession) -> list[str]:
+    """The partnerships the directory has organisations of, by name (the development sign-in
+    lists every partnership's people)."""
+    return list((await session.scalars(
+        select(Organisation.partnership).distinct().order_by(Organisation.partnership))).all())
+
+
 async def list_organisations(
     session: AsyncSession, *, include_inactive: bool = False, partnership: str = DEFAULT,
 ) -> list[Listing]:

@@ -305,7 +305,8 @@ class ReviewerAssignment(Base):
 
 class CalendarFeed(Base):
     """A person's private calendar feed: its secret is in the feed's URL; only its hash is
-    kept, and a new one revokes the old. Role and organisation as when they made it."""
+    kept, and a new one revokes the old. Role, organisation and partnership as when they made
+    it: the feed has the partnership's cases only."""
 
     __tablename__ = "calendar_feeds"
 
@@ -313,6 +314,7 @@ class CalendarFeed(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(32))
     organisation: Mapped[str | None] = mapped_column(String(200))
+    partnership: Mapped[str] = mapped_column(String(64), server_default="default")
     created_at: Mapped[datetime] = mapped_column(Instant)
 
 

@@ -106,7 +106,7 @@ async def record_notification(page: Any, site: str, reference: str) -> str:
     await page.locator("#incident-date-month").fill(str(today.month))
     await page.locator("#incident-date-year").fill(str(today.year))
     await page.get_by_label("Serious harm").check()
-    await page.get_by_label("Suspected").check()
+    await page.get_by_label("Suspected", exact=True).check()  # not "Not suspected"
     await page.get_by_label("The child's reference").fill(reference)
     await page.get_by_role("button", name="Record the notification").click()
     await expect(page.get_by_role("heading", name=re.compile(r"^CSPR-"))).to_be_visible()
@@ -277,7 +277,12 @@ async def test_a_case_from_notification_to_the_dsps_decisions_in_the_browser(
            if s["due_date"] and s["status"] in ("pending", "overdue")}
     mine = {summary: day for summary, day in events.items() if summary.startswith(case_id)}
     assert f"{case_id}: Notify the national Panel [statutory]" in mine
-    assert {s.split(": ", 1)[1].rsplit(" [", 1)[0]: d for s, d in mine.items()} == due
+    # A step each partner records (the DSPs' sign-off, due since procedure r3) is an event for
+    # each partner's part: "DSP sign-off of the report (health)".
+    parts = re.compile(r" \((local authority|health|police)\)$")
+    assert {parts.sub("", s.split(": ", 1)[1].rsplit(" [", 1)[0]): d
+            for s, d in mine.items()} == due
+    assert f"{case_id}: DSP sign-off of the report (police) [local]" in mine
     assert all(reference not in s for s in events)
     # A new address revokes the old one.
     await coordinator.get_by_role("button", name=re.compile("new feed address")).click()

@@ -27,6 +27,7 @@ from api.app import create_app
 from infra.settings import Settings
 from store.db import Sessionmaker
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS
+from tests.test_tenants import as_
 from web import oidc, session
 
 ISSUER = "https://idp.test"
@@ -213,3 +214,42 @@ async def test_production_has_no_development_sign_in(production: FastAPI) -> Non
         assert "Who are you?" not in page.text
         refused = await web.post("/sign-in/development", data={"person_id": "1"})
         assert refused.status_code == 404
+
+
+async def test_the_partnership_is_the_directory_organisations_or_the_providers_claim(
+    production: FastAPI, idp: FakeIdP, api: AsyncClient,
+) -> None:
+    """Tenants: a person signs in as their directory organisation's partnership; a provider
+    that names the partnership (`cspr_partnership`) is believed; a malformed one is refused."""
+    south = f"south-{uuid.uuid4().hex[:6]}"
+    mars = as_("mars_team", south)
+    org = await api.post("/v1/directory/organisations", headers=mars, json={
+        "name": f"OIDC {south}", "kind": "partner", "partner": "police"})
+    email = f"oidc.{south}@cspr.test"
+    r = await api.post(f"/v1/directory/organisations/{org.json()['id']}/people", headers=mars,
+                       json={"name": "Jo South", "email": email, "role": "dsp"})
+    assert r.status_code == 201, r.text
+    settings = production.state.settings
+
+    def partnership_of(web: AsyncClient) -> str:
+        person = session.decode(settings, web.cookies[session.COOKIE].strip('"'))
+        assert person is not None
+        return person.partnership
+
+    web, answer = await sign_in(production, idp, {"email": email})
+    assert answer.status_code == 303
+    assert partnership_of(web) == south
+    await web.aclose()
+    web, _ = await sign_in(production, idp, {"email": "claims@cspr.test", "cspr_role": "board",
+                                            "cspr_partnership": south})
+    assert partnership_of(web) == south
+    await web.aclose()
+    web, _ = await sign_in(production, idp, {"email": "claims@cspr.test", "cspr_role": "board"})
+    assert partnership_of(web) == "default"
+    await web.aclose()
+    web, answer = await sign_in(production, idp, {"email": "claims@cspr.test",
+                                                  "cspr_role": "board",
+                                                  "cspr_partnership": "Not A Name"})
+    assert answer.status_code == 403
+    assert "a partnership this service does not know" in answer.text
+    await web.aclose()

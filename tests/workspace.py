@@ -43,7 +43,8 @@ class Directory:
 
 
 async def seed_directory(api: AsyncClient) -> Directory:
-    """Three partner organisations with an SSL and a DSP each, and a MARS coordinator."""
+    """Three partner organisations with an SSL and a DSP each, a MARS coordinator and a
+    reviewer."""
     run = uuid.uuid4().hex[:6]
     email: dict[str, str] = {}
 
@@ -68,6 +69,8 @@ async def seed_directory(api: AsyncClient) -> Directory:
         dsp[partner] = await person(org_id, f"Dee {partner.title()} DSP {run}", "dsp")
         if partner == "local_authority":
             coordinator = await person(org_id, f"Morgan Coordinator {run}", "mars_team")
+            # A reviewer the case page offers to assign to an LCSPR.
+            await person(org_id, f"Riley Reviewer {run}", "reviewer")
     return Directory(coordinator, ssl, dsp, email)
 
 

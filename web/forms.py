@@ -11,7 +11,7 @@ import types
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel
@@ -96,16 +96,27 @@ def _long(info: Any) -> bool:
     return any(limit is not None and limit > 200 for limit in limits)
 
 
-def fields_of(model: type[BaseModel], skip: tuple[str, ...] = ("step",)) -> list[Field]:
-    """The form's questions, in the record's order, `completed_on` last."""
+def fields_of(model: type[BaseModel], skip: tuple[str, ...] = ("step",),
+              prefix: str = "") -> list[Field]:
+    """The form's questions, in the record's order, `completed_on` last. A field that is a
+    record of its own (the final report's equality analysis) is its questions, each named
+    `equality_analysis.race`: the API's field names, as its refusals name them."""
     found = []
-    for name, info in model.model_fields.items():
-        if name in skip:
+    for key, info in model.model_fields.items():
+        if key in skip:
             continue
+        name = f"{prefix}{key}"
         ann = _unwrap(info.annotation)
-        label, hint, required = LABELS.get(name, words(name)), HINTS.get(name, ""), \
+        label, hint, required = LABELS.get(key, words(key)), HINTS.get(key, ""), \
             info.is_required()
-        if ann is bool:
+        if prefix:
+            label = f"{words(prefix.rstrip('.').rpartition('.')[2])}: {label.lower()}"
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            found.extend(fields_of(ann, (), f"{name}."))
+        elif get_origin(ann) is Literal:
+            found.append(Field(name, label, "radios", required, hint,
+                               [(str(v), words(str(v))) for v in get_args(ann)]))
+        elif ann is bool:
             found.append(Field(name, label, "radios", required, hint,
                                [("true", "Yes"), ("false", "No")]))
         elif isinstance(ann, type) and issubclass(ann, Enum):
@@ -123,7 +134,7 @@ def fields_of(model: type[BaseModel], skip: tuple[str, ...] = ("step",)) -> list
         elif ann is date:
             found.append(Field(name, label, "date", required, hint))
         else:
-            long = name in _LONG_TEXT or _long(info)
+            long = key in _LONG_TEXT or _long(info)
             found.append(Field(name, label, "textarea" if long else "text", required, hint))
     found.sort(key=lambda f: f.name == "completed_on")
     return found

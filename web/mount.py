@@ -19,8 +19,10 @@ from web.routes import (
     cases,
     differences,
     directory,
+    mail,
     meetings,
     parallel,
+    reviewers,
     signin,
     steps,
     work,
@@ -60,8 +62,8 @@ def mount(app: FastAPI) -> None:
                               redoc_favicon_url="/assets/images/favicon.ico",
                               with_google_fonts=False)
 
-    for module in (signin, work, cases, case_file, directory, differences, parallel, meetings,
-                   steps, calendar, bank_holidays, board):
+    for module in (signin, work, cases, case_file, directory, differences, parallel, meetings, mail,
+                   reviewers, steps, calendar, bank_holidays, board):
         app.include_router(module.router)
 
     api_error = app.exception_handlers[ApiError]

@@ -24,6 +24,7 @@ from infra.settings import Settings
 from store.db import Sessionmaker
 from store.models import Organisation
 from store.models import Person as DirectoryPerson
+from store.tenancy import DEFAULT, partnership_refusal
 from web import session
 
 if TYPE_CHECKING:
@@ -143,24 +144,31 @@ async def _person(claims: dict[str, Any], s: Settings, sessions: Sessionmaker
     email = normalise_email(email)
     name = str(claims.get("name") or email)
     role, org = claims.get(s.oidc_role_claim), claims.get(s.oidc_org_claim)
+    async with sessions() as db:
+        found = (await db.execute(
+            select(DirectoryPerson, Organisation)
+            .join(Organisation, Organisation.id == DirectoryPerson.organisation_id)
+            .where(DirectoryPerson.email == email, DirectoryPerson.active.is_(True))
+        )).first()
     if role is None:
         # Not in the token: the partner directory says who they are.
-        async with sessions() as db:
-            found = (await db.execute(
-                select(DirectoryPerson, Organisation)
-                .join(Organisation, Organisation.id == DirectoryPerson.organisation_id)
-                .where(DirectoryPerson.email == email, DirectoryPerson.active.is_(True))
-            )).first()
         if found is None:
             raise SignInFailed("you are not in the partner directory: ask the Children's MARS "
                                "team to add you")
         person, organisation = found
         role, org = person.role, organisation_of(Role(person.role), organisation)
         name = person.name
+    # Their partnership: the provider's claim, else their directory organisation's, else the
+    # default one's (a token without the claim is the default partnership's too).
+    partnership = claims.get(s.oidc_partnership_claim)
+    if partnership is None:
+        partnership = found[1].partnership if found is not None else DEFAULT
+    if partnership_refusal(partnership) is not None:
+        raise SignInFailed("the identity provider gave a partnership this service does not know")
     if not isinstance(role, str) or role not in {r.value for r in Role}:
         raise SignInFailed("the identity provider gave a role this service does not know")
     try:
         return session.new_person(email, name, Role(role),
-                                  org if isinstance(org, str) else None)
+                                  org if isinstance(org, str) else None, str(partnership))
     except ValueError as e:
         raise SignInFailed(str(e)) from None

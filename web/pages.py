@@ -40,6 +40,8 @@ _env.filters["cspr_option"] = lambda option, chosen: {
     "value": option[0], "text": option[1], "checked": option[0] == chosen}
 _env.filters["cspr_check"] = lambda option, chosen: {
     "value": option[0], "text": option[1], "checked": option[0] in chosen}
+_env.filters["cspr_reviewer"] = lambda person: {
+    "value": str(person.id), "text": person.name, "hint": {"text": person.email}}
 templates = Jinja2Templates(env=_env)
 
 

@@ -26,6 +26,7 @@ from api.deps import partnership_bound, reviewer_bound
 from domain.permissions import Role, organisation_refusal
 from infra.codec import parse_keys
 from infra.settings import Settings
+from store.tenancy import DEFAULT, partnership_refusal
 
 COOKIE = "cspr_session"
 # A working day, and no more: a shared office computer left signed in is signed out by morning.
@@ -43,7 +44,9 @@ class CsrfRefused(Exception):
 
 @dataclass(frozen=True)
 class Person:
-    """Who is signed in: their e-mail (the subject cases record), name, role and organisation."""
+    """Who is signed in: their e-mail (the subject cases record), name, role, organisation, and
+    the partnership (tenant) they work for: their directory organisation's (a session from
+    before tenants, without one, is the default partnership's, as a token without the claim)."""
 
     email: str
     name: str
@@ -51,9 +54,11 @@ class Person:
     organisation: str | None
     expires: int
     csrf: str
+    partnership: str = DEFAULT
 
     def principal(self) -> Principal:
-        return Principal(subject=self.email, role=Role(self.role), organisation=self.organisation)
+        return Principal(subject=self.email, role=Role(self.role), organisation=self.organisation,
+                         partnership=self.partnership)
 
     @property
     def role_enum(self) -> Role:
@@ -102,17 +107,24 @@ def decode(settings: Settings, value: str, now: float | None = None) -> Person |
         Role(person.role)
     except (ValueError, TypeError):
         return None
+    if partnership_refusal(person.partnership) is not None:
+        return None
     if person.expires <= (now if now is not None else time.time()):
         return None
     return person
 
 
-def new_person(email: str, name: str, role: Role, organisation: str | None) -> Person:
-    """A session for this person; ValueError if their role needs an organisation they lack."""
+def new_person(email: str, name: str, role: Role, organisation: str | None,
+               partnership: str = DEFAULT) -> Person:
+    """A session for this person of `partnership`; ValueError if their role needs an
+    organisation they lack, or the partnership is not a partnership's name."""
     if (refusal := organisation_refusal(role, organisation)) is not None:
         raise ValueError(refusal.reason)
+    if (reason := partnership_refusal(partnership)) is not None:
+        raise ValueError(reason)
     return Person(email=email, name=name, role=role.value, organisation=organisation,
-                  expires=int(time.time()) + SESSION_SECONDS, csrf=secrets.token_urlsafe(24))
+                  expires=int(time.time()) + SESSION_SECONDS, csrf=secrets.token_urlsafe(24),
+                  partnership=partnership)
 
 
 def settings_of(request: Request) -> Settings:
@@ -128,8 +140,7 @@ def current(request: Request) -> Person | None:
 async def case_bound(request: Request) -> None:
     """A dependency of the pages under /cases/{case_id}: a reviewer reaches only the cases it
     is assigned to, as through the API (issue 9, item 8; api.deps.reviewer_bound), and a case
-    of another partnership than the person's is not found (api.deps.partnership_bound; the
-    workspace's people are the default partnership's)."""
+    of another partnership than the person's is not found (api.deps.partnership_bound)."""
     person = current(request)
     if person is not None:
         await partnership_bound(person.principal(), request)

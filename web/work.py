@@ -39,7 +39,7 @@ class WorkItem:
     case_id: str
     step: str  # a Step of the case, or a LocalReviewStep of its LCSPR (`part`)
     title: str
-    due_date: date
+    due_date: date | None  # None: an LCSPR task with no deadline of its own (an endorsement)
     statutory: bool
     overdue: bool
     open_now: bool  # at the case's stage it may be recorded now; else it comes later
@@ -122,14 +122,17 @@ def items(cases: Iterable[CaseState], role: Role, organisation: str | None,
 
 def review_items(reviews: Iterable[LocalReviewState], role: Role, organisation: str | None,
                  include_later: bool = False) -> list[WorkItem]:
-    """The LCSPRs' open tasks with a due date this person records."""
+    """The LCSPRs' open tasks this person records: those with a due date, and, open now, the
+    review's own tasks that have none (its terms of reference and their endorsements, the
+    reviewer's commissioning, the final report and its endorsements, the report sent): the
+    review waits for them, so they are someone's work."""
     found: list[WorkItem] = []
     for review in reviews:
         for task in review.tasks:
-            if not task.open or task.due_date is None:
+            if not task.open:
                 continue
             open_now = review.stage in REVIEW_OPEN_AT[task.step]
-            if not (open_now or include_later):
+            if not (open_now or include_later) or (task.due_date is None and not open_now):
                 continue
             for party in _parties(task):
                 if is_mine(REVIEW_RECORD_RULES[task.step], party, role, organisation):
@@ -167,7 +170,8 @@ def plan_items(plans: Iterable[ActionPlanState], role: Role) -> list[WorkItem]:
 
 def ordered(found: Iterable[WorkItem]) -> list[WorkItem]:
     """Overdue first, then by due date."""
-    return sorted(found, key=lambda i: (not i.overdue, i.due_date, i.case_id, i.step))
+    return sorted(found, key=lambda i: (not i.overdue, i.due_date is None,
+                                        i.due_date or date.min, i.case_id, i.step))
 
 
 def everything(cases: Iterable[CaseState], reviews: Iterable[LocalReviewState],

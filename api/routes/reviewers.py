@@ -28,7 +28,7 @@ from api.errors import ApiError, FieldError, Problem, not_found, store_errors
 from api.routes.cases import CaseId
 from domain.permissions import Role, can_read_case
 from domain.text import ONE_LINE, clean_line
-from store import assignments
+from store import assignments, directory
 from store.models import Case, Person
 
 router = APIRouter(prefix="/v1/cases", tags=["local review"])
@@ -86,7 +86,12 @@ async def assign_reviewer(case_id: CaseId, body: ReviewerAssign, sessions: Sessi
         await _case(session, case_id)
         subject = body.subject
         if body.person_id is not None:
-            person = await session.get(Person, body.person_id)
+            # One of the caller's partnership's directory (another's is not found).
+            try:
+                person: Person | None = await directory.get_person(
+                    session, body.person_id, principal.partnership)
+            except directory.NotFound:
+                person = None
             if person is None or not person.active:
                 raise ApiError(404, "Person not found",
                                f"the directory has no active person {body.person_id}",

@@ -38,11 +38,13 @@ def _today() -> date:
     return london_date(datetime.now(UTC))
 
 
-async def _tables(sessions: Sessions, start: date, end: date) -> list[Table]:
+async def _tables(sessions: Sessions, start: date, end: date, partnership: str
+                  ) -> list[Table]:
+    """The report's tables for the period, of the person's partnership's cases only."""
     async with store_errors(), sessions() as s:
         # The period's cases and those open (indexed): not every case the store ever held.
         snapshots, parts = await workspace_store.report_snapshots(
-            s, london_instant(start), london_instant(end + timedelta(days=1)))
+            s, london_instant(start), london_instant(end + timedelta(days=1)), partnership)
         # Working days as the service counts them: with the operators' bank holidays.
         calendar = await calendar_store.effective_calendar(s, WorkingDayCalendar())
     cases = readable(CaseState, snapshots)
@@ -92,7 +94,7 @@ async def board_page(request: Request, person: SignedIn, sessions: Sessions,
     if errors:
         status = 422
         first, last = _period(None, None)  # the default period shown under the errors
-    tables = await _tables(sessions, first, last)
+    tables = await _tables(sessions, first, last, person.partnership)
     summary = [{"text": reason, "href": f"#{which}-{(answers[which].wrong or ('day',))[0]}"}
                for which, reason in errors.items()]
     return render(request, "board.html", person, status, title="The Board's report",
@@ -108,7 +110,8 @@ async def board_csv(name: str, person: SignedIn, sessions: Sessions,
     if not can_read_case(person.role_enum):
         return Response("this role cannot read the Board's report", status_code=403)
     first, last = _period(start, to)
-    found = [t for t in await _tables(sessions, first, last) if t.name == name]
+    found = [t for t in await _tables(sessions, first, last, person.partnership)
+             if t.name == name]
     if not found:
         return Response("no such table", status_code=404)
     out = io.StringIO()

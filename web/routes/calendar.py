@@ -60,8 +60,8 @@ async def new_feed(request: Request, person: SignedIn, sessions: Sessions,
         if feed is None:
             feed = CalendarFeed(subject=person.email)
             s.add(feed)
-        feed.token_hash, feed.role, feed.organisation = (_hash(token), person.role,
-                                                         person.organisation)
+        feed.token_hash, feed.role, feed.organisation, feed.partnership = (
+            _hash(token), person.role, person.organisation, person.partnership)
         feed.created_at = datetime.now(UTC)
     # Shown on this answer only, never in a URL the browser keeps or a log records.
     url = f"{str(request.base_url).rstrip('/')}/calendar/{token}.ics"
@@ -88,6 +88,8 @@ def ics(work: list[WorkItem], base_url: str, now: datetime,
     cal.add("version", "2.0")
     cal.add("x-wr-calname", "CSPR deadlines")
     for item in work:
+        if item.due_date is None:
+            continue  # no deadline: nothing to put in a calendar
         kind = "Statutory" if item.statutory else "Local"
         party = f" ({item.party.replace('_', ' ')})" if item.party else ""
         event = Event()
@@ -124,13 +126,15 @@ async def feed(request: Request, token: str, sessions: Sessions) -> Response:
         if found is None:
             return Response("no such calendar feed", status_code=404, media_type="text/plain")
         role = Role(found.role)
-        work = await work_of(s, role, found.organisation, found.subject, include_later=True)
+        work = await work_of(s, role, found.organisation, found.subject, include_later=True,
+                             partnership=found.partnership)
         now = datetime.now(UTC)
         meetings: Sequence[Meeting] = []
         if attends_meetings(role):
             only = (await assignments.cases_of(s, found.subject)
                     if role is Role.REVIEWER else None)
-            meetings = await meetings_store.upcoming(s, now - MEETINGS_KEPT, only)
+            meetings = await meetings_store.upcoming(s, now - MEETINGS_KEPT, only,
+                                                     partnership=found.partnership)
     return Response(ics(work, str(request.base_url).rstrip("/"), now, meetings),
                     media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -18,6 +19,7 @@ from api.errors import ApiError, store_errors
 from api.parallel_schemas import ParallelReviewsRead
 from api.routes.case_file import UPLOAD_ROLES, list_case_file
 from api.routes.cases import case_state, read_case
+from api.routes.reviewers import ASSIGN_ROLES
 from api.schemas import CASE_ID_PATTERN, CaseRead, CaseSummary
 from api.workflow_calls import read_part
 from domain.action_plan import ActionPlanState
@@ -37,14 +39,17 @@ from domain.permissions import (
     can_record_plan,
     can_record_review_step,
     can_record_step,
+    can_resolve_mail,
 )
 from domain.procedure import Step
 from store import assignments, outbox
 from store import calendar as calendar_store
 from store import cases as store
+from store import directory as directory_store
 from store import documents as documents_store
 from store import meetings as meetings_store
 from store.models import Case, Child
+from store.tenancy import in_partnership
 from web import session
 from web.pages import render
 from web.routes.case_file import KIND_TEXT
@@ -85,7 +90,9 @@ async def cases_page(
         only = (await assignments.cases_of(s, person.email)
                 if person.role_enum is Role.REVIEWER else None)
         if q:
-            ids = (await s.scalars(select(Child.case_id).where(Child.reference == q))).all()
+            ids = (await s.scalars(select(Child.case_id).where(
+                Child.reference == q,
+                in_partnership(Child.case_id, person.partnership)))).all()
             if only is not None:
                 ids = [i for i in ids if i in only]
             rows = [row for i in sorted(set(ids), reverse=True)
@@ -97,6 +104,7 @@ async def cases_page(
                 overdue={"yes": True, "no": False}.get(overdue),
                 kind=kind if kind in ("serious_incident", "request") else None,
                 limit=PAGE, offset=(page - 1) * PAGE, only=only,
+                partnership=person.partnership,
                 received=_year(int(year)) if year in years else None)
             rows = list(rows_)
         parts = await store.case_parts(s, [r.case_id for r in rows])
@@ -136,6 +144,12 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                              "review", LocalReviewState)
         plan = await _part(client, s, case_id, action_plan_id(case_id), PLAN_PART, "plan",
                            ActionPlanState)
+        reviewers = list(await assignments.reviewers(s, case_id))
+        may_assign = person.role_enum in ASSIGN_ROLES
+        reviewer_people = ([p for o in await directory_store.list_organisations(
+                                s, partnership=person.partnership)
+                            for p in o.people if p.active and p.role == Role.REVIEWER.value]
+                           if may_assign else [])
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
@@ -156,6 +170,9 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                       and can_record_review_step(role, t.step)],
                   may_raise_difference=can_raise_difference(role),
                   may_manage_difference=can_manage_difference(role),
+                  reviewers=reviewers, may_assign=may_assign,
+                  may_resolve_mail=can_resolve_mail(role), key=str(uuid.uuid4()),
+                  reviewer_people=reviewer_people,
                   plan=plan, plan_may={
                       step.value: can_record_plan(role, step) is None for step in PlanStep})
 

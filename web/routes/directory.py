@@ -53,7 +53,7 @@ async def _page(request: Request, person: session.Person, sessions: Sessions,
                 problem: ApiError | None = None, organisation_id: int | None = None
                 ) -> Response:
     async with store_errors(), sessions() as s:
-        listings = await store.list_organisations(s)
+        listings = await store.list_organisations(s, partnership=person.partnership)
     fields = ORGANISATION_FIELDS if form == "organisation" else PERSON_FIELDS
     by_field = errors_by_field(problem.problem.errors, {f.id for f in fields}) if problem else {}
     if problem is not None and "" in by_field:

@@ -1,5 +1,6 @@
 """Signing in and out. `make run` has a development sign-in page listing the partner
-directory's people; production refuses it (OpenID Connect is to come)."""
+directory's people (every partnership's: a person signs in as their organisation's partnership's);
+production refuses it and signs people in with OpenID Connect (web/oidc.py)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ def _safe_next(value: str | None) -> str:
     return value if value and value.startswith("/") and not value.startswith("//") else "/work"
 
 
+async def _listings(sessions: Sessions) -> list[tuple[str, list[store.Listing]]]:
+    """Every partnership's organisations and people, for the development sign-in."""
+    async with store_errors(), sessions() as s:
+        return [(p, await store.list_organisations(s, partnership=p))
+                for p in await store.partnerships(s)]
+
+
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(request: Request, sessions: Sessions, next: str | None = None
                        ) -> Response:
@@ -40,8 +48,7 @@ async def sign_in_page(request: Request, sessions: Sessions, next: str | None = 
     if not _development(request):
         return render(request, "sign_in_production.html", None, title="Sign in",
                       oidc=oidc.configured(session.settings_of(request)), next=_safe_next(next))
-    async with store_errors(), sessions() as s:
-        listings = await store.list_organisations(s)
+    listings = await _listings(sessions)
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "sign_in.html", None, title="Sign in (development)",
                       listings=listings, token=token, next=_safe_next(next),
@@ -76,8 +83,7 @@ async def sign_in(
             if found is not None and found.active:
                 chosen = (found, await s.get(Organisation, found.organisation_id))
     if chosen is None or chosen[1] is None:
-        async with store_errors(), sessions() as s:
-            listings = await store.list_organisations(s)
+        listings = await _listings(sessions)
         return render(request, "sign_in.html", None, 422, title="Sign in (development)",
                       listings=listings, token=expected, next=_safe_next(next),
                       development_mars=DEVELOPMENT_MARS,
@@ -87,8 +93,10 @@ async def sign_in(
     assert organisation is not None
     role = Role(person.role)
     try:
+        # Their organisation's partnership: they see and reach its cases only.
         signed = session.new_person(person.email, person.name, role,
-                                    organisation_of(role, organisation))
+                                    organisation_of(role, organisation),
+                                    organisation.partnership)
     except ValueError as e:
         return render(request, "error.html", None, 403, title="Cannot sign in",
                       message=f"This person cannot sign in: {e}")

@@ -26,7 +26,8 @@ from api.routes.cases import record_step
 from api.routes.letters import send_agency_requests, send_inform_partners
 from api.routes.local_review import record_review_step
 from api.routes.notifications import notify
-from api.schemas import CASE_ID_PATTERN, CaseRead, NotificationCreate
+from api.routes.review_requests import create_review_request
+from api.schemas import CASE_ID_PATTERN, CaseRead, NotificationCreate, ReviewRequestCreate
 from domain.action_plan_records import PLAN_RECORD_TYPES, PlanStep
 from domain.decisions import RECORD_TYPES, AgencyRequests, RecordBase
 from domain.local_review_records import REVIEW_RECORD_TYPES, LocalReviewStep
@@ -38,8 +39,10 @@ from domain.permissions import (
     can_record_plan,
     can_record_review_step,
     can_record_step,
+    can_request,
 )
 from domain.procedure import CURRENT_PROCEDURE, Step
+from domain.request import RequestCategory
 from web import session
 from web.forms import Field, body_of, errors_by_field, fields_of, words
 from web.pages import render
@@ -282,6 +285,8 @@ def _values(fields: list[Field], form: Any) -> dict[str, Any]:
 # Doc 1: the notification that opens a case (one child here; the API takes up to four).
 NOTIFICATION_FIELDS = [
     Field("notifying_agency", "Notifying agency", "text", True),
+    Field("received_at", "When the MARS team received it", "datetime", False,
+          "UK time. Leave it empty for now; give it for a notification received earlier"),
     Field("incident.date", "Date of the incident", "date", True, "For example, 20 11 2026"),
     Field("incident.harm", "Harm", "radios", True, "",
           [(h.value, words(h.value)) for h in Harm]),
@@ -294,22 +299,63 @@ NOTIFICATION_FIELDS = [
     Field("children.0.date_of_birth", "The child's date of birth", "date", False),
     Field("children.0.looked_after", "Is the child looked after by a local authority?",
           "radios", False, "", [("true", "Yes"), ("false", "No")]),
+    Field("children.0.care_leaver", "Is the child a care leaver?", "radios", False,
+          "A care leaver's death is notified to Ofsted",
+          [("true", "Yes"), ("false", "No")]),
+    # From procedure r4 (when the notification takes them): when the local authority became
+    # aware, and whether the partners also consider the criteria for a looked after child's
+    # death with no abuse or neglect suspected.
+    Field("la_aware_at", "When the local authority became aware of the incident", "datetime",
+          False, "UK time, if before the MARS team received it: the Panel is to be notified "
+                 "within 5 working days of it"),
+    Field("partners_consider_criteria",
+          "Do the partners also consider the criteria for a review?", "radios", False,
+          "Only for a looked after child's or a care leaver's death with no abuse or neglect "
+          "suspected", [("true", "Yes"), ("false", "No")]),
 ]
+# Doc 1's whole record, as the API takes it: case_id aside (a case opened before this service,
+# entered through the API), every field the notification has is a question of the form (a
+# field the API does not take yet is left off, so the form follows the record).
+NOTIFICATION_FIELDS = [f for f in NOTIFICATION_FIELDS
+                       if f.name.split(".")[0] in NotificationCreate.model_fields]
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A form that opens a case: Doc 1's notification, or a Flowchart 4 review request."""
+
+    title: str
+    about: str
+    button: str
+    action: str
+    fields: list[Field]
+
+
+NOTIFICATION = Opening(
+    "Record a notification",
+    "Doc 1: a notification of a serious child safeguarding incident. The case's timeline runs "
+    "from when the MARS team received it.", "Record the notification", "/notifications/new",
+    NOTIFICATION_FIELDS)
 
 
 def _notification_form(request: Request, person: session.Person, values: dict[str, Any],
-                       problem: ApiError | None = None) -> Response:
-    ids = {f.id for f in NOTIFICATION_FIELDS}
+                       problem: ApiError | None = None, opening: Opening = NOTIFICATION
+                       ) -> Response:
+    ids = {f.id for f in opening.fields}
     by_field = errors_by_field(problem.problem.errors, ids) if problem else {}
-    labels = {f.id: f.label for f in NOTIFICATION_FIELDS}
+    if problem is not None and "" in by_field and problem.problem.detail:
+        by_field[""] = problem.problem.detail
+    labels = {f.id: f.label for f in opening.fields}
     summary = [{"text": f"{labels[f]}: {r}", "href": f"#{f}"} if f else {"text": r}
                for f, r in by_field.items()]
     if problem is not None and not summary:
         summary = [{"text": problem.problem.detail or problem.problem.title}]
     return render(request, "notification.html", person,
-                  problem.problem.status if problem else 200, title="Record a notification",
-                  fields=NOTIFICATION_FIELDS, values=values, field_errors=by_field,
-                  errors=summary, key=str(uuid.uuid4()), action="/notifications/new")
+                  problem.problem.status if problem else 200, title=opening.title,
+                  about=opening.about, button=opening.button,
+                  may_request=can_request(person.role_enum) and opening is NOTIFICATION,
+                  fields=opening.fields, values=values, field_errors=by_field,
+                  errors=summary, key=str(uuid.uuid4()), action=opening.action)
 
 
 @router.get("/notifications/new", response_class=HTMLResponse)
@@ -339,6 +385,70 @@ async def record_notification(request: Request, person: SignedIn, client: Tempor
         return _notification_form(request, person, values, e)
     if (problem := _problem(result)) is not None:
         return _notification_form(request, person, values, problem)
+    case_id = result.case_id if isinstance(result, CaseRead) else \
+        result.headers["Location"].rsplit("/", 1)[-1]
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+# Flowchart 4: a request for a local CSPR, made after discussion with the SSLs.
+REQUEST = Opening(
+    "Record a review request",
+    "Flowchart 4: a request to the safeguarding partners for a case to be considered for a "
+    "local CSPR, made after discussion with the SSLs. The MARS team then informs the "
+    "partners, the SSLs recommend and the partners decide; if all three agree, the LCSPR "
+    "starts.", "Record the request", "/review-requests/new", [
+        Field("requesting_agency", "Requesting agency", "text", True),
+        Field("received_at", "When the MARS team received it", "datetime", False,
+              "UK time. Leave it empty for now; give it for a request received earlier"),
+        Field("category", "Why it raises issues of importance to the area", "radios", True,
+              "", [(c.value, words(c.value)) for c in RequestCategory]),
+        Field("summary", "Summary", "textarea", True,
+              "No names: the child is named by reference only"),
+        Field("discussed_with_ssl", "Was the request discussed with the SSLs first?",
+              "radios", True, "", [("true", "Yes"), ("false", "No")]),
+        Field("children.0.reference", "The child's reference", "text", True,
+              "The requesting agency's reference, for example NL-123456"),
+        Field("children.0.date_of_birth", "The child's date of birth", "date", False),
+        Field("children.0.looked_after", "Is the child looked after by a local authority?",
+              "radios", False, "", [("true", "Yes"), ("false", "No")]),
+        Field("children.0.care_leaver", "Is the child a care leaver?", "radios", False, "",
+              [("true", "Yes"), ("false", "No")]),
+    ])
+
+
+def _may_not_request(request: Request, person: session.Person) -> Response | None:
+    if can_request(person.role_enum):
+        return None
+    return render(request, "error.html", person, 403, title="You cannot record this",
+                  message=f"The {words(person.role).lower()} role cannot record a review "
+                          "request.")
+
+
+@router.get("/review-requests/new", response_class=HTMLResponse)
+async def review_request_form(request: Request, person: SignedIn) -> Response:
+    if (refused := _may_not_request(request, person)) is not None:
+        return refused
+    return _notification_form(request, person, {}, opening=REQUEST)
+
+
+@router.post("/review-requests/new", response_class=HTMLResponse)
+async def record_review_request(request: Request, person: SignedIn, client: TemporalClient,
+                                settings: AppSettings, sessions: Sessions) -> Response:
+    """A review request through the API's own function: the same rules, the same words."""
+    form = await request.form()
+    session.check_csrf(person, form.get(session.CSRF_FIELD))
+    if (refused := _may_not_request(request, person)) is not None:
+        return refused
+    values = {k: str(v) for k, v in form.items()}
+    try:
+        body = _validated(ReviewRequestCreate, body_of(REQUEST.fields, form))
+        result = await create_review_request(body, client, settings, sessions,
+                                             person.principal(),
+                                             str(form.get(KEY_FIELD, "")) or None)
+    except ApiError as e:
+        return _notification_form(request, person, values, e, REQUEST)
+    if (problem := _problem(result)) is not None:
+        return _notification_form(request, person, values, problem, REQUEST)
     case_id = result.case_id if isinstance(result, CaseRead) else \
         result.headers["Location"].rsplit("/", 1)[-1]
     return RedirectResponse(f"/cases/{case_id}", status_code=303)

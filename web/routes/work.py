@@ -22,6 +22,7 @@ from domain.permissions import Role, can_read_case
 from domain.procedure import Partner, Step
 from store import assignments
 from store import workspace as workspace_store
+from store.tenancy import DEFAULT
 from web import session
 from web.pages import render
 from web.work import WorkItem, everything
@@ -50,28 +51,30 @@ def readable(model: type[M], rows: Iterable[tuple[str, Any]]) -> list[M]:
     return found
 
 
-async def open_cases(s: AsyncSession) -> list[CaseState]:
-    """Every case not closed, as the case store last holds it."""
-    return readable(CaseState, await workspace_store.open_case_snapshots(s))
+async def open_cases(s: AsyncSession, partnership: str = DEFAULT) -> list[CaseState]:
+    """Every case of the partnership not closed, as the case store last holds it."""
+    return readable(CaseState, await workspace_store.open_case_snapshots(s, partnership))
 
 
-async def open_reviews(s: AsyncSession) -> list[LocalReviewState]:
-    """The LCSPRs of the cases not closed, as the case store last holds them."""
-    return readable(LocalReviewState,
-                    await workspace_store.open_part_snapshots(s, LOCAL_REVIEW_PART))
+async def open_reviews(s: AsyncSession, partnership: str = DEFAULT) -> list[LocalReviewState]:
+    """The LCSPRs of the partnership's cases not closed, as the case store last holds them."""
+    return readable(LocalReviewState, await workspace_store.open_part_snapshots(
+        s, LOCAL_REVIEW_PART, partnership))
 
 
-async def open_plans(s: AsyncSession) -> list[ActionPlanState]:
-    """The action plans of the cases not closed, as the case store last holds them."""
-    return readable(ActionPlanState, await workspace_store.open_part_snapshots(s, PLAN_PART))
+async def open_plans(s: AsyncSession, partnership: str = DEFAULT) -> list[ActionPlanState]:
+    """The action plans of the partnership's cases not closed, as the store last holds them."""
+    return readable(ActionPlanState,
+                    await workspace_store.open_part_snapshots(s, PLAN_PART, partnership))
 
 
 async def work_of(s: AsyncSession, role: Role, organisation: str | None, subject: str,
-                  include_later: bool = False) -> list[WorkItem]:
-    """Everything this role and organisation record, across the cases, their LCSPRs and their
-    action plans; a reviewer's only on the cases it is assigned to (issue 9, item 8)."""
-    found = everything(await open_cases(s), await open_reviews(s), await open_plans(s), role,
-                       organisation, include_later)
+                  include_later: bool = False, partnership: str = DEFAULT) -> list[WorkItem]:
+    """Everything this role and organisation record, across their partnership's cases, their
+    LCSPRs and their action plans; a reviewer's only on the cases it is assigned to (issue 9,
+    item 8)."""
+    found = everything(await open_cases(s, partnership), await open_reviews(s, partnership),
+                       await open_plans(s, partnership), role, organisation, include_later)
     if role is Role.REVIEWER:
         mine = set(await assignments.cases_of(s, subject))
         found = [item for item in found if item.case_id in mine]
@@ -91,7 +94,8 @@ async def my_work(request: Request, person: SignedIn, sessions: Sessions,
     the case (its own steps, its LCSPR, its action plan, its differences of opinion)."""
     role = person.role_enum
     async with store_errors(), sessions() as s:
-        found = await work_of(s, role, person.organisation, person.email)
+        found = await work_of(s, role, person.organisation, person.email,
+                              partnership=person.partnership)
     everyone = role is Role.MARS_TEAM
     if everyone and partner:
         found = [i for i in found if (i.party or "").casefold() == partner.casefold()]
