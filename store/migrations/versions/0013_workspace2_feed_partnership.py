@@ -1,7 +1,7 @@
 """tenants in the workspace: a calendar feed is its maker's partnership's
 
 Revision ID: workspace2_feed_partnership
-Revises: ops_partnerships
+Revises: bench_part_deadlines
 Create Date: 2026-12-04 17:45:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'workspace2_feed_partnership'
-down_revision: str | None = 'ops_partnerships'
+down_revision: str | None = 'bench_part_deadlines'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
