@@ -96,6 +96,7 @@ class Counts:
     emails_at_catcher: int = 0
     emails_in_outbox: int = 0
     emails_uncertain: int = 0
+    emails_settled: list[str] = field(default_factory=list)  # by the MARS team, as in the suite
     keys_sent: int = 0
     keys_stored: int = 0
     tasks_by_worker: dict[str, int] = field(default_factory=dict)
@@ -109,13 +110,14 @@ class Counts:
     replay_mismatches: list[str] = field(default_factory=list)
     duplicate_emails: list[str] = field(default_factory=list)
     lost_emails: list[str] = field(default_factory=list)
+    unsettled_emails: list[str] = field(default_factory=list)
     stuck_keys: list[str] = field(default_factory=list)
     server_errors: list[str] = field(default_factory=list)
     work_not_shared: list[str] = field(default_factory=list)
 
     CHECKS = ("cases_lost", "duplicate_cases", "duplicate_numbers", "steps_lost",
               "steps_recorded_twice", "replay_mismatches", "duplicate_emails", "lost_emails",
-              "stuck_keys", "server_errors", "work_not_shared")
+              "unsettled_emails", "stuck_keys", "server_errors", "work_not_shared")
 
     @property
     def failed(self) -> list[str]:
@@ -134,7 +136,8 @@ class Counts:
             f"{len(numbers)} ({numbers[0] if numbers else '-'} .. "
             f"{numbers[-1] if numbers else '-'})",
             f"  e-mails: {self.emails_in_outbox} in the outbox, {self.emails_at_catcher} at the "
-            f"catcher, {self.emails_uncertain} uncertain",
+            f"catcher, {self.emails_uncertain} uncertain, settled by the MARS team: "
+            f"{self.emails_settled}",
             f"  idempotency: {self.keys_sent} keys sent, {self.keys_stored} stored",
             f"  work: tasks by worker {self.tasks_by_worker}; after the kill "
             f"{self.tasks_after_kill}",
@@ -349,7 +352,7 @@ async def _run(stack: ScaleStack, counts: Counts, rng: random.Random) -> None:
                     continue
                 asked[step] += 1
                 if path.startswith("letters/"):
-                    await _step_done(partner, case_id, step)
+                    await _step_done(stack, partner, counts, case_id, step)
 
         await asyncio.gather(*(one(n) for n in range(counts.cases)))
         await _settle(stack)
@@ -358,15 +361,43 @@ async def _run(stack: ScaleStack, counts: Counts, rng: random.Random) -> None:
         await partner.close()
 
 
-async def _step_done(partner: TwoApis, case_id: str, step: str, wait_s: float = 60.0) -> None:
+async def _step_done(stack: ScaleStack, partner: TwoApis, counts: Counts, case_id: str,
+                     step: str, wait_s: float = 60.0) -> None:
+    """Until the step's letters have gone. A letter a kill cut off mid-send (`uncertain`) is
+    settled as the MARS team would, once the case has stopped sending it (the fault suite's
+    MarsTeam): `received` if the catcher holds its Message-ID, else `resend`."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         response = await partner.get(f"/v1/cases/{case_id}")
         if response is not None and response.status_code == 200:
-            status = {s["step"]: s["status"] for s in response.json()["steps"]}.get(step)
+            case = response.json()
+            status = {s["step"]: s["status"] for s in case["steps"]}.get(step)
             if status in DONE:
                 return
+            if step not in case.get("letters_in_flight", []):
+                await _settle_uncertain(stack, partner, counts, case_id, step)
         await asyncio.sleep(0.3)
+
+
+async def _settle_uncertain(stack: ScaleStack, partner: TwoApis, counts: Counts, case_id: str,
+                            step: str) -> None:
+    assert stack.engine is not None
+    assert stack.catcher is not None
+    mail = await partner.get(f"/v1/cases/{case_id}/mail")
+    if mail is None or mail.status_code != 200:
+        return
+    for message in mail.json():
+        if message["status"] != "uncertain" or message["step"] != step:
+            continue
+        async with stack.engine.connect() as conn:
+            message_id = (await conn.execute(
+                text("select message_id from outbox where id = :id"),
+                {"id": message["id"]})).scalar_one()
+        outcome = "received" if message_id in stack.catcher.message_ids else "resend"
+        answer = await partner.post(f"/v1/cases/{case_id}/mail/{message['id']}/resolution",
+                                    {"outcome": outcome}, MARS)
+        if answer is not None and answer.status_code == 200:
+            counts.emails_settled.append(f"{case_id} message {message['id']} {outcome}")
 
 
 async def _settle(stack: ScaleStack, wait_s: float = 30.0) -> None:
@@ -438,6 +469,8 @@ async def _check(stack: ScaleStack, partner: TwoApis, counts: Counts, answered: 
     counts.emails_at_catcher = sum(at_catcher.values())
     counts.emails_in_outbox = len(outbox)
     counts.emails_uncertain = sum(1 for r in outbox if r.status == "uncertain")
+    counts.unsettled_emails = [f"{r.case_id} message {r.id}" for r in outbox
+                               if r.status == "uncertain"]
     counts.duplicate_emails = [f"{m} x{n}" for m, n in at_catcher.items() if n > 1]
     known = {r.message_id for r in outbox}
     counts.duplicate_emails += [f"{m}: not in the outbox" for m in at_catcher if m not in known]
