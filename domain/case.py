@@ -19,6 +19,7 @@ from enum import StrEnum
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -100,6 +101,8 @@ class Outcome(StrEnum):
     REVIEW_NOT_AGREED = "review_not_agreed"  # a request the partners decided against
     # The death of a care leaver aged 18 or over: Ofsted is notified, no rapid review is needed.
     NOTICES_ONLY = "notices_only"
+    # Entered in error or a confirmed duplicate: the MARS team withdrew it (issue 9).
+    WITHDRAWN = "withdrawn"
 
 
 class StepStatus(StrEnum):
@@ -140,6 +143,9 @@ class EventKind(StrEnum):
     MAIL_RESOLVED = "mail_resolved"
     PROJECTION_FAILED = "projection_failed"
     PROJECTION_RESTORED = "projection_restored"
+    # The MARS team withdrew the case (entered in error, a duplicate): detail names the case
+    # it duplicates, if any, never the reason (free text, which may name people).
+    WITHDRAWN = "withdrawn"
 
 
 class Channel(StrEnum):
@@ -177,6 +183,32 @@ def refuse_control_characters(
     validator (not run on replay); never in `check()`, which handlers run on replay too."""
     if (found := control_character(message)) is not None:
         raise error(*found)
+
+
+class Withdrawal(BaseModel):
+    """Why the MARS team withdraws a case: entered in error, or a duplicate of another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="Why the case is withdrawn (kept in the audit trail)")
+    duplicate_of: str | None = Field(
+        None, pattern=r"^CSPR-\d{4}-[A-Z0-9]{4,12}$",
+        description="The case this one duplicates, if it is a confirmed duplicate")
+
+
+class WithdrawalMessage(BaseModel):
+    """The `withdraw` Update: the withdrawal and who makes it (the API's token actor)."""
+
+    withdrawal: Withdrawal
+    actor: Actor | None = None
+
+
+class WithdrawalRecord(Withdrawal):
+    """A withdrawal made: when, and by whom."""
+
+    withdrawn_at: AwareDatetime
+    actor: Actor | None = None
 
 
 class ClockPoint(BaseModel):
@@ -336,6 +368,8 @@ class CaseState(BaseModel):
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # The steps whose letters the service is sending: done when they have gone to everyone.
     letters_in_flight: list[Step] = Field(default_factory=list)
+    # The MARS team's withdrawal of a case entered in error or a duplicate (outcome withdrawn).
+    withdrawal: WithdrawalRecord | None = None
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
@@ -848,6 +882,35 @@ class CaseState(BaseModel):
         decided = (self.local_review_at_decision and self.local_review_decided is not None
                    and self.stage is Stage.RAPID_REVIEW)
         return self.stage is Stage.LOCAL_REVIEW or decided
+
+    # -- withdrawal (issue 9, "Cases that can be corrected") ---------------------------
+
+    def check_withdraw(self, withdrawal: Withdrawal) -> None:
+        """Raise StepNotOpen if the case cannot be withdrawn now, InvalidRecord if the
+        withdrawal is wrong for it."""
+        if self.closed:
+            raise StepNotOpen("withdrawal", "the case is closed")
+        if Clock.RECEIVED not in self.clock_dates:
+            raise StepNotOpen("withdrawal", "the case is still opening; try again")
+        if withdrawal.duplicate_of == self.case_id:
+            raise InvalidRecord("duplicate_of", "is this case itself")
+
+    def withdraw(self, withdrawal: Withdrawal, now: datetime, actor: Actor | None) -> None:
+        """Close the case as withdrawn: nothing more is due, reminded or sent. Its steps and
+        records stay as they were (the audit trail keeps everything)."""
+        self.check_withdraw(withdrawal)
+        self.withdrawal = WithdrawalRecord(**withdrawal.model_dump(), withdrawn_at=now,
+                                           actor=actor)
+        with self._from(Channel.API, actor):
+            detail = (f"duplicate of {withdrawal.duplicate_of}" if withdrawal.duplicate_of
+                      else "entered in error")
+            self._event(now, EventKind.WITHDRAWN, None, detail)
+            self.outcome = Outcome.WITHDRAWN
+            self._move(now, Stage.CLOSED)
+
+    def local_review_withdrawn(self, now: datetime, how: str) -> None:
+        """The LCSPR of a withdrawn case has ended (`how`: withdrawn, or why not)."""
+        self._event(now, EventKind.LOCAL_REVIEW_ENDED, None, how)
 
     def local_review_started(self, now: datetime, workflow_id: str) -> None:
         self._event(now, EventKind.LOCAL_REVIEW_STARTED, None, workflow_id)

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         InvalidRecord,
         Outcome,
         StepNotOpen,
+        WithdrawalMessage,
         parse_decision,
         refuse_control_characters,
     )
@@ -88,9 +89,9 @@ with workflow.unsafe.imports_passed_through():
         deadline_note,
     )
     from domain.parallel import parse_facts, parse_process
-    from domain.permissions import Refusal, can_record, can_resolve_mail
+    from domain.permissions import Refusal, can_record, can_resolve_mail, can_withdraw
     from domain.procedure import Clock, Step
-    from domain.reviews import LocalReviewInput, LocalReviewResult
+    from domain.reviews import LocalReviewInput, LocalReviewResult, WithdrawPart
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
@@ -310,6 +311,54 @@ class CaseWorkflow:
         await self._project()
         self._changed = True
         self._letters_after(decision.record, decided)
+
+    # -- withdrawal (issue 9, "Cases that can be corrected") ------------------------------
+
+    @workflow.update(name="withdraw")
+    async def withdraw(self, message: WithdrawalMessage) -> CaseState:
+        """Withdraw a case entered in error or a confirmed duplicate (the MARS team, with a
+        reason): it closes as `withdrawn`; its LCSPR (and through it the action plan) is told
+        and waited for, so each says so in the case store; nothing more is reminded or sent.
+        A new Update: no history before it holds one, so it needs no patch."""
+        async with self._serial.turn():
+            self._check_withdraw(message)
+            self._case.withdraw(message.withdrawal, workflow.now(), message.actor)
+            review = self._review
+            if review is not None and not self._review_ended:
+                how = "withdrawn"
+                if not review.done():
+                    await review.signal("withdraw", WithdrawPart(actor=message.actor))
+                try:
+                    self._review_result = await review
+                except ChildWorkflowError as e:
+                    how = _ended(e)
+                self._case.local_review_withdrawn(workflow.now(), how)
+                self._review_ended = True
+            self._publish()
+            await self._project()  # read your writes
+            self._changed = True
+        return self._case
+
+    @withdraw.validator
+    def _validate_withdraw(self, message: WithdrawalMessage) -> None:
+        refusal = actor_refusal(message.actor, lambda role, _org: None if can_withdraw(role)
+                                else Refusal("only the MARS team withdraws a case", "role"))
+        if refusal is not None:
+            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
+        try:
+            refuse_control_characters(message)
+        except InvalidRecord as e:
+            raise refused(e) from None
+        if not self._serial.busy:  # else the handler checks it in its turn
+            self._check_withdraw(message)
+
+    def _check_withdraw(self, message: WithdrawalMessage) -> None:
+        if not self._open:
+            raise refused(StepNotOpen("withdrawal", "the case is still opening; try again"))
+        try:
+            self._case.check_withdraw(message.withdrawal)
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
 
     # -- a bank holiday added or removed ---------------------------------------------------
 
