@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.calendar import london_date
-from domain.case import CaseState, Outcome, Stage, StepState, StepStatus, WithdrawalRecord
+from domain.case import (
+    AmendmentRecord,
+    CaseState,
+    Outcome,
+    Stage,
+    StepState,
+    StepStatus,
+    WithdrawalRecord,
+)
 from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 from domain.request import RequestCategory, ReviewRequest
@@ -154,6 +162,9 @@ class CaseRead(BaseModel):
     withdrawal: WithdrawalRecord | None = Field(
         None, description="The MARS team's withdrawal (outcome withdrawn): the reason, the case "
         "it duplicates if any, when and by whom")
+    amendments: list[AmendmentRecord] = Field(
+        default_factory=list, description="The MARS team's amendments of the notification: "
+        "why, what changed (by position), the children before, when and by whom")
 
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,
@@ -174,6 +185,7 @@ class CaseRead(BaseModel):
                     for e in case.events],
             local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
             letters_in_flight=case.letters_in_flight, withdrawal=case.withdrawal,
+            amendments=case.amendments,
         )
 
 

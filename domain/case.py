@@ -146,6 +146,9 @@ class EventKind(StrEnum):
     # The MARS team withdrew the case (entered in error, a duplicate): detail names the case
     # it duplicates, if any, never the reason (free text, which may name people).
     WITHDRAWN = "withdrawn"
+    # The MARS team amended the notification (a date of birth learned later, a child added, a
+    # looked after status corrected): detail says what changed by position, never a value.
+    NOTIFICATION_AMENDED = "notification_amended"
 
 
 class Channel(StrEnum):
@@ -208,6 +211,36 @@ class WithdrawalRecord(Withdrawal):
     """A withdrawal made: when, and by whom."""
 
     withdrawn_at: AwareDatetime
+    actor: Actor | None = None
+
+
+class NotificationAmendment(BaseModel):
+    """The notification's children as they should now be (replacing the list), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="Why the notification is amended (kept with the case)")
+    children: list[Child] = Field(
+        min_length=1, max_length=4,
+        description="Every child of the notification, as it should now read: a date of birth "
+        "learned later, a child added, a looked after or care leaver status corrected")
+
+
+class AmendmentMessage(BaseModel):
+    """The `amend_notification` Update: the amendment and who makes it."""
+
+    amendment: NotificationAmendment
+    actor: Actor | None = None
+
+
+class AmendmentRecord(BaseModel):
+    """An amendment made: why, what changed (by position), the children before, who, when."""
+
+    reason: str
+    changes: list[str]
+    children_before: list[Child]
+    amended_at: AwareDatetime
     actor: Actor | None = None
 
 
@@ -370,6 +403,8 @@ class CaseState(BaseModel):
     letters_in_flight: list[Step] = Field(default_factory=list)
     # The MARS team's withdrawal of a case entered in error or a duplicate (outcome withdrawn).
     withdrawal: WithdrawalRecord | None = None
+    # The MARS team's amendments of the notification, oldest first (issue 9).
+    amendments: list[AmendmentRecord] = Field(default_factory=list)
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
@@ -908,6 +943,69 @@ class CaseState(BaseModel):
             self.outcome = Outcome.WITHDRAWN
             self._move(now, Stage.CLOSED)
 
+    # -- amending the notification (issue 9, "Cases that can be corrected") ----------------
+
+    def amended_notification(self, amendment: NotificationAmendment) -> Notification:
+        """The notification as the amendment makes it, checked as a new one is; StepNotOpen if
+        the case cannot be amended now, InvalidRecord naming the field if it is wrong."""
+        if self.notification is None:
+            raise StepNotOpen("amendment", "a request has no notification to amend")
+        if self.closed:
+            raise StepNotOpen("amendment", "the case is closed")
+        if Clock.RECEIVED not in self.clock_dates:
+            raise StepNotOpen("amendment", "the case is still opening; try again")
+        try:
+            amended = Notification.model_validate(
+                {**self.notification.model_dump(),
+                 "children": [c.model_dump() for c in amendment.children]})
+        except ValidationError as e:
+            error = e.errors()[0]
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            field, _, why = reason.partition(": ")
+            if not why:
+                field = ".".join(str(p) for p in error["loc"]) or "children"
+                why = reason
+            raise InvalidRecord(field, why) from None
+        if amended == self.notification:
+            raise InvalidRecord("children", "the amendment changes nothing")
+        if statutory_notices(amended).only != statutory_notices(self.notification).only:
+            raise InvalidRecord("children", "the amendment changes whether Flowcharts 1 and 2 "
+                                "apply (the statutory notices only): withdraw the case and "
+                                "notify it again")
+        return amended
+
+    def amend(self, amendment: NotificationAmendment, now: datetime,
+              actor: Actor | None) -> list[Step]:
+        """Amend the notification and work the statutory notices out again; returns the notices
+        newly required, whose due dates are to be computed. A notice already made stays made;
+        one no longer required and not made is marked not required."""
+        amended = self.amended_notification(amendment)
+        before = self.notification
+        assert before is not None
+        changes = _child_changes(before.children, amended.children)
+        was, now_owed = statutory_notices(before).required, statutory_notices(amended).required
+        newly: list[Step] = []
+        for step in (Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED):
+            if not self.has_step(step):
+                continue
+            state = self.step(step)
+            if step in now_owed and state.not_required:
+                state.not_required = False
+                newly.append(step)
+                changes.append(f"{step.value} now required")
+            elif step not in now_owed and step in was and state.open:
+                state.not_required = True
+                changes.append(f"{step.value} no longer required")
+        self.notification = amended
+        self.amendments.append(AmendmentRecord(
+            reason=amendment.reason, changes=changes, children_before=list(before.children),
+            amended_at=now, actor=actor))
+        with self._from(Channel.API, actor):
+            self._event(now, EventKind.NOTIFICATION_AMENDED, None, "; ".join(changes))
+            if self.stage is Stage.STATUTORY_NOTICES and not self._notices_open():
+                self._move(now, Stage.CLOSED)
+        return newly
+
     def local_review_withdrawn(self, now: datetime, how: str) -> None:
         """The LCSPR of a withdrawn case has ended (`how`: withdrawn, or why not)."""
         self._event(now, EventKind.LOCAL_REVIEW_ENDED, None, how)
@@ -1037,6 +1135,25 @@ def statutory_notices(notification: Notification) -> Notices:
                    and bool(required) and not notification.partners_consider_criteria)
     return Notices(required=frozenset(required), only=only or unsuspected,
                    no_abuse_suspected=unsuspected and not only)
+
+
+def _child_changes(before: list[Child], after: list[Child]) -> list[str]:
+    """What an amendment changed, by the children's positions (1-based) and field names only."""
+    changes: list[str] = []
+    old = {c.reference: (i, c) for i, c in enumerate(before, start=1)}
+    for i, child in enumerate(after, start=1):
+        found = old.get(child.reference)
+        if found is None:
+            changes.append(f"child {i} added")
+            continue
+        _, was = found
+        for field in ("date_of_birth", "looked_after", "care_leaver"):
+            if getattr(was, field) != getattr(child, field):
+                given = getattr(was, field) is None
+                changes.append(f"child {i}: {field} {'given' if given else 'corrected'}")
+    kept = {c.reference for c in after}
+    changes += [f"child {i} removed" for ref, (i, _) in old.items() if ref not in kept]
+    return changes
 
 
 def _age(born: date, on: date) -> int:

@@ -297,6 +297,16 @@ def can_withdraw(role: Role) -> bool:
     return role in WITHDRAW_ROLES
 
 
+# Amending a notification (a date of birth learned later, a child added, a looked after
+# status corrected; issue 9): the MARS team's, who record notifications.
+AMEND_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+
+
+def can_amend_notification(role: Role) -> bool:
+    """Amend a notification's children, with a reason: the notices are worked out again."""
+    return role in AMEND_ROLES
+
+
 def can_raise_difference(role: Role) -> bool:
     return role in DIFFERENCE_RAISE_ROLES
 

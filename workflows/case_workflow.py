@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.calendar import CalendarChanged
     from domain.case import (
+        AmendmentMessage,
         CaseEvent,
         CaseState,
         Channel,
@@ -89,7 +90,13 @@ with workflow.unsafe.imports_passed_through():
         deadline_note,
     )
     from domain.parallel import parse_facts, parse_process
-    from domain.permissions import Refusal, can_record, can_resolve_mail, can_withdraw
+    from domain.permissions import (
+        Refusal,
+        can_amend_notification,
+        can_record,
+        can_resolve_mail,
+        can_withdraw,
+    )
     from domain.procedure import Clock, Step
     from domain.reviews import LocalReviewInput, LocalReviewResult, WithdrawPart
     from domain.text import control_character
@@ -359,6 +366,61 @@ class CaseWorkflow:
             self._case.check_withdraw(message.withdrawal)
         except (StepNotOpen, InvalidRecord) as e:
             raise refused(e) from None
+
+    # -- amending the notification (issue 9, "Cases that can be corrected") -----------------
+
+    @workflow.update(name="amend_notification")
+    async def amend_notification(self, message: AmendmentMessage) -> CaseState:
+        """Amend the notification's children (a date of birth learned later, a child added, a
+        looked after status corrected), with who and why; the statutory notices are worked out
+        again, a newly required one dated on its clock. A new Update: no patch needed."""
+        async with self._serial.turn():
+            self._check_amendment(message)
+            newly = self._case.amend(message.amendment, workflow.now(), message.actor)
+            await self._date_steps(newly)
+            self._publish()
+            await self._project()  # read your writes
+            self._changed = True
+        return self._case
+
+    @amend_notification.validator
+    def _validate_amendment(self, message: AmendmentMessage) -> None:
+        refusal = actor_refusal(message.actor, lambda role, _org: None
+                                if can_amend_notification(role)
+                                else Refusal("only the MARS team amends a notification", "role"))
+        if refusal is not None:
+            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
+        try:
+            refuse_control_characters(message)
+        except InvalidRecord as e:
+            raise refused(e) from None
+        if not self._serial.busy:  # else the handler checks it in its turn
+            self._check_amendment(message)
+
+    def _check_amendment(self, message: AmendmentMessage) -> None:
+        if not self._open:
+            raise refused(StepNotOpen("amendment", "the case is still opening; try again"))
+        try:
+            self._case.amended_notification(message.amendment)
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+
+    async def _date_steps(self, steps: list[Step]) -> None:
+        """Due dates for steps that apply now, on clocks already started (the others are dated
+        when their clock starts)."""
+        for clock, point in list(self._case.clock_points.items()):
+            on_clock = [s for s in steps
+                        if any(d.clock is clock for d in self._case.step(s).deadlines)]
+            if not on_clock:
+                continue
+            result = await workflow.execute_activity(
+                "compute_due_dates",
+                DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
+                              start=point, steps=on_clock),
+                result_type=DueDatesResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            self._case.set_due_dates(clock, result.clock_date, result.due)
 
     # -- a bank holiday added or removed ---------------------------------------------------
 
