@@ -63,7 +63,7 @@ from domain.differences import (
     ResolveDifference,
     Subject,
 )
-from domain.notification import AbuseOrNeglect, Child, Harm, Notification
+from domain.notification import AbuseOrNeglect, Child, Harm, Notification, Text
 from domain.parallel import ParallelReviews
 from domain.procedure import (
     Clock,
@@ -193,8 +193,8 @@ class Withdrawal(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000,
-                        description="Why the case is withdrawn (kept in the audit trail)")
+    # Text: free text, erased with the case's personal data (domain.retention).
+    reason: Text = Field(description="Why the case is withdrawn (kept with the case)")
     duplicate_of: str | None = Field(
         None, pattern=r"^CSPR-\d{4}-[A-Z0-9]{4,12}$",
         description="The case this one duplicates, if it is a confirmed duplicate")
@@ -219,8 +219,7 @@ class NotificationAmendment(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000,
-                        description="Why the notification is amended (kept with the case)")
+    reason: Text = Field(description="Why the notification is amended (kept with the case)")
     children: list[Child] = Field(
         min_length=1, max_length=4,
         description="Every child of the notification, as it should now read: a date of birth "
@@ -237,7 +236,7 @@ class AmendmentMessage(BaseModel):
 class AmendmentRecord(BaseModel):
     """An amendment made: why, what changed (by position), the children before, who, when."""
 
-    reason: str
+    reason: Text
     changes: list[str]
     children_before: list[Child]
     amended_at: AwareDatetime

@@ -191,3 +191,29 @@ async def test_the_api_amends_refuses_bad_input_and_a_closed_case(api: AsyncClie
     withdrawn = await api.post(f"/v1/cases/{case_id}/withdrawal", json={"reason": "Test"})
     assert withdrawn.status_code == 200, withdrawn.text
     assert_problem(await api.post(url, json={**body, "reason": "Again"}), 409)
+
+
+def test_erasure_reaches_the_amendments_and_the_withdrawal() -> None:
+    """The reasons and the children before an amendment are personal data like the
+    notification's: anonymising the case (domain.retention) erases them too."""
+    from datetime import UTC, datetime
+
+    from domain.case import NotificationAmendment, Withdrawal
+    from domain.procedure import CURRENT_PROCEDURE
+    from domain.retention import ERASED, anonymise
+    from tests.factories import notification
+
+    at = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    case = CaseState.open_case("CSPR-2026-ERASE1", CURRENT_PROCEDURE, notification(at))
+    case.clock_dates[Clock.RECEIVED] = at.date()
+    ref = case.children[0].reference
+    case.amend(NotificationAmendment(reason="Told by Jo Bloggs", children=[
+        {"reference": ref, "date_of_birth": "2019-03-04", "looked_after": True}]), at, MARS)
+    case.withdraw(Withdrawal(reason="Duplicate, said Jo Bloggs"), at, MARS)
+    erased = anonymise(case)
+    assert isinstance(erased, CaseState)
+    assert erased.amendments[0].reason == ERASED
+    assert erased.amendments[0].children_before[0].reference == ERASED
+    assert erased.amendments[0].children_before[0].date_of_birth is None
+    assert erased.withdrawal is not None
+    assert erased.withdrawal.reason == ERASED
