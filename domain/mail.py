@@ -90,6 +90,15 @@ def responsible(case: CaseState | None, step: str) -> list[Audience]:
             return [MARS_TEAM]
 
 
+def level_audiences(level: str) -> list[Audience]:
+    """The people of a level of the local dispute resolution process: the SSLs and the MARS
+    team; the safeguarding partners (the DSPs) with the MARS team; at independent scrutiny the
+    MARS team (who ask the Independent Scrutiny Officer, not in the directory) and the DSPs."""
+    if level == "ssl_and_mars":
+        return [MARS_TEAM, *ssls()]
+    return [MARS_TEAM, *dsps()]
+
+
 def alert_audiences(case: CaseState | None, step: str, overdue: bool) -> list[Audience]:
     """A reminder goes to those responsible; an escalation also to the MARS team and the SSLs
     (the procedure's escalation: SSLs and the MARS team first)."""
@@ -240,6 +249,13 @@ class DifferenceRef:
                 f"{self.level.replace('_', ' ')} level")
 
     @classmethod
+    def of_raised(cls, detail: str) -> DifferenceRef:
+        """The difference a `difference_raised` event names ("DOO-2 criteria
+        safeguarding_partners": its id, subject and level)."""
+        words = detail.split()
+        return cls(words[0] if words else "", words[-1] if len(words) > 1 else "")
+
+    @classmethod
     def of_event(cls, detail: str) -> tuple[DifferenceRef | None, date | None]:
         """The difference and target a difference alert's event names (its detail is
         "DOO-2 safeguarding_partners target 2026-12-10 ...", `CaseState.difference_alerts`)."""
@@ -323,6 +339,24 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     if case is not None and step in Step.__members__.values() and case.has_step(Step(step)):
         spec = procedure(case.procedure_version).spec(Step(step))
         lines += ["", f"What to do: {spec.record} ({spec.who})."]
+    return Text(subject, "\n".join([*lines, "", _FOOTER]))
+
+
+def difference_notice_text(case_id: str, difference: DifferenceRef, kind: str) -> Text:
+    """A difference raised, or escalated by a person, told to its (new) level's people: nothing
+    is overdue, and its target at this level is on the case."""
+    if kind == "raised":
+        subject = f"{case_id}: raised - {difference.title}"
+        state = "A difference of opinion has been raised on this case at your level."
+    else:
+        subject = f"{case_id}: escalated - {difference.title}"
+        state = ("A difference of opinion on this case has been escalated to your level of "
+                 "the local dispute resolution process by a person (the reason is on the "
+                 "case). Nothing is overdue.")
+    lines = [f"Case: {case_id}", f"Difference of opinion: {difference.difference_id}",
+             f"Level: {difference.level.replace('_', ' ')}", "", state,
+             "Its target for a resolution at this level is shown on the case.",
+             "", "What to do: record its resolution, or escalate it, on the case."]
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
 
 

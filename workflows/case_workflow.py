@@ -16,6 +16,7 @@ normally while its review runs: it waits for it.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -637,9 +638,19 @@ class CaseWorkflow:
         event's `detail` names it: "DOO-2 safeguarding_partners target 2026-12-10 ...")."""
         if step is None:
             difference, target = DifferenceRef.of_event(detail)
+            mail_kind: Literal["reminder", "overdue", "escalated", "raised"] = (
+                "reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue")
+            if kind is EventKind.DIFFERENCE_RAISED:
+                # Started only under the patch (`_send_events`): the level's people are told.
+                difference, target, mail_kind = DifferenceRef.of_raised(detail), None, "raised"
+            elif (kind is EventKind.DIFFERENCE_ESCALATED and detail.endswith(
+                    " escalated_by_person") and workflow.patched(DIFFERENCE_MAIL_PATCH)):
+                # Escalated by a person: the new level's people are told it was escalated,
+                # not that anything is overdue (issue 9, "Bugs found").
+                mail_kind = "escalated"
             alert = AlertMailInput(
                 case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
-                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue",
+                kind=mail_kind,
                 difference_id=difference.difference_id if difference else None,
                 level=difference.level if difference else None, due_date=target)
         else:
@@ -968,6 +979,11 @@ class CaseWorkflow:
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
                 self._mail.start(self._send_alert(self._events_sent, event.kind, None,
                                                   event.detail))
+            elif (event.kind is EventKind.DIFFERENCE_RAISED and self._mail.enabled()
+                  and workflow.patched(DIFFERENCE_MAIL_PATCH)):
+                # A difference raised tells its level's people (issue 9, "Bugs found").
+                self._mail.start(self._send_alert(self._events_sent, event.kind, None,
+                                                  event.detail))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
@@ -979,6 +995,9 @@ _DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the
 # step's earliest; asked at the first such alert (`workflow.patched`).
 ALERT_PATCH = "alert-deadline"
+# A difference raised e-mails its level's people; one escalated by a person says so (not
+# "overdue"): new activities and a new mail kind (`workflow.patched`).
+DIFFERENCE_MAIL_PATCH = "difference-mail"
 
 
 def _fired_date(detail: str) -> date | None:
