@@ -395,6 +395,9 @@ class CaseState(BaseModel):
     # The LCSPR starts when the rapid review meeting decides on it (clock L), not days later at
     # the submission (issue 9, item 3; the workflow sets this, patch "lcspr-at-decision").
     local_review_at_decision: bool = False
+    # The audit event of an agency's report names the agency (issue 9, "Bugs found"; the
+    # workflow sets this, patch "agency-report-detail"; cases started before keep "").
+    agency_in_detail: bool = False
     differences: Differences = Field(default_factory=Differences)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
@@ -690,6 +693,8 @@ class CaseState(BaseModel):
         state = self.step(step)
         done = Completion(completed_on=record.completed_on, completed_at=now)
         detail = getattr(getattr(record, "partner", None), "value", "")
+        if isinstance(record, AgencyReport) and self.agency_in_detail:
+            detail = _agency_key(state, record.agency) or record.agency
         self._event(now, EventKind.RECORDED, step, detail)
         clocks: list[tuple[Clock, ClockPoint]] = []
 

@@ -166,6 +166,8 @@ class CaseWorkflow:
         # The LCSPR starts at the decision to undertake it, not at the submission (issue 9,
         # item 3): a child started earlier, so cases started before keep the old time.
         self._case.local_review_at_decision = self._since("lcspr-at-decision")
+        # An agency's report is recorded in the trail under the agency's name (issue 9).
+        self._case.agency_in_detail = self._since("agency-report-detail")
         # The case raises a difference of opinion itself when the DSPs disagree: new commands
         # (its target's dates), so cases started before keep the old way.
         self._case.differences.automatic = self._since("differences-of-opinion")
