@@ -334,7 +334,8 @@ class MailActivities:
                 kept[key] = (document.id, document.kind, document.filename)
             attached = [kept[letter.key(input.letters, input.sequence)]
                         for letter in mailing.letters]
-            text = letters_text(case, input.letters, mailing, [(k, f) for _, k, f in attached])
+            text = letters_text(case, input.letters, mailing, [(k, f) for _, k, f in attached],
+                                today=london_date(datetime.now(UTC)))
             for person in people:
                 recipient = found.setdefault(person.id, _Recipient(person, text, []))
                 recipient.document_ids += [i for i, _, _ in attached
