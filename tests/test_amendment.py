@@ -22,6 +22,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from domain.calendar import WorkingDayCalendar
 from domain.case import AmendmentMessage, CaseState, EventKind, StepStatus
@@ -33,6 +34,7 @@ from tests.conftest import as_role, new_worker
 from tests.factories import case_when, start_case
 from tests.scenarios import LONDON, at_london, travel_to
 from tests.test_api import assert_problem, new_case
+from workflows.serious_incident import SeriousIncidentWorkflow
 
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
 CALENDAR = WorkingDayCalendar()
@@ -109,6 +111,10 @@ async def test_a_looked_after_status_corrected_opens_the_notices_dated_and_chase
         assert case.step(Step.NOTIFY_SECRETARY_OF_STATE).status is StepStatus.NOT_REQUIRED
         assert case.step(Step.NOTIFY_OFSTED).completion is not None
         assert len(case.amendments) == 2
+        # The history of both amendments replays (their code is deterministic).
+        await Replayer(workflows=[SeriousIncidentWorkflow],
+                       data_converter=time_env.client.data_converter).replay_workflow(
+            await handle.fetch_history())
 
     async with sessions() as s:
         rows = (await s.scalars(select(Child).where(Child.case_id == cid)

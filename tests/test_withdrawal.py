@@ -20,6 +20,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from domain.action_plan import PlanStage
 from domain.case import CaseState, EventKind, Outcome, Stage, WithdrawalMessage
@@ -33,8 +34,11 @@ from tests.conftest import as_role, new_worker
 from tests.factories import case_when, signal, start_case
 from tests.local_reviews import by_signal, review_when, to_publication, to_review
 from tests.test_api import assert_problem, new_case
+from workflows.action_plan import ActionPlanWorkflow
 from workflows.case_workflow import CaseResult
 from workflows.ids import action_plan_id, local_review_id
+from workflows.local_review import LocalReviewWorkflow
+from workflows.serious_incident import SeriousIncidentWorkflow
 
 PARTNERS = ("local_authority", "health", "police")
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
@@ -112,6 +116,13 @@ async def test_a_withdrawn_case_ends_its_lcspr_and_plan_and_sends_nothing_more(
         assert ActionPlanResult.model_validate(await plan.result()) == ActionPlanResult(
             case_id=cid, withdrawn=True)
         await review.result()
+
+        # Each workflow's history of the withdrawal replays (its code is deterministic).
+        replayer = Replayer(workflows=[SeriousIncidentWorkflow, LocalReviewWorkflow,
+                                       ActionPlanWorkflow],
+                            data_converter=time_env.client.data_converter)
+        for part in (handle, review, plan):
+            await replayer.replay_workflow(await part.fetch_history())
 
         # Ninety days on: the report's reminder and escalation were due, and never came.
         await time_env.sleep(timedelta(days=90))
