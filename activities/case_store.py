@@ -182,6 +182,9 @@ async def project(session: AsyncSession, case: CaseState, version: int) -> Proje
                    incident_date=case.notification.incident.date if case.notification else None,
                    possible_duplicate_of=[])
         session.add(row)
+    # An amended notification (issue 9): its children's rows as the case now has them.
+    amended = not new and row.version < version and \
+        len(row.snapshot.get("amendments", [])) != len(case.amendments)
     if new or row.version < version:
         row.procedure_version = case.procedure_version
         row.stage = case.stage.value
@@ -193,8 +196,12 @@ async def project(session: AsyncSession, case: CaseState, version: int) -> Proje
         row.updated_at = datetime.now(UTC)
         await session.flush()
         await _write_steps(session, case)
-    if new:
-        row.possible_duplicate_of = await _duplicates(session, case)
+    if amended:
+        await session.execute(delete(Child).where(Child.case_id == case.case_id))
+        await session.flush()
+    if new or amended:
+        if new:
+            row.possible_duplicate_of = await _duplicates(session, case)
         for position, child in enumerate(case.children):
             session.add(Child(case_id=case.case_id, position=position,
                               reference=child.reference, date_of_birth=child.date_of_birth,

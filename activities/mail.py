@@ -38,8 +38,10 @@ from domain.mail import (
     Text,
     alert_audiences,
     alert_text,
+    difference_notice_text,
     letters_plan,
     letters_text,
+    level_audiences,
     owner_audience,
 )
 from infra.mailer import Mailer
@@ -108,7 +110,9 @@ class AlertMailInput(BaseModel):
     case_id: str
     part: Literal["case", "local_review", "action_plan"] = "case"
     sequence: int = Field(ge=0)  # the alert's audit event number in its part
-    kind: Literal["reminder", "overdue"]
+    # escalated, raised: a difference of opinion escalated by a person, or raised (its level's
+    # people are told; nothing is overdue).
+    kind: Literal["reminder", "overdue", "escalated", "raised"]
     step: str
     due_date: date | None = None
     statutory: bool = False
@@ -217,6 +221,9 @@ class MailActivities:
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
             audiences = alert_audiences(case, input.step, overdue)
+            if difference is not None and input.kind in ("escalated", "raised"):
+                text = difference_notice_text(input.case_id, difference, input.kind)
+                audiences = level_audiences(difference.level)
             # The case's partnership's directory only (store.tenancy).
             partnership = await tenancy.partnership_of(session, input.case_id)
             if input.owner is not None:
@@ -327,7 +334,8 @@ class MailActivities:
                 kept[key] = (document.id, document.kind, document.filename)
             attached = [kept[letter.key(input.letters, input.sequence)]
                         for letter in mailing.letters]
-            text = letters_text(case, input.letters, mailing, [(k, f) for _, k, f in attached])
+            text = letters_text(case, input.letters, mailing, [(k, f) for _, k, f in attached],
+                                today=london_date(datetime.now(UTC)))
             for person in people:
                 recipient = found.setdefault(person.id, _Recipient(person, text, []))
                 recipient.document_ids += [i for i, _, _ in attached

@@ -28,6 +28,7 @@ from api.routes import (
     review_requests,
 )
 from api.routes.action_plan import router as action_plan_router
+from api.routes.amendment import router as amendment_router
 from api.routes.case_file import router as case_file_router
 from api.routes.codec import UiCors
 from api.routes.codec import router as codec_router
@@ -36,6 +37,7 @@ from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
 from api.routes.letters import router as letters_router
 from api.routes.reviewers import router as reviewers_router
+from api.routes.withdrawal import router as withdrawal_router
 from api.telemetry import ApiMetrics, Telemetry
 from api.text_check import TextCheck
 from infra import logs, tracing
@@ -117,6 +119,8 @@ def create_app(
     app.include_router(case_file_router)
     app.include_router(reviewers_router)
     app.include_router(data_protection_router)
+    app.include_router(withdrawal_router)
+    app.include_router(amendment_router)
     # The people's workspace: its pages, its assets and the API docs (issue 10).
     mount_workspace(app)
     # The outermost middleware: a request id, the access line and the metrics for every answer.

@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.calendar import london_date
-from domain.case import CaseState, Outcome, Stage, StepState, StepStatus
+from domain.case import (
+    AmendmentRecord,
+    CaseState,
+    Outcome,
+    Stage,
+    StepState,
+    StepStatus,
+    WithdrawalRecord,
+)
 from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 from domain.request import RequestCategory, ReviewRequest
@@ -151,6 +159,12 @@ class CaseRead(BaseModel):
         "store last kept, because the case has closed (its stored record is final) or did not "
         "answer in time (its worker or Temporal down). A stored copy of an open case may be "
         "behind a record just made")
+    withdrawal: WithdrawalRecord | None = Field(
+        None, description="The MARS team's withdrawal (outcome withdrawn): the reason, the case "
+        "it duplicates if any, when and by whom")
+    amendments: list[AmendmentRecord] = Field(
+        default_factory=list, description="The MARS team's amendments of the notification: "
+        "why, what changed (by position), the children before, when and by whom")
 
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,
@@ -170,7 +184,8 @@ class CaseRead(BaseModel):
             events=[EventRead(at=e.at, kind=e.kind.value, step=e.step, detail=e.detail)
                     for e in case.events],
             local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
-            letters_in_flight=case.letters_in_flight,
+            letters_in_flight=case.letters_in_flight, withdrawal=case.withdrawal,
+            amendments=case.amendments,
         )
 
 

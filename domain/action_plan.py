@@ -51,6 +51,7 @@ class PlanStage(StrEnum):
     MONITORING = "monitoring"  # actions open
     READY_FOR_SIGNOFF = "ready_for_signoff"  # every action completed or closed
     SIGNED_OFF = "signed_off"  # the MARS Board signed it off: the plan is closed
+    WITHDRAWN = "withdrawn"  # its case was withdrawn (entered in error, a duplicate)
 
 
 class ActionStatus(StrEnum):
@@ -193,6 +194,24 @@ class ActionPlanState(BaseModel):
     def signed_off(self) -> bool:
         return self.stage is PlanStage.SIGNED_OFF
 
+    @property
+    def withdrawn(self) -> bool:
+        return self.stage is PlanStage.WITHDRAWN
+
+    @property
+    def closed(self) -> bool:
+        """Over: signed off, or ended with its withdrawn case."""
+        return self.signed_off or self.withdrawn
+
+    def withdraw(self, now: datetime, actor: Actor | None) -> None:
+        """Its case was withdrawn: the plan ends, nothing more is due or reminded."""
+        if self.closed:
+            return
+        self.stage = PlanStage.WITHDRAWN
+        with self._from(Channel.SIGNAL, actor):
+            self._event(now, EventKind.WITHDRAWN, None, None, "the case was withdrawn")
+            self._event(now, EventKind.STAGE, None, None, PlanStage.WITHDRAWN.value)
+
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.action_id == action_id), None)
 
@@ -204,11 +223,11 @@ class ActionPlanState(BaseModel):
 
     @property
     def overdue(self) -> bool:
-        return not self.signed_off and (self.next_review.escalated
+        return not self.closed and (self.next_review.escalated
                                         or any(a.overdue for a in self.actions))
 
     def _dues(self) -> Iterator[Due]:
-        if self.signed_off:
+        if self.closed:
             return
         yield self.next_review
         for a in self.open_actions():
@@ -252,7 +271,7 @@ class ActionPlanState(BaseModel):
         Only reminders count working days here (REMIND_WORKING_DAYS before); the due dates
         are given dates, or calendar weeks for reviews, and a bank holiday does not move them.
         """
-        if self.signed_off:
+        if self.closed:
             return []
         needs: list[DateNeeded] = []
         if self.next_review.due_date is not None and not self.next_review.reminded:
@@ -265,7 +284,7 @@ class ActionPlanState(BaseModel):
 
     def calendar_changed(self, now: datetime, change: CalendarChanged, reminders: int) -> None:
         """Note that the reminders were counted again after a bank holiday changed."""
-        if self.signed_off:
+        if self.closed:
             return  # closed: nothing was counted, and the trail ends at the sign-off
         with self._from(Channel.SIGNAL, None):
             self._event(now, EventKind.RECORDED, None, None,
@@ -282,7 +301,7 @@ class ActionPlanState(BaseModel):
     def due_alerts(self, now: datetime) -> list[PlanEvent]:
         """Reminders and escalations due at `now`, each marked so it fires only once."""
         alerts: list[tuple[Due, PlanStep, str | None]] = []
-        if not self.signed_off:
+        if not self.closed:
             alerts.append((self.next_review, PlanStep.PLAN_REVIEW, None))
             alerts += [(a.due, PlanStep.ADD_ACTION, a.action_id) for a in self.open_actions()]
         fired: list[PlanEvent] = []
@@ -313,6 +332,7 @@ class ActionPlanState(BaseModel):
                 raise StepNotOpen(step.value, reason)
 
         require(not self.signed_off, "the action plan is signed off")
+        require(not self.withdrawn, "the case was withdrawn")
         self._check_done_on(record.completed_on, now)
         match record:
             case AddAction(recommendation=n, due_date=due):

@@ -19,6 +19,7 @@ from enum import StrEnum
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -62,7 +63,7 @@ from domain.differences import (
     ResolveDifference,
     Subject,
 )
-from domain.notification import AbuseOrNeglect, Child, Harm, Notification
+from domain.notification import AbuseOrNeglect, Child, Harm, Notification, Text
 from domain.parallel import ParallelReviews
 from domain.procedure import (
     Clock,
@@ -100,6 +101,8 @@ class Outcome(StrEnum):
     REVIEW_NOT_AGREED = "review_not_agreed"  # a request the partners decided against
     # The death of a care leaver aged 18 or over: Ofsted is notified, no rapid review is needed.
     NOTICES_ONLY = "notices_only"
+    # Entered in error or a confirmed duplicate: the MARS team withdrew it (issue 9).
+    WITHDRAWN = "withdrawn"
 
 
 class StepStatus(StrEnum):
@@ -140,6 +143,12 @@ class EventKind(StrEnum):
     MAIL_RESOLVED = "mail_resolved"
     PROJECTION_FAILED = "projection_failed"
     PROJECTION_RESTORED = "projection_restored"
+    # The MARS team withdrew the case (entered in error, a duplicate): detail names the case
+    # it duplicates, if any, never the reason (free text, which may name people).
+    WITHDRAWN = "withdrawn"
+    # The MARS team amended the notification (a date of birth learned later, a child added, a
+    # looked after status corrected): detail says what changed by position, never a value.
+    NOTIFICATION_AMENDED = "notification_amended"
 
 
 class Channel(StrEnum):
@@ -177,6 +186,61 @@ def refuse_control_characters(
     validator (not run on replay); never in `check()`, which handlers run on replay too."""
     if (found := control_character(message)) is not None:
         raise error(*found)
+
+
+class Withdrawal(BaseModel):
+    """Why the MARS team withdraws a case: entered in error, or a duplicate of another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Text: free text, erased with the case's personal data (domain.retention).
+    reason: Text = Field(description="Why the case is withdrawn (kept with the case)")
+    duplicate_of: str | None = Field(
+        None, pattern=r"^CSPR-\d{4}-[A-Z0-9]{4,12}$",
+        description="The case this one duplicates, if it is a confirmed duplicate")
+
+
+class WithdrawalMessage(BaseModel):
+    """The `withdraw` Update: the withdrawal and who makes it (the API's token actor)."""
+
+    withdrawal: Withdrawal
+    actor: Actor | None = None
+
+
+class WithdrawalRecord(Withdrawal):
+    """A withdrawal made: when, and by whom."""
+
+    withdrawn_at: AwareDatetime
+    actor: Actor | None = None
+
+
+class NotificationAmendment(BaseModel):
+    """The notification's children as they should now be (replacing the list), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text = Field(description="Why the notification is amended (kept with the case)")
+    children: list[Child] = Field(
+        min_length=1, max_length=4,
+        description="Every child of the notification, as it should now read: a date of birth "
+        "learned later, a child added, a looked after or care leaver status corrected")
+
+
+class AmendmentMessage(BaseModel):
+    """The `amend_notification` Update: the amendment and who makes it."""
+
+    amendment: NotificationAmendment
+    actor: Actor | None = None
+
+
+class AmendmentRecord(BaseModel):
+    """An amendment made: why, what changed (by position), the children before, who, when."""
+
+    reason: Text
+    changes: list[str]
+    children_before: list[Child]
+    amended_at: AwareDatetime
+    actor: Actor | None = None
 
 
 class ClockPoint(BaseModel):
@@ -331,11 +395,18 @@ class CaseState(BaseModel):
     # The LCSPR starts when the rapid review meeting decides on it (clock L), not days later at
     # the submission (issue 9, item 3; the workflow sets this, patch "lcspr-at-decision").
     local_review_at_decision: bool = False
+    # The audit event of an agency's report names the agency (issue 9, "Bugs found"; the
+    # workflow sets this, patch "agency-report-detail"; cases started before keep "").
+    agency_in_detail: bool = False
     differences: Differences = Field(default_factory=Differences)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # The steps whose letters the service is sending: done when they have gone to everyone.
     letters_in_flight: list[Step] = Field(default_factory=list)
+    # The MARS team's withdrawal of a case entered in error or a duplicate (outcome withdrawn).
+    withdrawal: WithdrawalRecord | None = None
+    # The MARS team's amendments of the notification, oldest first (issue 9).
+    amendments: list[AmendmentRecord] = Field(default_factory=list)
     # How the change being applied arrived, stamped on the events it makes.
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
@@ -622,6 +693,8 @@ class CaseState(BaseModel):
         state = self.step(step)
         done = Completion(completed_on=record.completed_on, completed_at=now)
         detail = getattr(getattr(record, "partner", None), "value", "")
+        if isinstance(record, AgencyReport) and self.agency_in_detail:
+            detail = _agency_key(state, record.agency) or record.agency
         self._event(now, EventKind.RECORDED, step, detail)
         clocks: list[tuple[Clock, ClockPoint]] = []
 
@@ -849,6 +922,98 @@ class CaseState(BaseModel):
                    and self.stage is Stage.RAPID_REVIEW)
         return self.stage is Stage.LOCAL_REVIEW or decided
 
+    # -- withdrawal (issue 9, "Cases that can be corrected") ---------------------------
+
+    def check_withdraw(self, withdrawal: Withdrawal) -> None:
+        """Raise StepNotOpen if the case cannot be withdrawn now, InvalidRecord if the
+        withdrawal is wrong for it."""
+        if self.closed:
+            raise StepNotOpen("withdrawal", "the case is closed")
+        if Clock.RECEIVED not in self.clock_dates:
+            raise StepNotOpen("withdrawal", "the case is still opening; try again")
+        if withdrawal.duplicate_of == self.case_id:
+            raise InvalidRecord("duplicate_of", "is this case itself")
+
+    def withdraw(self, withdrawal: Withdrawal, now: datetime, actor: Actor | None) -> None:
+        """Close the case as withdrawn: nothing more is due, reminded or sent. Its steps and
+        records stay as they were (the audit trail keeps everything)."""
+        self.check_withdraw(withdrawal)
+        self.withdrawal = WithdrawalRecord(**withdrawal.model_dump(), withdrawn_at=now,
+                                           actor=actor)
+        with self._from(Channel.API, actor):
+            detail = (f"duplicate of {withdrawal.duplicate_of}" if withdrawal.duplicate_of
+                      else "entered in error")
+            self._event(now, EventKind.WITHDRAWN, None, detail)
+            self.outcome = Outcome.WITHDRAWN
+            self._move(now, Stage.CLOSED)
+
+    # -- amending the notification (issue 9, "Cases that can be corrected") ----------------
+
+    def amended_notification(self, amendment: NotificationAmendment) -> Notification:
+        """The notification as the amendment makes it, checked as a new one is; StepNotOpen if
+        the case cannot be amended now, InvalidRecord naming the field if it is wrong."""
+        if self.notification is None:
+            raise StepNotOpen("amendment", "a request has no notification to amend")
+        if self.closed:
+            raise StepNotOpen("amendment", "the case is closed")
+        if Clock.RECEIVED not in self.clock_dates:
+            raise StepNotOpen("amendment", "the case is still opening; try again")
+        try:
+            amended = Notification.model_validate(
+                {**self.notification.model_dump(),
+                 "children": [c.model_dump() for c in amendment.children]})
+        except ValidationError as e:
+            error = e.errors()[0]
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            field, _, why = reason.partition(": ")
+            if not why:
+                field = ".".join(str(p) for p in error["loc"]) or "children"
+                why = reason
+            raise InvalidRecord(field, why) from None
+        if amended == self.notification:
+            raise InvalidRecord("children", "the amendment changes nothing")
+        if statutory_notices(amended).only != statutory_notices(self.notification).only:
+            raise InvalidRecord("children", "the amendment changes whether Flowcharts 1 and 2 "
+                                "apply (the statutory notices only): withdraw the case and "
+                                "notify it again")
+        return amended
+
+    def amend(self, amendment: NotificationAmendment, now: datetime,
+              actor: Actor | None) -> list[Step]:
+        """Amend the notification and work the statutory notices out again; returns the notices
+        newly required, whose due dates are to be computed. A notice already made stays made;
+        one no longer required and not made is marked not required."""
+        amended = self.amended_notification(amendment)
+        before = self.notification
+        assert before is not None
+        changes = _child_changes(before.children, amended.children)
+        was, now_owed = statutory_notices(before).required, statutory_notices(amended).required
+        newly: list[Step] = []
+        for step in (Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED):
+            if not self.has_step(step):
+                continue
+            state = self.step(step)
+            if step in now_owed and state.not_required:
+                state.not_required = False
+                newly.append(step)
+                changes.append(f"{step.value} now required")
+            elif step not in now_owed and step in was and state.open:
+                state.not_required = True
+                changes.append(f"{step.value} no longer required")
+        self.notification = amended
+        self.amendments.append(AmendmentRecord(
+            reason=amendment.reason, changes=changes, children_before=list(before.children),
+            amended_at=now, actor=actor))
+        with self._from(Channel.API, actor):
+            self._event(now, EventKind.NOTIFICATION_AMENDED, None, "; ".join(changes))
+            if self.stage is Stage.STATUTORY_NOTICES and not self._notices_open():
+                self._move(now, Stage.CLOSED)
+        return newly
+
+    def local_review_withdrawn(self, now: datetime, how: str) -> None:
+        """The LCSPR of a withdrawn case has ended (`how`: withdrawn, or why not)."""
+        self._event(now, EventKind.LOCAL_REVIEW_ENDED, None, how)
+
     def local_review_started(self, now: datetime, workflow_id: str) -> None:
         self._event(now, EventKind.LOCAL_REVIEW_STARTED, None, workflow_id)
 
@@ -974,6 +1139,25 @@ def statutory_notices(notification: Notification) -> Notices:
                    and bool(required) and not notification.partners_consider_criteria)
     return Notices(required=frozenset(required), only=only or unsuspected,
                    no_abuse_suspected=unsuspected and not only)
+
+
+def _child_changes(before: list[Child], after: list[Child]) -> list[str]:
+    """What an amendment changed, by the children's positions (1-based) and field names only."""
+    changes: list[str] = []
+    old = {c.reference: (i, c) for i, c in enumerate(before, start=1)}
+    for i, child in enumerate(after, start=1):
+        found = old.get(child.reference)
+        if found is None:
+            changes.append(f"child {i} added")
+            continue
+        _, was = found
+        for field in ("date_of_birth", "looked_after", "care_leaver"):
+            if getattr(was, field) != getattr(child, field):
+                given = getattr(was, field) is None
+                changes.append(f"child {i}: {field} {'given' if given else 'corrected'}")
+    kept = {c.reference for c in after}
+    changes += [f"child {i} removed" for ref, (i, _) in old.items() if ref not in kept]
+    return changes
 
 
 def _age(born: date, on: date) -> int:

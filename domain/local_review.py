@@ -133,7 +133,12 @@ class LocalReviewState(BaseModel):
 
     @property
     def completed(self) -> bool:
-        return self.stage is ReviewStage.COMPLETED
+        """Over: completed, or ended with its withdrawn case."""
+        return self.stage in (ReviewStage.COMPLETED, ReviewStage.WITHDRAWN)
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.stage is ReviewStage.WITHDRAWN
 
     @property
     def publication_settled(self) -> bool:
@@ -414,6 +419,19 @@ class LocalReviewState(BaseModel):
         self.action_plan.signed_off_on = on
         self.event(now, EventKind.RECORDED, None, f"action plan signed off {on}")
         self.settle_if_done(now)
+
+    def withdraw(self, now: datetime, actor: Actor | None) -> None:
+        """Its case was withdrawn: the review ends, nothing more is due or reminded."""
+        if self.completed:
+            return
+        self.stage = ReviewStage.WITHDRAWN
+        with self._from(Channel.SIGNAL, actor):
+            self.event(now, EventKind.WITHDRAWN, None, "the case was withdrawn")
+            self.event(now, EventKind.STAGE, None, ReviewStage.WITHDRAWN.value)
+
+    def action_plan_withdrawn(self, now: datetime, how: str) -> None:
+        """The action plan of a withdrawn case has ended (`how`: withdrawn, or why not)."""
+        self.event(now, EventKind.STAGE, None, f"action plan ended: {how}")
 
     def action_plan_ended(self, now: datetime, how: str) -> None:
         """The action plan closed without the Board's sign-off: escalated, and not waited for."""

@@ -41,6 +41,7 @@ class ReviewStage(StrEnum):
     PUBLICATION = "publication"  # sent to the Panel, SoS and Ofsted; published (or not)
     ACTION_PLAN = "action_plan"  # publication settled: waiting for the Board's sign-off
     COMPLETED = "completed"
+    WITHDRAWN = "withdrawn"  # its case was withdrawn (entered in error, a duplicate)
 
 
 _T, _R, _E, _P, _A = (ReviewStage.TERMS_OF_REFERENCE, ReviewStage.REVIEW,

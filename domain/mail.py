@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.case import CaseState
 from domain.decisions import Actor
 from domain.permissions import Role
-from domain.procedure import Partner, Step, procedure
+from domain.procedure import Clock, Partner, Step, procedure
 from domain.reviews import ReviewKind
 
 
@@ -36,6 +36,7 @@ class Audience:
 
 
 MARS_TEAM = Audience(Role.MARS_TEAM)
+_RECEIVED = Clock.RECEIVED
 
 
 def owner_audience(kind: str, name: str) -> Audience:
@@ -90,9 +91,36 @@ def responsible(case: CaseState | None, step: str) -> list[Audience]:
             return [MARS_TEAM]
 
 
+def level_audiences(level: str) -> list[Audience]:
+    """The people of a level of the local dispute resolution process: the SSLs and the MARS
+    team; the safeguarding partners (the DSPs) with the MARS team; at independent scrutiny the
+    MARS team (who ask the Independent Scrutiny Officer, not in the directory) and the DSPs."""
+    if level == "ssl_and_mars":
+        return [MARS_TEAM, *ssls()]
+    return [MARS_TEAM, *dsps()]
+
+
+def asked(case: CaseState | None, step: str) -> bool:
+    """Whether those responsible for a step have been asked for it: the SSLs by Doc 3 (with
+    inform_partners), the DSPs by Doc 4 Part A (after the SSLs' recommendation), the agencies by
+    their requests, the DSPs' sign-off once the report is written. A back-dated notification's
+    passed deadlines are not e-mailed to people who have yet to hear of the case."""
+    if case is None or step not in Step.__members__.values() or not case.has_step(Step(step)):
+        return True
+    before = {Step.SSL_RECOMMENDATION: Step.INFORM_PARTNERS,
+              Step.DSP_DECISION: Step.SSL_RECOMMENDATION,
+              Step.AGENCY_REPORTS: Step.AGENCY_REQUESTS,
+              Step.RAPID_REVIEW_SIGNOFF: Step.RAPID_REVIEW_REPORT}.get(Step(step))
+    return before is None or not case.has_step(before) or \
+        case.step(before).completion is not None
+
+
 def alert_audiences(case: CaseState | None, step: str, overdue: bool) -> list[Audience]:
     """A reminder goes to those responsible; an escalation also to the MARS team and the SSLs
-    (the procedure's escalation: SSLs and the MARS team first)."""
+    (the procedure's escalation: SSLs and the MARS team first). Until those responsible have
+    been asked for the step (`asked`), the MARS team alone, who coordinate it."""
+    if not asked(case, step):
+        return [MARS_TEAM]
     audiences = responsible(case, step)
     if overdue:
         audiences += [MARS_TEAM, *ssls()]
@@ -208,8 +236,10 @@ _FOOTER = ("Please record it in the CSPR service, or reply to the Children's MAR
 
 
 def letters_text(case: CaseState, letters: Letters, mailing: Mailing,
-                 filenames: Sequence[tuple[str, str]]) -> Text:
-    """Subject and body of one letters e-mail; `filenames` are (kind, filename) attached."""
+                 filenames: Sequence[tuple[str, str]], today: date | None = None) -> Text:
+    """Subject and body of one letters e-mail; `filenames` are (kind, filename) attached. The
+    first letters of a back-dated case (inform_partners) say which steps are already overdue on
+    `today` (the London date)."""
     what = _LETTER_SUBJECTS[letters]
     if letters is Letters.INFORM_PARTNERS and case.kind is ReviewKind.REQUEST:
         what = "request for a child safeguarding practice review"
@@ -222,6 +252,18 @@ def letters_text(case: CaseState, letters: Letters, mailing: Mailing,
         lines += [f"What to do: {spec.title} ({spec.record}){due}, a {kind} target.", ""]
     else:
         lines += ["For your records: nothing to do from this letter.", ""]
+    if letters is Letters.INFORM_PARTNERS and today is not None:
+        # The step these letters do is done by their sending: not listed.
+        late = [s for s in case.steps if s.open and s.due_date is not None
+                and s.due_date < today and s.step is not Step.INFORM_PARTNERS]
+        if late:
+            lines += ["Already overdue (the notification was received on "
+                      f"{long_date(case.clock_dates[_RECEIVED])}):" if _RECEIVED in
+                      case.clock_dates else "Already overdue:"]
+            lines += [f"- {step_title(case, s.step.value)}: due {long_date(s.due_date)} "
+                      f"({'statutory' if s.statutory else 'local'})"
+                      for s in late if s.due_date is not None]
+            lines += [""]
     lines += ["Attached:"] + [f"- {DOCUMENT_TITLES.get(kind, kind)} ({name})"
                               for kind, name in filenames]
     return Text(f"{case.case_id}: {what}", "\n".join([*lines, "", _FOOTER]))
@@ -238,6 +280,13 @@ class DifferenceRef:
     def title(self) -> str:
         return (f"Difference of opinion {self.difference_id} at the "
                 f"{self.level.replace('_', ' ')} level")
+
+    @classmethod
+    def of_raised(cls, detail: str) -> DifferenceRef:
+        """The difference a `difference_raised` event names ("DOO-2 criteria
+        safeguarding_partners": its id, subject and level)."""
+        words = detail.split()
+        return cls(words[0] if words else "", words[-1] if len(words) > 1 else "")
 
     @classmethod
     def of_event(cls, detail: str) -> tuple[DifferenceRef | None, date | None]:
@@ -323,6 +372,24 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     if case is not None and step in Step.__members__.values() and case.has_step(Step(step)):
         spec = procedure(case.procedure_version).spec(Step(step))
         lines += ["", f"What to do: {spec.record} ({spec.who})."]
+    return Text(subject, "\n".join([*lines, "", _FOOTER]))
+
+
+def difference_notice_text(case_id: str, difference: DifferenceRef, kind: str) -> Text:
+    """A difference raised, or escalated by a person, told to its (new) level's people: nothing
+    is overdue, and its target at this level is on the case."""
+    if kind == "raised":
+        subject = f"{case_id}: raised - {difference.title}"
+        state = "A difference of opinion has been raised on this case at your level."
+    else:
+        subject = f"{case_id}: escalated - {difference.title}"
+        state = ("A difference of opinion on this case has been escalated to your level of "
+                 "the local dispute resolution process by a person (the reason is on the "
+                 "case). Nothing is overdue.")
+    lines = [f"Case: {case_id}", f"Difference of opinion: {difference.difference_id}",
+             f"Level: {difference.level.replace('_', ' ')}", "", state,
+             "Its target for a resolution at this level is shown on the case.",
+             "", "What to do: record its resolution, or escalate it, on the case."]
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
 
 

@@ -287,6 +287,26 @@ def can_resolve_mail(role: Role) -> bool:
     return role in MAIL_RESOLVE_ROLES
 
 
+# Withdrawing a case entered in error or a confirmed duplicate (issue 9): the MARS team's, who
+# open the cases.
+WITHDRAW_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+
+
+def can_withdraw(role: Role) -> bool:
+    """Withdraw a case (entered in error, a duplicate): it closes as withdrawn."""
+    return role in WITHDRAW_ROLES
+
+
+# Amending a notification (a date of birth learned later, a child added, a looked after
+# status corrected; issue 9): the MARS team's, who record notifications.
+AMEND_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+
+
+def can_amend_notification(role: Role) -> bool:
+    """Amend a notification's children, with a reason: the notices are worked out again."""
+    return role in AMEND_ROLES
+
+
 def can_raise_difference(role: Role) -> bool:
     return role in DIFFERENCE_RAISE_ROLES
 

@@ -52,7 +52,14 @@ class ActionPlanInput(BaseModel):
 
 class ActionPlanResult(BaseModel):
     case_id: str
-    signed_off_on: date
+    signed_off_on: date | None = None  # None: ended with its withdrawn case
+    withdrawn: bool = False
+
+
+class WithdrawPart(BaseModel):
+    """The `withdraw` signal to an LCSPR or an action plan: its case was withdrawn."""
+
+    actor: Actor | None = None
 
 
 class ChildSummary(BaseModel):

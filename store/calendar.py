@@ -127,8 +127,8 @@ async def _insert(session: AsyncSession, change: CalendarChange) -> CalendarChan
 
 
 # The last stage of each part: a part there has no deadline left to move.
-_PART_ENDS = {"local_review": ("completed", local_review_id),
-              "action_plan": ("signed_off", action_plan_id)}
+_PART_ENDS = {"local_review": (("completed", "withdrawn"), local_review_id),
+              "action_plan": (("signed_off", "withdrawn"), action_plan_id)}
 
 
 async def open_workflows(session: AsyncSession) -> list[str]:
@@ -141,7 +141,7 @@ async def open_workflows(session: AsyncSession) -> list[str]:
         select(CasePart.case_id, CasePart.part, CasePart.stage).order_by(CasePart.case_id))
     for case_id, part, stage in parts:
         end = _PART_ENDS.get(part)
-        if end is not None and stage != end[0]:
+        if end is not None and stage not in end[0]:
             ids.append(end[1](case_id))
     return ids
 

@@ -26,7 +26,7 @@ from activities.mail import (
     SendLettersInput,
 )
 from domain.calendar import WorkingDayCalendar
-from domain.case import CaseState, ClockPoint
+from domain.case import CaseState, ClockPoint, Completion
 from domain.decisions import (
     AgencyRequests,
     DspDecision,
@@ -384,8 +384,10 @@ async def test_reminders_go_to_those_yet_to_record_and_escalations_wider(
     store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
 ) -> None:
     recorder, mailer = smtp
-    case = await a_case(store, DspDecision(partner=Partner.HEALTH, criteria_met=True,
-                                           rationale="Agreed"))
+    # The DSPs have been asked (Doc 4 Part A, with the SSLs' recommendation).
+    case = await a_case(store, *TO_RAPID_REVIEW[:2],
+                        DspDecision(partner=Partner.HEALTH, criteria_met=True,
+                                    rationale="Agreed"))
     due = case.step(Step.DSP_DECISION).due_date
     reminder = await mail(store, mailer).send_alert_mail(AlertMailInput(
         case_id=case.case_id, sequence=10, kind="reminder", step=Step.DSP_DECISION,
@@ -434,6 +436,7 @@ async def test_an_lcspr_step_reminds_the_mars_team_and_nobody_listed_is_named(
                               .values(status="sent"))
     # Agencies asked for reports, one of them with nobody listed: named, not silently skipped.
     case.step(Step.AGENCY_REPORTS).expected_parties = ["Unlisted Youth Club", SCHOOL]
+    case.step(Step.AGENCY_REQUESTS).completion = Completion(completed_at=RECEIVED)  # asked
     async with store.begin() as session:
         await project(session, case, 2)
     result = await mail(store, mailer).send_alert_mail(AlertMailInput(
@@ -446,7 +449,7 @@ async def test_the_same_alert_twice_at_once_sends_each_message_once(
     store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]
 ) -> None:
     recorder, mailer = smtp
-    case = await a_case(store)
+    case = await a_case(store, InformPartners())  # the SSLs have had Doc 3
     send = AlertMailInput(case_id=case.case_id, sequence=4, kind="overdue",
                           step=Step.SSL_RECOMMENDATION)
     await asyncio.gather(*(mail(store, mailer).send_alert_mail(send) for _ in range(3)))

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from domain.case import CaseState
-from domain.decisions import DspDecision
+from domain.decisions import DspDecision, InformPartners
 from domain.local_review_records import LocalReviewStep
 from domain.mail import (
     MARS_TEAM,
@@ -57,6 +57,9 @@ def test_who_is_responsible_for_each_step() -> None:
 
 def test_an_escalation_adds_the_mars_team_and_the_ssls_once() -> None:
     case = a_case()
+    # Not asked yet (no Doc 3 before inform_partners): the MARS team alone (issue 9).
+    assert alert_audiences(case, Step.SSL_RECOMMENDATION, overdue=True) == [MARS_TEAM]
+    case.apply(InformPartners(), RECEIVED)
     assert alert_audiences(case, Step.SSL_RECOMMENDATION, overdue=False) == SSLS
     assert alert_audiences(case, Step.SSL_RECOMMENDATION, overdue=True) == [*SSLS, MARS_TEAM]
     assert alert_audiences(None, "publication", overdue=True) == [MARS_TEAM, *SSLS]

@@ -255,6 +255,11 @@ ENDPOINTS = [
              {"agencies": [AGENCY]}, MARS),
     Endpoint("mail-resolution", "POST", f"/v1/cases/{CASE}/mail/{MESSAGE}/resolution",
              {"outcome": "received"}, MARS),
+    Endpoint("withdrawal", "POST", f"/v1/cases/{CASE}/withdrawal",
+             {"reason": "Entered in error"}, MARS),
+    Endpoint("amendment", "POST", f"/v1/cases/{CASE}/notification/amendments",
+             {"reason": "Date of birth learned", "children": [{"reference": "NL-PERM-1"}]},
+             MARS),
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -294,7 +299,7 @@ def test_the_table_covers_every_route_and_role() -> None:
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
                 and "/differences-of-opinion" not in e.path and "/letters/" not in e.path
                 and not e.path.endswith(("/case-file", "/reviewers", "-template", "/erasure",
-                                          "/rectification"))
+                                          "/rectification", "/withdrawal", "/amendments"))
                 and "/mail/" not in e.path}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {

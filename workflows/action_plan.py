@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.decisions import Actor, DecisionMessage
     from domain.permissions import Refusal, can_record_plan
-    from domain.reviews import ActionPlanInput, ActionPlanResult
+    from domain.reviews import ActionPlanInput, ActionPlanResult, WithdrawPart
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.mail import Mailer, send_alert, shortfall
@@ -125,7 +125,7 @@ class ActionPlanWorkflow:
             if self._projection.due(workflow.now()):
                 self._edits_projected = -1  # tried again, though nothing has changed
             await self._project()
-            if self._plan.signed_off:
+            if self._plan.closed:  # signed off, or withdrawn with its case
                 break
             if self._history_is_long(input):
                 await self._continue_as_new(input)
@@ -141,6 +141,8 @@ class ActionPlanWorkflow:
                 pass
         await self._drain()
         await catch_up(self._projection, self._project_again)
+        if self._plan.withdrawn:
+            return ActionPlanResult(case_id=self._plan.case_id, withdrawn=True)
         signed_off_on = self._plan.signed_off_on
         assert signed_off_on is not None  # set by the sign-off's handler, finished above
         return ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
@@ -200,6 +202,15 @@ class ActionPlanWorkflow:
         except (StepNotOpen, InvalidRecord) as e:
             # The reason names the step or field only: a message's content may be personal.
             self._reject_signal(step, str(e), None)
+
+    @workflow.signal(name="withdraw")
+    async def withdraw(self, message: WithdrawPart) -> None:
+        """Its case was withdrawn (entered in error, a duplicate): the plan ends, and says so
+        in the case store; nothing more is reminded. Sent by its LCSPR."""
+        async with self._serial.turn():
+            if not self._plan.closed:
+                self._plan.withdraw(workflow.now(), message.actor)
+                self._edited()
 
     @workflow.signal(name="calendar_changed")
     async def calendar_changed(self, change: CalendarChanged) -> None:
@@ -347,8 +358,8 @@ class ActionPlanWorkflow:
 
     async def _continue_as_new(self, input: ActionPlanRun) -> None:
         await self._drain()
-        if self._plan.signed_off:
-            return  # signed off while draining: this run completes instead
+        if self._plan.closed:
+            return  # signed off (or withdrawn) while draining: this run completes instead
         # Nothing awaits from here on: no handler can run between the drain and the new run.
         bounded = self._projection.bounded
         # Events the store does not have yet stay in the plan for the next run to write.

@@ -16,6 +16,7 @@ normally while its review runs: it waits for it.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.calendar import CalendarChanged
     from domain.case import (
+        AmendmentMessage,
         CaseEvent,
         CaseState,
         Channel,
@@ -56,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         InvalidRecord,
         Outcome,
         StepNotOpen,
+        WithdrawalMessage,
         parse_decision,
         refuse_control_characters,
     )
@@ -88,9 +91,15 @@ with workflow.unsafe.imports_passed_through():
         deadline_note,
     )
     from domain.parallel import parse_facts, parse_process
-    from domain.permissions import Refusal, can_record, can_resolve_mail
+    from domain.permissions import (
+        Refusal,
+        can_amend_notification,
+        can_record,
+        can_resolve_mail,
+        can_withdraw,
+    )
     from domain.procedure import Clock, Step
-    from domain.reviews import LocalReviewInput, LocalReviewResult
+    from domain.reviews import LocalReviewInput, LocalReviewResult, WithdrawPart
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.ids import local_review_id
@@ -157,6 +166,8 @@ class CaseWorkflow:
         # The LCSPR starts at the decision to undertake it, not at the submission (issue 9,
         # item 3): a child started earlier, so cases started before keep the old time.
         self._case.local_review_at_decision = self._since("lcspr-at-decision")
+        # An agency's report is recorded in the trail under the agency's name (issue 9).
+        self._case.agency_in_detail = self._since("agency-report-detail")
         # The case raises a difference of opinion itself when the DSPs disagree: new commands
         # (its target's dates), so cases started before keep the old way.
         self._case.differences.automatic = self._since("differences-of-opinion")
@@ -310,6 +321,109 @@ class CaseWorkflow:
         await self._project()
         self._changed = True
         self._letters_after(decision.record, decided)
+
+    # -- withdrawal (issue 9, "Cases that can be corrected") ------------------------------
+
+    @workflow.update(name="withdraw")
+    async def withdraw(self, message: WithdrawalMessage) -> CaseState:
+        """Withdraw a case entered in error or a confirmed duplicate (the MARS team, with a
+        reason): it closes as `withdrawn`; its LCSPR (and through it the action plan) is told
+        and waited for, so each says so in the case store; nothing more is reminded or sent.
+        A new Update: no history before it holds one, so it needs no patch."""
+        async with self._serial.turn():
+            self._check_withdraw(message)
+            self._case.withdraw(message.withdrawal, workflow.now(), message.actor)
+            review = self._review
+            if review is not None and not self._review_ended:
+                how = "withdrawn"
+                if not review.done():
+                    await review.signal("withdraw", WithdrawPart(actor=message.actor))
+                try:
+                    self._review_result = await review
+                except ChildWorkflowError as e:
+                    how = _ended(e)
+                self._case.local_review_withdrawn(workflow.now(), how)
+                self._review_ended = True
+            self._publish()
+            await self._project()  # read your writes
+            self._changed = True
+        return self._case
+
+    @withdraw.validator
+    def _validate_withdraw(self, message: WithdrawalMessage) -> None:
+        refusal = actor_refusal(message.actor, lambda role, _org: None if can_withdraw(role)
+                                else Refusal("only the MARS team withdraws a case", "role"))
+        if refusal is not None:
+            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
+        try:
+            refuse_control_characters(message)
+        except InvalidRecord as e:
+            raise refused(e) from None
+        if not self._serial.busy:  # else the handler checks it in its turn
+            self._check_withdraw(message)
+
+    def _check_withdraw(self, message: WithdrawalMessage) -> None:
+        if not self._open:
+            raise refused(StepNotOpen("withdrawal", "the case is still opening; try again"))
+        try:
+            self._case.check_withdraw(message.withdrawal)
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+
+    # -- amending the notification (issue 9, "Cases that can be corrected") -----------------
+
+    @workflow.update(name="amend_notification")
+    async def amend_notification(self, message: AmendmentMessage) -> CaseState:
+        """Amend the notification's children (a date of birth learned later, a child added, a
+        looked after status corrected), with who and why; the statutory notices are worked out
+        again, a newly required one dated on its clock. A new Update: no patch needed."""
+        async with self._serial.turn():
+            self._check_amendment(message)
+            newly = self._case.amend(message.amendment, workflow.now(), message.actor)
+            await self._date_steps(newly)
+            self._publish()
+            await self._project()  # read your writes
+            self._changed = True
+        return self._case
+
+    @amend_notification.validator
+    def _validate_amendment(self, message: AmendmentMessage) -> None:
+        refusal = actor_refusal(message.actor, lambda role, _org: None
+                                if can_amend_notification(role)
+                                else Refusal("only the MARS team amends a notification", "role"))
+        if refusal is not None:
+            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
+        try:
+            refuse_control_characters(message)
+        except InvalidRecord as e:
+            raise refused(e) from None
+        if not self._serial.busy:  # else the handler checks it in its turn
+            self._check_amendment(message)
+
+    def _check_amendment(self, message: AmendmentMessage) -> None:
+        if not self._open:
+            raise refused(StepNotOpen("amendment", "the case is still opening; try again"))
+        try:
+            self._case.amended_notification(message.amendment)
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+
+    async def _date_steps(self, steps: list[Step]) -> None:
+        """Due dates for steps that apply now, on clocks already started (the others are dated
+        when their clock starts)."""
+        for clock, point in list(self._case.clock_points.items()):
+            on_clock = [s for s in steps
+                        if any(d.clock is clock for d in self._case.step(s).deadlines)]
+            if not on_clock:
+                continue
+            result = await workflow.execute_activity(
+                "compute_due_dates",
+                DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
+                              start=point, steps=on_clock),
+                result_type=DueDatesResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            self._case.set_due_dates(clock, result.clock_date, result.due)
 
     # -- a bank holiday added or removed ---------------------------------------------------
 
@@ -526,9 +640,19 @@ class CaseWorkflow:
         event's `detail` names it: "DOO-2 safeguarding_partners target 2026-12-10 ...")."""
         if step is None:
             difference, target = DifferenceRef.of_event(detail)
+            mail_kind: Literal["reminder", "overdue", "escalated", "raised"] = (
+                "reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue")
+            if kind is EventKind.DIFFERENCE_RAISED:
+                # Started only under the patch (`_send_events`): the level's people are told.
+                difference, target, mail_kind = DifferenceRef.of_raised(detail), None, "raised"
+            elif (kind is EventKind.DIFFERENCE_ESCALATED and detail.endswith(
+                    " escalated_by_person") and workflow.patched(DIFFERENCE_MAIL_PATCH)):
+                # Escalated by a person: the new level's people are told it was escalated,
+                # not that anything is overdue (issue 9, "Bugs found").
+                mail_kind = "escalated"
             alert = AlertMailInput(
                 case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
-                kind="reminder" if kind is EventKind.DIFFERENCE_REMINDER else "overdue",
+                kind=mail_kind,
                 difference_id=difference.difference_id if difference else None,
                 level=difference.level if difference else None, due_date=target)
         else:
@@ -857,6 +981,11 @@ class CaseWorkflow:
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
                 self._mail.start(self._send_alert(self._events_sent, event.kind, None,
                                                   event.detail))
+            elif (event.kind is EventKind.DIFFERENCE_RAISED and self._mail.enabled()
+                  and workflow.patched(DIFFERENCE_MAIL_PATCH)):
+                # A difference raised tells its level's people (issue 9, "Bugs found").
+                self._mail.start(self._send_alert(self._events_sent, event.kind, None,
+                                                  event.detail))
 
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
@@ -868,6 +997,9 @@ _DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the
 # step's earliest; asked at the first such alert (`workflow.patched`).
 ALERT_PATCH = "alert-deadline"
+# A difference raised e-mails its level's people; one escalated by a person says so (not
+# "overdue"): new activities and a new mail kind (`workflow.patched`).
+DIFFERENCE_MAIL_PATCH = "difference-mail"
 
 
 def _fired_date(detail: str) -> date | None:

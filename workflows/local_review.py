@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         ActionPlanResult,
         LocalReviewInput,
         LocalReviewResult,
+        WithdrawPart,
     )
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
@@ -83,6 +84,7 @@ class LocalReviewWorkflow:
         self._projected = 0
         self._search = SearchAttributes()
         self._following: asyncio.Task[None] | None = None
+        self._plan: ActionPlanHandle | None = None  # the action plan, once started
         self._mail = Mailer(workflow.patched)
         self._serial = Serial()
         self._projection = Projection()  # bounded from the run's start ("projection-alert")
@@ -260,16 +262,40 @@ class LocalReviewWorkflow:
             # run cannot wait for it.
             review.action_plan_ended(workflow.now(), "already running under its id")
             return
+        self._plan = handle
         self._following = asyncio.create_task(self._follow(handle))
 
     async def _follow(self, handle: ActionPlanHandle) -> None:
         try:
             result = await handle
         except ChildWorkflowError as e:
-            self._review.action_plan_ended(workflow.now(), type(e.cause).__name__)
+            if self._review.withdrawn:
+                self._review.action_plan_withdrawn(workflow.now(), type(e.cause).__name__)
+            else:
+                self._review.action_plan_ended(workflow.now(), type(e.cause).__name__)
         else:
-            self._review.action_plan_signed_off(workflow.now(), result.signed_off_on)
+            if result.withdrawn or result.signed_off_on is None:
+                self._review.action_plan_withdrawn(workflow.now(), "withdrawn")
+            else:
+                self._review.action_plan_signed_off(workflow.now(), result.signed_off_on)
         self._changed = True
+
+    @workflow.signal(name="withdraw")
+    async def withdraw(self, message: WithdrawPart) -> None:
+        """Its case was withdrawn (entered in error, a duplicate): the review ends and says so
+        in the case store, nothing more is reminded, and its action plan (if started) is
+        withdrawn too and waited for. Sent by the case."""
+        async with self._serial.turn():
+            if self._review.completed:
+                return
+            self._review.withdraw(workflow.now(), message.actor)
+            self._changed = True
+            following = self._following
+            if self._plan is not None and following is not None and not following.done():
+                await self._plan.signal("withdraw", message)
+                await following  # its end recorded (`_follow`)
+            self._publish()
+            await self._project()
 
     async def _compute(self, needs: list[DateNeed]) -> None:
         if needs:

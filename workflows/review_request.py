@@ -57,4 +57,4 @@ class ReviewRequestWorkflow(CaseWorkflow):
 
 # The case workflow's patches made after review requests existed.
 YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail", "signal-text",
-                             "serial-changes", "projection-alert"})
+                             "serial-changes", "projection-alert", "agency-report-detail"})
