@@ -18,6 +18,7 @@ from domain.action_plan import ActionPlanState, PlanStage
 from domain.calendar import WorkingDayCalendar
 from domain.reviews import ActionPlanInput, ActionPlanResult, ReviewKind
 from store.db import Sessionmaker
+from store.models import Case
 from tests.action_plan_parent import ActionPlanTestParent, ParentInput
 from tests.action_plans import RECOMMENDATIONS, plan_when, runs, signal
 from tests.factories import case_when, start_case
@@ -28,8 +29,13 @@ from workflows.ids import action_plan_id
 DUE = (datetime.now(UTC) + timedelta(days=200)).date()
 
 
+SESSIONS: Sessionmaker  # the case store the module's worker writes (set by `worker`)
+
+
 @pytest.fixture(scope="module")
 async def worker(dev_env: WorkflowEnvironment, sessions: Sessionmaker) -> AsyncIterator[Worker]:
+    global SESSIONS
+    SESSIONS = sessions
     async with build_worker(dev_env.client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(),
                             sessions, [*WORKFLOWS, ActionPlanTestParent]) as w:
         yield w
@@ -40,6 +46,16 @@ async def stored_case(client: Client, task_queue: str) -> str:
     handle = await start_case(client, task_queue, case_id, datetime.now(UTC),
                               children=[{"reference": f"PARENT-{uuid.uuid4().hex[:8]}"}])
     await case_when(handle, lambda c: c.clock_dates != {})
+    # Its row in the case store first: the plan's projection refers to it, and a plan whose
+    # stored copy is refused waits at its sign-off for the store (workflows.projection.catch_up,
+    # 15 minutes a try): terminating before the case's own projection made this test hang.
+    for _ in range(200):
+        async with SESSIONS() as s:
+            if await s.get(Case, case_id) is not None:
+                break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"{case_id} never reached the case store")
     await handle.terminate("only its stored row is needed")
     return case_id
 
