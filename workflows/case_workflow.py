@@ -15,8 +15,9 @@ normally while its review runs: it waits for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -93,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.parallel import parse_facts, parse_process
     from domain.permissions import (
         Refusal,
+        Role,
         can_amend_notification,
         can_record,
         can_resolve_mail,
@@ -119,6 +121,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
+
+M = TypeVar("M", bound=BaseModel)  # an Update's message
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # A difference of opinion's reminder, and its escalation up the ladder or past its last level.
@@ -351,16 +355,8 @@ class CaseWorkflow:
 
     @withdraw.validator
     def _validate_withdraw(self, message: WithdrawalMessage) -> None:
-        refusal = actor_refusal(message.actor, lambda role, _org: None if can_withdraw(role)
-                                else Refusal("only the MARS team withdraws a case", "role"))
-        if refusal is not None:
-            raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
-        try:
-            refuse_control_characters(message)
-        except InvalidRecord as e:
-            raise refused(e) from None
-        if not self._serial.busy:  # else the handler checks it in its turn
-            self._check_withdraw(message)
+        self._validate_mars_only(message, message.actor, can_withdraw,
+                                 "only the MARS team withdraws a case", self._check_withdraw)
 
     def _check_withdraw(self, message: WithdrawalMessage) -> None:
         if not self._open:
@@ -388,17 +384,25 @@ class CaseWorkflow:
 
     @amend_notification.validator
     def _validate_amendment(self, message: AmendmentMessage) -> None:
-        refusal = actor_refusal(message.actor, lambda role, _org: None
-                                if can_amend_notification(role)
-                                else Refusal("only the MARS team amends a notification", "role"))
+        self._validate_mars_only(message, message.actor, can_amend_notification,
+                                 "only the MARS team amends a notification",
+                                 self._check_amendment)
+
+    def _validate_mars_only(self, message: M, actor: Actor | None, may: Callable[[Role], bool],
+                            refusal_reason: str, check: Callable[[M], None]) -> None:
+        """A correction only the MARS team makes (a withdrawal, an amendment): its actor, its
+        text, then its check against the case unless a change is in progress (the handler then
+        checks it in its turn)."""
+        refusal = actor_refusal(actor, lambda role, _org: None if may(role)
+                                else Refusal(refusal_reason, "role"))
         if refusal is not None:
             raise refused(InvalidRecord(refusal.field or "actor", refusal.reason))
         try:
             refuse_control_characters(message)
         except InvalidRecord as e:
             raise refused(e) from None
-        if not self._serial.busy:  # else the handler checks it in its turn
-            self._check_amendment(message)
+        if not self._serial.busy:
+            check(message)
 
     def _check_amendment(self, message: AmendmentMessage) -> None:
         if not self._open:
