@@ -99,6 +99,7 @@ class Counts:
     emails_settled: list[str] = field(default_factory=list)  # by the MARS team, as in the suite
     keys_sent: int = 0
     keys_stored: int = 0
+    settlements_sent: int = 0  # the MARS team's answers on uncertain letters (a key each)
     tasks_by_worker: dict[str, int] = field(default_factory=dict)
     tasks_after_kill: dict[str, int] = field(default_factory=dict)
     # --- each must be empty
@@ -138,7 +139,8 @@ class Counts:
             f"  e-mails: {self.emails_in_outbox} in the outbox, {self.emails_at_catcher} at the "
             f"catcher, {self.emails_uncertain} uncertain, settled by the MARS team: "
             f"{self.emails_settled}",
-            f"  idempotency: {self.keys_sent} keys sent, {self.keys_stored} stored",
+            f"  idempotency: {self.keys_sent} keys sent ({self.settlements_sent} of them the "
+            f"MARS team's settlements), {self.keys_stored} stored",
             f"  work: tasks by worker {self.tasks_by_worker}; after the kill "
             f"{self.tasks_after_kill}",
         ]
@@ -394,6 +396,7 @@ async def _settle_uncertain(stack: ScaleStack, partner: TwoApis, counts: Counts,
                 text("select message_id from outbox where id = :id"),
                 {"id": message["id"]})).scalar_one()
         outcome = "received" if message_id in stack.catcher.message_ids else "resend"
+        counts.settlements_sent += 1
         answer = await partner.post(f"/v1/cases/{case_id}/mail/{message['id']}/resolution",
                                     {"outcome": outcome}, MARS)
         if answer is not None and answer.status_code == 200:
