@@ -135,9 +135,18 @@ class CaseStoreActivities:
             try:
                 async with self._sessions.begin() as session:
                     await owed.note(session, noting, datetime.now(UTC))
-            except Exception as e:  # the store still down: try again shortly
+            except Exception as e:
+                state = sqlstate(e) if isinstance(e, DBAPIError) else None
+                if state is not None and state.startswith(_REFUSED_SQLSTATES):
+                    # Refused for good (it will not take it on another try): the reads of
+                    # these cases keep the stored copy, as before this note existed.
+                    logger.error("projections owed not noted: the store refused them (%s)",
+                                 state)
+                    for key in noting:
+                        self._owed.pop(key, None)
+                    continue
                 logger.info("projections owed not noted yet (%s)", type(e).__name__)
-                await asyncio.sleep(NOTE_OWED_EVERY)
+                await asyncio.sleep(NOTE_OWED_EVERY)  # the store still down: again shortly
                 continue
             for key, version in noting.items():
                 if self._owed.get(key) == version:
