@@ -65,9 +65,6 @@ class Case(Base):
     """A case as the workflow last projected it; `snapshot` is the whole case state."""
 
     __tablename__ = "cases"
-    # The case list's order, newest first with the case id to break ties (store.cases):
-    # one page is read off the index, whatever the number of cases.
-    __table_args__ = (Index("ix_cases_received_at_case_id", "received_at", "case_id"),)
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
@@ -153,10 +150,8 @@ class AuditEvent(Base):
     """The append-only audit trail: who did what to a case, when, and through which channel."""
 
     __tablename__ = "audit_events"
-    # A case's trail in its order (store.cases.case_events); the due dates a calendar change
-    # moved, newest first (store.calendar.moves).
+    # The due dates a calendar change moved, newest first (store.calendar.moves).
     __table_args__ = (UniqueConstraint("case_id", "part", "sequence"),
-                      Index("ix_audit_events_case_id_at", "case_id", "at"),
                       Index("ix_audit_events_kind_at", "kind", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
