@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from httpx import AsyncClient
 from sqlalchemy import select, text
@@ -19,14 +20,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from domain.calendar import london_date
 from domain.case import CaseState, EventKind, Stage
 from infra.settings import Settings
+from store import owed
 from store.db import Sessionmaker
-from store.models import Case, ProjectionOwed
+from store.models import Case, CasePart, ProjectionOwed
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client, new_worker
 from tests.factories import case_when, signal, start_case
 from tests.store_proxy import behind_a_proxy
 from tests.test_api import new_case
+from tests.test_local_review_api import new_review
 from workflows.projection import RETRY_AFTER
 
 
@@ -76,6 +80,34 @@ async def test_an_open_case_is_the_stored_copy_even_with_its_worker_down(
         assert read.json()["steps"] == recorded.json()["steps"]
         assert took < 2.0, took
         await dev_env.client.get_workflow_handle(case_id).terminate("test over")
+
+
+async def test_a_local_review_is_its_stored_copy_unless_that_is_known_to_be_behind(
+    api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker, sessions: Sessionmaker,
+) -> None:
+    """The LCSPR's read (and the action plan's: the same function) takes the stored copy; a
+    copy noted as behind is not taken: its workflow answers."""
+    case_id = await new_review(api, dev_env, dev_worker,
+                               london_date(datetime.now(UTC)) - timedelta(days=60))
+    live = await api.get(f"/v1/cases/{case_id}/local-review")
+    assert live.json()["stage"] == "terms_of_reference"
+    # A change in the stored copy alone (its workflow knows nothing of it) shows: the read
+    # is the store's.
+    async with sessions.begin() as s:
+        row = await s.get(CasePart, (case_id, "local_review"))
+        assert row is not None
+        row.snapshot = {**row.snapshot, "stage": "review"}
+        version = row.version
+    assert (await api.get(f"/v1/cases/{case_id}/local-review")).json()["stage"] == "review"
+    # Noted as behind (as the worker notes a projection the store did not take): the
+    # workflow is asked, and answers its own.
+    async with sessions.begin() as s:
+        await owed.note(s, {(case_id, "local_review"): version + 1}, datetime.now(UTC))
+    read = await api.get(f"/v1/cases/{case_id}/local-review")
+    assert read.status_code == 200, read.text
+    assert read.json()["stage"] == "terms_of_reference"
+    for workflow_id in (f"{case_id}-LCSPR", case_id):
+        await dev_env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def test_a_decision_recorded_while_the_store_was_down_is_read_from_the_workflow(
