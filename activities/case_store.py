@@ -14,6 +14,7 @@ else (the store down) is `StoreUnavailable`, retried.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.calendar import london_date
 from domain.case import CaseEvent, CaseState
+from store import owed
 from store.db import Sessionmaker
 from store.models import AuditEvent, Case, CasePart, CaseStep, Child, PartDeadline
 from store.part_deadlines import part_items
@@ -88,29 +90,79 @@ class ProjectionCounts:
         self.by_part[(part, reason)] = self.by_part.get((part, reason), 0) + 1
 
 
+# How often the worker tries to note its owed projections while the store does not answer.
+NOTE_OWED_EVERY = 2.0
+
+
 class CaseStoreActivities:
     def __init__(self, sessions: Sessionmaker, counts: ProjectionCounts | None = None) -> None:
         self._sessions = sessions
         self.counts = counts if counts is not None else ProjectionCounts()
+        # Projections not written, to be noted in the store (store.owed) once it answers.
+        self._owed: dict[tuple[str, str], int] = {}
+        self._noting: asyncio.Task[None] | None = None
 
     @activity.defn(name="project_case")
     async def project_case(self, input: ProjectionInput) -> ProjectionResult:
         """Store the case as the workflow sees it now, with its new audit events."""
-        async with self._writing(input.case.case_id, "case"), self._sessions.begin() as session:
-            return await project(session, input.case, input.version)
+        case_id = input.case.case_id
+        async with self._writing(case_id, owed.CASE, input.version), \
+                self._sessions.begin() as session:
+            result = await project(session, input.case, input.version)
+            await owed.clear(session, case_id, owed.CASE, input.version)
+            return result
 
     @activity.defn(name="project_part")
     async def project_part(self, input: PartProjectionInput) -> None:
         """Store a child workflow of the case (LCSPR, action plan) and its new audit events."""
-        async with self._writing(input.case_id, input.part), self._sessions.begin() as session:
+        async with self._writing(input.case_id, input.part, input.version), \
+                self._sessions.begin() as session:
             await project_part(session, input)
+            await owed.clear(session, input.case_id, input.part, input.version)
+
+    def _owe(self, case_id: str, part: str, version: int) -> None:
+        """Remember a projection not written, and note it in the store as soon as it answers:
+        until the workflow writes it again (at its next change, or its retry), reads of that
+        part ask the workflow (api.workflow_calls), not the stored copy."""
+        key = (case_id, part)
+        self._owed[key] = max(version, self._owed.get(key, version))
+        if self._noting is None or self._noting.done():
+            self._noting = asyncio.get_running_loop().create_task(self._note_owed())
+
+    async def _note_owed(self) -> None:
+        while self._owed:
+            noting = dict(self._owed)
+            try:
+                async with self._sessions.begin() as session:
+                    await owed.note(session, noting, datetime.now(UTC))
+            except Exception as e:
+                state = sqlstate(e) if isinstance(e, DBAPIError) else None
+                if state is not None and state.startswith(_REFUSED_SQLSTATES):
+                    # Refused for good (it will not take it on another try): the reads of
+                    # these cases keep the stored copy, as before this note existed.
+                    logger.error("projections owed not noted: the store refused them (%s)",
+                                 state)
+                    for key in noting:
+                        self._owed.pop(key, None)
+                    continue
+                logger.info("projections owed not noted yet (%s)", type(e).__name__)
+                await asyncio.sleep(NOTE_OWED_EVERY)  # the store still down: again shortly
+                continue
+            for key, version in noting.items():
+                if self._owed.get(key) == version:
+                    del self._owed[key]
 
     @asynccontextmanager
-    async def _writing(self, case_id: str, part: str) -> AsyncIterator[None]:
-        """A database error as an error that names no value (nor the SQL's parameters)."""
+    async def _writing(self, case_id: str, part: str, version: int) -> AsyncIterator[None]:
+        """A database error as an error that names no value (nor the SQL's parameters); the
+        projection noted as owed."""
         try:
             yield
+        except OSError:  # no connection to the store at all (refused, reset)
+            self._owe(case_id, part, version)
+            raise
         except DBAPIError as e:
+            self._owe(case_id, part, version)
             state = sqlstate(e)
             name = type(e.orig).__name__ if e.orig is not None else type(e).__name__
             # `from None`: the database's own message may quote a value, and the worker logs

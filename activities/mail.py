@@ -27,6 +27,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 import letters as letter_writer
+from activities.delivery import Delivery, deliver
 from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
@@ -378,8 +379,8 @@ class MailActivities:
                                        filename=document.filename)
         return message
 
-    async def _deliver(self, case_id: str, keys: list[str]) -> outbox.Delivery:
-        delivery = await outbox.deliver(self._sessions, keys, self._mailer, self._build,
+    async def _deliver(self, case_id: str, keys: list[str]) -> Delivery:
+        delivery = await deliver(self._sessions, keys, self._mailer, self._build,
                                         self._config.attempts, progress=_progress)
         if delivery.newly_uncertain:
             # A crash mid-send: the MARS team sees these as uncertain on the case's mail list.

@@ -13,12 +13,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.calendar import CalendarChanged
 from store import calendar as store
 from store.db import Sessionmaker
+from workflows.ids import action_plan_id, local_review_id
 
 logger = logging.getLogger("cspr.api.calendar")
 SIGNAL = "calendar_changed"
 # Signals in flight at once: a few hundred open cases are told in a second or two.
 CONCURRENCY = 32
 SIGNAL_TIMEOUT = 5.0
+# The workflow that runs each part of a case (store.calendar.open_parts).
+_WORKFLOW_OF = {store.CASE: lambda case_id: case_id, "local_review": local_review_id,
+                "action_plan": action_plan_id}
 
 
 @dataclass
@@ -34,7 +38,8 @@ async def tell_open_workflows(client: Client, sessions: Sessionmaker,
                               change: CalendarChanged) -> Told:
     """Signal every workflow the case store has as open; never raises for one that fails."""
     async with sessions() as session:
-        ids = await store.open_workflows(session)
+        ids = [_WORKFLOW_OF[part](case_id)
+               for case_id, part in await store.open_parts(session) if part in _WORKFLOW_OF]
     told = Told()
     limit = asyncio.Semaphore(CONCURRENCY)
 

@@ -155,10 +155,12 @@ class CaseRead(BaseModel):
         default_factory=list, description="Steps whose letters the service is sending: each is "
         "recorded when they have reached everyone")
     source: Source = Field(
-        "workflow", description="workflow: the running case answered; store: the copy the case "
-        "store last kept, because the case has closed (its stored record is final) or did not "
-        "answer in time (its worker or Temporal down). A stored copy of an open case may be "
-        "behind a record just made")
+        "workflow", description="store: the case store's copy, which the case writes before it "
+        "answers a record (every read but the one below); workflow: the running case answered, "
+        "because the store's copy was known to be behind (the store did not take the case's "
+        "last change: down, or refusing a value) until the case writes it again. If the case "
+        "does not answer then, the stored copy is shown (store), and the workspace says it may "
+        "be behind")
     withdrawal: WithdrawalRecord | None = Field(
         None, description="The MARS team's withdrawal (outcome withdrawn): the reason, the case "
         "it duplicates if any, when and by whom")

@@ -32,6 +32,9 @@ from tests.factories import decision, start_case
 from tests.test_api import SSL, body
 
 Call = Callable[[int], Awaitable[None]]
+# Answers other than the expected one, by route and status (a 503 "database is locked" on the
+# embedded SQLite under load): counted and printed, not a crash of the run.
+REFUSED: dict[str, dict[int, int]] = {}
 SSL_BODY: dict[str, Any] = {"criteria_met": True, "recommend_panel_notification": True,
             "rationale": "Unexplained injuries, two agencies"}
 
@@ -52,6 +55,15 @@ async def measure(call: Call, n: int, concurrency: int) -> tuple[list[float], fl
     return times, n / (time.perf_counter() - began)
 
 
+def _expect(status: int, expected: int, route: str, text: str) -> None:
+    """A 503 is counted (the service said "try again"); anything else unexpected stops the run."""
+    if status == 503:
+        counts = REFUSED.setdefault(route, {})
+        counts[status] = counts.get(status, 0) + 1
+        return
+    assert status == expected, text
+
+
 def p(times: list[float], q: float) -> float:
     ordered = sorted(times)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -65,7 +77,7 @@ async def intake(stack: BenchStack, n: int, concurrency: int) -> Found:
 
     async def api(_: int) -> None:
         answer = await stack.http.post("/v1/notifications", json=body())
-        assert answer.status_code == 201, answer.text
+        _expect(answer.status_code, 201, "POST /v1/notifications", answer.text)
 
     async def sdk(i: int) -> None:
         handle = await start_case(client, stack.task_queue, f"CSPR-2026-S{run}{i:04d}",
@@ -101,7 +113,7 @@ async def decisions(stack: BenchStack, n: int, concurrency: int
     async def api(i: int) -> None:
         answer = await stack.http.post(f"/v1/cases/{cases[i]}/ssl-recommendation",
                                        json=SSL_BODY, headers=SSL)
-        assert answer.status_code == 200, answer.text
+        _expect(answer.status_code, 200, "POST .../ssl-recommendation", answer.text)
 
     async def sdk(i: int) -> None:
         await client.get_workflow_handle(cases[n + i]).execute_update(
@@ -137,6 +149,8 @@ async def main(n: int, concurrency: int) -> None:
     print(f"{n} of each, {concurrency} at a time (dev server, {stack.store_url.split(':')[0]})")
     report("(a) a notification's intake", first)
     report("(b) a decision's round trip", second)
+    for route, counts in REFUSED.items():
+        print(f"  {route}: answered {counts} (of {n}); the others as expected")
 
 
 if __name__ == "__main__":

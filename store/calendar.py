@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.calendar import CalendarChangeKind, WorkingDayCalendar, england_bank_holidays
 from store.models import AuditEvent, CalendarChange, Case, CasePart
-from workflows.ids import action_plan_id, local_review_id
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -126,24 +125,26 @@ async def _insert(session: AsyncSession, change: CalendarChange) -> CalendarChan
     return change
 
 
-# The last stage of each part: a part there has no deadline left to move.
-_PART_ENDS = {"local_review": (("completed", "withdrawn"), local_review_id),
-              "action_plan": (("signed_off", "withdrawn"), action_plan_id)}
+# The last stages of each part: a part there has no deadline left to move.
+_PART_ENDS = {"local_review": ("completed", "withdrawn"),
+              "action_plan": ("signed_off", "withdrawn")}
+CASE = "case"  # the case's own workflow, in `open_parts`
 
 
-async def open_workflows(session: AsyncSession) -> list[str]:
-    """The ids of the workflows with deadlines still running, as the case store last saw them:
-    every case not closed, and every LCSPR and action plan not finished (an action plan goes on
-    by itself after its LCSPR, so its case's stage does not decide)."""
-    ids = list(await session.scalars(
-        select(Case.case_id).where(Case.stage != "closed").order_by(Case.case_id)))
+async def open_parts(session: AsyncSession) -> list[tuple[str, str]]:
+    """The (case id, part) of each workflow with deadlines still running, as the case store
+    last saw them, part "case" for the case's own: every case not closed, and every LCSPR and
+    action plan not finished (an action plan goes on by itself after its LCSPR, so its case's
+    stage does not decide). The caller knows which workflow runs each part."""
+    found = [(case_id, CASE) for case_id in await session.scalars(
+        select(Case.case_id).where(Case.stage != "closed").order_by(Case.case_id))]
     parts = await session.execute(
         select(CasePart.case_id, CasePart.part, CasePart.stage).order_by(CasePart.case_id))
     for case_id, part, stage in parts:
-        end = _PART_ENDS.get(part)
-        if end is not None and stage not in end[0]:
-            ids.append(end[1](case_id))
-    return ids
+        ends = _PART_ENDS.get(part)
+        if ends is not None and stage not in ends:
+            found.append((case_id, part))
+    return found
 
 
 async def moves(session: AsyncSession, day: date, limit: int = 500) -> Sequence[AuditEvent]:

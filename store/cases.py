@@ -34,12 +34,6 @@ async def case_snapshot(session: AsyncSession, case_id: str) -> dict[str, Any] |
     return row.snapshot if row else None
 
 
-async def case_stage(session: AsyncSession, case_id: str) -> str | None:
-    """The case's stage as last projected (None: not in the store), without its snapshot."""
-    stage: str | None = await session.scalar(select(Case.stage).where(Case.case_id == case_id))
-    return stage
-
-
 async def case_parts(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, list[CasePart]]:
     """The child workflows (LCSPR, action plan) of each case, as they last projected."""
     found: dict[str, list[CasePart]] = {case_id: [] for case_id in case_ids}

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -149,7 +150,9 @@ class AuditEvent(Base):
     """The append-only audit trail: who did what to a case, when, and through which channel."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("case_id", "part", "sequence"),)
+    # The due dates a calendar change moved, newest first (store.calendar.moves).
+    __table_args__ = (UniqueConstraint("case_id", "part", "sequence"),
+                      Index("ix_audit_events_kind_at", "kind", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="RESTRICT"),
@@ -345,3 +348,16 @@ class CasePartnership(Base):
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     partnership: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ProjectionOwed(Base):
+    """A workflow's projection the case store did not take (down, or refusing the value): the
+    stored copy of that part of the case is behind until a projection of at least `version`
+    is written (store.owed). No foreign key: a case's first projection may be the one owed."""
+
+    __tablename__ = "projections_owed"
+
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[str] = mapped_column(String(32), primary_key=True)  # "case", "local_review", ...
+    version: Mapped[int] = mapped_column(Integer)  # the projection's that failed
+    since: Mapped[datetime] = mapped_column(Instant)

@@ -12,31 +12,21 @@ takes it over (the attempt count is the taker's token: an earlier delivery still
 it taken, and never hands it over); one still `sending` was interrupted mid-send (a worker
 crash): it may have gone, so it becomes `uncertain` and is not sent again by itself. The MARS
 team then confirms it received, or has it sent again (`resolve`), marked as a resend and with
-the same Message-ID.
+the same Message-ID. The delivery itself (SMTP, and which failure means what) is the mail
+activities' (`activities.delivery`): this module only keeps the states.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.mailer import (
-    Mailer,
-    MailError,
-    MailRefused,
-    MailTakenOver,
-    MailUnavailable,
-    MailUncertain,
-)
-from store.db import Sessionmaker
 from store.dialect import insert
 from store.models import Organisation, OutboxMessage, Person
 
@@ -172,10 +162,11 @@ async def mark_sent(session: AsyncSession, message_id: int) -> None:
                 status=Status.SENT.value, sent_at=datetime.now(UTC), last_error=None)
 
 
-async def mark_uncertain(session: AsyncSession, message_id: int, error: MailError) -> None:
-    """Cut off while it was being handed over: it may have gone, so it never goes again."""
+async def mark_uncertain(session: AsyncSession, message_id: int, error: str) -> None:
+    """Cut off while it was being handed over: it may have gone, so it never goes again.
+    `error`: the mail server's reply or the failure, as the outbox shows it."""
     await _move(session, message_id, [Status.SENDING, Status.CONNECTING],
-                status=Status.UNCERTAIN.value, last_error=error.summary)
+                status=Status.UNCERTAIN.value, last_error=error)
 
 
 class Resolution(StrEnum):
@@ -220,116 +211,21 @@ async def resolve(
 
 
 async def mark_not_sent(
-    session: AsyncSession, message_id: int, error: MailError, max_attempts: int,
+    session: AsyncSession, message_id: int, error: str, refused: bool, max_attempts: int,
     attempt: int | None = None,
 ) -> Status:
     """After a clean failure (before the message itself went): pending again, or failed if
-    refused for good or out of attempts. Only while this delivery (`attempt`) still holds it."""
+    `refused` for good or out of attempts. Only while this delivery (`attempt`) still holds it.
+    `error`: the mail server's reply or the failure, as the outbox shows it."""
     row = await session.get(OutboxMessage, message_id, populate_existing=True)
     assert row is not None
     if attempt is not None and row.attempts != attempt:
         return Status(row.status)  # taken over by another delivery: its word counts
-    give_up = isinstance(error, MailRefused) or row.attempts >= max_attempts
+    give_up = refused or row.attempts >= max_attempts
     status = Status.FAILED if give_up else Status.PENDING
     await _move(session, message_id, [Status.SENDING, Status.CONNECTING], status=status.value,
-                last_error=error.summary)
+                last_error=error)
     return status
-
-
-@dataclass
-class Delivery:
-    """What a delivery left: counts by status of the messages it was given."""
-
-    sent: int = 0
-    pending: int = 0  # a temporary failure: to be tried again
-    failed: int = 0
-    uncertain: int = 0
-    newly_uncertain: list[str] = field(default_factory=list)  # keys found interrupted now
-    errors: list[str] = field(default_factory=list)  # the SMTP replies of this delivery
-
-
-# How long a delivery waits for a message another delivery is connecting for before taking it
-# over (a connection and its envelope take milliseconds; a dead delivery never finishes).
-SETTLE_SECONDS = 10.0
-_SETTLE_POLL = 0.2
-
-
-async def deliver(
-    sessions: Sessionmaker, keys: Sequence[str], mailer: Mailer,
-    build: Callable[[OutboxMessage], Awaitable[EmailMessage]], max_attempts: int,
-    progress: Callable[[int], None] | None = None, settle: float = SETTLE_SECONDS,
-) -> Delivery:
-    """Send each pending message of `keys` at most once, as `build` makes it from its row;
-    `progress` hears how many messages are done after each (the activity's heartbeat). A
-    message another delivery is connecting for is waited for (`settle` seconds), then taken
-    over: that delivery is gone, or it sends it and this one finds it sent."""
-    report = Delivery()
-    async with sessions() as session:
-        waiting = [m for m in await by_keys(session, keys)
-                   if m.status in (Status.PENDING, Status.CONNECTING, Status.SENDING)]
-    await _send_each(sessions, waiting, mailer, build, max_attempts, progress, report)
-    for _ in range(max(1, int(settle / _SETTLE_POLL))):
-        async with sessions() as session:
-            held = [m for m in await by_keys(session, keys)
-                    if m.status == Status.CONNECTING]
-        if not held:
-            break
-        await asyncio.sleep(_SETTLE_POLL)
-    else:
-        await _send_each(sessions, held, mailer, build, max_attempts, progress, report)
-    async with sessions() as session:
-        for m in await by_keys(session, keys):
-            match Status(m.status):
-                case Status.SENT:
-                    report.sent += 1
-                case Status.PENDING | Status.CONNECTING:
-                    report.pending += 1
-                case Status.FAILED:
-                    report.failed += 1
-                case Status.UNCERTAIN | Status.SENDING:
-                    report.uncertain += 1
-    return report
-
-
-async def _send_each(
-    sessions: Sessionmaker, waiting: Sequence[OutboxMessage], mailer: Mailer,
-    build: Callable[[OutboxMessage], Awaitable[EmailMessage]], max_attempts: int,
-    progress: Callable[[int], None] | None, report: Delivery,
-) -> None:
-    for done, message in enumerate(waiting):
-        if progress is not None:
-            progress(done)
-        # Built before it is claimed: a message that cannot be built has not gone anywhere.
-        email = await build(message)
-        async with sessions.begin() as session:
-            claimed, attempt = await claim(session, message.id)
-        if claimed is Claim.UNCERTAIN:
-            report.newly_uncertain.append(message.key)
-            continue
-        if claimed is Claim.NONE:
-            continue
-
-        async def handing_over(message_id: int = message.id, token: int = attempt) -> bool:
-            async with sessions.begin() as session:
-                return await hand_over(session, message_id, token)
-
-        try:
-            await mailer.send(email, handing_over)
-        except MailTakenOver:
-            continue  # another delivery took it over meanwhile: it sends it
-        except MailUncertain as e:
-            async with sessions.begin() as session:
-                await mark_uncertain(session, message.id, e)
-            report.newly_uncertain.append(message.key)
-            continue
-        except (MailRefused, MailUnavailable) as e:
-            async with sessions.begin() as session:
-                await mark_not_sent(session, message.id, e, max_attempts, attempt)
-            report.errors.append(e.summary)
-            continue
-        # Anything else leaves it `sending`: whether it went is not known, so never again.
-        async with sessions.begin() as session:
-            await mark_sent(session, message.id)
 
 
 async def case_mail(

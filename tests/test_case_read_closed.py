@@ -20,7 +20,7 @@ async def test_a_case_stored_as_closed_is_read_from_the_store(
 ) -> None:
     case_id = await new_case(api)
     live = await api.get(f"/v1/cases/{case_id}")
-    assert (live.json()["stage"], live.json()["source"]) == ("notified", "workflow")
+    assert (live.json()["stage"], live.json()["source"]) == ("notified", "store")
     # The store's copy closes (as the workflow's last projection would write it); the workflow
     # itself still runs and would answer "notified".
     async with sessions.begin() as s:

@@ -8,7 +8,7 @@ have, as it refuses one not open at its stage (409).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
@@ -25,8 +25,8 @@ from api.errors import (
     temporal_errors,
 )
 from api.idempotency import IdempotencyKey, once
-from api.schemas import CASE_ID_PATTERN, CaseRead, RecordReceipt, part_summaries
-from api.workflow_calls import record_update
+from api.schemas import CASE_ID_PATTERN, CaseRead, RecordReceipt, Source, part_summaries
+from api.workflow_calls import record_update, stored_copy
 from domain.case import CaseState, Stage
 from domain.decisions import RECORD_TYPES, Decision, RecordBase
 from domain.permissions import (
@@ -39,8 +39,10 @@ from domain.permissions import (
     recorders,
 )
 from domain.procedure import Step, procedure
-from store.cases import case_parts, case_snapshot, case_stage
+from store import owed
+from store.cases import case_parts
 from store.db import Sessionmaker
+from store.models import Case
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, examples=["CSPR-2026-7KQ2MX"])]
@@ -71,36 +73,47 @@ async def get_case(
     case_id: CaseId, client: TemporalClient, session: Session, _: Reader
 ) -> CaseRead:
     """One case, for the roles in `READ_CASE_ROLES`."""
-    case, stored = await case_state(client, session, case_id)
-    read = await read_case(session, case)
-    return read.model_copy(update={"source": "store"}) if stored else read
+    found = await case_state(client, session, case_id)
+    read = await read_case(session, found.state)
+    return read.model_copy(update={"source": found.source})
 
 
-async def case_state(client: TemporalClient, session: AsyncSession, case_id: str
-                     ) -> tuple[CaseState, bool]:
-    """The case's state from its workflow, or as the case store last holds it (and True) once
-    Temporal has forgotten it or when it does not answer; 404 if neither has it (the API's read
-    and the workspace's case page). A case the store holds as closed is read from the store
-    without asking its workflow: its record is final (and rectified or anonymised there only),
-    and a query of a closed workflow replays its whole history (issue 13)."""
-    if await case_stage(session, case_id) == Stage.CLOSED.value:
-        closed = await case_snapshot(session, case_id)
-        if closed is not None:
-            return CaseState.model_validate(closed), True
+class FoundCase(NamedTuple):
+    """A case as read: its state, where from ("store", "workflow"), and whether that is a
+    stored copy known to be behind which the workflow could not replace (it did not answer)."""
+
+    state: CaseState
+    source: Source
+    behind: bool = False
+
+
+async def case_state(client: TemporalClient, session: AsyncSession, case_id: str) -> FoundCase:
+    """The case as the case store holds it, or from its workflow when the store's copy is
+    known to be behind; 404 if neither has it (the API's read and the workspace's case page).
+
+    The workflow writes its copy to the store before it answers a record (issue 13: a query
+    replays a workflow no worker has cached, 0.85 s for a long one), so the stored copy is the
+    answer, open or closed. The workflow is asked when the store has no copy yet, or one
+    known to be behind: a projection the store did not take (down, or refusing the value:
+    store.owed) until the workflow writes it again. If the workflow then does not answer (its
+    worker or Temporal down, or Temporal has forgotten it), the stored copy is shown, and said
+    to be behind. A closed case's stored record is final (rectified or anonymised there)."""
+    row = await session.get(Case, case_id)
+    if row is not None:
+        behind = row.stage != Stage.CLOSED.value and await owed.behind(
+            session, case_id, owed.CASE, row.version)
+        stored = stored_copy(CaseState, row.snapshot)
+        if stored is not None and not behind:
+            return FoundCase(stored, "store")
     handle = client.get_workflow_handle(case_id)
     try:
         async with temporal_errors(case_id, within=READ_TIMEOUT):
             found: CaseState = await handle.query("case", result_type=CaseState)
-            return found, False
+            return FoundCase(found, "workflow")
     except ApiError as e:
-        # Temporal keeps a closed case for days, the case store for years; a case that does not
-        # answer (its worker down, Temporal down) is shown as last stored, and said to be.
-        if e.problem.status not in (404, 503):
+        if e.problem.status not in (404, 503) or row is None:
             raise
-        snapshot = await case_snapshot(session, case_id)
-        if snapshot is None:
-            raise
-        return CaseState.model_validate(snapshot), True
+        return FoundCase(CaseState.model_validate(row.snapshot), "store", behind=True)
 
 
 async def record_as(

@@ -129,7 +129,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     if not re.fullmatch(CASE_ID_PATTERN, case_id):
         return render(request, "not_found.html", person, 404, title="Page not found")
     async with store_errors(), sessions() as s:
-        state, stored = await case_state(client, s, case_id)
+        found = await case_state(client, s, case_id)
+        state = found.state
         case = await read_case(s, state)
         events = await store.case_events(s, case_id)
         # The service's letters; the uploaded documents are the case file's, below.
@@ -153,8 +154,8 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
     role = person.role_enum
     may = {step.step.value: can_record_step(role, step.step) for step in case.steps}
     return render(request, "case.html", person, title=case_id, case=case, state=state,
-                  # A closed case is read from the store: it is not "not answering".
-                  stored=stored and not state.closed,
+                  # A stored copy known to be behind, the case not answering in its place.
+                  stored=found.behind,
                   events=events, documents=documents, mail=mail, may=may,
                   case_file=case_file, kind_text=KIND_TEXT, may_upload=role in UPLOAD_ROLES,
                   parallel=parallel, process_text=PROCESS_TEXT, meetings=meetings,
@@ -203,7 +204,7 @@ def notices_of(case: CaseRead, state: CaseState) -> list[dict[str, Any]]:
 async def _part(client: TemporalClient, s: AsyncSession, case_id: str, workflow_id: str,
                 part: str, query: str, state: type[State]) -> State | None:
     """A part of the case (its LCSPR, its action plan) if it has one, read as the API reads
-    it: from the workflow, else from the store."""
+    it: from the store, else from the workflow."""
     try:
         return await read_part(client, s, case_id, workflow_id, part, query, state,
                                ApiError(404, "Not found"))
