@@ -34,6 +34,7 @@ from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
 from domain.reviews import ActionPlanInput, ReviewKind
+from domain.trail import keep_recent
 
 # Reminders go this many working days before an action's or a review's due date: a week's
 # notice to the owner or the group (on the day itself when that has already passed).
@@ -41,8 +42,6 @@ REMIND_WORKING_DAYS = 5
 MAX_ACTIONS = 200
 # An action may be due up to ten years ahead; further is a typing error, not a plan.
 FURTHEST_DUE = timedelta(days=3653)
-# Events kept in the plan across a continue-as-new; all of them are in the case store.
-EVENTS_KEPT = 50
 REVIEW_KEY = "review"
 
 
@@ -505,11 +504,7 @@ class ActionPlanState(BaseModel):
     def keep_recent_events(self, projected: int | None = None) -> None:
         """Drop all but the latest events (before a continue-as-new), and never one after
         event number `projected`, the last the case store has (None: it has them all)."""
-        dropped = max(0, len(self.events) - EVENTS_KEPT)
-        if projected is not None:
-            dropped = min(dropped, max(0, projected - self.events_before))
-        self.events = self.events[dropped:]
-        self.events_before += dropped
+        self.events, self.events_before = keep_recent(self.events, self.events_before, projected)
 
     @property
     def event_count(self) -> int:
