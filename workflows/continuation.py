@@ -33,7 +33,12 @@ class Continued(BaseModel):
     def carry(self) -> dict[str, object]:
         """The fields the next run's input starts from: the workflow's own input, and the
         history per run; not what this run hands on (the state `carried`, and the rest)."""
-        return self.model_dump(exclude={"carried", "history_before", "owed", "projected"})
+        return self.model_dump(exclude={"carried", "history_before", "owed", "projected",
+                                        *self.handed_on()})
+
+    def handed_on(self) -> set[str]:
+        """A workflow's own fields that one run hands the next (not the start's)."""
+        return set()
 
 
 class History:

@@ -47,12 +47,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.reviews import (
         ActionPlanInput,
         ActionPlanResult,
+        LocalReviewEnded,
         LocalReviewInput,
         LocalReviewResult,
         WithdrawPart,
     )
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
+    from workflows.continuation import tell_parent
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
     from workflows.projection import (
@@ -72,6 +74,8 @@ PART = "local_review"
 ACTION_PLAN_CLOSE_POLICY = ParentClosePolicy.ABANDON
 
 ActionPlanHandle = ChildWorkflowHandle[object, ActionPlanResult]
+# The review tells its case (its parent) when it ends: the `local_review_ended` signal.
+TELL_CASE_PATCH = "lcspr-tells-case"
 
 
 @workflow.defn(name="LocalReview")
@@ -124,9 +128,14 @@ class LocalReviewWorkflow:
                 await self._project()
         await self._catch_up()
         review = self._review
-        return LocalReviewResult(case_id=review.case_id,
-                                 published=True if review.published_on else None,
-                                 action_plan_signed_off_on=review.action_plan.signed_off_on)
+        result = LocalReviewResult(case_id=review.case_id,
+                                   published=True if review.published_on else None,
+                                   action_plan_signed_off_on=review.action_plan.signed_off_on)
+        if workflow.patched(TELL_CASE_PATCH):
+            # Its case may have continued as new since it started this review (its handle
+            # gone): it hears of the end from here.
+            await tell_parent("local_review_ended", LocalReviewEnded(result=result))
+        return result
 
     def _mail_alerts(self, before: int, alerts: list[Alert]) -> None:
         """Reminders and escalations by e-mail (workflows.mail): one event each, in order."""

@@ -1,0 +1,190 @@
+"""A partner system retrying a refused signal in a loop cannot push a case towards Temporal's
+limits: the case continues as new with a bounded history and a bounded state, and afterwards
+it works as before (a decision recorded, a reminder at its time e-mailed once, the case store's
+trail numbered without a gap, its stored copy's version still increasing).
+
+A real SMTP server in the test process and a case store of this module's own whose directory
+lists the MARS team; timers on the time-skipping server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from domain.calendar import WorkingDayCalendar
+from domain.case import CaseState, EventKind, Stage
+from domain.directory import OrganisationKind
+from domain.permissions import Role
+from domain.procedure import CURRENT_PROCEDURE, Partner, Step
+from domain.trail import EVENTS_KEPT
+from infra.mailer import SmtpMailer
+from store import directory
+from store.db import Sessionmaker, make_sessionmaker
+from store.models import AuditEvent, Case
+from tests import database
+from tests.conftest import CONVERTER
+from tests.factories import case_when, notification, signal
+from tests.scenarios import at_london, travel_to
+from tests.smtp import Recorder, smtp_server
+from worker import build_worker
+from workflows import search_attributes as sa
+from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
+
+Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
+HISTORY_PER_RUN = 150
+MARGIN = 60  # a run goes on to a quiet point past its threshold: the handlers then running
+MARS = "mars@cspr.test"
+
+
+@pytest.fixture(scope="module")
+async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessionmaker]:
+    engine, schema, url = await database.test_database(Path(tmp_path_factory.mktemp("can")))
+    sessions = make_sessionmaker(engine)
+    async with sessions.begin() as session:
+        org = await directory.add_organisation(session, "Partner local_authority",
+                                               OrganisationKind.PARTNER, Partner.LOCAL_AUTHORITY)
+        await directory.add_person(session, org.id, "MARS", MARS, Role.MARS_TEAM)
+    yield sessions
+    await database.drop(engine, schema, url)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
+    with smtp_server() as server:
+        yield server
+
+
+def taken(events: int) -> Callable[[CaseState], bool]:
+    return lambda c: c.event_count >= events
+
+
+async def runs(client: Client, case_id: str, first_run: str) -> list[tuple[int, int]]:
+    """Each run of the case, oldest first: (its history's length, its input's bytes)."""
+    found: list[tuple[int, int]] = []
+    run_id: str | None = first_run
+    while run_id:
+        history = await client.get_workflow_handle(case_id, run_id=run_id).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        found.append((len(history.events), sum(len(p.data) for p in started.input.payloads)))
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+                  else None)
+    return found
+
+
+async def stored(sessions: Sessionmaker, case_id: str) -> tuple[int, list[int]]:
+    """The stored copy's version, and its audit trail's numbers (once the case is stored)."""
+    for _ in range(200):
+        async with sessions() as s:
+            if await s.get(Case, case_id) is not None:
+                break
+        await asyncio.sleep(0.05)
+    async with sessions() as s:
+        row = await s.get(Case, case_id)
+        assert row is not None
+        trail = list(await s.scalars(select(AuditEvent.sequence).where(
+            AuditEvent.case_id == case_id, AuditEvent.part == "case")
+            .order_by(AuditEvent.sequence)))
+        return row.version, trail
+
+
+async def test_a_refused_signal_in_a_loop_continues_the_case_as_new(
+    time_env: WorkflowEnvironment, store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer],
+) -> None:
+    recorder, mailer = smtp
+    client = time_env.client
+    async with build_worker(client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(), store,
+                            mailer=mailer) as worker:
+        now = await time_env.get_current_time()
+        monday = (now + timedelta(days=14 - now.weekday())).date()
+        while not all(WorkingDayCalendar().is_working_day(monday + timedelta(days=d))
+                      for d in range(3)):
+            monday += timedelta(days=7)
+        await travel_to(time_env, at_london(monday, 10))
+        case_id = f"CSPR-2026-CN{uuid.uuid4().hex[:4]}"
+        handle: Handle = await client.start_workflow(
+            SeriousIncidentWorkflow.run,
+            CaseInput(case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
+                      notification=notification(await time_env.get_current_time()),
+                      history_per_run=HISTORY_PER_RUN),
+            id=case_id, task_queue=worker.task_queue,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(sa.CASE_ID, case_id),
+                SearchAttributePair(sa.PARTNERSHIP, "north-lincolnshire")]))
+        first_run = handle.first_execution_run_id or handle.result_run_id
+        assert first_run is not None
+        opened = await case_when(handle, lambda c: c.clock_dates != {})
+        version_at_start, _ = await stored(store, case_id)
+
+        # A partner system retries a record the case refuses (the Panel's response, long
+        # before it is due), 300 times, ten at a time as fast as it can. (A sender faster than
+        # the case takes signals holds a continue-as-new off: the server refuses it while
+        # signals wait, so the run goes on to a gap.)
+        for n in range(1, 301):
+            await signal(handle, "panel_response", decision="no_national_review")
+            if n % 10 == 0:
+                await case_when(handle, taken(opened.event_count + n), within=60)
+        case = await case_when(handle, lambda c: c.event_count >= opened.event_count + 300)
+        # The latest events, and those of this run (each refusal adds several history events).
+        assert len(case.events) <= EVENTS_KEPT + HISTORY_PER_RUN // 3
+        assert case.events_before > 200
+
+        history = await runs(client, case_id, first_run)
+        print("history events and input bytes per run:", history)  # noqa: T201
+        assert len(history) >= 4
+        assert all(length <= HISTORY_PER_RUN + MARGIN for length, _ in history)
+        carried = [size for _, size in history[1:]]
+        assert max(carried) < 2 * min(carried)  # bounded: not growing with the rejections
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(sa.PARTNERSHIP) == "north-lincolnshire"
+
+        # The case still works: inform_partners (due Tuesday) is reminded at 09:00 on the day,
+        # by e-mail once; a record moves it on.
+        await travel_to(time_env, at_london(monday + timedelta(days=1), 9, 30))
+        case = await case_when(handle, lambda c: any(
+            e.kind is EventKind.REMINDER for e in c.events))
+        reminder = next(e for e in case.events if e.kind is EventKind.REMINDER)
+        assert reminder.step is Step.INFORM_PARTNERS
+        assert reminder.at.replace(second=0, microsecond=0) == at_london(
+            monday + timedelta(days=1), 9)
+        await signal(handle, "inform_partners")
+        case = await case_when(handle, lambda c: c.stage is Stage.SSL_RECOMMENDATION)
+
+        version, trail = await stored(store, case_id)
+        assert trail == list(range(1, case.event_count + 1))  # no gap, no repeat
+        assert version > version_at_start
+        assert version > sum(n for n, _ in history[:-1])
+        reminders = [m for m in recorder.messages if "reminder" in m["Subject"].lower()]
+        assert len(reminders) == 1
+        await handle.terminate("test over")
+
+    # Every run replays on this code, and the first asked the new patches.
+    replayer = Replayer(workflows=[SeriousIncidentWorkflow], data_converter=CONVERTER)
+    run_id: str | None = first_run
+    markers: set[str] = set()
+    while run_id:
+        h = await client.get_workflow_handle(case_id, run_id=run_id).fetch_history()
+        assert (await replayer.replay_workflow(h)).replay_failure is None
+        markers |= {json.loads(p.data)["id"]
+                    for e in h.events if e.HasField("marker_recorded_event_attributes")
+                    for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+        last = h.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes")
+                  else None)
+    assert {"quiet-rejections", "case-continue-as-new"} <= markers
