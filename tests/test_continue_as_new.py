@@ -20,31 +20,36 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.calendar import WorkingDayCalendar
-from domain.case import CaseState, EventKind, Stage
+from domain.case import CaseState, EventKind, Outcome, Stage, WithdrawalMessage
 from domain.directory import OrganisationKind
 from domain.permissions import Role
-from domain.procedure import CURRENT_PROCEDURE, Partner, Step
+from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Partner, Step
+from domain.reviews import LocalReviewResult
 from domain.trail import EVENTS_KEPT
 from infra.mailer import SmtpMailer
 from store import directory
 from store.db import Sessionmaker, make_sessionmaker
 from store.models import AuditEvent, Case
 from tests import database
-from tests.conftest import CONVERTER
-from tests.factories import case_when, notification, signal
+from tests.conftest import CONVERTER, new_worker
+from tests.factories import case_when, notification, review_request, signal
+from tests.local_review_stand_in import LocalReviewStandIn, with_stand_in
 from tests.scenarios import at_london, travel_to
 from tests.smtp import Recorder, smtp_server
 from worker import build_worker
 from workflows import search_attributes as sa
+from workflows.case_workflow import CaseResult
+from workflows.ids import local_review_id
+from workflows.review_request import RequestInput, ReviewRequestWorkflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
-Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
+Handle = WorkflowHandle[Any, Any]
 HISTORY_PER_RUN = 150
 MARGIN = 60  # a run goes on to a quiet point past its threshold: the handlers then running
 MARS = "mars@cspr.test"
@@ -165,7 +170,11 @@ async def test_a_refused_signal_in_a_loop_continues_the_case_as_new(
         await signal(handle, "inform_partners")
         case = await case_when(handle, lambda c: c.stage is Stage.SSL_RECOMMENDATION)
 
-        version, trail = await stored(store, case_id)
+        for _ in range(100):  # a signal's events reach the store with the next projection
+            version, trail = await stored(store, case_id)
+            if len(trail) >= case.event_count:
+                break
+            await asyncio.sleep(0.05)
         assert trail == list(range(1, case.event_count + 1))  # no gap, no repeat
         assert version > version_at_start
         assert version > sum(n for n, _ in history[:-1])
@@ -188,3 +197,76 @@ async def test_a_refused_signal_in_a_loop_continues_the_case_as_new(
                   if last.HasField("workflow_execution_continued_as_new_event_attributes")
                   else None)
     assert {"quiet-rejections", "case-continue-as-new"} <= markers
+
+
+async def request_with_its_lcspr_continued(env: WorkflowEnvironment, task_queue: str) -> tuple[
+        str, Handle]:
+    """A request the partners agreed to, whose case has continued as new while its LCSPR runs
+    (a partner system retrying a record already made); the LCSPR's handle."""
+    cid = f"CSPR-2026-CL{uuid.uuid4().hex[:6].upper()}"
+    handle = await env.client.start_workflow(
+        ReviewRequestWorkflow.run,
+        RequestInput(case_id=cid, procedure_version=CURRENT_REQUEST_PROCEDURE.version,
+                     request=review_request(await env.get_current_time()), history_per_run=100),
+        id=cid, task_queue=task_queue)
+    await case_when(handle, lambda c: bool(c.clock_dates))
+    await signal(handle, "inform_partners")
+    await signal(handle, "ssl_recommendation", criteria_met=True, rationale="Near miss")
+    for partner in ("local_authority", "health", "police"):
+        await signal(handle, "dsp_decision", partner=partner, criteria_met=True,
+                     rationale="Agreed")
+    await case_when(handle, lambda c: any(e.kind is EventKind.LOCAL_REVIEW_STARTED
+                                          for e in c.events))
+    latest = env.client.get_workflow_handle(cid)
+    for n in range(1, 201):
+        await signal(latest, "inform_partners")  # done already: refused
+        if n % 10 == 0:
+            await case_when(latest, has_rejected(n), within=60)
+        if (await latest.describe()).run_id != handle.first_execution_run_id:
+            break
+    assert (await latest.describe()).run_id != handle.first_execution_run_id
+    child = env.client.get_workflow_handle(local_review_id(cid))
+    assert (await child.describe()).status is WorkflowExecutionStatus.RUNNING
+    return cid, child
+
+
+def has_rejected(n: int) -> Callable[[CaseState], bool]:
+    return lambda c: c.events_before + sum(
+        1 for e in c.events if e.kind is EventKind.SIGNAL_REJECTED) >= n
+
+
+async def test_a_case_continued_as_new_still_closes_when_its_lcspr_ends(
+    dev_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """On the dev server, which applies parent-close policies: the continue-as-new does not
+    cancel the LCSPR (ABANDON), and the new run records its end from its signal."""
+    async with new_worker(dev_env.client, sessions, workflows=with_stand_in()) as worker:
+        cid, child = await request_with_its_lcspr_continued(dev_env, worker.task_queue)
+        result = LocalReviewResult(case_id=cid, published=True, action_plan_signed_off_on=None)
+        await child.signal(LocalReviewStandIn.finish, result)
+        latest = dev_env.client.get_workflow_handle(cid, result_type=CaseResult)
+        assert await latest.result() == CaseResult(case_id=cid, outcome=Outcome.LOCAL_REVIEW,
+                                                   local_review=result)
+        case = await latest.query("case", result_type=CaseState)
+        assert case.stage is Stage.CLOSED
+        assert [e.detail for e in case.events
+                if e.kind is EventKind.LOCAL_REVIEW_ENDED] == ["completed"]
+
+
+async def test_a_case_continued_as_new_withdrawn_ends_its_lcspr(
+    dev_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """The withdrawal reaches the LCSPR a run before started by its id, and waits for its
+    end."""
+    async with new_worker(dev_env.client, sessions, workflows=with_stand_in()) as worker:
+        cid, child = await request_with_its_lcspr_continued(dev_env, worker.task_queue)
+        latest = dev_env.client.get_workflow_handle(cid)
+        case = await latest.execute_update("withdraw", WithdrawalMessage.model_validate(
+            {"withdrawal": {"reason": "Entered twice by mistake"},
+             "actor": {"subject": "mars@cspr.test", "role": "mars_team"}}),
+            result_type=CaseState)
+        assert case.outcome is Outcome.WITHDRAWN
+        assert [e.detail for e in case.events
+                if e.kind is EventKind.LOCAL_REVIEW_ENDED] == ["withdrawn"]
+        assert (await child.describe()).status is WorkflowExecutionStatus.COMPLETED
+        await latest.result()

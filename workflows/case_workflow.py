@@ -214,10 +214,13 @@ class CaseWorkflow:
     async def _run_case(self, run: CaseRun, actor: Actor | None) -> CaseResult:
         try:
             return await self._run(run, actor)
-        except asyncio.CancelledError:
-            # Cancelled (entered in error, a duplicate): an LCSPR it started with ABANDON is
-            # asked to cancel too, as REQUEST_CANCEL did, so it records its own end.
-            if self._review_abandoned and not self._review_ended:
+        except (asyncio.CancelledError, ActivityError, ChildWorkflowError) as e:
+            # Cancelled (entered in error, a duplicate; perhaps during an activity): an LCSPR
+            # it started with ABANDON is asked to cancel too, as REQUEST_CANCEL did, so it
+            # records its own end.
+            cancelled = isinstance(e, asyncio.CancelledError) or \
+                isinstance(e.cause, CancelledError)
+            if cancelled and self._review_abandoned and not self._review_ended:
                 await self._local_review_handle().cancel()
             raise
 
