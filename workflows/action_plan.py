@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.reviews import ActionPlanInput, ActionPlanResult, WithdrawPart
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
-    from workflows.continuation import HISTORY_PER_RUN, Continued, History
+    from workflows.continuation import HISTORY_PER_RUN, Continued, History, tell_parent
     from workflows.mail import Mailer, send_alert, shortfall
     from workflows.projection import PROJECTION_PATCH, Projection, catch_up
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
@@ -58,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "action_plan"
 __all__ = ["HISTORY_PER_RUN", "ActionPlanRun", "ActionPlanWorkflow"]
+# The plan tells its LCSPR (its parent) when it ends: the `action_plan_ended` signal.
+TELL_REVIEW_PATCH = "plan-tells-review"
 
 # The parent (the LCSPR) should start this child with ABANDON: the plan is the partners'
 # commitment and runs for years; an operator terminating or resetting the LCSPR, or the LCSPR
@@ -134,10 +136,16 @@ class ActionPlanWorkflow:
         await self._drain()
         await catch_up(self._projection, self._project_again)
         if self._plan.withdrawn:
-            return ActionPlanResult(case_id=self._plan.case_id, withdrawn=True)
-        signed_off_on = self._plan.signed_off_on
-        assert signed_off_on is not None  # set by the sign-off's handler, finished above
-        return ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
+            result = ActionPlanResult(case_id=self._plan.case_id, withdrawn=True)
+        else:
+            signed_off_on = self._plan.signed_off_on
+            assert signed_off_on is not None  # set by the sign-off's handler, finished above
+            result = ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
+        if workflow.patched(TELL_REVIEW_PATCH):
+            # Its LCSPR may have continued as new since it started the plan (its handle gone):
+            # it hears of the end from here.
+            await tell_parent("action_plan_ended", result)
+        return result
 
     @workflow.query
     def plan(self) -> ActionPlanState:
