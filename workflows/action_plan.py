@@ -23,11 +23,9 @@ Started by the LCSPR as a child workflow, by name, with `ActionPlanInput`, with
 from __future__ import annotations
 
 import asyncio
-from asyncio import CancelledError
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -51,8 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.continuation import HISTORY_PER_RUN, Continued, History, tell_parent
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import PROJECTION_PATCH, Projection, catch_up
-    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
+    from workflows.projection import PROJECTION_PATCH, Projection, catch_up, write_part
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -284,30 +281,18 @@ class ActionPlanWorkflow:
             snapshot=plan.model_dump(mode="json"),
             events=[e.for_case() for e in new], first_sequence=first,
         )
-        if not self._projection.bounded:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT)
-            return
-        try:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                            retry_policy=PROJECTION_RETRY)
-        except ActivityError as e:
-            if isinstance(e.cause, CancelledError):
-                raise  # the plan is being cancelled: not a store that refuses
+        outcome = await write_part(self._projection, projection, "action plan",
+                                   ACTIVITY_TIMEOUT)
+        if not outcome.written:
             # Its events go with the next projection (tried again later, and at each change).
             self._projected = start
-            now = workflow.now()
-            workflow.logger.error("action plan %s: the case-store projection failed (%s)",
-                                  plan.case_id, type(e.cause).__name__)
-            if (detail := self._projection.failed(now, e, "action plan")) is not None:
-                plan.store_alert(now, EventKind.PROJECTION_FAILED, detail)
+            if outcome.failed is not None:
+                plan.store_alert(workflow.now(), EventKind.PROJECTION_FAILED, outcome.failed)
                 self._changed = True
             # Not projected again for this failure's own event: the retry comes at its time or
             # with the next change (so a drain before continue-as-new or the end never loops).
             self._edits_projected = self._edits
-            return
-        if self._projection.written():
+        elif outcome.restored:
             plan.store_alert(workflow.now(), EventKind.PROJECTION_RESTORED,
                              "the case store has the whole action plan again")
             self._edited()

@@ -21,8 +21,6 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import (
-    ActivityError,
-    CancelledError,
     ChildWorkflowError,
     FailureError,
     WorkflowAlreadyStartedError,
@@ -64,12 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.continuation import Continued, History, tell_parent
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import (
-        PROJECTION_PATCH,
-        Projection,
-        catch_up,
-    )
-    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
+    from workflows.projection import PROJECTION_PATCH, Projection, catch_up, write_part
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -434,28 +427,15 @@ class LocalReviewWorkflow:
             events=[e.case_event() for e in review.events[start - review.events_before:]],
             first_sequence=start + 1,
         )
-        if not self._projection.bounded:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT)
-            return
-        try:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                            retry_policy=PROJECTION_RETRY)
-        except ActivityError as e:
-            if isinstance(e.cause, CancelledError):
-                raise  # the review is being cancelled: not a store that refuses
+        outcome = await write_part(self._projection, projection, "review", ACTIVITY_TIMEOUT)
+        if not outcome.written:
             # Its events go with the next projection (tried again later, and at each change);
             # another may have been in flight meanwhile, and failed or not: the earliest counts.
             self._projected = min(self._projected, start)
-            now = workflow.now()
-            workflow.logger.error("LCSPR %s: the case-store projection failed (%s)",
-                                  review.case_id, type(e.cause).__name__)
-            if (detail := self._projection.failed(now, e, "review")) is not None:
-                review.event(now, EventKind.PROJECTION_FAILED, None, detail)
+            if outcome.failed is not None:
+                review.event(workflow.now(), EventKind.PROJECTION_FAILED, None, outcome.failed)
                 self._changed = True
-            return
-        if self._projection.written():
+        elif outcome.restored:
             review.event(workflow.now(), EventKind.PROJECTION_RESTORED, None,
                          "the case store has the whole review again")
             await self._project()
