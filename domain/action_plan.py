@@ -34,7 +34,7 @@ from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
 from domain.reviews import ActionPlanInput, ReviewKind
-from domain.trail import keep_recent
+from domain.trail import Trail
 
 # Reminders go this many working days before an action's or a review's due date: a week's
 # notice to the owner or the group (on the day itself when that has already passed).
@@ -155,7 +155,7 @@ class DateNeeded(BaseModel):
     calendar_days: int = 0
 
 
-class ActionPlanState(BaseModel):
+class ActionPlanState(Trail[PlanEvent]):
     case_id: str
     kind: ReviewKind
     recommendations: list[str]
@@ -170,8 +170,6 @@ class ActionPlanState(BaseModel):
     audits: list[Audit] = Field(default_factory=list)
     signed_off_at: AwareDatetime | None = None
     signed_off_on: date | None = None  # the Board's date: given, or the London date recorded
-    events: list[PlanEvent] = Field(default_factory=list)
-    events_before: int = 0  # events no longer kept here: the trail's numbering goes on from it
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -500,16 +498,6 @@ class ActionPlanState(BaseModel):
         known = PlanStep(step) if step in set(PlanStep) else None
         with self._from(Channel.SIGNAL, actor):
             self._event(now, EventKind.SIGNAL_REJECTED, known, None, reason)
-
-    def keep_recent_events(self, projected: int | None = None) -> None:
-        """Drop all but the latest events (before a continue-as-new), and never one after
-        event number `projected`, the last the case store has (None: it has them all)."""
-        self.events, self.events_before = keep_recent(self.events, self.events_before, projected)
-
-    @property
-    def event_count(self) -> int:
-        """How many events the plan has had in all: the last one's number in the trail."""
-        return self.events_before + len(self.events)
 
     @contextmanager
     def _from(self, channel: Channel, actor: Actor | None) -> Iterator[None]:

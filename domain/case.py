@@ -77,7 +77,7 @@ from domain.procedure import (
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
 from domain.text import control_character
-from domain.trail import keep_recent
+from domain.trail import Trail
 
 
 class Stage(StrEnum):
@@ -373,7 +373,7 @@ _RAPID_REVIEW_STEPS = (
 _PARTNERS = [p.value for p in Partner]
 
 
-class CaseState(BaseModel):
+class CaseState(Trail[CaseEvent]):
     case_id: str
     kind: ReviewKind = ReviewKind.SERIOUS_INCIDENT
     procedure_version: str
@@ -386,10 +386,6 @@ class CaseState(BaseModel):
     clock_points: dict[Clock, ClockPoint] = Field(default_factory=dict)
     steps: list[StepState]
     records: list[StepRecord] = Field(default_factory=list)
-    events: list[CaseEvent] = Field(default_factory=list)
-    # Events no longer kept here (a continue-as-new keeps the latest; the case store has them
-    # all): the trail's numbering goes on from it.
-    events_before: int = 0
     # Clock L: when the LCSPR was decided on, and by whom (the child workflow's input).
     local_review_decided: ClockPoint | None = None
     local_review_decided_by: Actor | None = None
@@ -1072,16 +1068,6 @@ class CaseState(BaseModel):
     ) -> None:
         with self._from(Channel.SIGNAL, actor):
             self._event(now, EventKind.SIGNAL_REJECTED, step, reason)
-
-    def keep_recent_events(self, stored: int | None = None) -> None:
-        """Drop all but the latest events (before a continue-as-new), never one after event
-        number `stored`, the last the case store has (None: it has them all)."""
-        self.events, self.events_before = keep_recent(self.events, self.events_before, stored)
-
-    @property
-    def event_count(self) -> int:
-        """How many events the case has had in all: the last one's number in the trail."""
-        return self.events_before + len(self.events)
 
     def _event(self, now: datetime, kind: EventKind, step: Step | None, detail: str) -> None:
         channel, actor = self._source

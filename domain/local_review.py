@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from domain.calendar import CalendarChanged, latest_london_date, london_date
 from domain.case import Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen, StepStatus
@@ -58,14 +58,14 @@ from domain.local_review_tasks import (
 from domain.parallel import ProcessKind
 from domain.procedure import DeadlineKind, procedure
 from domain.reviews import LocalReviewInput, ReviewKind
-from domain.trail import keep_recent
+from domain.trail import Trail
 
 S = LocalReviewStep
 __all__ = ["DateNeed", "Dated", "LocalReviewState", "ReviewEvent", "ReviewStage", "Task",
            "parse_review_decision"]
 
 
-class LocalReviewState(BaseModel):
+class LocalReviewState(Trail[ReviewEvent]):
     case_id: str
     kind: ReviewKind
     procedure_version: str
@@ -76,10 +76,6 @@ class LocalReviewState(BaseModel):
     draft_dates: list[date] = Field(default_factory=list)
     tasks: list[Task]
     records: list[ReviewRecord] = Field(default_factory=list)
-    events: list[ReviewEvent] = Field(default_factory=list)
-    # Events no longer kept here (a continue-as-new keeps the latest; the case store has them
-    # all): the trail's numbering goes on from it.
-    events_before: int = 0
     planned_publication: date | None = None
     expected_publication: date | None = None  # the new date a delay gave
     # The other processes the last delay named as its cause (Appendix 3).
@@ -457,16 +453,6 @@ class LocalReviewState(BaseModel):
             yield
         finally:
             self._source = (Channel.SYSTEM, None)
-
-    def keep_recent_events(self, stored: int | None = None) -> None:
-        """Drop all but the latest events (before a continue-as-new), never one after event
-        number `stored`, the last the case store has (None: it has them all)."""
-        self.events, self.events_before = keep_recent(self.events, self.events_before, stored)
-
-    @property
-    def event_count(self) -> int:
-        """How many events the review has had in all: the last one's number in the trail."""
-        return self.events_before + len(self.events)
 
     def event(self, now: datetime, kind: EventKind, task: str | None, detail: str) -> None:
         channel, actor = self._source

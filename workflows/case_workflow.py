@@ -176,7 +176,9 @@ class CaseWorkflow:
     def _begin(self, case: CaseState, run: CaseRun) -> None:
         self._case = case
         self._changed = False
-        self._open = False
+        # A run continued from another is open from its start: an update or signal may come
+        # in its first workflow task, before its main loop runs.
+        self._open = run.carried is not None
         # Event numbers in the trail (across runs): the last sent to `record_case_event`, the
         # last a projection started with, the last the store has (when it is behind).
         self._events_sent = case.event_count if run.events_sent is None else run.events_sent
@@ -1129,28 +1131,24 @@ class CaseWorkflow:
     # -- continuing as new (workflows.continuation) ----------------------------------------
 
     def _may_continue(self) -> bool:
-        """Nothing this run must see to first: an LCSPR to start or whose end to record, or one
-        started with REQUEST_CANCEL still running (closing this run would cancel it)."""
-        if self._local_review_due() or self._local_review_over():
+        """Nothing this run must see to first: an e-mail in flight (its retries can take hours,
+        and must not hold the case's deadlines up: the run continues once it has settled), an
+        LCSPR to start or whose end to record, or one started with REQUEST_CANCEL still running
+        (closing this run would cancel it)."""
+        if self._mail.busy or self._local_review_due() or self._local_review_over():
             return False
         return self._review is None or self._review_abandoned or self._review_ended
 
     async def _drain(self) -> None:
-        """Wait until every handler and e-mail has finished (a send cannot cross into the next
-        run), writing the store and the event log as far as they go meanwhile; events that
-        come in after (a partner system retrying in a loop) go with the next run, which writes
-        and sends them first."""
-        while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if self._mail.busy:
-                await self._mail.drain()
-            async with self._serial.turn():
-                if self._case.event_count != self._events_projected:
-                    await self._project()
-            await self._send_events()  # a reminder's e-mail starts here
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if not self._mail.busy:
-                return
+        """Wait until every handler has finished, writing the store and the event log as far
+        as they go; events that come in after (a partner system retrying in a loop) go with
+        the next run, which writes and sends them first."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        async with self._serial.turn():
+            if self._case.event_count != self._events_projected:
+                await self._project()
+        await self._send_events()  # a reminder's e-mail starts here (then no continuing yet)
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _continue_as_new(self, run: CaseRun) -> None:
         await self._drain()

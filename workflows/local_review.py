@@ -98,7 +98,7 @@ class LocalReviewWorkflow:
         self._review = input.carried or LocalReviewState.start(input, workflow.now())
         self._history = History(input, self._review.event_count)
         self._changed = False
-        self._open = False
+        self._open = input.carried is not None  # a continued run takes records at once
         # The last event number the store has (a projection writes those after it).
         self._projected = self._review.event_count if input.carried else 0
         if input.carried and input.projected is not None:
@@ -136,7 +136,9 @@ class LocalReviewWorkflow:
                 await self._project()
             if self._review.completed:
                 break
-            if self._history.is_long(self._review.event_count) and \
+            # Not while an e-mail is in flight: its retries can take hours, and must not hold
+            # the review's deadlines up (the run continues once it has settled).
+            if self._history.is_long(self._review.event_count) and not self._mail.busy and \
                     workflow.patched(CONTINUE_PATCH):
                 await self._continue_as_new(input)
                 continue  # it returns only if the review has something to do first
@@ -373,21 +375,17 @@ class LocalReviewWorkflow:
     # -- continuing as new (workflows.continuation) ----------------------------------------
 
     async def _drain(self) -> None:
-        """Wait until every handler and e-mail has finished, and the store has every event
-        written as far as it goes (events that come in after go with the next run)."""
-        while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if self._mail.busy:
-                await self._mail.drain()
-            if self._review.event_count != self._projected:
-                await self._project()
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if not self._mail.busy:
-                return
+        """Wait until every handler has finished, the store written as far as it goes (events
+        that come in after go with the next run, which writes them first)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._review.event_count != self._projected:
+            await self._project()
+        await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _continue_as_new(self, input: LocalReviewRun) -> None:
         await self._drain()
-        if self._review.completed or (self._plan_elsewhere and self._plan_told is not None):
+        if self._review.completed or self._mail.busy or \
+                (self._plan_elsewhere and self._plan_told is not None):
             return  # something to do first: the loop goes round
         # Nothing awaits from here on: no handler can run between the drain and the new run.
         bounded = self._projection.bounded
