@@ -258,7 +258,8 @@ async def project(session: AsyncSession, case: CaseState, version: int) -> Proje
             session.add(Child(case_id=case.case_id, position=position,
                               reference=child.reference, date_of_birth=child.date_of_birth,
                               looked_after=child.looked_after, care_leaver=child.care_leaver))
-    await _write_events(session, case.case_id, case.events)
+    await _write_events(session, case.case_id, case.events,
+                        first_sequence=case.events_before + 1)
     return ProjectionResult(possible_duplicates=row.possible_duplicate_of)
 
 

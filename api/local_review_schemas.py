@@ -69,7 +69,8 @@ class LocalReviewRead(BaseModel):
         description="Published for at least a year: not to be taken down before this date")
     action_plan: ActionPlanRead
     tasks: list[ReviewTaskRead]
-    events: list[ReviewEventRead]
+    events: list[ReviewEventRead] = Field(
+        description="The latest events; the whole trail is at /v1/cases/{case_id}/events")
 
     @classmethod
     def of(cls, review: LocalReviewState) -> LocalReviewRead:

@@ -146,7 +146,9 @@ class CaseRead(BaseModel):
     notification: Notification | None = Field(description="A serious incident's (Doc 1)")
     request: ReviewRequest | None = Field(None, description="A request's (Flowchart 4)")
     steps: list[StepRead]
-    events: list[EventRead]
+    events: list[EventRead] = Field(
+        description="The latest events (a long-running case keeps its latest in the workflow); "
+        "the whole trail is at /v1/cases/{case_id}/events")
     local_review: ChildSummary | None = Field(
         None, description="The LCSPR, once started: its stage, next deadline, overdue")
     action_plan: ChildSummary | None = Field(

@@ -34,6 +34,7 @@ from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
 from domain.reviews import ActionPlanInput, ReviewKind
+from domain.trail import Trail
 
 # Reminders go this many working days before an action's or a review's due date: a week's
 # notice to the owner or the group (on the day itself when that has already passed).
@@ -41,8 +42,6 @@ REMIND_WORKING_DAYS = 5
 MAX_ACTIONS = 200
 # An action may be due up to ten years ahead; further is a typing error, not a plan.
 FURTHEST_DUE = timedelta(days=3653)
-# Events kept in the plan across a continue-as-new; all of them are in the case store.
-EVENTS_KEPT = 50
 REVIEW_KEY = "review"
 
 
@@ -156,7 +155,7 @@ class DateNeeded(BaseModel):
     calendar_days: int = 0
 
 
-class ActionPlanState(BaseModel):
+class ActionPlanState(Trail[PlanEvent]):
     case_id: str
     kind: ReviewKind
     recommendations: list[str]
@@ -171,8 +170,6 @@ class ActionPlanState(BaseModel):
     audits: list[Audit] = Field(default_factory=list)
     signed_off_at: AwareDatetime | None = None
     signed_off_on: date | None = None  # the Board's date: given, or the London date recorded
-    events: list[PlanEvent] = Field(default_factory=list)
-    events_before: int = 0  # events no longer kept here: the trail's numbering goes on from it
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -501,20 +498,6 @@ class ActionPlanState(BaseModel):
         known = PlanStep(step) if step in set(PlanStep) else None
         with self._from(Channel.SIGNAL, actor):
             self._event(now, EventKind.SIGNAL_REJECTED, known, None, reason)
-
-    def keep_recent_events(self, projected: int | None = None) -> None:
-        """Drop all but the latest events (before a continue-as-new), and never one after
-        event number `projected`, the last the case store has (None: it has them all)."""
-        dropped = max(0, len(self.events) - EVENTS_KEPT)
-        if projected is not None:
-            dropped = min(dropped, max(0, projected - self.events_before))
-        self.events = self.events[dropped:]
-        self.events_before += dropped
-
-    @property
-    def event_count(self) -> int:
-        """How many events the plan has had in all: the last one's number in the trail."""
-        return self.events_before + len(self.events)
 
     @contextmanager
     def _from(self, channel: Channel, actor: Actor | None) -> Iterator[None]:

@@ -77,6 +77,7 @@ from domain.procedure import (
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
 from domain.text import control_character
+from domain.trail import Trail
 
 
 class Stage(StrEnum):
@@ -372,7 +373,7 @@ _RAPID_REVIEW_STEPS = (
 _PARTNERS = [p.value for p in Partner]
 
 
-class CaseState(BaseModel):
+class CaseState(Trail[CaseEvent]):
     case_id: str
     kind: ReviewKind = ReviewKind.SERIOUS_INCIDENT
     procedure_version: str
@@ -385,7 +386,6 @@ class CaseState(BaseModel):
     clock_points: dict[Clock, ClockPoint] = Field(default_factory=dict)
     steps: list[StepState]
     records: list[StepRecord] = Field(default_factory=list)
-    events: list[CaseEvent] = Field(default_factory=list)
     # Clock L: when the LCSPR was decided on, and by whom (the child workflow's input).
     local_review_decided: ClockPoint | None = None
     local_review_decided_by: Actor | None = None

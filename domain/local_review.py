@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
-from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 
 from domain.calendar import CalendarChanged, latest_london_date, london_date
 from domain.case import Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen, StepStatus
@@ -58,13 +58,14 @@ from domain.local_review_tasks import (
 from domain.parallel import ProcessKind
 from domain.procedure import DeadlineKind, procedure
 from domain.reviews import LocalReviewInput, ReviewKind
+from domain.trail import Trail
 
 S = LocalReviewStep
 __all__ = ["DateNeed", "Dated", "LocalReviewState", "ReviewEvent", "ReviewStage", "Task",
            "parse_review_decision"]
 
 
-class LocalReviewState(BaseModel):
+class LocalReviewState(Trail[ReviewEvent]):
     case_id: str
     kind: ReviewKind
     procedure_version: str
@@ -75,7 +76,6 @@ class LocalReviewState(BaseModel):
     draft_dates: list[date] = Field(default_factory=list)
     tasks: list[Task]
     records: list[ReviewRecord] = Field(default_factory=list)
-    events: list[ReviewEvent] = Field(default_factory=list)
     planned_publication: date | None = None
     expected_publication: date | None = None  # the new date a delay gave
     # The other processes the last delay named as its cause (Appendix 3).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -39,6 +40,15 @@ class LocalReviewResult(BaseModel):
     case_id: str
     published: bool | None  # None: not published, with a justification
     action_plan_signed_off_on: date | None
+
+
+class LocalReviewEnded(BaseModel):
+    """The `local_review_ended` signal: an LCSPR tells its case it has ended (the case may have
+    continued as new since it started the review, and no longer holds its handle). An operator
+    sends it by hand, with `how`, for an LCSPR terminated while its case had continued as new."""
+
+    how: Literal["completed", "cancelled", "terminated", "timed_out", "failed"] = "completed"
+    result: LocalReviewResult | None = None
 
 
 class ActionPlanInput(BaseModel):

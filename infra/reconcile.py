@@ -137,7 +137,8 @@ async def _part_input(handle: Any, workflow_type: str, history: int) -> PartProj
             case_id=review.case_id, part=LOCAL_REVIEW, version=history,
             stage=review.stage.value, overdue=review.overdue,
             next_deadline=review.next_deadline(), snapshot=review.model_dump(mode="json"),
-            events=[e.case_event() for e in review.events], first_sequence=1)
+            events=[e.case_event() for e in review.events],
+            first_sequence=review.events_before + 1)
     plan: ActionPlanState = await handle.query("plan", result_type=ActionPlanState,
                                                   rpc_timeout=QUERY_TIMEOUT)
     # A plan that continued as new counts its version over all its runs: this run's history

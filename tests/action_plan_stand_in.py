@@ -1,4 +1,5 @@
-"""A stand-in for the ActionPlan workflow in the LCSPR's tests: signed off when signalled.
+"""A stand-in for the ActionPlan workflow in the LCSPR's tests: signed off when signalled (and
+then it tells its LCSPR, as the real plan does).
 
 In a module of its own: the sandbox re-imports a workflow's module.
 """
@@ -12,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.reviews import ActionPlanInput, ActionPlanResult
+    from workflows.continuation import tell_parent
 
 
 @workflow.defn(name="ActionPlan")
@@ -27,7 +29,9 @@ class StandInActionPlan:
         await workflow.wait_condition(lambda: self._signed_off_on is not None or self._given_up)
         if self._signed_off_on is None:
             raise ApplicationError("the plan was abandoned", non_retryable=True)
-        return ActionPlanResult(case_id=input.case_id, signed_off_on=self._signed_off_on)
+        result = ActionPlanResult(case_id=input.case_id, signed_off_on=self._signed_off_on)
+        await tell_parent("action_plan_ended", result)  # as the real plan does
+        return result
 
     @workflow.signal
     def board_signoff(self, on: date) -> None:

@@ -2,7 +2,8 @@
 
 It takes the contract input, projects itself to the case store as the real one does (the part
 "local_review"), and returns the contract result when signalled `finish`: what a case does with
-its LCSPR is tested without walking a whole review.
+its LCSPR is tested without walking a whole review. Like the real one, it tells its case when it
+ends (`local_review_ended`), and ends when its case is withdrawn (`withdraw`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import PartProjectionInput
-    from domain.reviews import LocalReviewInput, LocalReviewResult
+    from domain.reviews import LocalReviewEnded, LocalReviewInput, LocalReviewResult, WithdrawPart
     from worker import WORKFLOWS
+    from workflows.continuation import tell_parent
 
 STAGE = "terms_of_reference"
 
@@ -39,11 +41,17 @@ class LocalReviewStandIn:
         )
         await workflow.wait_condition(lambda: self._result is not None)
         assert self._result is not None
+        await tell_parent("local_review_ended", LocalReviewEnded(result=self._result))
         return self._result
 
     @workflow.signal
     def finish(self, result: LocalReviewResult) -> None:
         self._result = result
+
+    @workflow.signal
+    def withdraw(self, _: WithdrawPart) -> None:
+        self._result = LocalReviewResult(case_id=self._input.case_id, published=None,
+                                         action_plan_signed_off_on=None)
 
     @workflow.query
     def input(self) -> LocalReviewInput:

@@ -19,11 +19,11 @@ from domain.decisions import Actor, DecisionMessage
 from domain.local_review import LocalReviewState
 from domain.local_review_records import EQUALITY_FIELDS
 from domain.procedure import CURRENT_PROCEDURE
-from domain.reviews import LocalReviewInput, ReviewKind
+from domain.reviews import ReviewKind
 from store.db import Sessionmaker
 from store.models import Case
 from workflows.ids import local_review_id
-from workflows.local_review import LocalReviewWorkflow
+from workflows.local_review import LocalReviewRun, LocalReviewWorkflow
 
 Handle = WorkflowHandle[LocalReviewWorkflow, Any]
 Send = Callable[..., Awaitable[None]]
@@ -80,8 +80,8 @@ async def start_review(client: Client, task_queue: str, case_id: str, decided_on
                        kind: ReviewKind = ReviewKind.SERIOUS_INCIDENT, **fields: Any) -> Handle:
     return await client.start_workflow(
         LocalReviewWorkflow.run,
-        LocalReviewInput(case_id=case_id, kind=kind, decided_on=decided_on,
-                         procedure_version=CURRENT_PROCEDURE.version, **fields),
+        LocalReviewRun(case_id=case_id, kind=kind, decided_on=decided_on,
+                       procedure_version=CURRENT_PROCEDURE.version, **fields),
         id=local_review_id(case_id), task_queue=task_queue)
 
 

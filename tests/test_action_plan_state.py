@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from domain.action_plan import (
-    EVENTS_KEPT,
     ActionPlanState,
     ActionStatus,
     DateNeeded,
@@ -19,6 +18,7 @@ from domain.calendar import end_of_day, london_instant
 from domain.case import Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import DecisionMessage
 from domain.reviews import ActionPlanInput, ReviewKind
+from domain.trail import EVENTS_KEPT
 
 START = datetime(2027, 1, 4, 10, tzinfo=UTC)  # a Monday
 PARTNERS = ["local_authority", "health", "police"]

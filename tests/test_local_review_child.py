@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 
@@ -127,20 +127,30 @@ async def assert_cancelled(child: Handle) -> None:
     assert isinstance(failure.value.cause, CancelledError)
 
 
-@pytest.mark.parametrize("how", ["terminate", "cancel"])
-async def test_a_case_that_ends_early_cancels_its_lcspr(
-    dev_env: WorkflowEnvironment, sessions: Sessionmaker, how: str,
+async def test_a_case_cancelled_cancels_its_lcspr(
+    dev_env: WorkflowEnvironment, sessions: Sessionmaker,
 ) -> None:
-    """Parent-close policy REQUEST_CANCEL: a case entered in error and ended by an operator
-    does not leave its review running; the review is asked to cancel, not killed. On the dev
-    server: the time-skipping server does not apply parent-close policies."""
+    """The LCSPR is started with parent-close policy ABANDON (its case may continue as new
+    while it runs, "lcspr-abandon"); a case entered in error and cancelled by an operator asks
+    its review to cancel itself, as REQUEST_CANCEL did. On the dev server: the time-skipping
+    server does not apply parent-close policies."""
     async with new_worker(dev_env.client, sessions, workflows=with_stand_in()) as worker:
         handle, child = await request_with_its_lcspr(dev_env, worker.task_queue)
-        if how == "terminate":
-            await handle.terminate("entered in error")
-        else:
-            await handle.cancel()
-            await assert_cancelled(handle)
+        await handle.cancel()
+        await assert_cancelled(handle)
+        await assert_cancelled(child)
+
+
+async def test_a_case_terminated_leaves_its_lcspr_to_the_operator(
+    dev_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """A termination runs no code of the case: its ABANDONED review runs on until the
+    operator ends it too, by its id (README, Operations)."""
+    async with new_worker(dev_env.client, sessions, workflows=with_stand_in()) as worker:
+        handle, child = await request_with_its_lcspr(dev_env, worker.task_queue)
+        await handle.terminate("entered in error")
+        assert (await child.describe()).status is WorkflowExecutionStatus.RUNNING
+        await child.cancel()
         await assert_cancelled(child)
 
 

@@ -29,6 +29,7 @@ REFUSED_SIGNALS = HERE / "signals_checked_against_permissions.v3.json"
 BEFORE_THE_LCSPR_CHILD = [p for p in HISTORIES if p.stem.rsplit(".", 1)[1] in ("v1", "v2", "v3")]
 LCSPR_CHILD = HERE / "lcspr_child_closes_a_serious_case.parent1.json"
 DIFFERENCES = HERE / "disagreement_up_the_ladder.doo1.json"
+CONTINUED = HERE / "refused_signals_continue_as_new.can1.json"
 DISAGREEMENTS = sorted(HERE.glob("disagreement_then_not_met.v*.json"))
 MAIL = HERE / "mail_notices_and_a_bank_holiday.mail1.json"
 # Recorded with one change at a time (workflows.serial), a bounded projection
@@ -86,12 +87,17 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
         elif tag == "mail1":
             assert markers == {"case-store", "notified-event", "lcspr-child",
                                "differences-of-opinion", "mail"}, path.name
+        elif tag == "can1":  # a case's first run continuing as new, and the run after
+            assert "quiet-rejections" in markers, path.name
         elif tag == "faults1":
             assert markers >= {"case-store", "notified-event", "lcspr-child",
                                "differences-of-opinion", "serial-changes",
                                "projection-alert"}, path.name
     assert patch_markers(REFUSED_SIGNALS) == {"case-store", "notified-event",
                                               "signal-permissions"}
+    assert patch_markers(CONTINUED) >= {"case-continue-as-new", "quiet-rejections"}
+    assert load(CONTINUED).events[-1].HasField(
+        "workflow_execution_continued_as_new_event_attributes")
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -201,7 +201,7 @@ async def test_a_refused_action_plan_projection_is_an_alert_and_survives_continu
     projection_failed, the plan goes on taking records, it continues as new while the store is
     behind without looping and without trimming an event the store does not have, and once the
     store takes it again projection_restored comes and the trail is whole, each event once."""
-    monkeypatch.setattr("domain.action_plan.EVENTS_KEPT", 5)  # trims hard at continue-as-new
+    monkeypatch.setattr("domain.trail.EVENTS_KEPT", 5)  # trims hard at continue-as-new
     case_id = review_case_id()
     constraint = f"refuse_{case_id.lower().replace('-', '_')}"
     now = await time_env.get_current_time()

@@ -7,7 +7,8 @@ the plan closes only with the final sign-off at the Children's MARS Board. Recor
 `record` update (validated first) or the `record` signal, like the serious-incident workflow's.
 
 A plan can run for years: the workflow continues as new after a bounded history, once every
-update and signal handler has finished, carrying the whole plan over (`ActionPlanRun.carried`).
+update and signal handler has finished, carrying the whole plan over (`ActionPlanRun.carried`)
+with its latest events (`workflows.continuation`, `domain.trail`).
 
 A projection the case store cannot take is an alert, not a plan held up (`workflows.projection`,
 patch "projection-alert", asked at each run's start): a `projection_failed` event for the MARS
@@ -22,12 +23,9 @@ Started by the LCSPR as a child workflow, by name, with `ActionPlanInput`, with
 from __future__ import annotations
 
 import asyncio
-from asyncio import CancelledError
 from datetime import timedelta
 
-from pydantic import Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -49,16 +47,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.reviews import ActionPlanInput, ActionPlanResult, WithdrawPart
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
+    from workflows.continuation import HISTORY_PER_RUN, Continued, History, tell_parent
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import PROJECTION_PATCH, Projection, catch_up
-    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
+    from workflows.projection import PROJECTION_PATCH, Projection, catch_up, write_part
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PART = "action_plan"
-# The history of one run stays under this many events (the server's own suggestion to continue
-# as new comes at a few thousand); a test sets it low to continue as new often.
-HISTORY_PER_RUN = 2000
+__all__ = ["HISTORY_PER_RUN", "ActionPlanRun", "ActionPlanWorkflow"]
+# The plan tells its LCSPR (its parent) when it ends: the `action_plan_ended` signal.
+TELL_REVIEW_PATCH = "plan-tells-review"
 
 # The parent (the LCSPR) should start this child with ABANDON: the plan is the partners'
 # commitment and runs for years; an operator terminating or resetting the LCSPR, or the LCSPR
@@ -67,16 +65,10 @@ HISTORY_PER_RUN = 2000
 PARENT_CLOSE_POLICY = ParentClosePolicy.ABANDON
 
 
-class ActionPlanRun(ActionPlanInput):
+class ActionPlanRun(ActionPlanInput, Continued):
     """`ActionPlanInput`, and what one run hands the next when it continues as new."""
 
     carried: ActionPlanState | None = None
-    history_before: int = 0  # history events of the runs before: the projection's version
-    history_per_run: int = Field(HISTORY_PER_RUN, ge=100, le=40_000)
-    # The case store behind the plan when the run before ended ("projection-alert"): the last
-    # event it has (None: every one), and whether a projection is owed.
-    owed: bool = False
-    projected: int | None = None
 
 
 @workflow.defn(name="ActionPlan")
@@ -84,7 +76,7 @@ class ActionPlanWorkflow:
     @workflow.init
     def __init__(self, input: ActionPlanRun) -> None:
         self._plan = input.carried or ActionPlanState.open_plan(input, workflow.now())
-        self._events_at_start = self._plan.event_count
+        self._history = History(input, self._plan.event_count)
         self._projected = 0
         if input.carried:
             self._projected = (self._plan.event_count if input.projected is None
@@ -93,7 +85,6 @@ class ActionPlanWorkflow:
         # start, so a handler whose change another projection has written skips its own.
         self._edits = 0 if input.carried and not input.owed else 1
         self._edits_projected = 0
-        self._history_before = input.history_before
         # One projection at a time: the store creates the part's row on the first write, and
         # two first writes at once would both try to.
         self._projecting = asyncio.Lock()
@@ -127,7 +118,7 @@ class ActionPlanWorkflow:
             await self._project()
             if self._plan.closed:  # signed off, or withdrawn with its case
                 break
-            if self._history_is_long(input):
+            if self._history.is_long(self._plan.event_count):
                 await self._continue_as_new(input)
                 continue  # it returns only if the plan was signed off meanwhile
             next_alert = self._plan.next_alert_at()
@@ -142,10 +133,16 @@ class ActionPlanWorkflow:
         await self._drain()
         await catch_up(self._projection, self._project_again)
         if self._plan.withdrawn:
-            return ActionPlanResult(case_id=self._plan.case_id, withdrawn=True)
-        signed_off_on = self._plan.signed_off_on
-        assert signed_off_on is not None  # set by the sign-off's handler, finished above
-        return ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
+            result = ActionPlanResult(case_id=self._plan.case_id, withdrawn=True)
+        else:
+            signed_off_on = self._plan.signed_off_on
+            assert signed_off_on is not None  # set by the sign-off's handler, finished above
+            result = ActionPlanResult(case_id=self._plan.case_id, signed_off_on=signed_off_on)
+        if workflow.patched(TELL_REVIEW_PATCH):
+            # Its LCSPR may have continued as new since it started the plan (its handle gone):
+            # it hears of the end from here.
+            await tell_parent("action_plan_ended", result)
+        return result
 
     @workflow.query
     def plan(self) -> ActionPlanState:
@@ -284,44 +281,25 @@ class ActionPlanWorkflow:
             snapshot=plan.model_dump(mode="json"),
             events=[e.for_case() for e in new], first_sequence=first,
         )
-        if not self._projection.bounded:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT)
-            return
-        try:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                            retry_policy=PROJECTION_RETRY)
-        except ActivityError as e:
-            if isinstance(e.cause, CancelledError):
-                raise  # the plan is being cancelled: not a store that refuses
+        outcome = await write_part(self._projection, projection, "action plan",
+                                   ACTIVITY_TIMEOUT)
+        if not outcome.written:
             # Its events go with the next projection (tried again later, and at each change).
             self._projected = start
-            now = workflow.now()
-            workflow.logger.error("action plan %s: the case-store projection failed (%s)",
-                                  plan.case_id, type(e.cause).__name__)
-            if (detail := self._projection.failed(now, e, "action plan")) is not None:
-                plan.store_alert(now, EventKind.PROJECTION_FAILED, detail)
+            if outcome.failed is not None:
+                plan.store_alert(workflow.now(), EventKind.PROJECTION_FAILED, outcome.failed)
                 self._changed = True
             # Not projected again for this failure's own event: the retry comes at its time or
             # with the next change (so a drain before continue-as-new or the end never loops).
             self._edits_projected = self._edits
-            return
-        if self._projection.written():
+        elif outcome.restored:
             plan.store_alert(workflow.now(), EventKind.PROJECTION_RESTORED,
                              "the case store has the whole action plan again")
             self._edited()
             await self._project_now()
 
     def _version(self) -> int:
-        return self._history_before + workflow.info().get_current_history_length()
-
-    def _history_is_long(self, input: ActionPlanRun) -> bool:
-        info = workflow.info()
-        # Only a run that has done something continues: a new run never loops on its own.
-        progressed = self._plan.event_count > self._events_at_start
-        return progressed and (info.is_continue_as_new_suggested()
-                               or info.get_current_history_length() >= input.history_per_run)
+        return self._history.version()
 
     async def _drain(self) -> None:
         """Wait until every handler and e-mail has finished and the store has every event."""
@@ -365,8 +343,7 @@ class ActionPlanWorkflow:
         # Events the store does not have yet stay in the plan for the next run to write.
         self._plan.keep_recent_events(self._projected if bounded else None)
         workflow.continue_as_new(ActionPlanRun(
-            **input.model_dump(exclude={"carried", "history_before", "owed", "projected"}),
-            carried=self._plan, history_before=self._version(),
+            **input.carry(), carried=self._plan, history_before=self._version(),
             owed=bounded and self._projection.owed,
             projected=self._projected if bounded else None,
         ))

@@ -6,15 +6,25 @@ signal; deadlines are timers that remind and escalate but never block the case. 
 decides on a local review it starts the LCSPR as a child workflow ("LocalReview", by name, with
 the contract input of `domain.reviews`), waits for it, and closes when it ends.
 
-Parent-close policy REQUEST_CANCEL: the LCSPR is this case's review and nothing without it. If
-the case is cancelled or terminated (entered in error, a duplicate), its review is asked to
-cancel, so it can record its own end in the case store, rather than run on reminding people of
-a case that no longer exists (ABANDON), or stop without a word (TERMINATE). A case never closes
-normally while its review runs: it waits for it.
+A case can wait months for its LCSPR, and a partner system may retry a refused signal in a
+loop: the case continues as new before its history grows large (`workflows.continuation`,
+patch "case-continue-as-new", asked when a run's history first passes `history_per_run`),
+carrying its state with the latest events (the case store has the whole trail, numbered on),
+the letters asked for, the store's debt and the LCSPR it follows.
+
+The LCSPR is this case's review and nothing without it. It was started with parent-close policy
+REQUEST_CANCEL, which a continue-as-new would carry out (closing a run cancels its children):
+since patch "lcspr-abandon" it is started with ABANDON, and the case ends it itself when that
+is due: a withdrawal signals it by its id (`ids.local_review_id`), and a case cancelled asks it
+to cancel, so it records its own end in the case store. The run that started it follows its
+handle; a later run learns of its end from the LCSPR's `local_review_ended` signal
+(`LocalReviewEnded`). A case never closes normally while its review runs: it waits for it. A
+case whose REQUEST_CANCEL review is running does not continue as new until it has ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Literal, TypeVar
@@ -26,6 +36,7 @@ from temporalio.exceptions import (
     ApplicationError,
     CancelledError,
     ChildWorkflowError,
+    FailureError,
     TerminatedError,
 )
 from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
@@ -101,9 +112,15 @@ with workflow.unsafe.imports_passed_through():
         can_withdraw,
     )
     from domain.procedure import Clock, Step
-    from domain.reviews import LocalReviewInput, LocalReviewResult, WithdrawPart
+    from domain.reviews import (
+        LocalReviewEnded,
+        LocalReviewInput,
+        LocalReviewResult,
+        WithdrawPart,
+    )
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
+    from workflows.continuation import Continued, History
     from workflows.ids import local_review_id
     from workflows.mail import (
         Mailer,
@@ -131,6 +148,22 @@ _DIFFERENCE_ALERTS = (EventKind.DIFFERENCE_REMINDER, EventKind.DIFFERENCE_ESCALA
 LOCAL_REVIEW_WORKFLOW = "LocalReview"
 
 
+class CaseRun(Continued):
+    """What one run of a case hands the next when it continues as new (the subclasses' inputs
+    add their own start)."""
+
+    carried: CaseState | None = None
+    # The last request for each step's letters (looked at again when an e-mail is settled).
+    letters_asked: dict[Step, Decision] = {}
+    # The LCSPR was started (ABANDON) by a run before and has not ended: this run follows it
+    # by its `local_review_ended` signal.
+    local_review_running: bool = False
+    events_sent: int | None = None  # the last event sent to the event log (None: every one)
+
+    def handed_on(self) -> set[str]:
+        return {"letters_asked", "local_review_running", "events_sent"}
+
+
 class CaseResult(BaseModel):
     case_id: str
     outcome: Outcome | None
@@ -140,29 +173,113 @@ class CaseResult(BaseModel):
 class CaseWorkflow:
     """The machinery of a case; subclasses are the workflows (init, run, and their patches)."""
 
-    def _begin(self, case: CaseState) -> None:
+    def _begin(self, case: CaseState, run: CaseRun) -> None:
         self._case = case
         self._changed = False
-        self._open = False
-        self._events_sent = 0
-        self._events_projected = 0
+        # A run continued from another is open from its start: an update or signal may come
+        # in its first workflow task, before its main loop runs.
+        self._open = run.carried is not None
+        # Event numbers in the trail (across runs): the last sent to `record_case_event`, the
+        # last a projection started with, the last the store has (when it is behind).
+        self._events_sent = case.event_count if run.events_sent is None else run.events_sent
+        self._quiet_rejections = False
+        self._events_projected = case.event_count
+        self._stored = case.event_count if run.projected is None else run.projected
+        self._history = History(run, case.event_count)
         self._search = SearchAttributes()
         self._review: workflow.ChildWorkflowHandle[object, LocalReviewResult] | None = None
         self._review_result: LocalReviewResult | None = None
         self._review_ended = False  # its end recorded (the case may stay open for notices)
+        # Started with ABANDON ("lcspr-abandon"): the case ends it itself when due.
+        self._review_abandoned = run.local_review_running
+        self._review_elsewhere = run.local_review_running  # started by a run before
+        self._review_told: LocalReviewEnded | None = None  # its `local_review_ended` signal
         self._mail = Mailer(self._since)
         self._serial = Serial()  # on from the run's start ("serial-changes")
         self._projection = Projection()  # bounded from the run's start ("projection-alert")
         # The last request for each step's letters: looked at again once the MARS team has
         # settled an uncertain message of them (`resolve_mail`).
-        self._letters_asked: dict[Step, Decision] = {}
+        self._letters_asked: dict[Step, Decision] = dict(run.letters_asked)
+        if run.carried is not None and self._stored < case.event_count:
+            self._events_projected = -1  # events came in while the run before drained
+        if run.carried is not None and run.owed:
+            # The run before ended with the store behind: try again at once.
+            self._events_projected = -1
+            self._projection.owed = True
+            self._projection.retry_at = workflow.now()
 
     def _since(self, patch_id: str) -> bool:  # noqa: ARG002 - a subclass's patches use it
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
         type younger than every patch always does, and leaves no marker in its history."""
         return True
 
-    async def _run_case(self, actor: Actor | None) -> CaseResult:
+    async def _run_case(self, run: CaseRun, actor: Actor | None) -> CaseResult:
+        try:
+            return await self._run(run, actor)
+        except (asyncio.CancelledError, ActivityError, ChildWorkflowError) as e:
+            # Cancelled (entered in error, a duplicate; perhaps during an activity): an LCSPR
+            # it started with ABANDON is asked to cancel too, as REQUEST_CANCEL did, so it
+            # records its own end.
+            cancelled = isinstance(e, asyncio.CancelledError) or \
+                isinstance(e.cause, CancelledError)
+            if cancelled and self._review_abandoned and not self._review_ended:
+                await self._local_review_handle().cancel()
+            raise
+
+    async def _run(self, run: CaseRun, actor: Actor | None) -> CaseResult:
+        # A refused signal is logged where it is refused (`_reject_signal`) and stored with the
+        # trail; sending it to the event log as well cost an activity each, which a partner
+        # system retrying in a loop would multiply.
+        self._quiet_rejections = self._since(QUIET_REJECTIONS_PATCH)
+        if run.carried is not None:
+            self._carried_on()
+        else:
+            await self._opening(actor)
+        self._open = True
+        while True:
+            async with self._serial.turn():  # a difference escalated is dated before a record
+                await self._follow_local_review()
+                self._case.due_alerts(workflow.now())
+                await self._difference_alerts()
+                self._publish()
+                if self._case.event_count != self._events_projected or \
+                        self._projection.due(workflow.now()):
+                    await self._project()
+            await self._send_events()
+            if self._case.closed:
+                break
+            if self._history.is_long(self._case.event_count) and self._may_continue() \
+                    and self._since(CONTINUE_PATCH):
+                await self._continue_as_new(run)
+                continue  # it returns only if the case has something to do first
+            self._changed = False
+            next_alert = _earliest(self._case.next_alert_at(),
+                                   self._case.next_difference_alert_at(),
+                                   self._projection.next_try())
+            timeout = None if next_alert is None else next_alert - workflow.now()
+            try:
+                await workflow.wait_condition(self._woken, timeout=timeout)
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._mail.used:
+            # What became of the last e-mails is part of the case's record.
+            await self._mail.drain()
+            if self._case.event_count != self._events_projected:
+                await self._project()
+        await self._catch_up()
+        await self._send_events()
+        return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome,
+                          local_review=self._review_result)
+
+    def _carried_on(self) -> None:
+        """A run continued from another: the case's patches are in its state; this run's own
+        are asked afresh (a new run has every one)."""
+        self._serial.on = self._since(SERIAL_PATCH)
+        self._projection.bounded = self._since(PROJECTION_PATCH)
+
+    async def _opening(self, actor: Actor | None) -> None:
+        """The case's first run: its patches, its trail's first event, its first due dates."""
         if self._since("notified-event"):
             # The audit trail starts with who notified; cases started before keep no such event.
             self._case.notified(workflow.now(), actor)
@@ -187,38 +304,6 @@ class CaseWorkflow:
             if duplicates:
                 self._case.flag_possible_duplicates(workflow.now(), duplicates)
                 await self._project()
-        self._open = True
-        while True:
-            async with self._serial.turn():  # a difference escalated is dated before a record
-                await self._follow_local_review()
-                self._case.due_alerts(workflow.now())
-                await self._difference_alerts()
-                self._publish()
-                if len(self._case.events) != self._events_projected or \
-                        self._projection.due(workflow.now()):
-                    await self._project()
-            await self._send_events()
-            if self._case.closed:
-                break
-            self._changed = False
-            next_alert = _earliest(self._case.next_alert_at(),
-                                   self._case.next_difference_alert_at(),
-                                   self._projection.next_try())
-            timeout = None if next_alert is None else next_alert - workflow.now()
-            try:
-                await workflow.wait_condition(self._woken, timeout=timeout)
-            except TimeoutError:
-                pass
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self._mail.used:
-            # What became of the last e-mails is part of the case's record.
-            await self._mail.drain()
-            if len(self._case.events) != self._events_projected:
-                await self._project()
-        await self._catch_up()
-        await self._send_events()
-        return CaseResult(case_id=self._case.case_id, outcome=self._case.outcome,
-                          local_review=self._review_result)
 
     def _woken(self) -> bool:
         # The LCSPR's part is checked as such: a record may have moved the case on while the
@@ -337,15 +422,8 @@ class CaseWorkflow:
         async with self._serial.turn():
             self._check_withdraw(message)
             self._case.withdraw(message.withdrawal, workflow.now(), message.actor)
-            review = self._review
-            if review is not None and not self._review_ended:
-                how = "withdrawn"
-                if not review.done():
-                    await review.signal("withdraw", WithdrawPart(actor=message.actor))
-                try:
-                    self._review_result = await review
-                except ChildWorkflowError as e:
-                    how = _ended(e)
+            how = await self._withdraw_local_review(message)
+            if how is not None:
                 self._case.local_review_withdrawn(workflow.now(), how)
                 self._review_ended = True
             self._publish()
@@ -569,7 +647,7 @@ class CaseWorkflow:
             case RapidReviewSubmission():
                 letters = Letters.RAPID_REVIEW_SUBMISSION
         if letters is not None and self._mail.enabled():
-            self._mail.start(self._send_record_letters(letters, len(self._case.events)))
+            self._mail.start(self._send_record_letters(letters, self._case.event_count))
 
     async def _send_record_letters(self, letters: Letters, sequence: int) -> None:
         result = await send_letters(SendLettersInput(
@@ -872,29 +950,85 @@ class CaseWorkflow:
     # -- the LCSPR ---------------------------------------------------------------------
 
     def _local_review_due(self) -> bool:
-        return self._review is None and self._case.awaits_local_review
+        return (self._review is None and not self._review_elsewhere
+                and self._case.awaits_local_review)
 
     def _local_review_over(self) -> bool:
-        return (self._review is not None and self._review.done() and not self._case.closed
-                and not self._review_ended)
+        if self._case.closed or self._review_ended:
+            return False
+        if self._review is not None:  # started by this run: its handle says
+            return self._review.done()
+        return self._review_elsewhere and self._review_told is not None
+
+    @workflow.signal(name="local_review_ended")
+    def local_review_ended_signal(self, ended: LocalReviewEnded) -> None:
+        """The LCSPR has ended (sent by the LCSPR as its last act; by an operator, with `how`,
+        for one terminated after its case had continued as new)."""
+        if self._review_told is None:
+            self._review_told = ended
 
     async def _follow_local_review(self) -> None:
         """Start the LCSPR once the case has decided on it; close the case when it has ended."""
         if self._local_review_due():
             await self._start_local_review()
-        elif self._review is not None and self._local_review_over():
-            how = "completed"
+        elif self._local_review_over():
+            how = await self._local_review_end()
+            self._case.local_review_ended(workflow.now(), how)
+            self._review_ended = True
+
+    async def _local_review_end(self) -> str:
+        """How the LCSPR ended, its result kept; from its handle, or from its signal."""
+        if self._review is not None:
             try:
                 self._review_result = await self._review
             except ChildWorkflowError as e:
+                return _ended(e)
+            return "completed"
+        told = self._review_told
+        assert told is not None  # `_local_review_over` held
+        self._review_result = told.result
+        return told.how
+
+    async def _withdraw_local_review(self, message: WithdrawalMessage) -> str | None:
+        """Tell a running LCSPR its case is withdrawn and wait for its end; how it ended (None:
+        there is none to end)."""
+        review = self._review
+        if review is not None and not self._review_ended:
+            how = "withdrawn"
+            if not review.done():
+                await review.signal("withdraw", WithdrawPart(actor=message.actor))
+            try:
+                self._review_result = await review
+            except ChildWorkflowError as e:
                 how = _ended(e)
-            self._case.local_review_ended(workflow.now(), how)
-            self._review_ended = True
+            return how
+        if not self._review_elsewhere or self._review_ended:
+            return None
+        # Started by a run before: reached by its id, and heard back from by its signal.
+        if self._review_told is None:
+            try:
+                await self._local_review_handle().signal(
+                    "withdraw", WithdrawPart(actor=message.actor))
+            except FailureError:
+                # Closed already: its own word came before its close, or it was terminated.
+                if self._review_told is None:
+                    return "not running"
+            await workflow.wait_condition(lambda: self._review_told is not None)
+        told = self._review_told
+        assert told is not None
+        self._review_result = told.result
+        return "withdrawn" if told.how == "completed" else told.how
+
+    def _local_review_handle(self) -> workflow.ExternalWorkflowHandle[object]:
+        return workflow.get_external_workflow_handle(local_review_id(self._case.case_id))
 
     async def _start_local_review(self) -> None:
         case = self._case
         decided = case.local_review_decided or ClockPoint(at=workflow.now())
         review_id = local_review_id(case.case_id)
+        # ABANDON, so that the case may continue as new while its review runs; the case ends
+        # the review itself when due (withdrawn, cancelled). Started before: REQUEST_CANCEL.
+        self._review_abandoned = self._since(LCSPR_ABANDON_PATCH)
         self._review = await workflow.start_child_workflow(
             LOCAL_REVIEW_WORKFLOW,
             LocalReviewInput(case_id=case.case_id, kind=case.kind,
@@ -902,7 +1036,8 @@ class CaseWorkflow:
                              decided_at=decided.at, actor=case.local_review_decided_by),
             id=review_id,
             result_type=LocalReviewResult,
-            parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+            parent_close_policy=(workflow.ParentClosePolicy.ABANDON if self._review_abandoned
+                                 else workflow.ParentClosePolicy.REQUEST_CANCEL),
         )
         case.local_review_started(workflow.now(), review_id)
 
@@ -912,9 +1047,8 @@ class CaseWorkflow:
         """Write the case and its new audit events to the case store; returns likely duplicates."""
         if not self._since("case-store"):
             return []  # a case started before the case store existed
-        self._events_projected = len(self._case.events)
-        projection = ProjectionInput(case=self._case,
-                                     version=workflow.info().get_current_history_length())
+        start = self._events_projected = self._case.event_count
+        projection = ProjectionInput(case=self._case, version=self._history.version())
         if not self._projection.bounded:
             result = await workflow.execute_activity(
                 "project_case", projection, result_type=ProjectionResult,
@@ -929,6 +1063,7 @@ class CaseWorkflow:
                 raise  # the case is being cancelled: not a store that refuses
             self._projection_failed(e)
             return []
+        self._stored = max(self._stored, start)
         if self._projection.written():
             self._case.events.append(CaseEvent(
                 at=workflow.now(), kind=EventKind.PROJECTION_RESTORED,
@@ -946,7 +1081,7 @@ class CaseWorkflow:
             self._case.events.append(CaseEvent(at=now, kind=EventKind.PROJECTION_FAILED,
                                                detail=detail))
             # Not tried again at once for its own event: at the next change, or the retry time.
-            self._events_projected = len(self._case.events)
+            self._events_projected = self._case.event_count
             self._changed = True
 
     async def _catch_up(self) -> None:
@@ -968,9 +1103,11 @@ class CaseWorkflow:
         self._changed = True
 
     async def _send_events(self) -> None:
-        while self._events_sent < len(self._case.events):
-            event = self._case.events[self._events_sent]
+        while self._events_sent < self._case.event_count:
+            event = self._case.events[self._events_sent - self._case.events_before]
             self._events_sent += 1
+            if event.kind is EventKind.SIGNAL_REJECTED and self._quiet_rejections:
+                continue
             await workflow.execute_activity(
                 "record_case_event",
                 CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
@@ -991,6 +1128,47 @@ class CaseWorkflow:
                 self._mail.start(self._send_alert(self._events_sent, event.kind, None,
                                                   event.detail))
 
+    # -- continuing as new (workflows.continuation) ----------------------------------------
+
+    def _may_continue(self) -> bool:
+        """Nothing this run must see to first: an e-mail in flight (its retries can take hours,
+        and must not hold the case's deadlines up: the run continues once it has settled), an
+        LCSPR to start or whose end to record, or one started with REQUEST_CANCEL still running
+        (closing this run would cancel it)."""
+        if self._mail.busy or self._local_review_due() or self._local_review_over():
+            return False
+        return self._review is None or self._review_abandoned or self._review_ended
+
+    async def _drain(self) -> None:
+        """Wait until every handler has finished, writing the store and the event log as far
+        as they go; events that come in after (a partner system retrying in a loop) go with
+        the next run, which writes and sends them first."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        async with self._serial.turn():
+            if self._case.event_count != self._events_projected:
+                await self._project()
+        await self._send_events()  # a reminder's e-mail starts here (then no continuing yet)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _continue_as_new(self, run: CaseRun) -> None:
+        await self._drain()
+        if self._case.closed or not self._may_continue():
+            return  # something to do first: the loop goes round, and continues after
+        # Nothing awaits from here on: no handler can run between the drain and the new run.
+        bounded = self._projection.bounded
+        # Events the store or the event log does not have yet stay for the next run.
+        stored = min(self._stored, self._events_sent) if bounded else self._events_sent
+        self._case.keep_recent_events(stored)
+        workflow.continue_as_new(
+            type(run)(**run.carry(), carried=self._case, history_before=self._history.version(),
+                      owed=bounded and self._projection.owed,
+                      projected=self._stored if bounded else None,
+                      events_sent=self._events_sent,
+                      letters_asked=self._letters_asked,
+                      local_review_running=self._review_abandoned and not self._review_ended),
+            # As the run has them: the partnership the API set at the start, and the rest.
+            search_attributes=workflow.info().typed_search_attributes)
+
     def _publish(self) -> None:
         """Upsert the search attributes when they change."""
         case = self._case
@@ -998,6 +1176,13 @@ class CaseWorkflow:
 
 
 _DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
+# The case continues as new before its history grows large (`workflows.continuation`); asked
+# when a run's history first passes its threshold.
+CONTINUE_PATCH = "case-continue-as-new"
+# A refused signal is not sent to the event log (`record_case_event`): logged where refused.
+QUIET_REJECTIONS_PATCH = "quiet-rejections"
+# The LCSPR is started with parent-close policy ABANDON (the case ends it itself when due).
+LCSPR_ABANDON_PATCH = "lcspr-abandon"
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the
 # step's earliest; asked at the first such alert (`workflow.patched`).
 ALERT_PATCH = "alert-deadline"

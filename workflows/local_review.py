@@ -6,6 +6,12 @@ Started by the serious-incident case (the rapid review's outcome) or by a review
 (Flowchart 4) with `LocalReviewInput`, as `ids.local_review_id(case_id)`. Records arrive as the
 `record` update (validated first) or the `record` signal; every due date comes from the
 calendar activity; deadlines remind and escalate but never block the review.
+
+A review can run for months and its action plan for years: it continues as new before its
+history grows large (`workflows.continuation`, patch "lcspr-continue-as-new", asked when a run's
+history first passes `history_per_run`), carrying its state with the latest events. Its action
+plan (ABANDONED, so the continue-as-new leaves it running) tells it when it ends
+(`action_plan_ended`); a later run withdraws it by its id.
 """
 
 from __future__ import annotations
@@ -15,9 +21,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import (
-    ActivityError,
-    CancelledError,
     ChildWorkflowError,
+    FailureError,
     WorkflowAlreadyStartedError,
 )
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
@@ -47,20 +52,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.reviews import (
         ActionPlanInput,
         ActionPlanResult,
+        LocalReviewEnded,
         LocalReviewInput,
         LocalReviewResult,
         WithdrawPart,
     )
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
+    from workflows.continuation import Continued, History, tell_parent
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import (
-        PROJECTION_PATCH,
-        Projection,
-        catch_up,
-    )
-    from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
+    from workflows.projection import PROJECTION_PATCH, Projection, catch_up, write_part
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -72,41 +74,74 @@ PART = "local_review"
 ACTION_PLAN_CLOSE_POLICY = ParentClosePolicy.ABANDON
 
 ActionPlanHandle = ChildWorkflowHandle[object, ActionPlanResult]
+# The review tells its case (its parent) when it ends: the `local_review_ended` signal.
+TELL_CASE_PATCH = "lcspr-tells-case"
+# The review continues as new before its history grows large; asked when it first would.
+CONTINUE_PATCH = "lcspr-continue-as-new"
+
+
+class LocalReviewRun(LocalReviewInput, Continued):
+    """`LocalReviewInput`, and what one run hands the next when it continues as new."""
+
+    carried: LocalReviewState | None = None
+    # The action plan was started by a run before and has not ended: followed by its signal.
+    plan_running: bool = False
+
+    def handed_on(self) -> set[str]:
+        return {"plan_running"}
 
 
 @workflow.defn(name="LocalReview")
 class LocalReviewWorkflow:
     @workflow.init
-    def __init__(self, input: LocalReviewInput) -> None:
-        self._review = LocalReviewState.start(input, workflow.now())
+    def __init__(self, input: LocalReviewRun) -> None:
+        self._review = input.carried or LocalReviewState.start(input, workflow.now())
+        self._history = History(input, self._review.event_count)
         self._changed = False
-        self._open = False
-        self._projected = 0
+        self._open = input.carried is not None  # a continued run takes records at once
+        # The last event number the store has (a projection writes those after it).
+        self._projected = self._review.event_count if input.carried else 0
+        if input.carried and input.projected is not None:
+            self._projected = input.projected
+        self._plan_elsewhere = input.plan_running  # started by a run before, not ended
+        self._plan_told: ActionPlanResult | None = None
         self._search = SearchAttributes()
         self._following: asyncio.Task[None] | None = None
         self._plan: ActionPlanHandle | None = None  # the action plan, once started
         self._mail = Mailer(workflow.patched)
         self._serial = Serial()
         self._projection = Projection()  # bounded from the run's start ("projection-alert")
+        if input.owed:  # the run before ended with the store behind: try again at once
+            self._projection.owed = True
+            self._projection.retry_at = workflow.now()
 
     @workflow.run
-    async def run(self, _: LocalReviewInput) -> LocalReviewResult:
+    async def run(self, input: LocalReviewRun) -> LocalReviewResult:
         # Each record takes effect fully before the next is checked (workflows.serial).
         self._serial.on = workflow.patched(SERIAL_PATCH)
         # A projection the store cannot take is an alert, not a review held up.
         self._projection.bounded = workflow.patched(PROJECTION_PATCH)
-        async with self._serial.turn():
-            await self._compute(self._review.opening_dates())
-            await self._project()
+        if input.carried is None:
+            async with self._serial.turn():
+                await self._compute(self._review.opening_dates())
+                await self._project()
         self._open = True
         while True:
-            before = len(self._review.events)
+            self._follow_elsewhere()
+            before = self._review.event_count
             self._mail_alerts(before, self._review.due_alerts(workflow.now()))
             self._publish()
-            if len(self._review.events) != self._projected:
+            if self._review.event_count != self._projected or \
+                    self._projection.due(workflow.now()):
                 await self._project()
             if self._review.completed:
                 break
+            # Not while an e-mail is in flight: its retries can take hours, and must not hold
+            # the review's deadlines up (the run continues once it has settled).
+            if self._history.is_long(self._review.event_count) and not self._mail.busy and \
+                    workflow.patched(CONTINUE_PATCH):
+                await self._continue_as_new(input)
+                continue  # it returns only if the review has something to do first
             self._changed = False
             next_alert = self._review.next_alert_at()
             retry = self._projection.next_try()
@@ -120,13 +155,18 @@ class LocalReviewWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._mail.used:
             await self._mail.drain()
-            if len(self._review.events) != self._projected:
+            if self._review.event_count != self._projected:
                 await self._project()
         await self._catch_up()
         review = self._review
-        return LocalReviewResult(case_id=review.case_id,
-                                 published=True if review.published_on else None,
-                                 action_plan_signed_off_on=review.action_plan.signed_off_on)
+        result = LocalReviewResult(case_id=review.case_id,
+                                   published=True if review.published_on else None,
+                                   action_plan_signed_off_on=review.action_plan.signed_off_on)
+        if workflow.patched(TELL_CASE_PATCH):
+            # Its case may have continued as new since it started this review (its handle
+            # gone): it hears of the end from here.
+            await tell_parent("local_review_ended", LocalReviewEnded(result=result))
+        return result
 
     def _mail_alerts(self, before: int, alerts: list[Alert]) -> None:
         """Reminders and escalations by e-mail (workflows.mail): one event each, in order."""
@@ -265,6 +305,27 @@ class LocalReviewWorkflow:
         self._plan = handle
         self._following = asyncio.create_task(self._follow(handle))
 
+    @workflow.signal(name="action_plan_ended")
+    def action_plan_ended_signal(self, result: ActionPlanResult) -> None:
+        """The action plan has ended (sent by the plan as its last act): a run that did not
+        start it hears of its end from here."""
+        if self._plan_told is None:
+            self._plan_told = result
+            self._changed = True
+
+    def _follow_elsewhere(self) -> None:
+        """Record the end of an action plan a run before started, once it has told."""
+        if self._plan_elsewhere and self._plan_told is not None:
+            self._plan_elsewhere = False
+            self._plan_ended(self._plan_told)
+
+    def _plan_ended(self, result: ActionPlanResult) -> None:
+        if result.withdrawn or result.signed_off_on is None:
+            self._review.action_plan_withdrawn(workflow.now(), "withdrawn")
+        else:
+            self._review.action_plan_signed_off(workflow.now(), result.signed_off_on)
+        self._changed = True
+
     async def _follow(self, handle: ActionPlanHandle) -> None:
         try:
             result = await handle
@@ -274,10 +335,8 @@ class LocalReviewWorkflow:
             else:
                 self._review.action_plan_ended(workflow.now(), type(e.cause).__name__)
         else:
-            if result.withdrawn or result.signed_off_on is None:
-                self._review.action_plan_withdrawn(workflow.now(), "withdrawn")
-            else:
-                self._review.action_plan_signed_off(workflow.now(), result.signed_off_on)
+            self._plan_ended(result)
+            return
         self._changed = True
 
     @workflow.signal(name="withdraw")
@@ -294,8 +353,51 @@ class LocalReviewWorkflow:
             if self._plan is not None and following is not None and not following.done():
                 await self._plan.signal("withdraw", message)
                 await following  # its end recorded (`_follow`)
+            elif self._plan_elsewhere:
+                await self._withdraw_plan_elsewhere(message)
             self._publish()
             await self._project()
+
+    async def _withdraw_plan_elsewhere(self, message: WithdrawPart) -> None:
+        """Withdraw the action plan a run before started: by its id, its end heard by signal."""
+        if self._plan_told is None:
+            try:
+                await workflow.get_external_workflow_handle(
+                    action_plan_id(self._review.case_id)).signal("withdraw", message)
+            except FailureError:
+                if self._plan_told is None:  # closed without a word (terminated)
+                    self._plan_elsewhere = False
+                    self._review.action_plan_withdrawn(workflow.now(), "not running")
+                    return
+            await workflow.wait_condition(lambda: self._plan_told is not None)
+        self._follow_elsewhere()
+
+    # -- continuing as new (workflows.continuation) ----------------------------------------
+
+    async def _drain(self) -> None:
+        """Wait until every handler has finished, the store written as far as it goes (events
+        that come in after go with the next run, which writes them first)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._review.event_count != self._projected:
+            await self._project()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _continue_as_new(self, input: LocalReviewRun) -> None:
+        await self._drain()
+        if self._review.completed or self._mail.busy or \
+                (self._plan_elsewhere and self._plan_told is not None):
+            return  # something to do first: the loop goes round
+        # Nothing awaits from here on: no handler can run between the drain and the new run.
+        bounded = self._projection.bounded
+        self._review.keep_recent_events(self._projected)
+        plan_running = self._plan_elsewhere or (
+            self._following is not None and not self._following.done())
+        workflow.continue_as_new(
+            LocalReviewRun(**input.carry(), carried=self._review,
+                           history_before=self._history.version(),
+                           owed=bounded and self._projection.owed, projected=self._projected,
+                           plan_running=plan_running),
+            search_attributes=workflow.info().typed_search_attributes)
 
     async def _compute(self, needs: list[DateNeed]) -> None:
         if needs:
@@ -315,37 +417,23 @@ class LocalReviewWorkflow:
         """Write the review and its audit events to the case store (part "local_review")."""
         review = self._review
         # Only the events not yet written: the trail numbers them on from first_sequence.
-        start, self._projected = self._projected, len(review.events)
+        start, self._projected = self._projected, review.event_count
         projection = PartProjectionInput(
-            case_id=review.case_id, part=PART,
-            version=workflow.info().get_current_history_length(),
+            case_id=review.case_id, part=PART, version=self._history.version(),
             stage=review.stage.value, overdue=review.overdue,
             next_deadline=review.next_deadline(), snapshot=review.model_dump(mode="json"),
-            events=[e.case_event() for e in review.events[start:]],
+            events=[e.case_event() for e in review.events[start - review.events_before:]],
             first_sequence=start + 1,
         )
-        if not self._projection.bounded:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT)
-            return
-        try:
-            await workflow.execute_activity("project_part", projection,
-                                            start_to_close_timeout=ACTIVITY_TIMEOUT,
-                                            retry_policy=PROJECTION_RETRY)
-        except ActivityError as e:
-            if isinstance(e.cause, CancelledError):
-                raise  # the review is being cancelled: not a store that refuses
+        outcome = await write_part(self._projection, projection, "review", ACTIVITY_TIMEOUT)
+        if not outcome.written:
             # Its events go with the next projection (tried again later, and at each change);
             # another may have been in flight meanwhile, and failed or not: the earliest counts.
             self._projected = min(self._projected, start)
-            now = workflow.now()
-            workflow.logger.error("LCSPR %s: the case-store projection failed (%s)",
-                                  review.case_id, type(e.cause).__name__)
-            if (detail := self._projection.failed(now, e, "review")) is not None:
-                review.event(now, EventKind.PROJECTION_FAILED, None, detail)
+            if outcome.failed is not None:
+                review.event(workflow.now(), EventKind.PROJECTION_FAILED, None, outcome.failed)
                 self._changed = True
-            return
-        if self._projection.written():
+        elif outcome.restored:
             review.event(workflow.now(), EventKind.PROJECTION_RESTORED, None,
                          "the case store has the whole review again")
             await self._project()

@@ -62,6 +62,11 @@ class Mailer:
         """Whether this workflow has e-mailed (then it waits for its sends before it ends)."""
         return self._started
 
+    @property
+    def busy(self) -> bool:
+        """Whether a send is in flight."""
+        return bool(self._tasks)
+
     def start(self, send: Coroutine[Any, Any, None]) -> None:
         self._started = True
         task = asyncio.create_task(send)

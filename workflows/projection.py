@@ -16,11 +16,16 @@ before retries as it always did.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+if TYPE_CHECKING:
+    from activities.case_store import PartProjectionInput
 
 PROJECTION_PATCH = "projection-alert"
 # About four minutes of attempts (1+2+4+...+60 s) for the store down; a refusal once.
@@ -84,3 +89,35 @@ async def catch_up(projection: Projection, project: Callable[[], Awaitable[objec
             break
         await workflow.sleep(RETRY_AFTER)
         await project()
+
+
+@dataclass(frozen=True)
+class PartWrite:
+    """What became of a part's projection (`write_part`)."""
+
+    written: bool
+    # Not written, and the first failure of a run of them: a `projection_failed` event's detail.
+    failed: str | None = None
+    # Written after failures: the store has caught up (a `projection_restored` event).
+    restored: bool = False
+
+
+async def write_part(projection: Projection, part: PartProjectionInput, what: str,
+                     activity_timeout: timedelta) -> PartWrite:
+    """Write a child workflow's projection (its LCSPR, its action plan) to the case store: for
+    ever before patch "projection-alert", else with bounded attempts and the outcome noted."""
+    if not projection.bounded:
+        await workflow.execute_activity("project_part", part,
+                                        start_to_close_timeout=activity_timeout)
+        return PartWrite(written=True)
+    try:
+        await workflow.execute_activity("project_part", part,
+                                        start_to_close_timeout=activity_timeout,
+                                        retry_policy=RETRY_POLICY)
+    except ActivityError as e:
+        if isinstance(e.cause, CancelledError):
+            raise  # the workflow is being cancelled: not a store that refuses
+        workflow.logger.error("%s %s: the case-store projection failed (%s)", what,
+                              part.case_id, type(e.cause).__name__)
+        return PartWrite(written=False, failed=projection.failed(workflow.now(), e, what))
+    return PartWrite(written=True, restored=projection.written())

@@ -13,7 +13,6 @@ character refused), "serial-changes" (one change at a time) and "projection-aler
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -23,10 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.procedure import procedure
     from domain.request import ReviewRequest
 
-from workflows.case_workflow import CaseResult, CaseWorkflow
+from workflows.case_workflow import CaseResult, CaseRun, CaseWorkflow
 
 
-class RequestInput(BaseModel):
+class RequestInput(CaseRun):
     case_id: str
     procedure_version: str
     request: ReviewRequest
@@ -40,14 +39,14 @@ class RequestInput(BaseModel):
 class ReviewRequestWorkflow(CaseWorkflow):
     @workflow.init
     def __init__(self, input: RequestInput) -> None:
-        self._begin(CaseState.open_request(
-            input.case_id, procedure(input.procedure_version), input.request))
-        if input.difference_targets is not None:
+        self._begin(input.carried or CaseState.open_request(
+            input.case_id, procedure(input.procedure_version), input.request), input)
+        if input.carried is None and input.difference_targets is not None:
             self._case.differences.targets = input.difference_targets
 
     @workflow.run
     async def run(self, input: RequestInput) -> CaseResult:
-        return await self._run_case(input.actor)
+        return await self._run_case(input, input.actor)
 
     def _since(self, patch_id: str) -> bool:
         # Patches younger than this workflow type are asked like any case's; the older ones'
@@ -57,4 +56,6 @@ class ReviewRequestWorkflow(CaseWorkflow):
 
 # The case workflow's patches made after review requests existed.
 YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail", "signal-text",
-                             "serial-changes", "projection-alert", "agency-report-detail"})
+                             "serial-changes", "projection-alert", "agency-report-detail",
+                             "case-continue-as-new", "lcspr-abandon",
+                             "quiet-rejections"})

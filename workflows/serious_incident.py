@@ -27,11 +27,17 @@ Patches (`workflow.patched`), each kept while a case started before it may still
   takes effect fully before the next is checked (`workflows.serial`). Decided once, at the start.
 - "projection-alert": a case-store projection that cannot be written is an event on the case,
   tried again later, never an endless retry holding the case (`workflows.projection`).
+- "case-continue-as-new": the case continues as new once a run's history passes its threshold
+  (`workflows.continuation`); asked when it first does.
+- "lcspr-abandon": the LCSPR is started with parent-close policy ABANDON (a continue-as-new
+  must not cancel it); the case withdraws or cancels it itself when due.
+- "quiet-rejections": a refused signal is not sent to the event log activity (it is logged
+  where refused, and stored with the trail): a partner system retrying in a loop costs no
+  activity per retry. Decided once, at the start of each run.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -41,12 +47,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.notification import Notification
     from domain.procedure import procedure
 
-from workflows.case_workflow import CaseResult, CaseWorkflow
+from workflows.case_workflow import CaseResult, CaseRun, CaseWorkflow
 
 __all__ = ["CaseInput", "CaseResult", "SeriousIncidentWorkflow"]
 
 
-class CaseInput(BaseModel):
+class CaseInput(CaseRun):
     case_id: str
     procedure_version: str
     notification: Notification
@@ -62,14 +68,14 @@ class CaseInput(BaseModel):
 class SeriousIncidentWorkflow(CaseWorkflow):
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
-        self._begin(CaseState.open_case(
-            input.case_id, procedure(input.procedure_version), input.notification))
-        if input.difference_targets is not None:
+        self._begin(input.carried or CaseState.open_case(
+            input.case_id, procedure(input.procedure_version), input.notification), input)
+        if input.carried is None and input.difference_targets is not None:
             self._case.differences.targets = input.difference_targets
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:
-        return await self._run_case(input.actor)
+        return await self._run_case(input, input.actor)
 
     def _since(self, patch_id: str) -> bool:
         return workflow.patched(patch_id)

@@ -439,8 +439,8 @@ async def check(stack: Stack, partner: Partner, walks: list[Walk], counts: Count
             counts.store_differs.append(f"{case_id}: no answer to the query ({e.status})")
             continue
         differs = _differences(state.model_dump(mode="json"), stored[case_id].snapshot)
-        if audit_rows[case_id] != len(state.events):
-            differs.append(f"{audit_rows[case_id]} audit rows, {len(state.events)} events")
+        if audit_rows[case_id] != state.event_count:
+            differs.append(f"{audit_rows[case_id]} audit rows, {state.event_count} events")
         if differs:
             counts.store_differs.append(f"{case_id}: {', '.join(differs[:4])}")
 

@@ -9,7 +9,9 @@ requests, recorded with `parent1` and its scenario names only; doo1: differences
 recorded with `doo1 disagreement_up_the_ladder`; mail1: letters and e-mail, statutory
 notices and a calendar change, recorded with `mail1 mail_notices_and_a_bank_holiday`; faults1:
 one change at a time, bounded projections and heartbeating mail activities, recorded with
-`faults1 mail_notices_and_a_bank_holiday disagreement_up_the_ladder`) and keep
+`faults1 mail_notices_and_a_bank_holiday disagreement_up_the_ladder`; can1: a case's first run
+continuing as new under refused signals, with quiet rejections, recorded with
+`can1 refused_signals_continue_as_new`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
@@ -34,17 +36,18 @@ from domain.calendar import CalendarChanged, WorkingDayCalendar
 from domain.case import CaseState
 from domain.decisions import Actor
 from domain.differences import Difference, loose
+from domain.procedure import CURRENT_PROCEDURE
 from infra.binaries import temporal_cli, temporal_test_server
 from store.db import Sessionmaker, make_sessionmaker
 from tests.conftest import CONVERTER, register_search_attributes
 from tests.database import drop, test_database
-from tests.factories import decision, start_case
+from tests.factories import decision, notification, start_case
 from tests.histories import parent_scenarios
 from tests.local_review_stand_in import with_stand_in
 from tests.scenarios import rapid_review_to_submission
 from worker import build_worker
 from workflows import search_attributes as sa
-from workflows.serious_incident import SeriousIncidentWorkflow
+from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
 HERE = Path(__file__).parent
 Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
@@ -211,6 +214,27 @@ async def mail_notices_and_a_bank_holiday(env: WorkflowEnvironment, handle: Hand
     await asyncio.sleep(1.0)
 
 
+async def start_short_runs(client: Any, task_queue: str, case_id: str, received_at: datetime,
+                           actor: Actor | None = None) -> Handle:
+    """A case whose runs continue as new past 100 history events."""
+    handle: Handle = await client.start_workflow(
+        SeriousIncidentWorkflow.run,
+        CaseInput(case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
+                  notification=notification(received_at), actor=actor, history_per_run=100),
+        id=case_id, task_queue=task_queue)
+    return handle
+
+
+async def refused_signals_continue_as_new(_: WorkflowEnvironment, handle: Handle) -> None:
+    """A partner system retries a record the case refuses (the Panel's response, long before
+    it is due): the first run (the handle's, recorded) continues as new."""
+    for _n in range(40):
+        await handle.signal("record", decision("panel_response",
+                                               decision="no_national_review"))
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+
+
 TIME_SKIPPING: dict[str, Scenario] = {
     "timeline_with_overdue_steps_to_national_review":
         timeline_with_overdue_steps_to_national_review,
@@ -220,8 +244,11 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "mail_notices_and_a_bank_holiday": mail_notices_and_a_bank_holiday,
 }
 STARTS: dict[str, Callable[..., Awaitable[Handle]]] = {
-    **parent_scenarios.STARTS, "mail_notices_and_a_bank_holiday": start_looked_after_death}
-DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review}
+    **parent_scenarios.STARTS, "mail_notices_and_a_bank_holiday": start_looked_after_death,
+    "refused_signals_continue_as_new": start_short_runs}
+DEV_SERVER: dict[str, Scenario] = {"updates_to_local_review": updates_to_local_review,
+                                   "refused_signals_continue_as_new":
+                                       refused_signals_continue_as_new}
 # Scenarios that start their own case (a request, say), and run the stand-in LCSPR.
 TIME_SKIPPING.update(parent_scenarios.TIME_SKIPPING)
 DEV_SERVER.update(parent_scenarios.DEV_SERVER)
@@ -239,9 +266,16 @@ async def record(
             await asyncio.sleep(0.3)
             await scenario(env, handle)
             await asyncio.sleep(0.5)
-            history = await handle.fetch_history()
+            # The first run; and the latest too, if the case has continued as new since.
+            first = env.client.get_workflow_handle(handle.id,
+                                                   run_id=handle.first_execution_run_id)
+            history = await first.fetch_history()
             (HERE / f"{name}.{tag}.json").write_text(
                 json.dumps(history.to_json_dict(), indent=1))
+            if (await handle.describe()).run_id != handle.first_execution_run_id:
+                latest = await env.client.get_workflow_handle(handle.id).fetch_history()
+                (HERE / f"{name}_continued.{tag}.json").write_text(
+                    json.dumps(latest.to_json_dict(), indent=1))
 
 
 async def main(tag: str, names: list[str]) -> None:
