@@ -92,12 +92,13 @@ async def test_a_local_review_is_its_stored_copy_unless_that_is_known_to_be_behi
     live = await api.get(f"/v1/cases/{case_id}/local-review")
     assert live.json()["stage"] == "terms_of_reference"
     # A change in the stored copy alone (its workflow knows nothing of it) shows: the read
-    # is the store's.
+    # is the store's. Its version far ahead, so a projection of the LCSPR's still on its way
+    # is a stale write that leaves it be (it wrote only its version over the changed stage).
     async with sessions.begin() as s:
         row = await s.get(CasePart, (case_id, "local_review"))
         assert row is not None
         row.snapshot = {**row.snapshot, "stage": "review"}
-        version = row.version
+        row.version = version = row.version + 10_000
     assert (await api.get(f"/v1/cases/{case_id}/local-review")).json()["stage"] == "review"
     # Noted as behind (as the worker notes a projection the store did not take): the
     # workflow is asked, and answers its own.
