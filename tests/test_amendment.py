@@ -34,6 +34,7 @@ from tests.conftest import as_role, new_worker
 from tests.factories import case_when, start_case
 from tests.scenarios import LONDON, at_london, travel_to
 from tests.test_api import assert_problem, new_case
+from worker import WORKFLOW_RUNNER
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
@@ -113,7 +114,8 @@ async def test_a_looked_after_status_corrected_opens_the_notices_dated_and_chase
         assert len(case.amendments) == 2
         # The history of both amendments replays (their code is deterministic).
         await Replayer(workflows=[SeriousIncidentWorkflow],
-                       data_converter=time_env.client.data_converter).replay_workflow(
+                       data_converter=time_env.client.data_converter,
+                       workflow_runner=WORKFLOW_RUNNER).replay_workflow(
             await handle.fetch_history())
 
     async with sessions() as s:
