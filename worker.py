@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from prometheus_client import start_http_server
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.calendar import CalendarActivities
 from activities.case_events import record_case_event
@@ -36,12 +37,28 @@ from workflows.serious_incident import SeriousIncidentWorkflow
 WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, ActionPlanWorkflow,
                              ReviewRequestWorkflow, RetentionWorkflow, ClosedCaseMailWorkflow)
 
+# Passed through the workflow sandbox: imported once per worker, not once per workflow run, and
+# shared by every run the worker caches (issue 13: the sandbox's re-imports were 40 % of the
+# worker's CPU; README, Performance (e)). Each is deterministic and side-effect free: no clock,
+# randomness or I/O at import or in what a workflow calls, no module state a workflow changes.
+# The sandbox's checks no longer see into these modules' code, so tests/test_replay.py also
+# replays every history in the strict sandbox (STRICT_RUNNER), where those checks still apply.
+PASSED_THROUGH = ("domain", "activities", "workflows")
+WORKFLOW_RUNNER: WorkflowRunner = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
+STRICT_RUNNER: WorkflowRunner = SandboxedWorkflowRunner()  # the SDK's default sandbox
+# Runs a worker keeps in memory between workflow tasks (the SDK's default is 1,000): one not
+# kept is replayed from its history at its next task (CSPR_WORKER_MAX_CACHED_WORKFLOWS).
+MAX_CACHED_WORKFLOWS = Settings.model_fields["worker_max_cached_workflows"].default
+
 
 def build_worker(
     client: Client, task_queue: str, calendar: WorkingDayCalendar, sessions: Sessionmaker,
     workflows: Sequence[type] = WORKFLOWS, mailer: Mailer | None = None,
     mail: MailConfig | None = None, retention: RetentionSchedule = DEFAULT_SCHEDULE,
     projections: ProjectionCounts | None = None,
+    workflow_runner: WorkflowRunner = WORKFLOW_RUNNER,
+    max_cached_workflows: int = MAX_CACHED_WORKFLOWS,
 ) -> Worker:
     """The worker; tests may run other workflows (a stand-in child) with the same activities,
     and pass their own mailer (by default, SMTP to `make run`'s mail catcher). `projections`
@@ -55,6 +72,8 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(workflows),
+        workflow_runner=workflow_runner,
+        max_cached_workflows=max_cached_workflows,
         activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
                     record_case_event,
                     store_activities.project_case, store_activities.project_part,
@@ -67,7 +86,8 @@ def build_worker(
     )
 
 
-async def main() -> None:
+async def main(workflow_runner: WorkflowRunner = WORKFLOW_RUNNER) -> None:
+    """The worker until SIGINT or SIGTERM; `workflow_runner` for a benchmark's comparison."""
     settings = Settings()
     logs.configure(settings.log_level)
     log = logging.getLogger("cspr.worker")
@@ -88,7 +108,9 @@ async def main() -> None:
     await check_namespace_retention(client, settings.temporal_retention_days)
     async with build_worker(client, settings.task_queue, WorkingDayCalendar(), sessions,
                             mailer=mailer, mail=MailConfig.from_settings(settings),
-                            retention=settings.retention, projections=projections):
+                            retention=settings.retention, projections=projections,
+                            workflow_runner=workflow_runner,
+                            max_cached_workflows=settings.worker_max_cached_workflows):
         log.info("worker polling task queue %s", settings.task_queue)
         await stop.wait()
         # Leaving the block shuts the worker down gracefully: running activities finish.

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     api_metrics_port: int = Field(0, ge=0, le=65535)
     worker_metrics_port: int = Field(0, ge=0, le=65535)
     worker_sdk_metrics_port: int = Field(0, ge=0, le=65535)
+    # Workflow runs the worker keeps in memory between their tasks (README, Performance): a run
+    # not kept is replayed from its history at its next task or query, which costs more the
+    # longer its history. Memory grows with it, not with the number of open cases; 0 keeps none.
+    worker_max_cached_workflows: int = Field(500, ge=0, le=100_000)
     # Retention (domain.retention): days each kind of record keeps its personal details after
     # the case closes (at least 365: the report is published for at least a year), then the
     # daily retention job anonymises it; idempotency records count from their request.

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from domain.case import CaseState
 from domain.decisions import Actor, Decision, StepRecord
 from domain.notification import Notification
-from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE
+from domain.procedure import CURRENT_PROCEDURE, CURRENT_REQUEST_PROCEDURE, Clock
 from domain.request import ReviewRequest
 from workflows.review_request import RequestInput, ReviewRequestWorkflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
@@ -91,6 +91,14 @@ async def start_request(
 
 async def signal(handle: WorkflowHandle[Any, Any], step: str, **fields: Any) -> None:
     await handle.signal("record", decision(step, **fields))
+
+
+def clocks_started(case: CaseState) -> bool:
+    """Every clock the case's steps count from has started, so all its due dates are set: the
+    receipt's first, then (procedure r4) the local authority's awareness, after an activity of
+    its own; a query between the two sees the Panel notification still undated."""
+    return Clock.RECEIVED in case.clock_dates and (
+        not case.steps_on_clock(Clock.LA_AWARE) or Clock.LA_AWARE in case.clock_dates)
 
 
 async def case_when(

@@ -22,6 +22,7 @@ from domain.procedure import CURRENT_PROCEDURE
 from domain.reviews import ReviewKind
 from store.db import Sessionmaker
 from store.models import Case
+from worker import WORKFLOW_RUNNER
 from workflows.ids import local_review_id
 from workflows.local_review import LocalReviewRun, LocalReviewWorkflow
 
@@ -61,7 +62,7 @@ def review_worker(client: Client, sessions: Sessionmaker, action_plan: type) -> 
     calendar = CalendarActivities(WorkingDayCalendar(), sessions)
     store = CaseStoreActivities(sessions)
     return Worker(client, task_queue=f"tq-{uuid.uuid4()}",
-                  workflows=[LocalReviewWorkflow, action_plan],
+                  workflows=[LocalReviewWorkflow, action_plan], workflow_runner=WORKFLOW_RUNNER,
                   activities=[calendar.compute_dates, calendar.compute_due_dates,
                               record_case_event, store.project_part])
 

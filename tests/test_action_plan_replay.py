@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from tests.conftest import CONVERTER
+from worker import WORKFLOW_RUNNER
 from workflows.action_plan import ActionPlanWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories" / "action_plan").glob("*.json"))
@@ -39,7 +40,8 @@ def test_there_are_action_plan_histories_to_replay() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_action_plan_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[ActionPlanWorkflow], data_converter=CONVERTER)
+    replayer = Replayer(workflows=[ActionPlanWorkflow], data_converter=CONVERTER,
+                        workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(load(path))
     assert result.replay_failure is None
 

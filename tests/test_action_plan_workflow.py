@@ -22,13 +22,12 @@ from domain.action_plan_records import PlanStep
 from domain.calendar import WorkingDayCalendar, end_of_day, london_instant
 from domain.case import Channel, EventKind
 from domain.decisions import Actor
-from domain.procedure import Clock
 from domain.reviews import ActionPlanResult
 from store.db import Sessionmaker
 from store.models import AuditEvent, CasePart
 from tests.action_plans import PARTNERS, Handle, plan_when, runs, signal, start_plan
 from tests.conftest import new_worker
-from tests.factories import case_when, start_case
+from tests.factories import case_when, clocks_started, start_case
 from tests.scenarios import LONDON, at_london, travel_to
 from workflows import search_attributes as sa
 
@@ -50,7 +49,7 @@ async def stored_case(env: WorkflowEnvironment, task_queue: str) -> str:
     case_id = f"CSPR-2026-{uuid.uuid4().hex[:8].upper()}"
     handle = await start_case(env.client, task_queue, case_id, await env.get_current_time(),
                               children=[{"reference": f"PLAN-{uuid.uuid4().hex[:8]}"}])
-    await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+    await case_when(handle, clocks_started)
     # Left running: terminating a case on the time-skipping server can leave its clock locked.
     return case_id
 

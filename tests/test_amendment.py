@@ -31,9 +31,10 @@ from domain.procedure import Clock, Step
 from store.db import Sessionmaker
 from store.models import AuditEvent, Child
 from tests.conftest import as_role, new_worker
-from tests.factories import case_when, start_case
+from tests.factories import case_when, clocks_started, start_case
 from tests.scenarios import LONDON, at_london, travel_to
 from tests.test_api import assert_problem, new_case
+from worker import WORKFLOW_RUNNER
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
@@ -69,7 +70,7 @@ async def test_a_looked_after_status_corrected_opens_the_notices_dated_and_chase
             incident={"date": monday - timedelta(days=1), "harm": "death",
                       "abuse_or_neglect": "suspected"},
             children=[{"reference": first, "looked_after": False}])
-        case = await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        case = await case_when(handle, clocks_started)
         assert all(case.step(s).status is StepStatus.NOT_REQUIRED for s in NOTICES)
 
         case = await handle.execute_update("amend_notification", amend([
@@ -113,7 +114,8 @@ async def test_a_looked_after_status_corrected_opens_the_notices_dated_and_chase
         assert len(case.amendments) == 2
         # The history of both amendments replays (their code is deterministic).
         await Replayer(workflows=[SeriousIncidentWorkflow],
-                       data_converter=time_env.client.data_converter).replay_workflow(
+                       data_converter=time_env.client.data_converter,
+                       workflow_runner=WORKFLOW_RUNNER).replay_workflow(
             await handle.fetch_history())
 
     async with sessions() as s:
@@ -136,7 +138,7 @@ async def test_the_update_checks_the_amended_notification_and_the_actor(
         handle = await start_case(time_env.client, worker.task_queue, cid,
                                   await time_env.get_current_time(),
                                   children=[{"reference": ref}])
-        await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        await case_when(handle, clocks_started)
         dsp = Actor(subject="d@cspr.test", role="dsp", organisation="health")
         for message in (
             amend([{"reference": ref, "looked_after": True}], actor=dsp),

@@ -17,11 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import CalendarChanged, WorkingDayCalendar
 from domain.case import CaseState, Channel, EventKind, Stage, StepStatus
-from domain.procedure import Clock, Step
+from domain.procedure import Step
 from store.db import Sessionmaker
 from tests.bank_holidays import a_plain_week, add_day
 from tests.conftest import new_worker
-from tests.factories import case_when, signal, start_case
+from tests.factories import case_when, clocks_started, signal, start_case
 from tests.scenarios import at_london, travel_to
 from workflows.serious_incident import SeriousIncidentWorkflow
 
@@ -52,7 +52,7 @@ async def test_an_added_day_moves_the_open_steps_and_nothing_escalates_at_the_ol
         handle: Handle = await start_case(time_env.client, worker.task_queue,
                                           f"CSPR-2026-BH{uuid.uuid4().hex[:4]}",
                                           await time_env.get_current_time())
-        case = await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        case = await case_when(handle, clocks_started)
         assert [case.step(s).due_date for s in (
             Step.INFORM_PARTNERS, Step.SSL_RECOMMENDATION, Step.DSP_DECISION,
             Step.PANEL_NOTIFICATION)] == [tuesday, thursday, friday, next_monday]
@@ -102,7 +102,7 @@ async def test_an_overdue_step_moved_past_now_is_pending_again_and_a_difference_
         handle: Handle = await start_case(time_env.client, worker.task_queue,
                                           f"CSPR-2026-BO{uuid.uuid4().hex[:4]}",
                                           await time_env.get_current_time())
-        await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        await case_when(handle, clocks_started)
         await signal(handle, "inform_partners")
         await signal(handle, "ssl_recommendation", criteria_met=True,
                      recommend_panel_notification=True, rationale="Met")

@@ -23,7 +23,7 @@ from domain.decisions import DecisionMessage, SslRecommendation
 from domain.notification import Notification
 from domain.text import clean_line, control_character, text_refusal
 from tests.conftest import CONVERTER, as_role
-from worker import WORKFLOWS
+from worker import WORKFLOW_RUNNER, WORKFLOWS
 
 # Checked otherwise: the codec session's token is a JWT, refused whole (401) if malformed.
 NOT_TEXT = {"post /v1/codec/session.token"}
@@ -216,4 +216,5 @@ async def test_a_signal_with_a_nul_is_refused_and_its_history_replays(
     markers = {p.data for e in history.events if e.HasField("marker_recorded_event_attributes")
                for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
     assert b'{"id":"signal-text","deprecated":false}' in markers
-    await Replayer(workflows=WORKFLOWS, data_converter=CONVERTER).replay_workflow(history)
+    await Replayer(workflows=WORKFLOWS, data_converter=CONVERTER,
+                   workflow_runner=WORKFLOW_RUNNER).replay_workflow(history)

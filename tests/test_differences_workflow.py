@@ -13,10 +13,10 @@ from domain.calendar import WorkingDayCalendar, end_of_day, london_date
 from domain.case import CaseState, Channel, EventKind, Stage
 from domain.decisions import Actor
 from domain.differences import Difference, DifferenceTargets, Level, LevelEnd, Subject, loose
-from domain.procedure import CURRENT_PROCEDURE, Clock
+from domain.procedure import CURRENT_PROCEDURE
 from store.db import Sessionmaker
 from tests.conftest import new_worker
-from tests.factories import case_when, notification, signal, start_case
+from tests.factories import case_when, clocks_started, notification, signal, start_case
 from tests.scenarios import travel_to
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
@@ -68,7 +68,7 @@ async def test_the_partners_disagreeing_go_up_the_ladder_until_they_agree(
                       notification=notification(await time_env.get_current_time()),
                       difference_targets=targets),
             id="CSPR-2026-DOOWF1", task_queue=worker.task_queue)
-        await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        await case_when(handle, clocks_started)
         await split_partners(handle)
         case = await case_when(handle, dated)
         assert case.stage is Stage.DIFFERENCE_OF_OPINION
@@ -118,7 +118,7 @@ async def test_a_raised_difference_escalates_at_each_target_and_is_resolved(
     async with new_worker(time_env.client, sessions) as worker:
         handle = await start_case(time_env.client, worker.task_queue, "CSPR-2026-DOOWF2",
                                   await time_env.get_current_time())
-        await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        await case_when(handle, clocks_started)
         raised = await handle.execute_update("raise_difference", loose(
             {"subject": "process", "summary": "Agency reports are late",
              "targets": {"ssl_and_mars": 1, "safeguarding_partners": 2,

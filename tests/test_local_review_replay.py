@@ -15,6 +15,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from domain.local_review import LocalReviewState
 from tests.conftest import CONVERTER
+from worker import WORKFLOW_RUNNER
 from workflows.local_review import LocalReviewWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories" / "local_review").glob("*.json"))
@@ -35,7 +36,8 @@ def test_there_are_lcspr_histories_to_replay() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_lcspr_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[LocalReviewWorkflow], data_converter=CONVERTER)
+    replayer = Replayer(workflows=[LocalReviewWorkflow], data_converter=CONVERTER,
+                        workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(load(path))
     assert result.replay_failure is None
 

@@ -41,7 +41,7 @@ from store.db import Sessionmaker
 from tests.factories import case_when, decision, start_case
 from tests.mail_directory import directory_store
 from tests.smtp import Recorder, smtp_server
-from worker import WORKFLOWS
+from worker import WORKFLOW_RUNNER, WORKFLOWS
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
@@ -78,6 +78,7 @@ async def test_letters_interrupted_by_a_dead_worker_go_within_seconds(
     cases = CaseStoreActivities(store)
     mail = DiesOnFirstAttempt(store, mailer, MailConfig())
     async with Worker(dev_env.client, task_queue=f"tq-{uuid.uuid4()}", workflows=list(WORKFLOWS),
+                      workflow_runner=WORKFLOW_RUNNER,
                       activities=[calendar.compute_due_dates, calendar.compute_dates,
                                   record_case_event, cases.project_case, cases.project_part,
                                   mail.send_letters, mail.send_alert_mail],

@@ -27,7 +27,7 @@ from domain.procedure import (
 from store.db import Sessionmaker
 from tests.action_plan_stand_in import StandInActionPlan
 from tests.conftest import new_worker
-from tests.factories import case_when, signal, start_case
+from tests.factories import case_when, clocks_started, signal, start_case
 from tests.local_reviews import (
     by_signal,
     review_case_id,
@@ -65,7 +65,7 @@ async def test_dsp_signoff_is_due_d14_reminded_escalated_and_gates_the_submissio
         handle = await start_case(time_env.client, worker.task_queue,
                                   f"CSPR-2027-R3{uuid.uuid4().hex[:6].upper()}",
                                   await time_env.get_current_time())
-        await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        await case_when(handle, clocks_started)
         await signal(handle, "inform_partners")
         await signal(handle, "ssl_recommendation", criteria_met=True,
                      recommend_panel_notification=True, rationale="Known injuries")

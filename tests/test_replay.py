@@ -7,7 +7,7 @@ keep every one of them replaying (gate it with `workflow.patched`); never re-rec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from domain.decisions import Decision
 from domain.permissions import Refusal
 from tests.conftest import CONVERTER
+from worker import STRICT_RUNNER, WORKFLOW_RUNNER
+from worker import WORKFLOWS as ALL_WORKFLOWS
 from workflows import case_workflow
 from workflows.review_request import ReviewRequestWorkflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
@@ -102,9 +104,29 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER,
+                        workflow_runner=WORKFLOW_RUNNER)
     result = await replayer.replay_workflow(load(path))
     assert result.replay_failure is None
+
+
+async def test_every_history_replays_in_the_strict_sandbox() -> None:
+    """The worker passes the workflow modules through the sandbox (worker.PASSED_THROUGH), so
+    the sandbox's checks (no clock, randomness or I/O) no longer see into their code: here
+    every committed history, the LCSPR's and the action plan's too, replays in the SDK's
+    default sandbox, which imports the workflow modules again and checks every call."""
+    paths = [*HISTORIES, *sorted(HERE.glob("*/*.json"))]
+    assert len(paths) > len(HISTORIES)
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=CONVERTER,
+                        workflow_runner=STRICT_RUNNER)
+    results = await replayer.replay_workflows(histories(paths), raise_on_replay_failure=False)
+    assert results.replay_failures == {}
+
+
+async def histories(paths: list[Path]) -> AsyncIterator[WorkflowHistory]:
+    for path in paths:
+        yield load(path)
+
 
 
 @workflow.defn(name="SeriousIncident")

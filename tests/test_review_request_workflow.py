@@ -19,12 +19,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.case import CaseState, Channel, EventKind, Outcome, Stage, StepStatus
 from domain.decisions import Actor
-from domain.procedure import Clock, Step
+from domain.procedure import Step
 from domain.reviews import LocalReviewInput, LocalReviewResult, ReviewKind
 from store.db import Sessionmaker
 from store.models import Case, CasePart
 from tests.conftest import new_worker
-from tests.factories import case_when, signal, start_request
+from tests.factories import case_when, clocks_started, signal, start_request
 from tests.local_review_stand_in import STAGE, LocalReviewStandIn, with_stand_in
 from tests.scenarios import at_london, next_monday_21_december, travel_to
 from workflows.case_workflow import CaseResult
@@ -58,7 +58,7 @@ async def stored_part(sessions: Sessionmaker, case_id: str) -> str | None:
 
 
 async def opened(handle: WorkflowHandle[Any, Any]) -> CaseState:
-    return await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+    return await case_when(handle, clocks_started)
 
 
 async def test_request_agreed_runs_the_lcspr_as_a_child_and_closes_when_it_ends(

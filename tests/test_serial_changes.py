@@ -33,7 +33,7 @@ from store.db import Sessionmaker
 from tests.factories import case_when, decision, start_case
 from tests.mail_directory import AGENCY, directory_store
 from tests.smtp import Recorder, smtp_server
-from worker import WORKFLOWS
+from worker import WORKFLOW_RUNNER, WORKFLOWS
 from workflows.serious_incident import SeriousIncidentWorkflow
 
 MARS = Actor(subject="mars@cspr.test", role="mars_team")
@@ -73,6 +73,7 @@ def held_worker(client: Any, store: Sessionmaker, mailer: SmtpMailer,
     cases = CaseStoreActivities(store)
     mail = MailActivities(store, mailer, MailConfig())
     return Worker(client, task_queue=f"tq-{uuid.uuid4()}", workflows=list(WORKFLOWS),
+                  workflow_runner=WORKFLOW_RUNNER,
                   activities=[calendar.compute_due_dates, calendar.compute_dates,
                               record_case_event, cases.project_case, cases.project_part,
                               mail.send_letters, mail.send_alert_mail])

@@ -25,7 +25,7 @@ from domain.case import (
 from domain.procedure import Clock, Step
 from store.db import Sessionmaker
 from tests.conftest import new_worker
-from tests.factories import case_when, signal, start_case
+from tests.factories import case_when, clocks_started, signal, start_case
 from tests.scenarios import (
     LONDON,
     at_london,
@@ -55,7 +55,7 @@ def alerts(case: CaseState, kind: EventKind) -> list[tuple[str, str]]:
 
 
 async def opened(handle: Handle) -> CaseState:
-    return await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+    return await case_when(handle, clocks_started)
 
 
 async def test_whole_timeline_over_christmas_with_reminders_and_escalations(

@@ -49,7 +49,7 @@ from domain.notification import Notification
 from domain.procedure import CURRENT_PROCEDURE, NL_CSPR_2025_06, Clock, Partner, Step
 from store.db import Sessionmaker
 from tests.conftest import as_role, new_worker
-from tests.factories import case_when, signal, start_case
+from tests.factories import case_when, clocks_started, signal, start_case
 from tests.scenarios import at_london, travel_to
 from workflows.serious_incident import CaseResult, SeriousIncidentWorkflow
 
@@ -282,7 +282,7 @@ async def test_a_looked_after_childs_death_through_the_workflow(
             await time_env.get_current_time(),
             incident={"date": died, "harm": "death", "abuse_or_neglect": "suspected"},
             children=[{"reference": f"LAC-{uuid.uuid4().hex[:8]}", "looked_after": True}])
-        case = await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        case = await case_when(handle, clocks_started)
         due = CAL.add_working_days(monday, 5)
         assert case.step(SOS).due_date == case.step(OFSTED).due_date == due
 
@@ -326,7 +326,7 @@ async def test_an_adult_care_leavers_death_closes_with_its_ofsted_notice(
                       "abuse_or_neglect": "suspected"},
             children=[{"reference": f"CL-{uuid.uuid4().hex[:8]}", "care_leaver": True,
                        "date_of_birth": (now - timedelta(days=365 * 21)).date().isoformat()}])
-        case = await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        case = await case_when(handle, clocks_started)
         assert (case.stage, case.outcome) == (Stage.STATUTORY_NOTICES, Outcome.NOTICES_ONLY)
         await signal(handle, "inform_partners")  # refused: no Flowchart 1 for an adult
         await signal(handle, "notify_ofsted", sent_at=now.isoformat(),
@@ -414,7 +414,7 @@ async def test_a_looked_after_childs_death_with_no_abuse_suspected_opens_the_not
             incident={"date": (monday - timedelta(days=1)).isoformat(), "harm": "death",
                       "abuse_or_neglect": "not_suspected"},
             children=[{"reference": f"LAC-{uuid.uuid4().hex[:8]}", "looked_after": True}])
-        case = await case_when(handle, lambda c: Clock.RECEIVED in c.clock_dates)
+        case = await case_when(handle, clocks_started)
         assert (case.stage, case.outcome) == (Stage.STATUTORY_NOTICES, Outcome.NOTICES_ONLY)
         assert {s.step for s in case.steps if s.status is not StepStatus.NOT_REQUIRED} == {
             SOS, OFSTED}

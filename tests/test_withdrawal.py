@@ -34,6 +34,7 @@ from tests.conftest import as_role, new_worker
 from tests.factories import case_when, signal, start_case
 from tests.local_reviews import by_signal, review_when, to_publication, to_review
 from tests.test_api import assert_problem, new_case
+from worker import WORKFLOW_RUNNER
 from workflows.action_plan import ActionPlanWorkflow
 from workflows.case_workflow import CaseResult
 from workflows.ids import action_plan_id, local_review_id
@@ -120,7 +121,8 @@ async def test_a_withdrawn_case_ends_its_lcspr_and_plan_and_sends_nothing_more(
         # Each workflow's history of the withdrawal replays (its code is deterministic).
         replayer = Replayer(workflows=[SeriousIncidentWorkflow, LocalReviewWorkflow,
                                        ActionPlanWorkflow],
-                            data_converter=time_env.client.data_converter)
+                            data_converter=time_env.client.data_converter,
+                            workflow_runner=WORKFLOW_RUNNER)
         for part in (handle, review, plan):
             await replayer.replay_workflow(await part.fetch_history())
 
