@@ -39,7 +39,7 @@ WORKFLOWS: Sequence[type] = (SeriousIncidentWorkflow, LocalReviewWorkflow, Actio
 
 # Passed through the workflow sandbox: imported once per worker, not once per workflow run, and
 # shared by every run the worker caches (issue 13: the sandbox's re-imports were 40 % of the
-# worker's CPU; README, Performance (e)). Each is deterministic and side-effect free: no clock,
+# worker's CPU; README, Performance (f)). Each is deterministic and side-effect free: no clock,
 # randomness or I/O at import or in what a workflow calls, no module state a workflow changes.
 # The sandbox's checks no longer see into these modules' code, so tests/test_replay.py also
 # replays every history in the strict sandbox (STRICT_RUNNER), where those checks still apply.
