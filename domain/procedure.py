@@ -279,7 +279,8 @@ NL_CSPR_2025_06_R5 = replace(
            # "The safeguarding partners must share further information with the Panel as
            # requested": a statutory duty with no time limit; the target is the service's own
            # (issue 9, item 5(b)), reminded and escalated like any step.
-           StepSpec(Step.PANEL_INFORMATION, "Further information to the Panel",
+           StepSpec(Step.PANEL_INFORMATION,
+                    "Further information to the Panel (due on the service's own target)",
                     "MARS team, for the safeguarding partners",
                     "what was sent, to whom and when; due on the service's own target, "
                     "working days from the Panel's request (no time limit in the procedure)",
