@@ -185,9 +185,10 @@ class PanelResponse(RecordBase):
 class LocalReviewDecision(RecordBase):
     """The partners' decision on an LCSPR after the Panel declined the national review the
     rapid review recommended ("the Panel have considered and concluded a local review may be
-    more appropriate"): its date is clock L when they decide to undertake one."""
+    more appropriate"): its date is clock L when they decide to undertake one. No deadline:
+    the procedure sets none for this decision."""
 
-    model_config = _example(undertake=True, decided_on="2027-01-20",
+    model_config = _example(undertake=True, decided_on="2026-11-30",
                             rationale="The Panel concluded a local review is more appropriate")
 
     step: Literal["local_review_decision"] = "local_review_decision"
@@ -207,12 +208,14 @@ class LocalReviewDecision(RecordBase):
 class PanelInformation(RecordBase):
     """One send of the further information the Panel asked for ("The safeguarding partners
     must share further information with the Panel as requested"): what, to whom, when. The
-    step is done with the send that completes what was asked."""
+    step is due on the service's own target (CSPR_PANEL_INFORMATION_TARGET_DAYS working days
+    from the Panel's request; the procedure sets no time), and done with the send that
+    completes what was asked."""
 
     model_config = _example(
         what="Chronology of health contacts and the school's safeguarding record",
         sent_to="Mailbox.NationalReviewPanel@education.gov.uk",
-        sent_at="2027-01-20T14:00:00Z", completes=True)
+        sent_at="2026-11-30T14:00:00Z", completes=True)
 
     step: Literal["panel_information"] = "panel_information"
     what: Text = Field(description="What was sent")
