@@ -26,6 +26,9 @@ class DueDatesInput(BaseModel):
     clock: Clock
     start: ClockPoint
     steps: list[Step]
+    # A step's working days as the case holds them, where not its procedure's (a target the
+    # service sets by configuration, e.g. the further information to the Panel).
+    working_days: dict[Step, int] = Field(default_factory=dict)
 
 
 class DueDatesResult(BaseModel):
@@ -128,7 +131,8 @@ def due_dates(calendar: WorkingDayCalendar, input: DueDatesInput) -> DueDatesRes
         for deadline in proc.spec(step).deadlines:
             if deadline.clock is not input.clock:
                 continue
-            day = calendar.add_working_days(start_date, deadline.working_days)
+            day = calendar.add_working_days(
+                start_date, input.working_days.get(step, deadline.working_days))
             due.append(DueDate(step=step, due_date=day, deadline_at=end_of_day(day),
                                remind_at=_remind_at(calendar, day, started_at)))
     return DueDatesResult(clock_date=start_date, due=due)

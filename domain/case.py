@@ -37,7 +37,9 @@ from domain.decisions import (
     DspDecision,
     HomeOfficeContribution,
     InformPartners,
+    LocalReviewDecision,
     PanelDecision,
+    PanelInformation,
     PanelNotification,
     PanelResponse,
     RapidReviewMeeting,
@@ -88,6 +90,9 @@ class Stage(StrEnum):
     DIFFERENCE_OF_OPINION = "difference_of_opinion"
     RAPID_REVIEW = "rapid_review"
     AWAITING_PANEL_RESPONSE = "awaiting_panel_response"
+    # The Panel declined the national review the partners recommended: they decide whether to
+    # undertake an LCSPR instead (from procedure r5; issue 9, item 5(a)).
+    LOCAL_REVIEW_DECISION = "local_review_decision"
     LOCAL_REVIEW = "local_review"
     # Over but for statutory notifications still to be made: it closes when they are.
     STATUTORY_NOTICES = "statutory_notices"
@@ -340,7 +345,8 @@ class Alert(BaseModel):
     deadline: DeadlineState
 
 
-_AFTER_SUBMISSION = (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW)
+_AFTER_SUBMISSION = (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
+                     Stage.LOCAL_REVIEW_DECISION, Stage.LOCAL_REVIEW)
 # The stages at which each step may be recorded (Flowcharts 1 and 2).
 OPEN_AT: dict[Step, tuple[Stage, ...]] = {
     Step.INFORM_PARTNERS: (Stage.NOTIFIED, Stage.REQUESTED),
@@ -356,6 +362,9 @@ OPEN_AT: dict[Step, tuple[Stage, ...]] = {
     Step.WELLBEING_SESSIONS: _AFTER_SUBMISSION,
     Step.RAPID_REVIEW_SUBMISSION: (Stage.RAPID_REVIEW,),
     Step.PANEL_RESPONSE: (Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW),
+    Step.LOCAL_REVIEW_DECISION: (Stage.LOCAL_REVIEW_DECISION,),
+    # Whenever the Panel may still answer (and asked for more: `not_required` until it does).
+    Step.PANEL_INFORMATION: (Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW),
     # The statutory notifications are due whatever the case's stage, and hold its closing.
     **{step: tuple(s for s in Stage if s is not Stage.CLOSED) for step in (
         Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED, Step.HOME_OFFICE_CONTRIBUTION,
@@ -369,6 +378,7 @@ _RAPID_REVIEW_STEPS = (
     Step.PANEL_NOTIFICATION, Step.AGENCY_REQUESTS, Step.AGENCY_REPORTS,
     Step.RAPID_REVIEW_MEETING, Step.RAPID_REVIEW_REPORT, Step.RAPID_REVIEW_SIGNOFF,
     Step.WELLBEING_SESSIONS, Step.RAPID_REVIEW_SUBMISSION, Step.PANEL_RESPONSE,
+    Step.LOCAL_REVIEW_DECISION, Step.PANEL_INFORMATION,
 )
 _PARTNERS = [p.value for p in Partner]
 
@@ -534,6 +544,24 @@ class CaseState(Trail[CaseEvent]):
         with self._from(Channel.SYSTEM, None):
             self._event(now, EventKind.DEADLINE_MOVED, step, detail)
 
+    def set_target_days(self, step: Step, working_days: int) -> None:
+        """A step whose target is the service's own, set by configuration for this case."""
+        if self.has_step(step):
+            for d in self.step(step).deadlines:
+                d.working_days = working_days
+
+    def own_working_days(self, clock: Clock) -> dict[Step, int]:
+        """The steps on `clock` whose working days the case holds instead of its procedure's
+        (a target set by configuration: `set_target_days`)."""
+        proc = procedure(self.procedure_version)
+        own: dict[Step, int] = {}
+        for s in self.steps:
+            given = {d.clock: d.working_days for d in proc.spec(s.step).deadlines}
+            for d in s.deadlines:
+                if d.clock is clock and d.working_days != given.get(clock):
+                    own[s.step] = d.working_days
+        return own
+
     def open_steps_on_clock(self, clock: Clock) -> list[Step]:
         return [s for s in self.steps_on_clock(clock) if self.step(s).open]
 
@@ -602,7 +630,11 @@ class CaseState(Trail[CaseEvent]):
         self._check_dates(record, now)
         if step is not Step.DSP_DECISION:
             require(state.completion is None, "already recorded")
-            require(not state.not_required or step is Step.HOME_OFFICE_CONTRIBUTION,
+            # The partners' LCSPR decision applies once the Panel declines (its stage says);
+            # the information for the Panel once it asks (checked below).
+            require(not state.not_required or step in (Step.HOME_OFFICE_CONTRIBUTION,
+                                                       Step.LOCAL_REVIEW_DECISION,
+                                                       Step.PANEL_INFORMATION),
                     "not required in this case" if step in OPTIONAL_STEPS else "already recorded")
 
         require(stage in OPEN_AT[step] or (
@@ -627,6 +659,12 @@ class CaseState(Trail[CaseEvent]):
             case PanelNotification(notified_at=notified_at):
                 self._check_instant("notified_at", notified_at, now)
             case StatutoryNotice(sent_at=sent_at):
+                self._check_instant("sent_at", sent_at, now)
+            case LocalReviewDecision(decided_on=decided_on):
+                self._check_date("decided_on", decided_on, now)
+            case PanelInformation(sent_at=sent_at):
+                require(not state.not_required, "no further information is owed to the Panel "
+                                                "(none asked for, or the Panel has answered)")
                 self._check_instant("sent_at", sent_at, now)
             case AgencyReport(agency=agency):
                 require(self.step(Step.AGENCY_REQUESTS).completion is not None,
@@ -659,13 +697,15 @@ class CaseState(Trail[CaseEvent]):
             raise InvalidRecord(field, f"is before the {self._made_word} was received")
 
     def _check_dates(self, record: RecordBase, now: datetime) -> None:
-        on = record.completed_on
+        self._check_date("completed_on", record.completed_on, now)
+
+    def _check_date(self, field: str, on: date | None, now: datetime) -> None:
         if on is None:
             return
         if on > latest_london_date(now):
-            raise InvalidRecord("completed_on", "is in the future")
+            raise InvalidRecord(field, "is in the future")
         if on < self.clock_dates[Clock.RECEIVED]:
-            raise InvalidRecord("completed_on", f"is before the {self._made_word} was received")
+            raise InvalidRecord(field, f"is before the {self._made_word} was received")
 
     def apply(
         self, record: StepRecord, now: datetime, channel: Channel = Channel.API,
@@ -734,8 +774,14 @@ class CaseState(Trail[CaseEvent]):
                     self._move(now, Stage.AWAITING_PANEL_RESPONSE)
             case PanelResponse(decision=decision):
                 if decision is PanelDecision.MORE_INFORMATION_REQUESTED:
+                    if self.has_step(Step.PANEL_INFORMATION):  # from r5; before, nothing
+                        clocks.append(self._information_requested(record.completed_on, now))
                     return clocks
                 state.completion = done
+                if self.has_step(Step.PANEL_INFORMATION) and \
+                        self.step(Step.PANEL_INFORMATION).open:
+                    # The Panel's final answer clears what it asked for: nothing more is owed.
+                    self.step(Step.PANEL_INFORMATION).not_required = True
                 if decision is PanelDecision.NATIONAL_REVIEW:
                     # An LCSPR under way is the partners' to end, not the Panel's: the Panel
                     # is to "discuss with the safeguarding partners the potential scope and
@@ -744,6 +790,24 @@ class CaseState(Trail[CaseEvent]):
                     if not self.awaits_local_review:
                         self._close(now, Outcome.NATIONAL_REVIEW)
                 elif self.stage is Stage.AWAITING_PANEL_RESPONSE:
+                    if self._partners_decide_after_panel():
+                        self.step(Step.LOCAL_REVIEW_DECISION).not_required = False
+                        self._move(now, Stage.LOCAL_REVIEW_DECISION)
+                    else:
+                        self._close(now, Outcome.NO_FURTHER_REVIEW)
+            case PanelInformation(sent_at=sent_at, completes=completes):
+                # Each send is its own record (`records`); the step is done with the last.
+                if completes:
+                    state.completion = Completion(completed_at=sent_at)
+            case LocalReviewDecision(undertake=undertake, decided_on=decided_on):
+                state.completion = done.model_copy(update={"completed_on": decided_on})
+                if undertake:
+                    # Clock L is the partners' decision; the LCSPR starts with it (as the
+                    # meeting's decision starts it under "lcspr-at-decision").
+                    self._decide_local_review(decided_on, now)
+                    self.outcome = Outcome.LOCAL_REVIEW
+                    self._move(now, Stage.LOCAL_REVIEW)
+                else:
                     self._close(now, Outcome.NO_FURTHER_REVIEW)
             case RapidReviewMeeting(outcome=outcome):
                 state.completion = done
@@ -765,6 +829,27 @@ class CaseState(Trail[CaseEvent]):
                          else ClockPoint(at=now))
                 clocks.append((Clock.HOME_OFFICE_NEEDED, point))
         return clocks
+
+    def _information_requested(self, on: date | None, at: datetime) -> tuple[Clock, ClockPoint]:
+        """The Panel asks for more information (again): the step opens afresh, due on the
+        service's own target counted from the request's date (clock I)."""
+        info = self.step(Step.PANEL_INFORMATION)
+        info.not_required = False
+        info.completion = None
+        for d in info.deadlines:
+            d.due_date = d.deadline_at = d.remind_at = None
+            d.reminded = d.escalated = False
+        return Clock.PANEL_INFORMATION_REQUESTED, (ClockPoint(on=on) if on is not None
+                                                   else ClockPoint(at=at))
+
+    def _partners_decide_after_panel(self) -> bool:
+        """The Panel declined the national review the rapid review recommended, and the case's
+        procedure lets the partners then decide on an LCSPR (from r5): "the Child Safeguarding
+        Practice Review Panel have considered and concluded a local review may be more
+        appropriate" is one of the local criteria."""
+        meeting = self.meeting()
+        return (self.has_step(Step.LOCAL_REVIEW_DECISION) and meeting is not None
+                and meeting.outcome is RapidReviewOutcome.NATIONAL_REVIEW_RECOMMENDED)
 
     def _notices_open(self) -> bool:
         return any(self.step(s).open for s in _NOTICES if self.has_step(s))
@@ -821,7 +906,8 @@ class CaseState(Trail[CaseEvent]):
         self.outcome = outcome
         if outcome is Outcome.CRITERIA_NOT_MET:
             for step in _RAPID_REVIEW_STEPS:
-                self.step(step).not_required = True
+                if self.has_step(step):  # (the LCSPR decision after the Panel: from r5)
+                    self.step(step).not_required = True
         # A statutory notification still due keeps the case open, and chased, until it is made.
         self._move(now, Stage.STATUTORY_NOTICES if self._notices_open() else Stage.CLOSED)
 

@@ -182,6 +182,55 @@ class PanelResponse(RecordBase):
     notes: Text | None = None
 
 
+class LocalReviewDecision(RecordBase):
+    """The partners' decision on an LCSPR after the Panel declined the national review the
+    rapid review recommended ("the Panel have considered and concluded a local review may be
+    more appropriate"): its date is clock L when they decide to undertake one. No deadline:
+    the procedure sets none for this decision."""
+
+    model_config = _example(undertake=True, decided_on="2026-11-30",
+                            rationale="The Panel concluded a local review is more appropriate")
+
+    step: Literal["local_review_decision"] = "local_review_decision"
+    undertake: bool = Field(description="The partners decide to undertake an LCSPR")
+    rationale: Text
+    decided_on: PastDate | None = Field(
+        None, description="The date of the partners' decision, if not today; never in the "
+                          "future (clock L for an LCSPR)")
+
+    @model_validator(mode="after")
+    def _one_date(self) -> LocalReviewDecision:
+        if self.completed_on is not None:
+            raise ValueError("completed_on: not used here; decided_on is when it was decided")
+        return self
+
+
+class PanelInformation(RecordBase):
+    """One send of the further information the Panel asked for ("The safeguarding partners
+    must share further information with the Panel as requested"): what, to whom, when. The
+    step is due on the service's own target (CSPR_PANEL_INFORMATION_TARGET_DAYS working days
+    from the Panel's request; the procedure sets no time), and done with the send that
+    completes what was asked."""
+
+    model_config = _example(
+        what="Chronology of health contacts and the school's safeguarding record",
+        sent_to="Mailbox.NationalReviewPanel@education.gov.uk",
+        sent_at="2026-11-30T14:00:00Z", completes=True)
+
+    step: Literal["panel_information"] = "panel_information"
+    what: Text = Field(description="What was sent")
+    sent_to: Name = Field(description="To whom (the Panel secretariat's mailbox, a person)")
+    sent_at: AwareDatetime = Field(description="When it was sent")
+    completes: bool = Field(True, description="This send completes what the Panel asked for "
+                                              "(false: more is to follow)")
+
+    @model_validator(mode="after")
+    def _one_date(self) -> PanelInformation:
+        if self.completed_on is not None:
+            raise ValueError("completed_on: not used here; sent_at is when it was sent")
+        return self
+
+
 class NoticeMethod(StrEnum):
     """How a statutory notification was made."""
 
@@ -259,6 +308,8 @@ StepRecord = Annotated[
     | WellbeingSessions
     | RapidReviewSubmission
     | PanelResponse
+    | LocalReviewDecision
+    | PanelInformation
     | SecretaryOfStateNotice
     | OfstedNotice
     | HomeOfficeContribution
@@ -269,7 +320,8 @@ StepRecord = Annotated[
 RECORD_TYPES: tuple[type[RecordBase], ...] = (
     InformPartners, SslRecommendation, DspDecision, PanelNotification, AgencyRequests,
     AgencyReport, RapidReviewMeeting, RapidReviewReport, RapidReviewSignoff,
-    WellbeingSessions, RapidReviewSubmission, PanelResponse, SecretaryOfStateNotice,
+    WellbeingSessions, RapidReviewSubmission, PanelResponse, LocalReviewDecision,
+    PanelInformation, SecretaryOfStateNotice,
     OfstedNotice, HomeOfficeContribution, HomeOfficeNotice,
 )
 

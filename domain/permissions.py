@@ -84,6 +84,12 @@ RECORD_RULES: Mapping[Step, Mapping[Role, OrgRule]] = {
     Step.WELLBEING_SESSIONS: _MARS_ONLY,
     Step.RAPID_REVIEW_SUBMISSION: _MARS_ONLY,
     Step.PANEL_RESPONSE: _MARS_ONLY,
+    # The partners' decision after the Panel's answer, recorded by the MARS team as the rapid
+    # review meeting's decision is (one partner alone cannot assert the others').
+    Step.LOCAL_REVIEW_DECISION: _MARS_ONLY,
+    # The further information the Panel asked for goes through the MARS team (as the rapid
+    # review's submission does), who record each send.
+    Step.PANEL_INFORMATION: _MARS_ONLY,
     # The local authority's duties, as the Panel notification: the MARS team records for it.
     Step.NOTIFY_SECRETARY_OF_STATE: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},
     Step.NOTIFY_OFSTED: {_DSP: OrgRule.LOCAL_AUTHORITY, _M: OrgRule.ANY},

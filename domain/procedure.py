@@ -8,7 +8,7 @@ already running.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -23,6 +23,9 @@ class Clock(StrEnum):
     # earlier than receipt, else receipt (from nl-cspr-2025-06-r4: the Panel notification's
     # statutory five working days count from it).
     LA_AWARE = "A"
+    # The Panel asked the partners for more information (from nl-cspr-2025-06-r5): the
+    # service's own target for sending it counts from the request's date.
+    PANEL_INFORMATION_REQUESTED = "I"
 
 
 class DeadlineKind(StrEnum):
@@ -51,6 +54,12 @@ class Step(StrEnum):
     WELLBEING_SESSIONS = "wellbeing_sessions"
     RAPID_REVIEW_SUBMISSION = "rapid_review_submission"
     PANEL_RESPONSE = "panel_response"
+    # The partners' decision on an LCSPR once the Panel has declined the national review they
+    # recommended (from nl-cspr-2025-06-r5; issue 9, item 5(a)).
+    LOCAL_REVIEW_DECISION = "local_review_decision"
+    # The further information the Panel asked for, sent by the MARS team (from r5; issue 9,
+    # item 5(b)).
+    PANEL_INFORMATION = "panel_information"
     # Statutory notifications around the case (procedure, "Decisions on local and national
     # reviews" and the rapid review: the looked-after child, the care leaver, the Home Office).
     NOTIFY_SECRETARY_OF_STATE = "notify_secretary_of_state"
@@ -249,11 +258,40 @@ NL_CSPR_2025_06_R4 = Procedure(
     version="nl-cspr-2025-06-r4", steps=tuple(_r4(s) for s in NL_CSPR_2025_06_R3.steps),
     panel_notification_in_dispute=True, reviewer_details_later=True, both_reports_sent=True)
 
+# Working days from the Panel's request for more information to the service's own target for
+# sending it (CSPR_PANEL_INFORMATION_TARGET_DAYS sets a partnership's own).
+PANEL_INFORMATION_TARGET_DAYS = 5
+
+# The Panel declines a national review the rapid review recommended: the partners may then
+# decide on an LCSPR on the same case (issue 9, item 5(a)). Among the local criteria: a case
+# "which the Child Safeguarding Practice Review Panel have considered and concluded a local
+# review may be more appropriate". The procedure sets no time for that decision, so the step
+# has no deadline. Every step, clock and rule of r4 is kept (`replace`); a case opened under r4
+# keeps r4's.
+NL_CSPR_2025_06_R5 = replace(
+    NL_CSPR_2025_06_R4, version="nl-cspr-2025-06-r5",
+    steps=(*NL_CSPR_2025_06_R4.steps,
+           StepSpec(Step.LOCAL_REVIEW_DECISION,
+                    "Partners' decision on an LCSPR after the Panel's answer",
+                    "safeguarding partners (recorded by the MARS team)",
+                    "whether to undertake an LCSPR now the Panel has declined a national "
+                    "review (no time limit in the procedure)", (), conditional=True),
+           # "The safeguarding partners must share further information with the Panel as
+           # requested": a statutory duty with no time limit; the target is the service's own
+           # (issue 9, item 5(b)), reminded and escalated like any step.
+           StepSpec(Step.PANEL_INFORMATION,
+                    "Further information to the Panel (due on the service's own target)",
+                    "MARS team, for the safeguarding partners",
+                    "what was sent, to whom and when; due on the service's own target, "
+                    "working days from the Panel's request (no time limit in the procedure)",
+                    (Deadline(Clock.PANEL_INFORMATION_REQUESTED, PANEL_INFORMATION_TARGET_DAYS,
+                              _L),), conditional=True, statutory_duty=True)))
+
 PROCEDURES: dict[str, Procedure] = {
     p.version: p for p in (NL_CSPR_2025_06, NL_CSPR_2025_06_REQUEST, NL_CSPR_2025_06_R2,
-                           NL_CSPR_2025_06_R3, NL_CSPR_2025_06_R4)
+                           NL_CSPR_2025_06_R3, NL_CSPR_2025_06_R4, NL_CSPR_2025_06_R5)
 }
-CURRENT_PROCEDURE = NL_CSPR_2025_06_R4
+CURRENT_PROCEDURE = NL_CSPR_2025_06_R5
 CURRENT_REQUEST_PROCEDURE = NL_CSPR_2025_06_REQUEST
 
 

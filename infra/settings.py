@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.differences import DifferenceTargets
+from domain.procedure import PANEL_INFORMATION_TARGET_DAYS
 from domain.retention import DEFAULT_SCHEDULE, RetentionSchedule
 from infra.codec import EncryptionCodec, parse_keys
 
@@ -92,6 +93,10 @@ class Settings(BaseSettings):
     # safeguarding partners, Independent Scrutiny Officer), for a difference raised through
     # the API without its own (domain.differences.DifferenceTargets explains the defaults).
     difference_target_days: str = "5,5,10"
+    # Working days the partners have to send the further information the Panel asks for: the
+    # service's own target (the procedure sets no time: "must share further information with
+    # the Panel as requested"), reminded and escalated like any step (procedure r5).
+    panel_information_target_days: int = Field(PANEL_INFORMATION_TARGET_DAYS, ge=1, le=60)
     # E-mail (letters, reminders, escalations) over SMTP. The defaults reach `make run`'s mail
     # catcher; production names its relay. STARTTLS and login are used only if set.
     smtp_host: str = "127.0.0.1"

@@ -60,13 +60,23 @@ def next_wednesday_before_easter(after: datetime) -> date:
         year += 1
 
 
-async def rapid_review_to_submission(send: Send, agencies: list[str]) -> None:
+async def to_rapid_review(send: Send) -> None:
+    """Flowchart 1: the partners informed, the SSLs' recommendation, the DSPs all agreeing."""
+    await send("inform_partners")
+    await send("ssl_recommendation", criteria_met=True, recommend_panel_notification=True,
+               rationale="Criteria met")
+    for partner in ("local_authority", "health", "police"):
+        await send("dsp_decision", partner=partner, criteria_met=True, rationale="Agreed")
+
+
+async def rapid_review_to_submission(send: Send, agencies: list[str],
+                                     outcome: str = "local_review") -> None:
     """Every rapid review step, on time, from agency requests to submission."""
     await send("agency_requests", agencies=agencies)
     for agency in agencies:
         await send("agency_reports", agency=agency)
     await send("rapid_review_meeting", recommendations=["Share the learning on bruising"],
-               outcome="local_review", rationale="Two agencies did not share information")
+               outcome=outcome, rationale="Two agencies did not share information")
     await send("rapid_review_report")
     for partner in ("local_authority", "health", "police"):
         await send("rapid_review_signoff", partner=partner)

@@ -170,12 +170,21 @@ async def test_a_whole_case_through_the_api_to_the_rapid_review_outcome(api: Asy
     assert steps(case)["rapid_review_submission"]["deadlines"][1]["due_date"] is not None
     case = await ok(api, case_id, "panel-response", decision="more_information_requested")
     assert case["stage"] == "awaiting_panel_response"
+    # From procedure r5 the information asked for is a step, due on the service's own target.
+    assert steps(case)["panel_information"]["status"] == "pending"
+    assert steps(case)["panel_information"]["due_date"] is not None
+    await ok(api, case_id, "panel-information", what="The health chronology",
+             sent_to="Mailbox.NationalReviewPanel@education.gov.uk",
+             sent_at=datetime.now(UTC).isoformat())
     case = await ok(api, case_id, "panel-response", decision="no_national_review")
     assert case["stage"] == "closed"
     assert case["outcome"] == "no_further_review"
     done = {s["step"]: s["status"] for s in case["steps"]}
     notices = {"notify_secretary_of_state", "notify_ofsted", "home_office_contribution",
-               "notify_home_office"}  # no looked after child or care leaver died
+               "notify_home_office",  # no looked after child or care leaver died
+               # The rapid review recommended no national review: nothing for the partners
+               # to decide after the Panel's answer.
+               "local_review_decision"}
     assert {done.pop(step) for step in notices} == {"not_required"}
     assert set(done.values()) == {"done"}, done
     assert all(s["completed_on"] for s in case["steps"] if s["step"] not in notices)

@@ -38,9 +38,11 @@ from domain.decisions import (
     HomeOfficeContribution,
     HomeOfficeNotice,
     InformPartners,
+    LocalReviewDecision,
     NoticeMethod,
     OfstedNotice,
     PanelDecision,
+    PanelInformation,
     PanelNotification,
     PanelResponse,
     RapidReviewMeeting,
@@ -59,6 +61,7 @@ from domain.procedure import (
     CURRENT_REQUEST_PROCEDURE,
     NL_CSPR_2025_06_R2,
     NL_CSPR_2025_06_R3,
+    NL_CSPR_2025_06_R4,
     Clock,
     Partner,
     Procedure,
@@ -211,6 +214,9 @@ SAMPLE: dict[Step, StepRecord] = {
     Step.WELLBEING_SESSIONS: WellbeingSessions(relevant=True),
     Step.RAPID_REVIEW_SUBMISSION: RapidReviewSubmission(),
     Step.PANEL_RESPONSE: PanelResponse(decision=PanelDecision.NO_NATIONAL_REVIEW),
+    Step.LOCAL_REVIEW_DECISION: LocalReviewDecision(undertake=True, rationale="Panel's view"),
+    Step.PANEL_INFORMATION: PanelInformation(what="Chronology", sent_to="Panel secretariat",
+                                             sent_at=nov(3)),
     Step.NOTIFY_SECRETARY_OF_STATE: SecretaryOfStateNotice(sent_at=nov(3),
                                                            method=NoticeMethod.EMAIL),
     Step.NOTIFY_OFSTED: OfstedNotice(sent_at=nov(3),
@@ -226,14 +232,17 @@ OPEN_AT: dict[Step, set[Stage]] = {
     Step.DSP_DECISION: {Stage.DSP_DECISION, Stage.DIFFERENCE_OF_OPINION},
     Step.PANEL_NOTIFICATION: _RR,
     Step.AGENCY_REQUESTS: _RR,
-    Step.AGENCY_REPORTS: {Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW},
+    Step.AGENCY_REPORTS: {Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
+                          Stage.LOCAL_REVIEW_DECISION, Stage.LOCAL_REVIEW},
     Step.RAPID_REVIEW_MEETING: _RR,
     Step.RAPID_REVIEW_REPORT: _RR,
     Step.RAPID_REVIEW_SIGNOFF: _RR,
     Step.WELLBEING_SESSIONS: {Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
-                              Stage.LOCAL_REVIEW},
+                              Stage.LOCAL_REVIEW_DECISION, Stage.LOCAL_REVIEW},
     Step.RAPID_REVIEW_SUBMISSION: _RR,
     Step.PANEL_RESPONSE: {Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW},
+    Step.LOCAL_REVIEW_DECISION: {Stage.LOCAL_REVIEW_DECISION},  # from r5
+    Step.PANEL_INFORMATION: {Stage.AWAITING_PANEL_RESPONSE, Stage.LOCAL_REVIEW},  # from r5
     # The statutory notifications: at any stage until the case closes.
     Step.NOTIFY_SECRETARY_OF_STATE: set(Stage) - {Stage.CLOSED},
     Step.NOTIFY_OFSTED: set(Stage) - {Stage.CLOSED},
@@ -262,8 +271,9 @@ def test_sample_records_cover_every_step() -> None:
 @pytest.mark.parametrize(("step", "stage"), WRONG_STAGES)
 def test_step_at_a_wrong_stage_is_not_open(step: Step, stage: Stage) -> None:
     # Under r3: from r4 the Panel notification is also open during a difference of opinion
-    # (tests/test_procedure_r3.py).
-    case = new_case(procedure=NL_CSPR_2025_06_R3)
+    # (tests/test_procedure_r3.py). The partners' LCSPR decision after the Panel is r5's.
+    case = new_case(procedure=CURRENT_PROCEDURE if step in (
+        Step.LOCAL_REVIEW_DECISION, Step.PANEL_INFORMATION) else NL_CSPR_2025_06_R3)
     case.stage = stage
     with pytest.raises(StepNotOpen) as exc:
         case.check(SAMPLE[step], nov(4))
@@ -299,6 +309,10 @@ def _driven(stage: Stage) -> CaseState:
         return drive(new_case(), path[:5])
     if stage is Stage.AWAITING_PANEL_RESPONSE:
         return drive(new_case(), path)
+    if stage is Stage.LOCAL_REVIEW_DECISION:  # the Panel declined the national review (r5)
+        return drive(new_case(), [
+            *happy_path(RapidReviewOutcome.NATIONAL_REVIEW_RECOMMENDED),
+            (PanelResponse(decision=PanelDecision.NO_NATIONAL_REVIEW), nov(27))])
     if stage is Stage.LOCAL_REVIEW:
         return drive(new_case(), happy_path(RapidReviewOutcome.LOCAL_REVIEW))
     if stage is Stage.STATUTORY_NOTICES:
@@ -441,7 +455,10 @@ def test_panel_response_closes_the_case(decision: PanelDecision, outcome: Outcom
 
 
 def test_panel_asking_for_more_information_keeps_the_case_open() -> None:
-    case = drive(new_case(), happy_path(RapidReviewOutcome.NATIONAL_REVIEW_RECOMMENDED))
+    # Under r4: from r5 the partners decide on an LCSPR after the Panel declines
+    # (tests/test_panel_response.py).
+    case = drive(new_case(procedure=NL_CSPR_2025_06_R4),
+                 happy_path(RapidReviewOutcome.NATIONAL_REVIEW_RECOMMENDED))
     record(case, PanelResponse(decision=PanelDecision.MORE_INFORMATION_REQUESTED), nov(30))
     assert stage_of(case) is Stage.AWAITING_PANEL_RESPONSE
     assert case.outcome is None

@@ -218,6 +218,10 @@ ENDPOINTS = [
     _record("wellbeing-sessions", MARS, relevant=False),
     _record("rapid-review-submission", MARS),
     _record("panel-response", MARS, decision="more_information_requested"),
+    # The partners' decision after the Panel declines, recorded by the MARS team (procedure r5).
+    _record("local-review-decision", MARS, undertake=True, rationale="The Panel's view"),
+    _record("panel-information", MARS, what="Chronology", sent_to="The Panel secretariat",
+            sent_at=NOW),
     _record("notify-secretary-of-state", frozenset({"mars_team", "dsp:local_authority"}),
             sent_at=NOW, method="email"),
     _record("notify-ofsted", frozenset({"mars_team", "dsp:local_authority"}),

@@ -127,7 +127,11 @@ async def test_panel_notification_counts_from_awareness_and_is_taken_during_a_di
     incident". The statutory R+5 counts from `la_aware_at` (earlier than receipt), the local
     steps from receipt; and the duty does not wait for the DSPs to agree: `panel_notification`
     is recorded while the case is at `difference_of_opinion`."""
-    assert CURRENT_PROCEDURE is NL_CSPR_2025_06_R4
+    # r4's rule, kept by every version after it (r5 adds the partners' decision after the
+    # Panel's answer: tests/test_panel_response.py).
+    assert CURRENT_PROCEDURE.spec(Step.PANEL_NOTIFICATION) \
+        == NL_CSPR_2025_06_R4.spec(Step.PANEL_NOTIFICATION)
+    assert CURRENT_PROCEDURE.panel_notification_in_dispute
     now = (await time_env.get_current_time()).astimezone(LONDON).date()
     monday = now + timedelta(days=7 - now.weekday())
     while not all(CALENDAR.is_working_day(monday + timedelta(days=d)) for d in range(5)):

@@ -91,6 +91,11 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
                                "differences-of-opinion", "mail"}, path.name
         elif tag == "can1":  # a case's first run continuing as new, and the run after
             assert "quiet-rejections" in markers, path.name
+        elif tag == "panel1":  # procedure r5: the Panel's answers, the partners' LCSPR
+            # (its information reminded: an alert naming its deadline; the LCSPR at the
+            # partners' decision)
+            assert markers >= {"case-store", "lcspr-child", "lcspr-at-decision",
+                               "lcspr-abandon", "alert-deadline"}, path.name
         elif tag == "faults1":
             assert markers >= {"case-store", "notified-event", "lcspr-child",
                                "differences-of-opinion", "serial-changes",

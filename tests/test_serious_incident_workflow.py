@@ -292,6 +292,9 @@ async def test_signal_at_the_wrong_stage_changes_nothing(
             (EventKind.SIGNAL_REJECTED, Step.DSP_DECISION, Channel.SIGNAL),
         ]
         assert case.records == []
+        # (From r5 the steps that follow the Panel's answer apply only once it has given it.)
+        after_panel = {Step.LOCAL_REVIEW_DECISION, Step.PANEL_INFORMATION}
         assert all(status(case, s.step) is StepStatus.PENDING for s in case.steps
-                   if s.step not in OPTIONAL_STEPS)
+                   if s.step not in OPTIONAL_STEPS | after_panel)
+        assert all(status(case, s) is StepStatus.NOT_REQUIRED for s in after_panel)
         await handle.terminate("test over")

@@ -499,9 +499,7 @@ class CaseWorkflow:
             if not on_clock:
                 continue
             result = await workflow.execute_activity(
-                "compute_due_dates",
-                DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
-                              start=point, steps=on_clock),
+                "compute_due_dates", self._due_dates_input(clock, point, on_clock),
                 result_type=DueDatesResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
@@ -529,9 +527,7 @@ class CaseWorkflow:
             if not steps:
                 continue
             result = await workflow.execute_activity(
-                "compute_due_dates",
-                DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
-                              start=point, steps=steps),
+                "compute_due_dates", self._due_dates_input(clock, point, steps),
                 result_type=DueDatesResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
@@ -1091,16 +1087,19 @@ class CaseWorkflow:
     async def _start_clock(self, clock: Clock, point: ClockPoint) -> None:
         result = await workflow.execute_activity(
             "compute_due_dates",
-            DueDatesInput(
-                procedure_version=self._case.procedure_version, clock=clock, start=point,
-                steps=self._case.steps_on_clock(clock),
-            ),
+            self._due_dates_input(clock, point, self._case.steps_on_clock(clock)),
             result_type=DueDatesResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self._case.clock_points[clock] = point
         self._case.set_due_dates(clock, result.clock_date, result.due)
         self._changed = True
+
+    def _due_dates_input(self, clock: Clock, point: ClockPoint,
+                         steps: list[Step]) -> DueDatesInput:
+        return DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
+                             start=point, steps=steps,
+                             working_days=self._case.own_working_days(clock))
 
     async def _send_events(self) -> None:
         while self._events_sent < self._case.event_count:

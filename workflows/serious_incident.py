@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.decisions import Actor
     from domain.differences import DifferenceTargets
     from domain.notification import Notification
-    from domain.procedure import procedure
+    from domain.procedure import Step, procedure
 
 from workflows.case_workflow import CaseResult, CaseRun, CaseWorkflow
 
@@ -62,6 +62,9 @@ class CaseInput(CaseRun):
     # The differences-of-opinion targets the case raises its own with (the API's setting,
     # CSPR_DIFFERENCE_TARGET_DAYS); None: the domain's defaults.
     difference_targets: DifferenceTargets | None = None
+    # The working days of the service's own target for the further information the Panel asks
+    # for (CSPR_PANEL_INFORMATION_TARGET_DAYS; from procedure r5); None: the procedure's.
+    panel_information_days: int | None = None
 
 
 @workflow.defn(name="SeriousIncident")
@@ -72,6 +75,8 @@ class SeriousIncidentWorkflow(CaseWorkflow):
             input.case_id, procedure(input.procedure_version), input.notification), input)
         if input.carried is None and input.difference_targets is not None:
             self._case.differences.targets = input.difference_targets
+        if input.carried is None and input.panel_information_days is not None:
+            self._case.set_target_days(Step.PANEL_INFORMATION, input.panel_information_days)
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseResult:

@@ -63,5 +63,6 @@ async def notify(
         input_of=lambda case_id: CaseInput(
             case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
             notification=notification, actor=principal.actor(),
-            difference_targets=settings.difference_targets),
+            difference_targets=settings.difference_targets,
+            panel_information_days=settings.panel_information_target_days),
     )

@@ -11,7 +11,9 @@ notices and a calendar change, recorded with `mail1 mail_notices_and_a_bank_holi
 one change at a time, bounded projections and heartbeating mail activities, recorded with
 `faults1 mail_notices_and_a_bank_holiday disagreement_up_the_ladder`; can1: a case's first run
 continuing as new under refused signals, with quiet rejections, recorded with
-`can1 refused_signals_continue_as_new`) and keep
+`can1 refused_signals_continue_as_new`; panel1: procedure r5, the Panel asking for more
+information then declining, and the partners' LCSPR decision, recorded with
+`panel1 panel_answers_to_the_partners_lcspr`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
@@ -44,7 +46,7 @@ from tests.database import drop, test_database
 from tests.factories import decision, notification, start_case
 from tests.histories import parent_scenarios
 from tests.local_review_stand_in import with_stand_in
-from tests.scenarios import rapid_review_to_submission
+from tests.scenarios import rapid_review_to_submission, to_rapid_review
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
@@ -72,14 +74,6 @@ def by_update(handle: Handle) -> Callable[..., Awaitable[None]]:
     async def send(step: str, **fields: Any) -> None:
         await handle.execute_update("record", decision(step, **fields), result_type=CaseState)
     return send
-
-
-async def to_rapid_review(send: Callable[..., Awaitable[None]]) -> None:
-    await send("inform_partners")
-    await send("ssl_recommendation", criteria_met=True, recommend_panel_notification=True,
-               rationale="Criteria met")
-    for partner in PARTNERS:
-        await send("dsp_decision", partner=partner, criteria_met=True, rationale="Agreed")
 
 
 async def timeline_with_overdue_steps_to_national_review(
@@ -178,6 +172,33 @@ async def disagreement_up_the_ladder(env: WorkflowEnvironment, handle: Handle) -
                rationale="Agreed after mediation")
 
 
+async def panel_answers_to_the_partners_lcspr(env: WorkflowEnvironment, handle: Handle) -> None:
+    """Procedure r5: the rapid review recommends a national review; the Panel asks for more
+    information (due on the service's own target: reminded, then overdue), which is sent in
+    two parts; the Panel declines, and the partners decide on an LCSPR (the stand-in starts)."""
+    send = by_signal(handle)
+    await to_rapid_review(send)
+    await send("panel_notification", notified_at=await env.get_current_time(),
+               reference="CSPN-PANEL1")
+    await send("agency_requests", agencies=["Council"])
+    await send("agency_reports", agency="Council")
+    await send("rapid_review_meeting", recommendations=["Refer to the Panel"],
+               outcome="national_review_recommended", rationale="Of national importance")
+    await send("rapid_review_report")
+    for partner in PARTNERS:
+        await send("rapid_review_signoff", partner=partner)
+    await send("rapid_review_submission")
+    await send("panel_response", decision="more_information_requested")
+    await env.sleep(timedelta(days=10))  # the information's reminder, then overdue
+    await send("panel_information", what="Chronology", sent_to="Panel secretariat",
+               sent_at=await env.get_current_time(), completes=False)
+    await send("panel_information", what="School record", sent_to="Panel secretariat",
+               sent_at=await env.get_current_time())
+    await send("panel_response", decision="no_national_review")
+    await send("local_review_decision", undertake=True, rationale="The Panel's view")
+    await asyncio.sleep(1.0)
+
+
 async def start_looked_after_death(*args: Any, **kwargs: Any) -> Handle:
     """A case on the death of a looked after child: the Secretary of State and Ofsted."""
     now: datetime = args[3]
@@ -242,6 +263,7 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "signals_checked_against_permissions": signals_checked_against_permissions,
     "disagreement_up_the_ladder": disagreement_up_the_ladder,
     "mail_notices_and_a_bank_holiday": mail_notices_and_a_bank_holiday,
+    "panel_answers_to_the_partners_lcspr": panel_answers_to_the_partners_lcspr,
 }
 STARTS: dict[str, Callable[..., Awaitable[Handle]]] = {
     **parent_scenarios.STARTS, "mail_notices_and_a_bank_holiday": start_looked_after_death,
