@@ -133,6 +133,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.projection import (
         PROJECTION_PATCH,
+        WAKE_PATCH,
         Projection,
         catch_up,
     )
@@ -183,6 +184,7 @@ class CaseWorkflow:
         # last a projection started with, the last the store has (when it is behind).
         self._events_sent = case.event_count if run.events_sent is None else run.events_sent
         self._quiet_rejections = False
+        self._wake_unprojected = False
         self._events_projected = case.event_count
         self._stored = case.event_count if run.projected is None else run.projected
         self._history = History(run, case.event_count)
@@ -231,6 +233,7 @@ class CaseWorkflow:
         # trail; sending it to the event log as well cost an activity each, which a partner
         # system retrying in a loop would multiply.
         self._quiet_rejections = self._since(QUIET_REJECTIONS_PATCH)
+        self._wake_unprojected = self._since(WAKE_PATCH)
         if run.carried is not None:
             self._carried_on()
         else:
@@ -308,7 +311,13 @@ class CaseWorkflow:
     def _woken(self) -> bool:
         # The LCSPR's part is checked as such: a record may have moved the case on while the
         # loop was busy (then `_changed` has been reset since), and a child ends on its own.
-        return self._changed or self._local_review_due() or self._local_review_over()
+        return self._changed or self._local_review_due() or self._local_review_over() or \
+            self._unprojected()
+
+    def _unprojected(self) -> bool:
+        """Events the store has not had yet, and no failed projection waiting for its time."""
+        return self._wake_unprojected and not self._projection.owed and \
+            self._case.event_count != self._events_projected
 
     @workflow.query
     def case(self) -> CaseState:

@@ -33,6 +33,10 @@ RETRY_POLICY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(minutes=1), maximum_attempts=9,
                            non_retryable_error_types=["ProjectionRefused"])
 RETRY_AFTER = timedelta(minutes=15)
+# The store's copy is what the API reads (issue 13): a case whose events came in while it was
+# busy (an e-mail's outcome during a projection, after which the wait's flag was reset) wakes
+# for them at once, not at its next timer days later. New commands, so asked at a run's start.
+WAKE_PATCH = "wake-unprojected"
 # A closed case whose store copy is behind tries this many more times before it completes.
 CLOSING_ATTEMPTS = 4
 
