@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import date
 
 import pytest
@@ -23,12 +23,13 @@ from domain.calendar import WorkingDayCalendar
 from domain.permissions import Role
 from infra.binaries import temporal_cli, temporal_test_server
 from infra.codec import EncryptionCodec
+from infra.mailer import SmtpMailer
 from infra.settings import Settings
 from infra.temporal import data_converter
 from store import calendar as calendar_store
 from store.db import Sessionmaker, make_sessionmaker
 from tests.database import drop, test_database
-from tests.smtp import shared_server
+from tests.smtp import Recorder, shared_server, smtp_server
 from worker import WORKFLOWS, build_worker
 from workflows import search_attributes as sa
 
@@ -61,6 +62,13 @@ async def register_search_attributes(client: Client) -> None:
             },
         )
     )
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
+    """An SMTP server of the test's own (tests.smtp) and a mailer that sends to it."""
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from infra.mailer import SmtpMailer
 from store.db import Sessionmaker
 from tests.factories import notification
 from tests.smtp import Recorder
-from tests.test_mail import Directory, _set_dates, addresses, listed, mail, smtp, store
+from tests.test_mail import Directory, _set_dates, addresses, listed, mail, store
 
-__all__ = ["listed", "smtp", "store"]  # the fixtures, used by name
+__all__ = ["listed", "store"]  # the fixtures, used by name
 
 
 async def received(store: Sessionmaker, days_ago: int, *, informed: bool = False) -> CaseState:

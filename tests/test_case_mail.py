@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -38,7 +38,7 @@ from tests import database
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
 from tests.factories import CHILD_REFERENCE, case_when, decision, start_case
 from tests.scenarios import at_london, travel_to
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 from worker import build_worker
 from workflows.serious_incident import SeriousIncidentWorkflow
 
@@ -72,12 +72,6 @@ async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessi
                                    Role.AGENCY)
     yield sessions
     await database.drop(engine, schema, url)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 def worker_for(client: Any, store: Sessionmaker, mailer: SmtpMailer) -> Worker:

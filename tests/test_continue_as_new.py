@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,7 +42,7 @@ from tests.conftest import CONVERTER, new_worker
 from tests.factories import notification, review_request, signal
 from tests.local_review_stand_in import LocalReviewStandIn, with_stand_in
 from tests.scenarios import at_london, travel_to
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.case_workflow import CaseResult
@@ -67,12 +67,6 @@ async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessi
         await directory.add_person(session, org.id, "MARS", MARS, Role.MARS_TEAM)
     yield sessions
     await database.drop(engine, schema, url)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 async def case_when(handle: Handle, ready: Callable[[CaseState], bool],

@@ -23,10 +23,10 @@ from infra.mailer import SmtpMailer
 from store.db import Sessionmaker
 from tests.factories import case_when, start_case
 from tests.smtp import Recorder
-from tests.test_case_mail import address, recipients, smtp, store, until, worker_for
+from tests.test_case_mail import address, recipients, store, until, worker_for
 from tests.test_mail import a_case, mail
 
-__all__ = ["smtp", "store"]  # the fixtures, used by name
+__all__ = ["store"]  # the fixtures, used by name
 AGENCY = Actor(subject="rep@agency.test", role="agency", organisation="NHS Trust")
 SSL = Actor(subject="ssl@cspr.test", role="ssl", organisation="health")
 SSLS_AND_MARS = {address("mars_team"), *(address(f"ssl/{p.value}") for p in Partner)}

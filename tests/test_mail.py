@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -47,7 +47,7 @@ from store.models import CaseDocument, OutboxMessage
 from tests import database
 from tests.factories import CHILD_REFERENCE, notification, review_request
 from tests.mail_probe import MailProbe
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 from tests.test_letters import text_of
 from worker import build_worker
 
@@ -104,12 +104,6 @@ async def listed(store: Sessionmaker) -> Directory:
                                           Role.AGENCY)
         gone.active = False
     return Directory(people)
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 RECEIVED = datetime(2026, 11, 27, 10, tzinfo=UTC)

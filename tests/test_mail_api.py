@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 
 from activities.mail import MailActivities, MailConfig, SendLettersInput
@@ -20,15 +18,9 @@ from infra.mailer import SmtpMailer
 from store import directory
 from store.db import Sessionmaker
 from tests.conftest import as_role
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 async def a_case(api: AsyncClient) -> str:

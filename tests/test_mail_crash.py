@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -40,7 +40,7 @@ from infra.mailer import SmtpMailer
 from store.db import Sessionmaker
 from tests.factories import case_when, decision, start_case
 from tests.mail_directory import directory_store
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 from worker import WORKFLOW_RUNNER, WORKFLOWS
 from workflows.serious_incident import SeriousIncidentWorkflow
 
@@ -52,12 +52,6 @@ Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
 async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessionmaker]:
     async with directory_store(tmp_path_factory.mktemp("crash")) as sessions:
         yield sessions
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 class DiesOnFirstAttempt(MailActivities):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -27,7 +27,7 @@ from store.db import Sessionmaker
 from store.models import AuditEvent, IdempotencyRecord, OutboxMessage
 from tests.conftest import CONVERTER, TEST_JWT_SECRET, TEST_KEYS, as_role, http_client
 from tests.mail_directory import directory_store
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 from tests.test_retries import Faults, _Faulty
 from worker import build_worker
 
@@ -39,12 +39,6 @@ LOST = "ssl.police@cspr.test"  # cut off before it had
 async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessionmaker]:
     async with directory_store(tmp_path_factory.mktemp("resolve")) as sessions:
         yield sessions
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 class CutsOffTwo:

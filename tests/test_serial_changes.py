@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,7 +32,7 @@ from infra.mailer import SmtpMailer
 from store.db import Sessionmaker
 from tests.factories import case_when, decision, start_case
 from tests.mail_directory import AGENCY, directory_store
-from tests.smtp import Recorder, smtp_server
+from tests.smtp import Recorder
 from worker import WORKFLOW_RUNNER, WORKFLOWS
 from workflows.serious_incident import SeriousIncidentWorkflow
 
@@ -44,12 +44,6 @@ Handle = WorkflowHandle[SeriousIncidentWorkflow, Any]
 async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sessionmaker]:
     async with directory_store(tmp_path_factory.mktemp("serial")) as sessions:
         yield sessions
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, SmtpMailer]]:
-    with smtp_server() as server:
-        yield server
 
 
 class HeldCalendar(CalendarActivities):

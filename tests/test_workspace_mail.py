@@ -30,7 +30,6 @@ from tests.test_mail_resolution import (  # noqa: F401 (fixtures)
     LOST,
     CutsOffTwo,
     _notification,
-    smtp,
     store,
 )
 from web import session
@@ -50,7 +49,7 @@ def browser(app: FastAPI, role: Role, org: str | None = None) -> tuple[AsyncClie
 
 async def test_uncertain_letters_are_settled_from_the_case_page(
     dev_env: WorkflowEnvironment, store: Sessionmaker,  # noqa: F811
-    smtp: tuple[Recorder, SmtpMailer],  # noqa: F811
+    smtp: tuple[Recorder, SmtpMailer],
 ) -> None:
     recorder, mailer = smtp
     async with build_worker(dev_env.client, f"tq-{uuid.uuid4()}", WorkingDayCalendar(), store,
