@@ -49,9 +49,18 @@ class History:
         self.before = run.history_before
         self.per_run = run.history_per_run
         self._events_at_start = events_at_start
+        self._last = run.history_before  # the last version handed out
 
     def version(self) -> int:
-        return self.before + workflow.info().get_current_history_length()
+        """The history's length (across runs), and always more than the last one handed out:
+        two projections scheduled in one workflow task (a handler's and the main loop's) see
+        the same length, and the store, taking only a newer version, kept the first to arrive
+        (the older state, when it came last). Never more than the history's length by the
+        time the projection is scheduled (each scheduling adds an event), so the next run's
+        versions, counted from that length, are larger still."""
+        self._last = max(self.before + workflow.info().get_current_history_length(),
+                         self._last + 1)
+        return self._last
 
     def is_long(self, events_now: int) -> bool:
         """Long enough to continue as new, and progressed since the run began."""
