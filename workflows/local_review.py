@@ -62,7 +62,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.continuation import Continued, History, tell_parent
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import PROJECTION_PATCH, Projection, catch_up, write_part
+    from workflows.projection import (
+        PROJECTION_PATCH,
+        WAKE_PATCH,
+        Projection,
+        catch_up,
+        write_part,
+    )
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -121,12 +127,18 @@ class LocalReviewWorkflow:
         self._serial.on = workflow.patched(SERIAL_PATCH)
         # A projection the store cannot take is an alert, not a review held up.
         self._projection.bounded = workflow.patched(PROJECTION_PATCH)
+        # The wait's flag is reset before the loop's work, not after it: a change made while
+        # the loop was busy (a refused record's event, the action plan telling its end) was
+        # lost, and the review waited for its next timer, or for ever with none left.
+        reset_first = workflow.patched(WAKE_PATCH)
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())
                 await self._project()
         self._open = True
         while True:
+            if reset_first:
+                self._changed = False
             self._follow_elsewhere()
             before = self._review.event_count
             self._mail_alerts(before, self._review.due_alerts(workflow.now()))
@@ -142,7 +154,8 @@ class LocalReviewWorkflow:
                     workflow.patched(CONTINUE_PATCH):
                 await self._continue_as_new(input)
                 continue  # it returns only if the review has something to do first
-            self._changed = False
+            if not reset_first:
+                self._changed = False
             next_alert = self._review.next_alert_at()
             retry = self._projection.next_try()
             if retry is not None and (next_alert is None or retry < next_alert):
