@@ -6,11 +6,28 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from domain.action_plan import Action, ActionPlanState, PlanEvent, PlanStage, Review
+from domain.action_plan import (
+    Action,
+    ActionPlanState,
+    PlanEvent,
+    PlanStage,
+    Review,
+    Signature,
+)
 from domain.action_plan_records import Audience, Oversight, PlanStep
 from domain.calendar import london_date
 from domain.case import EventKind
+from domain.procedure import Partner
 from domain.reviews import ReviewKind
+
+
+class SignatureRead(BaseModel):
+    partner: Partner
+    on: date = Field(description="The date it was given (London)")
+
+    @classmethod
+    def of(cls, s: Signature) -> SignatureRead:
+        return cls(partner=s.partner, on=s.on or london_date(s.at))
 
 
 class RecommendationRead(BaseModel):
@@ -36,6 +53,8 @@ class ActionRead(BaseModel):
     evidence: str | None
     closed_reason: str | None
     changes: list[ActionChangeRead]
+    addresses_inequalities: bool = Field(
+        description="Addresses structural inequalities or embeds anti-racist practice")
 
     @classmethod
     def of(cls, a: Action) -> ActionRead:
@@ -45,6 +64,7 @@ class ActionRead(BaseModel):
                    status="overdue" if a.overdue else a.status.value,
                    completed_late=a.completed_late, completed_on=done_on, evidence=a.evidence,
                    closed_reason=a.closed_reason,
+                   addresses_inequalities=a.addresses_inequalities,
                    changes=[ActionChangeRead.model_validate(c.model_dump()) for c in a.changes])
 
 
@@ -97,6 +117,24 @@ class ActionPlanRead(BaseModel):
     reviews: list[ReviewRead]
     audits: list[AuditRead]
     signed_off_on: date | None
+    partners_sign: bool = Field(
+        description="Each safeguarding partner signs the plan off and agrees a transfer of "
+                    "oversight itself (a plan started before this rule: one sign-off, one "
+                    "record of the three partners' agreement)")
+    signatures: list[SignatureRead] = Field(
+        description="The partners' sign-offs so far; the plan closes with the third")
+    awaiting_signoff: list[Partner] = Field(
+        description="The partners yet to sign off (a plan whose partners sign)")
+    oversight_to: Oversight | None = Field(
+        description="A transfer of oversight some partners have agreed to, not yet in effect")
+    oversight_agreed: list[SignatureRead] = Field(
+        description="The partners who have agreed the transfer in `oversight_to`")
+    no_equality_action: str | None = Field(
+        description="Why no action addresses structural inequalities or anti-racist practice, "
+                    "if recorded")
+    equality_met: bool = Field(
+        description="An action addresses structural inequalities and anti-racist practice, or a "
+                    "reason why none applies is recorded: needed to sign the plan off")
     events: list[PlanEventRead] = Field(
         description="The latest events; the whole trail is at /v1/cases/{case_id}/events")
 
@@ -115,5 +153,12 @@ class ActionPlanRead(BaseModel):
                               reported_on=london_date(a.reported_at) if a.reported_at else None,
                               findings=a.findings) for a in plan.audits],
             signed_off_on=plan.signed_off_on,
+            partners_sign=plan.partners_sign,
+            signatures=[SignatureRead.of(x) for x in plan.signatures],
+            awaiting_signoff=plan.unsigned() if plan.partners_sign else [],
+            oversight_to=plan.oversight_to,
+            oversight_agreed=[SignatureRead.of(x) for x in plan.oversight_agreed],
+            no_equality_action=plan.no_equality_action,
+            equality_met=plan.equality_met(),
             events=[PlanEventRead.of(e) for e in plan.events],
         )

@@ -23,6 +23,7 @@ from domain.action_plan_records import (
     ChangeAction,
     CloseAction,
     CompleteAction,
+    NoEqualityAction,
     Oversight,
     OversightTransfer,
     PlanRecord,
@@ -33,6 +34,7 @@ from domain.action_plan_records import (
 from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
+from domain.procedure import Partner
 from domain.reviews import ActionPlanInput, ReviewKind
 from domain.trail import Trail
 
@@ -43,6 +45,11 @@ MAX_ACTIONS = 200
 # An action may be due up to ten years ahead; further is a typing error, not a plan.
 FURTHEST_DUE = timedelta(days=3653)
 REVIEW_KEY = "review"
+# The plan's rules. 0: the MARS Board's single sign-off, and one record of the three partners'
+# agreement to a transfer of oversight. 1 (patch "plan-partners", issue 9 item 8): each partner
+# signs the plan off and records its own agreement; the plan is signed off only with an action
+# addressing structural inequalities and anti-racist practice, or a reason why none applies.
+PARTNER_RULES = 1
 
 
 class PlanStage(StrEnum):
@@ -92,6 +99,7 @@ class Action(BaseModel):
     done_on: date | None = None  # given by the person recording, for a late entry
     done_at: AwareDatetime | None = None
     changes: list[ActionChange] = Field(default_factory=list)
+    addresses_inequalities: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -121,6 +129,15 @@ class Review(BaseModel):
     oversight: Oversight
     open_actions: int
     overdue_actions: int
+
+
+class Signature(BaseModel):
+    """One safeguarding partner's sign-off of the plan, or agreement to a transfer."""
+
+    partner: Partner
+    at: AwareDatetime
+    on: date | None = None  # given by the person recording, for a late entry
+    actor: Actor | None = None
 
 
 class Audit(BaseModel):
@@ -170,6 +187,12 @@ class ActionPlanState(Trail[PlanEvent]):
     audits: list[Audit] = Field(default_factory=list)
     signed_off_at: AwareDatetime | None = None
     signed_off_on: date | None = None  # the Board's date: given, or the London date recorded
+    rules: int = 0  # PARTNER_RULES for a plan opened since the patch "plan-partners"
+    signatures: list[Signature] = Field(default_factory=list)  # the partners' sign-offs so far
+    # The partners agreed so far to pass oversight to `oversight_to` (the other group).
+    oversight_to: Oversight | None = None
+    oversight_agreed: list[Signature] = Field(default_factory=list)
+    no_equality_action: str | None = None  # why no action addresses inequalities, if none
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -208,6 +231,32 @@ class ActionPlanState(Trail[PlanEvent]):
         with self._from(Channel.SIGNAL, actor):
             self._event(now, EventKind.WITHDRAWN, None, None, "the case was withdrawn")
             self._event(now, EventKind.STAGE, None, None, PlanStage.WITHDRAWN.value)
+
+    @property
+    def partners_sign(self) -> bool:
+        """Each partner signs off and agrees a transfer itself (rules since "plan-partners")."""
+        return self.rules >= PARTNER_RULES
+
+    def unsigned(self) -> list[Partner]:
+        """The partners yet to sign the plan off (none once it is signed off)."""
+        if self.signed_off:
+            return []
+        signed = {s.partner for s in self.signatures}
+        return [p for p in Partner if p not in signed]
+
+    def oversight_awaiting(self) -> list[Partner]:
+        """The partners yet to agree the transfer some partner has agreed to."""
+        if self.oversight_to is None or self.closed:
+            return []
+        agreed = {s.partner for s in self.oversight_agreed}
+        return [p for p in Partner if p not in agreed]
+
+    def equality_met(self) -> bool:
+        """An action (not closed unfulfilled) addresses structural inequalities and anti-racist
+        practice, or a reason why none applies is recorded."""
+        return self.no_equality_action is not None or any(
+            a.addresses_inequalities and a.status is not ActionStatus.CLOSED
+            for a in self.actions)
 
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.action_id == action_id), None)
@@ -344,8 +393,18 @@ class ActionPlanState(Trail[PlanEvent]):
                 self._check_due(due, now)
             case CompleteAction(action_id=action_id) | CloseAction(action_id=action_id):
                 self._open_action(action_id, require)
-            case OversightTransfer(to=to):
+            case OversightTransfer(to=to, partner=partner, agreed_by=agreed_by):
                 require(to is not self.oversight, f"the plan is already overseen by the {to}")
+                if self.partners_sign:
+                    if agreed_by is not None:
+                        raise InvalidRecord("agreed_by", "each partner records its own "
+                                            "agreement: give partner")
+                    assert partner is not None  # the record's own rule
+                    require(partner not in {s.partner for s in self.oversight_agreed},
+                            f"already agreed by {partner.value}")
+                elif partner is not None:
+                    raise InvalidRecord("partner", "this plan takes the three partners' "
+                                        "agreement in one record: give agreed_by")
             case ScrutinyAudit(status=AuditStatus.REQUESTED):
                 require(self.open_audit() is None, "an audit is requested and has not reported")
             case ScrutinyAudit(status=AuditStatus.REPORTED):
@@ -359,6 +418,21 @@ class ActionPlanState(Trail[PlanEvent]):
                            if not any(a.recommendation == n for a in self.actions)]
                 require(not missing, "recommendations with no action: " + ", ".join(missing))
                 require(self.open_audit() is None, "the scrutiny audit has not reported")
+                if self.partners_sign:
+                    self._check_signature(record, require)
+
+    def _check_signature(self, record: BoardSignoff,
+                         require: Callable[[bool, str], None]) -> None:
+        """A partner's sign-off (rules since "plan-partners"): named, once, and with the
+        equality duties met."""
+        if record.partner is None:
+            raise InvalidRecord("partner", "Field required: each safeguarding partner signs "
+                                "the plan off for itself")
+        require(record.partner in self.unsigned(),
+                f"already signed off by {record.partner.value}")
+        require(self.equality_met(), "no action addresses structural inequalities and "
+                "anti-racist practice, and no reason why none applies is recorded "
+                "(no_equality_action)")
 
     def _open_action(self, action_id: str, require: Callable[[bool, str], None]) -> None:
         action = self.action(action_id)
@@ -401,7 +475,8 @@ class ActionPlanState(Trail[PlanEvent]):
                 action_id = f"A{len(self.actions) + 1}"
                 self.actions.append(Action(
                     action_id=action_id, recommendation=record.recommendation, what=record.what,
-                    owner=record.owner, added_at=now, due=Due(due_date=record.due_date)))
+                        owner=record.owner, added_at=now, due=Due(due_date=record.due_date),
+                    addresses_inequalities=record.addresses_inequalities))
                 self._event(now, EventKind.RECORDED, step, action_id, "")
                 return [_on(action_id, record.due_date)]
             case ChangeAction():
@@ -415,16 +490,22 @@ class ActionPlanState(Trail[PlanEvent]):
                 action.done_on, action.done_at = record.completed_on, now
             case PlanReview():
                 return self._review(record, now)
-            case OversightTransfer(to=to):
+            case OversightTransfer(to=to, partner=None):
                 self.oversight = to
                 self._event(now, EventKind.RECORDED, step, None, to.value)
                 return []
+            case OversightTransfer(to=to, partner=Partner() as partner):
+                return self._agree_transfer(to, partner, record.completed_on, now)
+            case NoEqualityAction(reason=reason):
+                self.no_equality_action = reason
             case ScrutinyAudit(status=AuditStatus.REQUESTED):
                 self.audits.append(Audit(requested_at=now))
             case ScrutinyAudit(findings=findings):
                 audit = self.open_audit()
                 if audit is not None:
                     audit.reported_at, audit.findings = now, findings
+            case BoardSignoff(partner=Partner() as partner) if self.partners_sign:
+                return self._sign(partner, record.completed_on, now)
             case BoardSignoff():
                 self.signed_off_at = now
                 self.signed_off_on = record.completed_on
@@ -432,6 +513,35 @@ class ActionPlanState(Trail[PlanEvent]):
         self._event(now, EventKind.RECORDED, step, action_id, detail)
         if isinstance(record, BoardSignoff) and record.completed_on is None:
             return [DateNeeded(key="signed_off", start=ClockPoint(at=now))]
+        return []
+
+    def _sign(self, partner: Partner, on: date | None, now: datetime) -> list[DateNeeded]:
+        """One partner's sign-off; the plan is signed off with the third."""
+        self.signatures.append(Signature(partner=partner, at=now, on=on,
+                                         actor=self._source[1]))
+        self._event(now, EventKind.RECORDED, PlanStep.BOARD_SIGNOFF, None, partner.value)
+        if self.unsigned():
+            return []
+        self.signed_off_at = now
+        days = [s.on for s in self.signatures if s.on is not None]
+        if len(days) == len(self.signatures):
+            self.signed_off_on = max(days)  # the last partner's date
+            return []
+        return [DateNeeded(key="signed_off", start=ClockPoint(at=now))]
+
+    def _agree_transfer(self, to: Oversight, partner: Partner, on: date | None,
+                        now: datetime) -> list[DateNeeded]:
+        """One partner's agreement to a transfer; it takes effect with the third."""
+        self.oversight_to = to
+        self.oversight_agreed.append(Signature(partner=partner, at=now, on=on,
+                                               actor=self._source[1]))
+        self._event(now, EventKind.RECORDED, PlanStep.OVERSIGHT_TRANSFER, None,
+                    f"{to.value} agreed by {partner.value}")
+        if not self.oversight_awaiting():
+            self.oversight, self.oversight_to = to, None
+            self.oversight_agreed = []
+            self._event(now, EventKind.RECORDED, PlanStep.OVERSIGHT_TRANSFER, None,
+                        f"{to.value}: all partners agreed")
         return []
 
     def _the(self, action_id: str) -> Action:
@@ -443,10 +553,10 @@ class ActionPlanState(Trail[PlanEvent]):
     def _change(self, record: ChangeAction, now: datetime) -> list[DateNeeded]:
         action = self._the(record.action_id)
         previous: dict[str, str] = {}
-        for field in ("what", "owner"):
+        for field in ("what", "owner", "addresses_inequalities"):
             value = getattr(record, field)
             if value is not None and value != getattr(action, field):
-                previous[field] = getattr(action, field)
+                previous[field] = str(getattr(action, field))
                 setattr(action, field, value)
         needed: list[DateNeeded] = []
         if record.due_date is not None and record.due_date != action.due.due_date:
@@ -488,6 +598,11 @@ class ActionPlanState(Trail[PlanEvent]):
         else:
             stage = PlanStage.READY_FOR_SIGNOFF
         if stage is not self.stage:
+            if stage is PlanStage.MONITORING and self.signatures:
+                # An action added after some partners signed: they sign the new plan again.
+                self.signatures = []
+                self._event(now, EventKind.RECORDED, PlanStep.BOARD_SIGNOFF, None,
+                            "signatures set aside: the plan changed")
             self.stage = stage
             self._event(now, EventKind.STAGE, None, None, stage.value)
 

@@ -4,8 +4,11 @@
 group, with the reviewer, devises the plan from the report's recommendations; it is reviewed
 regularly and reported to the partners and the Children's MARS Board; oversight may pass to the
 Safeguarding Partnership Meeting; an independent scrutiny officer may audit it; the partners
-sign it off at the MARS Board. Content rules live here; whether a record may be made now is in
-`domain.action_plan`.
+sign it off at the MARS Board. Since the patch "plan-partners" (issue 9 item 8) each of the three
+partners signs the plan off, and records its own agreement to a transfer of oversight; and the
+plan shows its equality duties ("Action plans must include steps to address structural
+inequalities and embed anti-racist practice"). Content rules live here; whether a record may
+be made now is in `domain.action_plan`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class PlanStep(StrEnum):
     OVERSIGHT_TRANSFER = "oversight_transfer"
     SCRUTINY_AUDIT = "scrutiny_audit"
     BOARD_SIGNOFF = "board_signoff"
+    NO_EQUALITY_ACTION = "no_equality_action"
 
 
 class Oversight(StrEnum):
@@ -72,8 +76,10 @@ class AddAction(RecordBase):
     organisation owns it, and by when."""
 
     model_config = _example(recommendation=1, what="Joint training on bruising in non-mobile "
-                            "infants for health visitors and social workers",
-                            owner="North Lincolnshire Council", due_date="2027-06-30")
+                            "infants for health visitors and social workers, including "
+                            "adultification bias and culturally appropriate services",
+                            owner="North Lincolnshire Council", due_date="2027-06-30",
+                            addresses_inequalities=True)
 
     step: Literal["add_action"] = "add_action"
     recommendation: int = Field(ge=1, le=50, description="The recommendation's number in the "
@@ -81,6 +87,11 @@ class AddAction(RecordBase):
     what: Text
     owner: Name = Field(description="The organisation that owns the action")
     due_date: PlanDate
+    addresses_inequalities: bool = Field(
+        False, description="The action addresses structural inequalities or embeds anti-racist "
+        "practice (the procedure: \"Action plans must include steps to address structural "
+        "inequalities and embed anti-racist practice\"); a plan is signed off only with one such "
+        "action, or a reason recorded why none applies (no_equality_action)")
 
 
 class ChangeAction(RecordBase):
@@ -95,11 +106,16 @@ class ChangeAction(RecordBase):
     what: Text | None = None
     owner: Name | None = None
     due_date: PlanDate | None = None
+    addresses_inequalities: bool | None = Field(
+        None, description="Mark (or unmark) the action as addressing structural inequalities "
+        "or anti-racist practice")
 
     @model_validator(mode="after")
     def _something_changes(self) -> ChangeAction:
-        if self.what is None and self.owner is None and self.due_date is None:
-            raise ValueError("what: give what, owner or due_date to change")
+        if (self.what is None and self.owner is None and self.due_date is None
+                and self.addresses_inequalities is None):
+            raise ValueError("what: give what, owner, due_date or addresses_inequalities to "
+                             "change")
         return self
 
 
@@ -148,19 +164,30 @@ class PlanReview(RecordBase):
 
 
 class OversightTransfer(RecordBase):
-    """Oversight of the plan passes to the Safeguarding Partnership Meeting (or back to the
-    CSPR group), as the three safeguarding partners agree."""
+    """One safeguarding partner's agreement that oversight of the plan pass to the
+    Safeguarding Partnership Meeting (or back to the CSPR group): each partner's DSP records
+    its own (`partner`), and the transfer takes effect when all three have agreed. (A plan
+    started before this rule, patch "plan-partners", takes the three partners' agreement in
+    one record, `agreed_by`.)"""
 
-    model_config = _example(to="safeguarding_partnership_meeting",
-                            agreed_by=["local_authority", "health", "police"])
+    model_config = _example(to="safeguarding_partnership_meeting", partner="health")
 
     step: Literal["oversight_transfer"] = "oversight_transfer"
     to: Oversight
-    agreed_by: list[Partner] = Field(min_length=1, max_length=3)
+    partner: Partner | None = Field(None, description="The partner agreeing: the token's org")
+    agreed_by: list[Partner] | None = Field(
+        None, min_length=1, max_length=3,
+        description="Only for a plan started before each partner recorded its own agreement: "
+                    "all three partners, once each")
 
     @model_validator(mode="after")
     def _all_partners(self) -> OversightTransfer:
-        if set(self.agreed_by) != set(Partner) or len(self.agreed_by) != len(Partner):
+        if self.partner is None and self.agreed_by is None:
+            raise ValueError("partner: Field required")
+        if self.partner is not None and self.agreed_by is not None:
+            raise ValueError("agreed_by: give partner (each partner records its own agreement)")
+        agreed = self.agreed_by
+        if agreed is not None and (set(agreed) != set(Partner) or len(agreed) != len(Partner)):
             raise ValueError("agreed_by: all three safeguarding partners must agree, once each")
         return self
 
@@ -186,21 +213,46 @@ class ScrutinyAudit(RecordBase):
 
 
 class BoardSignoff(RecordBase):
-    """Final sign-off of the action plan by the safeguarding partners at the Children's MARS
-    Board: only when every action is completed or closed with a reason."""
+    """One safeguarding partner's sign-off of the action plan at the Children's MARS Board
+    ("The action plan will be finally signed off by the safeguarding partners at the
+    Children's MARS Board"): each partner's DSP signs for its own partner, and the plan closes
+    when all three have signed. Only when every action is completed or closed with a reason,
+    every recommendation has an action, no scrutiny audit is waiting, and an action addresses
+    structural inequalities and anti-racist practice (or a reason why none applies is recorded,
+    no_equality_action). The group that runs the plan (the CSPR group, or the Safeguarding
+    Partnership Meeting) does not sign off its own plan. (A plan started before this rule,
+    patch "plan-partners", keeps its single sign-off.)"""
+
+    model_config = _example(partner="police")
 
     step: Literal["board_signoff"] = "board_signoff"
+    partner: Partner | None = Field(None, description="The partner signing: the token's org "
+                                    "(required for a plan started under this rule)")
+
+
+class NoEqualityAction(RecordBase):
+    """Why no action of the plan addresses structural inequalities or anti-racist practice
+    (the procedure: "Action plans must include steps to address structural inequalities and
+    embed anti-racist practice"): without such an action, the plan is signed off only with
+    this reason recorded. Recorded again to replace it."""
+
+    model_config = _example(reason="The review found no practice issue bearing on race, "
+                            "culture or structural inequality; the panel's analysis is in "
+                            "section 5 of the final report")
+
+    step: Literal["no_equality_action"] = "no_equality_action"
+    reason: Text
 
 
 PlanRecord = Annotated[
     AddAction | ChangeAction | CompleteAction | CloseAction | PlanReview | OversightTransfer
-    | ScrutinyAudit | BoardSignoff,
+    | ScrutinyAudit | BoardSignoff | NoEqualityAction,
     Field(discriminator="step"),
 ]
 
 PLAN_RECORD_TYPES: tuple[type[RecordBase], ...] = (
     AddAction, ChangeAction, CompleteAction, CloseAction, PlanReview, OversightTransfer,
-    ScrutinyAudit, BoardSignoff,
+    ScrutinyAudit, BoardSignoff, NoEqualityAction,
 )
 
 

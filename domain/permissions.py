@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.action_plan_records import PlanStep
+from domain.action_plan_records import PlanRecord, PlanStep
 from domain.decisions import StepRecord
 from domain.local_review_records import LocalReviewStep, ReviewRecord
 from domain.procedure import Partner, Step
@@ -201,12 +201,16 @@ def can_record(role: Role, organisation: str | None, record: StepRecord) -> Refu
 
 # The action plan ("Local child safeguarding practice reviews", Flowcharts 3 and 4): the CSPR
 # group (the board role; the MARS team coordinates it) devises it with the reviewer, then
-# monitors it and reviews it; the safeguarding partners agree a transfer of oversight and ask
-# for independent scrutiny (their DSPs, or the MARS team for them); and only the partners at
-# the Children's MARS Board sign it off.
+# monitors it and reviews it; the safeguarding partners agree a transfer of oversight (each its
+# own DSP, since "plan-partners"; before it, a DSP or the MARS team for all three) and ask for
+# independent scrutiny (their DSPs, or the MARS team for them); and only the partners at the
+# Children's MARS Board sign it off, each its own DSP (issue 9 item 8). The group that runs the
+# plan - the CSPR group or the Safeguarding Partnership Meeting (the board role) and the MARS
+# team who coordinate it - does not sign off its own plan.
 _DEVISE = frozenset({Role.MARS_TEAM, Role.BOARD, Role.REVIEWER})
 _MONITOR = frozenset({Role.MARS_TEAM, Role.BOARD})
 _PARTNERS_AGREE = frozenset({Role.DSP, Role.MARS_TEAM})
+PLAN_RUNNING_GROUP: frozenset[Role] = frozenset({Role.BOARD, Role.MARS_TEAM})
 PLAN_RECORD_ROLES: Mapping[PlanStep, frozenset[Role]] = {
     PlanStep.ADD_ACTION: _DEVISE,
     PlanStep.CHANGE_ACTION: _DEVISE,
@@ -215,7 +219,16 @@ PLAN_RECORD_ROLES: Mapping[PlanStep, frozenset[Role]] = {
     PlanStep.PLAN_REVIEW: _MONITOR,
     PlanStep.OVERSIGHT_TRANSFER: _PARTNERS_AGREE,
     PlanStep.SCRUTINY_AUDIT: _PARTNERS_AGREE,
-    PlanStep.BOARD_SIGNOFF: frozenset({Role.BOARD}),
+    PlanStep.BOARD_SIGNOFF: frozenset({Role.DSP}),
+    PlanStep.NO_EQUALITY_ACTION: _DEVISE,
+}
+# What the API's description says of a role's organisation for a step (as ORG_RULE_TEXT).
+PLAN_ORG_TEXT: Mapping[PlanStep, Mapping[Role, str]] = {
+    PlanStep.BOARD_SIGNOFF: {Role.DSP: ORG_RULE_TEXT[OrgRule.OWN_PARTNER]},
+    PlanStep.OVERSIGHT_TRANSFER: {
+        Role.DSP: ORG_RULE_TEXT[OrgRule.OWN_PARTNER],
+        Role.MARS_TEAM: "only `agreed_by`, for a plan started before each partner recorded "
+                        "its own agreement"},
 }
 
 
@@ -223,7 +236,40 @@ def can_record_plan(role: Role, step: PlanStep) -> Refusal | None:
     """None if this role may make this action-plan record, else why not."""
     if role in PLAN_RECORD_ROLES[step]:
         return None
+    if step is PlanStep.BOARD_SIGNOFF and role in PLAN_RUNNING_GROUP:
+        return Refusal(f"the {role} role runs the action plan (the CSPR group, or the "
+                       "Safeguarding Partnership Meeting, coordinated by the MARS team) and "
+                       "cannot sign off its own plan: each safeguarding partner's DSP signs it "
+                       "off for its partner")
     return Refusal(f"the {role} role cannot record {step.value}")
+
+
+# A plan started before "plan-partners" was signed off by the board role, and its signals
+# still are (so its history replays); through the API, a partner's DSP signs it, once.
+LEGACY_SIGNOFF_ROLES: frozenset[Role] = frozenset({Role.BOARD, Role.DSP})
+
+
+def can_record_plan_record(role: Role, organisation: str | None, record: PlanRecord,
+                           partners_sign: bool = True) -> Refusal | None:
+    """None if this role and org may make this action-plan record, else why not: a partner's
+    sign-off or agreement (its `partner`) is that partner's own DSP's. `partners_sign` False: a
+    plan started before "plan-partners", whose single sign-off the board role may still make."""
+    step = PlanStep(record.step)
+    if not partners_sign and step is PlanStep.BOARD_SIGNOFF and role in LEGACY_SIGNOFF_ROLES:
+        return None
+    refusal = can_record_plan(role, step)
+    if refusal is not None:
+        return refusal
+    partner = getattr(record, "partner", None)
+    if partner is None:
+        return None
+    if role is not Role.DSP:
+        return Refusal(f"each safeguarding partner records its own {step.value}: the "
+                       f"{role} role cannot record it for a partner", "partner")
+    if partner.value != organisation:
+        return Refusal(f"the {role} role records {step.value} only for its own organisation: "
+                       "partner must be the token's org", "partner")
+    return None
 
 
 # The LCSPR (Flowcharts 3 and 4): the MARS team records for the CSPR group and sends what goes

@@ -50,6 +50,23 @@ async def signal(handle: Handle, step: str, actor: Actor | None = None, **fields
     await handle.signal("record", message(step, actor, **fields))
 
 
+def dsp(partner: str) -> Actor:
+    """A partner's DSP, as the token names them."""
+    return Actor(subject=f"dsp@{partner}.test", role="dsp", organisation=partner)
+
+
+async def sign_off(handle: Handle, partners: list[str] = PARTNERS) -> None:
+    """Each partner's DSP signs the plan off for its partner (the plan closes with the third)."""
+    for partner in partners:
+        await signal(handle, "board_signoff", dsp(partner), partner=partner)
+
+
+async def agree_transfer(handle: Handle, to: str, partners: list[str] = PARTNERS) -> None:
+    """Each partner's DSP agrees the transfer of oversight for its partner."""
+    for partner in partners:
+        await signal(handle, "oversight_transfer", dsp(partner), to=to, partner=partner)
+
+
 async def plan_when(handle: Handle, ready: Callable[[ActionPlanState], bool],
                     within: float = 30.0) -> ActionPlanState:
     """Query the plan until `ready` holds (a signal is applied asynchronously, a child is

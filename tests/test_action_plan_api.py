@@ -107,20 +107,14 @@ async def test_a_plan_from_its_first_action_to_the_boards_sign_off(
                          reason="The trust leads on referrals"))
     assert plan["actions"][1]["changes"][0]["previous"] == {"owner": "Humberside Police"}
 
-    # The Board cannot sign off with actions open (409), and only the Board signs off (403).
-    refused = problem(await post(api, case_id, "board-signoff", BOARD), 409)
+    # The partners cannot sign off with actions open (409).
+    refused = problem(await post(api, case_id, "board-signoff", DSP, partner="health"), 409)
     assert refused["errors"] == [{"field": "step",
                                   "reason": "actions not completed or closed: A1, A2"}]
-    problem(await post(api, case_id, "board-signoff"), 403)
 
     plan = ok(await post(api, case_id, "plan-review", BOARD, progress="Both actions started"))
     assert [r["reported_to"] for r in plan["reviews"]] == [["safeguarding_partners",
                                                              "mars_board"]]
-    plan = ok(await post(api, case_id, "oversight-transfer", DSP,
-                         to="safeguarding_partnership_meeting", agreed_by=PARTNERS))
-    assert plan["oversight"] == "safeguarding_partnership_meeting"
-    problem(await post(api, case_id, "oversight-transfer", DSP,
-                       to="safeguarding_partnership_meeting", agreed_by=PARTNERS), 409)
     ok(await post(api, case_id, "scrutiny-audit", DSP, status="requested"))
 
     # A repeat with the same Idempotency-Key gets the first answer, and is done once.
@@ -132,13 +126,34 @@ async def test_a_plan_from_its_first_action_to_the_boards_sign_off(
     assert first == again
     ok(await post(api, case_id, "close-action", BOARD, action_id="A2",
                   reason="Superseded by the national referral form"))
-    refused = problem(await post(api, case_id, "board-signoff", BOARD), 409)
+    refused = problem(await post(api, case_id, "board-signoff", DSP, partner="health"), 409)
     assert refused["errors"][0]["reason"] == "the scrutiny audit has not reported"
     plan = ok(await post(api, case_id, "scrutiny-audit", status="reported",
                          findings="Embedded in practice"))
     assert plan["stage"] == "ready_for_signoff"
+    assert (plan["partners_sign"], plan["equality_met"]) == (True, False)
 
-    plan = ok(await post(api, case_id, "board-signoff", BOARD))
+    # "Action plans must include steps to address structural inequalities and embed
+    # anti-racist practice": without such an action, or a reason why none applies, no sign-off.
+    refused = problem(await post(api, case_id, "board-signoff", DSP, partner="health"), 409)
+    assert "structural inequalities" in refused["errors"][0]["reason"]
+    assert "no_equality_action" in refused["errors"][0]["reason"]
+    problem(await post(api, case_id, "no-equality-action", DSP, reason="x"), 403)
+    plan = ok(await post(api, case_id, "no-equality-action", BOARD,
+                         reason="The review found no issue bearing on inequality"))
+    assert plan["equality_met"] is True
+
+    # "Finally signed off by the safeguarding partners at the Children's MARS Board": each
+    # partner's DSP signs for its own partner; the plan closes with the third.
+    plan = ok(await post(api, case_id, "board-signoff", DSP, partner="health"))
+    assert (plan["stage"], plan["awaiting_signoff"]) == (
+        "ready_for_signoff", ["local_authority", "police"])
+    assert [s["partner"] for s in plan["signatures"]] == ["health"]
+    plan = ok(await post(api, case_id, "board-signoff", as_role("dsp", "police"),
+                         partner="police"))
+    assert plan["stage"] == "ready_for_signoff"
+    plan = ok(await post(api, case_id, "board-signoff", as_role("dsp", "local_authority"),
+                         partner="local_authority"))
     assert plan["stage"] == "signed_off"
     assert plan["signed_off_on"] is not None
     result = await dev_env.client.get_workflow_handle(
@@ -154,7 +169,70 @@ async def test_a_plan_from_its_first_action_to_the_boards_sign_off(
     recorded = [(e["detail"], e["actor_role"]) for e in trail
                 if e["part"] == "action_plan" and e["kind"] == "recorded"]
     assert ("add_action A1", "reviewer") in recorded
-    assert ("board_signoff", "board") in recorded
+    assert ("board_signoff health", "dsp") in recorded
+    assert ("board_signoff local_authority", "dsp") in recorded
+
+
+async def test_each_partner_signs_off_and_agrees_a_transfer_itself(
+    api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker
+) -> None:
+    """"The action plan will be finally signed off by the safeguarding partners at the
+    Children's MARS Board" and "with agreement from the safeguarding partners, the action plan
+    will be monitored by the Safeguarding Partnership Meeting": each partner for itself, and the
+    group that runs the plan does not sign off its own plan (issue 9 item 8)."""
+    case_id = await plan_for(api, dev_env, dev_worker)
+    ok(await post(api, case_id, "add-action", recommendation=1, what="Training",
+                  owner="North Lincolnshire Council", due_date=DUE, addresses_inequalities=True))
+    plan = ok(await post(api, case_id, "add-action", recommendation=2, what="Referrals",
+                         owner="NHS Trust", due_date=DUE))
+    assert [a["addresses_inequalities"] for a in plan["actions"]] == [True, False]
+    assert plan["equality_met"] is True
+
+    # Oversight: each partner's DSP agrees for its own partner; one cannot agree for all.
+    to = "safeguarding_partnership_meeting"
+    bad = problem(await post(api, case_id, "oversight-transfer", DSP, to=to,
+                             agreed_by=PARTNERS), 422)
+    assert bad["errors"] == [{"field": "agreed_by",
+                              "reason": "each partner records its own agreement: give partner"}]
+    bad = problem(await post(api, case_id, "oversight-transfer", DSP, to=to,
+                             partner="police"), 403)
+    assert [e["field"] for e in bad["errors"]] == ["partner"]
+    bad = problem(await post(api, case_id, "oversight-transfer", to=to, partner="health"), 403)
+    assert "each safeguarding partner records its own" in bad["detail"]
+    plan = ok(await post(api, case_id, "oversight-transfer", DSP, to=to, partner="health"))
+    assert (plan["oversight"], plan["oversight_to"]) == ("cspr_group", to)
+    again = problem(await post(api, case_id, "oversight-transfer", DSP, to=to,
+                               partner="health"), 409)
+    assert again["errors"][0]["reason"] == "already agreed by health"
+    ok(await post(api, case_id, "oversight-transfer", as_role("dsp", "police"), to=to,
+                  partner="police"))
+    plan = ok(await post(api, case_id, "oversight-transfer", as_role("dsp", "local_authority"),
+                         to=to, partner="local_authority"))
+    assert (plan["oversight"], plan["oversight_to"], plan["oversight_agreed"]) == (
+        to, None, [])
+
+    ok(await post(api, case_id, "complete-action", action_id="A1", evidence="Done"))
+    ok(await post(api, case_id, "complete-action", action_id="A2", evidence="Done"))
+
+    # The group that runs the plan (the board role, and the MARS team who coordinate it)
+    # cannot sign off its own plan: 403, saying why.
+    for headers in (BOARD, as_role("mars_team")):
+        refused = problem(await post(api, case_id, "board-signoff", headers,
+                                     partner="health"), 403)
+        assert "cannot sign off its own plan" in refused["detail"]
+    refused = problem(await post(api, case_id, "board-signoff", DSP, partner="police"), 403)
+    assert [e["field"] for e in refused["errors"]] == ["partner"]
+    refused = problem(await post(api, case_id, "board-signoff", DSP), 422)
+    assert [e["field"] for e in refused["errors"]] == ["partner"]
+
+    ok(await post(api, case_id, "board-signoff", DSP, partner="health"))
+    twice = problem(await post(api, case_id, "board-signoff", DSP, partner="health"), 409)
+    assert twice["errors"][0]["reason"] == "already signed off by health"
+    # An action added after a signature: the partners sign the changed plan again.
+    plan = ok(await post(api, case_id, "add-action", recommendation=1, what="Audit",
+                         owner="NHS Trust", due_date=DUE))
+    assert (plan["stage"], plan["signatures"]) == ("monitoring", [])
+    await dev_env.client.get_workflow_handle(action_plan_id(case_id)).terminate("test over")
 
 
 async def test_no_plan_is_404_and_a_forgotten_one_is_read_from_the_store(

@@ -20,7 +20,7 @@ from domain.reviews import ActionPlanInput, ActionPlanResult, ReviewKind
 from store.db import Sessionmaker
 from store.models import Case
 from tests.action_plan_parent import ActionPlanTestParent, ParentInput
-from tests.action_plans import RECOMMENDATIONS, plan_when, runs, signal
+from tests.action_plans import RECOMMENDATIONS, plan_when, runs, sign_off, signal
 from tests.factories import case_when, start_case
 from worker import WORKFLOWS, build_worker
 from workflows.action_plan import PARENT_CLOSE_POLICY
@@ -102,7 +102,8 @@ async def test_what_closing_the_parent_does_to_the_plan(
         await signal(child, "add_action", recommendation=1, what="Training", owner="Council",
                      due_date=DUE)
         await signal(child, "complete_action", action_id="A1", evidence="Done")
-        await signal(child, "board_signoff")
+        await signal(child, "no_equality_action", reason="None bears on inequality")
+        await sign_off(child)
         assert (await child.result()).case_id == case_id
 
 
@@ -126,7 +127,8 @@ async def test_the_parent_gets_the_result_across_the_plans_continue_as_new(
     for n in range(1, added + 1):
         await signal(child, "complete_action", action_id=f"A{n}", evidence="Done")
     await plan_when(child, lambda p: p.stage is PlanStage.READY_FOR_SIGNOFF)
-    await signal(child, "board_signoff")
+    await signal(child, "no_equality_action", reason="None bears on inequality")
+    await sign_off(child)
     parent = client.get_workflow_handle(f"parent-{case_id}", result_type=ActionPlanResult)
     result = await parent.result()
     assert len(await runs(client, child.id, first_run)) >= 2  # it continued as new

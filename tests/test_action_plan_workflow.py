@@ -25,7 +25,16 @@ from domain.decisions import Actor
 from domain.reviews import ActionPlanResult
 from store.db import Sessionmaker
 from store.models import AuditEvent, CasePart
-from tests.action_plans import PARTNERS, Handle, plan_when, runs, signal, start_plan
+from tests.action_plans import (
+    Handle,
+    agree_transfer,
+    dsp,
+    plan_when,
+    runs,
+    sign_off,
+    signal,
+    start_plan,
+)
 from tests.conftest import new_worker
 from tests.factories import case_when, clocks_started, start_case
 from tests.scenarios import LONDON, at_london, travel_to
@@ -74,7 +83,8 @@ async def test_an_action_is_reminded_then_escalated_and_sign_off_waits_for_it(
         handle = await start_plan(time_env.client, worker.task_queue, case_id,
                                   recommendations=["Joint training"])
         await signal(handle, "add_action", recommendation=1, what="Joint training",
-                     owner="North Lincolnshire Council", due_date=due)
+                     owner="North Lincolnshire Council", due_date=due,
+                     addresses_inequalities=True)
         plan = await plan_when(handle, lambda p: bool(p.actions)
                                and p.actions[0].due.remind_at is not None)
         action = plan.actions[0]
@@ -87,8 +97,8 @@ async def test_an_action_is_reminded_then_escalated_and_sign_off_waits_for_it(
         assert kinds(plan, EventKind.REMINDER) == [(None, "A1")]
         assert not plan.overdue
 
-        # The Board cannot sign off while the action is open: refused, nothing changes.
-        await signal(handle, "board_signoff", actor=BOARD)
+        # The partners cannot sign off while the action is open: refused, nothing changes.
+        await signal(handle, "board_signoff", dsp("health"), partner="health")
         plan = await plan_when(handle, lambda p: bool(kinds(p, EventKind.SIGNAL_REJECTED)))
         rejected = plan.events[-1]
         assert (rejected.step, rejected.channel) == (PlanStep.BOARD_SIGNOFF, Channel.SIGNAL)
@@ -112,7 +122,7 @@ async def test_an_action_is_reminded_then_escalated_and_sign_off_waits_for_it(
         assert plan.actions[0].completed_late
         assert not plan.overdue
         signed_off_on = (await time_env.get_current_time()).astimezone(LONDON).date()
-        await signal(handle, "board_signoff", actor=BOARD)
+        await sign_off(handle)
         assert await handle.result() == ActionPlanResult(case_id=case_id,
                                                          signed_off_on=signed_off_on)
         async with sessions() as s:
@@ -231,8 +241,7 @@ async def test_years_of_reviews_continue_as_new_and_lose_no_signal(
             await travel_to(time_env, at_london(due - timedelta(days=1), 11))
             await signal(handle, "plan_review", progress=f"Quarter {quarter}")
             if quarter == 6:
-                await signal(handle, "oversight_transfer", to="safeguarding_partnership_meeting",
-                             agreed_by=PARTNERS)
+                await agree_transfer(handle, "safeguarding_partnership_meeting")
             plan = await stored_when(sessions, case_id, reviews(quarter))
             if quarter == 8:  # more actions after the second year's review, across a boundary
                 added += await burst_across_a_boundary(
@@ -248,7 +257,8 @@ async def test_years_of_reviews_continue_as_new_and_lose_no_signal(
             await signal(handle, "complete_action", action_id=f"A{n}", evidence=f"Evidence {n}")
         await stored_when(sessions, case_id, lambda p: p.stage is PlanStage.READY_FOR_SIGNOFF)
         signed_off_on = (await time_env.get_current_time()).astimezone(LONDON).date()
-        await signal(handle, "board_signoff", actor=BOARD)
+        await signal(handle, "no_equality_action", reason="None bears on inequality")
+        await sign_off(handle)
         result = await handle.result()
         assert result == ActionPlanResult(case_id=case_id, signed_off_on=signed_off_on)
 

@@ -30,6 +30,7 @@ from domain.reviews import LocalReviewResult, ReviewKind
 from infra.settings import Settings
 from store.db import Sessionmaker
 from tests.action_plans import plan_when
+from tests.action_plans import sign_off as plan_sign_off
 from tests.action_plans import signal as plan_signal
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYS, as_role, http_client, new_worker
 from tests.factories import case_when, signal, start_case, start_request
@@ -166,7 +167,8 @@ async def lcspr_to_the_boards_sign_off(
     # The rest of the plan, and the Board's sign-off: the LCSPR completes, then the case.
     await plan_signal(plan, "complete_action", action_id="A2", evidence="Protocol in use")
     await plan_when(plan, lambda p: p.stage.value == "ready_for_signoff")
-    await plan_signal(plan, "board_signoff")
+    await plan_signal(plan, "no_equality_action", reason="No issue of inequality found")
+    await plan_sign_off(plan)
     signed = await plan_when(plan, lambda p: p.signed_off_on is not None)
     assert signed.signed_off_on is not None
     return six_months, expected, signed.signed_off_on

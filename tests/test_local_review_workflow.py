@@ -340,7 +340,9 @@ async def test_with_the_real_action_plan_the_review_completes_at_the_boards_sign
         for n in (1, 2):
             await plan.signal("record", plan_message("complete_action", action_id=f"A{n}",
                                                      evidence="Done"))
-        await plan.signal("record", plan_message("board_signoff"))
+        await plan.signal("record", plan_message("no_equality_action", reason="None bears"))
+        for partner in ("local_authority", "health", "police"):
+            await plan.signal("record", plan_message("board_signoff", partner=partner))
         result = await handle.result()
         signed_off = london_date(await time_env.get_current_time())
         assert result == LocalReviewResult(case_id=cid, published=True,

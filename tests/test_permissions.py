@@ -36,7 +36,6 @@ from store import outbox
 from store.db import Sessionmaker
 from store.documents import keep_document
 from store.models import OutboxMessage
-from tests.action_plans import PARTNERS as ALL_PARTNERS
 from tests.action_plans import start_plan
 from tests.conftest import as_role
 from tests.local_reviews import start_review
@@ -165,10 +164,12 @@ ACTION_PLAN_ENDPOINTS = [
     _plan("complete-action", PLAN_MONITORS, action_id="A1", evidence="Attendance records"),
     _plan("close-action", PLAN_MONITORS, action_id="A2", reason="Superseded"),
     _plan("plan-review", PLAN_MONITORS, progress="On track"),
-    _plan("oversight-transfer", PARTNERS_AGREEING, to="safeguarding_partnership_meeting",
-          agreed_by=ALL_PARTNERS),
+    # Each partner agrees a transfer and signs the plan off itself: its own DSP only.
+    _plan("oversight-transfer", frozenset({"dsp:health"}), to="safeguarding_partnership_meeting",
+          partner="health"),
     _plan("scrutiny-audit", PARTNERS_AGREEING, status="requested"),
-    _plan("board-signoff", frozenset({"board"})),
+    _plan("board-signoff", frozenset({"dsp:health"}), partner="health"),
+    _plan("no-equality-action", PLAN_DEVISERS, reason="No issue of inequality was found"),
 ]
 
 # Differences of opinion: raised by an organisation's representative (or the MARS team for one),

@@ -32,8 +32,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
     from activities.mail import AlertMailInput
-    from domain.action_plan import REMIND_WORKING_DAYS, ActionPlanState, DateNeeded, PlanEvent
-    from domain.action_plan_records import PlanDecision, PlanStep, parse_plan_decision
+    from domain.action_plan import (
+        PARTNER_RULES,
+        REMIND_WORKING_DAYS,
+        ActionPlanState,
+        DateNeeded,
+        PlanEvent,
+    )
+    from domain.action_plan_records import PlanDecision, parse_plan_decision
     from domain.calendar import CalendarChanged
     from domain.case import (
         Channel,
@@ -43,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         refuse_control_characters,
     )
     from domain.decisions import Actor, DecisionMessage
-    from domain.permissions import Refusal, can_record_plan
+    from domain.permissions import Refusal, can_record_plan_record
     from domain.reviews import ActionPlanInput, ActionPlanResult, WithdrawPart
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
@@ -57,6 +63,10 @@ PART = "action_plan"
 __all__ = ["HISTORY_PER_RUN", "ActionPlanRun", "ActionPlanWorkflow"]
 # The plan tells its LCSPR (its parent) when it ends: the `action_plan_ended` signal.
 TELL_REVIEW_PATCH = "plan-tells-review"
+# A plan opened since: each partner signs it off and agrees a transfer of oversight itself, and
+# its equality duties are checked at sign-off (`domain.action_plan.PARTNER_RULES`, issue 9
+# item 8). Asked once, when the plan opens; a plan opened before keeps its rules for good.
+PARTNERS_PATCH = "plan-partners"
 
 # The parent (the LCSPR) should start this child with ABANDON: the plan is the partners'
 # commitment and runs for years; an operator terminating or resetting the LCSPR, or the LCSPR
@@ -76,6 +86,8 @@ class ActionPlanWorkflow:
     @workflow.init
     def __init__(self, input: ActionPlanRun) -> None:
         self._plan = input.carried or ActionPlanState.open_plan(input, workflow.now())
+        if input.carried is None and workflow.patched(PARTNERS_PATCH):
+            self._plan.rules = PARTNER_RULES
         self._history = History(input, self._plan.event_count)
         self._projected = 0
         if input.carried:
@@ -191,7 +203,7 @@ class ActionPlanWorkflow:
             if text is not None and workflow.patched("signal-text"):
                 self._reject_signal(step, ": ".join(text), None)  # its actor may hold it
                 return
-            refusal = _refusal(decision)
+            refusal = _refusal(decision, self._plan.partners_sign)
             if refusal is not None:
                 self._reject_signal(step, f"not permitted: {refusal.reason}", decision.actor)
                 return
@@ -355,7 +367,7 @@ class ActionPlanWorkflow:
                              plan.overdue)
 
 
-def _refusal(decision: PlanDecision) -> Refusal | None:
+def _refusal(decision: PlanDecision, partners_sign: bool) -> Refusal | None:
     """Why the decision's actor may not make its record (None if they may, or none is named)."""
-    return actor_refusal(decision.actor,
-                         lambda role, _org: can_record_plan(role, PlanStep(decision.record.step)))
+    return actor_refusal(decision.actor, lambda role, org: can_record_plan_record(
+        role, org, decision.record, partners_sign))

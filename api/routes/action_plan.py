@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from api.action_plan_schemas import ActionPlanRead
-from api.auth import AUTH_RESPONSES, Principal, who_may
+from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
 from api.errors import ApiError, Problem
 from api.idempotency import IdempotencyKey, once
@@ -24,11 +24,14 @@ from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PLAN_RECORD_TYPES, PlanDecision, PlanStep
 from domain.decisions import RecordBase
 from domain.permissions import (
+    PLAN_ORG_TEXT,
     PLAN_RECORD_ROLES,
+    PLAN_RUNNING_GROUP,
     READ_CASE_ROLES,
     Role,
     can_read_case,
     can_record_plan,
+    can_record_plan_record,
 )
 from store.db import Sessionmaker
 from workflows.action_plan import PART
@@ -67,6 +70,9 @@ async def _record(
     client: TemporalClient, case_id: str, record: RecordBase, principal: Principal
 ) -> ActionPlanRead:
     decision = PlanDecision.model_validate({"record": record, "actor": principal.actor()})
+    refusal = can_record_plan_record(principal.role, principal.organisation, decision.record)
+    if refusal is not None:
+        raise forbidden(refusal)
     plan = await record_update(client, case_id, action_plan_id(case_id), decision,
                                ActionPlanState, _no_plan(case_id), "the action plan is signed off")
     return ActionPlanRead.of(plan)
@@ -94,7 +100,9 @@ def _route(
         return await record_plan_step(client, sessions, case_id, body, principal, key)
 
     def may_record(role: Role) -> bool:
-        return can_record_plan(role, step) is None
+        # The group that runs the plan reaches the sign-off's route to hear why it may not.
+        return can_record_plan(role, step) is None or (
+            step is PlanStep.BOARD_SIGNOFF and role in PLAN_RUNNING_GROUP)
 
     recorder = Annotated[Principal, Depends(requires(may_record, f"record {step.value}"))]
     record.__annotations__ = {"case_id": CaseId, "body": record_type, "client": TemporalClient,
@@ -112,11 +120,13 @@ for _type in PLAN_RECORD_TYPES:
         response_model=ActionPlanRead,
         name=f"record_action_plan_{_step}",
         summary=f"Record {_step.replace('_', ' ')} (action plan)",
-        description=f"{_type.__doc__}\n\n{who_may(PLAN_RECORD_ROLES[_step])}",
+        description=f"{_type.__doc__}\n\n"
+        + who_may(PLAN_RECORD_ROLES[_step], dict(PLAN_ORG_TEXT.get(_step, {}))),
         responses={**_ERRORS, 409: {
             "model": Problem,
             "description": "Not open now (an action already completed or closed, an audit "
-                           "already requested, sign-off with actions open), or the plan is "
-                           "signed off",
+                           "already requested, sign-off with actions open or no action "
+                           "addressing inequalities nor a reason why none applies, a partner "
+                           "that has already signed or agreed), or the plan is signed off",
         }},
     )
