@@ -36,6 +36,7 @@ from domain.mail import (
     DifferenceRef,
     Letters,
     MailOutcome,
+    PlanReviewReport,
     Text,
     alert_audiences,
     alert_text,
@@ -44,6 +45,8 @@ from domain.mail import (
     letters_text,
     level_audiences,
     owner_audience,
+    plan_review_audiences,
+    plan_review_text,
 )
 from infra.mailer import Mailer
 from infra.settings import Settings, mail_from_address
@@ -107,13 +110,31 @@ class SendLettersResult(BaseModel):
     missing: list[str]  # roles/organisations with nobody active in the directory: "dsp/health"
 
 
+class PlanReviewReportInput(BaseModel):
+    """An action plan's review as reported (`domain.mail.PlanReviewReport`): numbers and dates."""
+
+    review: int
+    held_on: date | None = None  # given by the person recording; else the London date of:
+    held_at: datetime
+    due_date: date | None = None
+    late: bool = False
+    oversight: str
+    open_actions: int
+    overdue_actions: int
+    completed_actions: int
+    closed_actions: int
+    next_review_due: date | None = None
+    reported_to: list[str]
+
+
 class AlertMailInput(BaseModel):
     case_id: str
     part: Literal["case", "local_review", "action_plan"] = "case"
     sequence: int = Field(ge=0)  # the alert's audit event number in its part
     # escalated, raised: a difference of opinion escalated by a person, or raised (its level's
     # people are told; nothing is overdue).
-    kind: Literal["reminder", "overdue", "escalated", "raised"]
+    # review_report: an action plan's review reported to the partners and the Board (`report`).
+    kind: Literal["reminder", "overdue", "escalated", "raised", "review_report"]
     step: str
     due_date: date | None = None
     statutory: bool = False
@@ -130,6 +151,7 @@ class AlertMailInput(BaseModel):
     # A difference of opinion's alert: which one ("DOO-2") and the level it is for.
     difference_id: str | None = None
     level: str | None = None
+    report: PlanReviewReportInput | None = None
 
 
 class ResolveMailInput(BaseModel):
@@ -225,6 +247,14 @@ class MailActivities:
             if difference is not None and input.kind in ("escalated", "raised"):
                 text = difference_notice_text(input.case_id, difference, input.kind)
                 audiences = level_audiences(difference.level)
+            if input.kind == "review_report" and input.report is not None:
+                given = input.report
+                report = PlanReviewReport(**{
+                    **given.model_dump(exclude={"held_at"}),
+                    "held_on": given.held_on or london_date(given.held_at),
+                    "reported_to": tuple(given.reported_to)})
+                text = plan_review_text(input.case_id, report)
+                audiences = plan_review_audiences(report.reported_to)
             # The case's partnership's directory only (store.tenancy).
             partnership = await tenancy.partnership_of(session, input.case_id)
             if input.owner is not None:

@@ -375,6 +375,58 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
 
 
+@dataclass(frozen=True)
+class PlanReviewReport:
+    """What a review of an action plan reports to the partners and the Board: its number, dates
+    and counts, never its free text (the progress recorded is on the case)."""
+
+    review: int
+    held_on: date
+    due_date: date | None
+    late: bool
+    oversight: str
+    open_actions: int
+    overdue_actions: int
+    completed_actions: int
+    closed_actions: int
+    next_review_due: date | None
+    reported_to: tuple[str, ...]
+
+
+def plan_review_audiences(reported_to: Sequence[str]) -> list[Audience]:
+    """"This group will report regularly to the safeguarding partners also the Children's MARS
+    Board": the partners' DSPs and the Board (the board role), as the review names them; the
+    MARS team, who coordinate the plan, always."""
+    audiences = [MARS_TEAM]
+    if "safeguarding_partners" in reported_to:
+        audiences += dsps()
+    if "mars_board" in reported_to:
+        audiences.append(Audience(Role.BOARD))
+    return audiences
+
+
+def plan_review_text(case_id: str, report: PlanReviewReport) -> Text:
+    """The report of an action plan's review, by e-mail to the partners and the Board."""
+    subject = f"{case_id}: action plan review {report.review} - report"
+    due = long_date(report.due_date) if report.due_date else "not set"
+    nxt = long_date(report.next_review_due) if report.next_review_due else "to be set"
+    lines = [
+        f"Case: {case_id}", f"Action plan review: {report.review}",
+        f"Held: {long_date(report.held_on)} (due {due}{', held late' if report.late else ''})",
+        f"Overseen by: {report.oversight.replace('_', ' ')}", "",
+        f"Actions open: {report.open_actions}, of which overdue: {report.overdue_actions}",
+        f"Actions completed: {report.completed_actions}; closed with a reason: "
+        f"{report.closed_actions}",
+        f"Next review due: {nxt}", "",
+        "The group overseeing the plan reports its progress to the safeguarding partners and "
+        "the Children's MARS Board. The progress recorded, and each action, are on the case's "
+        "action plan in the CSPR service.",
+    ]
+    footer = ("This message is about a Child Safeguarding Practice Review and is sent to you "
+              "because of your role; do not forward it.")
+    return Text(subject, "\n".join([*lines, "", footer]))
+
+
 def difference_notice_text(case_id: str, difference: DifferenceRef, kind: str) -> Text:
     """A difference raised, or escalated by a person, told to its (new) level's people: nothing
     is overdue, and its target at this level is on the case."""

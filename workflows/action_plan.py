@@ -31,15 +31,21 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
-    from activities.mail import AlertMailInput
+    from activities.mail import AlertMailInput, PlanReviewReportInput
     from domain.action_plan import (
         PARTNER_RULES,
         REMIND_WORKING_DAYS,
         ActionPlanState,
+        ActionStatus,
         DateNeeded,
         PlanEvent,
     )
-    from domain.action_plan_records import PlanDecision, parse_plan_decision
+    from domain.action_plan_records import (
+        PlanDecision,
+        PlanReview,
+        PlanStep,
+        parse_plan_decision,
+    )
     from domain.calendar import CalendarChanged
     from domain.case import (
         Channel,
@@ -67,6 +73,9 @@ TELL_REVIEW_PATCH = "plan-tells-review"
 # its equality duties are checked at sign-off (`domain.action_plan.PARTNER_RULES`, issue 9
 # item 8). Asked once, when the plan opens; a plan opened before keeps its rules for good.
 PARTNERS_PATCH = "plan-partners"
+# Each review recorded since is reported to the partners and the Board by e-mail (issue 9, "the
+# action plan's review reports to the partners and Board"); asked at a review.
+REVIEW_REPORT_PATCH = "plan-review-report"
 
 # The parent (the LCSPR) should start this child with ABANDON: the plan is the partners'
 # commitment and runs for years; an operator terminating or resetting the LCSPR, or the LCSPR
@@ -241,8 +250,11 @@ class ActionPlanWorkflow:
     async def _record(self, decision: PlanDecision, channel: Channel) -> None:
         self._plan.check(decision.record, workflow.now())
         needed = self._plan.apply(decision.record, workflow.now(), channel, decision.actor)
+        sequence = self._plan.event_count
         self._edited()
         await self._compute(needed)
+        if isinstance(decision.record, PlanReview):
+            self._report_review(sequence)
         self._publish()
         if channel is Channel.API:
             # Read your writes: the case store has the record before the caller hears back.
@@ -331,6 +343,32 @@ class ActionPlanWorkflow:
         first = self._plan.event_count - len(fired) + 1
         for i, event in enumerate(fired):
             self._mail.start(self._send_alert(first + i, event))
+
+    def _report_review(self, sequence: int) -> None:
+        """The review just recorded (its event numbered `sequence`), reported by e-mail to the
+        partners and the Board it names, with the next review's date (patched)."""
+        if not workflow.patched(REVIEW_REPORT_PATCH) or not self._mail.enabled():
+            return
+        plan, review = self._plan, self._plan.reviews[-1]
+        count = {s: sum(a.status is s for a in plan.actions) for s in ActionStatus}
+        report = PlanReviewReportInput(
+            review=len(plan.reviews), held_on=review.held_on, held_at=review.held_at,
+            due_date=review.due_date, late=review.late, oversight=review.oversight.value,
+            open_actions=review.open_actions, overdue_actions=review.overdue_actions,
+            completed_actions=count[ActionStatus.COMPLETED],
+            closed_actions=count[ActionStatus.CLOSED],
+            next_review_due=plan.next_review.due_date,
+            reported_to=[a.value for a in review.reported_to])
+        self._mail.start(self._send_report(sequence, report))
+
+    async def _send_report(self, sequence: int, report: PlanReviewReportInput) -> None:
+        result = await send_alert(AlertMailInput(
+            case_id=self._plan.case_id, part=PART, sequence=sequence, kind="review_report",
+            step=PlanStep.PLAN_REVIEW.value, report=report))
+        if (missed := shortfall(result)) is not None:
+            self._plan.mail_failed(workflow.now(), PlanStep.PLAN_REVIEW, None,
+                                   f"review report e-mail: {missed}")
+            self._edited()
 
     async def _send_alert(self, sequence: int, event: PlanEvent) -> None:
         overdue = event.kind is EventKind.OVERDUE

@@ -42,6 +42,10 @@ BOARD = Actor(subject="chair@cspr.test", role="board")
 HEALTH_DSP = Actor(subject="dsp-health@cspr.test", role="dsp", organisation="health")
 
 
+def dsp(partner: str) -> Actor:
+    return Actor(subject=f"dsp-{partner}@cspr.test", role="dsp", organisation=partner)
+
+
 async def overdue_action_reviews_and_sign_off(
     env: WorkflowEnvironment, handle: Handle, today: date
 ) -> None:
@@ -55,7 +59,8 @@ async def overdue_action_reviews_and_sign_off(
     await plan_when(handle, lambda p: len(p.actions) == 2)
     await env.sleep(timedelta(weeks=9))  # A1 reminded, then overdue
     await signal(handle, "complete_action", action_id="A1", evidence="Trained late")
-    await signal(handle, "board_signoff", actor=BOARD)  # refused: A2 is open
+    await signal(handle, "board_signoff", HEALTH_DSP, partner="health")  # refused: A2 is open
+    await signal(handle, "board_signoff", actor=BOARD)  # refused: the board runs the plan
     await signal(handle, "plan_review", actor=HEALTH_DSP, progress="x")  # refused: the role
     for quarter in range(1, 6):
         plan = await plan_when(handle, lambda p: p.next_review.due_date is not None)
@@ -66,12 +71,16 @@ async def overdue_action_reviews_and_sign_off(
         await signal(handle, "plan_review", actor=BOARD, progress=f"Quarter {quarter}")
         await plan_when(handle, lambda p, q=quarter: len(p.reviews) == q)  # type: ignore[misc]
         if quarter == 2:
-            await signal(handle, "oversight_transfer", actor=HEALTH_DSP,
-                         to="safeguarding_partnership_meeting", agreed_by=PARTNERS)
+            for partner in PARTNERS:  # each partner agrees for itself (since plan-partners)
+                await signal(handle, "oversight_transfer", actor=dsp(partner),
+                             to="safeguarding_partnership_meeting", partner=partner)
             await signal(handle, "scrutiny_audit", status="requested")
     await signal(handle, "scrutiny_audit", status="reported", findings="Embedded")
     await signal(handle, "complete_action", action_id="A2", evidence="Audit of referrals")
-    await signal(handle, "board_signoff", actor=BOARD)
+    await signal(handle, "board_signoff", HEALTH_DSP, partner="health")  # refused: equality
+    await signal(handle, "no_equality_action", actor=BOARD, reason="None bears on inequality")
+    for partner in PARTNERS:
+        await signal(handle, "board_signoff", actor=dsp(partner), partner=partner)
     await handle.result()
 
 
@@ -85,14 +94,17 @@ async def updates_to_sign_off(_: WorkflowEnvironment, handle: Handle, today: dat
             pass
 
     due = today + timedelta(weeks=20)
-    await update("add_action", recommendation=1, what="Training", owner="Council", due_date=due)
+    await update("add_action", recommendation=1, what="Training", owner="Council", due_date=due,
+                 addresses_inequalities=True)
     await update("add_action", recommendation=2, what="Referrals", owner="Police", due_date=due)
     await update("change_action", action_id="A2", owner="NHS Trust", reason="Trust leads")
     await update("board_signoff")  # refused by the validator
+    await update("board_signoff", partner="health")  # refused: actions open
     await update("complete_action", action_id="A1", evidence="Done")
     await update("close_action", action_id="A2", reason="Superseded")
     await update("plan_review", progress="All done", next_review_in_weeks=4)
-    await update("board_signoff")
+    for partner in PARTNERS:  # each partner signs (since plan-partners)
+        await update("board_signoff", partner=partner)
     await handle.result()
 
 
