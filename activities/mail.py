@@ -195,6 +195,14 @@ class AlertMailResult(BaseModel):
     missing: list[str]
 
 
+def _deadline_kind(input: AlertMailInput) -> Literal["local", "statutory"] | None:
+    """The deadline an alert is about. An action plan's dates (an action's, a review's) are
+    the plan's own, set by the group that runs it: never statutory (issue 9 item 2)."""
+    if input.deadline_kind is None and input.part == "action_plan":
+        return "local"
+    return input.deadline_kind
+
+
 @dataclass
 class _Recipient:
     person: Person
@@ -239,7 +247,7 @@ class MailActivities:
                           if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
                               input.statutory, difference,
-                              DeadlineNote(input.deadline_kind, input.statutory_ahead,
+                              DeadlineNote(_deadline_kind(input), input.statutory_ahead,
                                            input.statutory_pending, input.duty_without_limit))
             found: dict[int, _Recipient] = {}
             missing: list[str] = []

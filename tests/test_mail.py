@@ -639,6 +639,27 @@ async def test_an_actions_reminder_goes_to_its_owner_and_the_mars_team(
     assert unknown.missing == ["owner/Unlisted Charity"]
 
 
+async def test_the_plans_alerts_say_local_target_never_statutory(
+    store: Sessionmaker, listed: Directory, smtp: tuple[Recorder, SmtpMailer]  # noqa: ARG001
+) -> None:
+    """"Every alert (case, LCSPR, action plan, difference) says 'statutory' only for a deadline
+    that is statutory": an action's or a review's date is the plan's own target, and says so."""
+    recorder, mailer = smtp
+    case = await a_case(store)
+    for sequence, (kind, step) in enumerate([("reminder", "action A1"), ("overdue", "action A1"),
+                                             ("reminder", "plan_review"),
+                                             ("overdue", "plan_review")], start=10):
+        await mail(store, mailer).send_alert_mail(AlertMailInput(
+            case_id=case.case_id, part="action_plan", sequence=sequence, kind=kind, step=step,
+            due_date=datetime(2027, 3, 31).date()))
+    assert len({m["Subject"] for m in recorder.messages}) == 4
+    for message in recorder.messages:
+        text = message["Subject"] + message.get_content()
+        assert "statutory" not in text.lower()
+        assert "local target" in text
+        assert "Due: 31 March 2027 (local)" in text
+
+
 class CrashWhileConnecting:
     """Dies after the outbox took the message, before the message itself went (DATA)."""
 
