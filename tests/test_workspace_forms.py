@@ -275,24 +275,53 @@ async def test_an_action_plan_from_its_first_action_to_the_boards_sign_off_by_it
         "csrf_token": csrf, "idempotency_key": "p3", "action_id": "A1",
         "evidence": "Training delivered to 40 staff"})
     assert done.status_code == 303
+    # The group that runs the plan does not sign it off: each partner's DSP does.
     board, board_csrf = browser_of("board")
-    assert f"/cases/{case_id}/action-plan/board-signoff" in (
+    assert f"/cases/{case_id}/action-plan/board-signoff" not in (
         await board.get(f"/cases/{case_id}")).text
-    early = await board.post(f"/cases/{case_id}/action-plan/board-signoff",
-                             data={"csrf_token": board_csrf, "idempotency_key": "p4"})
+    health, health_csrf = browser_of("dsp", "health")
+    assert f"/cases/{case_id}/action-plan/board-signoff" in (
+        await health.get(f"/cases/{case_id}")).text
+    signoff = f"/cases/{case_id}/action-plan/board-signoff"
+    early = await health.post(signoff, data={"csrf_token": health_csrf, "idempotency_key": "p4",
+                                             "partner": "health"})
     assert early.status_code == 409
     assert "recommendations with no action: 2" in early.text
     await api.post(f"/v1/cases/{case_id}/action-plan/add-action", json={
-        "recommendation": 2, "what": "Referrals", "owner": "Police", "due_date": due.isoformat()})
+        "recommendation": 2, "what": "Referrals", "owner": "Police", "due_date": due.isoformat(),
+        "addresses_inequalities": True})
     closed = await mars.post(f"/cases/{case_id}/action-plan/close-action", data={
         "csrf_token": csrf, "idempotency_key": "p5", "action_id": "A2",
         "reason": "Superseded by the national guidance"})
     assert closed.status_code == 303
-    signed = await board.post(f"/cases/{case_id}/action-plan/board-signoff",
-                              data={"csrf_token": board_csrf, "idempotency_key": "p6"})
-    assert signed.status_code == 303
+    # A2 addressed inequalities but was closed: the sign-off needs the reason why none does.
+    equality = await health.post(signoff, data={"csrf_token": health_csrf,
+                                                "idempotency_key": "p6", "partner": "health"})
+    assert equality.status_code == 409
+    assert "structural inequalities" in html.unescape(equality.text)
+    reason = await mars.post(f"/cases/{case_id}/action-plan/no-equality-action", data={
+        "csrf_token": csrf, "idempotency_key": "p7",
+        "reason": "The national guidance now covers it"})
+    assert reason.status_code == 303
+    # My work shows each partner its own pending sign-off, prefilled with its partner.
+    for partner in ("health", "police", "local_authority"):
+        browser, token = browser_of("dsp", partner)
+        link = html.escape(f"{signoff}?party={partner}")
+        for _ in range(100):  # the store's copy of the plan follows the workflow
+            work = (await browser.get("/work")).text
+            if link in work:
+                break
+            await asyncio.sleep(0.1)
+        assert link in work, partner
+        form = (await browser.get(f"{signoff}?party={partner}")).text
+        assert f'value="{partner}" checked' in form or f'value="{partner}" selected' in form
+        signed = await browser.post(signoff, data={"csrf_token": token,
+                                                   "idempotency_key": f"s-{partner}",
+                                                   "partner": partner})
+        assert signed.status_code == 303, signed.text
     plan = (await api.get(f"/v1/cases/{case_id}/action-plan")).json()
     assert plan["stage"] == "signed_off"
+    assert [s["partner"] for s in plan["signatures"]] == ["health", "police", "local_authority"]
     assert [a["status"] for a in plan["actions"]] == ["completed", "closed"]
 
 

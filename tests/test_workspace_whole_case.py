@@ -302,15 +302,19 @@ async def test_a_serious_case_from_notification_to_the_boards_sign_off_in_the_wo
         for n, (what, owner) in enumerate([("Written referrals", people["agency_name"]),
                                            ("Bruising protocol", "Humberside Police")], 1):
             await coordinator.submit(f"{plan}/add-action", recommendation=n, what=what,
-                                     owner=owner, due_date=today + timedelta(days=30 * n))
+                                     owner=owner, due_date=today + timedelta(days=30 * n),
+                                     addresses_inequalities=n == 2)
         await coordinator.submit(f"{plan}/plan-review", progress="Both actions under way",
                                  reported_to=["safeguarding_partners", "mars_board"])
         for action in ("A1", "A2"):
             link = f"{plan}/complete-action?action_id={action}"
             await coordinator.until(case_page, html.escape(link))
             await coordinator.submit(link, action_id=action, evidence="Done and audited")
-        await board.until(case_page, f"{plan}/board-signoff")
-        await board.submit(f"{plan}/board-signoff")
+        # Each partner signs the plan off at the Board, from its own My work.
+        for partner, dsp in dsps.items():
+            link = f"{plan}/board-signoff?party={partner}"
+            await dsp.until("/work", html.escape(link))
+            await dsp.submit(link, partner=partner)
 
         # -- Closed: the case page says so, and the Board's report counts it ----------------
         await coordinator.until(case_page, "Signed off")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from domain.action_plan import ActionPlanState, ActionStatus
+from domain.action_plan import ActionPlanState, ActionStatus, PlanStage
 from domain.action_plan_records import PlanStep
 from domain.case import OPEN_AT, CaseState, StepState, StepStatus
 from domain.local_review import LocalReviewState
@@ -144,13 +144,17 @@ def review_items(reviews: Iterable[LocalReviewState], role: Role, organisation: 
     return found
 
 
-def plan_items(plans: Iterable[ActionPlanState], role: Role) -> list[WorkItem]:
+def plan_items(plans: Iterable[ActionPlanState], role: Role,
+               organisation: str | None = None) -> list[WorkItem]:
     """The action plans' open actions (to complete or close) and their next reviews, for the
-    roles that record them; each action's id goes to the form."""
+    roles that record them; each action's id goes to the form. A partner's DSP sees its own
+    pending sign-off of a plan ready for it, and its agreement to a transfer of oversight
+    another partner has agreed (a plan whose partners sign, "plan-partners")."""
     found: list[WorkItem] = []
     for plan in plans:
-        if plan.signed_off_at is not None:
+        if plan.signed_off_at is not None or plan.closed:
             continue
+        found.extend(_partner_items(plan, role, organisation))
         if can_record_plan(role, PlanStep.COMPLETE_ACTION) is None:
             found.extend(WorkItem(
                 case_id=plan.case_id, step=PlanStep.COMPLETE_ACTION.value,
@@ -168,6 +172,30 @@ def plan_items(plans: Iterable[ActionPlanState], role: Role) -> list[WorkItem]:
     return found
 
 
+def _partner_items(plan: ActionPlanState, role: Role,
+                   organisation: str | None) -> list[WorkItem]:
+    """A partner's own sign-off and agreement awaited on a plan, for its DSP."""
+    if role is not Role.DSP or not plan.partners_sign or organisation is None:
+        return []
+    found: list[WorkItem] = []
+    ready = plan.stage is PlanStage.READY_FOR_SIGNOFF and plan.open_audit() is None
+    if ready and organisation in {p.value for p in plan.unsigned()}:
+        found.append(WorkItem(
+            case_id=plan.case_id, step=PlanStep.BOARD_SIGNOFF.value,
+            title="Action plan: your partner's sign-off at the Children's MARS Board",
+            due_date=None, statutory=False, overdue=False, open_now=True,
+            party=organisation, part="action_plan"))
+    if plan.oversight_to is not None and organisation in {
+            p.value for p in plan.oversight_awaiting()}:
+        found.append(WorkItem(
+            case_id=plan.case_id, step=PlanStep.OVERSIGHT_TRANSFER.value,
+            title="Action plan: your partner's agreement to pass oversight to the "
+                  f"{words(plan.oversight_to.value)}",
+            due_date=None, statutory=False, overdue=False, open_now=True,
+            party=organisation, part="action_plan", query=f"to={plan.oversight_to.value}"))
+    return found
+
+
 def ordered(found: Iterable[WorkItem]) -> list[WorkItem]:
     """Overdue first, then by due date."""
     return sorted(found, key=lambda i: (not i.overdue, i.due_date is None,
@@ -180,5 +208,5 @@ def everything(cases: Iterable[CaseState], reviews: Iterable[LocalReviewState],
     """My work: the cases' steps, their LCSPRs' tasks and their action plans'."""
     return ordered([*items(cases, role, organisation, include_later),
                     *review_items(reviews, role, organisation, include_later),
-                    *plan_items(plans, role)])
+                    *plan_items(plans, role, organisation)])
 

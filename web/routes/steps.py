@@ -242,7 +242,7 @@ async def part_step_form(request: Request, case_id: str, part: str, step_path: s
     if not forms.may(person.role_enum, step):
         return _refused(request, person, step)
     fields = fields_of(forms.types[step])
-    prefill = {"partner": "party", "agency": "party", "action_id": "action_id"}
+    prefill = {"partner": "party", "agency": "party", "action_id": "action_id", "to": "to"}
     values = {f.id: request.query_params[prefill[f.name]] for f in fields
               if f.name in prefill and prefill[f.name] in request.query_params}
     return _part_form(request, person, case_id, part, forms, step, fields, values)
