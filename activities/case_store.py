@@ -193,6 +193,19 @@ def sqlstate(error: DBAPIError) -> str | None:
     return None
 
 
+def with_earlier_reviews(stored: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
+    """An action plan's snapshot with the reviews it no longer carries (`reviews_before`,
+    patch "plan-bounded-carry") taken from the stored copy, which keeps every one; as it came
+    if the stored copy does not have them."""
+    before = snapshot.get("reviews_before") or 0
+    if not before:
+        return snapshot
+    earlier = list(stored.get("reviews") or [])[:before]
+    if len(earlier) < before or stored.get("reviews_before"):
+        return snapshot
+    return {**snapshot, "reviews": [*earlier, *snapshot.get("reviews", [])], "reviews_before": 0}
+
+
 async def project_part(session: AsyncSession, part: PartProjectionInput) -> None:
     # Insert-if-absent first, then lock: two first projections of a part at once (a child's
     # concurrent handlers) would otherwise both insert, and one fail until its retry.
@@ -206,7 +219,8 @@ async def project_part(session: AsyncSession, part: PartProjectionInput) -> None
     assert row is not None
     if row.version < part.version:
         row.stage, row.overdue, row.next_deadline = part.stage, part.overdue, part.next_deadline
-        row.version, row.snapshot = part.version, part.snapshot
+        row.version, row.snapshot = part.version, with_earlier_reviews(row.snapshot,
+                                                                       part.snapshot)
         row.updated_at = datetime.now(UTC)
         await write_part_deadlines(session, part.case_id, part.part, part.snapshot)
     await _write_events(session, part.case_id, part.events, part.part, part.first_sequence)

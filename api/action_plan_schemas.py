@@ -115,6 +115,9 @@ class ActionPlanRead(BaseModel):
     recommendations: list[RecommendationRead]
     actions: list[ActionRead]
     reviews: list[ReviewRead]
+    reviews_before: int = Field(
+        description="Earlier reviews not listed: only while the plan is read from its workflow "
+                    "(the case store's copy, read otherwise, lists every review)")
     audits: list[AuditRead]
     signed_off_on: date | None
     partners_sign: bool = Field(
@@ -148,7 +151,7 @@ class ActionPlanRead(BaseModel):
             recommendations=[RecommendationRead(number=n, text=t)
                              for n, t in enumerate(plan.recommendations, start=1)],
             actions=[ActionRead.of(a) for a in plan.actions],
-            reviews=[ReviewRead.of(r) for r in plan.reviews],
+            reviews=[ReviewRead.of(r) for r in plan.reviews], reviews_before=plan.reviews_before,
             audits=[AuditRead(requested_on=london_date(a.requested_at),
                               reported_on=london_date(a.reported_at) if a.reported_at else None,
                               findings=a.findings) for a in plan.audits],

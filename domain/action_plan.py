@@ -50,6 +50,9 @@ REVIEW_KEY = "review"
 # signs the plan off and records its own agreement; the plan is signed off only with an action
 # addressing structural inequalities and anti-racist practice, or a reason why none applies.
 PARTNER_RULES = 1
+# The reviews a plan carries across a continue-as-new (patch "plan-bounded-carry", issue 13):
+# the latest few; the earlier ones are in the case store's copy of the plan, which keeps them.
+KEEP_REVIEWS = 4
 
 
 class PlanStage(StrEnum):
@@ -183,6 +186,8 @@ class ActionPlanState(Trail[PlanEvent]):
     oversight: Oversight = Oversight.CSPR_GROUP
     actions: list[Action] = Field(default_factory=list)
     reviews: list[Review] = Field(default_factory=list)
+    # Reviews held before `reviews[0]`, no longer carried: the case store's copy has them.
+    reviews_before: int = 0
     next_review: Due = Field(default_factory=Due)
     audits: list[Audit] = Field(default_factory=list)
     signed_off_at: AwareDatetime | None = None
@@ -257,6 +262,19 @@ class ActionPlanState(Trail[PlanEvent]):
         return self.no_equality_action is not None or any(
             a.addresses_inequalities and a.status is not ActionStatus.CLOSED
             for a in self.actions)
+
+    @property
+    def review_count(self) -> int:
+        """How many reviews there have been in all, carried or not."""
+        return self.reviews_before + len(self.reviews)
+
+    def keep_recent_reviews(self) -> None:
+        """Carry only the latest KEEP_REVIEWS reviews into the next run (the case store's copy
+        keeps every one: `activities.case_store.with_earlier_reviews`)."""
+        extra = len(self.reviews) - KEEP_REVIEWS
+        if extra > 0:
+            self.reviews_before += extra
+            self.reviews = self.reviews[extra:]
 
     def action(self, action_id: str) -> Action | None:
         return next((a for a in self.actions if a.action_id == action_id), None)
@@ -338,7 +356,7 @@ class ActionPlanState(Trail[PlanEvent]):
                         "counted again")
 
     def _review_key(self) -> str:
-        return f"{REVIEW_KEY}:{len(self.reviews)}"
+        return f"{REVIEW_KEY}:{self.review_count}"
 
     def _review_after(self, start: ClockPoint) -> DateNeeded:
         return DateNeeded(key=self._review_key(), start=start,
@@ -583,7 +601,7 @@ class ActionPlanState(Trail[PlanEvent]):
         if record.next_review_in_weeks is not None:
             self.review_every_weeks = record.next_review_in_weeks
         self._event(now, EventKind.RECORDED, PlanStep.PLAN_REVIEW, None,
-                    f"review {len(self.reviews)}")
+                    f"review {self.review_count}")
         # The next review counts from this one; its date comes back from the calendar.
         due.reset(None)
         return [self._review_after(held)]

@@ -28,8 +28,9 @@ def load(path: Path) -> WorkflowHistory:
 def test_there_are_action_plan_histories_to_replay() -> None:
     # ap2: recorded with the bounded projection (patch "projection-alert"); ap3: each partner
     # signs off and agrees a transfer (patch "plan-partners"), each review reported by e-mail
-    # (patch "plan-review-report").
-    assert {p.stem.rsplit(".", 1)[1] for p in HISTORIES} >= {"ap1", "ap2", "ap3"}
+    # (patch "plan-review-report"); ap4: a run carries only its latest reviews (patch
+    # "plan-bounded-carry").
+    assert {p.stem.rsplit(".", 1)[1] for p in HISTORIES} >= {"ap1", "ap2", "ap3", "ap4"}
     events = {e.event_type for p in HISTORIES for e in load(p).events}
     # Between them: runs that continued as new and runs that completed, signals and accepted
     # updates, and timers that fired (reminders, escalations).

@@ -76,6 +76,9 @@ PARTNERS_PATCH = "plan-partners"
 # Each review recorded since is reported to the partners and the Board by e-mail (issue 9, "the
 # action plan's review reports to the partners and Board"); asked at a review.
 REVIEW_REPORT_PATCH = "plan-review-report"
+# A run hands the next only the latest reviews (`ActionPlanState.keep_recent_reviews`), when the
+# case store has the plan as it is: the carried state stays flat over the years (issue 13).
+BOUNDED_CARRY_PATCH = "plan-bounded-carry"
 
 # The parent (the LCSPR) should start this child with ABANDON: the plan is the partners'
 # commitment and runs for years; an operator terminating or resetting the LCSPR, or the LCSPR
@@ -352,7 +355,7 @@ class ActionPlanWorkflow:
         plan, review = self._plan, self._plan.reviews[-1]
         count = {s: sum(a.status is s for a in plan.actions) for s in ActionStatus}
         report = PlanReviewReportInput(
-            review=len(plan.reviews), held_on=review.held_on, held_at=review.held_at,
+            review=plan.review_count, held_on=review.held_on, held_at=review.held_at,
             due_date=review.due_date, late=review.late, oversight=review.oversight.value,
             open_actions=review.open_actions, overdue_actions=review.overdue_actions,
             completed_actions=count[ActionStatus.COMPLETED],
@@ -392,6 +395,9 @@ class ActionPlanWorkflow:
         bounded = self._projection.bounded
         # Events the store does not have yet stay in the plan for the next run to write.
         self._plan.keep_recent_events(self._projected if bounded else None)
+        # Earlier reviews stay in the store's copy, when it has the plan as it is now.
+        if bounded and not self._projection.owed and workflow.patched(BOUNDED_CARRY_PATCH):
+            self._plan.keep_recent_reviews()
         workflow.continue_as_new(ActionPlanRun(
             **input.carry(), carried=self._plan, history_before=self._version(),
             owed=bounded and self._projection.owed,
