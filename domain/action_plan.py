@@ -34,6 +34,7 @@ from domain.action_plan_records import (
 from domain.calendar import CalendarChanged, latest_london_date
 from domain.case import CaseEvent, Channel, ClockPoint, EventKind, InvalidRecord, StepNotOpen
 from domain.decisions import Actor
+from domain.notification import Text
 from domain.procedure import Partner
 from domain.reviews import ActionPlanInput, ReviewKind
 from domain.trail import Trail
@@ -197,7 +198,8 @@ class ActionPlanState(Trail[PlanEvent]):
     # The partners agreed so far to pass oversight to `oversight_to` (the other group).
     oversight_to: Oversight | None = None
     oversight_agreed: list[Signature] = Field(default_factory=list)
-    no_equality_action: str | None = None  # why no action addresses inequalities, if none
+    # Why no action addresses inequalities, if none: free text (erased with the case record).
+    no_equality_action: Text | None = None
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod

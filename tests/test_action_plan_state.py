@@ -290,3 +290,33 @@ def test_an_event_in_the_case_trail_names_the_step_and_action() -> None:
     line = plan.events[1].for_case()
     assert (line.kind, line.step, line.detail) == (EventKind.RECORDED, None, "add_action A1")
     assert "Private" not in line.model_dump_json()
+
+
+def test_the_partners_records_and_the_equality_reason_follow_the_rules_and_retention() -> None:
+    """A plan under "plan-partners" (rules 1): "Action plans must include steps to address
+    structural inequalities and embed anti-racist practice" - the reason why none applies is
+    free text, erased with the case record; reviews beyond the carried few count on."""
+    from domain.action_plan import KEEP_REVIEWS, PARTNER_RULES
+    from domain.retention import ERASED, anonymise
+
+    plan = new_plan(1)
+    plan.rules = PARTNER_RULES
+    record(plan, START, "add_action", recommendation=1, what="Training", owner="Council",
+           due_date=START.date() + timedelta(days=30))
+    record(plan, START, "complete_action", action_id="A1", evidence="Done")
+    assert "structural inequalities" in str(refused(plan, START, "board_signoff",
+                                                    partner="health"))
+    record(plan, START, "no_equality_action", reason="None bears on inequality")
+    for partner in PARTNERS:
+        record(plan, START, "board_signoff", partner=partner)
+    assert stage(plan) is PlanStage.SIGNED_OFF
+    assert anonymise(plan).no_equality_action == ERASED  # type: ignore[attr-defined]
+
+    plan = new_plan(1)
+    for n in range(KEEP_REVIEWS + 3):
+        record(plan, START + timedelta(weeks=n), "plan_review", progress=f"Review {n + 1}")
+    plan.keep_recent_reviews()
+    assert (plan.reviews_before, len(plan.reviews)) == (3, KEEP_REVIEWS)
+    assert plan.review_count == KEEP_REVIEWS + 3
+    record(plan, START + timedelta(weeks=20), "plan_review", progress="Next")
+    assert plan.events[-1].detail == f"review {KEEP_REVIEWS + 4}"
