@@ -37,6 +37,7 @@ from domain.decisions import Actor
 from domain.notification import Text
 from domain.procedure import Partner
 from domain.reviews import ActionPlanInput, ReviewKind
+from domain.text import StateText
 from domain.trail import Trail
 
 # Reminders go this many working days before an action's or a review's due date: a week's
@@ -86,20 +87,20 @@ class Due(BaseModel):
 
 class ActionChange(BaseModel):
     at: AwareDatetime
-    reason: str
-    previous: dict[str, str]  # the fields changed, with their values before
+    reason: StateText
+    previous: dict[str, StateText]  # the fields changed, with their values before
 
 
 class Action(BaseModel):
     action_id: str
     recommendation: int
-    what: str
+    what: StateText
     owner: str
     added_at: AwareDatetime
     due: Due
     status: ActionStatus = ActionStatus.OPEN
-    evidence: str | None = None
-    closed_reason: str | None = None
+    evidence: StateText | None = None
+    closed_reason: StateText | None = None
     done_on: date | None = None  # given by the person recording, for a late entry
     done_at: AwareDatetime | None = None
     changes: list[ActionChange] = Field(default_factory=list)
@@ -128,7 +129,7 @@ class Review(BaseModel):
     held_at: AwareDatetime
     due_date: date | None  # the review it answered
     late: bool
-    progress: str
+    progress: StateText
     reported_to: list[Audience]
     oversight: Oversight
     open_actions: int
@@ -147,7 +148,7 @@ class Signature(BaseModel):
 class Audit(BaseModel):
     requested_at: AwareDatetime
     reported_at: AwareDatetime | None = None
-    findings: str | None = None
+    findings: StateText | None = None
 
 
 class PlanEvent(BaseModel):
@@ -179,7 +180,7 @@ class DateNeeded(BaseModel):
 class ActionPlanState(Trail[PlanEvent]):
     case_id: str
     kind: ReviewKind
-    recommendations: list[str]
+    recommendations: list[StateText]
     review_every_weeks: int
     started_at: AwareDatetime
     started_on: date | None = None  # the London date, from the calendar

@@ -18,13 +18,15 @@ from typing import Annotated, Any, get_args, get_origin
 from pydantic import BaseModel
 
 from domain.notification import Reference, Text
+from domain.text import ERASABLE
 
 # Valid wherever it goes (a reference's pattern, a text's length): an anonymised record still reads.
 ERASED = "erased"
 # The procedure: the final report is "published for at least one year"; the letters and
 # documents that go with it are kept at least as long.
 MIN_PUBLISHED_DAYS = 365
-_FREE_TEXT = (get_args(Text)[1], get_args(Reference)[1])  # their StringConstraints
+# Text's and Reference's StringConstraints, and the mark of a state's free text kept as a str.
+_FREE_TEXT = (get_args(Text)[1], get_args(Reference)[1], ERASABLE)
 _DATES_OF_BIRTH = ("date_of_birth",)
 
 
@@ -75,6 +77,8 @@ def _erased(value: Any) -> Any:
         return ERASED
     if isinstance(value, list):
         return [_erased(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _erased(v) for k, v in value.items()}
     return value  # None stays None
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -87,3 +87,15 @@ class Documented:
 
 MULTI_LINE = Documented("no control character but tab and line breaks")
 ONE_LINE = Documented("one line: no control character")
+
+
+@dataclass(frozen=True)
+class Erasable:
+    """Marks a workflow state's text that came from a person's free text (a record's `Text`,
+    held as a plain `str` so a state already carried is never judged again): the retention
+    schedule erases it with the case record (domain/retention.py)."""
+
+
+ERASABLE = Erasable()
+# Free text kept in a workflow's state: no constraint, erased with the case record.
+StateText = Annotated[str, ERASABLE]

@@ -320,3 +320,35 @@ def test_the_partners_records_and_the_equality_reason_follow_the_rules_and_reten
     assert plan.review_count == KEEP_REVIEWS + 3
     record(plan, START + timedelta(weeks=20), "plan_review", progress="Next")
     assert plan.events[-1].detail == f"review {KEEP_REVIEWS + 4}"
+
+
+def test_every_free_text_of_a_plan_is_erased_with_the_case_record() -> None:
+    """The retention schedule erases every free-text field of the case, its LCSPR and its
+    action plan: the plan's state keeps the records' text as plain strings (never judged
+    again), each marked to be erased - actions, their changes, evidence, closing reasons,
+    reviews' progress, audits' findings and the recommendations."""
+    from domain.retention import ERASED, anonymise
+
+    plan = new_plan(2)
+    record(plan, START, "add_action", recommendation=1, what="Private training plan",
+           owner="Council", due_date=START.date() + timedelta(days=30))
+    record(plan, START, "add_action", recommendation=2, what="Private audit",
+           owner="Police", due_date=START.date() + timedelta(days=30))
+    record(plan, START, "change_action", action_id="A2", reason="Private why",
+           what="Private audit, changed")
+    record(plan, START, "complete_action", action_id="A1", evidence="Private evidence")
+    record(plan, START, "close_action", action_id="A2", reason="Private closing reason")
+    record(plan, START, "plan_review", progress="Private progress")
+    erased = anonymise(plan)
+    dumped = erased.model_dump_json()
+    assert "Private" not in dumped
+    assert isinstance(erased, ActionPlanState)
+    assert erased.recommendations == [ERASED, ERASED]
+    assert [a.what for a in erased.actions] == [ERASED, ERASED]
+    assert erased.actions[0].evidence == ERASED
+    assert erased.actions[1].closed_reason == ERASED
+    assert erased.actions[1].changes[0].reason == ERASED
+    assert set(erased.actions[1].changes[0].previous.values()) == {ERASED}
+    assert erased.reviews[0].progress == ERASED
+    assert [a.owner for a in erased.actions] == ["Council", "Police"]  # organisations: kept
+    assert ActionPlanState.model_validate(erased.model_dump(mode="json")) == erased
