@@ -32,6 +32,7 @@ from domain.calendar import latest_london_date, london_date
 from domain.decisions import Actor, DecisionMessage
 from domain.notification import Text
 from domain.procedure import Step
+from domain.text import StateText
 
 
 class Subject(StrEnum):
@@ -124,7 +125,7 @@ class LevelSpell(BaseModel):
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None
     how: LevelEnd | None = None  # None while it is the current level
-    reason: str | None = None  # why a person escalated it
+    reason: StateText | None = None  # why a person escalated it
     by: Actor | None = None  # who escalated or resolved it (None: the case itself)
 
 
@@ -132,7 +133,7 @@ class Resolution(BaseModel):
     resolved_at: AwareDatetime
     resolved_on: date | None = None  # the date it was reached, if not the day it was recorded
     level: Level
-    outcome: str
+    outcome: StateText
     by: Actor | None = None  # None: the case itself (the partners' decisions agreed)
 
 
@@ -141,7 +142,7 @@ class Difference(BaseModel):
 
     id: str
     subject: Subject
-    summary: str
+    summary: StateText
     raised_by: Actor | None = None  # None: raised by the case itself (the DSPs disagreeing)
     raised_at: AwareDatetime
     step: Step | None = None  # the step whose records raised it, if the case raised it

@@ -391,3 +391,30 @@ def test_each_difference_alert_e_mail_names_its_difference() -> None:
         for secret in ("Late letters", "Agency reports missing", CHILD_REFERENCE):
             assert secret not in text.subject
             assert secret not in text.body
+
+
+def test_a_differences_free_text_is_erased_with_the_case_record() -> None:
+    """The retention schedule erases every free-text field of the case: a difference's
+    summary, the reason a person escalated it and its outcome are kept in the case's state
+    as plain strings, each marked to be erased (domain.text.StateText)."""
+    from domain.retention import ERASED, anonymise
+
+    differences = raised(Subject.PROCESS)
+    (difference,) = differences.items
+    differences.escalate(EscalateDifference(difference_id=difference.id,
+                                            reason="Private reason"), RAISED_AT + SECOND,
+                         POLICE_REP)
+    date_them(differences)
+    differences.resolve(ResolveDifference(difference_id=difference.id,
+                                          outcome="Private outcome"), RAISED_AT + 2 * SECOND,
+                        POLICE_REP)
+    erased = anonymise(differences)
+    assert isinstance(erased, Differences)
+    assert "Private" not in erased.model_dump_json()
+    assert "Agency reports" not in erased.model_dump_json()
+    (kept,) = erased.items
+    assert kept.summary == ERASED
+    assert kept.resolution is not None
+    assert kept.resolution.outcome == ERASED
+    assert [s.reason for s in kept.history if s.reason is not None] == [ERASED]
+    assert kept.level is difference.level
