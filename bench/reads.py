@@ -14,7 +14,9 @@ times, through the real API (ASGI) on a Temporal dev server and PostgreSQL:
   13; before, a query, which replays a workflow no worker has cached), of a case closed in the
   store whose workflow has ended (Temporal still keeps it), and of an open case whose stored
   copy is known to be behind (a projection owed: its workflow is asked, from its cache);
-- GET /v1/cases?limit=50 (newest first) as the baseline: one page of an indexed list.
+- GET /v1/cases?limit=50 (newest first) as the baseline: one page of an indexed list, with
+  the count of every case; and the list filtered by stage, by overdue, and by a due date
+  (migration 0016's indexes; tests/test_case_list_plans.py checks their plans).
 It prints p50/p95 and each one's ratio to the baseline at that size, then the growth of each
 from the smallest size to the largest (the target: within x1.5).
 """
@@ -130,6 +132,9 @@ async def main(sizes: list[int], requests: int, per_year: int, lcspr_every: int)
             # then weighs on each alike, and the ratios to the baseline hold.
             plan: dict[str, tuple[str, dict[str, Any]]] = {
                 BASELINE: ("/v1/cases", {"limit": 50}),
+                "GET /v1/cases?stage=notified": ("/v1/cases", {"stage": "notified"}),
+                "GET /v1/cases?overdue=true": ("/v1/cases", {"overdue": "true"}),
+                "GET /v1/cases?due_before=+7d": ("/v1/cases", {"due_before": week["to"]}),
                 "GET /v1/deadlines (a week)": ("/v1/deadlines", week),
                 "GET /v1/cases/{id} (cached)": (f"/v1/cases/{cached}", {}),
                 "GET /v1/cases/{id} (closed)": (f"/v1/cases/{closed}", {}),

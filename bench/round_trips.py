@@ -11,7 +11,10 @@ Temporal SDK doing the same and beside an empty baseline, on the same dev server
 Everything runs in one process on a Temporal dev server and PostgreSQL (bench.stack): the API
 served in process (ASGI), one worker. `--concurrency` sends that many at once. It prints each
 one's p50, p99 and rate, and its ratio to the baseline (targets: intake within x3 of a bare
-start; a decision's p99 within x2 of an empty Update's).
+start; a decision's p99 within x2 of an empty Update's). The API and the worker share this
+process here: bench.costs runs the same two comparisons with each as its own process, and
+prints the CPU each (and the Temporal server) spends per operation and the history events,
+workflow tasks and activities each operation costs.
 """
 
 from __future__ import annotations

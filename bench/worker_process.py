@@ -25,6 +25,9 @@ from tests.faults.partner import MARS
 from tests.faults.stack import Process, Stack
 
 SANDBOXES = ("passthrough", "strict")  # worker.WORKFLOW_RUNNER, worker.STRICT_RUNNER
+# The production worker that also runs the do-nothing workflow (bench.empty), the baseline of
+# bench.costs: the same process serves both, so its CPU is read the same way for each.
+WITH_EMPTY = "passthrough+empty"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -146,13 +149,21 @@ async def ready(http: httpx.AsyncClient, rng: random.Random) -> str:
 
 
 def run_worker(sandbox: str) -> None:
+    import functools
+
     import worker
 
+    if sandbox == WITH_EMPTY:
+        from bench.empty import EmptyWorkflow
+
+        worker.build_worker = functools.partial(
+            worker.build_worker, workflows=[*worker.WORKFLOWS, EmptyWorkflow])
+        sandbox = "passthrough"
     runner = worker.WORKFLOW_RUNNER if sandbox == "passthrough" else worker.STRICT_RUNNER
     asyncio.run(worker.main(runner))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in SANDBOXES:
-        sys.exit(f"usage: python -m bench.worker_process {'|'.join(SANDBOXES)}")
+    if len(sys.argv) != 2 or sys.argv[1] not in (*SANDBOXES, WITH_EMPTY):
+        sys.exit(f"usage: python -m bench.worker_process {'|'.join((*SANDBOXES, WITH_EMPTY))}")
     run_worker(sys.argv[1])

@@ -6,14 +6,18 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func, literal, or_, select, union_all
+from sqlalchemy import Select, case, func, literal, select, true, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from domain.case import Stage
 from store.models import AuditEvent, Case, CaseNumber, CasePart, CaseStep, PartDeadline
 from store.tenancy import DEFAULT, in_partnership
 
 OPEN_STATUSES = ("pending", "overdue")
+# Every stage but "closed", as a list an index can look up (`stage != 'closed'` cannot).
+OPEN_STAGES = tuple(s.value for s in Stage if s is not Stage.CLOSED)
 
 
 async def allocate_case_number(session: AsyncSession, year: int) -> int:
@@ -46,28 +50,37 @@ async def case_parts(session: AsyncSession, case_ids: Sequence[str]) -> dict[str
 
 
 def _overdue_as_a_whole() -> Any:
-    """The case, or one of its parts while it is open, has an overdue step."""
-    return or_(Case.overdue.is_(True),
-               exists().where(CasePart.case_id == Case.case_id, CasePart.overdue.is_(True),
-                              Case.stage != "closed"))
+    """The case, or one of its parts while it is open, has an overdue step. One IN over the
+    overdue cases and parts (their indexes), which the planner joins to the cases by key: as
+    `overdue OR EXISTS (...)` it checked every case (tests/test_case_list_plans.py)."""
+    own, owner = aliased(Case), aliased(Case)
+    cases = select(own.case_id).where(own.overdue == true())
+    parts = (select(CasePart.case_id).join(owner, owner.case_id == CasePart.case_id)
+             .where(CasePart.overdue == true(), owner.stage.in_(OPEN_STAGES)))
+    either = union_all(cases, parts).subquery()
+    return Case.case_id.in_(select(either.c.case_id))
 
 
-def _open_step_due(*conditions: Any) -> Any:
-    return exists().where(CaseStep.case_id == Case.case_id,
-                          CaseStep.status.in_(OPEN_STATUSES), *conditions)
+def _due(step_due: Any, part_due: Any) -> Any:
+    """The case has an open step so due, or, while open, an LCSPR or action-plan deadline so
+    due (`part_deadlines`). One IN over both tables' date indexes, which the planner joins to
+    the cases by key: as an OR of two EXISTS it checked every case (tests/test_case_list_plans)."""
+    steps = select(CaseStep.case_id).where(CaseStep.status.in_(OPEN_STATUSES), step_due)
+    owner = aliased(Case)
+    parts = (select(PartDeadline.case_id).join(owner, owner.case_id == PartDeadline.case_id)
+             .where(owner.stage.in_(OPEN_STAGES), part_due))
+    both = union_all(steps, parts).subquery()
+    return Case.case_id.in_(select(both.c.case_id))
 
 
-async def list_cases(
-    session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
-    kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
-    limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
-    received: tuple[datetime, datetime] | None = None, partnership: str = DEFAULT,
-) -> tuple[Sequence[Case], int]:
-    """Cases of `partnership` matching every filter given, newest first, and how many match in
-    all. `overdue` is the case's with its parts' (its LCSPR's, its action plan's); `only`:
-    among these. A case passes `due_before` (`due_after`) with an open step so due, or, while
-    open, an open deadline of its LCSPR or action plan so due (`part_deadlines`). `received`:
-    from the first instant to before the second."""
+def case_list(
+    *, stage: str | None = None, overdue: bool | None = None, kind: str | None = None,
+    due_before: date | None = None, due_after: date | None = None,
+    only: Sequence[str] | None = None, received: tuple[datetime, datetime] | None = None,
+    partnership: str = DEFAULT,
+) -> Select[Case]:
+    """The cases `list_cases` lists, unsorted and uncounted (see there). Each filter reads an
+    index (migration 0016; tests/test_case_list_plans.py)."""
     query = select(Case).where(in_partnership(Case.case_id, partnership))
     if received is not None:
         query = query.where(Case.received_at >= received[0], Case.received_at < received[1])
@@ -81,14 +94,41 @@ async def list_cases(
     if kind is not None:
         query = query.where(Case.kind == kind)
     if due_before is not None:
-        query = query.where(or_(_open_step_due(CaseStep.due_date <= due_before),
-                                _part_due(PartDeadline.due_date <= due_before)))
+        query = query.where(_due(CaseStep.due_date <= due_before,
+                                 PartDeadline.due_date <= due_before))
     if due_after is not None:
-        query = query.where(or_(_open_step_due(CaseStep.due_date >= due_after),
-                                _part_due(PartDeadline.due_date >= due_after)))
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(
-        query.order_by(Case.received_at.desc(), Case.case_id).limit(limit).offset(offset))
+        query = query.where(_due(CaseStep.due_date >= due_after,
+                                 PartDeadline.due_date >= due_after))
+    return query
+
+
+def counted(query: Select[Case]) -> Select[int]:
+    """How many cases `query` finds: counted off an index (`ix_cases_newest_first` holds every
+    filtered column), the rows and their snapshots never read."""
+    return select(func.count()).select_from(query.with_only_columns(Case.case_id).subquery())
+
+
+def newest_first(query: Select[Case]) -> Select[Case]:
+    """Newest first, then by id: the order of the cases' (received_at desc, case_id) indexes."""
+    return query.order_by(Case.received_at.desc(), Case.case_id)
+
+
+async def list_cases(
+    session: AsyncSession, *, stage: str | None = None, overdue: bool | None = None,
+    kind: str | None = None, due_before: date | None = None, due_after: date | None = None,
+    limit: int = 50, offset: int = 0, only: Sequence[str] | None = None,
+    received: tuple[datetime, datetime] | None = None, partnership: str = DEFAULT,
+) -> tuple[Sequence[Case], int]:
+    """Cases of `partnership` matching every filter given, newest first, and how many match in
+    all. `overdue` is the case's with its parts' (its LCSPR's, its action plan's); `only`:
+    among these. A case passes `due_before` (`due_after`) with an open step so due, or, while
+    open, an open deadline of its LCSPR or action plan so due (`part_deadlines`). `received`:
+    from the first instant to before the second."""
+    query = case_list(stage=stage, overdue=overdue, kind=kind, due_before=due_before,
+                      due_after=due_after, only=only, received=received,
+                      partnership=partnership)
+    total = await session.scalar(counted(query)) or 0
+    rows = await session.scalars(newest_first(query).limit(limit).offset(offset))
     return rows.all(), total
 
 
@@ -129,9 +169,3 @@ async def deadlines(
     if limit is not None:
         query = query.limit(limit).offset(offset)
     return (await session.execute(query)).all()
-
-
-def _part_due(*conditions: Any) -> Any:
-    """An open case with an LCSPR or action-plan deadline so due (`part_deadlines`)."""
-    return exists().where(PartDeadline.case_id == Case.case_id, Case.stage != "closed",
-                          *conditions)

@@ -361,3 +361,15 @@ class ProjectionOwed(Base):
     part: Mapped[str] = mapped_column(String(32), primary_key=True)  # "case", "local_review", ...
     version: Mapped[int] = mapped_column(Integer)  # the projection's that failed
     since: Mapped[datetime] = mapped_column(Instant)
+
+
+# The case lists' indexes (store.cases.case_list; migration 0016): the newest-first order with
+# each filter, and one with every filtered column that a count reads instead of the rows.
+Index("ix_cases_newest_first", Case.received_at.desc(), Case.case_id,
+      postgresql_include=["stage", "kind", "overdue"])
+Index("ix_cases_stage_newest_first", Case.stage, Case.received_at.desc(), Case.case_id)
+Index("ix_cases_kind_newest_first", Case.kind, Case.received_at.desc(), Case.case_id)
+Index("ix_cases_overdue_newest_first", Case.overdue, Case.received_at.desc(), Case.case_id)
+Index("ix_case_steps_status_due_date", CaseStep.status, CaseStep.due_date, CaseStep.case_id)
+Index("ix_part_deadlines_due_date_case_id", PartDeadline.due_date, PartDeadline.case_id)
+Index("ix_case_parts_overdue_case_id", CasePart.overdue, CasePart.case_id)

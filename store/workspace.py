@@ -14,12 +14,9 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.case import Stage
+from store.cases import OPEN_STAGES as OPEN_STAGES
 from store.models import Case, CasePart
 from store.tenancy import DEFAULT, in_partnership
-
-# Every stage but "closed", as a list an index can look up (`stage != 'closed'` cannot).
-OPEN_STAGES = tuple(s.value for s in Stage if s is not Stage.CLOSED)
 
 
 async def open_case_snapshots(session: AsyncSession, partnership: str = DEFAULT

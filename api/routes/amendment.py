@@ -19,12 +19,11 @@ from fastapi.responses import JSONResponse
 
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Sessions, TemporalClient, requires
-from api.errors import Problem, not_found, store_errors
-from api.idempotency import IdempotencyKey, once
-from api.routes.cases import CaseId, read_case
+from api.errors import Problem
+from api.idempotency import IdempotencyKey
+from api.routes.cases import CaseId, case_update_once
 from api.schemas import CaseRead
-from api.workflow_calls import record_update
-from domain.case import AmendmentMessage, CaseState, NotificationAmendment
+from domain.case import AmendmentMessage, NotificationAmendment
 from domain.permissions import AMEND_ROLES, can_amend_notification
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -59,15 +58,6 @@ async def amend_notification(
     principal: Amender, key: IdempotencyKey = None,
 ) -> CaseRead | JSONResponse:
     """Amend the notification (the MARS team, with a reason)."""
-
-    async def send() -> CaseRead:
-        message = AmendmentMessage(amendment=body, actor=principal.actor())
-        case = await record_update(client, case_id, case_id, message, CaseState,
-                                   not_found(case_id), "the case is closed",
-                                   update="amend_notification")
-        async with store_errors(), sessions() as session:
-            return await read_case(session, case)
-
-    return await once(sessions, key, principal,
-                      f"POST /v1/cases/{case_id}/notification/amendments",
-                      body.model_dump(mode="json"), 200, send)
+    return await case_update_once(
+        client, sessions, case_id, key, principal, "notification/amendments", body,
+        AmendmentMessage(amendment=body, actor=principal.actor()), "amend_notification")

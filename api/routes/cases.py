@@ -12,6 +12,7 @@ from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
@@ -125,6 +126,23 @@ async def record_as(
     case = await _send(client, case_id, record, principal, update)
     async with store_errors(), sessions() as session:
         return await read_case(session, case)
+
+
+async def case_update_once(
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, key: str | None,
+    principal: Principal, route: str, body: BaseModel, message: BaseModel, update: str,
+) -> CaseRead | JSONResponse:
+    """Send `message` by the case's `update` once per Idempotency-Key (the route `route`, the
+    request's `body`); the case as stored after: an amendment's, a withdrawal's."""
+
+    async def send() -> CaseRead:
+        case = await record_update(client, case_id, case_id, message, CaseState,
+                                   not_found(case_id), "the case is closed", update=update)
+        async with store_errors(), sessions() as session:
+            return await read_case(session, case)
+
+    return await once(sessions, key, principal, f"POST /v1/cases/{case_id}/{route}",
+                      body.model_dump(mode="json"), 200, send)
 
 
 async def _send(client: TemporalClient, case_id: str, record: RecordBase, principal: Principal,

@@ -16,12 +16,11 @@ from fastapi.responses import JSONResponse
 
 from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import Sessions, TemporalClient, requires
-from api.errors import Problem, not_found, store_errors
-from api.idempotency import IdempotencyKey, once
-from api.routes.cases import CaseId, read_case
+from api.errors import Problem
+from api.idempotency import IdempotencyKey
+from api.routes.cases import CaseId, case_update_once
 from api.schemas import CaseRead
-from api.workflow_calls import record_update
-from domain.case import CaseState, Withdrawal, WithdrawalMessage
+from domain.case import Withdrawal, WithdrawalMessage
 from domain.permissions import WITHDRAW_ROLES, can_withdraw
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -51,13 +50,6 @@ async def withdraw_case(
     principal: Withdrawer, key: IdempotencyKey = None,
 ) -> CaseRead | JSONResponse:
     """Withdraw the case (the MARS team, with a reason)."""
-
-    async def send() -> CaseRead:
-        message = WithdrawalMessage(withdrawal=body, actor=principal.actor())
-        case = await record_update(client, case_id, case_id, message, CaseState,
-                                   not_found(case_id), "the case is closed", update="withdraw")
-        async with store_errors(), sessions() as session:
-            return await read_case(session, case)
-
-    return await once(sessions, key, principal, f"POST /v1/cases/{case_id}/withdrawal",
-                      body.model_dump(mode="json"), 200, send)
+    return await case_update_once(
+        client, sessions, case_id, key, principal, "withdrawal", body,
+        WithdrawalMessage(withdrawal=body, actor=principal.actor()), "withdraw")

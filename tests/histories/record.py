@@ -294,7 +294,11 @@ async def record(
             history = await first.fetch_history()
             (HERE / f"{name}.{tag}.json").write_text(
                 json.dumps(history.to_json_dict(), indent=1))
-            if (await handle.describe()).run_id != handle.first_execution_run_id:
+            # Read from the history, not describe(): the time-skipping server's description
+            # holds the Datetime search attributes in a form the SDK cannot decode (TypeError:
+            # fromisoformat: argument must be str), which crashed the run after the first save.
+            if history.events and history.events[-1].HasField(
+                    "workflow_execution_continued_as_new_event_attributes"):
                 latest = await env.client.get_workflow_handle(handle.id).fetch_history()
                 (HERE / f"{name}_continued.{tag}.json").write_text(
                     json.dumps(latest.to_json_dict(), indent=1))

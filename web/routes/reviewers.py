@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 
 from api.deps import Sessions
 from api.errors import ApiError, from_validation
@@ -39,16 +40,26 @@ def _error(request: Request, person: session.Person, case_id: str, e: ApiError) 
                   back=f"/cases/{case_id}#reviewers")
 
 
+async def _form(request: Request, person: session.Person, case_id: str
+                ) -> tuple[FormData, Response | None]:
+    """The posted form, its CSRF token checked; with the page to answer instead when the
+    person's role cannot assign reviewers or the case id is malformed."""
+    form = await request.form()
+    session.check_csrf(person, form.get(session.CSRF_FIELD))
+    if (refused := _refused(request, person)) is not None:
+        return form, refused
+    if not re.fullmatch(CASE_ID_PATTERN, case_id):
+        return form, render(request, "not_found.html", person, 404, title="Page not found")
+    return form, None
+
+
 @router.post("/cases/{case_id}/reviewers", response_class=HTMLResponse)
 async def assign(request: Request, case_id: str, person: SignedIn, sessions: Sessions
                  ) -> Response:
     """Assign the directory's reviewer chosen on the case page."""
-    form = await request.form()
-    session.check_csrf(person, form.get(session.CSRF_FIELD))
-    if (refused := _refused(request, person)) is not None:
+    form, refused = await _form(request, person, case_id)
+    if refused is not None:
         return refused
-    if not re.fullmatch(CASE_ID_PATTERN, case_id):
-        return render(request, "not_found.html", person, 404, title="Page not found")
     chosen = str(form.get("person_id", "")).strip()
     try:
         if not chosen:
@@ -67,12 +78,9 @@ async def assign(request: Request, case_id: str, person: SignedIn, sessions: Ses
 async def unassign(request: Request, case_id: str, person: SignedIn, sessions: Sessions
                    ) -> Response:
     """End a reviewer's assignment (safe to repeat)."""
-    form = await request.form()
-    session.check_csrf(person, form.get(session.CSRF_FIELD))
-    if (refused := _refused(request, person)) is not None:
+    form, refused = await _form(request, person, case_id)
+    if refused is not None:
         return refused
-    if not re.fullmatch(CASE_ID_PATTERN, case_id):
-        return render(request, "not_found.html", person, 404, title="Page not found")
     subject = str(form.get("subject", "")).strip()
     if not subject or len(subject) > 200:
         return render(request, "not_found.html", person, 404, title="Page not found")
