@@ -463,7 +463,7 @@ async def test_refused_records_never_reach_the_case(
 async def test_each_record_names_who_made_it(
     case_id: str, dev_env: WorkflowEnvironment
 ) -> None:
-    handle = dev_env.client.get_workflow_handle_for(SeriousIncidentWorkflow.run, case_id)
+    handle = dev_env.client.get_workflow_handle(case_id)
     case = await handle.query(SeriousIncidentWorkflow.case)
     actors = {(e.actor.role, e.actor.organisation, e.actor.subject)
               for e in case.events

@@ -40,7 +40,6 @@ from store.models import (
 )
 from tests.conftest import TEST_KEYS
 from tests.factories import CHILD_REFERENCE, notification
-from workflows.retention import RetentionWorkflow
 
 SUMMARY = "Admitted to hospital with unexplained injuries."
 
@@ -190,8 +189,8 @@ async def test_the_daily_schedule_runs_the_job_on_the_worker(
             await asyncio.sleep(0.1)
         started = described.info.recent_actions[-1].action
         assert isinstance(started, ScheduleActionExecutionStartWorkflow)
-        run = client.get_workflow_handle_for(RetentionWorkflow.run, started.workflow_id,
-                                             run_id=started.first_execution_run_id)
+        run = client.get_workflow_handle(started.workflow_id, result_type=RetentionReport,
+                                         run_id=started.first_execution_run_id)
         report = await run.result()
         assert isinstance(report, RetentionReport)
         assert report.dry_run is False
