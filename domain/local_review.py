@@ -25,6 +25,7 @@ from domain.local_review_records import (
     InformPanel,
     LocalReviewStep,
     NotPublished,
+    NotPublishedAgreement,
     ProgressReturn,
     PublicationDelayed,
     PublicationPlanned,
@@ -84,6 +85,9 @@ class LocalReviewState(Trail[ReviewEvent]):
     improvements_published_on: date | None = None
     earliest_removal: date | None = None  # published for at least a year: not before this
     action_plan: ActionPlanState = Field(default_factory=ActionPlanState)
+    # The decision not to publish takes effect once each partner has agreed to it (issue 9,
+    # item 8; patch "partners-not-publish": reviews opened before take the MARS team's record).
+    partners_agree_not_publishing: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -162,6 +166,10 @@ class LocalReviewState(Trail[ReviewEvent]):
 
     def numbered(self, step: LocalReviewStep) -> list[Task]:
         return [t for t in self.tasks if t.step is step and t.number is not None]
+
+    def not_published_agreement(self) -> Task | None:
+        """The partners' agreement to a decision not to publish, once one is recorded."""
+        return next((t for t in self.tasks if t.step is S.NOT_PUBLISHED_AGREEMENT), None)
 
     def final_report(self) -> FinalReport | None:
         return next((r for r in reversed(self.records) if isinstance(r, FinalReport)), None)
@@ -279,6 +287,12 @@ class LocalReviewState(Trail[ReviewEvent]):
                         "the reviewer is not commissioned yet")
             case InformPanel() | ReviewerCommissioned() | ReportSent():
                 require(self.task(step).open, "already recorded")
+            case NotPublishedAgreement(partner=p):
+                agreement = self.not_published_agreement()
+                require(agreement is not None and agreement.open,
+                        "no decision not to publish awaits the partners' agreement")
+                assert agreement is not None
+                require(agreement.part(p.value) is None, f"already recorded for {p.value}")
             case TorEndorsement(partner=p) | ReportEndorsement(partner=p):
                 before = S.TERMS_OF_REFERENCE if step is S.TOR_ENDORSEMENT else S.FINAL_REPORT
                 require(self.task(before).completion is not None,

@@ -16,6 +16,7 @@ from domain.local_review_records import (
     InformPanel,
     LocalReviewStep,
     NotPublished,
+    NotPublishedAgreement,
     ProgressReturn,
     PublicationDelayed,
     PublicationPlanned,
@@ -31,6 +32,7 @@ from domain.local_review_records import (
     TorEndorsement,
 )
 from domain.local_review_tasks import (
+    PARTNERS,
     PROGRESS_RETURN_WORKING_DAYS,
     PUBLISHED_FOR_MONTHS,
     REVIEWER_TO_PANEL_WORKING_DAYS,
@@ -137,11 +139,39 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                 detail += "; because of " + ", ".join(k.value for k in because_of)
         case Published(published_on=on):
             review.published_on = on
+            agreement = review.not_published_agreement()
+            if agreement is not None and agreement.open:
+                agreement.not_required = True  # published after all: nothing to agree
             needs += _settle(review, on, now)
+        case NotPublished(improvements_published_on=on) if review.partners_agree_not_publishing:
+            # "Safeguarding partners must publish the report, unless they consider it
+            # inappropriate": the decision waits for each partner's agreement.
+            agreement = review.not_published_agreement()
+            if agreement is None:
+                agreement = Task(step=S.NOT_PUBLISHED_AGREEMENT, expected_parties=PARTNERS)
+                review.tasks.append(agreement)
+                detail = "not published: awaiting each partner's agreement"
+            else:
+                _reset_parts(agreement)
+                detail = "not published, recorded again: each partner agrees again"
+            if on:
+                detail += f"; improvements published {on}"
         case NotPublished(improvements_published_on=on):
             review.improvements_published_on = on
             detail = "not published" + (f"; improvements published {on}" if on else "")
             needs += _settle(review, on, now)
+        case NotPublishedAgreement(partner=p):
+            agreement = review.not_published_agreement()
+            assert agreement is not None
+            _add_part(agreement, p.value, done)
+            if agreement.completion is not None:
+                decided = next(r for r in reversed(review.records)
+                               if isinstance(r, NotPublished))
+                on = decided.improvements_published_on
+                review.improvements_published_on = on
+                detail += "; all partners agree: not published" + (
+                    f", improvements published {on}" if on else "")
+                needs += _settle(review, on, now)
     review.event(now, EventKind.RECORDED, task or step.value, detail)
     review.events.insert(mark, review.events.pop())  # the record first, then what it caused
     _advance(review, now, point, needs)

@@ -43,6 +43,7 @@ class LocalReviewStep(StrEnum):
     PUBLICATION_DELAYED = "publication_delayed"
     PUBLISHED = "published"
     NOT_PUBLISHED = "not_published"
+    NOT_PUBLISHED_AGREEMENT = "not_published_agreement"
 
 
 def _no_completed_on(record: RecordBase, instead: str) -> None:
@@ -335,11 +336,22 @@ class NotPublished(RecordBase):
         return self
 
 
+class NotPublishedAgreement(RecordBase):
+    """One partner's agreement to the decision not to publish the full report: the decision is
+    the safeguarding partners' ("must publish the report, unless they consider it
+    inappropriate"), so it takes effect only once all three have agreed (issue 9, item 8)."""
+
+    model_config = _example(partner="local_authority")
+
+    step: Literal["not_published_agreement"] = "not_published_agreement"
+    partner: Partner
+
+
 ReviewRecord = Annotated[
     InformPanel | TermsOfReference | TorEndorsement | ReviewerCommissioned | SupervisionPlan
     | SupervisionRequest | ProgressReturn | DraftShared | Learning | NationalReviewInformation
     | FinalReport | ReportEndorsement | ReportSent | PublicationPlanned | PublicationDelayed
-    | Published | NotPublished | ReviewerToPanel,
+    | Published | NotPublished | ReviewerToPanel | NotPublishedAgreement,
     Field(discriminator="step"),
 ]
 
@@ -347,7 +359,7 @@ REVIEW_RECORD_TYPES: tuple[type[RecordBase], ...] = (
     InformPanel, TermsOfReference, TorEndorsement, ReviewerCommissioned, SupervisionPlan,
     SupervisionRequest, ProgressReturn, DraftShared, Learning, NationalReviewInformation,
     FinalReport, ReportEndorsement, ReportSent, PublicationPlanned, PublicationDelayed,
-    Published, NotPublished, ReviewerToPanel,
+    Published, NotPublished, ReviewerToPanel, NotPublishedAgreement,
 )
 
 

@@ -251,6 +251,8 @@ REVIEW_RECORD_RULES: Mapping[LocalReviewStep, Mapping[Role, OrgRule]] = {
     _R.PUBLICATION_DELAYED: _MARS_ONLY,
     _R.PUBLISHED: _MARS_ONLY,
     _R.NOT_PUBLISHED: _MARS_ONLY,
+    # The decision not to publish is the partners': each partner's DSP agrees for its own.
+    _R.NOT_PUBLISHED_AGREEMENT: _OWN_DSP,
 }
 
 

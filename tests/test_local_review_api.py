@@ -180,6 +180,25 @@ async def test_refusals_name_the_field_or_the_step(api: AsyncClient, case_id: st
     assert len(after.json()["events"]) == before
 
 
+async def test_the_decision_not_to_publish_is_each_partners(
+    api: AsyncClient, case_id: str
+) -> None:
+    """Issue 9, item 8: "safeguarding partners must publish the report, unless they consider
+    it inappropriate to do so": each partner's DSP agrees for its own partner; the MARS team
+    records the decision but cannot agree for the partners; and with no decision recorded there
+    is nothing to agree to (409)."""
+    problem(await post(api, case_id, "not-published-agreement", MARS, partner="health"), 403)
+    wrong = problem(await post(api, case_id, "not-published-agreement", dsp("police"),
+                               partner="health"), 403)
+    assert [e["field"] for e in wrong["errors"]] == ["partner"]
+    early = problem(await post(api, case_id, "not-published-agreement", dsp("health"),
+                               partner="health"), 409)
+    assert early["errors"][0]["field"] == "step"
+    after = (await api.get(f"/v1/cases/{case_id}/local-review")).json()
+    assert not [e for e in after["events"] if e["task"] == "not_published_agreement"]
+    assert not [t for t in after["tasks"] if t["key"] == "not_published_agreement"]
+
+
 async def test_steps_out_of_turn_are_409(
     api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker
 ) -> None:

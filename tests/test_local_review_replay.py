@@ -55,3 +55,20 @@ async def test_an_unguarded_change_fails_replay(
     monkeypatch.setattr(LocalReviewState, "action_plan_due", property(lambda _: False))
     changed = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert changed.replay_failure is not None
+
+
+def _markers(path: Path) -> set[str]:
+    return {json.loads(p.data)["id"]
+            for e in load(path).events if e.HasField("marker_recorded_event_attributes")
+            for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+
+
+def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
+    """lcspr3 was recorded with the partners' agreement to not publishing (issue 9, item 8);
+    lcspr1 and lcspr2 predate it, so the replay above runs both of its branches."""
+    tags = {p.stem.rsplit(".", 1)[1]: p for p in HISTORIES}
+    assert "lcspr3" in tags
+    for path in HISTORIES:
+        marked = "partners-not-publish" in _markers(path)
+        since = int(path.stem.rsplit(".", 1)[1].removeprefix("lcspr")) >= 3
+        assert marked == since, path.name

@@ -226,6 +226,8 @@ async def test_a_flowchart_4_review_sends_nothing_to_the_panel(
         await to_publication(send)
         await review_when(handle, lambda r: r.stage is ReviewStage.PUBLICATION)
         await send("not_published")  # at the partners' discretion: no justification needed
+        for p in ("local_authority", "health", "police"):  # each partner agrees (item 8)
+            await send("not_published_agreement", actor=dsp(p), partner=p)
         plan = client.get_workflow_handle(action_plan_id(cid))
         await plan.signal(StandInActionPlan.board_signoff, big_l + timedelta(days=120))
         result = await handle.result()

@@ -84,6 +84,9 @@ ActionPlanHandle = ChildWorkflowHandle[object, ActionPlanResult]
 TELL_CASE_PATCH = "lcspr-tells-case"
 # The review continues as new before its history grows large; asked when it first would.
 CONTINUE_PATCH = "lcspr-continue-as-new"
+# The decision not to publish is the partners': it takes effect once each has agreed (issue 9,
+# item 8). Asked once when a review opens; a review opened before keeps the MARS team's record.
+PARTNERS_NOT_PUBLISH_PATCH = "partners-not-publish"
 
 
 class LocalReviewRun(LocalReviewInput, Continued):
@@ -131,6 +134,8 @@ class LocalReviewWorkflow:
         # the loop was busy (a refused record's event, the action plan telling its end) was
         # lost, and the review waited for its next timer, or for ever with none left.
         reset_first = workflow.patched(WAKE_PATCH)
+        if input.carried is None and workflow.patched(PARTNERS_NOT_PUBLISH_PATCH):
+            self._review.partners_agree_not_publishing = True
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())

@@ -6,7 +6,8 @@ hand, then commit the JSON).
 Files are `local_review/<scenario>.<TAG>.json` (beside the serious-incident histories that
 `record.py` writes, in a folder of their own). Record a new tag when the LocalReview workflow
 changes, and keep the old files: lcspr1 is the first LocalReview; lcspr2 adds a review told
-that a bank holiday was added (the `calendar_changed` signal). Payloads are encrypted with
+that a bank holiday was added (the `calendar_changed` signal); lcspr3 the partners' agreement
+to not publishing (patch "partners-not-publish"). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
@@ -38,9 +39,11 @@ from tests.action_plan_stand_in import StandInActionPlan
 from tests.conftest import CONVERTER, register_search_attributes
 from tests.database import drop, test_database
 from tests.local_reviews import (
+    PARTNERS,
     Handle,
     by_signal,
     by_update,
+    dsp,
     review_when,
     review_worker,
     start_review,
@@ -118,6 +121,29 @@ async def bank_holiday_added_then_withdrawn(
     await to_publication(send)  # the action plan starts (the stand-in)
 
 
+async def partners_agree_not_to_publish(
+    env: WorkflowEnvironment, handle: Handle, __: date, _: Sessionmaker
+) -> None:
+    """lcspr3: the decision not to publish awaits each partner's agreement (patch
+    "partners-not-publish"); one agreement refused before the decision."""
+    send = by_signal(handle)
+    await send("inform_panel", reviewer_name="A. Reviewer")
+    await to_review(send)
+    await to_publication(send)
+    await send("not_published_agreement", actor=dsp("health"), partner="health")  # refused
+    await send("report_sent", report="full_report")
+    await send("report_sent", report="improvements_information")
+    await env.sleep(timedelta(days=14))
+    today = london_date(await env.get_current_time())
+    await send("not_published", justification="Would identify a sibling",
+               improvements_published_on=today.isoformat())
+    for p in PARTNERS:
+        await send("not_published_agreement", actor=dsp(p), partner=p)
+    plan = env.client.get_workflow_handle(action_plan_id(handle.id.removesuffix("-LCSPR")))
+    await plan.signal(StandInActionPlan.board_signoff, today)
+    await handle.result()
+
+
 async def _tell(handle: Handle, change: CalendarChanged) -> None:
     count = len((await handle.query(LocalReviewWorkflow.review)).events)
     await handle.signal("calendar_changed", change)
@@ -127,6 +153,7 @@ async def _tell(handle: Handle, change: CalendarChanged) -> None:
 TIME_SKIPPING: dict[str, Scenario] = {
     "supervision_overdue_then_late_publication": supervision_overdue_then_late_publication,
     "bank_holiday_added_then_withdrawn": bank_holiday_added_then_withdrawn,
+    "partners_agree_not_to_publish": partners_agree_not_to_publish,
 }
 DEV_SERVER: dict[str, Scenario] = {
     "updates_with_a_refused_publication_date": updates_with_a_refused_publication_date,
