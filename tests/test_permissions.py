@@ -148,6 +148,7 @@ LOCAL_REVIEW_ENDPOINTS = [
     _review("publication-delayed", MARS, reasons="Inquest", new_expected_date="2099-01-05"),
     _review("published", MARS, published_on="2026-01-05"),
     _review("not-published", MARS, justification="Would identify a sibling"),
+    _review("not-published-agreement", frozenset({"dsp:health"}), partner="health"),
 ]
 
 def _plan(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
