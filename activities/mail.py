@@ -36,6 +36,7 @@ from domain.mail import (
     DifferenceRef,
     Letters,
     MailOutcome,
+    OverdueEscalation,
     Text,
     alert_audiences,
     alert_text,
@@ -80,10 +81,13 @@ class MailConfig:
 
     mail_from: str = "Children's MARS team <mars@northlincs.gov.uk>"
     attempts: int = 5
+    # Who else an overdue step's e-mail goes to: the service's own rule (domain.mail).
+    overdue_escalation: OverdueEscalation = OverdueEscalation.MARS_TEAM_AND_SSLS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailConfig:
-        return cls(mail_from=settings.mail_from, attempts=settings.mail_attempts)
+        return cls(mail_from=settings.mail_from, attempts=settings.mail_attempts,
+                   overdue_escalation=settings.overdue_escalation)
 
 
 class SendLettersInput(BaseModel):
@@ -130,6 +134,9 @@ class AlertMailInput(BaseModel):
     # A difference of opinion's alert: which one ("DOO-2") and the level it is for.
     difference_id: str | None = None
     level: str | None = None
+    # Its target passed and the service does not refer it up by itself (CSPR_DIFFERENCE_AUTO_
+    # REFER off): it stays at `level` until a person refers it.
+    held: bool = False
 
 
 class ResolveMailInput(BaseModel):
@@ -213,15 +220,17 @@ class MailActivities:
         async with _heartbeating(), self._sessions.begin() as session:
             # Only the case's own steps need it (who has yet to record); its parts' do not.
             case = await _case(session, input.case_id) if input.part == "case" else None
-            difference = (DifferenceRef(input.difference_id, input.level or "")
+            difference = (DifferenceRef(input.difference_id, input.level or "", input.held)
                           if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
                               input.statutory, difference,
                               DeadlineNote(input.deadline_kind, input.statutory_ahead,
-                                           input.statutory_pending, input.duty_without_limit))
+                                           input.statutory_pending, input.duty_without_limit),
+                              self._config.overdue_escalation)
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
-            audiences = alert_audiences(case, input.step, overdue)
+            audiences = alert_audiences(case, input.step, overdue,
+                                        self._config.overdue_escalation)
             if difference is not None and input.kind in ("escalated", "raised"):
                 text = difference_notice_text(input.case_id, difference, input.kind)
                 audiences = level_audiences(difference.level)

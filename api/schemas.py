@@ -22,6 +22,7 @@ from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 from domain.request import RequestCategory, ReviewRequest
 from domain.reviews import ChildSummary
+from domain.service_rules import MAX_CHILDREN_LIMIT
 from workflows.ids import action_plan_id, local_review_id
 
 # No case of this service was received before the statutory scheme it runs existed.
@@ -49,7 +50,10 @@ class NotificationCreate(BaseModel):
     )
     notifying_agency: Name
     incident: Incident
-    children: list[Child] = Field(min_length=1, max_length=4)
+    children: list[Child] = Field(
+        min_length=1, max_length=MAX_CHILDREN_LIMIT,
+        description="At most CSPR_MAX_CHILDREN (default 4): the service's own limit, not the "
+                    "procedure's")
     partners_consider_criteria: bool = Field(
         False, description="Only with `abuse_or_neglect: not_suspected` (a looked after "
         "child's or a care leaver's death): the partners also consider the CSPR criteria, so "
@@ -88,7 +92,10 @@ class ReviewRequestCreate(BaseModel):
     summary: Text
     discussed_with_ssl: bool = Field(
         description="The request follows a discussion with the SSLs (Flowchart 4): must be true")
-    children: list[Child] = Field(min_length=1, max_length=4)
+    children: list[Child] = Field(
+        min_length=1, max_length=MAX_CHILDREN_LIMIT,
+        description="At most CSPR_MAX_CHILDREN (default 4): the service's own limit, not the "
+                    "procedure's")
 
     def to_request(self, received_at: datetime) -> ReviewRequest:
         return ReviewRequest(received_at=received_at, requesting_agency=self.requesting_agency,

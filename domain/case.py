@@ -78,6 +78,7 @@ from domain.procedure import (
 )
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
+from domain.service_rules import MAX_CHILDREN_LIMIT, ServiceRules
 from domain.text import control_character
 from domain.trail import Trail
 
@@ -227,7 +228,7 @@ class NotificationAmendment(BaseModel):
 
     reason: Text = Field(description="Why the notification is amended (kept with the case)")
     children: list[Child] = Field(
-        min_length=1, max_length=4,
+        min_length=1, max_length=MAX_CHILDREN_LIMIT,
         description="Every child of the notification, as it should now read: a date of birth "
         "learned later, a child added, a looked after or care leaver status corrected")
 
@@ -409,6 +410,8 @@ class CaseState(Trail[CaseEvent]):
     # workflow sets this, patch "agency-report-detail"; cases started before keep "").
     agency_in_detail: bool = False
     differences: Differences = Field(default_factory=Differences)
+    # The service's own rules the case opened under (domain.service_rules; its input's).
+    service_rules: ServiceRules = Field(default_factory=ServiceRules)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # The steps whose letters the service is sending: done when they have gone to everyone.
@@ -986,7 +989,8 @@ class CaseState(Trail[CaseEvent]):
                  DifferenceAlertKind.OVERDUE: EventKind.DIFFERENCE_OVERDUE}
         with self._from(Channel.TIMER, None):
             for a in alerts:
-                how = " target_passed" if a.kind is DifferenceAlertKind.ESCALATED else ""
+                how = " target_passed" if a.kind is DifferenceAlertKind.ESCALATED else (
+                    " held" if a.held else "")
                 self._event(now, kinds[a.kind], self.differences.get(a.difference_id).step,
                             f"{a.difference_id} {a.level.value} target {a.due_date}{how}")
         return alerts
@@ -1058,6 +1062,10 @@ class CaseState(Trail[CaseEvent]):
             raise InvalidRecord(field, why) from None
         if amended == self.notification:
             raise InvalidRecord("children", "the amendment changes nothing")
+        if len(amended.children) > self.service_rules.max_children:
+            # The service's own cap (CSPR_MAX_CHILDREN), not the procedure's.
+            raise InvalidRecord("children", f"at most {self.service_rules.max_children} "
+                                "children (the service's own limit)")
         if statutory_notices(amended).only != statutory_notices(self.notification).only:
             raise InvalidRecord("children", "the amendment changes whether Flowcharts 1 and 2 "
                                 "apply (the statutory notices only): withdraw the case and "

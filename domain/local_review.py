@@ -59,6 +59,7 @@ from domain.local_review_tasks import (
 from domain.parallel import ProcessKind
 from domain.procedure import DeadlineKind, procedure
 from domain.reviews import LocalReviewInput, ReviewKind
+from domain.service_rules import ReviewerInvolvement
 from domain.trail import Trail
 
 S = LocalReviewStep
@@ -88,6 +89,9 @@ class LocalReviewState(Trail[ReviewEvent]):
     # The decision not to publish takes effect once each partner has agreed to it (issue 9,
     # item 8; patch "partners-not-publish": reviews opened before take the MARS team's record).
     partners_agree_not_publishing: bool = False
+    # A reviewer with direct involvement: refused, or commissioned with the consideration given
+    # recorded (the service's own rule, domain.service_rules; the case's when it opened).
+    reviewer_involvement: ReviewerInvolvement = ReviewerInvolvement.REFUSE
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -111,7 +115,9 @@ class LocalReviewState(Trail[ReviewEvent]):
         ]
         state = cls(case_id=input.case_id, kind=input.kind, clock_point=point, tasks=tasks,
                     procedure_version=input.procedure_version,
-                    supervision_every_weeks=input.supervision_every_weeks)
+                    supervision_every_weeks=input.supervision_every_weeks,
+                    reviewer_involvement=input.reviewer_involvement
+                    or ReviewerInvolvement.REFUSE)
         with state._from(Channel.API if input.actor else Channel.SYSTEM, input.actor):
             state.event(now, EventKind.STAGE, None, state.stage.value)
         return state
@@ -285,6 +291,18 @@ class LocalReviewState(Trail[ReviewEvent]):
                         "the Panel was given the reviewer's name with the notice, or has it")
                 require(self.task(S.REVIEWER_COMMISSIONED).completion is not None,
                         "the reviewer is not commissioned yet")
+            case ReviewerCommissioned(no_direct_involvement=False, involvement_consideration=why):
+                # Appendix 5: "consideration will be given" to it; refusing is the service's own.
+                if self.reviewer_involvement is ReviewerInvolvement.REFUSE:
+                    raise InvalidRecord("no_direct_involvement",
+                                        "a reviewer with direct involvement in the case cannot "
+                                        "be commissioned (the service's own rule; the "
+                                        "procedure asks that consideration be given)")
+                if why is None:
+                    raise InvalidRecord("involvement_consideration",
+                                        "is required for a reviewer with direct involvement: "
+                                        "the consideration given (Appendix 5)")
+                require(self.task(step).open, "already recorded")
             case InformPanel() | ReviewerCommissioned() | ReportSent():
                 require(self.task(step).open, "already recorded")
             case NotPublishedAgreement(partner=p):

@@ -172,6 +172,8 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                 detail += "; all partners agree: not published" + (
                     f", improvements published {on}" if on else "")
                 needs += _settle(review, on, now)
+    if isinstance(record, ReviewerCommissioned) and not record.no_direct_involvement:
+        detail = "direct involvement in the case: the consideration given is recorded"
     review.event(now, EventKind.RECORDED, task or step.value, detail)
     review.events.insert(mark, review.events.pop())  # the record first, then what it caused
     _advance(review, now, point, needs)

@@ -134,14 +134,15 @@ class ReviewerCommissioned(RecordBase):
     reviewer_name: Name
     conflicts_of_interest: Text = Field(
         description="The reviewer's declaration of any real or perceived conflict of interest")
-    no_direct_involvement: bool
-
-    @model_validator(mode="after")
-    def _not_involved(self) -> ReviewerCommissioned:
-        if not self.no_direct_involvement:
-            raise ValueError("no_direct_involvement: a reviewer with direct involvement in "
-                             "the case cannot be commissioned")
-        return self
+    no_direct_involvement: bool = Field(
+        description="False: the reviewer had direct involvement in the management of the case. "
+                    "Refused by default: the service's own rule (CSPR_REVIEWER_INVOLVEMENT="
+                    "refuse); the procedure asks only that consideration be given to it "
+                    "(Appendix 5), which CSPR_REVIEWER_INVOLVEMENT=consider allows, with "
+                    "involvement_consideration recorded")
+    involvement_consideration: Text | None = Field(
+        None, description="The consideration given to the reviewer's direct involvement "
+                          "(required where there is some and the setting allows it)")
 
 
 class SupervisionPlan(RecordBase):

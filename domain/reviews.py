@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from domain.decisions import Actor
+from domain.service_rules import ReviewerInvolvement
 
 
 class ReviewKind(StrEnum):
@@ -34,6 +35,9 @@ class LocalReviewInput(BaseModel):
     # The CSPR group reviews progress and quality at intervals it sets (default four weeks);
     # the group may change them during the review (the supervision_plan record).
     supervision_every_weeks: int = Field(4, ge=1, le=26)
+    # The service's own rule on a reviewer with direct involvement (domain.service_rules): the
+    # case's, as it opened; None (reviews started before) refuses one.
+    reviewer_involvement: ReviewerInvolvement | None = None
 
 
 class LocalReviewResult(BaseModel):

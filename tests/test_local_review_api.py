@@ -167,9 +167,6 @@ async def test_refusals_name_the_field_or_the_step(api: AsyncClient, case_id: st
     refused = problem(await post(api, case_id, "final-report", REVIEWER_ROLE,
                                  **{**REPORT, "equality_analysis": analysis}), 422)
     assert [e["field"] for e in refused["errors"]] == ["equality_analysis.poverty"]
-    refused = problem(await post(api, case_id, "reviewer-commissioned", MARS,
-                                 **{**REVIEWER, "no_direct_involvement": False}), 422)
-    assert [e["field"] for e in refused["errors"]] == ["no_direct_involvement"]
     # The wrong role before the body is read; the wrong partner naming the field.
     problem(await post(api, case_id, "final-report", MARS, nonsense=True), 403)
     problem(await post(api, case_id, "progress-return", BOARD, request=1, progress="x"), 403)
@@ -208,6 +205,12 @@ async def test_steps_out_of_turn_are_409(
     assert early["errors"] == [{"field": "step",
                                 "reason": "not open at stage terms_of_reference"}]
     problem(await post(api, case_id, "tor-endorsement", dsp("health"), partner="health"), 409)
+    # A reviewer with direct involvement: refused by the service's own rule (the default of
+    # CSPR_REVIEWER_INVOLVEMENT; Appendix 5 asks that "consideration will be given").
+    refused = problem(await post(api, case_id, "reviewer-commissioned", MARS,
+                                 **{**REVIEWER, "no_direct_involvement": False}), 422)
+    assert [e["field"] for e in refused["errors"]] == ["no_direct_involvement"]
+    assert "service's own rule" in refused["errors"][0]["reason"]
     await ok(api, case_id, "reviewer-commissioned", MARS, **REVIEWER)
     twice = problem(await post(api, case_id, "reviewer-commissioned", MARS, **REVIEWER), 409)
     assert twice["errors"][0]["reason"] == "already recorded"

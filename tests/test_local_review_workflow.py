@@ -297,7 +297,8 @@ async def test_records_out_of_turn_are_rejected_and_the_reviewer_refused_a_confl
         assert [e.detail for e in alerts_of(review)] == [
             "final_report: not open at stage terms_of_reference",
             "no_direct_involvement: a reviewer with direct involvement in the case cannot be "
-            "commissioned",
+            "commissioned (the service's own rule; the procedure asks that consideration be "
+            "given)",
             "race_racism_bias: the terms of reference must explicitly consider race, racism and "
             "bias",
         ]

@@ -118,6 +118,7 @@ with workflow.unsafe.imports_passed_through():
         LocalReviewResult,
         WithdrawPart,
     )
+    from domain.service_rules import ServiceRules
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.continuation import Continued, History
@@ -160,6 +161,9 @@ class CaseRun(Continued):
     # by its `local_review_ended` signal.
     local_review_running: bool = False
     events_sent: int | None = None  # the last event sent to the event log (None: every one)
+    # The service's own rules the case opens under (the API's settings, domain.service_rules);
+    # None, in every input from before: the defaults, what the service always did.
+    service_rules: ServiceRules | None = None
 
     def handed_on(self) -> set[str]:
         return {"letters_asked", "local_review_running", "events_sent"}
@@ -176,6 +180,9 @@ class CaseWorkflow:
 
     def _begin(self, case: CaseState, run: CaseRun) -> None:
         self._case = case
+        if run.carried is None and run.service_rules is not None:
+            case.service_rules = run.service_rules
+            case.differences.auto_refer = run.service_rules.difference_auto_refer
         self._changed = False
         # A run continued from another is open from its start: an update or signal may come
         # in its first workflow task, before its main loop runs.
@@ -741,7 +748,8 @@ class CaseWorkflow:
                 case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
                 kind=mail_kind,
                 difference_id=difference.difference_id if difference else None,
-                level=difference.level if difference else None, due_date=target)
+                level=difference.level if difference else None, due_date=target,
+                held=detail.endswith(" held"))
         else:
             state = self._case.step(step)
             alert = AlertMailInput(
@@ -1038,7 +1046,8 @@ class CaseWorkflow:
             LOCAL_REVIEW_WORKFLOW,
             LocalReviewInput(case_id=case.case_id, kind=case.kind,
                              procedure_version=case.procedure_version, decided_on=decided.on,
-                             decided_at=decided.at, actor=case.local_review_decided_by),
+                             decided_at=decided.at, actor=case.local_review_decided_by,
+                             reviewer_involvement=case.service_rules.reviewer_involvement),
             id=review_id,
             result_type=LocalReviewResult,
             parent_close_policy=(workflow.ParentClosePolicy.ABANDON if self._review_abandoned
