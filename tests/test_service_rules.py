@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from httpx import AsyncClient
@@ -98,7 +97,7 @@ def test_each_rule_is_a_setting_with_todays_behaviour_as_its_default() -> None:
     for field, value in (("overdue_escalation", "everyone"), ("reviewer_involvement", "allow"),
                          ("max_children", 13), ("max_children", 0)):
         with pytest.raises(ValidationError) as e:
-            Settings(encryption_keys=TEST_KEYS, **{field: value})
+            Settings.model_validate({"encryption_keys": TEST_KEYS, field: value})
         assert field in str(e.value)
 
 
@@ -116,7 +115,9 @@ def test_without_automatic_referral_a_passed_target_holds_the_difference_at_its_
     assert [(a.kind, a.level, a.held) for a in alerts] == [
         (DifferenceAlertKind.OVERDUE, Level.SSL_AND_MARS, True)]
     d = differences.get(raised.id)
-    assert d.level is Level.SSL_AND_MARS and d.overdue and differences.overdue
+    assert d.level is Level.SSL_AND_MARS
+    assert d.overdue
+    assert differences.overdue
     held = alert_text("CSPR-2026-X1", None, "difference_of_opinion", True, now.date(), False,
                       DifferenceRef(raised.id, Level.SSL_AND_MARS.value, held=True))
     assert "does not refer it up by itself" in held.body
@@ -154,19 +155,10 @@ async def test_a_case_opened_without_automatic_referral_keeps_its_difference_for
         assert d.level is Level.SAFEGUARDING_PARTNERS
         assert [h.level for h in d.history] == [Level.SAFEGUARDING_PARTNERS]
         held = [e for e in case.events if e.kind is EventKind.DIFFERENCE_OVERDUE]
-        assert held and held[0].detail.endswith(" held")
+        assert held
+        assert held[0].detail.endswith(" held")
         assert not [e for e in case.events if e.kind is EventKind.DIFFERENCE_ESCALATED]
         await handle.terminate("test over")
-
-
-async def _to_commissioning(time_env: WorkflowEnvironment, sessions: Sessionmaker,
-                            **fields: Any) -> Any:
-    now = (await time_env.get_current_time()).astimezone(LONDON).date()
-    big_l = now + timedelta(days=7 - now.weekday())
-    await travel_to(time_env, at_london(big_l, 10))
-    cid = review_case_id()
-    await store_case(sessions, cid, at_london(big_l, 9))
-    return cid, big_l
 
 
 async def test_a_reviewer_with_direct_involvement_is_considered_where_the_setting_says(
@@ -178,7 +170,12 @@ async def test_a_reviewer_with_direct_involvement_is_considered_where_the_settin
     rule (the default); with CSPR_REVIEWER_INVOLVEMENT=consider the reviewer is commissioned
     once the consideration given is recorded."""
     client = time_env.client
-    cid, big_l = await _to_commissioning(time_env, sessions)
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    big_l = now + timedelta(days=7 - now.weekday())
+    await travel_to(time_env, at_london(big_l, 10))
+    cid, other = review_case_id(), review_case_id()
+    for case_id in (cid, other):
+        await store_case(sessions, case_id, at_london(big_l, 9))
     involved = {**REVIEWER, "no_direct_involvement": False}
     async with review_worker(client, sessions, StandInActionPlan) as worker:
         refusing = await start_review(client, worker.task_queue, cid, big_l)
@@ -189,7 +186,6 @@ async def test_a_reviewer_with_direct_involvement_is_considered_where_the_settin
         assert any("no_direct_involvement" in r and "service's own rule" in r for r in reasons)
         await refusing.terminate("test over")
 
-        other, _ = await _to_commissioning(time_env, sessions)
         handle = await start_review(client, worker.task_queue, other, big_l,
                                     reviewer_involvement=ReviewerInvolvement.CONSIDER)
         await review_when(handle, lambda r: r.clock_l is not None)
