@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.calendar import end_of_day
 from domain.case import EventKind
 from domain.differences import DifferenceAlertKind, Differences, Level, RaiseDifference, Subject
-from domain.local_review import ReviewStage
+from domain.local_review import LocalReviewState, ReviewStage
 from domain.mail import (
     MARS_TEAM,
     Audience,
@@ -28,6 +28,7 @@ from domain.mail import (
 )
 from domain.permissions import Role
 from domain.procedure import CURRENT_PROCEDURE
+from domain.reviews import LocalReviewInput, ReviewKind
 from domain.service_rules import ReviewerInvolvement, ServiceRules
 from infra.settings import Settings
 from store.db import Sessionmaker
@@ -220,3 +221,33 @@ async def test_more_children_than_the_services_own_limit_are_refused(api: AsyncC
     schema = (await api.get("/openapi.json")).json()
     described = schema["components"]["schemas"]["NotificationCreate"]["properties"]["children"]
     assert "service's own limit" in described["description"]
+
+
+@pytest.mark.parametrize("overdue", [False, True])
+def test_lcspr_and_difference_alerts_say_statutory_only_for_a_statutory_deadline(
+    overdue: bool,
+) -> None:
+    """Issue 9, item 2: every alert "says 'statutory' only for a deadline that is statutory".
+    The LCSPR's statutory deadlines are the publication within six months ("no later than six
+    months from the date of the decision to initiate a review") and the report to the Panel,
+    the Secretary of State and Ofsted ("no later than seven working days before the date of
+    publication"); its other targets are local, and a difference's targets the service's."""
+    start = datetime(2026, 12, 7, 10, tzinfo=UTC)
+    for kind in ReviewKind:
+        review = LocalReviewState.start(LocalReviewInput(
+            case_id="CSPR-2026-X1", kind=kind, procedure_version=CURRENT_PROCEDURE.version,
+            decided_on=start.date()), start)
+        for task in review.tasks:
+            if task.due is None:
+                continue
+            text = alert_text("CSPR-2026-X1", None, task.step.value, overdue,
+                              start.date(), task.statutory)
+            said = "statutory" in (text.subject + text.body).lower()
+            assert said == task.statutory, (kind, task.key)
+            assert said == (kind is ReviewKind.SERIOUS_INCIDENT
+                            and task.step.value == "published"), (kind, task.key)
+    for level in Level:
+        for held in (False, True):
+            text = alert_text("CSPR-2026-X1", None, "difference_of_opinion", overdue,
+                              start.date(), False, DifferenceRef("DOO-1", level.value, held))
+            assert "statutory" not in (text.subject + text.body).lower()
