@@ -20,6 +20,7 @@ from domain.decisions import Actor, DecisionMessage
 from domain.local_review_calendar import recount, working_day_needs
 from domain.local_review_effects import apply_record
 from domain.local_review_records import (
+    EVALUATED_SINCE,
     DraftShared,
     FinalReport,
     InformPanel,
@@ -92,6 +93,10 @@ class LocalReviewState(Trail[ReviewEvent]):
     # A reviewer with direct involvement: refused, or commissioned with the consideration given
     # recorded (the service's own rule, domain.service_rules; the case's when it opened).
     reviewer_involvement: ReviewerInvolvement = ReviewerInvolvement.REFUSE
+    # The final report's analysis evaluates language barriers, access to culturally
+    # appropriate services and adultification (patch "equality-analysis"; reviews opened
+    # before are not asked them).
+    full_equality_analysis: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -316,6 +321,10 @@ class LocalReviewState(Trail[ReviewEvent]):
                 require(self.task(before).completion is not None,
                         f"{before.value} is not recorded yet")
                 require(self.task(step).part(p.value) is None, f"already recorded for {p.value}")
+            case FinalReport(equality_analysis=analysis) if self.full_equality_analysis:
+                for name in EVALUATED_SINCE:
+                    if getattr(analysis, name) is None:
+                        raise InvalidRecord(f"equality_analysis.{name}", "Field required")
             case SupervisionPlan(draft_dates=dates):
                 shared = sum(1 for t in self.numbered(S.DRAFT_SHARED) if t.completion)
                 if len(dates) < shared:

@@ -215,6 +215,9 @@ class NationalReviewInformation(RecordBase):
     summary: Text
 
 
+_REQUIRED_NOW: dict[str, Any] = {"x-required": True}
+
+
 class EqualityAnalysis(BaseModel):
     """The impact on the child and family of each of these; every one is required."""
 
@@ -227,8 +230,20 @@ class EqualityAnalysis(BaseModel):
     sexuality: Text
     disability: Text
     poverty: Text
+    # "Reviewers must assess whether race, ethnicity, and culture were considered in
+    # professional decision-making, and whether any adultification or bias occurred. Language
+    # barriers and access to culturally appropriate services must also be evaluated." Required
+    # of every review opened since patch "equality-analysis" (`LocalReviewState.check`); absent
+    # in the reports of reviews opened before, which the model must still read.
+    language_barriers: Text | None = Field(None, json_schema_extra=_REQUIRED_NOW)
+    culturally_appropriate_services: Text | None = Field(None, json_schema_extra=_REQUIRED_NOW)
+    adultification: Text | None = Field(
+        None, json_schema_extra=_REQUIRED_NOW,
+        description="Whether any adultification or bias occurred")
 
 
+# Asked of every review opened since they were added (the form marks them required).
+EVALUATED_SINCE = ("language_barriers", "culturally_appropriate_services", "adultification")
 EQUALITY_FIELDS = tuple(EqualityAnalysis.model_fields)
 
 

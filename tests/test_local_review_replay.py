@@ -69,6 +69,7 @@ def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
     tags = {p.stem.rsplit(".", 1)[1]: p for p in HISTORIES}
     assert "lcspr3" in tags
     for path in HISTORIES:
-        marked = "partners-not-publish" in _markers(path)
-        since = int(path.stem.rsplit(".", 1)[1].removeprefix("lcspr")) >= 3
-        assert marked == since, path.name
+        tag = int(path.stem.rsplit(".", 1)[1].removeprefix("lcspr"))
+        assert ("partners-not-publish" in _markers(path)) == (tag >= 3), path.name
+        # lcspr4: the final report's fuller equality analysis (patch equality-analysis).
+        assert ("equality-analysis" in _markers(path)) == (tag >= 4), path.name

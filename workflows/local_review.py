@@ -87,6 +87,9 @@ CONTINUE_PATCH = "lcspr-continue-as-new"
 # The decision not to publish is the partners': it takes effect once each has agreed (issue 9,
 # item 8). Asked once when a review opens; a review opened before keeps the MARS team's record.
 PARTNERS_NOT_PUBLISH_PATCH = "partners-not-publish"
+# The final report's analysis evaluates language barriers, culturally appropriate services and
+# adultification (issue 9, "Duties nobody can record yet"); asked once when a review opens.
+EQUALITY_PATCH = "equality-analysis"
 
 
 class LocalReviewRun(LocalReviewInput, Continued):
@@ -136,6 +139,8 @@ class LocalReviewWorkflow:
         reset_first = workflow.patched(WAKE_PATCH)
         if input.carried is None and workflow.patched(PARTNERS_NOT_PUBLISH_PATCH):
             self._review.partners_agree_not_publishing = True
+        if input.carried is None and workflow.patched(EQUALITY_PATCH):
+            self._review.full_equality_analysis = True
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())

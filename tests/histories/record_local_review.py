@@ -7,7 +7,8 @@ Files are `local_review/<scenario>.<TAG>.json` (beside the serious-incident hist
 `record.py` writes, in a folder of their own). Record a new tag when the LocalReview workflow
 changes, and keep the old files: lcspr1 is the first LocalReview; lcspr2 adds a review told
 that a bank holiday was added (the `calendar_changed` signal); lcspr3 the partners' agreement
-to not publishing (patch "partners-not-publish"). Payloads are encrypted with
+to not publishing (patch "partners-not-publish"); lcspr4 (the same scenario) the final report's
+fuller equality analysis (patch "equality-analysis"). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
