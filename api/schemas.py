@@ -18,6 +18,7 @@ from domain.case import (
     StepStatus,
     WithdrawalRecord,
 )
+from domain.families import Families
 from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 from domain.request import RequestCategory, ReviewRequest
@@ -177,6 +178,12 @@ class CaseRead(BaseModel):
         default_factory=list, description="The MARS team's amendments of the notification: "
         "why, what changed (by position), the children before, when and by whom")
 
+    families: Families | None = Field(
+        None, description="The family told of each decision (issue 9): each record (who was "
+        "told, when, how, for which decision, how the family will be involved) and the "
+        "decisions made and not yet told (`owed`, each with its next reminder); none for a "
+        "case opened before they were recorded")
+
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,
            parts: dict[str, ChildSummary] | None = None) -> CaseRead:
@@ -197,6 +204,7 @@ class CaseRead(BaseModel):
             local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
             letters_in_flight=case.letters_in_flight, withdrawal=case.withdrawal,
             amendments=case.amendments,
+            families=case.families if case.families.enabled else None,
         )
 
 

@@ -65,6 +65,7 @@ from domain.differences import (
     ResolveDifference,
     Subject,
 )
+from domain.families import Families, FamilyCommunication, FamilyDecision
 from domain.notification import AbuseOrNeglect, Child, Harm, Notification, Text
 from domain.parallel import ParallelReviews
 from domain.procedure import (
@@ -156,6 +157,10 @@ class EventKind(StrEnum):
     # The MARS team amended the notification (a date of birth learned later, a child added, a
     # looked after status corrected): detail says what changed by position, never a value.
     NOTIFICATION_AMENDED = "notification_amended"
+    # A decision's rationale told to the family (domain.families): detail names the decision
+    # only (who was told and how are free text); and the reminder while one is not.
+    FAMILY_COMMUNICATION = "family_communication"
+    FAMILY_REMINDER = "family_reminder"
 
 
 class Channel(StrEnum):
@@ -412,6 +417,8 @@ class CaseState(Trail[CaseEvent]):
     differences: Differences = Field(default_factory=Differences)
     # The service's own rules the case opened under (domain.service_rules; its input's).
     service_rules: ServiceRules = Field(default_factory=ServiceRules)
+    # The family told of each decision, and the decisions not yet told (domain.families).
+    families: Families = Field(default_factory=Families)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # The steps whose letters the service is sending: done when they have gone to everyone.
@@ -1156,6 +1163,47 @@ class CaseState(Trail[CaseEvent]):
     def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
         """Tell the MARS team this may be a case they already have (same child and incident)."""
         self._event(now, EventKind.POSSIBLE_DUPLICATE, None, " ".join(case_ids))
+
+    # -- the family told of each decision (domain.families) ------------------------------
+
+    def family_reminders(self, now: datetime) -> list[FamilyDecision]:
+        """Note the decisions made (the partners', the rapid review's), and remind the MARS
+        team of each not yet told to the family: events, e-mailed as a step's reminder is."""
+        families = self.families
+        if not families.enabled or self.closed:
+            return []
+        for step, decision in ((Step.DSP_DECISION, FamilyDecision.PARTNERS_DECISION),
+                               (Step.RAPID_REVIEW_MEETING, FamilyDecision.RAPID_REVIEW)):
+            if self.has_step(step) and (done := self.step(step).completion) is not None:
+                families.decided(decision, done.completed_at)
+        due = families.due_reminders(now)
+        with self._from(Channel.TIMER, None):
+            for decision in due:
+                self._event(now, EventKind.FAMILY_REMINDER, None,
+                            f"{decision.value}: not yet told to the family")
+        return due
+
+    def next_family_reminder_at(self) -> datetime | None:
+        return None if self.closed or not self.families.enabled else \
+            self.families.next_reminder_at()
+
+    def check_family(self, record: FamilyCommunication, now: datetime) -> None:
+        """StepNotOpen if the case cannot take it now; InvalidFamilyRecord naming the field."""
+        if not self.families.enabled:
+            raise StepNotOpen("family_communication", "this case was opened before family "
+                              "communications were recorded")
+        if self.closed:
+            raise StepNotOpen("family_communication", "the case is closed")
+        if Clock.RECEIVED not in self.clock_dates:
+            raise StepNotOpen("family_communication", "the case is still opening; try again")
+        self.families.check(record, now, self.clock_dates[Clock.RECEIVED])
+
+    def record_family(self, record: FamilyCommunication, now: datetime,
+                      actor: Actor | None) -> None:
+        self.families.record(record, now, actor)
+        with self._from(Channel.API, actor):
+            self._event(now, EventKind.FAMILY_COMMUNICATION, None,
+                        f"{record.decision.value}: told to the family")
 
     def reject_signal(
         self, now: datetime, step: Step | None, reason: str, actor: Actor | None

@@ -380,6 +380,8 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     duty with no time limit (the notices) has the service's own target, and says so."""
     if difference is not None:
         return _difference_alert_text(case_id, difference, overdue, due_date)
+    if step == "family_communication":
+        return _family_reminder_text(case_id)
     title = step_title(case, step)
     note = note or DeadlineNote()
     kind = note.kind or ("statutory" if statutory else "local")
@@ -410,6 +412,20 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
         spec = procedure(case.procedure_version).spec(Step(step))
         lines += ["", f"What to do: {spec.record} ({spec.who})."]
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
+
+
+def _family_reminder_text(case_id: str) -> Text:
+    """A decision made on the case whose rationale the family has not yet been told."""
+    lines = [f"Case: {case_id}", "About: the family told of a decision", "",
+             "A decision on this case (the partners' decision, or the rapid review's) has not "
+             "yet been recorded as communicated to the family: the procedure asks that the "
+             "rationale of each decision is \"communicated appropriately, including to "
+             "families\". This reminder, and its weekly interval, are the service's own; the "
+             "procedure sets no time.", "",
+             "What to do: record who was told, when and how (and how the family will be "
+             "involved) on the case."]
+    return Text(f"{case_id}: reminder - a decision not yet told to the family",
+                "\n".join([*lines, "", _FOOTER]))
 
 
 def difference_notice_text(case_id: str, difference: DifferenceRef, kind: str) -> Text:

@@ -315,6 +315,15 @@ def can_amend_notification(role: Role) -> bool:
     return role in AMEND_ROLES
 
 
+# The family told of each decision (issue 9): the MARS team records it, for the partners.
+FAMILY_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+
+
+def can_record_family(role: Role) -> bool:
+    """Record a decision's rationale told to the family."""
+    return role in FAMILY_ROLES
+
+
 def can_raise_difference(role: Role) -> bool:
     return role in DIFFERENCE_RAISE_ROLES
 
