@@ -21,6 +21,7 @@ from domain.local_review_calendar import recount, working_day_needs
 from domain.local_review_effects import apply_record
 from domain.local_review_records import (
     EVALUATED_SINCE,
+    Consent,
     DraftShared,
     FinalReport,
     InformPanel,
@@ -39,6 +40,7 @@ from domain.local_review_records import (
     ReviewRecord,
     SupervisionPlan,
     SupervisionRequest,
+    TermsOfReference,
     TorEndorsement,
 )
 from domain.local_review_tasks import (
@@ -97,6 +99,9 @@ class LocalReviewState(Trail[ReviewEvent]):
     # appropriate services and adultification (patch "equality-analysis"; reviews opened
     # before are not asked them).
     full_equality_analysis: bool = False
+    # A Flowchart 4 review's terms of reference wait for consent, or the data-protection check
+    # without it (patch "request-consent"; reviews opened before do not).
+    consent_required: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -137,6 +142,18 @@ class LocalReviewState(Trail[ReviewEvent]):
         return needs
 
     # -- reading -----------------------------------------------------------------------
+
+    def require_consent(self) -> None:
+        """A Flowchart 4 review: "consent to complete the review must be sought" (a task of
+        its own, with no deadline: the procedure sets none)."""
+        if not self.serious and not self.consent_required:
+            self.consent_required = True
+            self.tasks.insert(1, Task(step=S.CONSENT))
+
+    def consent_settled(self) -> bool:
+        """Consent given, or the data-protection check found the review lawful without it."""
+        last = next((r for r in reversed(self.records) if isinstance(r, Consent)), None)
+        return last is not None and (last.given or bool(last.lawful_without_consent))
 
     def owes_reviewer_details(self) -> bool:
         """The Panel was told of the review without a reviewer's name and has not had it."""
@@ -321,6 +338,16 @@ class LocalReviewState(Trail[ReviewEvent]):
                 require(self.task(before).completion is not None,
                         f"{before.value} is not recorded yet")
                 require(self.task(step).part(p.value) is None, f"already recorded for {p.value}")
+            case Consent(sought_on=on):
+                require(self.consent_required, "consent is sought for a Flowchart 4 review "
+                        "only (a serious child safeguarding case needs none)")
+                if on > latest_london_date(now):  # sought perhaps before the review, not after
+                    raise InvalidRecord("sought_on", "is in the future")
+            case TermsOfReference() if self.consent_required and not self.consent_settled():
+                raise StepNotOpen(step.value, "consent to complete the review has not been "
+                                  "given, nor the data-protection check found it lawful "
+                                  "without consent (Flowchart 4: \"consent to complete the "
+                                  "review must be sought\")")
             case FinalReport(equality_analysis=analysis) if self.full_equality_analysis:
                 for name in EVALUATED_SINCE:
                     if getattr(analysis, name) is None:

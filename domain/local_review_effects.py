@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from domain.case import ClockPoint, Completion, EventKind
 from domain.local_review_records import (
+    Consent,
     DraftShared,
     FinalReport,
     InformPanel,
@@ -172,6 +173,12 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                 detail += "; all partners agree: not published" + (
                     f", improvements published {on}" if on else "")
                 needs += _settle(review, on, now)
+    if isinstance(record, Consent):
+        settled = record.given or bool(record.lawful_without_consent)
+        consent = review.task(S.CONSENT)
+        consent.completion = done if settled else None
+        detail = ("given" if record.given else "not given: the data-protection check found it "
+                  + ("lawful without consent" if settled else "not lawful without consent"))
     if isinstance(record, ReviewerCommissioned) and not record.no_direct_involvement:
         detail = "direct involvement in the case: the consideration given is recorded"
     review.event(now, EventKind.RECORDED, task or step.value, detail)

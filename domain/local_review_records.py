@@ -44,6 +44,7 @@ class LocalReviewStep(StrEnum):
     PUBLISHED = "published"
     NOT_PUBLISHED = "not_published"
     NOT_PUBLISHED_AGREEMENT = "not_published_agreement"
+    CONSENT = "consent"
 
 
 def _no_completed_on(record: RecordBase, instead: str) -> None:
@@ -352,6 +353,41 @@ class NotPublished(RecordBase):
         return self
 
 
+class Consent(RecordBase):
+    """Flowchart 4 only: "Where reviews are undertaken in cases which are not 'serious child
+    safeguarding cases' then consent to complete the review must be sought." Who was asked (a
+    role is enough), when, whether they consented; without consent, the data-protection check:
+    "whether the review should and can lawfully be carried out without such consent ... the
+    purposes of the review, their powers ... and the Data Protection Act requirements", and
+    its conclusion. The terms of reference wait for consent given, or a check that found the
+    review lawful without it."""
+
+    model_config = _example(sought_from="The child's mother", sought_on="2027-01-11",
+                            given=True)
+
+    step: Literal["consent"] = "consent"
+    sought_from: Name = Field(description="Who was asked: a role (\"the child's mother\") is "
+                                          "enough")
+    sought_on: PlanDate
+    given: bool
+    data_protection_check: Text | None = Field(
+        None, description="Without consent (required then): the purposes of the review, the "
+                          "partners' powers, and the Data Protection Act requirements for "
+                          "sharing information without consent")
+    lawful_without_consent: bool | None = Field(
+        None, description="Without consent (required then): the check's conclusion, that the "
+                          "review should and can lawfully be carried out without it")
+
+    @model_validator(mode="after")
+    def _check_without_consent(self) -> Consent:
+        if not self.given:
+            if self.data_protection_check is None:
+                raise ValueError("data_protection_check: required when consent is not given")
+            if self.lawful_without_consent is None:
+                raise ValueError("lawful_without_consent: required when consent is not given")
+        return self
+
+
 class NotPublishedAgreement(RecordBase):
     """One partner's agreement to the decision not to publish the full report: the decision is
     the safeguarding partners' ("must publish the report, unless they consider it
@@ -367,7 +403,7 @@ ReviewRecord = Annotated[
     InformPanel | TermsOfReference | TorEndorsement | ReviewerCommissioned | SupervisionPlan
     | SupervisionRequest | ProgressReturn | DraftShared | Learning | NationalReviewInformation
     | FinalReport | ReportEndorsement | ReportSent | PublicationPlanned | PublicationDelayed
-    | Published | NotPublished | ReviewerToPanel | NotPublishedAgreement,
+    | Published | NotPublished | ReviewerToPanel | NotPublishedAgreement | Consent,
     Field(discriminator="step"),
 ]
 
@@ -375,7 +411,7 @@ REVIEW_RECORD_TYPES: tuple[type[RecordBase], ...] = (
     InformPanel, TermsOfReference, TorEndorsement, ReviewerCommissioned, SupervisionPlan,
     SupervisionRequest, ProgressReturn, DraftShared, Learning, NationalReviewInformation,
     FinalReport, ReportEndorsement, ReportSent, PublicationPlanned, PublicationDelayed,
-    Published, NotPublished, ReviewerToPanel, NotPublishedAgreement,
+    Published, NotPublished, ReviewerToPanel, NotPublishedAgreement, Consent,
 )
 
 

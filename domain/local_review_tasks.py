@@ -67,6 +67,7 @@ OPEN_AT: dict[LocalReviewStep, tuple[ReviewStage, ...]] = {
     S.PUBLISHED: (_P,),
     S.NOT_PUBLISHED: (_P,),
     S.NOT_PUBLISHED_AGREEMENT: (_P,),
+    S.CONSENT: (_T, _R),
 }
 # Flowchart 4: nothing is sent to the Panel.
 PANEL_STEPS = frozenset({S.INFORM_PANEL, S.NATIONAL_REVIEW_INFORMATION, S.REPORT_SENT,

@@ -116,7 +116,7 @@ async def lcspr_to_the_boards_sign_off(
     send = by_signal(review)
     if kind is ReviewKind.SERIOUS_INCIDENT:
         await send("inform_panel", reviewer_name="A. Reviewer")
-    await to_review(send)
+    await to_review(send, request=kind is ReviewKind.REQUEST)
     # An inquest will delay publication beyond the six months: the partners say so.
     expected = add_calendar_months(big_l, 7)
     await send("publication_delayed", reasons="Inquest listed",

@@ -196,6 +196,18 @@ async def test_the_decision_not_to_publish_is_each_partners(
     assert not [t for t in after["tasks"] if t["key"] == "not_published_agreement"]
 
 
+async def test_consent_is_a_flowchart_4_reviews_only(api: AsyncClient, case_id: str) -> None:
+    """"Where reviews are undertaken in cases which are not 'serious child safeguarding
+    cases' then consent to complete the review must be sought": the MARS team records it (403
+    for a DSP), a serious case's review takes none (409), and without consent the
+    data-protection check is required (422 naming it)."""
+    asked = {"sought_from": "The child's mother", "sought_on": "2026-01-05"}
+    problem(await post(api, case_id, "consent", dsp("health"), **asked, given=True), 403)
+    missing = problem(await post(api, case_id, "consent", MARS, **asked, given=False), 422)
+    assert [e["field"] for e in missing["errors"]] == ["data_protection_check"]
+    problem(await post(api, case_id, "consent", MARS, **asked, given=True), 409)
+
+
 async def test_steps_out_of_turn_are_409(
     api: AsyncClient, dev_env: WorkflowEnvironment, dev_worker: Worker
 ) -> None:
@@ -205,6 +217,9 @@ async def test_steps_out_of_turn_are_409(
     assert early["errors"] == [{"field": "step",
                                 "reason": "not open at stage terms_of_reference"}]
     problem(await post(api, case_id, "tor-endorsement", dsp("health"), partner="health"), 409)
+    serious = problem(await post(api, case_id, "consent", MARS, sought_from="The mother",
+                                 sought_on="2026-01-05", given=True), 409)
+    assert "Flowchart 4 review only" in serious["errors"][0]["reason"]
     # A reviewer with direct involvement: refused by the service's own rule (the default of
     # CSPR_REVIEWER_INVOLVEMENT; Appendix 5 asks that "consideration will be given").
     refused = problem(await post(api, case_id, "reviewer-commissioned", MARS,

@@ -73,3 +73,5 @@ def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
         assert ("partners-not-publish" in _markers(path)) == (tag >= 3), path.name
         # lcspr4: the final report's fuller equality analysis (patch equality-analysis).
         assert ("equality-analysis" in _markers(path)) == (tag >= 4), path.name
+        # lcspr5: a Flowchart 4 review's consent (patch request-consent).
+        assert ("request-consent" in _markers(path)) == (tag >= 5), path.name

@@ -149,6 +149,8 @@ LOCAL_REVIEW_ENDPOINTS = [
     _review("published", MARS, published_on="2026-01-05"),
     _review("not-published", MARS, justification="Would identify a sibling"),
     _review("not-published-agreement", frozenset({"dsp:health"}), partner="health"),
+    _review("consent", MARS, sought_from="The child's mother", sought_on="2026-01-05",
+            given=True),
 ]
 
 def _plan(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:

@@ -90,6 +90,9 @@ PARTNERS_NOT_PUBLISH_PATCH = "partners-not-publish"
 # The final report's analysis evaluates language barriers, culturally appropriate services and
 # adultification (issue 9, "Duties nobody can record yet"); asked once when a review opens.
 EQUALITY_PATCH = "equality-analysis"
+# A Flowchart 4 review's consent, or the data-protection check without it, before its terms of
+# reference (issue 9); asked once when a review opens.
+CONSENT_PATCH = "request-consent"
 
 
 class LocalReviewRun(LocalReviewInput, Continued):
@@ -141,6 +144,8 @@ class LocalReviewWorkflow:
             self._review.partners_agree_not_publishing = True
         if input.carried is None and workflow.patched(EQUALITY_PATCH):
             self._review.full_equality_analysis = True
+        if input.carried is None and workflow.patched(CONSENT_PATCH):
+            self._review.require_consent()  # a Flowchart 4 review only
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())

@@ -8,7 +8,8 @@ Files are `local_review/<scenario>.<TAG>.json` (beside the serious-incident hist
 changes, and keep the old files: lcspr1 is the first LocalReview; lcspr2 adds a review told
 that a bank holiday was added (the `calendar_changed` signal); lcspr3 the partners' agreement
 to not publishing (patch "partners-not-publish"); lcspr4 (the same scenario) the final report's
-fuller equality analysis (patch "equality-analysis"). Payloads are encrypted with
+fuller equality analysis (patch "equality-analysis"); lcspr5 a Flowchart 4 review's consent
+before its terms of reference (patch "request-consent"). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
@@ -33,6 +34,7 @@ from domain.calendar import (
     add_calendar_months,
     london_date,
 )
+from domain.reviews import ReviewKind
 from infra.binaries import temporal_cli, temporal_test_server
 from store import calendar as calendar_store
 from store.db import Sessionmaker, make_sessionmaker
@@ -41,6 +43,7 @@ from tests.conftest import CONVERTER, register_search_attributes
 from tests.database import drop, test_database
 from tests.local_reviews import (
     PARTNERS,
+    TERMS,
     Handle,
     by_signal,
     by_update,
@@ -145,6 +148,20 @@ async def partners_agree_not_to_publish(
     await handle.result()
 
 
+async def consent_then_terms_of_reference(
+    _: WorkflowEnvironment, handle: Handle, big_l: date, __: Sessionmaker
+) -> None:
+    """lcspr5: a Flowchart 4 review's terms of reference refused before the family's consent
+    or the data-protection check (patch "request-consent"), then accepted."""
+    send = by_signal(handle)
+    await send("terms_of_reference", **TERMS)  # refused: no consent yet
+    await send("consent", sought_from="The child's mother", sought_on=big_l.isoformat(),
+               given=False, data_protection_check="Necessary and proportionate",
+               lawful_without_consent=True)
+    await to_review(send)
+    await to_publication(send)  # the action plan starts
+
+
 async def _tell(handle: Handle, change: CalendarChanged) -> None:
     count = len((await handle.query(LocalReviewWorkflow.review)).events)
     await handle.signal("calendar_changed", change)
@@ -155,7 +172,10 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "supervision_overdue_then_late_publication": supervision_overdue_then_late_publication,
     "bank_holiday_added_then_withdrawn": bank_holiday_added_then_withdrawn,
     "partners_agree_not_to_publish": partners_agree_not_to_publish,
+    "consent_then_terms_of_reference": consent_then_terms_of_reference,
 }
+# Scenarios of a Flowchart 4 review (the rest are serious cases').
+KINDS = {"consent_then_terms_of_reference": ReviewKind.REQUEST}
 DEV_SERVER: dict[str, Scenario] = {
     "updates_with_a_refused_publication_date": updates_with_a_refused_publication_date,
 }
@@ -170,7 +190,8 @@ async def record(
             now = await env.get_current_time()
             await store_case(sessions, case_id, now)
             big_l = london_date(now)
-            handle = await start_review(env.client, worker.task_queue, case_id, big_l)
+            handle = await start_review(env.client, worker.task_queue, case_id, big_l,
+                                        KINDS.get(name, ReviewKind.SERIOUS_INCIDENT))
             await review_when(handle, lambda r: r.clock_l is not None)
             await scenario(env, handle, big_l, sessions)
             await asyncio.sleep(0.5)
