@@ -24,6 +24,7 @@ from domain.local_review_records import (
     Consent,
     DraftShared,
     FinalReport,
+    FindingsCommunicated,
     InformPanel,
     LocalReviewStep,
     NotPublished,
@@ -42,6 +43,7 @@ from domain.local_review_records import (
     SupervisionRequest,
     TermsOfReference,
     TorEndorsement,
+    YjbSubmission,
 )
 from domain.local_review_tasks import (
     INFORM_PANEL_WORKING_DAYS,
@@ -102,6 +104,11 @@ class LocalReviewState(Trail[ReviewEvent]):
     # A Flowchart 4 review's terms of reference wait for consent, or the data-protection check
     # without it (patch "request-consent"; reviews opened before do not).
     consent_required: bool = False
+    # After publication: the findings communicated to relevant parties, and the published
+    # review submitted to the YJB where the case had a YJB notification (patch
+    # "findings-communication"; reviews opened before do not).
+    findings_due: bool = False
+    yjb_notified: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -127,7 +134,7 @@ class LocalReviewState(Trail[ReviewEvent]):
                     procedure_version=input.procedure_version,
                     supervision_every_weeks=input.supervision_every_weeks,
                     reviewer_involvement=input.reviewer_involvement
-                    or ReviewerInvolvement.REFUSE)
+                    or ReviewerInvolvement.REFUSE, yjb_notified=bool(input.yjb_notified))
         with state._from(Channel.API if input.actor else Channel.SYSTEM, input.actor):
             state.event(now, EventKind.STAGE, None, state.stage.value)
         return state
@@ -338,6 +345,19 @@ class LocalReviewState(Trail[ReviewEvent]):
                 require(self.task(before).completion is not None,
                         f"{before.value} is not recorded yet")
                 require(self.task(step).part(p.value) is None, f"already recorded for {p.value}")
+            case FindingsCommunicated(communicated_on=on):
+                findings = next((t for t in self.tasks if t.step is step), None)
+                require(findings is not None, "recorded once publication is settled (reviews "
+                        "opened since the findings were tracked)")
+                require(findings is None or findings.open, "already recorded")
+                self._check_date("communicated_on", on, now)
+            case YjbSubmission(submitted_on=on):
+                require(self.published_on is not None,
+                        "the YJB takes published reviews only (\"only those that are "
+                        "published\")")
+                submitted = next((t for t in self.tasks if t.step is step), None)
+                require(submitted is None or submitted.open, "already recorded")
+                self._check_date("submitted_on", on, now)
             case Consent(sought_on=on):
                 require(self.consent_required, "consent is sought for a Flowchart 4 review "
                         "only (a serious child safeguarding case needs none)")

@@ -14,6 +14,7 @@ from domain.local_review_records import (
     Consent,
     DraftShared,
     FinalReport,
+    FindingsCommunicated,
     InformPanel,
     LocalReviewStep,
     NotPublished,
@@ -31,8 +32,10 @@ from domain.local_review_records import (
     SupervisionRequest,
     TermsOfReference,
     TorEndorsement,
+    YjbSubmission,
 )
 from domain.local_review_tasks import (
+    FINDINGS_WORKING_DAYS,
     PARTNERS,
     PROGRESS_RETURN_WORKING_DAYS,
     PUBLISHED_FOR_MONTHS,
@@ -74,8 +77,15 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                               basis=f"commissioned+{REVIEWER_TO_PANEL_WORKING_DAYS} working days")
             needs.append(DateNeed(key=details.key, start=point,
                                   working_days=REVIEWER_TO_PANEL_WORKING_DAYS))
-        case InformPanel() | ReviewerCommissioned() | ReportSent() | ReviewerToPanel():
+        case InformPanel() | ReviewerCommissioned() | ReportSent() | ReviewerToPanel() \
+                | FindingsCommunicated():
             review.task(step).completion = done
+        case YjbSubmission():
+            found = next((t for t in review.tasks if t.step is step), None)
+            if found is None:  # a YJB notification recorded after the review started
+                found = Task(step=S.YJB_SUBMISSION)
+                review.tasks.append(found)
+            found.completion = done
         case TermsOfReference():
             terms = review.task(step)
             if terms.completion is not None:
@@ -206,10 +216,32 @@ def _advance(review: LocalReviewState, now: datetime, point: ClockPoint,
 def _settle(review: LocalReviewState, on: date | None, now: datetime) -> list[DateNeed]:
     """Publication settled: the report published, or the improvements instead."""
     review.task(S.PUBLISHED).completion = Completion(completed_on=on, completed_at=now)
+    needs = _after_publication(review, on, now)
     if on is None:
-        return []
+        return needs
     return [DateNeed(key="earliest_removal", start=ClockPoint(on=on),
-                     calendar_months=PUBLISHED_FOR_MONTHS)]
+                     calendar_months=PUBLISHED_FOR_MONTHS), *needs]
+
+
+def _after_publication(review: LocalReviewState, on: date | None, now: datetime
+                       ) -> list[DateNeed]:
+    """The findings to the relevant parties (the service's own target), and a published review
+    to the YJB at publication where the case had a YJB notification."""
+    if not review.findings_due:
+        return []
+    start = ClockPoint(on=on) if on is not None else ClockPoint(at=now)
+    findings = Task(step=S.FINDINGS_COMMUNICATED, due=Due(
+        kind=_LOCAL, since=start,
+        basis=f"published+{FINDINGS_WORKING_DAYS} working days (the service's own target)"))
+    review.tasks.append(findings)
+    needs = [DateNeed(key=findings.key, start=start, working_days=FINDINGS_WORKING_DAYS)]
+    if review.yjb_notified and review.published_on is not None and not any(
+            t.step is S.YJB_SUBMISSION for t in review.tasks):
+        yjb = Task(step=S.YJB_SUBMISSION, due=Due(
+            kind=_LOCAL, since=start, basis="at publication (the YJB's request)"))
+        review.tasks.append(yjb)
+        needs.append(DateNeed(key=yjb.key, start=start))
+    return needs
 
 
 def _add_part(task: Task, party: str, done: Completion) -> None:

@@ -45,6 +45,8 @@ class LocalReviewStep(StrEnum):
     NOT_PUBLISHED = "not_published"
     NOT_PUBLISHED_AGREEMENT = "not_published_agreement"
     CONSENT = "consent"
+    FINDINGS_COMMUNICATED = "findings_communicated"
+    YJB_SUBMISSION = "yjb_submission"
 
 
 def _no_completed_on(record: RecordBase, instead: str) -> None:
@@ -388,6 +390,34 @@ class Consent(RecordBase):
         return self
 
 
+class FindingsCommunicated(RecordBase):
+    """"Communication of the findings and identified improvements disseminated to relevant
+    parties" (Flowcharts 3 and 4), after publication: to whom, when, how."""
+
+    model_config = _example(parties=["Designated safeguarding leads in schools",
+                                     "GP practices"],
+                            communicated_on="2027-06-10",
+                            method="Seven-minute briefing and a learning event")
+
+    step: Literal["findings_communicated"] = "findings_communicated"
+    parties: list[Name] = Field(min_length=1, max_length=30,
+                                description="The relevant parties told (roles or bodies)")
+    communicated_on: PlanDate
+    method: Text
+
+
+class YjbSubmission(RecordBase):
+    """The published review submitted to the Youth Justice Board: "all published reviews of
+    any relevant notified serious incidents be submitted to the YJB via the serious incident's
+    mailbox at the point of completion/publication" (Appendix 3)."""
+
+    model_config = _example(submitted_on="2027-05-28")
+
+    step: Literal["yjb_submission"] = "yjb_submission"
+    submitted_on: PlanDate
+    sent_to: Name = "YJB serious incidents mailbox"
+
+
 class NotPublishedAgreement(RecordBase):
     """One partner's agreement to the decision not to publish the full report: the decision is
     the safeguarding partners' ("must publish the report, unless they consider it
@@ -403,7 +433,8 @@ ReviewRecord = Annotated[
     InformPanel | TermsOfReference | TorEndorsement | ReviewerCommissioned | SupervisionPlan
     | SupervisionRequest | ProgressReturn | DraftShared | Learning | NationalReviewInformation
     | FinalReport | ReportEndorsement | ReportSent | PublicationPlanned | PublicationDelayed
-    | Published | NotPublished | ReviewerToPanel | NotPublishedAgreement | Consent,
+    | Published | NotPublished | ReviewerToPanel | NotPublishedAgreement | Consent
+    | FindingsCommunicated | YjbSubmission,
     Field(discriminator="step"),
 ]
 
@@ -412,6 +443,7 @@ REVIEW_RECORD_TYPES: tuple[type[RecordBase], ...] = (
     SupervisionRequest, ProgressReturn, DraftShared, Learning, NationalReviewInformation,
     FinalReport, ReportEndorsement, ReportSent, PublicationPlanned, PublicationDelayed,
     Published, NotPublished, ReviewerToPanel, NotPublishedAgreement, Consent,
+    FindingsCommunicated, YjbSubmission,
 )
 
 

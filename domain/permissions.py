@@ -253,7 +253,9 @@ REVIEW_RECORD_RULES: Mapping[LocalReviewStep, Mapping[Role, OrgRule]] = {
     _R.NOT_PUBLISHED: _MARS_ONLY,
     # The decision not to publish is the partners': each partner's DSP agrees for its own.
     _R.NOT_PUBLISHED_AGREEMENT: _OWN_DSP,
-    _R.CONSENT: _MARS_ONLY,  # the MARS team records the family's answer for the partners
+    _R.CONSENT: _MARS_ONLY,
+    _R.FINDINGS_COMMUNICATED: _MARS_ONLY,
+    _R.YJB_SUBMISSION: _MARS_ONLY,  # the MARS team records the family's answer for the partners
 }
 
 

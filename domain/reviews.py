@@ -38,6 +38,9 @@ class LocalReviewInput(BaseModel):
     # The service's own rule on a reviewer with direct involvement (domain.service_rules): the
     # case's, as it opened; None (reviews started before) refuses one.
     reviewer_involvement: ReviewerInvolvement | None = None
+    # The case had a Youth Justice Board notification (Appendix 3) when its LCSPR started: the
+    # published review is then submitted to the YJB. None (reviews started before): no.
+    yjb_notified: bool | None = None
 
 
 class LocalReviewResult(BaseModel):

@@ -75,3 +75,5 @@ def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
         assert ("equality-analysis" in _markers(path)) == (tag >= 4), path.name
         # lcspr5: a Flowchart 4 review's consent (patch request-consent).
         assert ("request-consent" in _markers(path)) == (tag >= 5), path.name
+        # lcspr6: the findings and the YJB submission (patch findings-communication).
+        assert ("findings-communication" in _markers(path)) == (tag >= 6), path.name

@@ -151,6 +151,9 @@ LOCAL_REVIEW_ENDPOINTS = [
     _review("not-published-agreement", frozenset({"dsp:health"}), partner="health"),
     _review("consent", MARS, sought_from="The child's mother", sought_on="2026-01-05",
             given=True),
+    _review("findings-communicated", MARS, parties=["Schools"], communicated_on="2026-01-05",
+            method="Briefing"),
+    _review("yjb-submission", MARS, submitted_on="2026-01-05"),
 ]
 
 def _plan(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:

@@ -103,7 +103,7 @@ with workflow.unsafe.imports_passed_through():
         MailResolution,
         deadline_note,
     )
-    from domain.parallel import parse_facts, parse_process
+    from domain.parallel import ProcessKind, parse_facts, parse_process
     from domain.permissions import (
         Refusal,
         Role,
@@ -1095,7 +1095,11 @@ class CaseWorkflow:
                              # The default (refuse) as inputs from before carry it: none.
                              reviewer_involvement=None if case.service_rules
                              .reviewer_involvement is ReviewerInvolvement.REFUSE
-                             else case.service_rules.reviewer_involvement),
+                             else case.service_rules.reviewer_involvement,
+                             # A YJB notification among its other processes (Appendix 3):
+                             # the published review goes to the YJB.
+                             yjb_notified=True if case.parallel.process(
+                                 ProcessKind.YJB_NOTIFICATION) is not None else None),
             id=review_id,
             result_type=LocalReviewResult,
             parent_close_policy=(workflow.ParentClosePolicy.ABANDON if self._review_abandoned

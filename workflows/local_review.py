@@ -93,6 +93,9 @@ EQUALITY_PATCH = "equality-analysis"
 # A Flowchart 4 review's consent, or the data-protection check without it, before its terms of
 # reference (issue 9); asked once when a review opens.
 CONSENT_PATCH = "request-consent"
+# After publication: the findings to the relevant parties, and the published review to the YJB
+# where the case had a YJB notification (issue 9); asked once when a review opens.
+FINDINGS_PATCH = "findings-communication"
 
 
 class LocalReviewRun(LocalReviewInput, Continued):
@@ -146,6 +149,8 @@ class LocalReviewWorkflow:
             self._review.full_equality_analysis = True
         if input.carried is None and workflow.patched(CONSENT_PATCH):
             self._review.require_consent()  # a Flowchart 4 review only
+        if input.carried is None and workflow.patched(FINDINGS_PATCH):
+            self._review.findings_due = True
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())

@@ -9,7 +9,8 @@ changes, and keep the old files: lcspr1 is the first LocalReview; lcspr2 adds a 
 that a bank holiday was added (the `calendar_changed` signal); lcspr3 the partners' agreement
 to not publishing (patch "partners-not-publish"); lcspr4 (the same scenario) the final report's
 fuller equality analysis (patch "equality-analysis"); lcspr5 a Flowchart 4 review's consent
-before its terms of reference (patch "request-consent"). Payloads are encrypted with
+before its terms of reference (patch "request-consent"); lcspr6 the findings and the YJB
+submission after publication (patch "findings-communication"). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
@@ -162,6 +163,30 @@ async def consent_then_terms_of_reference(
     await to_publication(send)  # the action plan starts
 
 
+async def findings_and_yjb_after_publication(
+    env: WorkflowEnvironment, handle: Handle, _big_l: date, __: Sessionmaker
+) -> None:
+    """lcspr6: after publication, the findings to relevant parties and the published review to
+    the YJB (the case had a YJB notification) fall due, are escalated, then recorded (patch
+    "findings-communication")."""
+    send = by_signal(handle)
+    await send("inform_panel", reviewer_name="A. Reviewer")
+    await to_review(send)
+    await to_publication(send)
+    await send("report_sent")
+    await env.sleep(timedelta(days=14))
+    today = london_date(await env.get_current_time())
+    await send("published", published_on=today.isoformat())
+    await env.sleep(timedelta(days=20))  # both overdue
+    today = london_date(await env.get_current_time())
+    await send("yjb_submission", submitted_on=today.isoformat())
+    await send("findings_communicated", parties=["Schools"], communicated_on=today.isoformat(),
+               method="Briefing")
+    plan = env.client.get_workflow_handle(action_plan_id(handle.id.removesuffix("-LCSPR")))
+    await plan.signal(StandInActionPlan.board_signoff, today)
+    await handle.result()
+
+
 async def _tell(handle: Handle, change: CalendarChanged) -> None:
     count = len((await handle.query(LocalReviewWorkflow.review)).events)
     await handle.signal("calendar_changed", change)
@@ -173,9 +198,12 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "bank_holiday_added_then_withdrawn": bank_holiday_added_then_withdrawn,
     "partners_agree_not_to_publish": partners_agree_not_to_publish,
     "consent_then_terms_of_reference": consent_then_terms_of_reference,
+    "findings_and_yjb_after_publication": findings_and_yjb_after_publication,
 }
 # Scenarios of a Flowchart 4 review (the rest are serious cases').
 KINDS = {"consent_then_terms_of_reference": ReviewKind.REQUEST}
+# Scenarios whose case had a YJB notification.
+YJB = {"findings_and_yjb_after_publication"}
 DEV_SERVER: dict[str, Scenario] = {
     "updates_with_a_refused_publication_date": updates_with_a_refused_publication_date,
 }
@@ -191,7 +219,8 @@ async def record(
             await store_case(sessions, case_id, now)
             big_l = london_date(now)
             handle = await start_review(env.client, worker.task_queue, case_id, big_l,
-                                        KINDS.get(name, ReviewKind.SERIOUS_INCIDENT))
+                                        KINDS.get(name, ReviewKind.SERIOUS_INCIDENT),
+                                        **({"yjb_notified": True} if name in YJB else {}))
             await review_when(handle, lambda r: r.clock_l is not None)
             await scenario(env, handle, big_l, sessions)
             await asyncio.sleep(0.5)
