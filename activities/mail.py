@@ -31,6 +31,7 @@ from activities.delivery import Delivery, deliver
 from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
+    MARS_TEAM,
     Audience,
     DeadlineNote,
     DifferenceRef,
@@ -41,10 +42,12 @@ from domain.mail import (
     alert_audiences,
     alert_text,
     difference_notice_text,
+    dsps,
     letters_plan,
     letters_text,
     level_audiences,
     owner_audience,
+    review_letter_text,
 )
 from infra.mailer import Mailer
 from infra.settings import Settings, mail_from_address
@@ -139,6 +142,16 @@ class AlertMailInput(BaseModel):
     held: bool = False
 
 
+class ReviewLetterInput(BaseModel):
+    """One of the LCSPR's own letters (issue 9): written by the service and e-mailed to the
+    MARS team and the DSPs, who send it on, as Doc 12 ("via the Children's MARS Team")."""
+
+    case_id: str
+    kind: Literal["lcspr_notice", "lcspr_full_report", "lcspr_delay"]
+    sequence: int = Field(ge=0)  # the review's event that asked for it: one sending each
+    values: dict[str, str] = {}  # the review's dates, reviewer, a delay's reasons
+
+
 class ResolveMailInput(BaseModel):
     case_id: str
     message_id: int = Field(ge=1)
@@ -212,6 +225,43 @@ class MailActivities:
         return SendLettersResult(documents=kept, messages=len(keys), sent=delivery.sent,
                                  uncertain=delivery.uncertain, failed=delivery.failed,
                                  missing=missing)
+
+    @activity.defn(name="send_review_letter")
+    async def send_review_letter(self, input: ReviewLetterInput) -> AlertMailResult:
+        """Compose and keep one of the LCSPR's letters, and e-mail it to the MARS team and the
+        DSPs, who send it to the national bodies."""
+        kind = letter_writer.LetterKind(input.kind)
+        prefix = f"{input.case_id}/local_review/{input.sequence}"
+        key = f"{prefix}/{kind.value}"
+        found: dict[int, _Recipient] = {}
+        missing: list[str] = []
+        async with _heartbeating(), self._sessions.begin() as session:
+            case = await _case(session, input.case_id)
+            document = await documents.find_document(session, case.case_id, key)
+            if document is None:
+                written = await asyncio.to_thread(
+                    letter_writer.compose, kind, case, None, london_date(datetime.now(UTC)),
+                    None, input.values)
+                document = await documents.keep_document(
+                    session, case.case_id, key, kind.value, written.filename, written.content)
+            text = review_letter_text(case.case_id, kind.value, document.filename)
+            partnership = await tenancy.partnership_of(session, input.case_id)
+            for audience in (MARS_TEAM, *dsps()):
+                people = await recipients(session, audience.role, audience.organisation,
+                                          partnership)
+                if not people:
+                    missing.append(audience.label)
+                for person in people:
+                    found.setdefault(person.id, _Recipient(person, text, [document.id]))
+            await outbox.enqueue(session, [
+                self._message(prefix, input.case_id, "local_review", "letters", kind.value, r)
+                for r in found.values()])
+            keys = await outbox.keys_under(session, prefix)
+        async with _heartbeating():
+            delivery = await self._deliver(input.case_id, keys)
+        return AlertMailResult(messages=len(keys), sent=delivery.sent,
+                               uncertain=delivery.uncertain, failed=delivery.failed,
+                               missing=missing)
 
     @activity.defn(name="send_alert_mail")
     async def send_alert_mail(self, input: AlertMailInput) -> AlertMailResult:

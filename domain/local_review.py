@@ -109,6 +109,9 @@ class LocalReviewState(Trail[ReviewEvent]):
     # "findings-communication"; reviews opened before do not).
     findings_due: bool = False
     yjb_notified: bool = False
+    # The service writes the LCSPR's own letters (patch "lcspr-letters"): the notice to the
+    # Panel, Ofsted and DfE, the full report's covering letter, a delay's reasons.
+    writes_letters: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod

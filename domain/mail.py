@@ -414,6 +414,28 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     return Text(subject, "\n".join([*lines, "", _FOOTER]))
 
 
+_REVIEW_LETTERS = {
+    "lcspr_notice": ("notice of a local child safeguarding practice review",
+                     "the Child Safeguarding Practice Review Panel, Ofsted and the Department "
+                     "for Education, as soon as the review is decided"),
+    "lcspr_full_report": ("the full report of a local child safeguarding practice review",
+                          "the Panel, the Secretary of State and Ofsted, with the full report, "
+                          "no later than seven working days before publication"),
+    "lcspr_delay": ("a delay in publishing a local child safeguarding practice review",
+                    "the Panel and the Secretary of State"),
+}
+
+
+def review_letter_text(case_id: str, kind: str, filename: str) -> Text:
+    """One of the LCSPR's letters, written by the service, for the MARS team to send on."""
+    what, to = _REVIEW_LETTERS[kind]
+    lines = [f"Case: {case_id}", f"About: {what}", "",
+             f"The service has written the letter attached. It goes to {to}, sent via the "
+             "Children's MARS team: send it, and record it on the case.", "", "Attached:",
+             f"- {what[:1].upper() + what[1:]} ({filename})"]
+    return Text(f"{case_id}: {what}", "\n".join([*lines, "", _FOOTER]))
+
+
 def _family_reminder_text(case_id: str) -> Text:
     """A decision made on the case whose rationale the family has not yet been told."""
     lines = [f"Case: {case_id}", "About: the family told of a decision", "",

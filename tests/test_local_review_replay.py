@@ -77,3 +77,8 @@ def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
         assert ("request-consent" in _markers(path)) == (tag >= 5), path.name
         # lcspr6: the findings and the YJB submission (patch findings-communication).
         assert ("findings-communication" in _markers(path)) == (tag >= 6), path.name
+        # lcspr7: the LCSPR's own letters (patch lcspr-letters; serious cases' reviews only).
+        if tag >= 7 and "consent" not in path.stem:
+            assert "lcspr-letters" in _markers(path), path.name
+        elif tag < 7:
+            assert "lcspr-letters" not in _markers(path), path.name

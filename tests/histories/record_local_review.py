@@ -10,7 +10,10 @@ that a bank holiday was added (the `calendar_changed` signal); lcspr3 the partne
 to not publishing (patch "partners-not-publish"); lcspr4 (the same scenario) the final report's
 fuller equality analysis (patch "equality-analysis"); lcspr5 a Flowchart 4 review's consent
 before its terms of reference (patch "request-consent"); lcspr6 the findings and the YJB
-submission after publication (patch "findings-communication"). Payloads are encrypted with
+submission after publication (patch "findings-communication"); lcspr7 (the not-publishing
+scenario again) the LCSPR's own letters (patch "lcspr-letters": the notice at the start, the
+full report's letter at the partners' endorsement; the recorder's worker has no mail
+activities, so they fail there, as its alerts do). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
