@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import end_of_day
-from domain.case import EventKind
+from domain.case import EventKind, InvalidRecord, NotificationAmendment
 from domain.differences import DifferenceAlertKind, Differences, Level, RaiseDifference, Subject
 from domain.local_review import LocalReviewState, ReviewStage
 from domain.mail import (
@@ -49,6 +49,7 @@ from tests.local_reviews import (
 )
 from tests.scenarios import LONDON, at_london, travel_to
 from tests.test_differences_workflow import first, split_partners
+from tests.test_letters import opened
 from workflows.local_review import LocalReviewWorkflow
 from workflows.serious_incident import CaseInput, SeriousIncidentWorkflow
 
@@ -251,3 +252,19 @@ def test_lcspr_and_difference_alerts_say_statutory_only_for_a_statutory_deadline
             text = alert_text("CSPR-2026-X1", None, "difference_of_opinion", overdue,
                               start.date(), False, DifferenceRef("DOO-1", level.value, held))
             assert "statutory" not in (text.subject + text.body).lower()
+
+
+def test_an_amendment_beyond_the_cases_own_limit_is_refused() -> None:
+    """The cap the case opened under (its input's ServiceRules) holds for its amendments: the
+    service's own limit, not the procedure's."""
+    case = opened()
+    case.service_rules = ServiceRules(max_children=1)
+    child = case.children[0].model_dump(mode="json")
+    added = NotificationAmendment.model_validate(
+        {"reason": "A sibling", "children": [child, {"reference": "NL-SIBLING-1"}]})
+    with pytest.raises(InvalidRecord) as refused:
+        case.amended_notification(added)
+    assert refused.value.field == "children"
+    assert "the service's own limit" in str(refused.value)
+    case.service_rules = ServiceRules()  # four, as a case opened with the defaults
+    assert len(case.amended_notification(added).children) == 2
