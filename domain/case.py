@@ -1167,8 +1167,9 @@ class CaseState(Trail[CaseEvent]):
     # -- the family told of each decision (domain.families) ------------------------------
 
     def family_reminders(self, now: datetime) -> list[FamilyDecision]:
-        """Note the decisions made (the partners', the rapid review's), and remind the MARS
-        team of each not yet told to the family: events, e-mailed as a step's reminder is."""
+        """Note the decisions made (the partners', the rapid review's; the final report's comes
+        from the LCSPR's signal), and remind the MARS team of each not yet told to the family:
+        events, e-mailed as a step's reminder is."""
         families = self.families
         if not families.enabled or self.closed:
             return []

@@ -112,6 +112,9 @@ class LocalReviewState(Trail[ReviewEvent]):
     # The service writes the LCSPR's own letters (patch "lcspr-letters"): the notice to the
     # Panel, Ofsted and DfE, the full report's covering letter, a delay's reasons.
     writes_letters: bool = False
+    # Tells its case when the final report is endorsed, so the case owes the family its
+    # rationale (patch "family-final-report").
+    tells_final_report: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod

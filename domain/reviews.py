@@ -49,6 +49,13 @@ class LocalReviewResult(BaseModel):
     action_plan_signed_off_on: date | None
 
 
+class FinalReportEndorsed(BaseModel):
+    """The `final_report_endorsed` signal: an LCSPR tells its case that every partner has
+    endorsed the final report, a decision whose rationale the family is told (issue 9)."""
+
+    endorsed_at: AwareDatetime
+
+
 class LocalReviewEnded(BaseModel):
     """The `local_review_ended` signal: an LCSPR tells its case it has ended (the case may have
     continued as new since it started the review, and no longer holds its handle). An operator

@@ -82,3 +82,6 @@ def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
             assert "lcspr-letters" in _markers(path), path.name
         elif tag < 7:
             assert "lcspr-letters" not in _markers(path), path.name
+        # lcspr8: the case told of the final report's endorsement (patch family-final-report;
+        # the recorder's review has no parent case, so only the marker).
+        assert ("family-final-report" in _markers(path)) == (tag >= 8), path.name

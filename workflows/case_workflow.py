@@ -95,7 +95,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
-    from domain.families import InvalidFamilyRecord, parse_family
+    from domain.families import FamilyDecision, InvalidFamilyRecord, parse_family
     from domain.mail import (
         DifferenceRef,
         Letters,
@@ -114,6 +114,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.procedure import Clock, Step
     from domain.reviews import (
+        FinalReportEndorsed,
         LocalReviewEnded,
         LocalReviewInput,
         LocalReviewResult,
@@ -1017,6 +1018,13 @@ class CaseWorkflow:
         if self._review is not None:  # started by this run: its handle says
             return self._review.done()
         return self._review_elsewhere and self._review_told is not None
+
+    @workflow.signal(name="final_report_endorsed")
+    def final_report_endorsed_signal(self, endorsed: FinalReportEndorsed) -> None:
+        """Its LCSPR's final report is endorsed by every partner: the family is owed the
+        rationale (domain.families; nothing for a case opened before they were recorded)."""
+        self._case.families.decided(FamilyDecision.FINAL_REPORT, endorsed.endorsed_at)
+        self._changed = True
 
     @workflow.signal(name="local_review_ended")
     def local_review_ended_signal(self, ended: LocalReviewEnded) -> None:

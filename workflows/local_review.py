@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.reviews import (
         ActionPlanInput,
         ActionPlanResult,
+        FinalReportEndorsed,
         LocalReviewEnded,
         LocalReviewInput,
         LocalReviewResult,
@@ -101,6 +102,9 @@ FINDINGS_PATCH = "findings-communication"
 # The LCSPR's own letters, written by the service and e-mailed to the MARS team and the DSPs to
 # send on (issue 9); asked once when a review opens.
 LETTERS_PATCH = "lcspr-letters"
+# The case hears that the final report is endorsed: the family is owed its rationale (issue 9,
+# "Families"); asked once when a review opens.
+FAMILY_PATCH = "family-final-report"
 
 
 class LocalReviewRun(LocalReviewInput, Continued):
@@ -158,6 +162,8 @@ class LocalReviewWorkflow:
             self._review.findings_due = True
         if input.carried is None and self._review.serious and workflow.patched(LETTERS_PATCH):
             self._review.writes_letters = True
+        if input.carried is None and workflow.patched(FAMILY_PATCH):
+            self._review.tells_final_report = True
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())
@@ -341,6 +347,9 @@ class LocalReviewWorkflow:
             self._write_letter("lcspr_delay")
         elif not endorsed and review.task(LocalReviewStep.REPORT_ENDORSEMENT).completion:
             self._write_letter("lcspr_full_report")  # every partner has endorsed it
+            if review.tells_final_report:
+                await tell_parent("final_report_endorsed",
+                                  FinalReportEndorsed(endorsed_at=workflow.now()))
         await self._compute(needs)
         if review.action_plan_due:
             await self._start_action_plan()
