@@ -78,6 +78,7 @@ def build_worker(
                     record_case_event,
                     store_activities.project_case, store_activities.project_part,
                     mail_activities.send_letters, mail_activities.send_alert_mail,
+                    mail_activities.send_review_letter,
                     retention_activities.apply_retention,
                     mail_activities.resolve_mail, mail_activities.deliver_mail,
                     mail_activities.audit_mail],

@@ -31,22 +31,26 @@ from activities.delivery import Delivery, deliver
 from domain.calendar import london_date
 from domain.case import CaseState
 from domain.mail import (
+    MARS_TEAM,
     Audience,
     DeadlineNote,
     DifferenceRef,
     Letters,
     MailOutcome,
+    OverdueEscalation,
     PlanReviewReport,
     Text,
     alert_audiences,
     alert_text,
     difference_notice_text,
+    dsps,
     letters_plan,
     letters_text,
     level_audiences,
     owner_audience,
     plan_review_audiences,
     plan_review_text,
+    review_letter_text,
 )
 from infra.mailer import Mailer
 from infra.settings import Settings, mail_from_address
@@ -83,10 +87,13 @@ class MailConfig:
 
     mail_from: str = "Children's MARS team <mars@northlincs.gov.uk>"
     attempts: int = 5
+    # Who else an overdue step's e-mail goes to: the service's own rule (domain.mail).
+    overdue_escalation: OverdueEscalation = OverdueEscalation.MARS_TEAM_AND_SSLS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MailConfig:
-        return cls(mail_from=settings.mail_from, attempts=settings.mail_attempts)
+        return cls(mail_from=settings.mail_from, attempts=settings.mail_attempts,
+                   overdue_escalation=settings.overdue_escalation)
 
 
 class SendLettersInput(BaseModel):
@@ -152,6 +159,19 @@ class AlertMailInput(BaseModel):
     difference_id: str | None = None
     level: str | None = None
     report: PlanReviewReportInput | None = None
+    # Its target passed and the service does not refer it up by itself (CSPR_DIFFERENCE_AUTO_
+    # REFER off): it stays at `level` until a person refers it.
+    held: bool = False
+
+
+class ReviewLetterInput(BaseModel):
+    """One of the LCSPR's own letters (issue 9): written by the service and e-mailed to the
+    MARS team and the DSPs, who send it on, as Doc 12 ("via the Children's MARS Team")."""
+
+    case_id: str
+    kind: Literal["lcspr_notice", "lcspr_full_report", "lcspr_delay"]
+    sequence: int = Field(ge=0)  # the review's event that asked for it: one sending each
+    values: dict[str, str] = {}  # the review's dates, reviewer, a delay's reasons
 
 
 class ResolveMailInput(BaseModel):
@@ -236,6 +256,43 @@ class MailActivities:
                                  uncertain=delivery.uncertain, failed=delivery.failed,
                                  missing=missing)
 
+    @activity.defn(name="send_review_letter")
+    async def send_review_letter(self, input: ReviewLetterInput) -> AlertMailResult:
+        """Compose and keep one of the LCSPR's letters, and e-mail it to the MARS team and the
+        DSPs, who send it to the national bodies."""
+        kind = letter_writer.LetterKind(input.kind)
+        prefix = f"{input.case_id}/local_review/{input.sequence}"
+        key = f"{prefix}/{kind.value}"
+        found: dict[int, _Recipient] = {}
+        missing: list[str] = []
+        async with _heartbeating(), self._sessions.begin() as session:
+            case = await _case(session, input.case_id)
+            document = await documents.find_document(session, case.case_id, key)
+            if document is None:
+                written = await asyncio.to_thread(
+                    letter_writer.compose, kind, case, None, london_date(datetime.now(UTC)),
+                    None, input.values)
+                document = await documents.keep_document(
+                    session, case.case_id, key, kind.value, written.filename, written.content)
+            text = review_letter_text(case.case_id, kind.value, document.filename)
+            partnership = await tenancy.partnership_of(session, input.case_id)
+            for audience in (MARS_TEAM, *dsps()):
+                people = await recipients(session, audience.role, audience.organisation,
+                                          partnership)
+                if not people:
+                    missing.append(audience.label)
+                for person in people:
+                    found.setdefault(person.id, _Recipient(person, text, [document.id]))
+            await outbox.enqueue(session, [
+                self._message(prefix, input.case_id, "local_review", "letters", kind.value, r)
+                for r in found.values()])
+            keys = await outbox.keys_under(session, prefix)
+        async with _heartbeating():
+            delivery = await self._deliver(input.case_id, keys)
+        return AlertMailResult(messages=len(keys), sent=delivery.sent,
+                               uncertain=delivery.uncertain, failed=delivery.failed,
+                               missing=missing)
+
     @activity.defn(name="send_alert_mail")
     async def send_alert_mail(self, input: AlertMailInput) -> AlertMailResult:
         """E-mail a reminder to those responsible for a step, or an escalation once overdue."""
@@ -243,15 +300,17 @@ class MailActivities:
         async with _heartbeating(), self._sessions.begin() as session:
             # Only the case's own steps need it (who has yet to record); its parts' do not.
             case = await _case(session, input.case_id) if input.part == "case" else None
-            difference = (DifferenceRef(input.difference_id, input.level or "")
+            difference = (DifferenceRef(input.difference_id, input.level or "", input.held)
                           if input.difference_id is not None else None)
             text = alert_text(input.case_id, case, input.step, overdue, input.due_date,
                               input.statutory, difference,
                               DeadlineNote(_deadline_kind(input), input.statutory_ahead,
-                                           input.statutory_pending, input.duty_without_limit))
+                                           input.statutory_pending, input.duty_without_limit),
+                              self._config.overdue_escalation)
             found: dict[int, _Recipient] = {}
             missing: list[str] = []
-            audiences = alert_audiences(case, input.step, overdue)
+            audiences = alert_audiences(case, input.step, overdue,
+                                        self._config.overdue_escalation)
             if difference is not None and input.kind in ("escalated", "raised"):
                 text = difference_notice_text(input.case_id, difference, input.kind)
                 audiences = level_audiences(difference.level)

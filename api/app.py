@@ -35,6 +35,7 @@ from api.routes.codec import router as codec_router
 from api.routes.data_protection import router as data_protection_router
 from api.routes.differences import router as differences_router
 from api.routes.documents import router as documents_router
+from api.routes.families import router as families_router
 from api.routes.letters import router as letters_router
 from api.routes.reviewers import router as reviewers_router
 from api.routes.withdrawal import router as withdrawal_router
@@ -121,6 +122,7 @@ def create_app(
     app.include_router(data_protection_router)
     app.include_router(withdrawal_router)
     app.include_router(amendment_router)
+    app.include_router(families_router)
     # The people's workspace: its pages, its assets and the API docs (issue 10).
     mount_workspace(app)
     # The outermost middleware: a request id, the access line and the metrics for every answer.

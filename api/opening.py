@@ -21,7 +21,7 @@ from temporalio.common import (
 
 from api.auth import Principal
 from api.deps import AppSettings, Sessions, TemporalClient
-from api.errors import ApiError, store_errors, temporal_errors
+from api.errors import ApiError, invalid, store_errors, temporal_errors
 from api.idempotency import once
 from api.schemas import CaseRead
 from domain.calendar import london_date
@@ -139,3 +139,11 @@ async def _start(
                 SearchAttributePair(sa.PARTNERSHIP, partnership),
             ]),
         )
+
+
+def check_children(count: int, most: int) -> None:
+    """The service's own cap on the children one case names (CSPR_MAX_CHILDREN; the procedure
+    sets none): 422 naming `children`, nothing opened."""
+    if count > most:
+        raise invalid("children", f"at most {most} children (the service's own limit, "
+                                  "CSPR_MAX_CHILDREN; the procedure sets none)")

@@ -18,10 +18,12 @@ from domain.case import (
     StepStatus,
     WithdrawalRecord,
 )
+from domain.families import Families
 from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
 from domain.request import RequestCategory, ReviewRequest
 from domain.reviews import ChildSummary
+from domain.service_rules import MAX_CHILDREN_LIMIT
 from workflows.ids import action_plan_id, local_review_id
 
 # No case of this service was received before the statutory scheme it runs existed.
@@ -49,7 +51,10 @@ class NotificationCreate(BaseModel):
     )
     notifying_agency: Name
     incident: Incident
-    children: list[Child] = Field(min_length=1, max_length=4)
+    children: list[Child] = Field(
+        min_length=1, max_length=MAX_CHILDREN_LIMIT,
+        description="At most CSPR_MAX_CHILDREN (default 4): the service's own limit, not the "
+                    "procedure's")
     partners_consider_criteria: bool = Field(
         False, description="Only with `abuse_or_neglect: not_suspected` (a looked after "
         "child's or a care leaver's death): the partners also consider the CSPR criteria, so "
@@ -88,7 +93,10 @@ class ReviewRequestCreate(BaseModel):
     summary: Text
     discussed_with_ssl: bool = Field(
         description="The request follows a discussion with the SSLs (Flowchart 4): must be true")
-    children: list[Child] = Field(min_length=1, max_length=4)
+    children: list[Child] = Field(
+        min_length=1, max_length=MAX_CHILDREN_LIMIT,
+        description="At most CSPR_MAX_CHILDREN (default 4): the service's own limit, not the "
+                    "procedure's")
 
     def to_request(self, received_at: datetime) -> ReviewRequest:
         return ReviewRequest(received_at=received_at, requesting_agency=self.requesting_agency,
@@ -170,6 +178,12 @@ class CaseRead(BaseModel):
         default_factory=list, description="The MARS team's amendments of the notification: "
         "why, what changed (by position), the children before, when and by whom")
 
+    families: Families | None = Field(
+        None, description="The family told of each decision (issue 9): each record (who was "
+        "told, when, how, for which decision, how the family will be involved) and the "
+        "decisions made and not yet told (`owed`, each with its next reminder); none for a "
+        "case opened before they were recorded")
+
     @classmethod
     def of(cls, case: CaseState, proc: Procedure,
            parts: dict[str, ChildSummary] | None = None) -> CaseRead:
@@ -190,6 +204,7 @@ class CaseRead(BaseModel):
             local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
             letters_in_flight=case.letters_in_flight, withdrawal=case.withdrawal,
             amendments=case.amendments,
+            families=case.families if case.families.enabled else None,
         )
 
 

@@ -65,6 +65,7 @@ from domain.differences import (
     ResolveDifference,
     Subject,
 )
+from domain.families import Families, FamilyCommunication, FamilyDecision
 from domain.notification import AbuseOrNeglect, Child, Harm, Notification, Text
 from domain.parallel import ParallelReviews
 from domain.procedure import (
@@ -78,6 +79,7 @@ from domain.procedure import (
 )
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
+from domain.service_rules import MAX_CHILDREN_LIMIT, ServiceRules
 from domain.text import control_character
 from domain.trail import Trail
 
@@ -155,6 +157,10 @@ class EventKind(StrEnum):
     # The MARS team amended the notification (a date of birth learned later, a child added, a
     # looked after status corrected): detail says what changed by position, never a value.
     NOTIFICATION_AMENDED = "notification_amended"
+    # A decision's rationale told to the family (domain.families): detail names the decision
+    # only (who was told and how are free text); and the reminder while one is not.
+    FAMILY_COMMUNICATION = "family_communication"
+    FAMILY_REMINDER = "family_reminder"
 
 
 class Channel(StrEnum):
@@ -227,7 +233,7 @@ class NotificationAmendment(BaseModel):
 
     reason: Text = Field(description="Why the notification is amended (kept with the case)")
     children: list[Child] = Field(
-        min_length=1, max_length=4,
+        min_length=1, max_length=MAX_CHILDREN_LIMIT,
         description="Every child of the notification, as it should now read: a date of birth "
         "learned later, a child added, a looked after or care leaver status corrected")
 
@@ -409,6 +415,10 @@ class CaseState(Trail[CaseEvent]):
     # workflow sets this, patch "agency-report-detail"; cases started before keep "").
     agency_in_detail: bool = False
     differences: Differences = Field(default_factory=Differences)
+    # The service's own rules the case opened under (domain.service_rules; its input's).
+    service_rules: ServiceRules = Field(default_factory=ServiceRules)
+    # The family told of each decision, and the decisions not yet told (domain.families).
+    families: Families = Field(default_factory=Families)
     # The other processes alongside the review (Appendix 3): facts, and each one's record.
     parallel: ParallelReviews = Field(default_factory=ParallelReviews)
     # The steps whose letters the service is sending: done when they have gone to everyone.
@@ -986,7 +996,8 @@ class CaseState(Trail[CaseEvent]):
                  DifferenceAlertKind.OVERDUE: EventKind.DIFFERENCE_OVERDUE}
         with self._from(Channel.TIMER, None):
             for a in alerts:
-                how = " target_passed" if a.kind is DifferenceAlertKind.ESCALATED else ""
+                how = " target_passed" if a.kind is DifferenceAlertKind.ESCALATED else (
+                    " held" if a.held else "")
                 self._event(now, kinds[a.kind], self.differences.get(a.difference_id).step,
                             f"{a.difference_id} {a.level.value} target {a.due_date}{how}")
         return alerts
@@ -1058,6 +1069,10 @@ class CaseState(Trail[CaseEvent]):
             raise InvalidRecord(field, why) from None
         if amended == self.notification:
             raise InvalidRecord("children", "the amendment changes nothing")
+        if len(amended.children) > self.service_rules.max_children:
+            # The service's own cap (CSPR_MAX_CHILDREN), not the procedure's.
+            raise InvalidRecord("children", f"at most {self.service_rules.max_children} "
+                                "children (the service's own limit)")
         if statutory_notices(amended).only != statutory_notices(self.notification).only:
             raise InvalidRecord("children", "the amendment changes whether Flowcharts 1 and 2 "
                                 "apply (the statutory notices only): withdraw the case and "
@@ -1148,6 +1163,48 @@ class CaseState(Trail[CaseEvent]):
     def flag_possible_duplicates(self, now: datetime, case_ids: list[str]) -> None:
         """Tell the MARS team this may be a case they already have (same child and incident)."""
         self._event(now, EventKind.POSSIBLE_DUPLICATE, None, " ".join(case_ids))
+
+    # -- the family told of each decision (domain.families) ------------------------------
+
+    def family_reminders(self, now: datetime) -> list[FamilyDecision]:
+        """Note the decisions made (the partners', the rapid review's; the final report's comes
+        from the LCSPR's signal), and remind the MARS team of each not yet told to the family:
+        events, e-mailed as a step's reminder is."""
+        families = self.families
+        if not families.enabled or self.closed:
+            return []
+        for step, decision in ((Step.DSP_DECISION, FamilyDecision.PARTNERS_DECISION),
+                               (Step.RAPID_REVIEW_MEETING, FamilyDecision.RAPID_REVIEW)):
+            if self.has_step(step) and (done := self.step(step).completion) is not None:
+                families.decided(decision, done.completed_at)
+        due = families.due_reminders(now)
+        with self._from(Channel.TIMER, None):
+            for decision in due:
+                self._event(now, EventKind.FAMILY_REMINDER, None,
+                            f"{decision.value}: not yet told to the family")
+        return due
+
+    def next_family_reminder_at(self) -> datetime | None:
+        return None if self.closed or not self.families.enabled else \
+            self.families.next_reminder_at()
+
+    def check_family(self, record: FamilyCommunication, now: datetime) -> None:
+        """StepNotOpen if the case cannot take it now; InvalidFamilyRecord naming the field."""
+        if not self.families.enabled:
+            raise StepNotOpen("family_communication", "this case was opened before family "
+                              "communications were recorded")
+        if self.closed:
+            raise StepNotOpen("family_communication", "the case is closed")
+        if Clock.RECEIVED not in self.clock_dates:
+            raise StepNotOpen("family_communication", "the case is still opening; try again")
+        self.families.check(record, now, self.clock_dates[Clock.RECEIVED])
+
+    def record_family(self, record: FamilyCommunication, now: datetime,
+                      actor: Actor | None) -> None:
+        self.families.record(record, now, actor)
+        with self._from(Channel.API, actor):
+            self._event(now, EventKind.FAMILY_COMMUNICATION, None,
+                        f"{record.decision.value}: told to the family")
 
     def reject_signal(
         self, now: datetime, step: Step | None, reason: str, actor: Actor | None

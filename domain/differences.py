@@ -163,6 +163,8 @@ class DifferenceAlert(BaseModel):
     difference_id: str
     level: Level
     due_date: date | None
+    # Overdue at a level that is not the last: the service does not refer it up by itself.
+    held: bool = False
 
 
 class DateNeeded(BaseModel):
@@ -247,6 +249,10 @@ class Differences(BaseModel):
     automatic: bool = False
     # The targets the case raises its own with: the service's when the case started.
     targets: DifferenceTargets = Field(default_factory=DifferenceTargets)
+    # A level's target passing refers the difference up by itself: the service's own rule
+    # (CSPR_DIFFERENCE_AUTO_REFER, domain.service_rules); off, the level is told and a person
+    # refers it, as the procedure has the SSLs do.
+    auto_refer: bool = True
 
     def get(self, difference_id: str) -> Difference:
         found = next((d for d in self.items if d.id == difference_id), None)
@@ -360,13 +366,15 @@ class Differences(BaseModel):
             if now >= target.deadline_at:
                 target.escalated = target.reminded = True
                 due = target.due_date
-                if d.level is LADDER[-1]:
+                if d.level is LADDER[-1] or not self.auto_refer:
                     # The last rung: nothing to refer it to. It stays with the Independent
-                    # Scrutiny Officer, marked overdue, and people are told.
+                    # Scrutiny Officer, marked overdue, and people are told. Without the
+                    # service's automatic referral, any level: its people refer it on.
                     d.overdue = True
                     alerts.append(DifferenceAlert(kind=DifferenceAlertKind.OVERDUE,
                                                   difference_id=d.id, level=d.level,
-                                                  due_date=due))
+                                                  due_date=due,
+                                                  held=d.level is not LADDER[-1]))
                 else:
                     # "Should the matter remain unresolved" it goes up: from the moment the
                     # target passed, so the ladder does not depend on when the timer fired.
@@ -406,6 +414,7 @@ def _move_up(difference: Difference, at: datetime, how: LevelEnd, reason: str | 
              by: Actor | None) -> None:
     spell = difference.history[-1]
     spell.ended_at, spell.how, spell.reason, spell.by = at, how, reason, by
+    difference.overdue = False  # held at its level past its target, now referred on
     level = LADDER[LADDER.index(difference.level) + 1]
     difference.level = level
     difference.target = _target(difference.targets, level, at)

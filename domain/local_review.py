@@ -20,11 +20,15 @@ from domain.decisions import Actor, DecisionMessage
 from domain.local_review_calendar import recount, working_day_needs
 from domain.local_review_effects import apply_record
 from domain.local_review_records import (
+    EVALUATED_SINCE,
+    Consent,
     DraftShared,
     FinalReport,
+    FindingsCommunicated,
     InformPanel,
     LocalReviewStep,
     NotPublished,
+    NotPublishedAgreement,
     ProgressReturn,
     PublicationDelayed,
     PublicationPlanned,
@@ -37,7 +41,9 @@ from domain.local_review_records import (
     ReviewRecord,
     SupervisionPlan,
     SupervisionRequest,
+    TermsOfReference,
     TorEndorsement,
+    YjbSubmission,
 )
 from domain.local_review_tasks import (
     INFORM_PANEL_WORKING_DAYS,
@@ -58,6 +64,7 @@ from domain.local_review_tasks import (
 from domain.parallel import ProcessKind
 from domain.procedure import DeadlineKind, procedure
 from domain.reviews import LocalReviewInput, ReviewKind
+from domain.service_rules import ReviewerInvolvement
 from domain.trail import Trail
 
 S = LocalReviewStep
@@ -84,6 +91,30 @@ class LocalReviewState(Trail[ReviewEvent]):
     improvements_published_on: date | None = None
     earliest_removal: date | None = None  # published for at least a year: not before this
     action_plan: ActionPlanState = Field(default_factory=ActionPlanState)
+    # The decision not to publish takes effect once each partner has agreed to it (issue 9,
+    # item 8; patch "partners-not-publish": reviews opened before take the MARS team's record).
+    partners_agree_not_publishing: bool = False
+    # A reviewer with direct involvement: refused, or commissioned with the consideration given
+    # recorded (the service's own rule, domain.service_rules; the case's when it opened).
+    reviewer_involvement: ReviewerInvolvement = ReviewerInvolvement.REFUSE
+    # The final report's analysis evaluates language barriers, access to culturally
+    # appropriate services and adultification (patch "equality-analysis"; reviews opened
+    # before are not asked them).
+    full_equality_analysis: bool = False
+    # A Flowchart 4 review's terms of reference wait for consent, or the data-protection check
+    # without it (patch "request-consent"; reviews opened before do not).
+    consent_required: bool = False
+    # After publication: the findings communicated to relevant parties, and the published
+    # review submitted to the YJB where the case had a YJB notification (patch
+    # "findings-communication"; reviews opened before do not).
+    findings_due: bool = False
+    yjb_notified: bool = False
+    # The service writes the LCSPR's own letters (patch "lcspr-letters"): the notice to the
+    # Panel, Ofsted and DfE, the full report's covering letter, a delay's reasons.
+    writes_letters: bool = False
+    # Tells its case when the final report is endorsed, so the case owes the family its
+    # rationale (patch "family-final-report").
+    tells_final_report: bool = False
     _source: tuple[Channel, Actor | None] = PrivateAttr(default=(Channel.SYSTEM, None))
 
     @classmethod
@@ -107,7 +138,9 @@ class LocalReviewState(Trail[ReviewEvent]):
         ]
         state = cls(case_id=input.case_id, kind=input.kind, clock_point=point, tasks=tasks,
                     procedure_version=input.procedure_version,
-                    supervision_every_weeks=input.supervision_every_weeks)
+                    supervision_every_weeks=input.supervision_every_weeks,
+                    reviewer_involvement=input.reviewer_involvement
+                    or ReviewerInvolvement.REFUSE, yjb_notified=bool(input.yjb_notified))
         with state._from(Channel.API if input.actor else Channel.SYSTEM, input.actor):
             state.event(now, EventKind.STAGE, None, state.stage.value)
         return state
@@ -122,6 +155,18 @@ class LocalReviewState(Trail[ReviewEvent]):
         return needs
 
     # -- reading -----------------------------------------------------------------------
+
+    def require_consent(self) -> None:
+        """A Flowchart 4 review: "consent to complete the review must be sought" (a task of
+        its own, with no deadline: the procedure sets none)."""
+        if not self.serious and not self.consent_required:
+            self.consent_required = True
+            self.tasks.insert(1, Task(step=S.CONSENT))
+
+    def consent_settled(self) -> bool:
+        """Consent given, or the data-protection check found the review lawful without it."""
+        last = next((r for r in reversed(self.records) if isinstance(r, Consent)), None)
+        return last is not None and (last.given or bool(last.lawful_without_consent))
 
     def owes_reviewer_details(self) -> bool:
         """The Panel was told of the review without a reviewer's name and has not had it."""
@@ -162,6 +207,10 @@ class LocalReviewState(Trail[ReviewEvent]):
 
     def numbered(self, step: LocalReviewStep) -> list[Task]:
         return [t for t in self.tasks if t.step is step and t.number is not None]
+
+    def not_published_agreement(self) -> Task | None:
+        """The partners' agreement to a decision not to publish, once one is recorded."""
+        return next((t for t in self.tasks if t.step is S.NOT_PUBLISHED_AGREEMENT), None)
 
     def final_report(self) -> FinalReport | None:
         return next((r for r in reversed(self.records) if isinstance(r, FinalReport)), None)
@@ -277,13 +326,58 @@ class LocalReviewState(Trail[ReviewEvent]):
                         "the Panel was given the reviewer's name with the notice, or has it")
                 require(self.task(S.REVIEWER_COMMISSIONED).completion is not None,
                         "the reviewer is not commissioned yet")
+            case ReviewerCommissioned(no_direct_involvement=False, involvement_consideration=why):
+                # Appendix 5: "consideration will be given" to it; refusing is the service's own.
+                if self.reviewer_involvement is ReviewerInvolvement.REFUSE:
+                    raise InvalidRecord("no_direct_involvement",
+                                        "a reviewer with direct involvement in the case cannot "
+                                        "be commissioned (the service's own rule; the "
+                                        "procedure asks that consideration be given)")
+                if why is None:
+                    raise InvalidRecord("involvement_consideration",
+                                        "is required for a reviewer with direct involvement: "
+                                        "the consideration given (Appendix 5)")
+                require(self.task(step).open, "already recorded")
             case InformPanel() | ReviewerCommissioned() | ReportSent():
                 require(self.task(step).open, "already recorded")
+            case NotPublishedAgreement(partner=p):
+                agreement = self.not_published_agreement()
+                require(agreement is not None and agreement.open,
+                        "no decision not to publish awaits the partners' agreement")
+                assert agreement is not None
+                require(agreement.part(p.value) is None, f"already recorded for {p.value}")
             case TorEndorsement(partner=p) | ReportEndorsement(partner=p):
                 before = S.TERMS_OF_REFERENCE if step is S.TOR_ENDORSEMENT else S.FINAL_REPORT
                 require(self.task(before).completion is not None,
                         f"{before.value} is not recorded yet")
                 require(self.task(step).part(p.value) is None, f"already recorded for {p.value}")
+            case FindingsCommunicated(communicated_on=on):
+                findings = next((t for t in self.tasks if t.step is step), None)
+                require(findings is not None, "recorded once publication is settled (reviews "
+                        "opened since the findings were tracked)")
+                require(findings is None or findings.open, "already recorded")
+                self._check_date("communicated_on", on, now)
+            case YjbSubmission(submitted_on=on):
+                require(self.published_on is not None,
+                        "the YJB takes published reviews only (\"only those that are "
+                        "published\")")
+                submitted = next((t for t in self.tasks if t.step is step), None)
+                require(submitted is None or submitted.open, "already recorded")
+                self._check_date("submitted_on", on, now)
+            case Consent(sought_on=on):
+                require(self.consent_required, "consent is sought for a Flowchart 4 review "
+                        "only (a serious child safeguarding case needs none)")
+                if on > latest_london_date(now):  # sought perhaps before the review, not after
+                    raise InvalidRecord("sought_on", "is in the future")
+            case TermsOfReference() if self.consent_required and not self.consent_settled():
+                raise StepNotOpen(step.value, "consent to complete the review has not been "
+                                  "given, nor the data-protection check found it lawful "
+                                  "without consent (Flowchart 4: \"consent to complete the "
+                                  "review must be sought\")")
+            case FinalReport(equality_analysis=analysis) if self.full_equality_analysis:
+                for name in EVALUATED_SINCE:
+                    if getattr(analysis, name) is None:
+                        raise InvalidRecord(f"equality_analysis.{name}", "Field required")
             case SupervisionPlan(draft_dates=dates):
                 shared = sum(1 for t in self.numbered(S.DRAFT_SHARED) if t.completion)
                 if len(dates) < shared:

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING
 
 from domain.case import ClockPoint, Completion, EventKind
 from domain.local_review_records import (
+    Consent,
     DraftShared,
     FinalReport,
+    FindingsCommunicated,
     InformPanel,
     LocalReviewStep,
     NotPublished,
+    NotPublishedAgreement,
     ProgressReturn,
     PublicationDelayed,
     PublicationPlanned,
@@ -29,8 +32,11 @@ from domain.local_review_records import (
     SupervisionRequest,
     TermsOfReference,
     TorEndorsement,
+    YjbSubmission,
 )
 from domain.local_review_tasks import (
+    FINDINGS_WORKING_DAYS,
+    PARTNERS,
     PROGRESS_RETURN_WORKING_DAYS,
     PUBLISHED_FOR_MONTHS,
     REVIEWER_TO_PANEL_WORKING_DAYS,
@@ -71,8 +77,15 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                               basis=f"commissioned+{REVIEWER_TO_PANEL_WORKING_DAYS} working days")
             needs.append(DateNeed(key=details.key, start=point,
                                   working_days=REVIEWER_TO_PANEL_WORKING_DAYS))
-        case InformPanel() | ReviewerCommissioned() | ReportSent() | ReviewerToPanel():
+        case InformPanel() | ReviewerCommissioned() | ReportSent() | ReviewerToPanel() \
+                | FindingsCommunicated():
             review.task(step).completion = done
+        case YjbSubmission():
+            found = next((t for t in review.tasks if t.step is step), None)
+            if found is None:  # a YJB notification recorded after the review started
+                found = Task(step=S.YJB_SUBMISSION)
+                review.tasks.append(found)
+            found.completion = done
         case TermsOfReference():
             terms = review.task(step)
             if terms.completion is not None:
@@ -137,11 +150,47 @@ def apply_record(review: LocalReviewState, record: ReviewRecord, now: datetime,
                 detail += "; because of " + ", ".join(k.value for k in because_of)
         case Published(published_on=on):
             review.published_on = on
+            agreement = review.not_published_agreement()
+            if agreement is not None and agreement.open:
+                agreement.not_required = True  # published after all: nothing to agree
             needs += _settle(review, on, now)
+        case NotPublished(improvements_published_on=on) if review.partners_agree_not_publishing:
+            # "Safeguarding partners must publish the report, unless they consider it
+            # inappropriate": the decision waits for each partner's agreement.
+            agreement = review.not_published_agreement()
+            if agreement is None:
+                agreement = Task(step=S.NOT_PUBLISHED_AGREEMENT, expected_parties=PARTNERS)
+                review.tasks.append(agreement)
+                detail = "not published: awaiting each partner's agreement"
+            else:
+                _reset_parts(agreement)
+                detail = "not published, recorded again: each partner agrees again"
+            if on:
+                detail += f"; improvements published {on}"
         case NotPublished(improvements_published_on=on):
             review.improvements_published_on = on
             detail = "not published" + (f"; improvements published {on}" if on else "")
             needs += _settle(review, on, now)
+        case NotPublishedAgreement(partner=p):
+            agreement = review.not_published_agreement()
+            assert agreement is not None
+            _add_part(agreement, p.value, done)
+            if agreement.completion is not None:
+                decided = next(r for r in reversed(review.records)
+                               if isinstance(r, NotPublished))
+                on = decided.improvements_published_on
+                review.improvements_published_on = on
+                detail += "; all partners agree: not published" + (
+                    f", improvements published {on}" if on else "")
+                needs += _settle(review, on, now)
+    if isinstance(record, Consent):
+        settled = record.given or bool(record.lawful_without_consent)
+        consent = review.task(S.CONSENT)
+        consent.completion = done if settled else None
+        detail = ("given" if record.given else "not given: the data-protection check found it "
+                  + ("lawful without consent" if settled else "not lawful without consent"))
+    if isinstance(record, ReviewerCommissioned) and not record.no_direct_involvement:
+        detail = "direct involvement in the case: the consideration given is recorded"
     review.event(now, EventKind.RECORDED, task or step.value, detail)
     review.events.insert(mark, review.events.pop())  # the record first, then what it caused
     _advance(review, now, point, needs)
@@ -167,10 +216,32 @@ def _advance(review: LocalReviewState, now: datetime, point: ClockPoint,
 def _settle(review: LocalReviewState, on: date | None, now: datetime) -> list[DateNeed]:
     """Publication settled: the report published, or the improvements instead."""
     review.task(S.PUBLISHED).completion = Completion(completed_on=on, completed_at=now)
+    needs = _after_publication(review, on, now)
     if on is None:
-        return []
+        return needs
     return [DateNeed(key="earliest_removal", start=ClockPoint(on=on),
-                     calendar_months=PUBLISHED_FOR_MONTHS)]
+                     calendar_months=PUBLISHED_FOR_MONTHS), *needs]
+
+
+def _after_publication(review: LocalReviewState, on: date | None, now: datetime
+                       ) -> list[DateNeed]:
+    """The findings to the relevant parties (the service's own target), and a published review
+    to the YJB at publication where the case had a YJB notification."""
+    if not review.findings_due:
+        return []
+    start = ClockPoint(on=on) if on is not None else ClockPoint(at=now)
+    findings = Task(step=S.FINDINGS_COMMUNICATED, due=Due(
+        kind=_LOCAL, since=start,
+        basis=f"published+{FINDINGS_WORKING_DAYS} working days (the service's own target)"))
+    review.tasks.append(findings)
+    needs = [DateNeed(key=findings.key, start=start, working_days=FINDINGS_WORKING_DAYS)]
+    if review.yjb_notified and review.published_on is not None and not any(
+            t.step is S.YJB_SUBMISSION for t in review.tasks):
+        yjb = Task(step=S.YJB_SUBMISSION, due=Due(
+            kind=_LOCAL, since=start, basis="at publication (the YJB's request)"))
+        review.tasks.append(yjb)
+        needs.append(DateNeed(key=yjb.key, start=start))
+    return needs
 
 
 def _add_part(task: Task, party: str, done: Completion) -> None:

@@ -43,6 +43,10 @@ class LocalReviewStep(StrEnum):
     PUBLICATION_DELAYED = "publication_delayed"
     PUBLISHED = "published"
     NOT_PUBLISHED = "not_published"
+    NOT_PUBLISHED_AGREEMENT = "not_published_agreement"
+    CONSENT = "consent"
+    FINDINGS_COMMUNICATED = "findings_communicated"
+    YJB_SUBMISSION = "yjb_submission"
 
 
 def _no_completed_on(record: RecordBase, instead: str) -> None:
@@ -133,14 +137,15 @@ class ReviewerCommissioned(RecordBase):
     reviewer_name: Name
     conflicts_of_interest: Text = Field(
         description="The reviewer's declaration of any real or perceived conflict of interest")
-    no_direct_involvement: bool
-
-    @model_validator(mode="after")
-    def _not_involved(self) -> ReviewerCommissioned:
-        if not self.no_direct_involvement:
-            raise ValueError("no_direct_involvement: a reviewer with direct involvement in "
-                             "the case cannot be commissioned")
-        return self
+    no_direct_involvement: bool = Field(
+        description="False: the reviewer had direct involvement in the management of the case. "
+                    "Refused by default: the service's own rule (CSPR_REVIEWER_INVOLVEMENT="
+                    "refuse); the procedure asks only that consideration be given to it "
+                    "(Appendix 5), which CSPR_REVIEWER_INVOLVEMENT=consider allows, with "
+                    "involvement_consideration recorded")
+    involvement_consideration: Text | None = Field(
+        None, description="The consideration given to the reviewer's direct involvement "
+                          "(required where there is some and the setting allows it)")
 
 
 class SupervisionPlan(RecordBase):
@@ -213,6 +218,9 @@ class NationalReviewInformation(RecordBase):
     summary: Text
 
 
+_REQUIRED_NOW: dict[str, Any] = {"x-required": True}
+
+
 class EqualityAnalysis(BaseModel):
     """The impact on the child and family of each of these; every one is required."""
 
@@ -225,8 +233,20 @@ class EqualityAnalysis(BaseModel):
     sexuality: Text
     disability: Text
     poverty: Text
+    # "Reviewers must assess whether race, ethnicity, and culture were considered in
+    # professional decision-making, and whether any adultification or bias occurred. Language
+    # barriers and access to culturally appropriate services must also be evaluated." Required
+    # of every review opened since patch "equality-analysis" (`LocalReviewState.check`); absent
+    # in the reports of reviews opened before, which the model must still read.
+    language_barriers: Text | None = Field(None, json_schema_extra=_REQUIRED_NOW)
+    culturally_appropriate_services: Text | None = Field(None, json_schema_extra=_REQUIRED_NOW)
+    adultification: Text | None = Field(
+        None, json_schema_extra=_REQUIRED_NOW,
+        description="Whether any adultification or bias occurred")
 
 
+# Asked of every review opened since they were added (the form marks them required).
+EVALUATED_SINCE = ("language_barriers", "culturally_appropriate_services", "adultification")
 EQUALITY_FIELDS = tuple(EqualityAnalysis.model_fields)
 
 
@@ -335,11 +355,86 @@ class NotPublished(RecordBase):
         return self
 
 
+class Consent(RecordBase):
+    """Flowchart 4 only: "Where reviews are undertaken in cases which are not 'serious child
+    safeguarding cases' then consent to complete the review must be sought." Who was asked (a
+    role is enough), when, whether they consented; without consent, the data-protection check:
+    "whether the review should and can lawfully be carried out without such consent ... the
+    purposes of the review, their powers ... and the Data Protection Act requirements", and
+    its conclusion. The terms of reference wait for consent given, or a check that found the
+    review lawful without it."""
+
+    model_config = _example(sought_from="The child's mother", sought_on="2027-01-11",
+                            given=True)
+
+    step: Literal["consent"] = "consent"
+    sought_from: Name = Field(description="Who was asked: a role (\"the child's mother\") is "
+                                          "enough")
+    sought_on: PlanDate
+    given: bool
+    data_protection_check: Text | None = Field(
+        None, description="Without consent (required then): the purposes of the review, the "
+                          "partners' powers, and the Data Protection Act requirements for "
+                          "sharing information without consent")
+    lawful_without_consent: bool | None = Field(
+        None, description="Without consent (required then): the check's conclusion, that the "
+                          "review should and can lawfully be carried out without it")
+
+    @model_validator(mode="after")
+    def _check_without_consent(self) -> Consent:
+        if not self.given:
+            if self.data_protection_check is None:
+                raise ValueError("data_protection_check: required when consent is not given")
+            if self.lawful_without_consent is None:
+                raise ValueError("lawful_without_consent: required when consent is not given")
+        return self
+
+
+class FindingsCommunicated(RecordBase):
+    """"Communication of the findings and identified improvements disseminated to relevant
+    parties" (Flowcharts 3 and 4), after publication: to whom, when, how."""
+
+    model_config = _example(parties=["Designated safeguarding leads in schools",
+                                     "GP practices"],
+                            communicated_on="2027-06-10",
+                            method="Seven-minute briefing and a learning event")
+
+    step: Literal["findings_communicated"] = "findings_communicated"
+    parties: list[Name] = Field(min_length=1, max_length=30,
+                                description="The relevant parties told (roles or bodies)")
+    communicated_on: PlanDate
+    method: Text
+
+
+class YjbSubmission(RecordBase):
+    """The published review submitted to the Youth Justice Board: "all published reviews of
+    any relevant notified serious incidents be submitted to the YJB via the serious incident's
+    mailbox at the point of completion/publication" (Appendix 3)."""
+
+    model_config = _example(submitted_on="2027-05-28")
+
+    step: Literal["yjb_submission"] = "yjb_submission"
+    submitted_on: PlanDate
+    sent_to: Name = "YJB serious incidents mailbox"
+
+
+class NotPublishedAgreement(RecordBase):
+    """One partner's agreement to the decision not to publish the full report: the decision is
+    the safeguarding partners' ("must publish the report, unless they consider it
+    inappropriate"), so it takes effect only once all three have agreed (issue 9, item 8)."""
+
+    model_config = _example(partner="local_authority")
+
+    step: Literal["not_published_agreement"] = "not_published_agreement"
+    partner: Partner
+
+
 ReviewRecord = Annotated[
     InformPanel | TermsOfReference | TorEndorsement | ReviewerCommissioned | SupervisionPlan
     | SupervisionRequest | ProgressReturn | DraftShared | Learning | NationalReviewInformation
     | FinalReport | ReportEndorsement | ReportSent | PublicationPlanned | PublicationDelayed
-    | Published | NotPublished | ReviewerToPanel,
+    | Published | NotPublished | ReviewerToPanel | NotPublishedAgreement | Consent
+    | FindingsCommunicated | YjbSubmission,
     Field(discriminator="step"),
 ]
 
@@ -347,7 +442,8 @@ REVIEW_RECORD_TYPES: tuple[type[RecordBase], ...] = (
     InformPanel, TermsOfReference, TorEndorsement, ReviewerCommissioned, SupervisionPlan,
     SupervisionRequest, ProgressReturn, DraftShared, Learning, NationalReviewInformation,
     FinalReport, ReportEndorsement, ReportSent, PublicationPlanned, PublicationDelayed,
-    Published, NotPublished, ReviewerToPanel,
+    Published, NotPublished, ReviewerToPanel, NotPublishedAgreement, Consent,
+    FindingsCommunicated, YjbSubmission,
 )
 
 

@@ -66,6 +66,10 @@ OPEN_AT: dict[LocalReviewStep, tuple[ReviewStage, ...]] = {
     S.PUBLICATION_DELAYED: _UNTIL_SETTLED,
     S.PUBLISHED: (_P,),
     S.NOT_PUBLISHED: (_P,),
+    S.NOT_PUBLISHED_AGREEMENT: (_P,),
+    S.CONSENT: (_T, _R),
+    S.FINDINGS_COMMUNICATED: (_A,),
+    S.YJB_SUBMISSION: (_P, _A),
 }
 # Flowchart 4: nothing is sent to the Panel.
 PANEL_STEPS = frozenset({S.INFORM_PANEL, S.NATIONAL_REVIEW_INFORMATION, S.REPORT_SENT,
@@ -73,6 +77,9 @@ PANEL_STEPS = frozenset({S.INFORM_PANEL, S.NATIONAL_REVIEW_INFORMATION, S.REPORT
 # The reviewer's details reach the Panel within this many working days of the commissioning
 # (the service's own target: the procedure says only "including the name of any reviewer").
 REVIEWER_TO_PANEL_WORKING_DAYS = 5
+# The findings reach the relevant parties within this many working days of publication: the
+# service's own target (the procedure sets no time).
+FINDINGS_WORKING_DAYS = 10
 
 
 class Due(BaseModel):

@@ -115,15 +115,50 @@ def asked(case: CaseState | None, step: str) -> bool:
         case.step(before).completion is not None
 
 
-def alert_audiences(case: CaseState | None, step: str, overdue: bool) -> list[Audience]:
-    """A reminder goes to those responsible; an escalation also to the MARS team and the SSLs
-    (the procedure's escalation: SSLs and the MARS team first). Until those responsible have
-    been asked for the step (`asked`), the MARS team alone, who coordinate it."""
+class OverdueEscalation(StrEnum):
+    """Who else an overdue step's e-mail goes to (CSPR_OVERDUE_ESCALATION). The service's own
+    rule, not the procedure's: the procedure's escalation ladder (SSLs and the MARS team, the
+    partners, the Independent Scrutiny Officer) is for differences of opinion, and it sets no
+    escalation for a step that is late."""
+
+    MARS_TEAM_AND_SSLS = "mars_team_and_ssls"  # the default: as the service always has
+    MARS_TEAM = "mars_team"  # the MARS team, who coordinate every step
+    NONE = "none"  # those responsible only
+
+    @property
+    def audiences(self) -> list[Audience]:
+        return {OverdueEscalation.MARS_TEAM_AND_SSLS: [MARS_TEAM, *ssls()],
+                OverdueEscalation.MARS_TEAM: [MARS_TEAM],
+                OverdueEscalation.NONE: []}[self]
+
+    @property
+    def sentence(self) -> str:
+        """What an overdue step's e-mail says of its escalation, as the service's own."""
+        own = ("This is the service's own escalation; the procedure's escalation ladder is "
+               "for differences of opinion.")
+        match self:
+            case OverdueEscalation.MARS_TEAM_AND_SSLS:
+                return ("It is escalated to the MARS team and the Safeguarding Senior Leads. "
+                        + own)
+            case OverdueEscalation.MARS_TEAM:
+                return "It is escalated to the MARS team. " + own
+            case _:
+                return ("It goes to those responsible only (the service's own escalation of "
+                        "late steps is switched off).")
+
+
+def alert_audiences(case: CaseState | None, step: str, overdue: bool,
+                    escalation: OverdueEscalation = OverdueEscalation.MARS_TEAM_AND_SSLS
+                    ) -> list[Audience]:
+    """A reminder goes to those responsible; an escalation also to those the service's own
+    rule names (`OverdueEscalation`: by default the MARS team and the SSLs). Until those
+    responsible have been asked for the step (`asked`), the MARS team alone, who coordinate
+    it."""
     if not asked(case, step):
         return [MARS_TEAM]
     audiences = responsible(case, step)
     if overdue:
-        audiences += [MARS_TEAM, *ssls()]
+        audiences += escalation.audiences
     return list(dict.fromkeys(audiences))
 
 
@@ -275,6 +310,8 @@ class DifferenceRef:
 
     difference_id: str  # "DOO-2"
     level: str  # the ladder's level the alert is for ("safeguarding_partners")
+    # Its target passed and the service did not refer it up (CSPR_DIFFERENCE_AUTO_REFER off).
+    held: bool = False
 
     @property
     def title(self) -> str:
@@ -334,7 +371,8 @@ def deadline_note(case: CaseState, step: Step, detail: str) -> DeadlineNote:
 def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
                due_date: date | None, statutory: bool,
                difference: DifferenceRef | None = None,
-               note: DeadlineNote | None = None) -> Text:
+               note: DeadlineNote | None = None,
+               escalation: OverdueEscalation = OverdueEscalation.MARS_TEAM_AND_SSLS) -> Text:
     """Subject and body of a reminder before a due date, or an escalation once it passed.
 
     "Statutory" only for a deadline set by law or national guidance: a local target that passes
@@ -342,6 +380,8 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     duty with no time limit (the notices) has the service's own target, and says so."""
     if difference is not None:
         return _difference_alert_text(case_id, difference, overdue, due_date)
+    if step == "family_communication":
+        return _family_reminder_text(case_id)
     title = step_title(case, step)
     note = note or DeadlineNote()
     kind = note.kind or ("statutory" if statutory else "local")
@@ -354,8 +394,7 @@ def alert_text(case_id: str, case: CaseState | None, step: str, overdue: bool,
     if overdue:
         subject = f"{case_id}: overdue - {title}" + (
             f" was due {long_date(due_date)}" if due_date else "")
-        state = (f"This {noun} has passed and the step is not recorded. It is "
-                 "escalated to the MARS team and the Safeguarding Senior Leads.")
+        state = f"This {noun} has passed and the step is not recorded. {escalation.sentence}"
     else:
         subject = f"{case_id}: reminder - {title}" + (
             f" due {long_date(due_date)}" if due_date else "")
@@ -427,6 +466,42 @@ def plan_review_text(case_id: str, report: PlanReviewReport) -> Text:
     return Text(subject, "\n".join([*lines, "", footer]))
 
 
+_REVIEW_LETTERS = {
+    "lcspr_notice": ("notice of a local child safeguarding practice review",
+                     "the Child Safeguarding Practice Review Panel, Ofsted and the Department "
+                     "for Education, as soon as the review is decided"),
+    "lcspr_full_report": ("the full report of a local child safeguarding practice review",
+                          "the Panel, the Secretary of State and Ofsted, with the full report, "
+                          "no later than seven working days before publication"),
+    "lcspr_delay": ("a delay in publishing a local child safeguarding practice review",
+                    "the Panel and the Secretary of State"),
+}
+
+
+def review_letter_text(case_id: str, kind: str, filename: str) -> Text:
+    """One of the LCSPR's letters, written by the service, for the MARS team to send on."""
+    what, to = _REVIEW_LETTERS[kind]
+    lines = [f"Case: {case_id}", f"About: {what}", "",
+             f"The service has written the letter attached. It goes to {to}, sent via the "
+             "Children's MARS team: send it, and record it on the case.", "", "Attached:",
+             f"- {what[:1].upper() + what[1:]} ({filename})"]
+    return Text(f"{case_id}: {what}", "\n".join([*lines, "", _FOOTER]))
+
+
+def _family_reminder_text(case_id: str) -> Text:
+    """A decision made on the case whose rationale the family has not yet been told."""
+    lines = [f"Case: {case_id}", "About: the family told of a decision", "",
+             "A decision on this case (the partners' decision, or the rapid review's) has not "
+             "yet been recorded as communicated to the family: the procedure asks that the "
+             "rationale of each decision is \"communicated appropriately, including to "
+             "families\". This reminder, and its weekly interval, are the service's own; the "
+             "procedure sets no time.", "",
+             "What to do: record who was told, when and how (and how the family will be "
+             "involved) on the case."]
+    return Text(f"{case_id}: reminder - a decision not yet told to the family",
+                "\n".join([*lines, "", _FOOTER]))
+
+
 def difference_notice_text(case_id: str, difference: DifferenceRef, kind: str) -> Text:
     """A difference raised, or escalated by a person, told to its (new) level's people: nothing
     is overdue, and its target at this level is on the case."""
@@ -449,11 +524,21 @@ def _difference_alert_text(case_id: str, difference: DifferenceRef, overdue: boo
                            due_date: date | None) -> Text:
     """A difference's reminder or escalation: several may be open, so each names its own."""
     target = long_date(due_date) if due_date else "not set"
-    if overdue:
+    if overdue and difference.held:
+        subject = f"{case_id}: overdue - {difference.title}" + (
+            f", target {long_date(due_date)} passed" if due_date else "")
+        state = ("Its target has passed without a resolution. The service does not refer it "
+                 "up by itself here: as the procedure says, should the matter remain "
+                 "unresolved the safeguarding senior leads refer it to the safeguarding "
+                 "partners (and the partners ask for an Independent Scrutiny Officer's "
+                 "mediation). Escalate it on the case when they do.")
+    elif overdue:
         subject = f"{case_id}: overdue - {difference.title}" + (
             f", target {long_date(due_date)} passed" if due_date else "")
         state = ("Its target has passed without a resolution: it goes to the next level of the "
-                 "local dispute resolution process, or, at the last, is overdue.")
+                 "local dispute resolution process, or, at the last, is overdue. Referring it "
+                 "up when a target passes is the service's own rule (the targets too); in the "
+                 "procedure the safeguarding senior leads refer it to the partners.")
     else:
         subject = f"{case_id}: reminder - {difference.title}" + (
             f", target {long_date(due_date)}" if due_date else "")

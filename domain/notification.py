@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.calendar import london_date
+from domain.service_rules import MAX_CHILDREN_LIMIT
 from domain.text import MULTI_LINE
 
 # Free text of a request or message: checked for control characters where it enters, not here
@@ -61,7 +62,7 @@ class Notification(Strict):
     received_at: AwareDatetime = Field(description="When the MARS team received Doc 1")
     notifying_agency: Name
     incident: Incident
-    children: list[Child] = Field(min_length=1, max_length=4)
+    children: list[Child] = Field(min_length=1, max_length=MAX_CHILDREN_LIMIT)
     partners_consider_criteria: bool = Field(
         False, description="A looked after child's death with no abuse or neglect suspected "
         "opens the statutory notices only; true if the partners also consider the CSPR "

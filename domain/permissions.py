@@ -297,6 +297,11 @@ REVIEW_RECORD_RULES: Mapping[LocalReviewStep, Mapping[Role, OrgRule]] = {
     _R.PUBLICATION_DELAYED: _MARS_ONLY,
     _R.PUBLISHED: _MARS_ONLY,
     _R.NOT_PUBLISHED: _MARS_ONLY,
+    # The decision not to publish is the partners': each partner's DSP agrees for its own.
+    _R.NOT_PUBLISHED_AGREEMENT: _OWN_DSP,
+    _R.CONSENT: _MARS_ONLY,
+    _R.FINDINGS_COMMUNICATED: _MARS_ONLY,
+    _R.YJB_SUBMISSION: _MARS_ONLY,  # the MARS team records the family's answer for the partners
 }
 
 
@@ -357,6 +362,15 @@ AMEND_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
 def can_amend_notification(role: Role) -> bool:
     """Amend a notification's children, with a reason: the notices are worked out again."""
     return role in AMEND_ROLES
+
+
+# The family told of each decision (issue 9): the MARS team records it, for the partners.
+FAMILY_ROLES: frozenset[Role] = frozenset({Role.MARS_TEAM})
+
+
+def can_record_family(role: Role) -> bool:
+    """Record a decision's rationale told to the family."""
+    return role in FAMILY_ROLES
 
 
 def can_raise_difference(role: Role) -> bool:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field, model_validator
 
 from domain.notification import Child, Name, Strict, Text
+from domain.service_rules import MAX_CHILDREN_LIMIT
 
 
 class RequestCategory(StrEnum):
@@ -33,7 +34,7 @@ class ReviewRequest(Strict):
     summary: Text
     discussed_with_ssl: bool = Field(
         description="Flowchart 4: the request follows a discussion with the SSLs; must be true")
-    children: list[Child] = Field(min_length=1, max_length=4)
+    children: list[Child] = Field(min_length=1, max_length=MAX_CHILDREN_LIMIT)
 
     @model_validator(mode="after")
     def _consistent(self) -> ReviewRequest:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from domain.decisions import Actor
+from domain.service_rules import ReviewerInvolvement
 
 
 class ReviewKind(StrEnum):
@@ -34,12 +35,25 @@ class LocalReviewInput(BaseModel):
     # The CSPR group reviews progress and quality at intervals it sets (default four weeks);
     # the group may change them during the review (the supervision_plan record).
     supervision_every_weeks: int = Field(4, ge=1, le=26)
+    # The service's own rule on a reviewer with direct involvement (domain.service_rules): the
+    # case's, as it opened; None (reviews started before) refuses one.
+    reviewer_involvement: ReviewerInvolvement | None = None
+    # The case had a Youth Justice Board notification (Appendix 3) when its LCSPR started: the
+    # published review is then submitted to the YJB. None (reviews started before): no.
+    yjb_notified: bool | None = None
 
 
 class LocalReviewResult(BaseModel):
     case_id: str
     published: bool | None  # None: not published, with a justification
     action_plan_signed_off_on: date | None
+
+
+class FinalReportEndorsed(BaseModel):
+    """The `final_report_endorsed` signal: an LCSPR tells its case that every partner has
+    endorsed the final report, a decision whose rationale the family is told (issue 9)."""
+
+    endorsed_at: AwareDatetime
 
 
 class LocalReviewEnded(BaseModel):

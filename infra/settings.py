@@ -13,8 +13,15 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.differences import DifferenceTargets
+from domain.mail import OverdueEscalation
 from domain.procedure import PANEL_INFORMATION_TARGET_DAYS
 from domain.retention import DEFAULT_SCHEDULE, RetentionSchedule
+from domain.service_rules import (
+    DEFAULT_MAX_CHILDREN,
+    MAX_CHILDREN_LIMIT,
+    ReviewerInvolvement,
+    ServiceRules,
+)
 from infra.codec import EncryptionCodec, parse_keys
 
 DEV_SECRET_PREFIX = "dev-"
@@ -97,6 +104,19 @@ class Settings(BaseSettings):
     # service's own target (the procedure sets no time: "must share further information with
     # the Panel as requested"), reminded and escalated like any step (procedure r5).
     panel_information_target_days: int = Field(PANEL_INFORMATION_TARGET_DAYS, ge=1, le=60)
+    # The service's own rules, where a partnership could reasonably differ (issue 9, item 10;
+    # domain.service_rules): the defaults are what the service has always done. Who else an
+    # overdue step's e-mail goes to (the procedure's escalation ladder is for differences of
+    # opinion): mars_team_and_ssls, mars_team or none.
+    overdue_escalation: OverdueEscalation = OverdueEscalation.MARS_TEAM_AND_SSLS
+    # A difference of opinion referred up the ladder by the service when a level's target
+    # passes (the procedure has the SSLs refer it); false: the level is told, a person refers.
+    difference_auto_refer: bool = True
+    # A reviewer with direct involvement in the case: refuse, or consider (commissioned with
+    # the consideration given recorded: Appendix 5 asks for consideration, not a refusal).
+    reviewer_involvement: ReviewerInvolvement = ReviewerInvolvement.REFUSE
+    # The most children one notification or request may name (the procedure sets no limit).
+    max_children: int = Field(DEFAULT_MAX_CHILDREN, ge=1, le=MAX_CHILDREN_LIMIT)
     # E-mail (letters, reminders, escalations) over SMTP. The defaults reach `make run`'s mail
     # catcher; production names its relay. STARTTLS and login are used only if set.
     smtp_host: str = "127.0.0.1"
@@ -208,6 +228,13 @@ class Settings(BaseSettings):
             raise ValueError("CSPR_SMTP_STARTTLS: mail goes to another host in production "
                              "only over STARTTLS")
         return self
+
+    @property
+    def service_rules(self) -> ServiceRules:
+        """The rules a new case opens under (its workflow's input)."""
+        return ServiceRules(difference_auto_refer=self.difference_auto_refer,
+                            reviewer_involvement=self.reviewer_involvement,
+                            max_children=self.max_children)
 
     @property
     def retention(self) -> RetentionSchedule:

@@ -33,6 +33,10 @@ class LetterKind(StrEnum):
     AGENCY_REPORT_TEMPLATE = "agency_report_template"  # the form the agency returns
     DOC12 = "doc12"  # Letter: Decision of the Rapid Review of a Serious Child Safeguarding Incident
     RAPID_REVIEW_REPORT = "rapid_review_report"  # the chair's report, on its template (issue 9)
+    # The LCSPR's own (Flowchart 3; issue 9): filled from the review (`compose(review=...)`).
+    LCSPR_NOTICE = "lcspr_notice"  # to the Panel, Ofsted and DfE when it starts
+    LCSPR_FULL_REPORT = "lcspr_full_report"  # the full report to the Panel, SoS and Ofsted
+    LCSPR_DELAY = "lcspr_delay"  # a delay's reasons to the Panel and the Secretary of State
 
 
 TITLES: dict[LetterKind, str] = {
@@ -44,7 +48,13 @@ TITLES: dict[LetterKind, str] = {
     LetterKind.DOC12: "Doc 12 - Letter Decision of the Rapid Review of a Serious Child "
                       "Safeguarding Incident",
     LetterKind.RAPID_REVIEW_REPORT: "Rapid Review Report",
+    LetterKind.LCSPR_NOTICE: "Notice of a local child safeguarding practice review",
+    LetterKind.LCSPR_FULL_REPORT: "The full report of a local child safeguarding practice review",
+    LetterKind.LCSPR_DELAY: "A delay in publishing a local child safeguarding practice review",
 }
+# The LCSPR's letters: filled from the review's values, never the child's details.
+REVIEW_LETTERS = frozenset({LetterKind.LCSPR_NOTICE, LetterKind.LCSPR_FULL_REPORT,
+                            LetterKind.LCSPR_DELAY})
 # Letters that go to someone by name: they cannot be written without knowing to whom.
 _ADDRESSED = {LetterKind.DOC2, LetterKind.DOC3, LetterKind.RAPID_REVIEW_REQUEST,
               LetterKind.AGENCY_REPORT_TEMPLATE}
@@ -87,10 +97,12 @@ class Letter(BaseModel):
 def compose(
     kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date,
     partner_names: Mapping[Partner, str] | None = None,
+    review: Mapping[str, Value] | None = None,
 ) -> Letter:
     """Write `kind` for `case` to `addressee`, dated `issued_on`; the same inputs, the same bytes.
     `partner_names`: the safeguarding partners as the partner directory names them (Doc 4);
-    a partner not given is named as the procedure names it.
+    a partner not given is named as the procedure names it. `review`: an LCSPR letter's values
+    (its dates, reviewer, a delay's reasons), from the review.
 
     Raises ComposeError when the letter needs an addressee it was not given, or something the
     case does not hold yet (a due date, the rapid review meeting).
@@ -100,7 +112,7 @@ def compose(
     if not _ZIP_YEARS[0] <= issued_on.year <= _ZIP_YEARS[1]:
         raise ComposeError("issued_on", "must be between 1980 and 2107 (a .docx is a zip file)")
     try:
-        filled = fill(kind, case, addressee, issued_on, partner_names)
+        filled = fill(kind, case, addressee, issued_on, partner_names, review)
     except v.NotReady as e:
         raise ComposeError("case", e.reason) from None
     document = docx.Document()
@@ -153,6 +165,7 @@ def _slug(text: str, limit: int = 40) -> str:
 def fill(
     kind: LetterKind, case: CaseState, addressee: Addressee | None, issued_on: date,
     partner_names: Mapping[Partner, str] | None = None,
+    review: Mapping[str, Value] | None = None,
 ) -> dict[str, Value]:
     """The values `kind`'s template is filled with; NotReady if the case lacks one."""
     filled = v.common(case, issued_on)
@@ -174,6 +187,8 @@ def fill(
             # The child in full, as Doc 4: the report goes to the partners and the Panel.
             filled |= (v.rapid_review(case) | v.doc12(case) | v.case_details(case)
                        | v.agency_reports(case))
+        case LetterKind.LCSPR_NOTICE | LetterKind.LCSPR_FULL_REPORT | LetterKind.LCSPR_DELAY:
+            filled |= v.review_letter(review)
     return filled
 
 

@@ -276,3 +276,14 @@ def agency_reports(case: CaseState) -> dict[str, Value]:
              "Not received"}
             for agency in step.expected_parties]
     return {"agency_reports": rows}
+
+
+# What an LCSPR's letter says of its review (`workflows.local_review` gives them): its dates, the
+# reviewer, a delay's reasons; a value not given reads "Not known".
+REVIEW_KEYS = ("decided_on", "reviewer", "publish_by", "endorsed_on", "new_expected_date",
+               "because_of", "reasons")
+
+
+def review_letter(values: Mapping[str, Value] | None) -> dict[str, Value]:
+    """The LCSPR letters' values: nothing about the child."""
+    return dict.fromkeys(REVIEW_KEYS, NOT_KNOWN) | dict(values or {})

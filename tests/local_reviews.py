@@ -121,8 +121,15 @@ def by_update(handle: Handle) -> Send:
     return send
 
 
-async def to_review(send: Send) -> None:
-    """Terms of reference agreed and endorsed, and the reviewer commissioned."""
+CONSENT: dict[str, Any] = {"sought_from": "The child's mother", "sought_on": "2026-01-05",
+                           "given": True}
+
+
+async def to_review(send: Send, request: bool = False) -> None:
+    """Terms of reference agreed and endorsed, and the reviewer commissioned; a Flowchart 4
+    review (`request`) has the family's consent first."""
+    if request:
+        await send("consent", **CONSENT)
     await send("terms_of_reference", **TERMS)
     for p in PARTNERS:
         await send("tor_endorsement", actor=dsp(p), partner=p)

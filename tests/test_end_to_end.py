@@ -24,6 +24,7 @@ from api.app import create_app
 from domain.action_plan import ActionPlanState
 from domain.calendar import WorkingDayCalendar, add_calendar_months
 from domain.case import CaseState, EventKind, Outcome, Stage
+from domain.families import FamilyDecision
 from domain.local_review import LocalReviewState, ReviewStage
 from domain.local_review_records import LocalReviewStep
 from domain.reviews import LocalReviewResult, ReviewKind
@@ -117,7 +118,7 @@ async def lcspr_to_the_boards_sign_off(
     send = by_signal(review)
     if kind is ReviewKind.SERIOUS_INCIDENT:
         await send("inform_panel", reviewer_name="A. Reviewer")
-    await to_review(send)
+    await to_review(send, request=kind is ReviewKind.REQUEST)
     # An inquest will delay publication beyond the six months: the partners say so.
     expected = add_calendar_months(big_l, 7)
     await send("publication_delayed", reasons="Inquest listed",
@@ -125,6 +126,10 @@ async def lcspr_to_the_boards_sign_off(
     await to_publication(send)
     await review_when(review, lambda r: r.stage is ReviewStage.PUBLICATION
                       and r.action_plan.workflow_id is not None)
+    # Issue 9, "Families": the final report endorsed, its case owes the family the rationale.
+    told = await case_when(case, lambda c: any(
+        o.decision is FamilyDecision.FINAL_REPORT for o in c.families.owed))
+    assert told.families.enabled
 
     # The action plan: one action per recommendation; the first due in three weeks.
     plan = env.client.get_workflow_handle(action_plan_id(cid))

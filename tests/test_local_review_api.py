@@ -167,9 +167,6 @@ async def test_refusals_name_the_field_or_the_step(api: AsyncClient, case_id: st
     refused = problem(await post(api, case_id, "final-report", REVIEWER_ROLE,
                                  **{**REPORT, "equality_analysis": analysis}), 422)
     assert [e["field"] for e in refused["errors"]] == ["equality_analysis.poverty"]
-    refused = problem(await post(api, case_id, "reviewer-commissioned", MARS,
-                                 **{**REVIEWER, "no_direct_involvement": False}), 422)
-    assert [e["field"] for e in refused["errors"]] == ["no_direct_involvement"]
     # The wrong role before the body is read; the wrong partner naming the field.
     problem(await post(api, case_id, "final-report", MARS, nonsense=True), 403)
     problem(await post(api, case_id, "progress-return", BOARD, request=1, progress="x"), 403)
@@ -178,6 +175,37 @@ async def test_refusals_name_the_field_or_the_step(api: AsyncClient, case_id: st
     assert [e["field"] for e in wrong["errors"]] == ["partner"]
     after = await api.get(f"/v1/cases/{case_id}/local-review")
     assert len(after.json()["events"]) == before
+
+
+async def test_the_decision_not_to_publish_is_each_partners(
+    api: AsyncClient, case_id: str
+) -> None:
+    """Issue 9, item 8: "safeguarding partners must publish the report, unless they consider
+    it inappropriate to do so": each partner's DSP agrees for its own partner; the MARS team
+    records the decision but cannot agree for the partners; and with no decision recorded there
+    is nothing to agree to (409)."""
+    problem(await post(api, case_id, "not-published-agreement", MARS, partner="health"), 403)
+    wrong = problem(await post(api, case_id, "not-published-agreement", dsp("police"),
+                               partner="health"), 403)
+    assert [e["field"] for e in wrong["errors"]] == ["partner"]
+    early = problem(await post(api, case_id, "not-published-agreement", dsp("health"),
+                               partner="health"), 409)
+    assert early["errors"][0]["field"] == "step"
+    after = (await api.get(f"/v1/cases/{case_id}/local-review")).json()
+    assert not [e for e in after["events"] if e["task"] == "not_published_agreement"]
+    assert not [t for t in after["tasks"] if t["key"] == "not_published_agreement"]
+
+
+async def test_consent_is_a_flowchart_4_reviews_only(api: AsyncClient, case_id: str) -> None:
+    """"Where reviews are undertaken in cases which are not 'serious child safeguarding
+    cases' then consent to complete the review must be sought": the MARS team records it (403
+    for a DSP), a serious case's review takes none (409), and without consent the
+    data-protection check is required (422 naming it)."""
+    asked = {"sought_from": "The child's mother", "sought_on": "2026-01-05"}
+    problem(await post(api, case_id, "consent", dsp("health"), **asked, given=True), 403)
+    missing = problem(await post(api, case_id, "consent", MARS, **asked, given=False), 422)
+    assert [e["field"] for e in missing["errors"]] == ["data_protection_check"]
+    problem(await post(api, case_id, "consent", MARS, **asked, given=True), 409)
 
 
 async def test_steps_out_of_turn_are_409(
@@ -189,6 +217,15 @@ async def test_steps_out_of_turn_are_409(
     assert early["errors"] == [{"field": "step",
                                 "reason": "not open at stage terms_of_reference"}]
     problem(await post(api, case_id, "tor-endorsement", dsp("health"), partner="health"), 409)
+    serious = problem(await post(api, case_id, "consent", MARS, sought_from="The mother",
+                                 sought_on="2026-01-05", given=True), 409)
+    assert "Flowchart 4 review only" in serious["errors"][0]["reason"]
+    # A reviewer with direct involvement: refused by the service's own rule (the default of
+    # CSPR_REVIEWER_INVOLVEMENT; Appendix 5 asks that "consideration will be given").
+    refused = problem(await post(api, case_id, "reviewer-commissioned", MARS,
+                                 **{**REVIEWER, "no_direct_involvement": False}), 422)
+    assert [e["field"] for e in refused["errors"]] == ["no_direct_involvement"]
+    assert "service's own rule" in refused["errors"][0]["reason"]
     await ok(api, case_id, "reviewer-commissioned", MARS, **REVIEWER)
     twice = problem(await post(api, case_id, "reviewer-commissioned", MARS, **REVIEWER), 409)
     assert twice["errors"][0]["reason"] == "already recorded"

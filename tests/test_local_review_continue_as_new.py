@@ -76,7 +76,7 @@ async def test_a_refused_record_in_a_loop_continues_the_lcspr_as_new(
         assert first_run is not None
         await opened(handle)
         send = by_signal(handle)
-        await to_review(send)
+        await to_review(send, request=True)
         await to_publication(send)
         await send("published", published_on=(await dev_env.get_current_time()).date().isoformat())
         review = await review_when(handle, lambda r: r.stage is ReviewStage.ACTION_PLAN)

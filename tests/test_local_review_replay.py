@@ -55,3 +55,33 @@ async def test_an_unguarded_change_fails_replay(
     monkeypatch.setattr(LocalReviewState, "action_plan_due", property(lambda _: False))
     changed = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert changed.replay_failure is not None
+
+
+def _markers(path: Path) -> set[str]:
+    return {json.loads(p.data)["id"]
+            for e in load(path).events if e.HasField("marker_recorded_event_attributes")
+            for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+
+
+def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
+    """lcspr3 was recorded with the partners' agreement to not publishing (issue 9, item 8);
+    lcspr1 and lcspr2 predate it, so the replay above runs both of its branches."""
+    tags = {p.stem.rsplit(".", 1)[1]: p for p in HISTORIES}
+    assert "lcspr3" in tags
+    for path in HISTORIES:
+        tag = int(path.stem.rsplit(".", 1)[1].removeprefix("lcspr"))
+        assert ("partners-not-publish" in _markers(path)) == (tag >= 3), path.name
+        # lcspr4: the final report's fuller equality analysis (patch equality-analysis).
+        assert ("equality-analysis" in _markers(path)) == (tag >= 4), path.name
+        # lcspr5: a Flowchart 4 review's consent (patch request-consent).
+        assert ("request-consent" in _markers(path)) == (tag >= 5), path.name
+        # lcspr6: the findings and the YJB submission (patch findings-communication).
+        assert ("findings-communication" in _markers(path)) == (tag >= 6), path.name
+        # lcspr7: the LCSPR's own letters (patch lcspr-letters; serious cases' reviews only).
+        if tag >= 7 and "consent" not in path.stem:
+            assert "lcspr-letters" in _markers(path), path.name
+        elif tag < 7:
+            assert "lcspr-letters" not in _markers(path), path.name
+        # lcspr8: the case told of the final report's endorsement (patch family-final-report;
+        # the recorder's review has no parent case, so only the marker).
+        assert ("family-final-report" in _markers(path)) == (tag >= 8), path.name

@@ -224,6 +224,7 @@ def test_reminder_then_escalation_of_an_overdue_progress_return() -> None:
 @pytest.mark.parametrize("missing", EQUALITY_FIELDS)
 def test_final_report_refused_without_each_equality_analysis(missing: str) -> None:
     review = to_review(start())
+    review.full_equality_analysis = True  # as a review opened since patch equality-analysis
     analysis = {k: v for k, v in REPORT["equality_analysis"].items() if k != missing}
     assert invalid(review, "final_report", L, **{**REPORT, "equality_analysis": analysis})[
         0] == f"equality_analysis.{missing}"

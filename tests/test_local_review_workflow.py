@@ -25,6 +25,7 @@ from store.models import AuditEvent, CasePart
 from tests.action_plan_stand_in import StandInActionPlan
 from tests.action_plans import message as plan_message
 from tests.local_reviews import (
+    CONSENT,
     REPORT,
     REVIEWER,
     TERMS,
@@ -209,7 +210,9 @@ async def test_a_flowchart_4_review_sends_nothing_to_the_panel(
         assert not review.task(S.PUBLISHED).statutory
         send = by_signal(handle)
         await send("inform_panel", reviewer_name="A. Reviewer")
-        # A DSP endorsing for another partner is refused, like the API would.
+        # A DSP endorsing for another partner is refused, like the API would (the family's
+        # consent first: Flowchart 4).
+        await send("consent", **CONSENT)
         await send("terms_of_reference", **TERMS)
         await send("tor_endorsement", actor=dsp("health"), partner="police")
         review = await handle.query(LocalReviewWorkflow.review)
@@ -226,6 +229,8 @@ async def test_a_flowchart_4_review_sends_nothing_to_the_panel(
         await to_publication(send)
         await review_when(handle, lambda r: r.stage is ReviewStage.PUBLICATION)
         await send("not_published")  # at the partners' discretion: no justification needed
+        for p in ("local_authority", "health", "police"):  # each partner agrees (item 8)
+            await send("not_published_agreement", actor=dsp(p), partner=p)
         plan = client.get_workflow_handle(action_plan_id(cid))
         await plan.signal(StandInActionPlan.board_signoff, big_l + timedelta(days=120))
         result = await handle.result()
@@ -253,7 +258,7 @@ async def test_the_action_plan_is_abandoned_not_ended_when_the_lcspr_closes(
                                         ReviewKind.REQUEST)
             await opened(handle)
             send = by_signal(handle)
-            await to_review(send)
+            await to_review(send, request=True)
             await to_publication(send)
             await review_when(handle, lambda r: r.action_plan.workflow_id is not None)
             handles.append(handle)
@@ -295,7 +300,8 @@ async def test_records_out_of_turn_are_rejected_and_the_reviewer_refused_a_confl
         assert [e.detail for e in alerts_of(review)] == [
             "final_report: not open at stage terms_of_reference",
             "no_direct_involvement: a reviewer with direct involvement in the case cannot be "
-            "commissioned",
+            "commissioned (the service's own rule; the procedure asks that consideration be "
+            "given)",
             "race_racism_bias: the terms of reference must explicitly consider race, racism and "
             "bias",
         ]
@@ -325,7 +331,7 @@ async def test_with_the_real_action_plan_the_review_completes_at_the_boards_sign
         handle = await start_review(client, worker.task_queue, cid, big_l, ReviewKind.REQUEST)
         await opened(handle)
         send = by_signal(handle)
-        await to_review(send)
+        await to_review(send, request=True)
         await to_publication(send)
         await send("published", published_on=big_l.isoformat())
         review = await review_when(handle, lambda r: r.stage is ReviewStage.ACTION_PLAN)

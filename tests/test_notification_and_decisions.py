@@ -34,6 +34,7 @@ from domain.decisions import (
 )
 from domain.notification import Notification
 from domain.procedure import Step
+from domain.service_rules import MAX_CHILDREN_LIMIT
 
 RECEIVED_AT = "2026-11-02T10:00:00+00:00"
 
@@ -79,8 +80,11 @@ def test_one_to_four_children(count: int) -> None:
     assert len(Notification.model_validate(notification_body(children=children)).children) == count
 
 
-@pytest.mark.parametrize(("count", "error_type"), [(0, "too_short"), (5, "too_long")])
-def test_no_children_or_more_than_four_refused(count: int, error_type: str) -> None:
+@pytest.mark.parametrize(("count", "error_type"),
+                         [(0, "too_short"), (MAX_CHILDREN_LIMIT + 1, "too_long")])
+def test_no_children_or_more_than_the_limit_refused(count: int, error_type: str) -> None:
+    """Four is the service's own cap (CSPR_MAX_CHILDREN, checked by the API and amendments:
+    tests/test_service_rules.py); the model holds no more than any setting may allow."""
     children = [child(f"CHILD-{i}") for i in range(count)]
     with pytest.raises(ValidationError) as exc:
         Notification.model_validate(notification_body(children=children))

@@ -147,6 +147,12 @@ LOCAL_REVIEW_ENDPOINTS = [
     _review("publication-delayed", MARS, reasons="Inquest", new_expected_date="2099-01-05"),
     _review("published", MARS, published_on="2026-01-05"),
     _review("not-published", MARS, justification="Would identify a sibling"),
+    _review("not-published-agreement", frozenset({"dsp:health"}), partner="health"),
+    _review("consent", MARS, sought_from="The child's mother", sought_on="2026-01-05",
+            given=True),
+    _review("findings-communicated", MARS, parties=["Schools"], communicated_on="2026-01-05",
+            method="Briefing"),
+    _review("yjb-submission", MARS, submitted_on="2026-01-05"),
 ]
 
 def _plan(step: str, allowed: frozenset[str], **body: Any) -> Endpoint:
@@ -265,6 +271,9 @@ ENDPOINTS = [
     Endpoint("amendment", "POST", f"/v1/cases/{CASE}/notification/amendments",
              {"reason": "Date of birth learned", "children": [{"reference": "NL-PERM-1"}]},
              MARS),
+    Endpoint("family-communication", "POST", f"/v1/cases/{CASE}/family-communications",
+             {"decision": "partners_decision", "told": "The child's mother",
+              "told_on": "2026-01-05", "method": "A visit", "rationale": "Criteria met"}, MARS),
     Endpoint("directory", "GET", "/v1/directory/organisations", None, DIRECTORY_READERS),
     Endpoint("add-organisation", "POST", "/v1/directory/organisations",
              {"name": f"Agency {UNIQ}", "kind": "agency"}, DIRECTORY_WRITERS),
@@ -304,7 +313,8 @@ def test_the_table_covers_every_route_and_role() -> None:
                 and "/local-review/" not in e.path and "/action-plan/" not in e.path
                 and "/differences-of-opinion" not in e.path and "/letters/" not in e.path
                 and not e.path.endswith(("/case-file", "/reviewers", "-template", "/erasure",
-                                          "/rectification", "/withdrawal", "/amendments"))
+                                          "/rectification", "/withdrawal", "/amendments",
+                                          "/family-communications"))
                 and "/mail/" not in e.path}
     assert recorded == {s.value for s in Step}
     assert {e.name.replace("-", "_") for e in LOCAL_REVIEW_ENDPOINTS} == {

@@ -30,6 +30,7 @@ from tests.conftest import new_worker
 from tests.factories import case_when, clocks_started, signal, start_case
 from tests.local_reviews import (
     by_signal,
+    dsp,
     review_case_id,
     review_when,
     review_worker,
@@ -257,6 +258,8 @@ async def test_not_publishing_waits_for_both_sends(
         why["improvements_published_on"] = (await time_env.get_current_time()).astimezone(
             LONDON).date().isoformat()
         await send("not_published", **why)
+        for p in PARTNERS:  # the decision is the partners' (issue 9, item 8)
+            await send("not_published_agreement", actor=dsp(p), partner=p)
         review = await review_when(handle, lambda r: r.publication_settled)
         sends = [r for r in review.records if r.step == "report_sent"]
         assert [getattr(r, "report", None) for r in sends] == [

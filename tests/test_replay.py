@@ -96,6 +96,8 @@ def test_each_tag_replays_the_patches_of_its_day() -> None:
             # partners' decision)
             assert markers >= {"case-store", "lcspr-child", "lcspr-at-decision",
                                "lcspr-abandon", "alert-deadline"}, path.name
+        elif tag == "family1":  # the family told of each decision, reminded until it is
+            assert markers >= {"family-communication", "mail"}, path.name
         elif tag == "faults1":
             assert markers >= {"case-store", "notified-event", "lcspr-child",
                                "differences-of-opinion", "serial-changes",

@@ -16,11 +16,12 @@ from starlette.datastructures import FormData, UploadFile
 from api.schemas import NotificationCreate, ReviewRequestCreate
 from domain.action_plan_records import PLAN_RECORD_TYPES
 from domain.decisions import RECORD_TYPES
+from domain.families import FamilyCommunication
 from domain.local_review_records import REVIEW_RECORD_TYPES, EqualityAnalysis, FinalReport
 from web.forms import LONDON, Field, body_of, fields_of
 from web.routes.steps import NOTIFICATION_FIELDS, REQUEST
 
-ALL_TYPES = (*RECORD_TYPES, *REVIEW_RECORD_TYPES, *PLAN_RECORD_TYPES)
+ALL_TYPES = (*RECORD_TYPES, *REVIEW_RECORD_TYPES, *PLAN_RECORD_TYPES, FamilyCommunication)
 
 
 def example_of(model: type[BaseModel]) -> dict[str, Any]:

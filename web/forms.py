@@ -107,8 +107,10 @@ def fields_of(model: type[BaseModel], skip: tuple[str, ...] = ("step",),
             continue
         name = f"{prefix}{key}"
         ann = _unwrap(info.annotation)
+        # "x-required": optional only so that records made before it was asked can be read.
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         label, hint, required = LABELS.get(key, words(key)), HINTS.get(key, ""), \
-            info.is_required()
+            info.is_required() or bool(extra.get("x-required"))
         if prefix:
             label = f"{words(prefix.rstrip('.').rpartition('.')[2])}: {label.lower()}"
         if isinstance(ann, type) and issubclass(ann, BaseModel):

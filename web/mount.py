@@ -19,6 +19,7 @@ from web.routes import (
     cases,
     differences,
     directory,
+    families,
     mail,
     meetings,
     parallel,
@@ -63,7 +64,7 @@ def mount(app: FastAPI) -> None:
                               with_google_fonts=False)
 
     for module in (signin, work, cases, case_file, directory, differences, parallel, meetings, mail,
-                   reviewers, steps, calendar, bank_holidays, board):
+                   reviewers, steps, calendar, bank_holidays, board, families):
         app.include_router(module.router)
 
     api_error = app.exception_handlers[ApiError]

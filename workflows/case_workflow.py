@@ -95,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveDifference,
         parse_difference,
     )
+    from domain.families import FamilyDecision, InvalidFamilyRecord, parse_family
     from domain.mail import (
         DifferenceRef,
         Letters,
@@ -102,7 +103,7 @@ with workflow.unsafe.imports_passed_through():
         MailResolution,
         deadline_note,
     )
-    from domain.parallel import parse_facts, parse_process
+    from domain.parallel import ProcessKind, parse_facts, parse_process
     from domain.permissions import (
         Refusal,
         Role,
@@ -113,11 +114,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.procedure import Clock, Step
     from domain.reviews import (
+        FinalReportEndorsed,
         LocalReviewEnded,
         LocalReviewInput,
         LocalReviewResult,
         WithdrawPart,
     )
+    from domain.service_rules import ReviewerInvolvement, ServiceRules
     from domain.text import control_character
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.continuation import Continued, History
@@ -160,6 +163,9 @@ class CaseRun(Continued):
     # by its `local_review_ended` signal.
     local_review_running: bool = False
     events_sent: int | None = None  # the last event sent to the event log (None: every one)
+    # The service's own rules the case opens under (the API's settings, domain.service_rules);
+    # None, in every input from before: the defaults, what the service always did.
+    service_rules: ServiceRules | None = None
 
     def handed_on(self) -> set[str]:
         return {"letters_asked", "local_review_running", "events_sent"}
@@ -176,6 +182,9 @@ class CaseWorkflow:
 
     def _begin(self, case: CaseState, run: CaseRun) -> None:
         self._case = case
+        if run.carried is None and run.service_rules is not None:
+            case.service_rules = run.service_rules
+            case.differences.auto_refer = run.service_rules.difference_auto_refer
         self._changed = False
         # A run continued from another is open from its start: an update or signal may come
         # in its first workflow task, before its main loop runs.
@@ -243,6 +252,7 @@ class CaseWorkflow:
             async with self._serial.turn():  # a difference escalated is dated before a record
                 await self._follow_local_review()
                 self._case.due_alerts(workflow.now())
+                self._case.family_reminders(workflow.now())  # none before the patch
                 await self._difference_alerts()
                 self._publish()
                 if self._case.event_count != self._events_projected or \
@@ -258,6 +268,7 @@ class CaseWorkflow:
             self._changed = False
             next_alert = _earliest(self._case.next_alert_at(),
                                    self._case.next_difference_alert_at(),
+                                   self._case.next_family_reminder_at(),
                                    self._projection.next_try())
             timeout = None if next_alert is None else next_alert - workflow.now()
             try:
@@ -295,6 +306,9 @@ class CaseWorkflow:
         # The case raises a difference of opinion itself when the DSPs disagree: new commands
         # (its target's dates), so cases started before keep the old way.
         self._case.differences.automatic = self._since("differences-of-opinion")
+        # The family told of each decision, reminded while one is not (issue 9): new events
+        # and timers, so cases opened before neither owe nor remind.
+        self._case.families.enabled = self._since(FAMILIES_PATCH)
         # Each change takes effect fully before the next is checked (workflows.serial).
         self._serial.on = self._since(SERIAL_PATCH)
         # A projection the store cannot take is an alert, not a case held up (workflows.projection).
@@ -741,7 +755,8 @@ class CaseWorkflow:
                 case_id=self._case.case_id, sequence=sequence, step="difference_of_opinion",
                 kind=mail_kind,
                 difference_id=difference.difference_id if difference else None,
-                level=difference.level if difference else None, due_date=target)
+                level=difference.level if difference else None, due_date=target,
+                held=detail.endswith(" held"))
         else:
             state = self._case.step(step)
             alert = AlertMailInput(
@@ -762,6 +777,45 @@ class CaseWorkflow:
         if (missed := shortfall(result)) is not None:
             self._case.mail_failed(workflow.now(), step, f"{kind.value} e-mail: {missed}")
             self._changed = True
+
+    async def _send_family_reminder(self, sequence: int) -> None:
+        """A decision not yet told to the family: the MARS team, who tell it, are reminded."""
+        result = await send_alert(AlertMailInput(
+            case_id=self._case.case_id, sequence=sequence, step=FAMILY_STEP, kind="reminder"))
+        if (missed := shortfall(result)) is not None:
+            self._case.mail_failed(workflow.now(), None, f"family reminder e-mail: {missed}")
+            self._changed = True
+
+    # -- the family told of each decision (domain.families) ---------------------------------
+
+    @workflow.update(name="record_family_communication")
+    async def record_family_communication(self, message: DecisionMessage) -> CaseState:
+        """Record a decision's rationale told to the family (who, when, how, and how the family
+        will be involved); refused before it enters history if invalid."""
+        async with self._serial.turn():
+            self._check_family(message)
+            decision = parse_family(message)
+            self._case.record_family(decision.record, workflow.now(), decision.actor)
+            await self._project()  # read your writes
+            self._changed = True
+        return self._case
+
+    @record_family_communication.validator
+    def _validate_family(self, message: DecisionMessage) -> None:
+        self._check_family(message, settled=not self._serial.busy)
+
+    def _check_family(self, message: DecisionMessage, settled: bool = True) -> None:
+        try:
+            if settled and not self._open:
+                raise StepNotOpen(FAMILY_STEP, "the case is still opening; try again")
+            decision = parse_family(message)
+            refuse_control_characters(decision.record, InvalidFamilyRecord)
+            if settled:
+                self._case.check_family(decision.record, workflow.now())
+        except (StepNotOpen, InvalidRecord) as e:
+            raise refused(e) from None
+        except InvalidFamilyRecord as e:
+            raise refused(InvalidRecord(e.field, e.reason)) from None
 
     # -- differences of opinion (domain.differences) -----------------------------------------
 
@@ -965,6 +1019,13 @@ class CaseWorkflow:
             return self._review.done()
         return self._review_elsewhere and self._review_told is not None
 
+    @workflow.signal(name="final_report_endorsed")
+    def final_report_endorsed_signal(self, endorsed: FinalReportEndorsed) -> None:
+        """Its LCSPR's final report is endorsed by every partner: the family is owed the
+        rationale (domain.families; nothing for a case opened before they were recorded)."""
+        self._case.families.decided(FamilyDecision.FINAL_REPORT, endorsed.endorsed_at)
+        self._changed = True
+
     @workflow.signal(name="local_review_ended")
     def local_review_ended_signal(self, ended: LocalReviewEnded) -> None:
         """The LCSPR has ended (sent by the LCSPR as its last act; by an operator, with `how`,
@@ -1038,7 +1099,15 @@ class CaseWorkflow:
             LOCAL_REVIEW_WORKFLOW,
             LocalReviewInput(case_id=case.case_id, kind=case.kind,
                              procedure_version=case.procedure_version, decided_on=decided.on,
-                             decided_at=decided.at, actor=case.local_review_decided_by),
+                             decided_at=decided.at, actor=case.local_review_decided_by,
+                             # The default (refuse) as inputs from before carry it: none.
+                             reviewer_involvement=None if case.service_rules
+                             .reviewer_involvement is ReviewerInvolvement.REFUSE
+                             else case.service_rules.reviewer_involvement,
+                             # A YJB notification among its other processes (Appendix 3):
+                             # the published review goes to the YJB.
+                             yjb_notified=True if case.parallel.process(
+                                 ProcessKind.YJB_NOTIFICATION) is not None else None),
             id=review_id,
             result_type=LocalReviewResult,
             parent_close_policy=(workflow.ParentClosePolicy.ABANDON if self._review_abandoned
@@ -1127,6 +1196,8 @@ class CaseWorkflow:
                     and self._mail.enabled()):
                 self._mail.start(self._send_alert(self._events_sent, event.kind, event.step,
                                                   event.detail))
+            elif event.kind is EventKind.FAMILY_REMINDER and self._mail.enabled():
+                self._mail.start(self._send_family_reminder(self._events_sent))
             elif event.kind in _DIFFERENCE_ALERTS and self._mail.enabled():
                 self._mail.start(self._send_alert(self._events_sent, event.kind, None,
                                                   event.detail))
@@ -1197,6 +1268,10 @@ ALERT_PATCH = "alert-deadline"
 # A difference raised e-mails its level's people; one escalated by a person says so (not
 # "overdue"): new activities and a new mail kind (`workflow.patched`).
 DIFFERENCE_MAIL_PATCH = "difference-mail"
+# The family told of each decision, and reminded while one is not (issue 9): asked when a case
+# opens (`_opening`).
+FAMILIES_PATCH = "family-communication"
+FAMILY_STEP = "family_communication"
 
 
 def _fired_date(detail: str) -> date | None:

@@ -17,7 +17,8 @@ plan (ABANDONED, so the continue-as-new leaves it running) tells it when it ends
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -30,7 +31,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
-    from activities.mail import AlertMailInput
+    from activities.mail import AlertMailInput, ReviewLetterInput
     from domain.calendar import CalendarChanged
     from domain.case import (
         Channel,
@@ -46,12 +47,14 @@ with workflow.unsafe.imports_passed_through():
         LocalReviewState,
         parse_review_decision,
     )
-    from domain.local_review_records import LocalReviewStep, ReviewDecision
+    from domain.local_review_records import LocalReviewStep, PublicationDelayed, ReviewDecision
     from domain.local_review_tasks import Alert
+    from domain.mail import long_date
     from domain.permissions import Refusal, can_record_review
     from domain.reviews import (
         ActionPlanInput,
         ActionPlanResult,
+        FinalReportEndorsed,
         LocalReviewEnded,
         LocalReviewInput,
         LocalReviewResult,
@@ -61,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.continuation import Continued, History, tell_parent
     from workflows.ids import action_plan_id
-    from workflows.mail import Mailer, send_alert, shortfall
+    from workflows.mail import Mailer, send_alert, send_review_letter, shortfall
     from workflows.projection import (
         PROJECTION_PATCH,
         WAKE_PATCH,
@@ -84,6 +87,24 @@ ActionPlanHandle = ChildWorkflowHandle[object, ActionPlanResult]
 TELL_CASE_PATCH = "lcspr-tells-case"
 # The review continues as new before its history grows large; asked when it first would.
 CONTINUE_PATCH = "lcspr-continue-as-new"
+# The decision not to publish is the partners': it takes effect once each has agreed (issue 9,
+# item 8). Asked once when a review opens; a review opened before keeps the MARS team's record.
+PARTNERS_NOT_PUBLISH_PATCH = "partners-not-publish"
+# The final report's analysis evaluates language barriers, culturally appropriate services and
+# adultification (issue 9, "Duties nobody can record yet"); asked once when a review opens.
+EQUALITY_PATCH = "equality-analysis"
+# A Flowchart 4 review's consent, or the data-protection check without it, before its terms of
+# reference (issue 9); asked once when a review opens.
+CONSENT_PATCH = "request-consent"
+# After publication: the findings to the relevant parties, and the published review to the YJB
+# where the case had a YJB notification (issue 9); asked once when a review opens.
+FINDINGS_PATCH = "findings-communication"
+# The LCSPR's own letters, written by the service and e-mailed to the MARS team and the DSPs to
+# send on (issue 9); asked once when a review opens.
+LETTERS_PATCH = "lcspr-letters"
+# The case hears that the final report is endorsed: the family is owed its rationale (issue 9,
+# "Families"); asked once when a review opens.
+FAMILY_PATCH = "family-final-report"
 
 
 class LocalReviewRun(LocalReviewInput, Continued):
@@ -131,10 +152,24 @@ class LocalReviewWorkflow:
         # the loop was busy (a refused record's event, the action plan telling its end) was
         # lost, and the review waited for its next timer, or for ever with none left.
         reset_first = workflow.patched(WAKE_PATCH)
+        if input.carried is None and workflow.patched(PARTNERS_NOT_PUBLISH_PATCH):
+            self._review.partners_agree_not_publishing = True
+        if input.carried is None and workflow.patched(EQUALITY_PATCH):
+            self._review.full_equality_analysis = True
+        if input.carried is None and workflow.patched(CONSENT_PATCH):
+            self._review.require_consent()  # a Flowchart 4 review only
+        if input.carried is None and workflow.patched(FINDINGS_PATCH):
+            self._review.findings_due = True
+        if input.carried is None and self._review.serious and workflow.patched(LETTERS_PATCH):
+            self._review.writes_letters = True
+        if input.carried is None and workflow.patched(FAMILY_PATCH):
+            self._review.tells_final_report = True
         if input.carried is None:
             async with self._serial.turn():
                 await self._compute(self._review.opening_dates())
                 await self._project()
+                # "As soon as ... a local review will be carried out": the notice, at once.
+                self._write_letter("lcspr_notice")
         self._open = True
         while True:
             if reset_first:
@@ -197,6 +232,23 @@ class LocalReviewWorkflow:
         if (missed := shortfall(result)) is not None:
             self._review.event(workflow.now(), EventKind.MAIL_FAILED, task.key,
                                f"{alert.kind.value} e-mail: {missed}")
+            self._changed = True
+
+    def _write_letter(self, kind: LetterKind) -> None:
+        """One of the LCSPR's own letters, in the background (a serious case's, since the
+        patch): e-mailed to the MARS team and the DSPs, who send it on."""
+        review = self._review
+        if not review.writes_letters or not self._mail.enabled():
+            return
+        self._mail.start(self._send_letter(ReviewLetterInput(
+            case_id=review.case_id, kind=kind, sequence=review.event_count,
+            values=letter_values(review))))
+
+    async def _send_letter(self, input: ReviewLetterInput) -> None:
+        result = await send_review_letter(input)
+        if (missed := shortfall(result)) is not None:
+            self._review.event(workflow.now(), EventKind.MAIL_FAILED, None,
+                               f"{input.kind} e-mail: {missed}")
             self._changed = True
 
     @workflow.query
@@ -288,8 +340,16 @@ class LocalReviewWorkflow:
             send_by = (await self._dates([need]))[0]
         # Checked again: the send-by date is known now, and other records may have come in.
         review.check(record, workflow.now(), send_by)
+        endorsed = review.task(LocalReviewStep.REPORT_ENDORSEMENT).completion is not None
         needs = review.apply(record, workflow.now(), channel, decision.actor, send_by)
         self._changed = True
+        if isinstance(record, PublicationDelayed):
+            self._write_letter("lcspr_delay")
+        elif not endorsed and review.task(LocalReviewStep.REPORT_ENDORSEMENT).completion:
+            self._write_letter("lcspr_full_report")  # every partner has endorsed it
+            if review.tells_final_report:
+                await tell_parent("final_report_endorsed",
+                                  FinalReportEndorsed(endorsed_at=workflow.now()))
         await self._compute(needs)
         if review.action_plan_due:
             await self._start_action_plan()
@@ -460,6 +520,31 @@ class LocalReviewWorkflow:
         review = self._review
         self._search.publish(review.case_id, f"{PART}:{review.stage.value}",
                              review.next_deadline(), review.overdue)
+
+
+LetterKind = Literal["lcspr_notice", "lcspr_full_report", "lcspr_delay"]
+
+
+def letter_values(review: LocalReviewState) -> dict[str, str]:
+    """What the LCSPR's letters say of it (letters.values.REVIEW_KEYS): never the child."""
+    def day(on: date | None) -> str:
+        return long_date(on) if on is not None else "Not known"
+
+    reviewer = next((getattr(r, "reviewer_name", None) for r in reversed(review.records)
+                     if getattr(r, "reviewer_name", None)), None)
+    endorsed = review.task(LocalReviewStep.REPORT_ENDORSEMENT).completion
+    delay = next((r for r in reversed(review.records)
+                  if isinstance(r, PublicationDelayed)), None)
+    values = {"decided_on": day(review.clock_l),
+              "reviewer": reviewer or "Not yet commissioned (the name follows)",
+              "publish_by": day(review.task(LocalReviewStep.PUBLISHED).due_date),
+              "endorsed_on": day(endorsed.completed_on or endorsed.completed_at.date())
+              if endorsed else "Not known"}
+    if delay is not None:
+        values |= {"reasons": delay.reasons, "new_expected_date": day(delay.new_expected_date),
+                   "because_of": ", ".join(k.value.replace("_", " ") for k in delay.because_of)
+                   or "None named"}
+    return values
 
 
 def _refusal(decision: ReviewDecision) -> Refusal | None:

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         DeliverMailInput,
         ResolvedMail,
         ResolveMailInput,
+        ReviewLetterInput,
         SendLettersInput,
         SendLettersResult,
     )
@@ -93,6 +94,11 @@ async def send_alert(input: AlertMailInput) -> AlertMailResult | str:
     return await _send("send_alert_mail", input, AlertMailResult)
 
 
+async def send_review_letter(input: ReviewLetterInput) -> AlertMailResult | str:
+    """Write and e-mail one of the LCSPR's letters; the result, or why not at all."""
+    return await _send("send_review_letter", input, AlertMailResult)
+
+
 async def deliver(input: DeliverMailInput) -> AlertMailResult | str:
     """Deliver messages already in the outbox (a resend); the result, or why not at all."""
     return await _send("deliver_mail", input, AlertMailResult)
@@ -114,7 +120,8 @@ R = TypeVar("R", SendLettersResult, AlertMailResult)
 
 
 async def _send(
-    activity: str, input: SendLettersInput | AlertMailInput | DeliverMailInput,
+    activity: str,
+    input: SendLettersInput | AlertMailInput | DeliverMailInput | ReviewLetterInput,
     result_type: type[R],
 ) -> R | str:
     try:

@@ -3,7 +3,8 @@ later, a child added, a looked after or care leaver status corrected.
 
 The MARS team sends every child as the notification should now read, with a reason. The
 amended notification is checked as a new one is (distinct references, no birth after the
-incident, at most four children, `not_suspected` only where it may be); the statutory notices
+incident, at most CSPR_MAX_CHILDREN children (default four: the service's own limit),
+`not_suspected` only where it may be); the statutory notices
 are worked out again (a notice now owed gets its due date; one no longer owed and not yet made
 is marked not required; one made stays made). The amendment is kept with the case (why, what
 changed by position, the children before, who, when) and the trail gains a

@@ -167,7 +167,10 @@ async def _agency_involved(client: TemporalClient, case_id: str, principal: Prin
     description="Raise a difference of opinion about whether the case meets the criteria, "
     "whether to review, or any part of the process. It starts with the SSLs and the MARS team; "
     "each level has a target in working days (the service's, unless given) and escalates when "
-    "it passes.\n\n" + who_may(DIFFERENCE_RAISE_ROLES),
+    "it passes. The targets and the referral when one passes are the service's own rules, not "
+    "the procedure's (which has the SSLs refer an unresolved difference to the partners): "
+    "with CSPR_DIFFERENCE_AUTO_REFER=false a passed target leaves it at its level, overdue, "
+    "for a person to escalate.\n\n" + who_may(DIFFERENCE_RAISE_ROLES),
 )
 async def raise_difference(
     case_id: CaseId, body: DifferenceRaise, client: TemporalClient, sessions: Sessions,

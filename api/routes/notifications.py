@@ -13,7 +13,7 @@ from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import AppSettings, Sessions, TemporalClient, requires
 from api.errors import Problem, from_validation, invalid
 from api.idempotency import IdempotencyKey
-from api.opening import open_case
+from api.opening import check_children, open_case
 from api.schemas import CaseRead, NotificationCreate
 from domain.case import Stage
 from domain.permissions import NOTIFY_ROLES, can_notify
@@ -52,6 +52,7 @@ async def notify(
     received_at = body.received_at or now
     if received_at > now:
         raise invalid("received_at", "is in the future")
+    check_children(len(body.children), settings.max_children)
     try:
         notification = body.to_notification(received_at)
     except ValidationError as e:
@@ -64,5 +65,6 @@ async def notify(
             case_id=case_id, procedure_version=CURRENT_PROCEDURE.version,
             notification=notification, actor=principal.actor(),
             difference_targets=settings.difference_targets,
-            panel_information_days=settings.panel_information_target_days),
+            panel_information_days=settings.panel_information_target_days,
+            service_rules=settings.service_rules),
     )

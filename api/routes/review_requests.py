@@ -14,7 +14,7 @@ from api.auth import AUTH_RESPONSES, Principal, who_may
 from api.deps import AppSettings, Sessions, TemporalClient, requires
 from api.errors import Problem, from_validation, invalid
 from api.idempotency import IdempotencyKey
-from api.opening import open_case
+from api.opening import check_children, open_case
 from api.schemas import CaseRead, ReviewRequestCreate
 from domain.calendar import london_date
 from domain.case import Stage
@@ -47,6 +47,7 @@ async def create_review_request(
     received_at = body.received_at or now
     if received_at > now:
         raise invalid("received_at", "is in the future")
+    check_children(len(body.children), settings.max_children)
     if any(c.date_of_birth and c.date_of_birth > london_date(received_at) for c in body.children):
         raise invalid("children", "a date of birth is after the request was received")
     try:
@@ -60,5 +61,6 @@ async def create_review_request(
         input_of=lambda case_id: RequestInput(
             case_id=case_id, procedure_version=CURRENT_REQUEST_PROCEDURE.version,
             request=request, actor=principal.actor(),
-            difference_targets=settings.difference_targets),
+            difference_targets=settings.difference_targets,
+            service_rules=settings.service_rules),
     )

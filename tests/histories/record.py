@@ -13,7 +13,8 @@ one change at a time, bounded projections and heartbeating mail activities, reco
 continuing as new under refused signals, with quiet rejections, recorded with
 `can1 refused_signals_continue_as_new`; panel1: procedure r5, the Panel asking for more
 information then declining, and the partners' LCSPR decision, recorded with
-`panel1 panel_answers_to_the_partners_lcspr`) and keep
+`panel1 panel_answers_to_the_partners_lcspr`; family1: the family told of the partners'
+decision after its reminder, recorded with `family1 family_told_after_a_reminder`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
@@ -31,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.calendar import CalendarChanged, WorkingDayCalendar
@@ -199,6 +200,25 @@ async def panel_answers_to_the_partners_lcspr(env: WorkflowEnvironment, handle: 
     await asyncio.sleep(1.0)
 
 
+async def family_told_after_a_reminder(env: WorkflowEnvironment, handle: Handle) -> None:
+    """family1: the partners decide; their decision not yet told to the family is reminded a
+    week on; one record refused (no involvement for the rapid review) and one made."""
+    send = by_signal(handle)
+    await to_rapid_review(send)
+    await env.sleep(timedelta(days=8))
+    told_on = (await env.get_current_time()).date().isoformat()
+    record = {"decision": "rapid_review", "told": "The child's mother", "told_on": told_on,
+              "method": "Home visit", "rationale": "The criteria are met"}
+    for fields in ({}, {"decision": "partners_decision"}):
+        try:
+            await handle.execute_update("record_family_communication",
+                                        loose({**record, **fields}, NOTIFIER),
+                                        result_type=CaseState)
+        except WorkflowUpdateFailedError:
+            pass
+    await asyncio.sleep(1.0)
+
+
 async def start_looked_after_death(*args: Any, **kwargs: Any) -> Handle:
     """A case on the death of a looked after child: the Secretary of State and Ofsted."""
     now: datetime = args[3]
@@ -264,6 +284,7 @@ TIME_SKIPPING: dict[str, Scenario] = {
     "disagreement_up_the_ladder": disagreement_up_the_ladder,
     "mail_notices_and_a_bank_holiday": mail_notices_and_a_bank_holiday,
     "panel_answers_to_the_partners_lcspr": panel_answers_to_the_partners_lcspr,
+    "family_told_after_a_reminder": family_told_after_a_reminder,
 }
 STARTS: dict[str, Callable[..., Awaitable[Handle]]] = {
     **parent_scenarios.STARTS, "mail_notices_and_a_bank_holiday": start_looked_after_death,

@@ -35,6 +35,7 @@ from domain.permissions import (
     can_manage_difference,
     can_raise_difference,
     can_read_case,
+    can_record_family,
     can_record_parallel,
     can_record_plan,
     can_record_review_step,
@@ -161,6 +162,7 @@ async def case_page(request: Request, case_id: str, person: SignedIn, client: Te
                   parallel=parallel, process_text=PROCESS_TEXT, meetings=meetings,
                   may_book=can_book_meeting(role),
                   may_record_parallel=can_record_parallel(role),
+                  may_record_family=can_record_family(role),
                   notices=notices_of(case, state),
                   open_now=[s.step.value for s in case.steps
                             if not state.closed and state.stage in OPEN_AT[s.step]],

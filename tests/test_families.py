@@ -1,0 +1,153 @@
+"""Issue 9, "Families": "Decisions on whether to undertake reviews should be made transparently
+and the rationale communicated appropriately, including to families"; and families
+"understand how they are going to be involved". Recorded as who was told, when, how, for which
+decision (patch "family-communication"); shown on the case; reminded while a decision is not
+yet told. The workflow under the time-skipping server; the API on the dev server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.case import CaseState, EventKind
+from domain.decisions import Actor
+from domain.families import FamilyDecision
+from store.db import Sessionmaker
+from tests.conftest import as_role, new_worker
+from tests.factories import case_when, clocks_started, signal, start_case
+from tests.scenarios import LONDON, at_london, travel_to
+from tests.test_api import assert_problem, new_case
+from tests.test_workspace_forms import api_errors, browser_of  # noqa: F401
+from tests.test_workspace_parallel import section
+
+MARS = Actor(subject="mars@cspr.test", role="mars_team")
+PARTNERS = ("local_authority", "health", "police")
+
+
+def told(decision: str, on: str, **more: Any) -> dict[str, Any]:
+    return {"record": {"decision": decision, "told": "The child's mother", "told_on": on,
+                       "method": "Home visit by the social worker",
+                       "rationale": "The criteria are met: a rapid review follows", **more},
+            "actor": MARS.model_dump()}
+
+
+def reminders(case: CaseState) -> list[str]:
+    return [e.detail for e in case.events if e.kind is EventKind.FAMILY_REMINDER]
+
+
+async def test_a_decision_not_told_to_the_family_is_reminded_until_it_is(
+    time_env: WorkflowEnvironment, sessions: Sessionmaker,
+) -> None:
+    """"the rationale communicated appropriately, including to families": once the partners
+    have decided, the case owes the family its rationale and reminds the MARS team a week on,
+    then weekly; the record (who, when, how) settles it, and no reminder follows."""
+    now = (await time_env.get_current_time()).astimezone(LONDON).date()
+    monday = now + timedelta(days=7 - now.weekday())
+    cid = f"CSPR-2027-FA{uuid.uuid4().hex[:6].upper()}"
+    async with new_worker(time_env.client, sessions) as worker:
+        await travel_to(time_env, at_london(monday, 10))
+        handle = await start_case(time_env.client, worker.task_queue, cid,
+                                  await time_env.get_current_time())
+        case = await case_when(handle, clocks_started)
+        assert case.families.enabled
+        assert case.families.owed == []
+        await signal(handle, "inform_partners")
+        await signal(handle, "ssl_recommendation", criteria_met=True,
+                     recommend_panel_notification=True, rationale="Criteria met")
+        for p in PARTNERS:
+            await signal(handle, "dsp_decision", partner=p, criteria_met=True, rationale="Met")
+        case = await case_when(handle, lambda c: bool(c.families.owed))
+        assert [o.decision for o in case.families.owed] == [FamilyDecision.PARTNERS_DECISION]
+        assert reminders(case) == []
+
+        await travel_to(time_env, at_london(monday + timedelta(days=8), 10))
+        case = await case_when(handle, lambda c: bool(reminders(c)))
+        assert reminders(case) == ["partners_decision: not yet told to the family"]
+
+        # The rapid review asks how the family will be involved: refused without it.
+        told_on = (monday + timedelta(days=8)).isoformat()
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update("record_family_communication",
+                                        told("rapid_review", told_on), result_type=CaseState)
+        assert "involvement" in str(refused.value.cause)
+        case = await handle.execute_update(
+            "record_family_communication", told("partners_decision", told_on),
+            result_type=CaseState)
+        assert case.families.owed == []
+        record = case.families.records[0]
+        assert (record.decision, record.told, record.actor) == (
+            FamilyDecision.PARTNERS_DECISION, "The child's mother", MARS)
+        event = next(e for e in case.events if e.kind is EventKind.FAMILY_COMMUNICATION)
+        assert event.detail == "partners_decision: told to the family"  # never who or how
+
+        await travel_to(time_env, at_london(monday + timedelta(days=30), 10))
+        case = await handle.query("case", result_type=CaseState)
+        assert len(reminders(case)) == 1
+        await handle.terminate("test over")
+
+
+async def test_the_family_record_through_the_api(api: AsyncClient) -> None:
+    """The MARS team records it and the case shows it; another role is refused (403); a date
+    in the future, or the rapid review without how the family will be involved, is refused
+    naming the field (422), and nothing is recorded."""
+    case_id = await new_case(api)
+    today = datetime.now(UTC).astimezone(LONDON).date()
+    path = f"/v1/cases/{case_id}/family-communications"
+    body = told("partners_decision", today.isoformat())["record"]
+    assert_problem(await api.post(path, json=body, headers=as_role("dsp", "health")), 403)
+    future = {**body, "told_on": (today + timedelta(days=2)).isoformat()}
+    assert_problem(await api.post(path, json=future), 422, "told_on")
+    assert_problem(await api.post(path, json={**body, "decision": "rapid_review"}), 422,
+                   "involvement")
+    for _ in range(100):
+        read = await api.get(f"/v1/cases/{case_id}")
+        if read.json().get("families") is not None:
+            break
+    assert read.json()["families"]["records"] == []
+    made = await api.post(path, json={**body, "decision": "rapid_review",
+                                       "involvement": "Invited to meet the reviewer"})
+    assert made.status_code == 200, made.text
+    families = made.json()["families"]
+    assert [r["decision"] for r in families["records"]] == ["rapid_review"]
+    assert families["records"][0]["method"] == "Home visit by the social worker"
+    read = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert read["families"]["records"][0]["involvement"] == "Invited to meet the reviewer"
+    assert any(e["kind"] == "family_communication" for e in read["events"])
+
+
+async def test_the_case_page_shows_the_family_records_and_the_form_records_one(
+    api: AsyncClient, browser_of: Any,  # noqa: F811
+) -> None:
+    """The workspace's form goes through the API's route function: the same refusal in the
+    same words (no involvement for the rapid review), nothing changed; then recorded, and the
+    case page lists it."""
+    case_id = await new_case(api)
+    mars, csrf = browser_of("mars_team")
+    for _ in range(100):
+        page = (await mars.get(f"/cases/{case_id}")).text
+        if 'id="family"' in page:
+            break
+    assert "Record a decision told to the family" in page
+    today = datetime.now(UTC).astimezone(LONDON).date()
+    form = {"csrf_token": csrf, "decision": "rapid_review", "told": "The child's father",
+            "told_on-day": str(today.day), "told_on-month": str(today.month),
+            "told_on-year": str(today.year), "method": "A meeting at the school",
+            "rationale": "The rapid review's decision and why"}
+    refused = await mars.post(f"/cases/{case_id}/family", data=form)
+    assert refused.status_code == 422
+    assert "involvement" in refused.text.lower()
+    made = await mars.post(f"/cases/{case_id}/family",
+                           data={**form, "involvement": "Invited to the learning event"})
+    assert made.status_code == 303, made.text
+    family = section((await mars.get(f"/cases/{case_id}")).text, "family")
+    assert "The child&#39;s father" in family or "The child's father" in family
+    assert "A meeting at the school" in family
+    assert "Invited to the learning event" in family
+    dsp, _ = browser_of("dsp", "health")
+    assert (await dsp.get(f"/cases/{case_id}/family")).status_code == 403
