@@ -55,6 +55,10 @@ def stored_copy(state: type[State], snapshot: dict[str, Any]) -> State | None:
         return None
 
 
+class WorkflowEnded(ApiError):
+    """The case's workflow has ended (409): its stored copy is now its whole record."""
+
+
 async def record_update(
     client: Client, case_id: str, workflow_id: str, decision: Any, state: type[State],
     missing: ApiError, closed: str, update: str = "record",
@@ -76,4 +80,4 @@ async def record_update(
             await client.get_workflow_handle(workflow_id).describe()
     except ApiError as e:
         raise (missing if e.problem.status == 404 else e) from None
-    raise ApiError(409, "Step not open", f"{case_id}: {closed}")
+    raise WorkflowEnded(409, "Step not open", f"{case_id}: {closed}")

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.calendar import latest_london_date
+from domain.calendar import latest_london_date, london_date
 from domain.decisions import (
     Actor,
     AgencyReport,
@@ -723,7 +723,11 @@ class CaseState(Trail[CaseEvent]):
     ) -> list[tuple[Clock, ClockPoint]]:
         """Record a validated `record` at `now`; returns the clocks it starts."""
         with self._from(channel, actor):
-            return self._apply(record, now)
+            clocks = self._apply(record, now)
+        # A decision that closes the case at once (criteria not met) is owed to the family as
+        # any other: noted now, in the state the record's own projection writes.
+        self._note_family_decisions()
+        return clocks
 
     @contextmanager
     def _from(self, channel: Channel, actor: Actor | None) -> Iterator[None]:
@@ -1043,6 +1047,7 @@ class CaseState(Trail[CaseEvent]):
             self._event(now, EventKind.WITHDRAWN, None, detail)
             self.outcome = Outcome.WITHDRAWN
             self._move(now, Stage.CLOSED)
+        self._note_family_decisions()  # nothing is owed a family for a case withdrawn
 
     # -- amending the notification (issue 9, "Cases that can be corrected") ----------------
 
@@ -1171,18 +1176,32 @@ class CaseState(Trail[CaseEvent]):
         from the LCSPR's signal), and remind the MARS team of each not yet told to the family:
         events, e-mailed as a step's reminder is."""
         families = self.families
-        if not families.enabled or self.closed:
+        if not families.enabled:
             return []
-        for step, decision in ((Step.DSP_DECISION, FamilyDecision.PARTNERS_DECISION),
-                               (Step.RAPID_REVIEW_MEETING, FamilyDecision.RAPID_REVIEW)):
-            if self.has_step(step) and (done := self.step(step).completion) is not None:
-                families.decided(decision, done.completed_at)
+        self._note_family_decisions()
+        if self.closed:
+            return []
         due = families.due_reminders(now)
         with self._from(Channel.TIMER, None):
             for decision in due:
                 self._event(now, EventKind.FAMILY_REMINDER, None,
                             f"{decision.value}: not yet told to the family")
         return due
+
+    def _note_family_decisions(self) -> None:
+        """The decisions made so far, each owed to the family until told; a closed case's too
+        (criteria not met): noted in the state only (no event, no command), so its stored copy
+        lists them and the family's record is taken there (`record_family_after_close`)."""
+        families = self.families
+        if not families.enabled:
+            return
+        if self.outcome is Outcome.WITHDRAWN:
+            families.owed = []  # entered in error or a duplicate: nothing is owed
+            return
+        for step, decision in ((Step.DSP_DECISION, FamilyDecision.PARTNERS_DECISION),
+                               (Step.RAPID_REVIEW_MEETING, FamilyDecision.RAPID_REVIEW)):
+            if self.has_step(step) and (done := self.step(step).completion) is not None:
+                families.decided(decision, done.completed_at)
 
     def next_family_reminder_at(self) -> datetime | None:
         return None if self.closed or not self.families.enabled else \
@@ -1194,10 +1213,29 @@ class CaseState(Trail[CaseEvent]):
             raise StepNotOpen("family_communication", "this case was opened before family "
                               "communications were recorded")
         if self.closed:
-            raise StepNotOpen("family_communication", "the case is closed")
+            raise StepNotOpen("family_communication", "the case is closing; try again in a "
+                              "moment (a closed case takes the record once it has ended)")
         if Clock.RECEIVED not in self.clock_dates:
             raise StepNotOpen("family_communication", "the case is still opening; try again")
         self.families.check(record, now, self.clock_dates[Clock.RECEIVED])
+
+    def record_family_after_close(self, record: FamilyCommunication, now: datetime,
+                                  actor: Actor | None) -> None:
+        """The family told of a decision once the case has closed and its workflow ended (its
+        stored copy is then the case's record: the store takes it). StepNotOpen if it cannot,
+        InvalidFamilyRecord naming the field."""
+        if not self.families.enabled:
+            raise StepNotOpen("family_communication", "this case was opened before family "
+                              "communications were recorded")
+        if not self.closed:
+            raise StepNotOpen("family_communication", "the case is still running: its record "
+                              "is taken by the case")
+        if self.outcome is Outcome.WITHDRAWN:
+            raise StepNotOpen("family_communication", "the case was withdrawn (entered in "
+                              "error or a duplicate): no decision is owed to a family")
+        self.families.check(record, now, self.clock_dates.get(Clock.RECEIVED,
+                                                              london_date(self.received_at)))
+        self.record_family(record, now, actor)
 
     def record_family(self, record: FamilyCommunication, now: datetime,
                       actor: Actor | None) -> None:

@@ -151,3 +151,93 @@ async def test_the_case_page_shows_the_family_records_and_the_form_records_one(
     assert "Invited to the learning event" in family
     dsp, _ = browser_of("dsp", "health")
     assert (await dsp.get(f"/cases/{case_id}/family")).status_code == 403
+
+
+async def _closed_criteria_not_met(api: AsyncClient) -> str:
+    """A case the partners closed at once: criteria not met."""
+    from tests.test_api import SSL, dsp, ok
+
+    case_id = await new_case(api)
+    await ok(api, case_id, "inform-partners")
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=False,
+             recommend_panel_notification=False, rationale="An accident")
+    for partner in PARTNERS:
+        case = await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
+                        criteria_met=False, rationale="Not abuse or neglect")
+    assert case["stage"] == "closed"
+    return case_id
+
+
+async def test_a_decision_that_closed_the_case_is_told_to_the_family_after_it(
+    api: AsyncClient,
+) -> None:
+    """"Decisions on whether to undertake reviews should be made transparently and the
+    rationale communicated appropriately, including to families": the partners' decision
+    that the criteria are not met closes the case at once, and is owed to the family as any
+    other; once the case's workflow has ended its stored copy takes the record (and its audit
+    trail the line, with who recorded it). Bad input is refused naming the field, and
+    changes nothing."""
+    case_id = await _closed_criteria_not_met(api)
+    path = f"/v1/cases/{case_id}/family-communications"
+    today = datetime.now(UTC).astimezone(LONDON).date()
+    body = {**told("partners_decision", today.isoformat())["record"],
+            "rationale": "The criteria are not met: no review follows"}
+    for _ in range(200):
+        read = (await api.get(f"/v1/cases/{case_id}")).json()
+        if read["families"]["owed"]:
+            break
+    assert [o["decision"] for o in read["families"]["owed"]] == ["partners_decision"]
+    future = {**body, "told_on": (today + timedelta(days=2)).isoformat()}
+    for _ in range(200):  # while the workflow drains its last e-mails: 409 "closing"
+        refused = await api.post(path, json=future)
+        if refused.status_code != 409:
+            break
+    assert_problem(refused, 422, "told_on")
+    assert_problem(await api.post(path, json=body, headers=as_role("dsp", "health")), 403)
+    before = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert before["families"]["records"] == []
+    made = await api.post(path, json=body)
+    assert made.status_code == 200, made.text
+    families = made.json()["families"]
+    assert families["owed"] == []
+    assert [(r["decision"], r["rationale"]) for r in families["records"]] == [
+        ("partners_decision", "The criteria are not met: no review follows")]
+    read = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert read["stage"] == "closed"
+    assert read["families"]["records"][0]["method"] == "Home visit by the social worker"
+    rows = (await api.get(f"/v1/cases/{case_id}/events", headers=as_role("auditor"))).json()
+    told_rows = [e for e in rows if e["kind"] == "family_communication"]
+    assert [(e["detail"], e["actor_role"], e["channel"]) for e in told_rows] == [
+        ("partners_decision: told to the family", "mars_team", "api")]
+    sequences = [e["sequence"] for e in rows if e.get("part", "case") == "case"]
+    assert sequences == list(range(1, len(sequences) + 1))
+    assert told_rows[0]["sequence"] == sequences[-1]
+
+
+async def test_a_withdrawn_case_owes_its_family_nothing(api: AsyncClient) -> None:
+    """A case withdrawn (entered in error, a duplicate) owes no decision to a family: the
+    record is refused (409) and nothing is listed as owed."""
+    from tests.test_api import SSL, dsp, ok
+
+    case_id = await new_case(api)
+    await ok(api, case_id, "inform-partners")
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
+             recommend_panel_notification=True, rationale="Met")
+    for partner in PARTNERS:
+        await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
+                 criteria_met=True, rationale="Met")
+    withdrawn = await api.post(f"/v1/cases/{case_id}/withdrawal",
+                               json={"reason": "Entered twice by mistake"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    today = datetime.now(UTC).astimezone(LONDON).date()
+    body = told("partners_decision", today.isoformat())["record"]
+    path = f"/v1/cases/{case_id}/family-communications"
+    for _ in range(200):
+        refused = await api.post(path, json=body)
+        if "withdrawn" in refused.text:
+            break
+    problem = assert_problem(refused, 409)
+    assert "withdrawn" in problem["detail"]
+    read = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert read["families"]["owed"] == []
+    assert read["families"]["records"] == []
