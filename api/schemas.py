@@ -18,6 +18,7 @@ from domain.case import (
     StepStatus,
     WithdrawalRecord,
 )
+from domain.decisions import AgencyReport
 from domain.families import Families
 from domain.notification import Child, Incident, Name, Notification, Text
 from domain.procedure import Clock, DeadlineKind, Procedure, Step
@@ -114,6 +115,8 @@ class DeadlineRead(BaseModel):
 class PartRead(BaseModel):
     party: str
     completed_on: date | None
+    document_id: int | None = Field(
+        None, description="An agency's report in the case file, as its record carried it")
 
 
 class StepRead(BaseModel):
@@ -198,7 +201,7 @@ class CaseRead(BaseModel):
             overdue=case.overdue or any(p.overdue for p in live),
             next_deadline=min(deadlines) if deadlines else None,
             clocks=case.clock_dates, notification=case.notification, request=case.request,
-            steps=[_step(s, proc) for s in case.steps],
+            steps=[_step(s, proc, _report_documents(case)) for s in case.steps],
             events=[EventRead(at=e.at, kind=e.kind.value, step=e.step, detail=e.detail)
                     for e in case.events],
             local_review=parts.get("local_review"), action_plan=parts.get("action_plan"),
@@ -214,9 +217,17 @@ def _completed_on(on: date | None, at: datetime | None) -> date | None:
     return london_date(at) if at is not None else None
 
 
-def _step(s: StepState, proc: Procedure) -> StepRead:
+def _report_documents(case: CaseState) -> dict[str, int]:
+    """Each agency's report document, as its last `agency_reports` record carried it (by the
+    agency's name in any letter case)."""
+    return {r.agency.casefold(): r.document_id for r in case.records
+            if isinstance(r, AgencyReport) and r.document_id is not None}
+
+
+def _step(s: StepState, proc: Procedure, documents: dict[str, int]) -> StepRead:
     spec = proc.spec(s.step)
     c = s.completion
+    reports = documents if s.step is Step.AGENCY_REPORTS else {}
     return StepRead(
         step=s.step, title=spec.title, who=spec.who, statutory=s.statutory,
         due_date=s.due_date, status=s.status,
@@ -225,7 +236,8 @@ def _step(s: StepState, proc: Procedure) -> StepRead:
                                 due_date=d.due_date) for d in s.deadlines],
         parties=[
             PartRead(party=party, completed_on=_completed_on(p.completed_on, p.completed_at)
-                     if (p := s.part(party)) else None)
+                     if (p := s.part(party)) else None,
+                     document_id=reports.get(party.casefold()))
             for party in s.expected_parties
         ],
     )
@@ -244,6 +256,8 @@ class RecordReceipt(BaseModel):
     completed_on: date | None
     completed_at: datetime | None = Field(description="When the record entered the case")
     due_date: date | None = Field(description="The step's due date (the same for every party)")
+    document_id: int | None = Field(
+        None, description="The report in the case file the agency's record carried, if any")
 
     @classmethod
     def of(cls, case: CaseState, step: Step, organisation: str | None) -> RecordReceipt:
@@ -258,7 +272,9 @@ class RecordReceipt(BaseModel):
                    party=mine.party if mine else None,
                    completed_on=_completed_on(mine.completed_on, mine.completed_at)
                    if mine else None,
-                   completed_at=mine.completed_at if mine else None, due_date=state.due_date)
+                   completed_at=mine.completed_at if mine else None, due_date=state.due_date,
+                   document_id=_report_documents(case).get(own)
+                   if step is Step.AGENCY_REPORTS else None)
 
 
 class WorkingDay(BaseModel):

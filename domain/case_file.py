@@ -25,6 +25,11 @@ class FileKind(StrEnum):
 # Kept apart from the service's own letters (doc2, doc4_a, ...) by this prefix on `kind`.
 UPLOAD_PREFIX = "file:"
 
+
+def agency_report_prefix(organisation: str | None) -> str:
+    """Where an agency's own reports are kept in the case file: the key says whose they are."""
+    return f"upload/agency_report/{(organisation or '').casefold()[:100]}/"
+
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT = "application/vnd.oasis.opendocument.text"

@@ -113,6 +113,10 @@ class AgencyReport(RecordBase):
 
     step: Literal["agency_reports"] = "agency_reports"
     agency: Name
+    document_id: int | None = Field(
+        None, ge=1, description="The agency's completed report in the case file, if it was "
+        "uploaded (`POST /v1/cases/{case_id}/case-file`, kind `agency_report`): the record "
+        "carries it, and the step's part shows it")
 
 
 class RapidReviewOutcome(StrEnum):

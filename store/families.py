@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.case import CaseState, EventKind
 from domain.decisions import Actor
 from domain.families import FamilyCommunication
-from store.models import AuditEvent, Case
+from domain.retention import ERASED
+from store.models import AuditEvent, Case, Child
 
 PART = "case"
 
@@ -37,10 +38,15 @@ async def record_after_close(session: AsyncSession, case_id: str,
     row = await session.get(Case, case_id, with_for_update=True)
     if row is None:
         raise LookupError(case_id)
+    erased = await session.scalar(select(func.count()).select_from(Child).where(
+        Child.case_id == case_id, Child.reference == ERASED))
     try:
         case = CaseState.model_validate(row.snapshot)
     except ValidationError:
-        raise NotRecordable("the case's record has been anonymised") from None
+        erased = 1  # an older shape, replaced by the retention schedule
+    if erased:
+        raise NotRecordable("the case's record has been anonymised (retention or erasure): "
+                            "nothing more is added to it")
     case.record_family_after_close(record, now, actor)
     event = case.events[-1]
     assert event.kind is EventKind.FAMILY_COMMUNICATION

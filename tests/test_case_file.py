@@ -17,8 +17,10 @@ import pytest
 from docx import Document
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
+from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import as_role
+from tests.conftest import CODEC, as_role
+from tests.test_encryption import payloads
 from tests.test_responses_by_role import (
     AGENCY,
     OTHER_AGENCY,
@@ -32,9 +34,12 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PERSONAL_NAME = "Doc1 for NL-FILE-0042.pdf"
 
 
-def docx() -> bytes:
+MARKER = "Agency report sentinel QX-7731 for the rapid review"
+
+
+def docx(text: str = "Agency report for the rapid review") -> bytes:
     document = Document()
-    document.add_paragraph("Agency report for the rapid review")
+    document.add_paragraph(text)
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
@@ -231,3 +236,72 @@ async def test_the_rapid_review_report_template_comes_filled_with_the_case(
     refused = await api.get(f"{url}/rapid-review-report-template",
                             headers=as_role("agency", AGENCY))
     assert refused.status_code == 403
+
+
+async def test_an_agencys_record_carries_its_own_report_from_the_case_file(
+    api: AsyncClient, dev_env: WorkflowEnvironment,
+) -> None:
+    """"each agency's completed report for the rapid review (the agency uploads its own;
+    recording `agency_reports` can carry it), collated as one list for the meeting": the
+    agency's record names its uploaded report, the agency gets it back in its receipt and the
+    MARS team sees it against the agency's part. A document that is not an agency report of
+    this case is refused naming `document_id` (422), another agency's report is 403; nothing
+    is recorded."""
+    case_id = await case_at_agency_reports(api)
+    police = as_role("agency", AGENCY)
+    report = docx(MARKER)
+    mine = created(await upload(api, case_id, "agency_report", "police report", report, police))
+    theirs = created(await upload(api, case_id, "agency_report", "ours.docx", docx(),
+                                  as_role("agency", OTHER_AGENCY)))
+    doc1 = created(await upload(api, case_id, "doc1", "doc1.pdf", PDF))
+    url = f"/v1/cases/{case_id}/agency-reports"
+    for wrong in (doc1["id"], 999_999_999):
+        refused = await api.post(url, json={"agency": AGENCY, "document_id": wrong},
+                                 headers=police)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "document_id"
+    refused = await api.post(url, json={"agency": AGENCY, "document_id": theirs["id"]},
+                             headers=police)
+    assert refused.status_code == 403, refused.text
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    reports = next(s for s in case["steps"] if s["step"] == "agency_reports")
+    assert all(p["completed_on"] is None or p["party"] != AGENCY for p in reports["parties"])
+    receipt = await api.post(url, json={"agency": AGENCY, "document_id": mine["id"]},
+                             headers=police)
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.json()["document_id"] == mine["id"]
+    case = (await api.get(f"/v1/cases/{case_id}")).json()
+    reports = next(s for s in case["steps"] if s["step"] == "agency_reports")
+    part = next(p for p in reports["parties"] if p["party"].casefold() == AGENCY.casefold())
+    assert part["document_id"] == mine["id"]
+    assert part["completed_on"] is not None
+    # "never in Temporal payloads": the case's history, every payload decrypted, holds the
+    # record's document number, never the file (its text, or its bytes).
+    history = await dev_env.client.get_workflow_handle(case_id).fetch_history()
+    decoded = await CODEC.decode([p for e in history.events for p in payloads(e)])
+    assert any(b'"document_id":' in p.data for p in decoded)  # the control: decrypted
+    assert not any(MARKER.encode() in p.data or report[:200] in p.data for p in decoded)
+
+
+@pytest.mark.parametrize("kind", ["doc1", "request_form", "agency_report", "rapid_review_report",
+                                  "terms_of_reference", "draft", "final_report", "improvements",
+                                  "published_report"])
+async def test_every_kind_of_document_goes_in_and_comes_back(api: AsyncClient, kind: str) -> None:
+    """The case file holds every document the procedure names (Doc 1, the Flowchart 4 request
+    form, the agencies' reports, the Rapid Review Report, the LCSPR's terms of reference,
+    drafts, final report, improvements information and published report): each added by the
+    MARS team, listed by its kind, read back byte for byte, and named in the audit trail by
+    kind and number only."""
+    case_id = await case_at_agency_reports(api)
+    content = PDF.replace(b"<<>>", f"<< /Kind ({kind}) >>".encode(), 1)
+    added = created(await upload(api, case_id, kind, f"{kind} for {REFERENCE}.pdf", content))
+    assert added["kind"] == kind
+    listed = (await api.get(f"/v1/cases/{case_id}/case-file", params={"kind": kind})).json()
+    assert [d["id"] for d in listed] == [added["id"]]
+    back = await api.get(f"/v1/cases/{case_id}/case-file/{added['id']}")
+    assert back.status_code == 200
+    assert back.content == content
+    trail = (await api.get(f"/v1/cases/{case_id}/events")).json()
+    lines = [e["detail"] for e in trail if e["part"] == "case_file"]
+    assert lines == [f"{kind} added to the case file as document {added['id']}"]
+    assert REFERENCE not in str(trail)

@@ -29,7 +29,15 @@ from api.routes.cases import CaseId
 from api.routes.differences import _agency_involved
 from domain.calendar import london_date
 from domain.case import CaseState
-from domain.case_file import ALLOWED, DOCX, EXTENSIONS, UPLOAD_PREFIX, FileKind, content_type
+from domain.case_file import (
+    ALLOWED,
+    DOCX,
+    EXTENSIONS,
+    UPLOAD_PREFIX,
+    FileKind,
+    agency_report_prefix,
+    content_type,
+)
 from domain.permissions import Refusal, Role, can_read_case
 from domain.text import ONE_LINE, clean_line
 from letters import ComposeError, LetterKind, compose
@@ -82,7 +90,7 @@ def _read(document: CaseDocument, media: str) -> CaseFileRead:
 
 def _agency_key(organisation: str | None) -> str:
     """Where an agency's own reports are kept: the key says whose they are."""
-    return f"upload/agency_report/{(organisation or '').casefold()[:100]}/"
+    return agency_report_prefix(organisation)
 
 
 def _own(principal: Principal, document: CaseDocument) -> bool:

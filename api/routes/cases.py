@@ -21,6 +21,7 @@ from api.errors import (
     READ_TIMEOUT,
     ApiError,
     Problem,
+    invalid,
     not_found,
     store_errors,
     temporal_errors,
@@ -29,10 +30,12 @@ from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN, CaseRead, RecordReceipt, Source, part_summaries
 from api.workflow_calls import record_update, stored_copy
 from domain.case import CaseState, Stage
-from domain.decisions import RECORD_TYPES, Decision, RecordBase
+from domain.case_file import UPLOAD_PREFIX, FileKind, agency_report_prefix
+from domain.decisions import RECORD_TYPES, AgencyReport, Decision, RecordBase
 from domain.permissions import (
     ORG_RULE_TEXT,
     READ_CASE_ROLES,
+    Refusal,
     Role,
     can_read_case,
     can_record,
@@ -43,6 +46,7 @@ from domain.procedure import Step, procedure
 from store import owed
 from store.cases import case_parts
 from store.db import Sessionmaker
+from store.documents import get_document
 from store.models import Case
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -123,6 +127,7 @@ async def record_as(
 ) -> CaseRead:
     """Send a step's record as the principal (by the `record` update, or another taking the
     same message), once the record's organisation rules allow it; the case as stored after."""
+    await _check_report_document(sessions, case_id, record, principal)
     case = await _send(client, case_id, record, principal, update)
     async with store_errors(), sessions() as session:
         return await read_case(session, case)
@@ -145,6 +150,23 @@ async def case_update_once(
                       body.model_dump(mode="json"), 200, send)
 
 
+async def _check_report_document(sessions: Sessionmaker, case_id: str, record: RecordBase,
+                                 principal: Principal) -> None:
+    """An agency's record may carry its report from the case file: one of this case's
+    `agency_report` documents (422 naming `document_id` if not), the agency's own (403)."""
+    if not isinstance(record, AgencyReport) or record.document_id is None:
+        return
+    async with store_errors(), sessions() as session:
+        document = await get_document(session, case_id, record.document_id)
+    if document is None or document.kind != UPLOAD_PREFIX + FileKind.AGENCY_REPORT.value:
+        raise invalid("document_id", "is not an agency report (kind agency_report) in this "
+                      "case's file")
+    if principal.role is Role.AGENCY and \
+            not document.key.startswith(agency_report_prefix(principal.organisation)):
+        raise forbidden(Refusal("an agency's record carries its own report only",
+                                "document_id"))
+
+
 async def _send(client: TemporalClient, case_id: str, record: RecordBase, principal: Principal,
                 update: str = "record") -> CaseState:
     """The record sent as the principal's, once its organisation rules allow it."""
@@ -164,6 +186,7 @@ async def record_shaped(
     agency returning its report), its own record only (issue 9, item 9)."""
     if can_read_case(principal.role):
         return await record_as(client, sessions, case_id, record, principal)
+    await _check_report_document(sessions, case_id, record, principal)
     case = await _send(client, case_id, record, principal)
     return RecordReceipt.of(case, Step(record.model_dump()["step"]), principal.organisation)
 
