@@ -213,6 +213,15 @@ async def test_a_decision_that_closed_the_case_is_told_to_the_family_after_it(
     assert sequences == list(range(1, len(sequences) + 1))
     assert told_rows[0]["sequence"] == sequences[-1]
 
+    # Erased on the data protection officer's decision: nothing more is added to it.
+    erased = await api.post(f"/v1/cases/{case_id}/erasure", json={"reason": "DPO 2026/9"},
+                            headers=as_role("admin"))
+    assert erased.status_code == 200, erased.text
+    problem = assert_problem(await api.post(path, json=body), 409)
+    assert "anonymised" in problem["detail"]
+    again = (await api.get(f"/v1/cases/{case_id}")).json()
+    assert len(again["families"]["records"]) == 1
+
 
 async def test_a_withdrawn_case_owes_its_family_nothing(api: AsyncClient) -> None:
     """A case withdrawn (entered in error, a duplicate) owes no decision to a family: the
