@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from domain.calendar import latest_london_date
+from domain.calendar import latest_london_date, london_date
 from domain.decisions import Actor, DecisionMessage
 from domain.notification import Name, Text
 
@@ -121,6 +121,14 @@ class Families(BaseModel):
             raise InvalidFamilyRecord("involvement", "is required for the "
                                       f"{record.decision.value.replace('_', ' ')}: how the "
                                       "family will be involved")
+        # Only a decision made can be told (a record would otherwise settle, unseen, a duty
+        # still to come), and not before it was made.
+        owed = next((o for o in self.owed if o.decision is record.decision), None)
+        if owed is None and not self.told(record.decision):
+            raise InvalidFamilyRecord("decision", f"the {record.decision.value.replace('_', ' ')}"
+                                      " has not been made on this case")
+        if owed is not None and record.told_on < london_date(owed.since):
+            raise InvalidFamilyRecord("told_on", "is before the decision was made")
 
     def record(self, record: FamilyCommunication, now: datetime, actor: Actor | None) -> None:
         self.records.append(FamilyRecord(**record.model_dump(), recorded_at=now, actor=actor))

@@ -244,9 +244,9 @@ def can_record_plan(role: Role, step: PlanStep) -> Refusal | None:
     return Refusal(f"the {role} role cannot record {step.value}")
 
 
-# A plan started before "plan-partners" was signed off by the board role, and its signals
-# still are (so its history replays); through the API, a partner's DSP signs it, once.
-LEGACY_SIGNOFF_ROLES: frozenset[Role] = frozenset({Role.BOARD, Role.DSP})
+# A plan started before "plan-partners" is signed off as it was then: by the board role alone,
+# through the API or by signal (a signal refused then is refused now, so its history replays).
+LEGACY_SIGNOFF_ROLES: frozenset[Role] = frozenset({Role.BOARD})
 
 
 def can_record_plan_record(role: Role, organisation: str | None, record: PlanRecord,
@@ -255,8 +255,11 @@ def can_record_plan_record(role: Role, organisation: str | None, record: PlanRec
     sign-off or agreement (its `partner`) is that partner's own DSP's. `partners_sign` False: a
     plan started before "plan-partners", whose single sign-off the board role may still make."""
     step = PlanStep(record.step)
-    if not partners_sign and step is PlanStep.BOARD_SIGNOFF and role in LEGACY_SIGNOFF_ROLES:
-        return None
+    if not partners_sign and step is PlanStep.BOARD_SIGNOFF:
+        if role in LEGACY_SIGNOFF_ROLES:
+            return None
+        return Refusal(f"this plan was started before each partner signed its plan off: the "
+                       f"board role signs it off, as it did then (the {role} role cannot)")
     refusal = can_record_plan(role, step)
     if refusal is not None:
         return refusal

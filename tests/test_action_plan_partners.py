@@ -164,3 +164,23 @@ async def test_no_sign_off_without_an_equality_action_or_a_reason(
             PlanStep.NO_EQUALITY_ACTION)
         await sign_off(handle)
         assert (await handle.result()).case_id == case_id
+
+
+def test_a_plan_started_before_the_partners_signed_is_signed_off_by_the_board_as_then() -> None:
+    """A plan started before "plan-partners" keeps its single sign-off by the board role: a
+    DSP's or the MARS team's is refused (as it was then, so a refused signal in its history is
+    refused again on replay); since the patch, each partner's own DSP signs and the board, which
+    runs the plan, cannot."""
+    from domain.action_plan_records import BoardSignoff
+    from domain.permissions import Role, can_record_plan_record
+
+    legacy = BoardSignoff()
+    assert can_record_plan_record(Role.BOARD, None, legacy, partners_sign=False) is None
+    for role, org in ((Role.DSP, "health"), (Role.MARS_TEAM, None)):
+        refusal = can_record_plan_record(role, org, legacy, partners_sign=False)
+        assert refusal is not None
+        assert "board role signs it off" in refusal.reason
+    health = BoardSignoff(partner=Partner.HEALTH)
+    assert can_record_plan_record(Role.DSP, "health", health) is None
+    assert can_record_plan_record(Role.DSP, "police", health) is not None
+    assert can_record_plan_record(Role.BOARD, None, health) is not None

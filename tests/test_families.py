@@ -92,11 +92,26 @@ async def test_a_decision_not_told_to_the_family_is_reminded_until_it_is(
         await handle.terminate("test over")
 
 
+async def _partners_decided(api: AsyncClient) -> str:
+    """A case whose partners have decided the criteria are met (a rapid review follows)."""
+    from tests.test_api import SSL, dsp, ok
+
+    case_id = await new_case(api)
+    await ok(api, case_id, "inform-partners")
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
+             recommend_panel_notification=True, rationale="Met")
+    for partner in PARTNERS:
+        await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
+                 criteria_met=True, rationale="Met")
+    return case_id
+
+
 async def test_the_family_record_through_the_api(api: AsyncClient) -> None:
     """The MARS team records it and the case shows it; another role is refused (403); a date
-    in the future, or the rapid review without how the family will be involved, is refused
-    naming the field (422), and nothing is recorded."""
-    case_id = await new_case(api)
+    in the future, the rapid review without how the family will be involved, or a decision
+    not yet made (the rapid review's, before its meeting) is refused naming the field (422),
+    and nothing is recorded."""
+    case_id = await _partners_decided(api)
     today = datetime.now(UTC).astimezone(LONDON).date()
     path = f"/v1/cases/{case_id}/family-communications"
     body = told("partners_decision", today.isoformat())["record"]
@@ -105,16 +120,20 @@ async def test_the_family_record_through_the_api(api: AsyncClient) -> None:
     assert_problem(await api.post(path, json=future), 422, "told_on")
     assert_problem(await api.post(path, json={**body, "decision": "rapid_review"}), 422,
                    "involvement")
+    assert_problem(await api.post(path, json={
+        **body, "decision": "rapid_review", "involvement": "Invited to meet the reviewer"}),
+        422, "decision")
+    assert_problem(await api.post(path, json={**body, "decision": "final_report",
+                                              "involvement": "Invited"}), 422, "decision")
     for _ in range(100):
         read = await api.get(f"/v1/cases/{case_id}")
         if read.json().get("families") is not None:
             break
     assert read.json()["families"]["records"] == []
-    made = await api.post(path, json={**body, "decision": "rapid_review",
-                                       "involvement": "Invited to meet the reviewer"})
+    made = await api.post(path, json={**body, "involvement": "Invited to meet the reviewer"})
     assert made.status_code == 200, made.text
     families = made.json()["families"]
-    assert [r["decision"] for r in families["records"]] == ["rapid_review"]
+    assert [r["decision"] for r in families["records"]] == ["partners_decision"]
     assert families["records"][0]["method"] == "Home visit by the social worker"
     read = (await api.get(f"/v1/cases/{case_id}")).json()
     assert read["families"]["records"][0]["involvement"] == "Invited to meet the reviewer"
@@ -127,7 +146,7 @@ async def test_the_case_page_shows_the_family_records_and_the_form_records_one(
     """The workspace's form goes through the API's route function: the same refusal in the
     same words (no involvement for the rapid review), nothing changed; then recorded, and the
     case page lists it."""
-    case_id = await new_case(api)
+    case_id = await _partners_decided(api)
     mars, csrf = browser_of("mars_team")
     for _ in range(100):
         page = (await mars.get(f"/cases/{case_id}")).text
@@ -143,7 +162,8 @@ async def test_the_case_page_shows_the_family_records_and_the_form_records_one(
     assert refused.status_code == 422
     assert "involvement" in refused.text.lower()
     made = await mars.post(f"/cases/{case_id}/family",
-                           data={**form, "involvement": "Invited to the learning event"})
+                           data={**form, "decision": "partners_decision",
+                                 "involvement": "Invited to the learning event"})
     assert made.status_code == 303, made.text
     family = section((await mars.get(f"/cases/{case_id}")).text, "family")
     assert "The child&#39;s father" in family or "The child's father" in family

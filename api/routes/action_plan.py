@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from api.action_plan_schemas import ActionPlanRead
 from api.auth import AUTH_RESPONSES, Principal, forbidden, who_may
 from api.deps import Session, Sessions, TemporalClient, requires
-from api.errors import ApiError, Problem
+from api.errors import ApiError, Problem, store_errors
 from api.idempotency import IdempotencyKey, once
 from api.schemas import CASE_ID_PATTERN
 from api.workflow_calls import read_part, record_update
@@ -24,6 +24,7 @@ from domain.action_plan import ActionPlanState
 from domain.action_plan_records import PLAN_RECORD_TYPES, PlanDecision, PlanStep
 from domain.decisions import RecordBase
 from domain.permissions import (
+    LEGACY_SIGNOFF_ROLES,
     PLAN_ORG_TEXT,
     PLAN_RECORD_ROLES,
     PLAN_RUNNING_GROUP,
@@ -67,15 +68,37 @@ async def get_action_plan(
 
 
 async def _record(
-    client: TemporalClient, case_id: str, record: RecordBase, principal: Principal
+    client: TemporalClient, sessions: Sessionmaker, case_id: str, record: RecordBase,
+    principal: Principal,
 ) -> ActionPlanRead:
     decision = PlanDecision.model_validate({"record": record, "actor": principal.actor()})
-    refusal = can_record_plan_record(principal.role, principal.organisation, decision.record)
+    role, organisation = principal.role, principal.organisation
+    refusal = can_record_plan_record(role, organisation, decision.record)
+    if decision.record.step == PlanStep.BOARD_SIGNOFF.value and (
+            refusal is None or role in LEGACY_SIGNOFF_ROLES) and \
+            not await _partners_sign(client, sessions, case_id):
+        # A plan started before "plan-partners" is signed off as then: by the board role.
+        refusal = can_record_plan_record(role, organisation, decision.record,
+                                         partners_sign=False)
     if refusal is not None:
         raise forbidden(refusal)
     plan = await record_update(client, case_id, action_plan_id(case_id), decision,
                                ActionPlanState, _no_plan(case_id), "the action plan is signed off")
     return ActionPlanRead.of(plan)
+
+
+async def _partners_sign(client: TemporalClient, sessions: Sessionmaker, case_id: str) -> bool:
+    """Whether the case's plan is signed off by each partner (since "plan-partners"); True
+    if there is no plan (the record then answers 404 from the case)."""
+    try:
+        async with store_errors(), sessions() as session:
+            plan = await read_part(client, session, case_id, action_plan_id(case_id), PART,
+                                   "plan", ActionPlanState, _no_plan(case_id))
+    except ApiError as e:
+        if e.problem.status != 404:
+            raise
+        return True
+    return plan.partners_sign
 
 
 async def record_plan_step(
@@ -89,7 +112,7 @@ async def record_plan_step(
     return await once(
         sessions, key, principal, f"POST /v1/cases/{case_id}/{path}",
         record.model_dump(mode="json"), 200,
-        lambda: _record(client, case_id, record, principal))
+        lambda: _record(client, sessions, case_id, record, principal))
 
 
 def _route(
