@@ -287,3 +287,27 @@ def test_the_faults_histories_are_recorded_on_the_serial_and_bounded_code() -> N
         assert all(s.heartbeat_timeout.ToTimedelta() == timedelta(seconds=20) for s in mail)
         projections = [s for s in scheduled if s.activity_type.name == "project_case"]
         assert all(s.retry_policy.maximum_attempts == 9 for s in projections), path.name
+
+
+EVENTS_LOGGED = HERE / "mail_notices_and_a_bank_holiday.evlog1.json"
+
+
+def scheduled_activities(path: Path) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in load(path).events if e.HasField("activity_task_scheduled_event_attributes")]
+
+
+async def test_the_events_are_logged_not_sent_in_the_evlog1_history(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case under "events-logged" runs no `record_case_event` activity (its events
+    reach the store with the projection, and the workflow logs them); the mail1 history of the
+    same scenario ran one per event, and code that still sends them does not replay evlog1."""
+    assert "events-logged" in patch_markers(EVENTS_LOGGED)
+    assert "record_case_event" not in scheduled_activities(EVENTS_LOGGED)
+    assert "record_case_event" in scheduled_activities(MAIL)
+    assert await replay_unsandboxed(EVENTS_LOGGED) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "events-logged" and patched(patch_id))
+    assert await replay_unsandboxed(EVENTS_LOGGED) is not None

@@ -193,6 +193,7 @@ class CaseWorkflow:
         # last a projection started with, the last the store has (when it is behind).
         self._events_sent = case.event_count if run.events_sent is None else run.events_sent
         self._quiet_rejections = False
+        self._events_logged = False
         self._wake_unprojected = False
         self._events_projected = case.event_count
         self._stored = case.event_count if run.projected is None else run.projected
@@ -242,6 +243,9 @@ class CaseWorkflow:
         # trail; sending it to the event log as well cost an activity each, which a partner
         # system retrying in a loop would multiply.
         self._quiet_rejections = self._since(QUIET_REJECTIONS_PATCH)
+        # Each audit event reaches the store with the projection: it is logged by the workflow
+        # (replay-safe), no longer an activity of its own (issue 13). Asked at each run's start.
+        self._events_logged = self._since(EVENTS_LOGGED_PATCH)
         self._wake_unprojected = self._since(WAKE_PATCH)
         if run.carried is not None:
             self._carried_on()
@@ -1185,12 +1189,19 @@ class CaseWorkflow:
             self._events_sent += 1
             if event.kind is EventKind.SIGNAL_REJECTED and self._quiet_rejections:
                 continue
-            await workflow.execute_activity(
-                "record_case_event",
-                CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
-                               kind=event.kind, step=event.step, detail=event.detail),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-            )
+            if self._events_logged:
+                # The same line `record_case_event` wrote (no value a child's details hold);
+                # the workflow's logger writes nothing while it replays.
+                workflow.logger.info("case %s event #%d %s step=%s %s", self._case.case_id,
+                                     self._events_sent, event.kind.value,
+                                     event.step.value if event.step else "-", event.detail)
+            else:
+                await workflow.execute_activity(
+                    "record_case_event",
+                    CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
+                                   kind=event.kind, step=event.step, detail=event.detail),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                )
             # Reminders and escalations go by e-mail to those responsible (domain.mail).
             if (event.kind in (EventKind.REMINDER, EventKind.OVERDUE) and event.step is not None
                     and self._mail.enabled()):
@@ -1260,6 +1271,9 @@ _DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
 CONTINUE_PATCH = "case-continue-as-new"
 # A refused signal is not sent to the event log (`record_case_event`): logged where refused.
 QUIET_REJECTIONS_PATCH = "quiet-rejections"
+# Audit events are logged by the workflow, not sent one by one to `record_case_event` (kept
+# registered for the runs before): they reach the store with the projection (issue 13).
+EVENTS_LOGGED_PATCH = "events-logged"
 # The LCSPR is started with parent-close policy ABANDON (the case ends it itself when due).
 LCSPR_ABANDON_PATCH = "lcspr-abandon"
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the

@@ -58,4 +58,5 @@ class ReviewRequestWorkflow(CaseWorkflow):
 YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail", "signal-text",
                              "serial-changes", "projection-alert", "agency-report-detail",
                              "case-continue-as-new", "lcspr-abandon",
-                             "quiet-rejections", "wake-unprojected", "family-communication"})
+                             "quiet-rejections", "wake-unprojected", "family-communication",
+                             "events-logged"})

@@ -34,6 +34,9 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "quiet-rejections": a refused signal is not sent to the event log activity (it is logged
   where refused, and stored with the trail): a partner system retrying in a loop costs no
   activity per retry. Decided once, at the start of each run.
+- "events-logged": each audit event is logged by the workflow (`workflow.logger`, silent while
+  replaying), no longer sent one by one to the `record_case_event` activity (kept registered
+  for the runs before): the events reach the store with the projection. At each run's start.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ continuing as new under refused signals, with quiet rejections, recorded with
 `can1 refused_signals_continue_as_new`; panel1: procedure r5, the Panel asking for more
 information then declining, and the partners' LCSPR decision, recorded with
 `panel1 panel_answers_to_the_partners_lcspr`; family1: the family told of the partners'
-decision after its reminder, recorded with `family1 family_told_after_a_reminder`) and keep
+decision after its reminder, recorded with `family1 family_told_after_a_reminder`; evlog1: the
+audit events logged by the workflow, no `record_case_event` activity, recorded with `evlog1
+mail_notices_and_a_bank_holiday`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
