@@ -56,6 +56,7 @@ def patch_markers(path: Path) -> set[str]:
     history = load(path)
     return {json.loads(p.data)["id"]
             for e in history.events if e.HasField("marker_recorded_event_attributes")
+            and "patch-data" in e.marker_recorded_event_attributes.details  # not a local activity
             for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
 
 
@@ -311,3 +312,31 @@ async def test_the_events_are_logged_not_sent_in_the_evlog1_history(
     monkeypatch.setattr(workflow, "patched",
                         lambda patch_id: patch_id != "events-logged" and patched(patch_id))
     assert await replay_unsandboxed(EVENTS_LOGGED) is not None
+
+
+OPENING_DATES = HERE / "mail_notices_and_a_bank_holiday.dates1.json"
+
+
+def local_activities(path: Path) -> list[str]:
+    """The local activities a history ran, by type (their markers: the SDK's own JSON)."""
+    return [json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+            ["activity_type"]
+            for e in load(path).events if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+
+
+async def test_the_opening_dates_are_one_request_in_the_dates1_history(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case under "opening-dates" computes its first clocks' due dates (received,
+    and LA aware) in one local activity; the evlog1 history of the same scenario scheduled
+    `compute_due_dates` once a clock, and code that still does so does not replay dates1."""
+    assert "opening-dates" in patch_markers(OPENING_DATES)
+    assert local_activities(OPENING_DATES)[0] == "compute_clocks_due_dates"
+    assert scheduled_activities(EVENTS_LOGGED)[:2] == ["compute_due_dates"] * 2
+    assert scheduled_activities(OPENING_DATES)[0] != "compute_due_dates"
+    assert await replay_unsandboxed(OPENING_DATES) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "opening-dates" and patched(patch_id))
+    assert await replay_unsandboxed(OPENING_DATES) is not None

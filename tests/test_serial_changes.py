@@ -68,7 +68,8 @@ def held_worker(client: Any, store: Sessionmaker, mailer: SmtpMailer,
     mail = MailActivities(store, mailer, MailConfig())
     return Worker(client, task_queue=f"tq-{uuid.uuid4()}", workflows=list(WORKFLOWS),
                   workflow_runner=WORKFLOW_RUNNER,
-                  activities=[calendar.compute_due_dates, calendar.compute_dates,
+                  activities=[calendar.compute_clocks_due_dates,
+                              calendar.compute_due_dates, calendar.compute_dates,
                               record_case_event, cases.project_case, cases.project_part,
                               mail.send_letters, mail.send_alert_mail])
 

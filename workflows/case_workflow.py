@@ -43,6 +43,8 @@ from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import (
+        ClocksInput,
+        ClocksResult,
         DateRequest,
         DatesInput,
         DatesResult,
@@ -318,9 +320,14 @@ class CaseWorkflow:
         # A projection the store cannot take is an alert, not a case held up (workflows.projection).
         self._projection.bounded = self._since(PROJECTION_PATCH)
         async with self._serial.turn():
-            await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+            clocks = [(Clock.RECEIVED, ClockPoint(at=self._case.received_at))]
             if self._case.steps_on_clock(Clock.LA_AWARE):  # from procedure r4 only
-                await self._start_clock(Clock.LA_AWARE, ClockPoint(at=self._case.la_aware_at))
+                clocks.append((Clock.LA_AWARE, ClockPoint(at=self._case.la_aware_at)))
+            if self._since(OPENING_DATES_PATCH):
+                await self._start_clocks(clocks)
+            else:
+                for clock, point in clocks:
+                    await self._start_clock(clock, point)
             duplicates = await self._project()
             if duplicates:
                 self._case.flag_possible_duplicates(workflow.now(), duplicates)
@@ -1177,6 +1184,23 @@ class CaseWorkflow:
         self._case.set_due_dates(clock, result.clock_date, result.due)
         self._changed = True
 
+    async def _start_clocks(self, clocks: list[tuple[Clock, ClockPoint]]) -> None:
+        """The case's first clocks, their due dates in one request, as a local activity: a
+        short read of the calendar in the worker, not a round trip through the server (issue
+        13); retried as an activity is, for as long, if the store does not answer."""
+        result = await workflow.execute_local_activity(
+            "compute_clocks_due_dates",
+            ClocksInput(clocks=[
+                self._due_dates_input(clock, point, self._case.steps_on_clock(clock))
+                for clock, point in clocks]),
+            result_type=ClocksResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        for (clock, point), dates in zip(clocks, result.clocks, strict=True):
+            self._case.clock_points[clock] = point
+            self._case.set_due_dates(clock, dates.clock_date, dates.due)
+        self._changed = True
+
     def _due_dates_input(self, clock: Clock, point: ClockPoint,
                          steps: list[Step]) -> DueDatesInput:
         return DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
@@ -1274,6 +1298,9 @@ QUIET_REJECTIONS_PATCH = "quiet-rejections"
 # Audit events are logged by the workflow, not sent one by one to `record_case_event` (kept
 # registered for the runs before): they reach the store with the projection (issue 13).
 EVENTS_LOGGED_PATCH = "events-logged"
+# A case's opening computes the due dates of its first clocks in one local activity
+# (`compute_clocks_due_dates`), not one activity a clock (issue 13). Asked when a case opens.
+OPENING_DATES_PATCH = "opening-dates"
 # The LCSPR is started with parent-close policy ABANDON (the case ends it itself when due).
 LCSPR_ABANDON_PATCH = "lcspr-abandon"
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the

@@ -37,6 +37,8 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "events-logged": each audit event is logged by the workflow (`workflow.logger`, silent while
   replaying), no longer sent one by one to the `record_case_event` activity (kept registered
   for the runs before): the events reach the store with the projection. At each run's start.
+- "opening-dates": a case's opening computes its first clocks' due dates in one local
+  activity (`compute_clocks_due_dates`), not one activity a clock. Asked when a case opens.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ information then declining, and the partners' LCSPR decision, recorded with
 `panel1 panel_answers_to_the_partners_lcspr`; family1: the family told of the partners'
 decision after its reminder, recorded with `family1 family_told_after_a_reminder`; evlog1: the
 audit events logged by the workflow, no `record_case_event` activity, recorded with `evlog1
-mail_notices_and_a_bank_holiday`) and keep
+mail_notices_and_a_bank_holiday`; dates1: the opening's due dates in one local activity,
+recorded with `dates1 mail_notices_and_a_bank_holiday`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
