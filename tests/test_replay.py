@@ -340,3 +340,24 @@ async def test_the_opening_dates_are_one_request_in_the_dates1_history(
     monkeypatch.setattr(workflow, "patched",
                         lambda patch_id: patch_id != "opening-dates" and patched(patch_id))
     assert await replay_unsandboxed(OPENING_DATES) is not None
+
+
+PROJECTION_LOCAL = sorted(HERE.glob("*.local1.json"))
+
+
+@pytest.mark.parametrize("path", PROJECTION_LOCAL, ids=lambda p: p.stem)
+async def test_the_projection_is_a_local_activity_in_the_local1_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case under "projection-local" writes the case store by a local activity (a
+    record answered after one workflow task; the whole case no longer an input kept in the
+    history) with the same bounded attempts; code that schedules `project_case` as an activity
+    does not replay local1."""
+    assert "projection-local" in patch_markers(path)
+    assert "project_case" not in scheduled_activities(path)
+    assert "project_case" in local_activities(path)
+    assert await replay_unsandboxed(path) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "projection-local" and patched(patch_id))
+    assert await replay_unsandboxed(path) is not None

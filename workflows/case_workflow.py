@@ -136,11 +136,15 @@ with workflow.unsafe.imports_passed_through():
         shortfall,
         summary,
     )
+    from workflows.projection import LOCAL_PATCH as PROJECTION_LOCAL_PATCH
+    from workflows.projection import LOCAL_RETRY_THRESHOLD
     from workflows.projection import (
         PROJECTION_PATCH,
         WAKE_PATCH,
         Projection,
+        cancelled,
         catch_up,
+        store_error,
     )
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
@@ -249,6 +253,7 @@ class CaseWorkflow:
         # (replay-safe), no longer an activity of its own (issue 13). Asked at each run's start.
         self._events_logged = self._since(EVENTS_LOGGED_PATCH)
         self._wake_unprojected = self._since(WAKE_PATCH)
+        self._projection.local = self._since(PROJECTION_LOCAL_PATCH)
         if run.carried is not None:
             self._carried_on()
         else:
@@ -1140,11 +1145,22 @@ class CaseWorkflow:
                 start_to_close_timeout=ACTIVITY_TIMEOUT)
             return list(result.possible_duplicates)
         try:
-            result = await workflow.execute_activity(
-                "project_case", projection, result_type=ProjectionResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
-        except ActivityError as e:
-            if isinstance(e.cause, CancelledError):
+            if self._projection.local:
+                # The same attempts over about four minutes, each retry after a timer
+                # (`local_retry_threshold` below the first backoff): the workflow task is not
+                # held open while the store is down, so the case answers queries (the API's
+                # read of a copy known to be behind) and takes its next changes meanwhile.
+                result = await workflow.execute_local_activity(
+                    "project_case", projection, result_type=ProjectionResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD)
+            else:
+                result = await workflow.execute_activity(
+                    "project_case", projection, result_type=ProjectionResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
+        except FailureError as e:
+            # An activity's failure is an ActivityError; a local activity's, its own error.
+            if cancelled(e) or not (isinstance(e, ActivityError) or self._projection.local):
                 raise  # the case is being cancelled: not a store that refuses
             self._projection_failed(e)
             return []
@@ -1156,9 +1172,10 @@ class CaseWorkflow:
             return await self._project()  # with this event (not owed now: once only)
         return list(result.possible_duplicates)
 
-    def _projection_failed(self, error: ActivityError) -> None:
+    def _projection_failed(self, error: FailureError) -> None:
         now = workflow.now()
-        cause = type(error.cause).__name__ if error.cause is not None else "unknown"
+        failure = store_error(error)
+        cause = type(failure).__name__ if failure is not None else "unknown"
         workflow.logger.error("case %s: the case-store projection failed (%s)",
                               self._case.case_id, cause)
         detail = self._projection.failed(now, error)

@@ -59,4 +59,5 @@ YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail", "signal-text",
                              "serial-changes", "projection-alert", "agency-report-detail",
                              "case-continue-as-new", "lcspr-abandon",
                              "quiet-rejections", "wake-unprojected", "family-communication",
-                             "events-logged", "opening-dates"})
+                             "events-logged", "opening-dates",
+                             "projection-local"})

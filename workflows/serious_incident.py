@@ -39,6 +39,9 @@ Patches (`workflow.patched`), each kept while a case started before it may still
   for the runs before): the events reach the store with the projection. At each run's start.
 - "opening-dates": a case's opening computes its first clocks' due dates in one local
   activity (`compute_clocks_due_dates`), not one activity a clock. Asked when a case opens.
+- "projection-local": the case's projection to the case store is a local activity (a record is
+  answered after one workflow task; the whole case no longer goes into the history as its
+  input), with the same bounded attempts (`workflows.projection`). At each run's start.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ information then declining, and the partners' LCSPR decision, recorded with
 decision after its reminder, recorded with `family1 family_told_after_a_reminder`; evlog1: the
 audit events logged by the workflow, no `record_case_event` activity, recorded with `evlog1
 mail_notices_and_a_bank_holiday`; dates1: the opening's due dates in one local activity,
-recorded with `dates1 mail_notices_and_a_bank_holiday`) and keep
+recorded with `dates1 mail_notices_and_a_bank_holiday`; local1: the case's projection as a
+local activity, recorded with `local1 mail_notices_and_a_bank_holiday
+disagreement_up_the_ladder`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
