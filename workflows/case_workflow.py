@@ -137,8 +137,8 @@ with workflow.unsafe.imports_passed_through():
         summary,
     )
     from workflows.projection import LOCAL_PATCH as PROJECTION_LOCAL_PATCH
-    from workflows.projection import LOCAL_RETRY_THRESHOLD
     from workflows.projection import (
+        LOCAL_RETRY_THRESHOLD,
         PROJECTION_PATCH,
         WAKE_PATCH,
         Projection,
