@@ -361,3 +361,27 @@ async def test_the_projection_is_a_local_activity_in_the_local1_histories(
     monkeypatch.setattr(workflow, "patched",
                         lambda patch_id: patch_id != "projection-local" and patched(patch_id))
     assert await replay_unsandboxed(path) is not None
+
+
+CURRENT = sorted(HERE.glob("*.cur1.json"))
+
+
+@pytest.mark.parametrize("path", CURRENT, ids=lambda p: p.stem)
+async def test_a_new_run_takes_every_patch_with_one_marker_in_the_cur1_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case (and a review request) started under "case-patches-1" takes every
+    patch `_since` asks with that one marker (the patches asked directly, at their first
+    e-mail, keep theirs); the code each patch brought is run (no `record_case_event`, the
+    projection local), and code without the patch, asking each, does not replay it."""
+    markers = patch_markers(path)
+    assert "case-patches-1" in markers
+    assert not markers & {"case-store", "serial-changes", "projection-alert", "events-logged",
+                          "projection-local", "quiet-rejections"}, markers
+    assert "record_case_event" not in scheduled_activities(path)
+    assert "project_case" in local_activities(path)
+    assert await replay_unsandboxed(path) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "case-patches-1" and patched(patch_id))
+    assert await replay_unsandboxed(path) is not None

@@ -198,6 +198,7 @@ class CaseWorkflow:
         # Event numbers in the trail (across runs): the last sent to `record_case_event`, the
         # last a projection started with, the last the store has (when it is behind).
         self._events_sent = case.event_count if run.events_sent is None else run.events_sent
+        self._all_patched: bool | None = None  # `_current`, once asked
         self._quiet_rejections = False
         self._events_logged = False
         self._wake_unprojected = False
@@ -230,6 +231,15 @@ class CaseWorkflow:
         """Whether this case runs the code a patch brought (`workflow.patched`). A workflow
         type younger than every patch always does, and leaves no marker in its history."""
         return True
+
+    def _current(self) -> bool:
+        """Whether this run started on code that has every patch `_since` asks (patch
+        "case-patches-1"): then each is taken without a marker of its own (a new run recorded
+        one per patch, 14 events of a notification's 40; issue 13). Asked once a run, at its
+        first `_since`; a run that has it had every patch then, so nothing else changes."""
+        if self._all_patched is None:
+            self._all_patched = workflow.patched(CURRENT_PATCHES)
+        return self._all_patched
 
     async def _run_case(self, run: CaseRun, actor: Actor | None) -> CaseResult:
         try:
@@ -1318,6 +1328,10 @@ EVENTS_LOGGED_PATCH = "events-logged"
 # A case's opening computes the due dates of its first clocks in one local activity
 # (`compute_clocks_due_dates`), not one activity a clock (issue 13). Asked when a case opens.
 OPENING_DATES_PATCH = "opening-dates"
+# Every patch `_since` asks, taken at once by a run started on code that has them all: one
+# marker a run, not one a patch (`_current`). A patch added later is asked as before, on its
+# own, and taken at once by the next such marker's runs (case-patches-2).
+CURRENT_PATCHES = "case-patches-1"
 # The LCSPR is started with parent-close policy ABANDON (the case ends it itself when due).
 LCSPR_ABANDON_PATCH = "lcspr-abandon"
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the

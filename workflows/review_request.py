@@ -51,7 +51,9 @@ class ReviewRequestWorkflow(CaseWorkflow):
     def _since(self, patch_id: str) -> bool:
         # Patches younger than this workflow type are asked like any case's; the older ones'
         # code it has always run.
-        return workflow.patched(patch_id) if patch_id in YOUNGER_PATCHES else True
+        if patch_id not in YOUNGER_PATCHES:
+            return True
+        return self._current() or workflow.patched(patch_id)
 
 
 # The case workflow's patches made after review requests existed.

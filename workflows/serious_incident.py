@@ -42,6 +42,8 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "projection-local": the case's projection to the case store is a local activity (a record is
   answered after one workflow task; the whole case no longer goes into the history as its
   input), with the same bounded attempts (`workflows.projection`). At each run's start.
+- "case-patches-1": a run started on code with every patch above takes them all at once, with
+  one marker, not one a patch (`CaseWorkflow._current`); asked at the run's first patch.
 """
 
 from __future__ import annotations
@@ -91,4 +93,4 @@ class SeriousIncidentWorkflow(CaseWorkflow):
         return await self._run_case(input, input.actor)
 
     def _since(self, patch_id: str) -> bool:
-        return workflow.patched(patch_id)
+        return self._current() or workflow.patched(patch_id)

@@ -19,7 +19,8 @@ audit events logged by the workflow, no `record_case_event` activity, recorded w
 mail_notices_and_a_bank_holiday`; dates1: the opening's due dates in one local activity,
 recorded with `dates1 mail_notices_and_a_bank_holiday`; local1: the case's projection as a
 local activity, recorded with `local1 mail_notices_and_a_bank_holiday
-disagreement_up_the_ladder`) and keep
+disagreement_up_the_ladder`; cur1: every patch taken with one marker, "case-patches-1",
+recorded with `cur1 mail_notices_and_a_bank_holiday request_agreed_to_its_lcspr`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.
