@@ -136,13 +136,21 @@ async def write_part(projection: Projection, part: PartProjectionInput, what: st
                                         start_to_close_timeout=activity_timeout)
         return PartWrite(written=True)
     try:
-        await workflow.execute_activity("project_part", part,
-                                        start_to_close_timeout=activity_timeout,
-                                        retry_policy=RETRY_POLICY)
-    except ActivityError as e:
-        if isinstance(e.cause, CancelledError):
+        if projection.local:  # as the case's ("projection-local"): retries on timers
+            await workflow.execute_local_activity("project_part", part,
+                                                  start_to_close_timeout=activity_timeout,
+                                                  retry_policy=RETRY_POLICY,
+                                                  local_retry_threshold=LOCAL_RETRY_THRESHOLD)
+        else:
+            await workflow.execute_activity("project_part", part,
+                                            start_to_close_timeout=activity_timeout,
+                                            retry_policy=RETRY_POLICY)
+    except FailureError as e:
+        # An activity's failure is an ActivityError; a local activity's, its own error.
+        if cancelled(e) or not (isinstance(e, ActivityError) or projection.local):
             raise  # the workflow is being cancelled: not a store that refuses
+        failure = store_error(e)
         workflow.logger.error("%s %s: the case-store projection failed (%s)", what,
-                              part.case_id, type(e.cause).__name__)
+                              part.case_id, type(failure).__name__)
         return PartWrite(written=False, failed=projection.failed(workflow.now(), e, what))
     return PartWrite(written=True, restored=projection.written())
