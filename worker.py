@@ -75,6 +75,7 @@ def build_worker(
         workflow_runner=workflow_runner,
         max_cached_workflows=max_cached_workflows,
         activities=[calendar_activities.compute_due_dates, calendar_activities.compute_dates,
+                    calendar_activities.compute_clocks_due_dates,
                     record_case_event,
                     store_activities.project_case, store_activities.project_part,
                     mail_activities.send_letters, mail_activities.send_alert_mail,

@@ -36,6 +36,18 @@ class DueDatesResult(BaseModel):
     due: list[DueDate]
 
 
+class ClocksInput(BaseModel):
+    """The due dates of several clocks at once (a case's opening: received, and LA aware)."""
+
+    clocks: list[DueDatesInput]
+
+
+class ClocksResult(BaseModel):
+    """One result a clock, in the order asked."""
+
+    clocks: list[DueDatesResult]
+
+
 class DateRequest(BaseModel):
     """A due date counted from a start: working days (negative: before), then calendar months,
     then calendar days."""
@@ -86,6 +98,12 @@ class CalendarActivities:
     async def compute_due_dates(self, input: DueDatesInput) -> DueDatesResult:
         """Due dates of the steps counted from one clock, with their reminder times."""
         return due_dates(await self._effective(), input)
+
+    @activity.defn(name="compute_clocks_due_dates")
+    async def compute_clocks_due_dates(self, input: ClocksInput) -> ClocksResult:
+        """`compute_due_dates` for several clocks, in one request (one calendar read)."""
+        calendar = await self._effective()
+        return ClocksResult(clocks=[due_dates(calendar, clock) for clock in input.clocks])
 
     @activity.defn(name="compute_dates")
     async def compute_dates(self, input: DatesInput) -> DatesResult:

@@ -9,7 +9,9 @@ late publication and an overdue action) on the time-skipping server with the rea
 the case store, then reads the histories of the case, its LCSPR and its action plan (every run
 of each, continued as new included) and prints for each: events, bytes, workflow tasks,
 activities by type with their input bytes, and, as the ratio the issue asks for, the share of
-the history's bytes that are activity inputs (the case carried to the store).
+the history's bytes that are activity inputs (the case carried to the store). A local
+activity (the case's projection since patch "projection-local") leaves a marker with its
+result, not its input: its markers are counted apart, as are the patches' markers.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Costs:
     activities: Counter[str] = field(default_factory=Counter)
     activity_input_bytes: Counter[str] = field(default_factory=Counter)
     local_activities: int = 0
+    marker_bytes: int = 0  # the local activities' markers
+    patches: int = 0  # `workflow.patched` markers
     signals: int = 0
     updates: int = 0
     timers: int = 0
@@ -67,7 +71,13 @@ async def costs(client: Client, workflow_id: str) -> Costs:
                 found.activities[a.activity_type.name] += 1
                 found.activity_input_bytes[a.activity_type.name] += a.input.ByteSize()
             elif t == E.EVENT_TYPE_MARKER_RECORDED:
-                found.local_activities += 1
+                # A local activity's marker (its result, never its input), or a patch's.
+                marker = event.marker_recorded_event_attributes
+                if marker.marker_name == "core_local_activity":
+                    found.local_activities += 1
+                    found.marker_bytes += event.ByteSize()
+                else:
+                    found.patches += 1
             elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 found.signals += 1
             elif t == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
@@ -106,6 +116,8 @@ async def main(flowchart_4: bool) -> None:
         total.activities += c.activities
         total.activity_input_bytes += c.activity_input_bytes
         total.local_activities += c.local_activities
+        total.marker_bytes += c.marker_bytes
+        total.patches += c.patches
         total.signals += c.signals
         total.updates += c.updates
         total.timers += c.timers
@@ -116,7 +128,8 @@ async def main(flowchart_4: bool) -> None:
         inputs = sum(c.activity_input_bytes.values())
         print(f"  {name:12} {c.runs} run(s), {c.events:4} events, {c.bytes / 1000:6.1f} KB, "
               f"{c.workflow_tasks:3} workflow tasks, {sum(c.activities.values()):3} activities "
-              f"(+{c.local_activities} local), {c.signals} signals, {c.updates} updates, "
+              f"(+{c.local_activities} local, {c.marker_bytes / 1000:.1f} KB), "
+              f"{c.patches} patch markers, {c.signals} signals, {c.updates} updates, "
               f"{c.timers} timers; activity inputs {inputs / 1000:.1f} KB = "
               f"{100 * inputs / max(1, c.bytes):.0f} % of the history")
     print("  activities of the whole case (count, input KB):")

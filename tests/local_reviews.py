@@ -63,7 +63,8 @@ def review_worker(client: Client, sessions: Sessionmaker, action_plan: type) -> 
     store = CaseStoreActivities(sessions)
     return Worker(client, task_queue=f"tq-{uuid.uuid4()}",
                   workflows=[LocalReviewWorkflow, action_plan], workflow_runner=WORKFLOW_RUNNER,
-                  activities=[calendar.compute_dates, calendar.compute_due_dates,
+                  activities=[calendar.compute_clocks_due_dates,
+                              calendar.compute_dates, calendar.compute_due_dates,
                               record_case_event, store.project_part])
 
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
@@ -62,3 +63,31 @@ async def test_an_unguarded_change_fails_replay(
     monkeypatch.setattr(ActionPlanWorkflow, "_publish", lambda _: None)
     changed = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert changed.replay_failure is not None
+
+
+@pytest.mark.parametrize("path", [p for p in HISTORIES if p.stem.endswith(".ap5")],
+                         ids=lambda p: p.stem)
+async def test_ap5_writes_its_part_by_a_local_activity(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: an action plan under "projection-local" writes its part of the case store by a
+    local activity (the plan no longer an input kept in the history); code that schedules
+    `project_part` as an activity does not replay ap5."""
+    events = load(path).events
+    assert "projection-local" in {
+        json.loads(p.data)["id"] for e in events if e.HasField("marker_recorded_event_attributes")
+        and "patch-data" in e.marker_recorded_event_attributes.details
+        for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+    assert not any(e.activity_task_scheduled_event_attributes.activity_type.name == "project_part"
+                   for e in events if e.HasField("activity_task_scheduled_event_attributes"))
+    assert any(e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+               for e in events if e.HasField("marker_recorded_event_attributes"))
+    replayer = Replayer(workflows=[ActionPlanWorkflow], data_converter=CONVERTER,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    assert (await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+            ).replay_failure is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "projection-local" and patched(patch_id))
+    assert (await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+            ).replay_failure is not None

@@ -25,6 +25,7 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "cspr-dashboard.json"
 # The Temporal SDK runtime's metrics the rules use (checked against a live worker in
 # tests/test_metrics.py for the pollers; names as the SDK's Prometheus endpoint serves them).
 SDK_METRICS = {"temporal_num_pollers", "temporal_activity_execution_failed_total",
+               "temporal_local_activity_execution_failed_total",
                "temporal_workflow_task_schedule_to_start_latency_bucket"}
 REQUIRED = {"CsprStatutoryStepOverdue", "CsprEmailFailedOrUncertain", "CsprProjectionFailing",
             "CsprProjectionRefused", "CsprProjectionStoreUnavailable", "CsprNoWorkerPolling",

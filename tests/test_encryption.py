@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from google.protobuf.message import Message
@@ -14,6 +15,9 @@ from tests.conftest import CODEC
 
 REFERENCE = "NL-CHILD-ZQ-40417"
 SUMMARY = "Found with a spiral fracture of the left femur"
+# What the SDK records of a local activity in its marker's plain "data" payload.
+LOCAL_ACTIVITY_OWN = {"seq", "attempt", "activity_id", "activity_type", "complete_time",
+                      "backoff", "original_schedule_time", "activation_index"}
 
 
 def payloads(message: Message) -> Iterator[Payload]:
@@ -55,9 +59,19 @@ async def test_history_holds_no_child_data_in_clear(
     assert REFERENCE.encode() not in raw
     assert SUMMARY.encode() not in raw
 
-    # The SDK's own patch markers ({"id": patch name}) are the one plain payload allowed.
+    # The SDK's own patch markers ({"id": patch name}) and a local activity's marker's own
+    # record of it (its type, sequence, attempt and times: no value of the case) are the one
+    # plain payloads allowed; the local activity's result is encrypted like the rest.
+    local = [e.marker_recorded_event_attributes.details for e in history.events
+             if e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+    assert local  # the projection (patch "projection-local")
+    for details in local:
+        own = json.loads(details["data"].payloads[0].data)
+        assert set(own) <= LOCAL_ACTIVITY_OWN, own
+        assert details["result"].payloads[0].metadata["encoding"] == ENCODING
     found = [p for e in history.events for p in payloads(e)
-             if e.marker_recorded_event_attributes.marker_name != "core_patch"]
+             if e.marker_recorded_event_attributes.marker_name != "core_patch"
+             and not any(p == q for d in local for q in d["data"].payloads)]
     assert len(found) >= 3  # the start input, the update, activity inputs and results
     assert all(p.metadata["encoding"] == ENCODING for p in found)
     assert {p.metadata["encryption-key-id"] for p in found} == {b"test-key-1"}

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
@@ -85,3 +86,37 @@ def test_lcspr3_replays_the_partners_agreement_not_to_publish() -> None:
         # lcspr8: the case told of the final report's endorsement (patch family-final-report;
         # the recorder's review has no parent case, so only the marker).
         assert ("family-final-report" in _markers(path)) == (tag >= 8), path.name
+
+
+def _scheduled(path: Path) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in load(path).events if e.HasField("activity_task_scheduled_event_attributes")]
+
+
+def _local(path: Path) -> list[str]:
+    return [json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+            ["activity_type"]
+            for e in load(path).events if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+
+
+@pytest.mark.parametrize("path", [p for p in HISTORIES if p.stem.endswith(".lcspr9")],
+                         ids=lambda p: p.stem)
+async def test_lcspr9_writes_its_part_by_a_local_activity(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: an LCSPR under "projection-local" writes its part of the case store by a local
+    activity (its whole state no longer an input kept in the history); the histories before
+    scheduled `project_part`, and code that still does does not replay lcspr9."""
+    assert "projection-local" in _markers(path)
+    assert "project_part" not in _scheduled(path)
+    assert "project_part" in _local(path)
+    replayer = Replayer(workflows=[LocalReviewWorkflow], data_converter=CONVERTER,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    assert (await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+            ).replay_failure is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "projection-local" and patched(patch_id))
+    assert (await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+            ).replay_failure is not None

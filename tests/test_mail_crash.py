@@ -73,7 +73,8 @@ async def test_letters_interrupted_by_a_dead_worker_go_within_seconds(
     mail = DiesOnFirstAttempt(store, mailer, MailConfig())
     async with Worker(dev_env.client, task_queue=f"tq-{uuid.uuid4()}", workflows=list(WORKFLOWS),
                       workflow_runner=WORKFLOW_RUNNER,
-                      activities=[calendar.compute_due_dates, calendar.compute_dates,
+                      activities=[calendar.compute_clocks_due_dates,
+                                  calendar.compute_due_dates, calendar.compute_dates,
                                   record_case_event, cases.project_case, cases.project_part,
                                   mail.send_letters, mail.send_alert_mail],
                       graceful_shutdown_timeout=timedelta(seconds=1)) as worker:

@@ -56,6 +56,7 @@ def patch_markers(path: Path) -> set[str]:
     history = load(path)
     return {json.loads(p.data)["id"]
             for e in history.events if e.HasField("marker_recorded_event_attributes")
+            and "patch-data" in e.marker_recorded_event_attributes.details  # not a local activity
             for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
 
 
@@ -287,3 +288,100 @@ def test_the_faults_histories_are_recorded_on_the_serial_and_bounded_code() -> N
         assert all(s.heartbeat_timeout.ToTimedelta() == timedelta(seconds=20) for s in mail)
         projections = [s for s in scheduled if s.activity_type.name == "project_case"]
         assert all(s.retry_policy.maximum_attempts == 9 for s in projections), path.name
+
+
+EVENTS_LOGGED = HERE / "mail_notices_and_a_bank_holiday.evlog1.json"
+
+
+def scheduled_activities(path: Path) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in load(path).events if e.HasField("activity_task_scheduled_event_attributes")]
+
+
+async def test_the_events_are_logged_not_sent_in_the_evlog1_history(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case under "events-logged" runs no `record_case_event` activity (its events
+    reach the store with the projection, and the workflow logs them); the mail1 history of the
+    same scenario ran one per event, and code that still sends them does not replay evlog1."""
+    assert "events-logged" in patch_markers(EVENTS_LOGGED)
+    assert "record_case_event" not in scheduled_activities(EVENTS_LOGGED)
+    assert "record_case_event" in scheduled_activities(MAIL)
+    assert await replay_unsandboxed(EVENTS_LOGGED) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "events-logged" and patched(patch_id))
+    assert await replay_unsandboxed(EVENTS_LOGGED) is not None
+
+
+OPENING_DATES = HERE / "mail_notices_and_a_bank_holiday.dates1.json"
+
+
+def local_activities(path: Path) -> list[str]:
+    """The local activities a history ran, by type (their markers: the SDK's own JSON)."""
+    return [json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+            ["activity_type"]
+            for e in load(path).events if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"]
+
+
+async def test_the_opening_dates_are_one_request_in_the_dates1_history(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case under "opening-dates" computes its first clocks' due dates (received,
+    and LA aware) in one local activity; the evlog1 history of the same scenario scheduled
+    `compute_due_dates` once a clock, and code that still does so does not replay dates1."""
+    assert "opening-dates" in patch_markers(OPENING_DATES)
+    assert local_activities(OPENING_DATES)[0] == "compute_clocks_due_dates"
+    assert scheduled_activities(EVENTS_LOGGED)[:2] == ["compute_due_dates"] * 2
+    assert scheduled_activities(OPENING_DATES)[0] != "compute_due_dates"
+    assert await replay_unsandboxed(OPENING_DATES) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "opening-dates" and patched(patch_id))
+    assert await replay_unsandboxed(OPENING_DATES) is not None
+
+
+PROJECTION_LOCAL = sorted(HERE.glob("*.local1.json"))
+
+
+@pytest.mark.parametrize("path", PROJECTION_LOCAL, ids=lambda p: p.stem)
+async def test_the_projection_is_a_local_activity_in_the_local1_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case under "projection-local" writes the case store by a local activity (a
+    record answered after one workflow task; the whole case no longer an input kept in the
+    history) with the same bounded attempts; code that schedules `project_case` as an activity
+    does not replay local1."""
+    assert "projection-local" in patch_markers(path)
+    assert "project_case" not in scheduled_activities(path)
+    assert "project_case" in local_activities(path)
+    assert await replay_unsandboxed(path) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "projection-local" and patched(patch_id))
+    assert await replay_unsandboxed(path) is not None
+
+
+CURRENT = sorted(HERE.glob("*.cur1.json"))
+
+
+@pytest.mark.parametrize("path", CURRENT, ids=lambda p: p.stem)
+async def test_a_new_run_takes_every_patch_with_one_marker_in_the_cur1_histories(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a case (and a review request) started under "case-patches-1" takes every
+    patch `_since` asks with that one marker (the patches asked directly, at their first
+    e-mail, keep theirs); the code each patch brought is run (no `record_case_event`, the
+    projection local), and code without the patch, asking each, does not replay it."""
+    markers = patch_markers(path)
+    assert "case-patches-1" in markers
+    assert not markers & {"case-store", "serial-changes", "projection-alert", "events-logged",
+                          "projection-local", "quiet-rejections"}, markers
+    assert "record_case_event" not in scheduled_activities(path)
+    assert "project_case" in local_activities(path)
+    assert await replay_unsandboxed(path) is None
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched",
+                        lambda patch_id: patch_id != "case-patches-1" and patched(patch_id))
+    assert await replay_unsandboxed(path) is not None

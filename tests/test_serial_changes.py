@@ -68,7 +68,8 @@ def held_worker(client: Any, store: Sessionmaker, mailer: SmtpMailer,
     mail = MailActivities(store, mailer, MailConfig())
     return Worker(client, task_queue=f"tq-{uuid.uuid4()}", workflows=list(WORKFLOWS),
                   workflow_runner=WORKFLOW_RUNNER,
-                  activities=[calendar.compute_due_dates, calendar.compute_dates,
+                  activities=[calendar.compute_clocks_due_dates,
+                              calendar.compute_due_dates, calendar.compute_dates,
                               record_case_event, cases.project_case, cases.project_part,
                               mail.send_letters, mail.send_alert_mail])
 
@@ -146,7 +147,8 @@ async def test_letters_asked_for_while_a_decision_takes_effect_wait_for_it_and_g
 async def test_a_new_case_marks_the_serial_patch(
     dev_env: WorkflowEnvironment, store: Sessionmaker, smtp: tuple[Recorder, SmtpMailer],
 ) -> None:
-    """New cases run serialised from their first command (the patch marker is in history)."""
+    """New cases run serialised from their first command (the patch marker is in history:
+    "case-patches-1", which takes "serial-changes" with every other patch of a new run)."""
     _, mailer = smtp
     async with held_worker(dev_env.client, store, mailer, HeldCalendar(store)) as worker:
         now = await dev_env.get_current_time()
@@ -155,6 +157,6 @@ async def test_a_new_case_marks_the_serial_patch(
         await case_when(handle, lambda c: c.clock_dates != {}, within=30)
         history = await handle.fetch_history()
         markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
-        assert any(b"serial-changes" in p.data for e in markers
+        assert any(b"case-patches-1" in p.data for e in markers
                    for p in e.marker_recorded_event_attributes.details["patch-data"].payloads)
         await handle.terminate("test over")

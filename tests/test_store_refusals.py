@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from datetime import date, timedelta
@@ -12,6 +13,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, text
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
@@ -46,15 +48,27 @@ def refused_case_id() -> str:
     return f"CSPR-2026-{uuid.uuid4().hex[:30].upper()}"
 
 
-async def failed_projections(handle: WorkflowHandle[object, object]) -> list[HistoryEvent]:
+async def failed_projections(
+    handle: WorkflowHandle[object, object],
+) -> list[tuple[HistoryEvent, Failure]]:
+    """The case's failed projections in its history, with their failures: an activity's
+    (before patch "projection-local") or a local activity's (its marker holds the failure)."""
     history = await handle.fetch_history()
     scheduled = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
                  for e in history.events
                  if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
-    return [e for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
-            and scheduled[e.activity_task_failed_event_attributes.scheduled_event_id]
-            == "project_case"]
+    found = [(e, e.activity_task_failed_event_attributes.failure) for e in history.events
+             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+             and scheduled[e.activity_task_failed_event_attributes.scheduled_event_id]
+             == "project_case"]
+    for e in history.events:
+        marker = e.marker_recorded_event_attributes
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and \
+                marker.marker_name == "core_local_activity" and marker.HasField("failure") and \
+                json.loads(marker.details["data"].payloads[0].data)["activity_type"] \
+                == "project_case":
+            found.append((e, marker.failure))
+    return found
 
 
 async def test_a_refused_store_write_leaves_nothing_in_clear(
@@ -69,20 +83,20 @@ async def test_a_refused_store_write_leaves_nothing_in_clear(
             children=[{"reference": reference, "date_of_birth": date(2019, 3, 4)}],
             incident={"date": now.date(), "harm": "serious_harm",
                       "abuse_or_neglect": "suspected", "summary": SUMMARY})
-        failed: list[HistoryEvent] = []
+        failed: list[tuple[HistoryEvent, Failure]] = []
         for _ in range(200):
             failed = await failed_projections(handle)  # type: ignore[arg-type]
             if failed:
                 break
             await time_env.sleep(1)
         assert failed, "the store never refused the projection"
-        failure = failed[0].activity_task_failed_event_attributes.failure
+        failure = failed[0][1]
         # Message and stack trace travel encrypted; only the error's type is readable.
         assert failure.message == "Encoded failure"
         assert failure.stack_trace == ""
         assert failure.HasField("encoded_attributes")
         assert failure.application_failure_info.type == "ProjectionRefused"
-        for event in failed:
+        for event, _ in failed:
             raw = event.SerializeToString()
             assert reference.encode() not in raw
             assert SUMMARY.encode() not in raw

@@ -61,7 +61,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.continuation import HISTORY_PER_RUN, Continued, History, tell_parent
     from workflows.mail import Mailer, send_alert, shortfall
-    from workflows.projection import PROJECTION_PATCH, Projection, catch_up, write_part
+    from workflows.projection import (
+        LOCAL_PATCH,
+        PROJECTION_PATCH,
+        Projection,
+        catch_up,
+        write_part,
+    )
     from workflows.serial import SERIAL_PATCH, Serial
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -127,6 +133,9 @@ class ActionPlanWorkflow:
         self._serial.on = workflow.patched(SERIAL_PATCH)
         # A projection the store cannot take is an alert, not a plan held up.
         self._projection.bounded = workflow.patched(PROJECTION_PATCH)
+        # Written by a local activity, as the case's (issue 13): not a round trip through the
+        # server, its input (the whole plan) not kept in the history.
+        self._projection.local = workflow.patched(LOCAL_PATCH)
         if input.carried is None:
             await self._compute(self._plan.opening_dates())
         await self._project()

@@ -43,6 +43,8 @@ from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import (
+        ClocksInput,
+        ClocksResult,
         DateRequest,
         DatesInput,
         DatesResult,
@@ -134,11 +136,15 @@ with workflow.unsafe.imports_passed_through():
         shortfall,
         summary,
     )
+    from workflows.projection import LOCAL_PATCH as PROJECTION_LOCAL_PATCH
     from workflows.projection import (
+        LOCAL_RETRY_THRESHOLD,
         PROJECTION_PATCH,
         WAKE_PATCH,
         Projection,
+        cancelled,
         catch_up,
+        store_error,
     )
     from workflows.projection import RETRY_POLICY as PROJECTION_RETRY
     from workflows.serial import SERIAL_PATCH, Serial
@@ -192,7 +198,9 @@ class CaseWorkflow:
         # Event numbers in the trail (across runs): the last sent to `record_case_event`, the
         # last a projection started with, the last the store has (when it is behind).
         self._events_sent = case.event_count if run.events_sent is None else run.events_sent
+        self._all_patched: bool | None = None  # `_current`, once asked
         self._quiet_rejections = False
+        self._events_logged = False
         self._wake_unprojected = False
         self._events_projected = case.event_count
         self._stored = case.event_count if run.projected is None else run.projected
@@ -224,6 +232,15 @@ class CaseWorkflow:
         type younger than every patch always does, and leaves no marker in its history."""
         return True
 
+    def _current(self) -> bool:
+        """Whether this run started on code that has every patch `_since` asks (patch
+        "case-patches-1"): then each is taken without a marker of its own (a new run recorded
+        one per patch, 14 events of a notification's 40; issue 13). Asked once a run, at its
+        first `_since`; a run that has it had every patch then, so nothing else changes."""
+        if self._all_patched is None:
+            self._all_patched = workflow.patched(CURRENT_PATCHES)
+        return self._all_patched
+
     async def _run_case(self, run: CaseRun, actor: Actor | None) -> CaseResult:
         try:
             return await self._run(run, actor)
@@ -242,7 +259,11 @@ class CaseWorkflow:
         # trail; sending it to the event log as well cost an activity each, which a partner
         # system retrying in a loop would multiply.
         self._quiet_rejections = self._since(QUIET_REJECTIONS_PATCH)
+        # Each audit event reaches the store with the projection: it is logged by the workflow
+        # (replay-safe), no longer an activity of its own (issue 13). Asked at each run's start.
+        self._events_logged = self._since(EVENTS_LOGGED_PATCH)
         self._wake_unprojected = self._since(WAKE_PATCH)
+        self._projection.local = self._since(PROJECTION_LOCAL_PATCH)
         if run.carried is not None:
             self._carried_on()
         else:
@@ -314,9 +335,14 @@ class CaseWorkflow:
         # A projection the store cannot take is an alert, not a case held up (workflows.projection).
         self._projection.bounded = self._since(PROJECTION_PATCH)
         async with self._serial.turn():
-            await self._start_clock(Clock.RECEIVED, ClockPoint(at=self._case.received_at))
+            clocks = [(Clock.RECEIVED, ClockPoint(at=self._case.received_at))]
             if self._case.steps_on_clock(Clock.LA_AWARE):  # from procedure r4 only
-                await self._start_clock(Clock.LA_AWARE, ClockPoint(at=self._case.la_aware_at))
+                clocks.append((Clock.LA_AWARE, ClockPoint(at=self._case.la_aware_at)))
+            if self._since(OPENING_DATES_PATCH):
+                await self._start_clocks(clocks)
+            else:
+                for clock, point in clocks:
+                    await self._start_clock(clock, point)
             duplicates = await self._project()
             if duplicates:
                 self._case.flag_possible_duplicates(workflow.now(), duplicates)
@@ -1129,11 +1155,22 @@ class CaseWorkflow:
                 start_to_close_timeout=ACTIVITY_TIMEOUT)
             return list(result.possible_duplicates)
         try:
-            result = await workflow.execute_activity(
-                "project_case", projection, result_type=ProjectionResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
-        except ActivityError as e:
-            if isinstance(e.cause, CancelledError):
+            if self._projection.local:
+                # The same attempts over about four minutes, each retry after a timer
+                # (`local_retry_threshold` below the first backoff): the workflow task is not
+                # held open while the store is down, so the case answers queries (the API's
+                # read of a copy known to be behind) and takes its next changes meanwhile.
+                result = await workflow.execute_local_activity(
+                    "project_case", projection, result_type=ProjectionResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD)
+            else:
+                result = await workflow.execute_activity(
+                    "project_case", projection, result_type=ProjectionResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=PROJECTION_RETRY)
+        except FailureError as e:
+            # An activity's failure is an ActivityError; a local activity's, its own error.
+            if cancelled(e) or not (isinstance(e, ActivityError) or self._projection.local):
                 raise  # the case is being cancelled: not a store that refuses
             self._projection_failed(e)
             return []
@@ -1145,9 +1182,10 @@ class CaseWorkflow:
             return await self._project()  # with this event (not owed now: once only)
         return list(result.possible_duplicates)
 
-    def _projection_failed(self, error: ActivityError) -> None:
+    def _projection_failed(self, error: FailureError) -> None:
         now = workflow.now()
-        cause = type(error.cause).__name__ if error.cause is not None else "unknown"
+        failure = store_error(error)
+        cause = type(failure).__name__ if failure is not None else "unknown"
         workflow.logger.error("case %s: the case-store projection failed (%s)",
                               self._case.case_id, cause)
         detail = self._projection.failed(now, error)
@@ -1173,6 +1211,23 @@ class CaseWorkflow:
         self._case.set_due_dates(clock, result.clock_date, result.due)
         self._changed = True
 
+    async def _start_clocks(self, clocks: list[tuple[Clock, ClockPoint]]) -> None:
+        """The case's first clocks, their due dates in one request, as a local activity: a
+        short read of the calendar in the worker, not a round trip through the server (issue
+        13); retried as an activity is, for as long, if the store does not answer."""
+        result = await workflow.execute_local_activity(
+            "compute_clocks_due_dates",
+            ClocksInput(clocks=[
+                self._due_dates_input(clock, point, self._case.steps_on_clock(clock))
+                for clock, point in clocks]),
+            result_type=ClocksResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        for (clock, point), dates in zip(clocks, result.clocks, strict=True):
+            self._case.clock_points[clock] = point
+            self._case.set_due_dates(clock, dates.clock_date, dates.due)
+        self._changed = True
+
     def _due_dates_input(self, clock: Clock, point: ClockPoint,
                          steps: list[Step]) -> DueDatesInput:
         return DueDatesInput(procedure_version=self._case.procedure_version, clock=clock,
@@ -1185,12 +1240,19 @@ class CaseWorkflow:
             self._events_sent += 1
             if event.kind is EventKind.SIGNAL_REJECTED and self._quiet_rejections:
                 continue
-            await workflow.execute_activity(
-                "record_case_event",
-                CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
-                               kind=event.kind, step=event.step, detail=event.detail),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-            )
+            if self._events_logged:
+                # The same line `record_case_event` wrote (no value a child's details hold);
+                # the workflow's logger writes nothing while it replays.
+                workflow.logger.info("case %s event #%d %s step=%s %s", self._case.case_id,
+                                     self._events_sent, event.kind.value,
+                                     event.step.value if event.step else "-", event.detail)
+            else:
+                await workflow.execute_activity(
+                    "record_case_event",
+                    CaseEventInput(case_id=self._case.case_id, sequence=self._events_sent,
+                                   kind=event.kind, step=event.step, detail=event.detail),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                )
             # Reminders and escalations go by e-mail to those responsible (domain.mail).
             if (event.kind in (EventKind.REMINDER, EventKind.OVERDUE) and event.step is not None
                     and self._mail.enabled()):
@@ -1260,6 +1322,16 @@ _DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
 CONTINUE_PATCH = "case-continue-as-new"
 # A refused signal is not sent to the event log (`record_case_event`): logged where refused.
 QUIET_REJECTIONS_PATCH = "quiet-rejections"
+# Audit events are logged by the workflow, not sent one by one to `record_case_event` (kept
+# registered for the runs before): they reach the store with the projection (issue 13).
+EVENTS_LOGGED_PATCH = "events-logged"
+# A case's opening computes the due dates of its first clocks in one local activity
+# (`compute_clocks_due_dates`), not one activity a clock (issue 13). Asked when a case opens.
+OPENING_DATES_PATCH = "opening-dates"
+# Every patch `_since` asks, taken at once by a run started on code that has them all: one
+# marker a run, not one a patch (`_current`). A patch added later is asked as before, on its
+# own, and taken at once by the next such marker's runs (case-patches-2).
+CURRENT_PATCHES = "case-patches-1"
 # The LCSPR is started with parent-close policy ABANDON (the case ends it itself when due).
 LCSPR_ABANDON_PATCH = "lcspr-abandon"
 # A step's alert e-mail names the deadline that fired (its own date and kind) rather than the

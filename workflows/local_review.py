@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ids import action_plan_id
     from workflows.mail import Mailer, send_alert, send_review_letter, shortfall
     from workflows.projection import (
+        LOCAL_PATCH,
         PROJECTION_PATCH,
         WAKE_PATCH,
         Projection,
@@ -148,6 +149,9 @@ class LocalReviewWorkflow:
         self._serial.on = workflow.patched(SERIAL_PATCH)
         # A projection the store cannot take is an alert, not a review held up.
         self._projection.bounded = workflow.patched(PROJECTION_PATCH)
+        # Written by a local activity, as the case's (issue 13): not a round trip through the
+        # server, its input (the whole review) not kept in the history.
+        self._projection.local = workflow.patched(LOCAL_PATCH)
         # The wait's flag is reset before the loop's work, not after it: a change made while
         # the loop was busy (a refused record's event, the action plan telling its end) was
         # lost, and the review waited for its next timer, or for ever with none left.

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 if TYPE_CHECKING:
     from activities.case_store import PartProjectionInput
@@ -37,6 +37,13 @@ RETRY_AFTER = timedelta(minutes=15)
 # busy (an e-mail's outcome during a projection, after which the wait's flag was reset) wakes
 # for them at once, not at its next timer days later. New commands, so asked at a run's start.
 WAKE_PATCH = "wake-unprojected"
+# The case's projection is a local activity (a short store write): a record is answered after
+# one workflow task, and the projection's input (the whole case) is not kept in the history
+# (issue 13). Asked at the start of each run.
+LOCAL_PATCH = "projection-local"
+# Below the first backoff: every retry of the local projection waits on a timer, between
+# workflow tasks, never in a task held open (the SDK's default is a minute).
+LOCAL_RETRY_THRESHOLD = timedelta(milliseconds=500)
 # A closed case whose store copy is behind tries this many more times before it completes.
 CLOSING_ATTEMPTS = 4
 
@@ -46,6 +53,9 @@ class Projection:
 
     def __init__(self) -> None:
         self.bounded = False  # this run has the patch
+        # Written by a local activity ("projection-local"): in the worker, within the workflow
+        # task, not a round trip through the server; the same attempts, the same outcomes.
+        self.local = False
         self.owed = False
         self.retry_at: datetime | None = None
 
@@ -56,7 +66,7 @@ class Projection:
     def next_try(self) -> datetime | None:
         return self.retry_at if self.owed else None
 
-    def failed(self, now: datetime, error: ActivityError, what: str = "case") -> str | None:
+    def failed(self, now: datetime, error: FailureError, what: str = "case") -> str | None:
         """Note a failed projection; the detail of a `projection_failed` event if this is the
         first of a run of failures (None while one is already shown)."""
         first = not self.owed
@@ -70,9 +80,20 @@ class Projection:
         return restored
 
 
-def why(error: ActivityError, what: str = "case") -> str:
+def store_error(error: FailureError) -> BaseException | None:
+    """What the store's write failed with: an activity's cause; a local activity's failure is
+    raised as itself (an `ApplicationError`, a `TimeoutError`), not wrapped."""
+    return error.cause if isinstance(error, ActivityError) else error
+
+
+def cancelled(error: FailureError) -> bool:
+    """The workflow is being cancelled (not a store that refuses)."""
+    return isinstance(error, CancelledError) or isinstance(store_error(error), CancelledError)
+
+
+def why(error: FailureError, what: str = "case") -> str:
     """The event's detail: the database's error class and SQLSTATE, never a value."""
-    cause = error.cause
+    cause = store_error(error)
     minutes = int(RETRY_AFTER.total_seconds() // 60)
     again = f"tried again every {minutes} minutes and with every change"
     if isinstance(cause, ApplicationError) and cause.type == "ProjectionRefused":
@@ -115,13 +136,21 @@ async def write_part(projection: Projection, part: PartProjectionInput, what: st
                                         start_to_close_timeout=activity_timeout)
         return PartWrite(written=True)
     try:
-        await workflow.execute_activity("project_part", part,
-                                        start_to_close_timeout=activity_timeout,
-                                        retry_policy=RETRY_POLICY)
-    except ActivityError as e:
-        if isinstance(e.cause, CancelledError):
+        if projection.local:  # as the case's ("projection-local"): retries on timers
+            await workflow.execute_local_activity("project_part", part,
+                                                  start_to_close_timeout=activity_timeout,
+                                                  retry_policy=RETRY_POLICY,
+                                                  local_retry_threshold=LOCAL_RETRY_THRESHOLD)
+        else:
+            await workflow.execute_activity("project_part", part,
+                                            start_to_close_timeout=activity_timeout,
+                                            retry_policy=RETRY_POLICY)
+    except FailureError as e:
+        # An activity's failure is an ActivityError; a local activity's, its own error.
+        if cancelled(e) or not (isinstance(e, ActivityError) or projection.local):
             raise  # the workflow is being cancelled: not a store that refuses
+        failure = store_error(e)
         workflow.logger.error("%s %s: the case-store projection failed (%s)", what,
-                              part.case_id, type(e.cause).__name__)
+                              part.case_id, type(failure).__name__)
         return PartWrite(written=False, failed=projection.failed(workflow.now(), e, what))
     return PartWrite(written=True, restored=projection.written())

@@ -51,11 +51,15 @@ class ReviewRequestWorkflow(CaseWorkflow):
     def _since(self, patch_id: str) -> bool:
         # Patches younger than this workflow type are asked like any case's; the older ones'
         # code it has always run.
-        return workflow.patched(patch_id) if patch_id in YOUNGER_PATCHES else True
+        if patch_id not in YOUNGER_PATCHES:
+            return True
+        return self._current() or workflow.patched(patch_id)
 
 
 # The case workflow's patches made after review requests existed.
 YOUNGER_PATCHES = frozenset({"differences-of-opinion", "mail", "signal-text",
                              "serial-changes", "projection-alert", "agency-report-detail",
                              "case-continue-as-new", "lcspr-abandon",
-                             "quiet-rejections", "wake-unprojected", "family-communication"})
+                             "quiet-rejections", "wake-unprojected", "family-communication",
+                             "events-logged", "opening-dates",
+                             "projection-local"})

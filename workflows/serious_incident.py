@@ -34,6 +34,16 @@ Patches (`workflow.patched`), each kept while a case started before it may still
 - "quiet-rejections": a refused signal is not sent to the event log activity (it is logged
   where refused, and stored with the trail): a partner system retrying in a loop costs no
   activity per retry. Decided once, at the start of each run.
+- "events-logged": each audit event is logged by the workflow (`workflow.logger`, silent while
+  replaying), no longer sent one by one to the `record_case_event` activity (kept registered
+  for the runs before): the events reach the store with the projection. At each run's start.
+- "opening-dates": a case's opening computes its first clocks' due dates in one local
+  activity (`compute_clocks_due_dates`), not one activity a clock. Asked when a case opens.
+- "projection-local": the case's projection to the case store is a local activity (a record is
+  answered after one workflow task; the whole case no longer goes into the history as its
+  input), with the same bounded attempts (`workflows.projection`). At each run's start.
+- "case-patches-1": a run started on code with every patch above takes them all at once, with
+  one marker, not one a patch (`CaseWorkflow._current`); asked at the run's first patch.
 """
 
 from __future__ import annotations
@@ -83,4 +93,4 @@ class SeriousIncidentWorkflow(CaseWorkflow):
         return await self._run_case(input, input.actor)
 
     def _since(self, patch_id: str) -> bool:
-        return workflow.patched(patch_id)
+        return self._current() or workflow.patched(patch_id)

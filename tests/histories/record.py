@@ -14,7 +14,13 @@ continuing as new under refused signals, with quiet rejections, recorded with
 `can1 refused_signals_continue_as_new`; panel1: procedure r5, the Panel asking for more
 information then declining, and the partners' LCSPR decision, recorded with
 `panel1 panel_answers_to_the_partners_lcspr`; family1: the family told of the partners'
-decision after its reminder, recorded with `family1 family_told_after_a_reminder`) and keep
+decision after its reminder, recorded with `family1 family_told_after_a_reminder`; evlog1: the
+audit events logged by the workflow, no `record_case_event` activity, recorded with `evlog1
+mail_notices_and_a_bank_holiday`; dates1: the opening's due dates in one local activity,
+recorded with `dates1 mail_notices_and_a_bank_holiday`; local1: the case's projection as a
+local activity, recorded with `local1 mail_notices_and_a_bank_holiday
+disagreement_up_the_ladder`; cur1: every patch taken with one marker, "case-patches-1",
+recorded with `cur1 mail_notices_and_a_bank_holiday request_agreed_to_its_lcspr`) and keep
 the old files, so
 histories made by older code keep replaying on newer code. Payloads are encrypted with the
 tests' fixed key.

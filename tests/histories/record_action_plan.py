@@ -5,7 +5,8 @@ by hand, then commit the JSON).
 
 Files are `action_plan/<scenario>.run<N>.<TAG>.json`, one per run of the plan (it continues as
 new), in a folder of their own beside the other workflows' histories. Record a new tag when the
-ActionPlan workflow changes, and keep the old files: ap1 is the first ActionPlan. Payloads are
+ActionPlan workflow changes, and keep the old files: ap1 is the first ActionPlan; ap5 writes
+its part to the case store by a local activity (patch "projection-local"). Payloads are
 encrypted with the tests' fixed key.
 """
 

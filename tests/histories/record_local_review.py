@@ -14,7 +14,8 @@ submission after publication (patch "findings-communication"); lcspr7 (the not-p
 scenario again) the LCSPR's own letters (patch "lcspr-letters": the notice at the start, the
 full report's letter at the partners' endorsement; the recorder's worker has no mail
 activities, so they fail there, as its alerts do); lcspr8 (the same scenario) the case told
-of the final report's endorsement (patch "family-final-report"). Payloads are encrypted with
+of the final report's endorsement (patch "family-final-report"); lcspr9 its part written to the
+case store by a local activity (patch "projection-local"). Payloads are encrypted with
 the tests' fixed key; the ActionPlan child is the tests' stand-in (the parent's history holds
 only the child's start and result).
 """
