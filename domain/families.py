@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from domain.calendar import latest_london_date, london_date
 from domain.decisions import Actor, DecisionMessage
-from domain.notification import Name, Text
+from domain.notification import PersonName, Text
 
 # The service's own interval (the procedure sets none): the MARS team is reminded this many
 # days after a decision is made, and again as often, until the family has been told.
@@ -51,7 +51,7 @@ class FamilyCommunication(BaseModel):
     }]})
 
     decision: FamilyDecision
-    told: Name = Field(description="Who was told: a role (\"the child's mother\") is enough")
+    told: PersonName = Field(description="Who was told: a role (\"the child's mother\") is enough")
     told_on: date = Field(description="When they were told")
     method: Text = Field(description="How: a visit, a meeting, a call, a letter")
     rationale: Text = Field(description="The decision's rationale as it was communicated")

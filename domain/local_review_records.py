@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.decisions import Actor, PlanDate, RecordBase
-from domain.notification import Name, Text
+from domain.notification import Name, PersonName, Text
 from domain.parallel import ProcessKind
 from domain.procedure import Partner
 from domain.text import MULTI_LINE
@@ -368,7 +368,7 @@ class Consent(RecordBase):
                             given=True)
 
     step: Literal["consent"] = "consent"
-    sought_from: Name = Field(description="Who was asked: a role (\"the child's mother\") is "
+    sought_from: PersonName = Field(description="Who was asked: a role (\"the child's mother\") is "
                                           "enough")
     sought_on: PlanDate
     given: bool

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from domain.calendar import london_date
 from domain.service_rules import MAX_CHILDREN_LIMIT
-from domain.text import MULTI_LINE
+from domain.text import ERASABLE, MULTI_LINE
 
 # Free text of a request or message: checked for control characters where it enters, not here
 # (domain/text.py: text already in a case is never judged again).
@@ -18,6 +18,9 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
                  MULTI_LINE]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                  MULTI_LINE]
+# A person outside the professions named in a record (a family member): a Name the retention
+# schedule erases with the case record, as free text.
+PersonName = Annotated[Name, ERASABLE]
 # A date of the past a person gives (an incident, a birth, a step done): none is before 1900.
 EARLIEST_DATE = date(1900, 1, 1)
 PastDate = Annotated[date, Field(ge=EARLIEST_DATE)]

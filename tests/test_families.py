@@ -270,3 +270,26 @@ async def test_a_withdrawn_case_owes_its_family_nothing(api: AsyncClient) -> Non
     read = (await api.get(f"/v1/cases/{case_id}")).json()
     assert read["families"]["owed"] == []
     assert read["families"]["records"] == []
+
+
+def test_who_was_told_and_who_was_asked_are_erased_with_the_case_record() -> None:
+    """The retention schedule erases every free-text field of the case: a family member named
+    as told of a decision, or asked for consent, is a person's name like free text."""
+    from datetime import date
+
+    from domain.families import Families, FamilyCommunication
+    from domain.local_review_records import Consent
+    from domain.retention import ERASED, anonymise
+
+    families = Families(enabled=True)
+    now = datetime(2027, 1, 11, 10, tzinfo=UTC)
+    families.decided(FamilyDecision.PARTNERS_DECISION, now)
+    families.record(FamilyCommunication(
+        decision=FamilyDecision.PARTNERS_DECISION, told="Jane Private", told_on=date(2027, 1, 11),
+        method="Home visit", rationale="Why"), now, MARS)
+    erased = anonymise(families)
+    assert isinstance(erased, Families)
+    assert erased.records[0].told == ERASED
+    assert "Jane Private" not in erased.model_dump_json()
+    consent = Consent(sought_from="John Private", sought_on=date(2027, 1, 11), given=True)
+    assert anonymise(consent).sought_from == ERASED  # type: ignore[attr-defined]

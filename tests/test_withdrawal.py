@@ -104,6 +104,8 @@ async def test_a_withdrawn_case_ends_its_lcspr_and_plan_and_sends_nothing_more(
                     not any(status in ("pending", "connecting", "sending") for _, status in rows):
                 break
             await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the LCSPR's full-report letter was not handed over within 30 s")
         mailed = len(rows)
 
         case = await handle.execute_update(

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import DateRequest, DatesInput, DatesResult
     from activities.case_store import PartProjectionInput
     from activities.mail import AlertMailInput, ReviewLetterInput
-    from domain.calendar import CalendarChanged
+    from domain.calendar import CalendarChanged, london_date
     from domain.case import (
         Channel,
         EventKind,
@@ -542,7 +542,7 @@ def letter_values(review: LocalReviewState) -> dict[str, str]:
     values = {"decided_on": day(review.clock_l),
               "reviewer": reviewer or "Not yet commissioned (the name follows)",
               "publish_by": day(review.task(LocalReviewStep.PUBLISHED).due_date),
-              "endorsed_on": day(endorsed.completed_on or endorsed.completed_at.date())
+              "endorsed_on": day(endorsed.completed_on or london_date(endorsed.completed_at))
               if endorsed else "Not known"}
     if delay is not None:
         values |= {"reasons": delay.reasons, "new_expected_date": day(delay.new_expected_date),
