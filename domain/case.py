@@ -16,9 +16,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -26,6 +24,13 @@ from pydantic import (
 )
 
 from domain.calendar import latest_london_date, london_date
+from domain.case_corrections import AmendmentMessage as AmendmentMessage
+from domain.case_corrections import AmendmentRecord as AmendmentRecord
+from domain.case_corrections import NotificationAmendment as NotificationAmendment
+from domain.case_corrections import Withdrawal as Withdrawal
+from domain.case_corrections import WithdrawalMessage as WithdrawalMessage
+from domain.case_corrections import WithdrawalRecord as WithdrawalRecord
+from domain.case_corrections import _child_changes
 from domain.case_types import Alert as Alert
 from domain.case_types import CaseEvent as CaseEvent
 from domain.case_types import Channel as Channel
@@ -79,7 +84,7 @@ from domain.differences import (
     Subject,
 )
 from domain.families import Families, FamilyCommunication, FamilyDecision
-from domain.notification import AbuseOrNeglect, Child, Harm, Notification, Text
+from domain.notification import AbuseOrNeglect, Child, Harm, Notification
 from domain.parallel import ParallelReviews
 from domain.procedure import (
     Clock,
@@ -91,64 +96,8 @@ from domain.procedure import (
 )
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
-from domain.service_rules import MAX_CHILDREN_LIMIT, ServiceRules
+from domain.service_rules import ServiceRules
 from domain.trail import Trail
-
-
-class Withdrawal(BaseModel):
-    """Why the MARS team withdraws a case: entered in error, or a duplicate of another."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Text: free text, erased with the case's personal data (domain.retention).
-    reason: Text = Field(description="Why the case is withdrawn (kept with the case)")
-    duplicate_of: str | None = Field(
-        None, pattern=r"^CSPR-\d{4}-[A-Z0-9]{4,12}$",
-        description="The case this one duplicates, if it is a confirmed duplicate")
-
-
-class WithdrawalMessage(BaseModel):
-    """The `withdraw` Update: the withdrawal and who makes it (the API's token actor)."""
-
-    withdrawal: Withdrawal
-    actor: Actor | None = None
-
-
-class WithdrawalRecord(Withdrawal):
-    """A withdrawal made: when, and by whom."""
-
-    withdrawn_at: AwareDatetime
-    actor: Actor | None = None
-
-
-class NotificationAmendment(BaseModel):
-    """The notification's children as they should now be (replacing the list), and why."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Text = Field(description="Why the notification is amended (kept with the case)")
-    children: list[Child] = Field(
-        min_length=1, max_length=MAX_CHILDREN_LIMIT,
-        description="Every child of the notification, as it should now read: a date of birth "
-        "learned later, a child added, a looked after or care leaver status corrected")
-
-
-class AmendmentMessage(BaseModel):
-    """The `amend_notification` Update: the amendment and who makes it."""
-
-    amendment: NotificationAmendment
-    actor: Actor | None = None
-
-
-class AmendmentRecord(BaseModel):
-    """An amendment made: why, what changed (by position), the children before, who, when."""
-
-    reason: Text
-    changes: list[str]
-    children_before: list[Child]
-    amended_at: AwareDatetime
-    actor: Actor | None = None
-
 
 _AFTER_SUBMISSION = (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
                      Stage.LOCAL_REVIEW_DECISION, Stage.LOCAL_REVIEW)
@@ -1119,25 +1068,6 @@ def statutory_notices(notification: Notification) -> Notices:
                    and bool(required) and not notification.partners_consider_criteria)
     return Notices(required=frozenset(required), only=only or unsuspected,
                    no_abuse_suspected=unsuspected and not only)
-
-
-def _child_changes(before: list[Child], after: list[Child]) -> list[str]:
-    """What an amendment changed, by the children's positions (1-based) and field names only."""
-    changes: list[str] = []
-    old = {c.reference: (i, c) for i, c in enumerate(before, start=1)}
-    for i, child in enumerate(after, start=1):
-        found = old.get(child.reference)
-        if found is None:
-            changes.append(f"child {i} added")
-            continue
-        _, was = found
-        for field in ("date_of_birth", "looked_after", "care_leaver"):
-            if getattr(was, field) != getattr(child, field):
-                given = getattr(was, field) is None
-                changes.append(f"child {i}: {field} {'given' if given else 'corrected'}")
-    kept = {c.reference for c in after}
-    changes += [f"child {i} removed" for ref, (i, _) in old.items() if ref not in kept]
-    return changes
 
 
 def _age(born: date, on: date) -> int:
