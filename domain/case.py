@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 from pydantic import (
-    BaseModel,
     Field,
     PrivateAttr,
     ValidationError,
@@ -31,6 +30,11 @@ from domain.case_corrections import Withdrawal as Withdrawal
 from domain.case_corrections import WithdrawalMessage as WithdrawalMessage
 from domain.case_corrections import WithdrawalRecord as WithdrawalRecord
 from domain.case_corrections import _child_changes
+from domain.case_notices import ADULT_AGE as ADULT_AGE
+from domain.case_notices import CARE_LEAVER_NOTICE_AGE as CARE_LEAVER_NOTICE_AGE
+from domain.case_notices import OPTIONAL_STEPS as OPTIONAL_STEPS
+from domain.case_notices import Notices as Notices
+from domain.case_notices import statutory_notices as statutory_notices
 from domain.case_types import Alert as Alert
 from domain.case_types import CaseEvent as CaseEvent
 from domain.case_types import Channel as Channel
@@ -84,7 +88,7 @@ from domain.differences import (
     Subject,
 )
 from domain.families import Families, FamilyCommunication, FamilyDecision
-from domain.notification import AbuseOrNeglect, Child, Harm, Notification
+from domain.notification import Child, Notification
 from domain.parallel import ParallelReviews
 from domain.procedure import (
     Clock,
@@ -1017,62 +1021,6 @@ def _steps(proc: Procedure) -> list[StepState]:
         )
         for spec in proc.steps
     ]
-
-
-# Steps that apply only where the case's facts call for them (the statutory notifications).
-OPTIONAL_STEPS = frozenset({Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED,
-                            Step.HOME_OFFICE_CONTRIBUTION, Step.NOTIFY_HOME_OFFICE})
-CARE_LEAVER_NOTICE_AGE = 25  # Ofsted is notified of the death of a care leaver under 25
-ADULT_AGE = 18
-
-
-class Notices(BaseModel):
-    """Which statutory notifications a notification calls for, and whether that is all."""
-
-    required: frozenset[Step] = frozenset()
-    only: bool = False  # care leavers aged 18 or over: no rapid review, the notices only
-    # A looked after child's death with no abuse or neglect suspected, the partners not
-    # considering the CSPR criteria: the notices only as well.
-    no_abuse_suspected: bool = False
-
-
-def statutory_notices(notification: Notification) -> Notices:
-    """The notices the death of a looked after child or a care leaver calls for.
-
-    A looked after child's death: the Secretary of State and Ofsted, "whether or not abuse or
-    neglect is known or suspected". A care leaver's death under 25: Ofsted, "regardless of the
-    circumstances"; a care leaver whose date of birth is not given is taken to be under 25
-    (notifying without need costs less than not notifying). Nothing for serious harm.
-    """
-    if notification.incident.harm is not Harm.DEATH:
-        return Notices()
-    died_on = notification.incident.date
-    ages = [None if c.date_of_birth is None else _age(c.date_of_birth, died_on)
-            for c in notification.children]
-    looked_after = any(c.looked_after for c in notification.children)
-    care_leaver_under_25 = any(
-        c.care_leaver and (age is None or age < CARE_LEAVER_NOTICE_AGE)
-        for c, age in zip(notification.children, ages, strict=True))
-    required: set[Step] = set()
-    if looked_after:
-        required |= {Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED}
-    if care_leaver_under_25:
-        required.add(Step.NOTIFY_OFSTED)
-    only = care_leaver_under_25 and all(
-        c.care_leaver and not c.looked_after and age is not None
-        and ADULT_AGE <= age < CARE_LEAVER_NOTICE_AGE
-        for c, age in zip(notification.children, ages, strict=True))
-    # "whether or not abuse or neglect is known or suspected": with none suspected the case
-    # owes the notices; Flowcharts 1 and 2 only if the partners consider the criteria.
-    unsuspected = (notification.incident.abuse_or_neglect is AbuseOrNeglect.NOT_SUSPECTED
-                   and bool(required) and not notification.partners_consider_criteria)
-    return Notices(required=frozenset(required), only=only or unsuspected,
-                   no_abuse_suspected=unsuspected and not only)
-
-
-def _age(born: date, on: date) -> int:
-    """Whole years from `born` to `on` (a 29 February birthday counts on 1 March)."""
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def parse_decision(message: DecisionMessage) -> Decision:
