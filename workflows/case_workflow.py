@@ -26,20 +26,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
-    ApplicationError,
     CancelledError,
     ChildWorkflowError,
     FailureError,
-    TerminatedError,
 )
-from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import (
@@ -89,8 +86,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.differences import (
         Difference,
-        DifferenceNotFound,
-        DifferenceNotOpen,
         EscalateDifference,
         InvalidDifference,
         RaiseDifference,
@@ -124,6 +119,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.service_rules import ReviewerInvolvement, ServiceRules
     from domain.text import control_character
+    from workflows.case_helpers import (
+        _DIFFERENCE_ERRORS,
+        _earliest,
+        _ended,
+        _fired_date,
+        _refused_difference,
+        _refused_mail,
+    )
     from workflows.case_patches import ALERT_PATCH as ALERT_PATCH
     from workflows.case_patches import CONTINUE_PATCH as CONTINUE_PATCH
     from workflows.case_patches import CURRENT_PATCHES as CURRENT_PATCHES
@@ -1324,58 +1327,6 @@ class CaseWorkflow:
         """Upsert the search attributes when they change."""
         case = self._case
         self._search.publish(case.case_id, case.stage.value, case.next_deadline(), case.overdue)
-
-
-_DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
-
-
-def _fired_date(detail: str) -> date | None:
-    """The date in a step alert's event detail ("local deadline 2027-01-20")."""
-    words = detail.split()
-    if len(words) == 3 and words[1] == "deadline":
-        try:
-            return date.fromisoformat(words[2])
-        except ValueError:
-            return None
-    return None
-
-
-def _refused_difference(
-    e: DifferenceNotOpen | DifferenceNotFound | InvalidDifference,
-) -> ApplicationError:
-    """A refused difference update as the API maps it: 409 not open, 404 unknown, 422 field."""
-    if isinstance(e, DifferenceNotOpen):
-        return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
-                                type="DifferenceNotOpen", non_retryable=True)
-    if isinstance(e, DifferenceNotFound):
-        return ApplicationError(str(e), {"field": "difference_id", "reason": "not found"},
-                                type="DifferenceNotFound", non_retryable=True)
-    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
-                            type="InvalidRecord", non_retryable=True)
-
-
-def _refused_mail(error: ActivityError) -> ApplicationError:
-    """A message that is not (or no longer) uncertain, or not the case's: 409 at the API."""
-    cause = error.cause
-    reason = cause.message if isinstance(cause, ApplicationError) else "it could not be settled"
-    return refused(StepNotOpen("mail", reason))
-
-
-def _earliest(*times: datetime | None) -> datetime | None:
-    known = [t for t in times if t is not None]
-    return min(known) if known else None
-
-
-def _ended(error: ChildWorkflowError) -> str:
-    """How an LCSPR ended without a result, in a word for the audit trail."""
-    cause = error.cause
-    if isinstance(cause, CancelledError):
-        return "cancelled"
-    if isinstance(cause, TerminatedError):
-        return "terminated"
-    if isinstance(cause, WorkflowTimeoutError):
-        return "timed_out"
-    return "failed"
 
 
 def _refusal(decision: Decision) -> Refusal | None:
