@@ -11,23 +11,45 @@ carries out the effects it returns (due dates to compute, events to record).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 
 from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
-    computed_field,
     model_validator,
 )
 
 from domain.calendar import latest_london_date, london_date
+from domain.case_corrections import AmendmentMessage as AmendmentMessage
+from domain.case_corrections import AmendmentRecord as AmendmentRecord
+from domain.case_corrections import NotificationAmendment as NotificationAmendment
+from domain.case_corrections import Withdrawal as Withdrawal
+from domain.case_corrections import WithdrawalMessage as WithdrawalMessage
+from domain.case_corrections import WithdrawalRecord as WithdrawalRecord
+from domain.case_corrections import _child_changes
+from domain.case_notices import ADULT_AGE as ADULT_AGE
+from domain.case_notices import CARE_LEAVER_NOTICE_AGE as CARE_LEAVER_NOTICE_AGE
+from domain.case_notices import OPTIONAL_STEPS as OPTIONAL_STEPS
+from domain.case_notices import Notices as Notices
+from domain.case_notices import statutory_notices as statutory_notices
+from domain.case_types import Alert as Alert
+from domain.case_types import CaseEvent as CaseEvent
+from domain.case_types import Channel as Channel
+from domain.case_types import ClockPoint as ClockPoint
+from domain.case_types import Completion as Completion
+from domain.case_types import DeadlineState as DeadlineState
+from domain.case_types import DueDate as DueDate
+from domain.case_types import EventKind as EventKind
+from domain.case_types import InvalidRecord as InvalidRecord
+from domain.case_types import Outcome as Outcome
+from domain.case_types import Stage as Stage
+from domain.case_types import StepNotOpen as StepNotOpen
+from domain.case_types import StepState as StepState
+from domain.case_types import StepStatus as StepStatus
+from domain.case_types import refuse_control_characters as refuse_control_characters
 from domain.decisions import (
     Actor,
     AgencyReport,
@@ -66,11 +88,10 @@ from domain.differences import (
     Subject,
 )
 from domain.families import Families, FamilyCommunication, FamilyDecision
-from domain.notification import AbuseOrNeglect, Child, Harm, Notification, Text
+from domain.notification import Child, Notification
 from domain.parallel import ParallelReviews
 from domain.procedure import (
     Clock,
-    DeadlineKind,
     Parties,
     Partner,
     Procedure,
@@ -79,277 +100,8 @@ from domain.procedure import (
 )
 from domain.request import ReviewRequest
 from domain.reviews import ReviewKind
-from domain.service_rules import MAX_CHILDREN_LIMIT, ServiceRules
-from domain.text import control_character
+from domain.service_rules import ServiceRules
 from domain.trail import Trail
-
-
-class Stage(StrEnum):
-    NOTIFIED = "notified"  # waiting for the MARS team to inform the partners
-    REQUESTED = "requested"  # the same, for a request (Flowchart 4)
-    SSL_RECOMMENDATION = "ssl_recommendation"
-    DSP_DECISION = "dsp_decision"
-    DIFFERENCE_OF_OPINION = "difference_of_opinion"
-    RAPID_REVIEW = "rapid_review"
-    AWAITING_PANEL_RESPONSE = "awaiting_panel_response"
-    # The Panel declined the national review the partners recommended: they decide whether to
-    # undertake an LCSPR instead (from procedure r5; issue 9, item 5(a)).
-    LOCAL_REVIEW_DECISION = "local_review_decision"
-    LOCAL_REVIEW = "local_review"
-    # Over but for statutory notifications still to be made: it closes when they are.
-    STATUTORY_NOTICES = "statutory_notices"
-    CLOSED = "closed"
-
-
-class Outcome(StrEnum):
-    CRITERIA_NOT_MET = "criteria_not_met"
-    LOCAL_REVIEW = "local_review"
-    NATIONAL_REVIEW = "national_review"
-    NO_FURTHER_REVIEW = "no_further_review"
-    REVIEW_NOT_AGREED = "review_not_agreed"  # a request the partners decided against
-    # The death of a care leaver aged 18 or over: Ofsted is notified, no rapid review is needed.
-    NOTICES_ONLY = "notices_only"
-    # Entered in error or a confirmed duplicate: the MARS team withdrew it (issue 9).
-    WITHDRAWN = "withdrawn"
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    DONE = "done"
-    DONE_LATE = "done_late"
-    OVERDUE = "overdue"
-    NOT_REQUIRED = "not_required"
-
-
-class EventKind(StrEnum):
-    NOTIFIED = "notified"  # the case opened on a notification: who made it
-    REQUESTED = "requested"  # the case opened on a request: who made it
-    RECORDED = "recorded"
-    REMINDER = "reminder"
-    OVERDUE = "overdue"
-    STAGE = "stage"
-    DIFFERENCE_OF_OPINION = "difference_of_opinion"
-    SIGNAL_REJECTED = "signal_rejected"
-    POSSIBLE_DUPLICATE = "possible_duplicate"
-    LOCAL_REVIEW_STARTED = "local_review_started"  # the LCSPR's workflow id
-    LOCAL_REVIEW_ENDED = "local_review_ended"  # how it ended: completed, cancelled, ...
-    # Differences of opinion (domain.differences): detail is the id and level, never the text.
-    DIFFERENCE_RAISED = "difference_raised"
-    DIFFERENCE_REMINDER = "difference_reminder"
-    DIFFERENCE_ESCALATED = "difference_escalated"
-    DIFFERENCE_OVERDUE = "difference_overdue"
-    DIFFERENCE_RESOLVED = "difference_resolved"
-    DEADLINE_MOVED = "deadline_moved"  # a bank holiday added or removed moved a due date
-    LETTERS_REQUESTED = "letters_requested"  # the MARS team asked the service to send them
-    LETTERS_SENT = "letters_sent"  # a step's letters e-mailed to everyone (counts only)
-    MAIL_FAILED = "mail_failed"  # e-mail that did not reach everyone: the MARS team acts
-    PARALLEL_FACTS = "parallel_facts"  # the facts for Appendix 3's suggestions recorded
-    PARALLEL_PROCESS = "parallel_process"  # another process (Appendix 3) recorded or updated
-    # The case store could not take the case (a refused value, the store down): the case goes
-    # on and the projection is tried again; restored once the store has the whole case.
-    # The MARS team's word on an e-mail that may not have gone: received, or sent again.
-    MAIL_RESOLVED = "mail_resolved"
-    PROJECTION_FAILED = "projection_failed"
-    PROJECTION_RESTORED = "projection_restored"
-    # The MARS team withdrew the case (entered in error, a duplicate): detail names the case
-    # it duplicates, if any, never the reason (free text, which may name people).
-    WITHDRAWN = "withdrawn"
-    # The MARS team amended the notification (a date of birth learned later, a child added, a
-    # looked after status corrected): detail says what changed by position, never a value.
-    NOTIFICATION_AMENDED = "notification_amended"
-    # A decision's rationale told to the family (domain.families): detail names the decision
-    # only (who was told and how are free text); and the reminder while one is not.
-    FAMILY_COMMUNICATION = "family_communication"
-    FAMILY_REMINDER = "family_reminder"
-
-
-class Channel(StrEnum):
-    """How an event reached the case (for the audit trail)."""
-
-    API = "api"  # a validated update, from the REST API or an SDK client
-    SIGNAL = "signal"  # a partner system's or an operator's signal
-    TIMER = "timer"  # a reminder or an escalation
-    SYSTEM = "system"  # the case itself, or a notification whose maker is not known
-
-
-class StepNotOpen(Exception):
-    """The step cannot be recorded at the case's stage, or is already recorded."""
-
-    def __init__(self, step: str, reason: str) -> None:
-        super().__init__(f"{step}: {reason}")
-        self.step = step
-        self.reason = reason
-
-
-class InvalidRecord(Exception):
-    """The record's content is wrong for this case."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def refuse_control_characters(
-    message: BaseModel, error: Callable[[str, str], Exception] = InvalidRecord,
-) -> None:
-    """`error(field, reason)` for the first text of a new message (its record, its actor) that
-    holds a control character (domain/text.py). Only where a message is new: an update
-    validator (not run on replay); never in `check()`, which handlers run on replay too."""
-    if (found := control_character(message)) is not None:
-        raise error(*found)
-
-
-class Withdrawal(BaseModel):
-    """Why the MARS team withdraws a case: entered in error, or a duplicate of another."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Text: free text, erased with the case's personal data (domain.retention).
-    reason: Text = Field(description="Why the case is withdrawn (kept with the case)")
-    duplicate_of: str | None = Field(
-        None, pattern=r"^CSPR-\d{4}-[A-Z0-9]{4,12}$",
-        description="The case this one duplicates, if it is a confirmed duplicate")
-
-
-class WithdrawalMessage(BaseModel):
-    """The `withdraw` Update: the withdrawal and who makes it (the API's token actor)."""
-
-    withdrawal: Withdrawal
-    actor: Actor | None = None
-
-
-class WithdrawalRecord(Withdrawal):
-    """A withdrawal made: when, and by whom."""
-
-    withdrawn_at: AwareDatetime
-    actor: Actor | None = None
-
-
-class NotificationAmendment(BaseModel):
-    """The notification's children as they should now be (replacing the list), and why."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Text = Field(description="Why the notification is amended (kept with the case)")
-    children: list[Child] = Field(
-        min_length=1, max_length=MAX_CHILDREN_LIMIT,
-        description="Every child of the notification, as it should now read: a date of birth "
-        "learned later, a child added, a looked after or care leaver status corrected")
-
-
-class AmendmentMessage(BaseModel):
-    """The `amend_notification` Update: the amendment and who makes it."""
-
-    amendment: NotificationAmendment
-    actor: Actor | None = None
-
-
-class AmendmentRecord(BaseModel):
-    """An amendment made: why, what changed (by position), the children before, who, when."""
-
-    reason: Text
-    changes: list[str]
-    children_before: list[Child]
-    amended_at: AwareDatetime
-    actor: Actor | None = None
-
-
-class ClockPoint(BaseModel):
-    """When a clock started: a date someone gave, or else the instant it was recorded."""
-
-    on: date | None = None
-    at: AwareDatetime | None = None
-
-
-class DeadlineState(BaseModel):
-    clock: Clock
-    working_days: int
-    kind: DeadlineKind
-    due_date: date | None = None
-    deadline_at: AwareDatetime | None = None  # end of the due date in London
-    remind_at: AwareDatetime | None = None
-    reminded: bool = False
-    escalated: bool = False
-
-    def passed_by(self, on: date | None, at: datetime) -> bool:
-        if self.due_date is None or self.deadline_at is None:
-            return False
-        return on > self.due_date if on is not None else at >= self.deadline_at
-
-
-class Completion(BaseModel):
-    party: str | None = None
-    completed_on: date | None = None  # given by the person recording, for a late entry
-    completed_at: AwareDatetime  # when it entered the case
-
-
-class StepState(BaseModel):
-    step: Step
-    statutory: bool
-    parties: Parties
-    deadlines: list[DeadlineState]
-    expected_parties: list[str] = Field(default_factory=list)
-    parts: list[Completion] = Field(default_factory=list)
-    completion: Completion | None = None
-    not_required: bool = False
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def due_date(self) -> date | None:
-        dates = [d.due_date for d in self.deadlines if d.due_date is not None]
-        return min(dates) if dates else None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def status(self) -> StepStatus:
-        if self.not_required:
-            return StepStatus.NOT_REQUIRED
-        if self.completion is not None:
-            # A step each partner or agency records is late if any of them was late.
-            done = self.parts or [self.completion]
-            late = any(d.passed_by(c.completed_on, c.completed_at)
-                       for c in done for d in self.deadlines)
-            return StepStatus.DONE_LATE if late else StepStatus.DONE
-        if any(d.escalated for d in self.deadlines):
-            return StepStatus.OVERDUE
-        return StepStatus.PENDING
-
-    @property
-    def open(self) -> bool:
-        return self.completion is None and not self.not_required
-
-    def part(self, party: str) -> Completion | None:
-        return next((p for p in self.parts if p.party == party), None)
-
-
-class CaseEvent(BaseModel):
-    """Something that happened to the case. `detail` never holds personal data."""
-
-    at: AwareDatetime
-    kind: EventKind
-    step: Step | None = None
-    detail: str = ""
-    channel: Channel = Channel.SYSTEM
-    actor: Actor | None = None
-
-
-class DueDate(BaseModel):
-    """A step's due date on one clock, as the calendar computed it."""
-
-    step: Step
-    due_date: date
-    deadline_at: AwareDatetime
-    remind_at: AwareDatetime
-
-
-class Alert(BaseModel):
-    """A reminder or an escalation that has come due."""
-
-    kind: EventKind
-    step: Step
-    deadline: DeadlineState
-
 
 _AFTER_SUBMISSION = (Stage.RAPID_REVIEW, Stage.AWAITING_PANEL_RESPONSE,
                      Stage.LOCAL_REVIEW_DECISION, Stage.LOCAL_REVIEW)
@@ -1269,81 +1021,6 @@ def _steps(proc: Procedure) -> list[StepState]:
         )
         for spec in proc.steps
     ]
-
-
-# Steps that apply only where the case's facts call for them (the statutory notifications).
-OPTIONAL_STEPS = frozenset({Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED,
-                            Step.HOME_OFFICE_CONTRIBUTION, Step.NOTIFY_HOME_OFFICE})
-CARE_LEAVER_NOTICE_AGE = 25  # Ofsted is notified of the death of a care leaver under 25
-ADULT_AGE = 18
-
-
-class Notices(BaseModel):
-    """Which statutory notifications a notification calls for, and whether that is all."""
-
-    required: frozenset[Step] = frozenset()
-    only: bool = False  # care leavers aged 18 or over: no rapid review, the notices only
-    # A looked after child's death with no abuse or neglect suspected, the partners not
-    # considering the CSPR criteria: the notices only as well.
-    no_abuse_suspected: bool = False
-
-
-def statutory_notices(notification: Notification) -> Notices:
-    """The notices the death of a looked after child or a care leaver calls for.
-
-    A looked after child's death: the Secretary of State and Ofsted, "whether or not abuse or
-    neglect is known or suspected". A care leaver's death under 25: Ofsted, "regardless of the
-    circumstances"; a care leaver whose date of birth is not given is taken to be under 25
-    (notifying without need costs less than not notifying). Nothing for serious harm.
-    """
-    if notification.incident.harm is not Harm.DEATH:
-        return Notices()
-    died_on = notification.incident.date
-    ages = [None if c.date_of_birth is None else _age(c.date_of_birth, died_on)
-            for c in notification.children]
-    looked_after = any(c.looked_after for c in notification.children)
-    care_leaver_under_25 = any(
-        c.care_leaver and (age is None or age < CARE_LEAVER_NOTICE_AGE)
-        for c, age in zip(notification.children, ages, strict=True))
-    required: set[Step] = set()
-    if looked_after:
-        required |= {Step.NOTIFY_SECRETARY_OF_STATE, Step.NOTIFY_OFSTED}
-    if care_leaver_under_25:
-        required.add(Step.NOTIFY_OFSTED)
-    only = care_leaver_under_25 and all(
-        c.care_leaver and not c.looked_after and age is not None
-        and ADULT_AGE <= age < CARE_LEAVER_NOTICE_AGE
-        for c, age in zip(notification.children, ages, strict=True))
-    # "whether or not abuse or neglect is known or suspected": with none suspected the case
-    # owes the notices; Flowcharts 1 and 2 only if the partners consider the criteria.
-    unsuspected = (notification.incident.abuse_or_neglect is AbuseOrNeglect.NOT_SUSPECTED
-                   and bool(required) and not notification.partners_consider_criteria)
-    return Notices(required=frozenset(required), only=only or unsuspected,
-                   no_abuse_suspected=unsuspected and not only)
-
-
-def _child_changes(before: list[Child], after: list[Child]) -> list[str]:
-    """What an amendment changed, by the children's positions (1-based) and field names only."""
-    changes: list[str] = []
-    old = {c.reference: (i, c) for i, c in enumerate(before, start=1)}
-    for i, child in enumerate(after, start=1):
-        found = old.get(child.reference)
-        if found is None:
-            changes.append(f"child {i} added")
-            continue
-        _, was = found
-        for field in ("date_of_birth", "looked_after", "care_leaver"):
-            if getattr(was, field) != getattr(child, field):
-                given = getattr(was, field) is None
-                changes.append(f"child {i}: {field} {'given' if given else 'corrected'}")
-    kept = {c.reference for c in after}
-    changes += [f"child {i} removed" for ref, (i, _) in old.items() if ref not in kept]
-    return changes
-
-
-def _age(born: date, on: date) -> int:
-    """Whole years from `born` to `on` (a 29 February birthday counts on 1 March)."""
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def parse_decision(message: DecisionMessage) -> Decision:

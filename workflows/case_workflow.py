@@ -26,20 +26,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
-    ApplicationError,
     CancelledError,
     ChildWorkflowError,
     FailureError,
-    TerminatedError,
 )
-from temporalio.exceptions import TimeoutError as WorkflowTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendar import (
@@ -89,8 +86,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.differences import (
         Difference,
-        DifferenceNotFound,
-        DifferenceNotOpen,
         EscalateDifference,
         InvalidDifference,
         RaiseDifference,
@@ -124,6 +119,24 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.service_rules import ReviewerInvolvement, ServiceRules
     from domain.text import control_character
+    from workflows.case_helpers import (
+        _DIFFERENCE_ERRORS,
+        _earliest,
+        _ended,
+        _fired_date,
+        _refused_difference,
+        _refused_mail,
+    )
+    from workflows.case_patches import ALERT_PATCH as ALERT_PATCH
+    from workflows.case_patches import CONTINUE_PATCH as CONTINUE_PATCH
+    from workflows.case_patches import CURRENT_PATCHES as CURRENT_PATCHES
+    from workflows.case_patches import DIFFERENCE_MAIL_PATCH as DIFFERENCE_MAIL_PATCH
+    from workflows.case_patches import EVENTS_LOGGED_PATCH as EVENTS_LOGGED_PATCH
+    from workflows.case_patches import FAMILIES_PATCH as FAMILIES_PATCH
+    from workflows.case_patches import FAMILY_STEP as FAMILY_STEP
+    from workflows.case_patches import LCSPR_ABANDON_PATCH as LCSPR_ABANDON_PATCH
+    from workflows.case_patches import OPENING_DATES_PATCH as OPENING_DATES_PATCH
+    from workflows.case_patches import QUIET_REJECTIONS_PATCH as QUIET_REJECTIONS_PATCH
     from workflows.common import SearchAttributes, actor_refusal, refused
     from workflows.continuation import Continued, History
     from workflows.ids import local_review_id
@@ -1314,85 +1327,6 @@ class CaseWorkflow:
         """Upsert the search attributes when they change."""
         case = self._case
         self._search.publish(case.case_id, case.stage.value, case.next_deadline(), case.overdue)
-
-
-_DIFFERENCE_ERRORS = (DifferenceNotOpen, DifferenceNotFound, InvalidDifference)
-# The case continues as new before its history grows large (`workflows.continuation`); asked
-# when a run's history first passes its threshold.
-CONTINUE_PATCH = "case-continue-as-new"
-# A refused signal is not sent to the event log (`record_case_event`): logged where refused.
-QUIET_REJECTIONS_PATCH = "quiet-rejections"
-# Audit events are logged by the workflow, not sent one by one to `record_case_event` (kept
-# registered for the runs before): they reach the store with the projection (issue 13).
-EVENTS_LOGGED_PATCH = "events-logged"
-# A case's opening computes the due dates of its first clocks in one local activity
-# (`compute_clocks_due_dates`), not one activity a clock (issue 13). Asked when a case opens.
-OPENING_DATES_PATCH = "opening-dates"
-# Every patch `_since` asks, taken at once by a run started on code that has them all: one
-# marker a run, not one a patch (`_current`). A patch added later is asked as before, on its
-# own, and taken at once by the next such marker's runs (case-patches-2).
-CURRENT_PATCHES = "case-patches-1"
-# The LCSPR is started with parent-close policy ABANDON (the case ends it itself when due).
-LCSPR_ABANDON_PATCH = "lcspr-abandon"
-# A step's alert e-mail names the deadline that fired (its own date and kind) rather than the
-# step's earliest; asked at the first such alert (`workflow.patched`).
-ALERT_PATCH = "alert-deadline"
-# A difference raised e-mails its level's people; one escalated by a person says so (not
-# "overdue"): new activities and a new mail kind (`workflow.patched`).
-DIFFERENCE_MAIL_PATCH = "difference-mail"
-# The family told of each decision, and reminded while one is not (issue 9): asked when a case
-# opens (`_opening`).
-FAMILIES_PATCH = "family-communication"
-FAMILY_STEP = "family_communication"
-
-
-def _fired_date(detail: str) -> date | None:
-    """The date in a step alert's event detail ("local deadline 2027-01-20")."""
-    words = detail.split()
-    if len(words) == 3 and words[1] == "deadline":
-        try:
-            return date.fromisoformat(words[2])
-        except ValueError:
-            return None
-    return None
-
-
-def _refused_difference(
-    e: DifferenceNotOpen | DifferenceNotFound | InvalidDifference,
-) -> ApplicationError:
-    """A refused difference update as the API maps it: 409 not open, 404 unknown, 422 field."""
-    if isinstance(e, DifferenceNotOpen):
-        return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
-                                type="DifferenceNotOpen", non_retryable=True)
-    if isinstance(e, DifferenceNotFound):
-        return ApplicationError(str(e), {"field": "difference_id", "reason": "not found"},
-                                type="DifferenceNotFound", non_retryable=True)
-    return ApplicationError(str(e), {"field": e.field, "reason": e.reason},
-                            type="InvalidRecord", non_retryable=True)
-
-
-def _refused_mail(error: ActivityError) -> ApplicationError:
-    """A message that is not (or no longer) uncertain, or not the case's: 409 at the API."""
-    cause = error.cause
-    reason = cause.message if isinstance(cause, ApplicationError) else "it could not be settled"
-    return refused(StepNotOpen("mail", reason))
-
-
-def _earliest(*times: datetime | None) -> datetime | None:
-    known = [t for t in times if t is not None]
-    return min(known) if known else None
-
-
-def _ended(error: ChildWorkflowError) -> str:
-    """How an LCSPR ended without a result, in a word for the audit trail."""
-    cause = error.cause
-    if isinstance(cause, CancelledError):
-        return "cancelled"
-    if isinstance(cause, TerminatedError):
-        return "terminated"
-    if isinstance(cause, WorkflowTimeoutError):
-        return "timed_out"
-    return "failed"
 
 
 def _refusal(decision: Decision) -> Refusal | None:
