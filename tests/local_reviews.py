@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
@@ -142,3 +144,24 @@ async def to_publication(send: Send) -> None:
     await send("final_report", **REPORT)
     for p in PARTNERS:
         await send("report_endorsement", actor=dsp(p), partner=p)
+
+
+@asynccontextmanager
+async def review_from_monday(
+    env: WorkflowEnvironment, sessions: Sessionmaker, **start: Any
+) -> AsyncIterator[tuple[Handle, LocalReviewState, date]]:
+    """An LCSPR of a stored case, decided (clock L) at 10:00 on the next Monday, with a worker
+    of its own and the action plan stood in for: its handle, the review once its clock L is
+    set, and that Monday. `start`: more of `start_review`'s fields (the kind, yjb_notified)."""
+    from tests.action_plan_stand_in import StandInActionPlan
+    from tests.scenarios import LONDON, at_london, travel_to
+
+    now = (await env.get_current_time()).astimezone(LONDON).date()
+    big_l = now + timedelta(days=7 - now.weekday())
+    await travel_to(env, at_london(big_l, 10))
+    case_id = review_case_id()
+    await store_case(sessions, case_id, at_london(big_l, 9))
+    async with review_worker(env.client, sessions, StandInActionPlan) as worker:
+        handle = await start_review(env.client, worker.task_queue, case_id, big_l, **start)
+        review = await review_when(handle, lambda r: r.clock_l is not None)
+        yield handle, review, big_l

@@ -4,26 +4,19 @@ are not asked them)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import EventKind
 from domain.local_review import ReviewStage
 from domain.local_review_records import EVALUATED_SINCE, EqualityAnalysis
 from store.db import Sessionmaker
-from tests.action_plan_stand_in import StandInActionPlan
 from tests.local_reviews import (
     REPORT,
     by_signal,
-    review_case_id,
+    review_from_monday,
     review_when,
-    review_worker,
-    start_review,
-    store_case,
     to_review,
 )
-from tests.scenarios import LONDON, at_london, travel_to
 from workflows.local_review import LocalReviewWorkflow
 
 
@@ -41,15 +34,7 @@ async def test_a_final_report_without_them_is_refused_naming_each(
     whether race, ethnicity, and culture were considered in professional decision-making, and
     whether any adultification or bias occurred. Language barriers and access to culturally
     appropriate services must also be evaluated.\""""
-    client = time_env.client
-    now = (await time_env.get_current_time()).astimezone(LONDON).date()
-    big_l = now + timedelta(days=7 - now.weekday())
-    await travel_to(time_env, at_london(big_l, 10))
-    cid = review_case_id()
-    await store_case(sessions, cid, at_london(big_l, 9))
-    async with review_worker(client, sessions, StandInActionPlan) as worker:
-        handle = await start_review(client, worker.task_queue, cid, big_l)
-        review = await review_when(handle, lambda r: r.clock_l is not None)
+    async with review_from_monday(time_env, sessions) as (handle, review, big_l):
         assert review.full_equality_analysis
         send = by_signal(handle)
         await to_review(send)

@@ -16,15 +16,12 @@ from store.db import Sessionmaker
 from tests.action_plan_stand_in import StandInActionPlan
 from tests.local_reviews import (
     by_signal,
-    review_case_id,
+    review_from_monday,
     review_when,
-    review_worker,
-    start_review,
-    store_case,
     to_publication,
     to_review,
 )
-from tests.scenarios import LONDON, at_london, travel_to
+from tests.scenarios import at_london, travel_to
 from workflows.ids import action_plan_id
 
 S = LocalReviewStep
@@ -45,14 +42,8 @@ async def test_findings_and_the_yjb_submission_are_due_after_publication(
     of completion/publication" (the action plan runs meanwhile: its sign-off comes months
     later)."""
     client = time_env.client
-    now = (await time_env.get_current_time()).astimezone(LONDON).date()
-    big_l = now + timedelta(days=7 - now.weekday())
-    await travel_to(time_env, at_london(big_l, 10))
-    cid = review_case_id()
-    await store_case(sessions, cid, at_london(big_l, 9))
-    async with review_worker(client, sessions, StandInActionPlan) as worker:
-        handle = await start_review(client, worker.task_queue, cid, big_l, yjb_notified=True)
-        review = await review_when(handle, lambda r: r.clock_l is not None)
+    async with review_from_monday(time_env, sessions, yjb_notified=True) as (handle, review, big_l):
+        cid = review.case_id
         assert review.findings_due
         assert review.yjb_notified
         send = by_signal(handle)
@@ -99,15 +90,7 @@ async def test_without_a_yjb_notification_nothing_goes_to_the_yjb(
 ) -> None:
     """The YJB "does not require the submission of any internally produced learning reviews,
     only those that are published" and of notified incidents: no YJB task otherwise."""
-    client = time_env.client
-    now = (await time_env.get_current_time()).astimezone(LONDON).date()
-    big_l = now + timedelta(days=7 - now.weekday())
-    await travel_to(time_env, at_london(big_l, 10))
-    cid = review_case_id()
-    await store_case(sessions, cid, at_london(big_l, 9))
-    async with review_worker(client, sessions, StandInActionPlan) as worker:
-        handle = await start_review(client, worker.task_queue, cid, big_l)
-        await review_when(handle, lambda r: r.clock_l is not None)
+    async with review_from_monday(time_env, sessions) as (handle, review, big_l):
         send = by_signal(handle)
         await send("inform_panel", reviewer_name="A. Reviewer")
         await to_review(send)

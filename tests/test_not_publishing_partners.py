@@ -12,16 +12,12 @@ from domain.case import EventKind, StepStatus
 from domain.local_review import LocalReviewState, ReviewStage
 from domain.local_review_records import LocalReviewStep
 from store.db import Sessionmaker
-from tests.action_plan_stand_in import StandInActionPlan
 from tests.local_reviews import (
     PARTNERS,
     by_signal,
     dsp,
-    review_case_id,
+    review_from_monday,
     review_when,
-    review_worker,
-    start_review,
-    store_case,
     to_publication,
     to_review,
 )
@@ -42,15 +38,7 @@ async def test_not_published_takes_effect_only_when_every_partner_has_agreed(
     """"Safeguarding partners must publish the report, unless they consider it inappropriate
     to do so": the MARS team records the decision and its justification, each partner's DSP
     agrees for its own partner only, and publication is settled by the third agreement."""
-    client = time_env.client
-    now = (await time_env.get_current_time()).astimezone(LONDON).date()
-    big_l = now + timedelta(days=7 - now.weekday())
-    await travel_to(time_env, at_london(big_l, 10))
-    cid = review_case_id()
-    await store_case(sessions, cid, at_london(big_l, 9))
-    async with review_worker(client, sessions, StandInActionPlan) as worker:
-        handle = await start_review(client, worker.task_queue, cid, big_l)
-        review = await review_when(handle, lambda r: r.clock_l is not None)
+    async with review_from_monday(time_env, sessions) as (handle, review, big_l):
         assert review.partners_agree_not_publishing
         send = by_signal(handle)
         await send("inform_panel", reviewer_name="A. Reviewer")
@@ -104,15 +92,7 @@ async def test_publishing_after_all_drops_the_agreement_awaited(
 ) -> None:
     """"Must publish the report, unless they consider it inappropriate": partners who do not
     agree leave the report to be published; once published, no agreement is awaited."""
-    client = time_env.client
-    now = (await time_env.get_current_time()).astimezone(LONDON).date()
-    big_l = now + timedelta(days=7 - now.weekday())
-    await travel_to(time_env, at_london(big_l, 10))
-    cid = review_case_id()
-    await store_case(sessions, cid, at_london(big_l, 9))
-    async with review_worker(client, sessions, StandInActionPlan) as worker:
-        handle = await start_review(client, worker.task_queue, cid, big_l)
-        await review_when(handle, lambda r: r.clock_l is not None)
+    async with review_from_monday(time_env, sessions) as (handle, review, big_l):
         send = by_signal(handle)
         await send("inform_panel", reviewer_name="A. Reviewer")
         await to_review(send)
