@@ -163,3 +163,12 @@ async def added(sessions: Sessionmaker) -> AsyncIterator[list[date]]:
     async with sessions.begin() as session:
         for day in days:
             await calendar_store.withdraw(session, day)
+
+
+def without_patch(monkeypatch: pytest.MonkeyPatch, patch_id: str) -> None:
+    """Run the workflows as code from before `patch_id`: `workflow.patched` answers False for
+    it (every other patch as usual), so a history recorded under it must fail to replay."""
+    from temporalio import workflow
+
+    patched = workflow.patched
+    monkeypatch.setattr(workflow, "patched", lambda asked: asked != patch_id and patched(asked))

@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from tests.conftest import CONVERTER
+from tests.conftest import CONVERTER, without_patch
 from worker import WORKFLOW_RUNNER
 from workflows.action_plan import ActionPlanWorkflow
 
@@ -86,8 +85,6 @@ async def test_ap5_writes_its_part_by_a_local_activity(
                         workflow_runner=UnsandboxedWorkflowRunner())
     assert (await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
             ).replay_failure is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "projection-local" and patched(patch_id))
+    without_patch(monkeypatch, "projection-local")
     assert (await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
             ).replay_failure is not None

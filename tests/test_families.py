@@ -92,17 +92,19 @@ async def test_a_decision_not_told_to_the_family_is_reminded_until_it_is(
         await handle.terminate("test over")
 
 
-async def _partners_decided(api: AsyncClient) -> str:
-    """A case whose partners have decided the criteria are met (a rapid review follows)."""
+async def _partners_decided(api: AsyncClient, criteria_met: bool = True) -> str:
+    """A case whose partners have decided: the criteria met (a rapid review follows), or not
+    (the case closes at once)."""
     from tests.test_api import SSL, dsp, ok
 
     case_id = await new_case(api)
     await ok(api, case_id, "inform-partners")
-    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
-             recommend_panel_notification=True, rationale="Met")
+    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=criteria_met,
+             recommend_panel_notification=criteria_met, rationale="The SSL's view")
     for partner in PARTNERS:
-        await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
-                 criteria_met=True, rationale="Met")
+        case = await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
+                        criteria_met=criteria_met, rationale="The partner's view")
+    assert (case["stage"] == "closed") is not criteria_met
     return case_id
 
 
@@ -173,21 +175,6 @@ async def test_the_case_page_shows_the_family_records_and_the_form_records_one(
     assert (await dsp.get(f"/cases/{case_id}/family")).status_code == 403
 
 
-async def _closed_criteria_not_met(api: AsyncClient) -> str:
-    """A case the partners closed at once: criteria not met."""
-    from tests.test_api import SSL, dsp, ok
-
-    case_id = await new_case(api)
-    await ok(api, case_id, "inform-partners")
-    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=False,
-             recommend_panel_notification=False, rationale="An accident")
-    for partner in PARTNERS:
-        case = await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
-                        criteria_met=False, rationale="Not abuse or neglect")
-    assert case["stage"] == "closed"
-    return case_id
-
-
 async def test_a_decision_that_closed_the_case_is_told_to_the_family_after_it(
     api: AsyncClient,
 ) -> None:
@@ -197,7 +184,7 @@ async def test_a_decision_that_closed_the_case_is_told_to_the_family_after_it(
     other; once the case's workflow has ended its stored copy takes the record (and its audit
     trail the line, with who recorded it). Bad input is refused naming the field, and
     changes nothing."""
-    case_id = await _closed_criteria_not_met(api)
+    case_id = await _partners_decided(api, criteria_met=False)
     path = f"/v1/cases/{case_id}/family-communications"
     today = datetime.now(UTC).astimezone(LONDON).date()
     body = {**told("partners_decision", today.isoformat())["record"],
@@ -246,15 +233,7 @@ async def test_a_decision_that_closed_the_case_is_told_to_the_family_after_it(
 async def test_a_withdrawn_case_owes_its_family_nothing(api: AsyncClient) -> None:
     """A case withdrawn (entered in error, a duplicate) owes no decision to a family: the
     record is refused (409) and nothing is listed as owed."""
-    from tests.test_api import SSL, dsp, ok
-
-    case_id = await new_case(api)
-    await ok(api, case_id, "inform-partners")
-    await ok(api, case_id, "ssl-recommendation", SSL, criteria_met=True,
-             recommend_panel_notification=True, rationale="Met")
-    for partner in PARTNERS:
-        await ok(api, case_id, "dsp-decision", dsp(partner), partner=partner,
-                 criteria_met=True, rationale="Met")
+    case_id = await _partners_decided(api)
     withdrawn = await api.post(f"/v1/cases/{case_id}/withdrawal",
                                json={"reason": "Entered twice by mistake"})
     assert withdrawn.status_code == 200, withdrawn.text

@@ -18,7 +18,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from domain.decisions import Decision
 from domain.permissions import Refusal
-from tests.conftest import CONVERTER
+from tests.conftest import CONVERTER, without_patch
 from worker import STRICT_RUNNER, WORKFLOW_RUNNER
 from worker import WORKFLOWS as ALL_WORKFLOWS
 from workflows import case_workflow
@@ -215,9 +215,7 @@ async def test_the_lcspr_child_is_in_the_parent1_history(monkeypatch: pytest.Mon
     """The parent1 case started its LCSPR and did not close on the Panel's national review:
     code without the child's branch does not replay it."""
     assert await replay_unsandboxed(LCSPR_CHILD) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "lcspr-child" and patched(patch_id))
+    without_patch(monkeypatch, "lcspr-child")
     assert await replay_unsandboxed(LCSPR_CHILD) is not None
 
 
@@ -236,10 +234,7 @@ async def test_the_ladder_is_in_the_doo1_history(monkeypatch: pytest.MonkeyPatch
     """The doo1 case raised a difference when its DSPs disagreed and dated its levels: code
     without the patch's branch does not replay it."""
     assert await replay_unsandboxed(DIFFERENCES) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "differences-of-opinion"
-                        and patched(patch_id))
+    without_patch(monkeypatch, "differences-of-opinion")
     assert await replay_unsandboxed(DIFFERENCES) is not None
 
 
@@ -267,9 +262,7 @@ async def test_mail_and_the_calendar_are_in_the_mail1_history(
                and e.workflow_execution_signaled_event_attributes.signal_name == "calendar_changed"
                for e in history.events)
     assert await replay_unsandboxed(MAIL) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "mail" and patched(patch_id))
+    without_patch(monkeypatch, "mail")
     assert await replay_unsandboxed(MAIL) is not None
 
 
@@ -308,9 +301,7 @@ async def test_the_events_are_logged_not_sent_in_the_evlog1_history(
     assert "record_case_event" not in scheduled_activities(EVENTS_LOGGED)
     assert "record_case_event" in scheduled_activities(MAIL)
     assert await replay_unsandboxed(EVENTS_LOGGED) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "events-logged" and patched(patch_id))
+    without_patch(monkeypatch, "events-logged")
     assert await replay_unsandboxed(EVENTS_LOGGED) is not None
 
 
@@ -336,9 +327,7 @@ async def test_the_opening_dates_are_one_request_in_the_dates1_history(
     assert scheduled_activities(EVENTS_LOGGED)[:2] == ["compute_due_dates"] * 2
     assert scheduled_activities(OPENING_DATES)[0] != "compute_due_dates"
     assert await replay_unsandboxed(OPENING_DATES) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "opening-dates" and patched(patch_id))
+    without_patch(monkeypatch, "opening-dates")
     assert await replay_unsandboxed(OPENING_DATES) is not None
 
 
@@ -357,9 +346,7 @@ async def test_the_projection_is_a_local_activity_in_the_local1_histories(
     assert "project_case" not in scheduled_activities(path)
     assert "project_case" in local_activities(path)
     assert await replay_unsandboxed(path) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "projection-local" and patched(patch_id))
+    without_patch(monkeypatch, "projection-local")
     assert await replay_unsandboxed(path) is not None
 
 
@@ -381,7 +368,5 @@ async def test_a_new_run_takes_every_patch_with_one_marker_in_the_cur1_histories
     assert "record_case_event" not in scheduled_activities(path)
     assert "project_case" in local_activities(path)
     assert await replay_unsandboxed(path) is None
-    patched = workflow.patched
-    monkeypatch.setattr(workflow, "patched",
-                        lambda patch_id: patch_id != "case-patches-1" and patched(patch_id))
+    without_patch(monkeypatch, "case-patches-1")
     assert await replay_unsandboxed(path) is not None
